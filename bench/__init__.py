@@ -1,0 +1,1 @@
+"""Benchmarks: each prints one JSON line per figure, with a reference measured in the same run."""

@@ -1,0 +1,48 @@
+"""Entry points of the ingest layer for callers that hold records in memory."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from userloop.ingest.arrow_source import stage_arrow
+from userloop.ingest.jsonl import stage_json_lines
+from userloop.ingest.loader import Loader, LoadResult, TimePolicy
+from userloop.store.duck import ProjectStore
+
+
+def load_table(
+    project: ProjectStore, table: pa.Table, *, source: str, policy: TimePolicy | None = None, now_ms: int | None = None
+) -> LoadResult:
+    """Load an Arrow table of canonical columns and typed property columns.
+
+    Example::
+
+        load_table(project, pa.table({"type": ["track"], "event": ["app_start"], "distinct_id": ["d1"],
+                                      "time": [1_700_000_000_000], "event_id": ["e1"], "$os": ["iOS"]}),
+                   source="example")
+    """
+    with project.store.lock:
+        staged = stage_arrow(project, table, source=source)
+        try:
+            return Loader(project, policy).load(staged, now_ms=now_ms)
+        finally:
+            staged.release(project.con)
+
+
+def load_json_lines(
+    project: ProjectStore,
+    lines: list[str | None],
+    *,
+    source: str,
+    numbers: list[int] | None = None,
+    policy: TimePolicy | None = None,
+    now_ms: int | None = None,
+) -> LoadResult:
+    """Load Sensors-format JSON records, one per string; ``numbers`` are their line numbers (1-based)."""
+    numbers = numbers if numbers is not None else list(range(1, len(lines) + 1))
+    with project.store.lock:
+        staged = stage_json_lines(project, lines, numbers, source=source)
+        try:
+            return Loader(project, policy).load(staged, now_ms=now_ms)
+        finally:
+            staged.release(project.con)

@@ -1,0 +1,565 @@
+"""The loader: checks a staged relation, resolves identities and writes events, profiles and items.
+
+Every source (SDK adapters, files, the simulator) ends here, so every record meets the same rules:
+
+1. discover the properties the batch carries; register new ones (name rules, type from the first value);
+2. check every record in one vectorised pass (first failing rule → field + reason) into ``_chk``;
+3. set rejects aside with their reason and raw input; drop duplicates (same ``event_id`` within the batch or
+   already stored);
+4. apply identity records (signup, bind, unbind), then give unknown ids a new person key;
+5. write events, then profile and item operations in record order; update first/last seen.
+
+All of it runs in one DuckDB transaction: a batch is written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from userloop.ingest import identity as ident_mod
+from userloop.ingest.checks import (
+    EVENT_RECORDS,
+    ITEM_RECORDS,
+    PROFILE_RECORDS,
+    TABLE_OF_RECORDS,
+    UNTYPED_PROPERTY_RECORDS,
+    Check,
+    conflict_check,
+    json_properties_check,
+    name_checks,
+    record_checks,
+    typed_family,
+    value_expr,
+)
+from userloop.ingest.profiles import apply_item_ops, apply_profile_ops
+from userloop.ingest.source import CANONICAL, PropSource, Staged
+from userloop.schema.names import NAME_PATTERN, RESERVED_PROPERTY_NAMES, name_problem
+from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, PropertyType
+from userloop.store.duck import ProjectStore
+from userloop.store.sqltext import ident, literal
+
+CHK = "_ul_chk"
+SKIP = "_ul_skip"
+NEWIDS = "_ul_newids"
+
+
+@dataclass(frozen=True)
+class TimePolicy:
+    """Which event times a project accepts, relative to now."""
+
+    max_future_seconds: int = 3600
+    max_past_days: int = 3650
+
+
+@dataclass
+class LoadResult:
+    """What one load did. ``accepted`` counts records written; duplicates are neither written nor rejected."""
+
+    source: str = ""
+    received: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    events: int = 0
+    new_properties: list[str] = field(default_factory=list)
+    by_type: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def add(self, other: LoadResult) -> None:
+        self.received += other.received
+        self.accepted += other.accepted
+        self.rejected += other.rejected
+        self.duplicates += other.duplicates
+        self.events += other.events
+        self.new_properties += [p for p in other.new_properties if p not in self.new_properties]
+        self.by_type.update(other.by_type)
+        self.seconds += other.seconds
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "received": self.received,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "events": self.events,
+            "new_properties": self.new_properties,
+            "by_type": dict(sorted(self.by_type.items())),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class _Column:
+    """A property as it lands in ``_chk``: the staged source, the table and the registered type."""
+
+    slot: str
+    table: str
+    name: str
+    ptype: PropertyType
+    source: PropSource
+
+
+class Loader:
+    """Loads staged batches into one project. Not thread-safe by itself: it takes the store's lock."""
+
+    def __init__(self, project: ProjectStore, policy: TimePolicy | None = None) -> None:
+        self.project = project
+        self.policy = policy or TimePolicy()
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        return self.project.con
+
+    def load(self, staged: Staged, *, now_ms: int | None = None) -> LoadResult:
+        started = time.perf_counter()
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        with self.project.store.transaction():
+            result = self._load(staged, now)
+        self.project.forget_cache()
+        result.seconds = time.perf_counter() - started
+        return result
+
+    # the steps -----------------------------------------------------------------------------------------
+    def _load(self, staged: Staged, now_ms: int) -> LoadResult:
+        result = LoadResult(source=staged.source)
+        tables = self._tables_present(staged)
+        bad_names, columns, new_props = self._properties(staged, tables)
+        result.new_properties = [f"{t}.{n}" for t, n in new_props]
+        checks = self._checks(staged, bad_names, columns, now_ms)
+        self._check_pass(staged, checks, columns)
+        counts = self._counts()
+        result.received = sum(counts.values())
+        result.rejected = self._write_rejects(staged.source, now_ms)
+        result.duplicates = self._mark_duplicates()
+        id_rejects = self._identities(staged.source, now_ms)
+        result.rejected += id_rejects
+        self._allocate_persons(now_ms)
+        result.events = self._write_events(columns, now_ms)
+        profile_count = self._write_profiles(columns, now_ms)
+        item_count = self._write_items(columns, now_ms)
+        result.accepted = result.events + profile_count + item_count + self._unbinds_written
+        self._remember_records(now_ms)
+        for (rtype, ok), n in counts.items():
+            if ok:
+                result.by_type[rtype] += n
+        self.con.execute(f"DROP TABLE IF EXISTS {CHK}; DROP TABLE IF EXISTS {SKIP}; DROP TABLE IF EXISTS {NEWIDS}")
+        return result
+
+    def _tables_present(self, staged: Staged) -> set[str]:
+        types = {r[0] for r in self.con.execute(f"SELECT DISTINCT type FROM {staged.relation}").fetchall()}
+        return {t for t, records in TABLE_OF_RECORDS.items() if types & set(records)}
+
+    def _properties(
+        self, staged: Staged, tables: set[str]
+    ) -> tuple[dict[str, str], list[_Column], list[tuple[str, str]]]:
+        """Find the batch's properties per table; register new ones; return bad names and columns."""
+        seen = self._discover(staged, tables)
+        registry = self.project.registry()
+        bad: dict[str, str] = {}
+        new: dict[str, dict[str, PropertyType]] = {}
+        columns: list[_Column] = []
+        for (table, name), (source, first_kind, first_value) in sorted(seen.items()):
+            problem = name_problem(name, reserved=RESERVED_PROPERTY_NAMES)
+            if problem:
+                bad[name] = problem
+                continue
+            ptype = registry.get((table, name))
+            if ptype is None:
+                ptype = _infer(source, first_kind, first_value)
+                if ptype is None:
+                    bad[name] = _uninferable(name, source, first_kind)
+                    continue
+                new.setdefault(table, {})[name] = ptype
+            columns.append(_Column(f"p{len(columns)}", table, name, ptype, source))
+        for table, props in new.items():
+            self.project.register(table, props)
+        return bad, columns, [(t, n) for t, props in new.items() for n in props]
+
+    def _discover(
+        self, staged: Staged, tables: set[str]
+    ) -> dict[tuple[str, str], tuple[PropSource, str | None, str | None]]:
+        """(table, name) → (source, kind of the first value, first value as text)."""
+        seen: dict[tuple[str, str], tuple[PropSource, str | None, str | None]] = {}
+        typed = [p for p in staged.props if p.kind == "typed"]
+        for prop in typed:
+            for table in self._tables_of_typed(staged, prop, tables):
+                seen[(table, prop.name)] = (prop, prop.duck_type, None)
+        if staged.json_props_column:
+            col = ident(staged.json_props_column)
+            pattern = literal(NAME_PATTERN.pattern)
+            table_case = _table_case()
+            value = f"json_extract({col}, '$.\"' || k || '\"')"
+            rows = self.con.execute(
+                f"""
+                SELECT tbl, k,
+                       arg_min(CASE WHEN regexp_full_match(k, {pattern}) THEN json_type({value}) END, _row)
+                           FILTER (WHERE NOT regexp_full_match(k, {pattern}) OR json_type({value}) <> 'NULL'),
+                       arg_min(CASE WHEN regexp_full_match(k, {pattern}) THEN {value}->>'$' END, _row)
+                           FILTER (WHERE NOT regexp_full_match(k, {pattern}) OR json_type({value}) <> 'NULL')
+                FROM (SELECT _row, {col}, {table_case} AS tbl, unnest(json_keys({col})) AS k
+                      FROM {staged.relation}
+                      WHERE _error IS NULL AND json_type({col}) = 'OBJECT'
+                        AND NOT list_contains({literal(list(UNTYPED_PROPERTY_RECORDS))}, type))
+                WHERE tbl IS NOT NULL AND NOT list_contains({literal(list(staged.ignore_keys) or [""])}, k)
+                GROUP BY ALL
+                """
+            ).fetchall()
+            for table, name, kind, first in rows:
+                source = PropSource(name, "json", staged.json_props_column)
+                seen[(table, name)] = (source, kind, first)
+        return seen
+
+    def _tables_of_typed(self, staged: Staged, prop: PropSource, tables: set[str]) -> list[str]:
+        if len(tables) <= 1:
+            return sorted(tables)
+        counts = self.con.execute(
+            f"SELECT {', '.join(f'count(*) FILTER (WHERE list_contains({literal(list(TABLE_OF_RECORDS[t]))}, type))' for t in sorted(tables))} "
+            f"FROM {staged.relation} WHERE {ident(prop.column)} IS NOT NULL"
+        ).fetchone()
+        return [t for t, n in zip(sorted(tables), counts or (), strict=True) if n]
+
+    def _checks(
+        self, staged: Staged, bad_names: dict[str, str], columns: list[_Column], now_ms: int
+    ) -> list[Check]:
+        checks = record_checks(
+            now_ms=now_ms,
+            max_future_ms=self.policy.max_future_seconds * 1000,
+            max_past_ms=self.policy.max_past_days * 86_400_000,
+        )
+        if staged.json_props_column:
+            checks.append(json_properties_check(staged.json_props_column))
+        checks += name_checks(bad_names, staged.props, staged.json_props_column)
+        for col in columns:
+            check = conflict_check(col.source, col.ptype, col.table)
+            if check is not None:
+                checks.append(check)
+        return checks
+
+    def _check_pass(self, staged: Staged, checks: list[Check], columns: list[_Column]) -> None:
+        reason = "CASE " + " ".join(f"WHEN {c.condition} THEN {c.reason}" for c in checks) + " END"
+        fld = "CASE " + " ".join(f"WHEN {c.condition} THEN {literal(c.field)}" for c in checks) + " END"
+        raw = "_raw" if staged.raw_available else "to_json(s)::VARCHAR"
+        values = [f"{value_expr(c.source, c.ptype)} AS {c.slot}" for c in columns]
+        keys = _keys_expr(staged, columns)
+        canon = ", ".join(ident(c) for c in CANONICAL if c not in ("_raw", "_error"))
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {CHK} AS
+            SELECT {canon},
+                   {_table_case()} AS _tbl,
+                   'd' AS _ns,
+                   _reason, _field,
+                   CASE WHEN _reason IS NOT NULL THEN {raw} END AS _raw
+                   {''.join(', ' + v for v in values)}
+                   {', ' + keys + ' AS _keys' if keys else ''}
+            FROM (SELECT *, {reason} AS _reason, {fld} AS _field FROM {staged.relation}) s
+            """
+        )
+
+    def _counts(self) -> Counter[tuple[str, bool]]:
+        rows = self.con.execute(f"SELECT coalesce(type, '?'), _reason IS NULL, count(*) FROM {CHK} GROUP BY ALL")
+        return Counter({(t, ok): n for t, ok, n in rows.fetchall()})
+
+    def _write_rejects(self, source: str, now_ms: int) -> int:
+        (n,) = self.con.execute(
+            f"INSERT INTO {self.project.table('rejects')} "
+            f"SELECT ?, _row, _field, _reason, _raw, make_timestamp(? * 1000) FROM {CHK} WHERE _reason IS NOT NULL",
+            [source, now_ms],
+        ).fetchone() or (0,)
+        return int(n)
+
+    def _mark_duplicates(self) -> int:
+        """Rows to skip: an ``event_id`` repeated in the batch or already stored.
+
+        Events are compared with the stored events of the batch's time span (a resent event keeps its time);
+        profile, item and identity records with the ids in ``records_seen``. Repeats inside the batch are
+        found on a 64-bit hash first, so only colliding rows pay for the exact string comparison.
+        """
+        events, seen = self.project.table("events"), self.project.table("records_seen")
+        is_event = f"list_contains({literal(list(EVENT_RECORDS))}, type)"
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {SKIP} AS
+            WITH b AS (SELECT _row, event_id, time, {is_event} AS ev FROM {CHK} WHERE _reason IS NULL),
+                 repeated AS (SELECT hash(event_id) AS h FROM b GROUP BY h HAVING count(*) > 1),
+                 within AS (
+                     SELECT _row FROM (
+                         SELECT _row, row_number() OVER (PARTITION BY event_id ORDER BY _row) AS rn
+                         FROM b WHERE hash(event_id) IN (SELECT h FROM repeated))
+                     WHERE rn > 1),
+                 span AS (SELECT make_timestamp(min(time) * 1000) AS lo, make_timestamp(max(time) * 1000) AS hi
+                          FROM b WHERE ev),
+                 stored AS (
+                     SELECT b._row FROM b SEMI JOIN (
+                         SELECT event_id FROM {events}, span WHERE {events}.time BETWEEN span.lo AND span.hi
+                     ) e USING (event_id) WHERE b.ev),
+                 stored_other AS (
+                     SELECT b._row FROM b SEMI JOIN {seen} r ON r.record_id = b.event_id WHERE NOT b.ev)
+            SELECT _row, NULL::VARCHAR AS reason FROM within
+            UNION SELECT _row, NULL FROM stored
+            UNION SELECT _row, NULL FROM stored_other
+            """
+        )
+        (n,) = self.con.execute(f"SELECT count(*) FROM {SKIP}").fetchone() or (0,)
+        return int(n)
+
+    def _remember_records(self, now_ms: int) -> None:
+        """Keep the ids of the non-event records written, so that loading them again adds nothing."""
+        self.con.execute(
+            f"INSERT INTO {self.project.table('records_seen')} "
+            f"SELECT event_id, make_timestamp({now_ms} * 1000) FROM {CHK} "
+            f"WHERE _reason IS NULL AND NOT list_contains({literal(list(EVENT_RECORDS))}, type) "
+            f"AND _row NOT IN (SELECT _row FROM {SKIP})"
+        )
+
+    _unbinds_written = 0
+
+    def _identities(self, source: str, now_ms: int) -> int:
+        """Apply signup / bind / unbind records; returns how many were refused."""
+        rows = self.con.execute(
+            f"SELECT _row, type, distinct_id, is_login_id, original_id, identities FROM {CHK} "
+            "WHERE _reason IS NULL AND type IN ('track_signup', 'track_id_bind', 'track_id_unbind') "
+            f"AND _row NOT IN (SELECT _row FROM {SKIP}) ORDER BY time, _row"
+        ).fetchall()
+        self._unbinds_written = 0
+        if not rows:
+            return 0
+        ops = [op for op in (_bind_op(*r) for r in rows) if op is not None]
+        keys = ident_mod.PersonKeys(self.project.take_person_keys)
+        resolver = ident_mod.IdentityResolver(self.con, self.project.table("identities"), keys)
+        plan = resolver.apply(ops)
+        self._apply_plan(plan, now_ms)
+        self._unbinds_written = sum(1 for op in ops if op.kind == "unbind" and op.row not in plan.rejects)
+        if plan.rejects:
+            rej = pa.table({"_row": list(plan.rejects), "reason": list(plan.rejects.values())})
+            self.con.register("_ul_idrej", rej)
+            self.con.execute(f"INSERT INTO {SKIP} SELECT _row, reason FROM _ul_idrej")
+            self.con.execute(
+                f"INSERT INTO {self.project.table('rejects')} "
+                f"SELECT ?, c._row, 'identities', r.reason, to_json(c)::VARCHAR, make_timestamp(? * 1000) "
+                f"FROM {CHK} c JOIN _ul_idrej r USING (_row)",
+                [source, now_ms],
+            )
+            self.con.unregister("_ul_idrej")
+        return len(plan.rejects)
+
+    def _apply_plan(self, plan: ident_mod.IdentityPlan, now_ms: int) -> None:
+        t = self.project.table
+        ts = f"make_timestamp({now_ms} * 1000)"
+        if plan.removed:
+            ns, values = zip(*plan.removed, strict=True)
+            self.con.execute(
+                f"DELETE FROM {t('identities')} WHERE (ns, id_value) IN "
+                "(SELECT (unnest(?), unnest(?)))",
+                [list(ns), list(values)],
+            )
+        if plan.new_persons:
+            persons = pa.table({"user_id": [p for p, _ in plan.new_persons], "first_id": [f for _, f in plan.new_persons]})
+            self.con.register("_ul_np", persons)
+            self.con.execute(
+                f"INSERT INTO {t('users')} (user_id, first_id, created_at, updated_at) "
+                f"SELECT user_id, first_id, {ts}, {ts} FROM _ul_np"
+            )
+            self.con.unregister("_ul_np")
+        merges = ident_mod.final_merges(plan.merges)
+        if merges:
+            self._merge_persons(merges)
+        if plan.new_ids:
+            ns, types, values, persons_ = zip(*plan.new_ids, strict=True)
+            final = [merges.get(p, p) for p in persons_]
+            tab = pa.table({"ns": ns, "id_type": types, "id_value": values, "user_id": final})
+            self.con.register("_ul_ni", tab)
+            self.con.execute(f"INSERT INTO {t('identities')} SELECT ns, id_type, id_value, user_id, {ts} FROM _ul_ni")
+            self.con.unregister("_ul_ni")
+
+    def _merge_persons(self, merges: dict[int, int]) -> None:
+        """Move merged persons' events, identities and profile values to the surviving person."""
+        t = self.project.table
+        self.con.register("_ul_m", pa.table({"old": list(merges), "new": list(merges.values())}))
+        for table in ("events", "identities"):
+            self.con.execute(f"UPDATE {t(table)} SET user_id = m.new FROM _ul_m m WHERE {t(table)}.user_id = m.old")
+        props = list(self.project.properties("users"))
+        sets = ", ".join(
+            [f"{ident(p)} = coalesce(u.{ident(p)}, o.{ident(p)})" for p in props]
+            + [
+                "first_seen = least(u.first_seen, o.first_seen)",
+                "last_seen = greatest(u.last_seen, o.last_seen)",
+                "created_at = least(u.created_at, o.created_at)",
+            ]
+        )
+        self.con.execute(
+            f"""UPDATE {t('users')} AS u SET {sets}
+                FROM _ul_m m JOIN {t('users')} o ON o.user_id = m.old
+                WHERE u.user_id = m.new"""
+        )
+        self.con.execute(f"DELETE FROM {t('users')} WHERE user_id IN (SELECT old FROM _ul_m)")
+        self.con.unregister("_ul_m")
+
+    def _allocate_persons(self, now_ms: int) -> None:
+        """Give every id seen for the first time a new person key (login ids typed as such)."""
+        t = self.project.table
+        records = literal(list(EVENT_RECORDS) + [r for r in PROFILE_RECORDS])
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {NEWIDS} AS
+            SELECT n._ns AS ns, n.id_type, n.distinct_id AS id_value,
+                   row_number() OVER (ORDER BY n.first_row) AS k
+            FROM (SELECT _ns, distinct_id,
+                         arg_min(CASE WHEN is_login_id THEN {literal(ident_mod.LOGIN)}
+                                      ELSE {literal(ident_mod.ANONYMOUS)} END, _row) AS id_type,
+                         min(_row) AS first_row
+                  FROM {CHK} WHERE _reason IS NULL AND list_contains({records}, type)
+                  GROUP BY _ns, distinct_id) n
+            ANTI JOIN {t('identities')} i ON i.ns = n._ns AND i.id_value = n.distinct_id
+            """
+        )
+        (count,) = self.con.execute(f"SELECT count(*) FROM {NEWIDS}").fetchone() or (0,)
+        if not count:
+            return
+        base = self.project.take_person_keys(int(count)) - 1
+        ts = f"make_timestamp({now_ms} * 1000)"
+        self.con.execute(f"INSERT INTO {t('identities')} SELECT ns, id_type, id_value, k + {base}, {ts} FROM {NEWIDS}")
+        self.con.execute(
+            f"INSERT INTO {t('users')} (user_id, first_id, created_at, updated_at) "
+            f"SELECT k + {base}, id_value, {ts}, {ts} FROM {NEWIDS}"
+        )
+
+    def _resolved(self, record_types: tuple[str, ...]) -> str:
+        """``_chk`` rows of these types that are valid, not skipped, joined to their person."""
+        t = self.project.table
+        return (
+            f"{CHK} c JOIN {t('identities')} i ON i.ns = c._ns AND i.id_value = c.distinct_id "
+            f"WHERE c._reason IS NULL AND list_contains({literal(list(record_types))}, c.type) "
+            f"AND c._row NOT IN (SELECT _row FROM {SKIP})"
+        )
+
+    def _write_events(self, columns: list[_Column], now_ms: int) -> int:
+        t = self.project.table
+        props = [c for c in columns if c.table == "events"]
+        names = ", ".join(ident(c.name) for c in props)
+        slots = ", ".join(f"c.{c.slot}" for c in props)
+        (n,) = self.con.execute(
+            f"""
+            INSERT INTO {t('events')} (event_id, event, user_id, distinct_id, time, received_at, lib
+                                       {', ' + names if props else ''})
+            SELECT c.event_id, c.event, i.user_id, c.distinct_id, make_timestamp(c.time * 1000),
+                   make_timestamp({now_ms} * 1000), c.lib {', ' + slots if props else ''}
+            FROM {self._resolved(EVENT_RECORDS)}
+            """
+        ).fetchone() or (0,)
+        if n:
+            self.project.register_events(
+                [r[0] for r in self.con.execute(f"SELECT DISTINCT event FROM {CHK} WHERE _reason IS NULL").fetchall() if r[0]]
+            )
+            self._touch_seen()
+        return int(n)
+
+    def _touch_seen(self) -> None:
+        t = self.project.table
+        self.con.execute(
+            f"""
+            UPDATE {t('users')} AS u
+            SET first_seen = least(coalesce(u.first_seen, s.lo), s.lo), last_seen = greatest(coalesce(u.last_seen, s.hi), s.hi)
+            FROM (SELECT i.user_id, make_timestamp(min(c.time) * 1000) AS lo, make_timestamp(max(c.time) * 1000) AS hi
+                  FROM {self._resolved(EVENT_RECORDS)} GROUP BY i.user_id) s
+            WHERE u.user_id = s.user_id
+            """
+        )
+
+    def _write_profiles(self, columns: list[_Column], now_ms: int) -> int:
+        props = [c for c in columns if c.table == "users"]
+        slots = "".join(f", c.{c.slot} AS {ident(c.name)}" for c in props)
+        ops = self.con.sql(
+            f"SELECT i.user_id, c.type, c._keys {slots} FROM {self._resolved(PROFILE_RECORDS)} "
+            "ORDER BY c.time NULLS LAST, c._row"
+        ).to_arrow_table()
+        if ops.num_rows == 0:
+            return 0
+        apply_profile_ops(self.project, ops, {c.name: c.ptype for c in props}, now_ms)
+        return ops.num_rows
+
+    def _write_items(self, columns: list[_Column], now_ms: int) -> int:
+        props = [c for c in columns if c.table == "items"]
+        slots = "".join(f", {c.slot} AS {ident(c.name)}" for c in props)
+        ops = self.con.sql(
+            f"SELECT item_type, item_id, type {slots} FROM {CHK} "
+            f"WHERE _reason IS NULL AND list_contains({literal(list(ITEM_RECORDS))}, type) "
+            f"AND _row NOT IN (SELECT _row FROM {SKIP}) ORDER BY time NULLS LAST, _row"
+        ).to_arrow_table()
+        if ops.num_rows == 0:
+            return 0
+        apply_item_ops(self.project, ops, now_ms)
+        return ops.num_rows
+
+
+def _table_case() -> str:
+    whens = " ".join(f"WHEN list_contains({literal(list(r))}, type) THEN {literal(t)}" for t, r in TABLE_OF_RECORDS.items())
+    return f"CASE {whens} END"
+
+
+def _keys_expr(staged: Staged, columns: list[_Column]) -> str | None:
+    """Per record, the property names it carries (profile_unset needs them)."""
+    if staged.json_props_column:
+        col = ident(staged.json_props_column)
+        return f"CASE WHEN json_type({col}) = 'OBJECT' THEN json_keys({col}) END"
+    typed = [p for p in staged.props if p.kind == "typed"]
+    if not typed:
+        return None
+    parts = ", ".join(f"CASE WHEN {ident(p.column)} IS NOT NULL THEN {literal(p.name)} END" for p in typed)
+    return f"list_filter([{parts}], lambda x: x IS NOT NULL)"
+
+
+def _infer(source: PropSource, kind: str | None, first: str | None) -> PropertyType | None:
+    """The type a new property gets from its first value (Sensors' rules)."""
+    if source.kind == "typed":
+        return typed_family(source.duck_type)
+    import re
+
+    if kind in ("BIGINT", "UBIGINT", "DOUBLE", "HUGEINT"):
+        return PropertyType.NUMBER
+    if kind == "BOOLEAN":
+        return PropertyType.BOOL
+    if kind == "ARRAY":
+        return PropertyType.LIST
+    if kind == "VARCHAR":
+        if first is not None and re.match(DATETIME_REGEX, first):
+            return PropertyType.DATETIME
+        if first is not None and re.match(DATE_REGEX, first):
+            return PropertyType.DATE
+        return PropertyType.STRING
+    return None
+
+
+def _uninferable(name: str, source: PropSource, kind: str | None) -> str:
+    if source.kind == "typed":
+        return f"property {name!r} has column type {source.duck_type}, which userloop cannot store"
+    if kind == "OBJECT":
+        return f"property {name!r} is an object; nested objects are not supported (flatten it into several properties)"
+    return f"property {name!r} has no usable value"
+
+
+def _bind_op(
+    row: int, rtype: str, distinct_id: str | None, is_login: bool | None, original_id: str | None, identities: str | None
+) -> ident_mod.BindOp | None:
+    """The identity operation of a signup, bind or unbind record."""
+    import orjson
+
+    if rtype == "track_signup":
+        assert distinct_id is not None and original_id is not None
+        return ident_mod.BindOp(row, "signup", ((ident_mod.LOGIN, distinct_id), (ident_mod.ANONYMOUS, original_id)))
+    ids: list[tuple[str, str]] = []
+    if identities:
+        parsed = orjson.loads(identities)
+        if isinstance(parsed, dict):
+            ids = [(str(k), str(v)) for k, v in parsed.items() if v is not None]
+    if distinct_id and distinct_id not in {v for _, v in ids} and rtype == "track_id_bind":
+        ids.insert(0, (ident_mod.LOGIN if is_login else ident_mod.ANONYMOUS, distinct_id))
+    if not ids:
+        return None
+    return ident_mod.BindOp(row, "bind" if rtype == "track_id_bind" else "unbind", tuple(ids))

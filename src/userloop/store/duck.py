@@ -1,0 +1,212 @@
+"""The DuckDB event store: one file, one schema per project.
+
+A project's schema holds ``events``, ``users``, ``identities``, ``items``, the property ``registry``, the
+``event_names`` registry and the ``rejects`` (dead letter) table. Property columns are typed and added on first
+sight; the registry row and the ``ALTER TABLE`` are written in one transaction, so the registry can never
+disagree with the columns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from userloop.schema.types import PropertyType
+from userloop.store.sqltext import ident, qualified
+
+#: Tables whose properties are typed columns, with the columns every row has.
+PROPERTY_TABLES = ("events", "users", "items")
+
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS {s}.events (
+        event_id VARCHAR NOT NULL,
+        event VARCHAR NOT NULL,
+        user_id BIGINT NOT NULL,
+        distinct_id VARCHAR NOT NULL,
+        time TIMESTAMP NOT NULL,
+        received_at TIMESTAMP NOT NULL,
+        lib VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS {s}.users (
+        user_id BIGINT NOT NULL,
+        first_id VARCHAR,
+        created_at TIMESTAMP,
+        updated_at TIMESTAMP,
+        first_seen TIMESTAMP,
+        last_seen TIMESTAMP
+    )""",
+    """CREATE TABLE IF NOT EXISTS {s}.identities (
+        ns VARCHAR NOT NULL,
+        id_type VARCHAR NOT NULL,
+        id_value VARCHAR NOT NULL,
+        user_id BIGINT NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS {s}.items (
+        item_type VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        updated_at TIMESTAMP
+    )""",
+    """CREATE TABLE IF NOT EXISTS {s}.registry (
+        tbl VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        type VARCHAR NOT NULL,
+        display_zh VARCHAR,
+        display_en VARCHAR,
+        description VARCHAR,
+        first_seen TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS {s}.event_names (
+        event VARCHAR NOT NULL,
+        display_zh VARCHAR,
+        display_en VARCHAR,
+        first_seen TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS {s}.rejects (
+        source VARCHAR NOT NULL,
+        row_no BIGINT,
+        field VARCHAR,
+        reason VARCHAR NOT NULL,
+        raw VARCHAR,
+        received_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS {s}.records_seen (record_id VARCHAR NOT NULL, seen_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {s}.counters (name VARCHAR NOT NULL, value BIGINT NOT NULL)""",
+    """INSERT INTO {s}.counters SELECT 'person', 0 WHERE NOT EXISTS (SELECT 1 FROM {s}.counters)""",
+)
+
+
+@dataclass(frozen=True)
+class Property:
+    table: str
+    name: str
+    type: PropertyType
+
+
+class EventStore:
+    """One DuckDB database file. Thread-safe: statements are serialised through one connection."""
+
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        self.con = duckdb.connect(self.path, read_only=read_only)
+        # Stored times are naive UTC; casts to TIMESTAMPTZ must read them as UTC whatever the host's zone.
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.lock = threading.RLock()
+        self.read_only = read_only
+
+    def close(self) -> None:
+        with self.lock:
+            self.con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run statements atomically; rolls back on any exception."""
+        with self.lock:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield self.con
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
+
+    def project(self, name: str) -> ProjectStore:
+        return ProjectStore(self, schema_for(name))
+
+    def create_project(self, name: str) -> ProjectStore:
+        schema = schema_for(name)
+        with self.transaction() as con:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+            for ddl in _DDL:
+                con.execute(ddl.format(s=ident(schema)))
+        return ProjectStore(self, schema)
+
+
+def schema_for(project: str) -> str:
+    return f"p_{project}"
+
+
+class ProjectStore:
+    """One project's tables inside the event store."""
+
+    def __init__(self, store: EventStore, schema: str) -> None:
+        self.store = store
+        self.schema = schema
+        self._registry: dict[tuple[str, str], PropertyType] | None = None
+        self._event_names: set[str] | None = None
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        return self.store.con
+
+    def table(self, name: str) -> str:
+        """The qualified, quoted name of one of this project's tables."""
+        return qualified(self.schema, name)
+
+    # registry -------------------------------------------------------------------------------------------
+    def registry(self) -> dict[tuple[str, str], PropertyType]:
+        """(table, property) → type, cached; invalidated by :meth:`register`."""
+        if self._registry is None:
+            with self.store.lock:
+                rows = self.con.execute(f"SELECT tbl, name, type FROM {self.table('registry')}").fetchall()
+            self._registry = {(t, n): PropertyType(ty) for t, n, ty in rows}
+        return self._registry
+
+    def properties(self, table: str) -> dict[str, PropertyType]:
+        return {n: ty for (t, n), ty in self.registry().items() if t == table}
+
+    def register(self, table: str, props: dict[str, PropertyType]) -> None:
+        """Add property columns; the caller holds a transaction."""
+        known = self.registry()
+        for name, ptype in props.items():
+            if (table, name) in known:
+                continue
+            self.con.execute(
+                f"INSERT INTO {self.table('registry')} VALUES (?, ?, ?, NULL, NULL, NULL, now()::TIMESTAMP)",
+                [table, name, ptype.value],
+            )
+            self.con.execute(f"ALTER TABLE {self.table(table)} ADD COLUMN {ident(name)} {ptype.sql_type}")
+        self._registry = None
+
+    def forget_cache(self) -> None:
+        self._registry = None
+        self._event_names = None
+
+    def event_names(self) -> set[str]:
+        if self._event_names is None:
+            with self.store.lock:
+                rows = self.con.execute(f"SELECT event FROM {self.table('event_names')}").fetchall()
+            self._event_names = {r[0] for r in rows}
+        return self._event_names
+
+    def register_events(self, names: list[str]) -> None:
+        new = sorted(set(names) - self.event_names())
+        if new:
+            self.con.executemany(
+                f"INSERT INTO {self.table('event_names')} VALUES (?, NULL, NULL, now()::TIMESTAMP)",
+                [[n] for n in new],
+            )
+            self._event_names = None
+
+    def take_person_keys(self, n: int) -> int:
+        """Reserve ``n`` person keys; returns the first. The caller holds a transaction."""
+        counters = self.table("counters")
+        (last,) = self.con.execute(f"SELECT value FROM {counters} WHERE name = 'person'").fetchone() or (0,)
+        self.con.execute(f"UPDATE {counters} SET value = ? WHERE name = 'person'", [int(last) + n])
+        return int(last) + 1
+
+    def describe(self, table: str, name: str, *, zh: str | None, en: str | None, text: str | None) -> bool:
+        """Set the display names and description of a property; False if it is not registered."""
+        with self.store.lock:
+            row = self.con.execute(
+                f"UPDATE {self.table('registry')} SET display_zh = coalesce(?, display_zh), "
+                "display_en = coalesce(?, display_en), description = coalesce(?, description) "
+                "WHERE tbl = ? AND name = ? RETURNING name",
+                [zh, en, text, table, name],
+            ).fetchall()
+        return bool(row)
