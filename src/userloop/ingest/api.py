@@ -31,17 +31,16 @@ def load_table(
 
 def load_json_lines(
     project: ProjectStore,
-    lines: list[str | None],
+    lines: pa.Array | list[str | None],
     *,
     source: str,
-    numbers: list[int] | None = None,
+    first_line: int = 1,
     policy: TimePolicy | None = None,
     now_ms: int | None = None,
 ) -> LoadResult:
-    """Load Sensors-format JSON records, one per string; ``numbers`` are their line numbers (1-based)."""
-    numbers = numbers if numbers is not None else list(range(1, len(lines) + 1))
+    """Load Sensors-format JSON records, one per string; ``first_line`` numbers them for the rejects."""
     with project.store.lock:
-        staged = stage_json_lines(project, lines, numbers, source=source)
+        staged = stage_json_lines(project, lines, first_line, source=source)
         try:
             return Loader(project, policy).load(staged, now_ms=now_ms)
         finally:

@@ -26,6 +26,8 @@ TABLE_OF_RECORDS = {
 }
 
 MAX_ID_LENGTH = 255
+JSON_VALUES = "_pv"
+JSON_KEYS = "_k"
 
 
 @dataclass(frozen=True)
@@ -114,12 +116,14 @@ def record_checks(*, now_ms: int, max_future_ms: int, max_past_ms: int) -> list[
     ]
 
 
-def name_checks(bad_names: dict[str, str], props: list[PropSource], json_column: str | None) -> list[Check]:
-    """Reject records that carry a property whose name breaks the rules (the reason names it)."""
+def name_checks(bad_names: dict[str, str], props: list[PropSource], keys: str | None) -> list[Check]:
+    """Reject records that carry a property whose name breaks the rules (the reason names it).
+
+    ``keys`` is the SQL for each record's list of property names, when properties come as JSON objects.
+    """
     checks: list[Check] = []
-    if json_column and bad_names:
+    if keys and bad_names:
         names = literal(sorted(bad_names))
-        keys = f"json_keys({ident(json_column)})"
         first_bad = f"list_filter({keys}, lambda k: list_contains({names}, k))[1]"
         whens = " ".join(f"WHEN {literal(n)} THEN {literal(r)}" for n, r in sorted(bad_names.items()))
         checks.append(Check("properties", f"{first_bad} IS NOT NULL", f"CASE {first_bad} {whens} END"))
@@ -133,7 +137,7 @@ def json_properties_check(json_column: str) -> Check:
     col = ident(json_column)
     return Check(
         "properties",
-        f"{col} IS NOT NULL AND json_type({col}) <> 'OBJECT'",
+        f"{col} IS NOT NULL AND {JSON_KEYS} IS NULL",
         _msg("properties must be a JSON object of name → value"),
     )
 
@@ -215,9 +219,15 @@ def typed_family(duck_type: str) -> PropertyType | None:
 
 def _source(prop: PropSource) -> str:
     if prop.kind == "json":
-        path = '$."' + prop.name + '"'  # names are validated before they reach here: no quotes inside
-        return f"json_extract({ident(prop.column)}, {literal(path)})"
+        return f"{JSON_VALUES}[{prop.index + 1}]"
     return ident(prop.column)
+
+
+def json_values_expr(json_column: str, json_props: list[PropSource]) -> str:
+    """One extraction of every JSON property value of a record (one parse, not one per property)."""
+    # names are validated before they reach here, so they hold no quote
+    paths = literal(['$."' + p.name + '"' for p in json_props])
+    return f"json_extract({ident(json_column)}, {paths})"
 
 
 def _tuple(list_literal: str) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from userloop.ingest.source import Staged
 from userloop.store.duck import ProjectStore
@@ -53,8 +54,8 @@ def open_bytes(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def iter_line_chunks(path: Path) -> Iterator[tuple[int, list[str | None], list[int]]]:
-    """(first line number, lines, line numbers) per chunk; a line that is not UTF-8 comes as None."""
+def iter_line_chunks(path: Path) -> Iterator[tuple[int, pa.Array]]:
+    """(number of the first line, the lines as an Arrow string array; NULL where a line is not UTF-8)."""
     line_no = 1
     tail = b""
     for chunk in open_bytes(path):
@@ -64,38 +65,41 @@ def iter_line_chunks(path: Path) -> Iterator[tuple[int, list[str | None], list[i
             tail = data
             continue
         tail = data[cut + 1 :]
-        lines, numbers = _decode(data[:cut].split(b"\n"), line_no)
-        yield line_no, lines, numbers
-        line_no += data.count(b"\n", 0, cut + 1)
+        lines = split_lines(data[:cut])
+        yield line_no, lines
+        line_no += len(lines)
     if tail.strip():
-        lines, numbers = _decode([tail], line_no)
-        yield line_no, lines, numbers
+        yield line_no, split_lines(tail)
 
 
-def _decode(raw: list[bytes], first: int) -> tuple[list[str | None], list[int]]:
-    lines: list[str | None] = []
-    numbers: list[int] = []
-    for i, b in enumerate(raw):
-        b = b.rstrip(b"\r")
-        if not b.strip():
-            continue
-        try:
-            lines.append(b.decode("utf-8"))
-        except UnicodeDecodeError:
-            lines.append(None)
-        numbers.append(first + i)
-    return lines, numbers
+def split_lines(data: bytes) -> pa.Array:
+    """Split on newlines in Arrow (vectorised); a line that is not UTF-8 becomes NULL, the others stay."""
+    parts = pc.split_pattern(pa.array([data], pa.binary()), b"\n").flatten()
+    try:
+        return parts.cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([_utf8_or_none(b) for b in parts.to_pylist()], pa.string())
 
 
-def stage_json_lines(project: ProjectStore, lines: list[str | None], numbers: list[int], *, source: str) -> Staged:
-    """Stage JSON lines (already split) for the loader."""
+def _utf8_or_none(b: bytes) -> str | None:
+    try:
+        return b.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def stage_json_lines(project: ProjectStore, lines: pa.Array | list[str | None], first_line: int, *, source: str) -> Staged:
+    """Stage JSON lines for the loader; ``first_line`` is the number of the first (blank lines are skipped)."""
     name = f"_ul_jsonl_{next(_counter)}"
-    project.con.register(name, pa.table({"_row": pa.array(numbers, pa.int64()), "line": pa.array(lines, pa.string())}))
+    array = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
+    rows = pa.array(range(first_line, first_line + len(array)), pa.int64())
+    project.con.register(name, pa.table({"_row": rows, "line": array}))
     paths = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in _PATHS) + "]"
     view = f"{name}_v"
+    # Materialised: the loader reads the staged records several times, and each line is parsed only here.
     project.con.execute(
         f"""
-        CREATE OR REPLACE TEMP VIEW {view} AS
+        CREATE OR REPLACE TEMP TABLE {view} AS
         SELECT _row, coalesce(line, '<not UTF-8>') AS _raw,
                CASE WHEN line IS NULL THEN 'line is not valid UTF-8'
                     WHEN NOT ok THEN 'malformed JSON: ' || left(line, 80)
@@ -115,10 +119,13 @@ def stage_json_lines(project: ProjectStore, lines: list[str | None], numbers: li
                                                                    x[7]::VARCHAR)) END,
                         md5(line)) AS event_id,
                x[8]->>'$' AS lib, x[9]->>'$' AS item_type, x[10]->>'$' AS item_id,
-               x[12] AS identities, x[11] AS properties
+               x[12] AS identities, x[11] AS properties,
+               CASE WHEN json_type(x[11]) = 'OBJECT' THEN json_keys(x[11]) END AS _k
         FROM (SELECT _row, line, ok,
                      CASE WHEN ok AND json_type(line) = 'OBJECT' THEN json_extract(line, {paths}) END AS x
-              FROM (SELECT _row, line, coalesce(json_valid(line), false) AS ok FROM {name}))
+              FROM (SELECT _row, line, coalesce(json_valid(line), false) AS ok
+                    FROM (SELECT _row, rtrim(line, chr(13)) AS line FROM {name})
+                    WHERE line IS NULL OR trim(line) <> ''))
         """
     )
     return Staged(
@@ -126,6 +133,6 @@ def stage_json_lines(project: ProjectStore, lines: list[str | None], numbers: li
         source=source,
         json_props_column="properties",
         ignore_keys=("$is_login_id",),
-        cleanup=[f"VIEW {view}"],
+        cleanup=[f"TABLE {view}"],
         registered=[name],
     )

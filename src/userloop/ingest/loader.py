@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import pyarrow as pa
@@ -28,9 +28,12 @@ from userloop.ingest.checks import (
     PROFILE_RECORDS,
     TABLE_OF_RECORDS,
     UNTYPED_PROPERTY_RECORDS,
+    JSON_KEYS,
+    JSON_VALUES,
     Check,
     conflict_check,
     json_properties_check,
+    json_values_expr,
     name_checks,
     record_checks,
     typed_family,
@@ -176,6 +179,8 @@ class Loader:
                     bad[name] = _uninferable(name, source, first_kind)
                     continue
                 new.setdefault(table, {})[name] = ptype
+            if source.kind == "json":
+                source = replace(source, index=sum(1 for c in columns if c.source.kind == "json"))
             columns.append(_Column(f"p{len(columns)}", table, name, ptype, source))
         for table, props in new.items():
             self.project.register(table, props)
@@ -191,29 +196,46 @@ class Loader:
             for table in self._tables_of_typed(staged, prop, tables):
                 seen[(table, prop.name)] = (prop, prop.duck_type, None)
         if staged.json_props_column:
-            col = ident(staged.json_props_column)
-            pattern = literal(NAME_PATTERN.pattern)
-            table_case = _table_case()
-            value = f"json_extract({col}, '$.\"' || k || '\"')"
-            rows = self.con.execute(
-                f"""
-                SELECT tbl, k,
-                       arg_min(CASE WHEN regexp_full_match(k, {pattern}) THEN json_type({value}) END, _row)
-                           FILTER (WHERE NOT regexp_full_match(k, {pattern}) OR json_type({value}) <> 'NULL'),
-                       arg_min(CASE WHEN regexp_full_match(k, {pattern}) THEN {value}->>'$' END, _row)
-                           FILTER (WHERE NOT regexp_full_match(k, {pattern}) OR json_type({value}) <> 'NULL')
-                FROM (SELECT _row, {col}, {table_case} AS tbl, unnest(json_keys({col})) AS k
-                      FROM {staged.relation}
-                      WHERE _error IS NULL AND json_type({col}) = 'OBJECT'
-                        AND NOT list_contains({literal(list(UNTYPED_PROPERTY_RECORDS))}, type))
-                WHERE tbl IS NOT NULL AND NOT list_contains({literal(list(staged.ignore_keys) or [""])}, k)
-                GROUP BY ALL
-                """
-            ).fetchall()
-            for table, name, kind, first in rows:
-                source = PropSource(name, "json", staged.json_props_column)
-                seen[(table, name)] = (source, kind, first)
+            for table, name, kind, first in self._discover_json(staged):
+                seen[(table, name)] = (PropSource(name, "json", staged.json_props_column), kind, first)
         return seen
+
+    def _discover_json(self, staged: Staged) -> list[tuple[str, str, str | None, str | None]]:
+        """(table, key, first kind, first value) of the JSON properties; kinds only for unregistered keys."""
+        assert staged.json_props_column
+        col = ident(staged.json_props_column)
+        untyped = literal(list(UNTYPED_PROPERTY_RECORDS))
+        ignore = literal(list(staged.ignore_keys) or [""])
+        keys = self.con.execute(
+            f"""SELECT DISTINCT tbl, k FROM (
+                    SELECT tbl, unnest(_k) AS k FROM (
+                        SELECT DISTINCT {_table_case()} AS tbl, {JSON_KEYS} AS _k FROM {staged.relation}
+                        WHERE _error IS NULL AND {JSON_KEYS} IS NOT NULL AND NOT list_contains({untyped}, type)))
+                WHERE tbl IS NOT NULL AND NOT list_contains({ignore}, k)"""
+        ).fetchall()
+        registry = self.project.registry()
+        known = [(t, k, None, None) for t, k in keys if (t, k) in registry or name_problem(k)]
+        new = [(t, k) for t, k in keys if (t, k) not in registry and not name_problem(k)]
+        if not new:
+            return known
+        value = f"json_extract({col}, '$.\"' || k || '\"')"
+        first_rows = f"(SELECT * FROM {staged.relation} ORDER BY _row LIMIT 10000)"
+        found: list[tuple[str, str, str | None, str | None]] = []
+        for relation in (first_rows, staged.relation):  # the head of the batch almost always decides
+            done = {(f[0], f[1]) for f in found}
+            missing = [f"{t}.{k}" for t, k in new if (t, k) not in done]
+            if not missing:
+                break
+            found += self.con.execute(
+                f"""SELECT tbl, k, arg_min(json_type({value}), _row), arg_min({value}->>'$', _row)
+                    FROM (SELECT _row, {col}, {_table_case()} AS tbl, unnest({JSON_KEYS}) AS k FROM {relation}
+                          WHERE _error IS NULL AND {JSON_KEYS} IS NOT NULL AND NOT list_contains({untyped}, type))
+                    WHERE list_contains(?, tbl || '.' || k) AND json_type({value}) <> 'NULL'
+                    GROUP BY ALL""",
+                [missing],
+            ).fetchall()
+        kinds = {(t, k): (kind, first) for t, k, kind, first in found}
+        return known + [(t, k, *kinds.get((t, k), (None, None))) for t, k in new]
 
     def _tables_of_typed(self, staged: Staged, prop: PropSource, tables: set[str]) -> list[str]:
         if len(tables) <= 1:
@@ -234,7 +256,7 @@ class Loader:
         )
         if staged.json_props_column:
             checks.append(json_properties_check(staged.json_props_column))
-        checks += name_checks(bad_names, staged.props, staged.json_props_column)
+        checks += name_checks(bad_names, staged.props, JSON_KEYS if staged.json_props_column else None)
         for col in columns:
             check = conflict_check(col.source, col.ptype, col.table)
             if check is not None:
@@ -258,9 +280,17 @@ class Loader:
                    CASE WHEN _reason IS NOT NULL THEN {raw} END AS _raw
                    {''.join(', ' + v for v in values)}
                    {', ' + keys + ' AS _keys' if keys else ''}
-            FROM (SELECT *, {reason} AS _reason, {fld} AS _field FROM {staged.relation}) s
+            FROM (SELECT *, {reason} AS _reason, {fld} AS _field FROM ({self._with_json(staged, columns)})) s
             """
         )
+
+    def _with_json(self, staged: Staged, columns: list[_Column]) -> str:
+        """The staged relation, plus every JSON property value and key list extracted once."""
+        if not staged.json_props_column:
+            return f"SELECT * FROM {staged.relation}"
+        json_props = [c.source for c in columns if c.source.kind == "json"]
+        values = json_values_expr(staged.json_props_column, json_props) if json_props else "NULL::JSON[]"
+        return f"SELECT *, {values} AS {JSON_VALUES} FROM {staged.relation}"
 
     def _counts(self) -> Counter[tuple[str, bool]]:
         rows = self.con.execute(f"SELECT coalesce(type, '?'), _reason IS NULL, count(*) FROM {CHK} GROUP BY ALL")
@@ -506,8 +536,7 @@ def _table_case() -> str:
 def _keys_expr(staged: Staged, columns: list[_Column]) -> str | None:
     """Per record, the property names it carries (profile_unset needs them)."""
     if staged.json_props_column:
-        col = ident(staged.json_props_column)
-        return f"CASE WHEN json_type({col}) = 'OBJECT' THEN json_keys({col}) END"
+        return JSON_KEYS
     typed = [p for p in staged.props if p.kind == "typed"]
     if not typed:
         return None

@@ -68,6 +68,7 @@ class PropSource:
     kind: Literal["typed", "json"]
     column: str
     duck_type: str = "JSON"
+    index: int = 0  # json sources: position in the loader's one-pass extraction of all property values
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Staged:
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
         """Drop the temporary views and registrations this staging made."""
         for what in self.cleanup:
-            con.execute(f"DROP {what.split()[0]} IF EXISTS {what.split()[1]}")
+            kind, name = what.split()
+            con.execute(f"DROP {kind} IF EXISTS {name}")
         for name in self.registered:
             con.unregister(name)

@@ -75,6 +75,8 @@ _DDL = (
         raw VARCHAR,
         received_at TIMESTAMP NOT NULL
     )""",
+    """CREATE OR REPLACE VIEW {s}.identities_view AS
+        SELECT id_type, id_value, user_id, created_at FROM {s}.identities""",
     """CREATE TABLE IF NOT EXISTS {s}.records_seen (record_id VARCHAR NOT NULL, seen_at TIMESTAMP NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS {s}.counters (name VARCHAR NOT NULL, value BIGINT NOT NULL)""",
     """INSERT INTO {s}.counters SELECT 'person', 0 WHERE NOT EXISTS (SELECT 1 FROM {s}.counters)""",

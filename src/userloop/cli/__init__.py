@@ -1,0 +1,5 @@
+"""The ``userloop`` command line (Typer)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
