@@ -45,7 +45,7 @@ def run_demo(out: Out, path: Path, *, users: int, days: int, seed: int, force: b
         f"  admin token  {secrets.admin_token}",
         "",
         "Next / 下一步:",
-        f"  userloop sql -w {w} \"SELECT event, count(*) n FROM events GROUP BY event ORDER BY n DESC\"",
+        f'  userloop sql -w {w} "SELECT event, count(*) n FROM events GROUP BY event ORDER BY n DESC"',
         f"  userloop properties list -w {w}",
         f"  userloop import events -w {w} my-events.jsonl",
     ]

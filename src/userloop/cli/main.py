@@ -19,6 +19,8 @@ from userloop import __version__
 from userloop.cli.output import Out, fail
 from userloop.core.clock import DEFAULT_TIMEZONE
 from userloop.core.errors import UserloopError
+from userloop.ingest.files import ColumnMapping
+from userloop.ingest.files import Kind as ImportKind
 
 app = typer.Typer(
     name="userloop",
@@ -29,8 +31,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-projects_app = typer.Typer(help="Projects of a workspace (each has its own data, keys and time zone).", no_args_is_help=True)
-import_app = typer.Typer(help="Import events, users or items from JSON lines, CSV or Parquet files (gzip accepted).", no_args_is_help=True)
+projects_app = typer.Typer(
+    help="Projects of a workspace (each has its own data, keys and time zone).", no_args_is_help=True
+)
+import_app = typer.Typer(
+    help="Import events, users or items from JSON lines, CSV or Parquet files (gzip accepted).", no_args_is_help=True
+)
 rejects_app = typer.Typer(help="Records that were refused, with the reason (the dead letter).", no_args_is_help=True)
 properties_app = typer.Typer(help="The property registry: names, types, display names.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
@@ -56,7 +62,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
 ) -> None:
     """userloop command line."""
 
@@ -64,7 +72,9 @@ def root(
 @app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")] = Path(DEFAULT_WORKSPACE),
-    timezone: Annotated[str, typer.Option(help="Time zone of the default project (day boundaries).")] = DEFAULT_TIMEZONE,
+    timezone: Annotated[
+        str, typer.Option(help="Time zone of the default project (day boundaries).")
+    ] = DEFAULT_TIMEZONE,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing workspace in PATH.")] = False,
     json_out: Json_ = False,
 ) -> None:
@@ -76,8 +86,12 @@ def init(
         ws, secrets = Workspace.init(path, timezone=timezone, force=force)
         ws.close()
         out.emit(
-            {"workspace": str(ws.path), "project": secrets.project, "write_key": secrets.write_key,
-             "admin_token": secrets.admin_token},
+            {
+                "workspace": str(ws.path),
+                "project": secrets.project,
+                "write_key": secrets.write_key,
+                "admin_token": secrets.admin_token,
+            },
             text=[
                 f"Workspace created: {ws.path}",
                 f"  project      {secrets.project} (time zone {timezone})",
@@ -114,7 +128,10 @@ def projects_list(workspace: Workspace_ = Path(DEFAULT_WORKSPACE), json_out: Jso
 
     out = Out(json_out)
     with out.errors(), open_local(workspace) as ws:
-        rows = [{"project": p.name, "timezone": p.timezone, "created_at": p.created_at.isoformat()} for p in ws.meta.projects()]
+        rows = [
+            {"project": p.name, "timezone": p.timezone, "created_at": p.created_at.isoformat()}
+            for p in ws.meta.projects()
+        ]
         out.table(rows, ["project", "timezone", "created_at"])
 
 
@@ -124,41 +141,42 @@ class TimeUnit(StrEnum):
     ms = "ms"
 
 
-def _import(kind: str, files: list[Path], workspace: Path, project: str, json_out: bool, **opts: object) -> None:
+def _import(
+    kind: ImportKind,
+    files: list[Path],
+    workspace: Path,
+    project: str,
+    json_out: bool,
+    mapping: ColumnMapping,
+    rejects: Path | None,
+    max_past_days: int | None = None,
+) -> None:
     from userloop.cli.session import open_local
-    from userloop.ingest.files import ColumnMapping, import_files
+    from userloop.ingest.files import import_files
     from userloop.ingest.loader import TimePolicy
 
     out = Out(json_out)
     with out.errors(), open_local(workspace) as ws:
         info = ws.project_info(project)
         store = ws.project(project)
-        mapping = ColumnMapping(
-            user=str(opts["user_column"]),
-            event=str(opts["event_column"]),
-            time=str(opts["time_column"]),
-            event_id=opts["event_id_column"] and str(opts["event_id_column"]),  # type: ignore[arg-type]
-            login=bool(opts["login_ids"]),
-            time_unit=str(opts["time_unit"]),  # type: ignore[arg-type]
-            item_id=str(opts["item_id_column"]),
-            item_type=str(opts["item_type_column"]),
-            default_item_type=opts["item_type"] and str(opts["item_type"]),  # type: ignore[arg-type]
-            rename=_pairs(opts["rename"]),  # type: ignore[arg-type]
-            ignore=tuple(opts["ignore"] or ()),  # type: ignore[call-overload]
-        )
         policy = TimePolicy(
-            max_future_seconds=info.max_future_seconds,
-            max_past_days=int(opts["max_past_days"] or info.max_past_days),  # type: ignore[call-overload]
+            max_future_seconds=info.max_future_seconds, max_past_days=max_past_days or info.max_past_days
         )
-        rejects = opts["rejects"] or ws.path / "rejects" / f"{project}-{kind}-{_stamp()}.jsonl"
+        rejects_path = rejects or ws.path / "rejects" / f"{project}-{kind}-{_stamp()}.jsonl"
         with out.progress(f"importing {kind}", total=None) as advance:
             summary = import_files(
-                store, files, kind=kind, timezone=info.timezone, mapping=mapping, policy=policy,  # type: ignore[arg-type]
-                rejects_path=Path(str(rejects)), progress=advance,
+                store,
+                files,
+                kind=kind,
+                timezone=info.timezone,
+                mapping=mapping,
+                policy=policy,
+                rejects_path=rejects_path,
+                progress=advance,
             )
         r = summary.result
         text = [
-            f"Imported {kind} from {len(files)} file(s) in {r.seconds:.1f} s",
+            f"Imported {kind} from {len(files)} file(s) in {r.seconds:.1f} s / 导入完成",
             f"  accepted     {r.accepted:>12,}",
             f"  rejected     {r.rejected:>12,}" + (f"   → {summary.rejects_file}" if summary.rejects_file else ""),
             f"  duplicates   {r.duplicates:>12,}",
@@ -167,9 +185,9 @@ def _import(kind: str, files: list[Path], workspace: Path, project: str, json_ou
         out.emit(summary.as_dict(), text=text)
 
 
-def _pairs(values: object) -> dict[str, str]:
+def _pairs(values: list[str] | None) -> dict[str, str]:
     pairs = {}
-    for item in values or []:  # type: ignore[attr-defined]
+    for item in values or []:
         old, sep, new = str(item).partition("=")
         if not sep or not old or not new:
             raise UserloopError(f"--rename takes OLD=NEW, got {item!r}", code="invalid")
@@ -183,17 +201,32 @@ def _stamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-Files_ = Annotated[list[Path], typer.Argument(help="Files: .jsonl/.json/.ndjson, .csv/.tsv or .parquet, optionally .gz.")]
+Files_ = Annotated[
+    list[Path], typer.Argument(help="Files: .jsonl/.json/.ndjson, .csv/.tsv or .parquet, optionally .gz.")
+]
 UserCol = Annotated[str, typer.Option("--user-column", help="CSV/Parquet: column holding the user's id.")]
 EventCol = Annotated[str, typer.Option("--event-column", help="CSV/Parquet: column holding the event name.")]
 TimeCol = Annotated[str, typer.Option("--time-column", help="CSV/Parquet: column holding the time.")]
-IdCol = Annotated[str | None, typer.Option("--event-id-column", help="CSV/Parquet: dedupe id column (default: event_id if present, else a hash of the row).")]
+IdCol = Annotated[
+    str | None,
+    typer.Option(
+        "--event-id-column",
+        help="CSV/Parquet: dedupe id column (default: event_id if present, else a hash of the row).",
+    ),
+]
 Login = Annotated[bool, typer.Option("--login-ids", help="The user column holds login ids (not device ids).")]
-Unit = Annotated[TimeUnit, typer.Option("--time-unit", help="Numeric times: epoch seconds, milliseconds, or auto-detect.")]
+Unit = Annotated[
+    TimeUnit, typer.Option("--time-unit", help="Numeric times: epoch seconds, milliseconds, or auto-detect.")
+]
 Rename = Annotated[list[str] | None, typer.Option("--rename", help="Rename a column: OLD=NEW (repeatable).")]
 Ignore = Annotated[list[str] | None, typer.Option("--ignore", help="Leave a column out (repeatable).")]
-Rejects = Annotated[Path | None, typer.Option("--rejects", help="Where to write rejects (JSON lines). Default: WORKSPACE/rejects/.")]
-PastDays = Annotated[int | None, typer.Option("--max-past-days", help="Accept events up to this many days old (default: the project's policy).")]
+Rejects = Annotated[
+    Path | None, typer.Option("--rejects", help="Where to write rejects (JSON lines). Default: WORKSPACE/rejects/.")
+]
+PastDays = Annotated[
+    int | None,
+    typer.Option("--max-past-days", help="Accept events up to this many days old (default: the project's policy)."),
+]
 
 
 @import_app.command("events")
@@ -215,10 +248,17 @@ def import_events(
 ) -> None:
     """Import events. JSON lines use the Sensors Analytics record format (any record type); CSV and Parquet
     rows are mapped with the column options, and every other column becomes an event property."""
-    _import("events", files, workspace, project, json_out, user_column=user_column, event_column=event_column,
-            time_column=time_column, event_id_column=event_id_column, login_ids=login_ids, time_unit=time_unit.value,
-            item_id_column="item_id", item_type_column="item_type", item_type=None, rename=rename, ignore=ignore,
-            rejects=rejects, max_past_days=max_past_days)
+    mapping = ColumnMapping(
+        user=user_column,
+        event=event_column,
+        time=time_column,
+        event_id=event_id_column,
+        login=login_ids,
+        time_unit=time_unit.value,
+        rename=_pairs(rename),
+        ignore=tuple(ignore or ()),
+    )
+    _import("events", files, workspace, project, json_out, mapping, rejects, max_past_days)
 
 
 @import_app.command("users")
@@ -234,10 +274,8 @@ def import_users(
     json_out: Json_ = False,
 ) -> None:
     """Import user profiles (each row is a profile_set); every other column becomes a profile property."""
-    _import("users", files, workspace, project, json_out, user_column=user_column, event_column="event",
-            time_column="time", event_id_column=None, login_ids=login_ids, time_unit="auto", item_id_column="item_id",
-            item_type_column="item_type", item_type=None, rename=rename, ignore=ignore, rejects=rejects,
-            max_past_days=None)
+    mapping = ColumnMapping(user=user_column, login=login_ids, rename=_pairs(rename), ignore=tuple(ignore or ()))
+    _import("users", files, workspace, project, json_out, mapping, rejects)
 
 
 @import_app.command("items")
@@ -246,18 +284,26 @@ def import_items(
     workspace: Workspace_ = Path(DEFAULT_WORKSPACE),
     project: Project_ = "default",
     item_id_column: Annotated[str, typer.Option("--item-id-column", help="Column holding the item id.")] = "item_id",
-    item_type_column: Annotated[str, typer.Option("--item-type-column", help="Column holding the item type.")] = "item_type",
-    item_type: Annotated[str | None, typer.Option("--item-type", help="Item type for every row (when the file has no such column).")] = None,
+    item_type_column: Annotated[
+        str, typer.Option("--item-type-column", help="Column holding the item type.")
+    ] = "item_type",
+    item_type: Annotated[
+        str | None, typer.Option("--item-type", help="Item type for every row (when the file has no such column).")
+    ] = None,
     rename: Rename = None,
     ignore: Ignore = None,
     rejects: Rejects = None,
     json_out: Json_ = False,
 ) -> None:
     """Import items (products, coupons, stores…): each row is an item_set."""
-    _import("items", files, workspace, project, json_out, user_column="distinct_id", event_column="event",
-            time_column="time", event_id_column=None, login_ids=False, time_unit="auto",
-            item_id_column=item_id_column, item_type_column=item_type_column, item_type=item_type, rename=rename,
-            ignore=ignore, rejects=rejects, max_past_days=None)
+    mapping = ColumnMapping(
+        item_id=item_id_column,
+        item_type=item_type_column,
+        default_item_type=item_type,
+        rename=_pairs(rename),
+        ignore=tuple(ignore or ()),
+    )
+    _import("items", files, workspace, project, json_out, mapping, rejects)
 
 
 class SqlFormat(StrEnum):
@@ -330,7 +376,8 @@ def properties_list(
     with out.errors(), open_local(workspace, read_only=True) as ws:
         store = ws.project(project)
         rows = store.con.execute(
-            f"SELECT tbl, name, type, display_zh, display_en, first_seen FROM {store.table('registry')} ORDER BY tbl, name"
+            f"SELECT tbl, name, type, display_zh, display_en, first_seen FROM {store.table('registry')} "
+            "ORDER BY tbl, name"
         ).fetchall()
         cols = ["table", "name", "type", "display_zh", "display_en", "first_seen"]
         out.table([dict(zip(cols, (*r[:5], str(r[5])), strict=True)) for r in rows], cols)

@@ -77,7 +77,9 @@ class Out:
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
         for row in rows:
-            writer.writerow(["" if v is None else _default(v) if not isinstance(v, str | int | float) else v for v in row])
+            writer.writerow(
+                ["" if v is None else _default(v) if not isinstance(v, str | int | float) else v for v in row]
+            )
 
     @contextmanager
     def progress(self, label: str, total: int | None) -> Iterator[Callable[[int], None]]:

@@ -40,7 +40,7 @@ class ValidationError(UserloopError):
     code = "invalid"
 
 
-class ReadOnlyViolation(UserloopError):
+class ReadOnlyViolation(UserloopError):  # noqa: N818 - a violation is what the user sees
     """An analyst query tried to write, change the schema or reach outside the project."""
 
     code = "read_only"

@@ -12,7 +12,7 @@ import hmac
 import secrets
 
 WRITE_KEY_PREFIX = "ulw_"
-ADMIN_TOKEN_PREFIX = "ula_"
+ADMIN_TOKEN_PREFIX = "ula_"  # noqa: S105 - a prefix, not a secret
 
 
 def new_secret(prefix: str) -> str:

@@ -39,9 +39,32 @@ def stage_arrow(project: ProjectStore, table: pa.Table, *, source: str, first_ro
             expr = f"NULL::{CANONICAL_TYPES[col]}"
         select.append(f"{expr} AS {ident(col)}")
     select += [ident(p.column) for p in props]
-    view = f"{name}_v"
-    project.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {', '.join(select)} FROM {name}")
-    return Staged(relation=view, source=source, props=props, raw_available=False, cleanup=[f"VIEW {view}"], registered=[name])
+    staged = f"{name}_s"
+    # Copied once into DuckDB's own layout: the loader scans the batch several times, and DuckDB scans its
+    # own tables in parallel where a single-chunk Arrow table would be read by one thread.
+    try:
+        project.con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS SELECT {', '.join(select)} FROM {name}")
+    finally:
+        project.con.unregister(name)
+    return Staged(relation=staged, source=source, props=props, raw_available=False, cleanup=[f"TABLE {staged}"])
+
+
+def stage_relation(
+    project: ProjectStore, table: str, *, source: str, kind: str = "TABLE", infer_text: bool = False
+) -> Staged:
+    """A temp table that already has the canonical columns (file import): its other columns are properties."""
+    described = project.con.execute(f"DESCRIBE {table}").fetchall()
+    props = [
+        PropSource(str(name), "typed", str(name), str(dtype)) for name, dtype, *_ in described if name not in CANONICAL
+    ]
+    return Staged(
+        relation=table,
+        source=source,
+        props=props,
+        raw_available=False,
+        cleanup=[f"{kind} {table}"],
+        infer_text=infer_text,
+    )
 
 
 def _row_hash(present: set[str], props: list[PropSource]) -> str:

@@ -179,12 +179,15 @@ def conflict_check(prop: PropSource, ptype: PropertyType, table: str) -> Check |
     accepted = literal(list(JSON_KINDS[ptype]))
     shape_ok = "TRUE"
     if ptype is PropertyType.DATETIME:
-        shape_ok = f"regexp_full_match({src}->>'$', {literal(DATETIME_REGEX)}) AND {value_expr(prop, ptype)} IS NOT NULL"
+        shape_ok = (
+            f"regexp_full_match({src}->>'$', {literal(DATETIME_REGEX)}) AND {value_expr(prop, ptype)} IS NOT NULL"
+        )
     elif ptype is PropertyType.DATE:
         shape_ok = f"regexp_full_match({src}->>'$', {literal(DATE_REGEX)}) AND {value_expr(prop, ptype)} IS NOT NULL"
     elif ptype is PropertyType.LIST:
         shape_ok = f"list_bool_and(list_transform(json_extract({src}, '$[*]'), lambda x: json_type(x) = 'VARCHAR'))"
-    cond = f"{rows_of_table} AND {src} IS NOT NULL AND {kind} <> 'NULL' AND NOT ({kind} IN {_tuple(accepted)} AND {shape_ok})"
+    fits = f"{kind} IN {_tuple(accepted)} AND {shape_ok}"
+    cond = f"{rows_of_table} AND {src} IS NOT NULL AND {kind} <> 'NULL' AND NOT ({fits})"
     reason = f"{literal(label + '; got ')} || {json_kind_label(kind)} || ' ' || left(({src})::VARCHAR, 60)"
     return Check(prop.name, cond, reason)
 
@@ -201,8 +204,20 @@ def json_kind_label(kind: str) -> str:
 def typed_family(duck_type: str) -> PropertyType | None:
     """The property type a DuckDB column type stores."""
     t = duck_type.upper()
-    if t in ("DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER",
-             "USMALLINT", "UTINYINT", "REAL") or t.startswith("DECIMAL"):
+    if t in (
+        "DOUBLE",
+        "FLOAT",
+        "BIGINT",
+        "INTEGER",
+        "SMALLINT",
+        "TINYINT",
+        "HUGEINT",
+        "UBIGINT",
+        "UINTEGER",
+        "USMALLINT",
+        "UTINYINT",
+        "REAL",
+    ) or t.startswith("DECIMAL"):
         return PropertyType.NUMBER
     if t == "BOOLEAN":
         return PropertyType.BOOL

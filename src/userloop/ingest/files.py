@@ -15,23 +15,24 @@ from pathlib import Path
 from typing import Literal
 
 import orjson
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from userloop.core.clock import now_ms
 from userloop.core.errors import NotFoundError, ValidationError
-from userloop.ingest.arrow_source import stage_arrow
+from userloop.ingest.arrow_source import stage_relation
+from userloop.ingest.checks import typed_family
 from userloop.ingest.jsonl import iter_line_chunks, stage_json_lines
 from userloop.ingest.loader import Loader, LoadResult, TimePolicy
-from userloop.ingest.source import CANONICAL, Staged
+from userloop.ingest.source import CANONICAL, CANONICAL_TYPES, Staged
 from userloop.schema.names import RESERVED_PROPERTY_NAMES, name_problem
+from userloop.schema.types import PropertyType
 from userloop.store.duck import ProjectStore
 from userloop.store.sqltext import ident, literal
 
 Kind = Literal["events", "users", "items"]
 Progress = Callable[[int], None]
 
-PARQUET_BATCH_ROWS = 2_000_000
+PARQUET_BATCH_ROWS = 5_000_000
 _counter = itertools.count()
 
 RECORD_TYPE = {"events": "track", "users": "profile_set", "items": "item_set"}
@@ -70,8 +71,15 @@ class ImportSummary:
 
 def detect_format(path: Path) -> str:
     name = path.name.lower().removesuffix(".gz")
-    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"), (".csv", "csv"),
-                     (".tsv", "csv"), (".parquet", "parquet"), (".pq", "parquet")):
+    for ext, fmt in (
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "jsonl"),
+        (".csv", "csv"),
+        (".tsv", "csv"),
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+    ):
         if name.endswith(ext):
             return fmt
     raise ValidationError(f"cannot tell the format of {path.name}: name it .jsonl, .csv or .parquet (optionally .gz)")
@@ -117,85 +125,119 @@ def _stages(project: ProjectStore, path: Path, kind: Kind, mapping: ColumnMappin
     if fmt == "jsonl":
         for first, lines in iter_line_chunks(path):
             yield stage_json_lines(project, lines, first, source=source)
-    elif fmt == "parquet":
-        first = 1
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
-            table = pa.Table.from_batches([batch])
-            yield _stage_tabular(project, table, kind, mapping, timezone, source, first)
-            first += table.num_rows
-    else:
-        yield _stage_csv(project, path, kind, mapping, timezone, source)
-
-
-def _stage_tabular(
-    project: ProjectStore, table: pa.Table, kind: Kind, mapping: ColumnMapping, timezone: str, source: str, first: int
-) -> Staged:
-    """Map a file's columns to canonical ones, then stage like any Arrow table."""
-    name = f"_ul_file_{next(_counter)}"
-    project.con.register(name, table)
-    try:
-        select = _mapping_select(project, name, table.schema, kind, mapping, timezone, first)
-        mapped = project.con.sql(select).to_arrow_table()
-    finally:
-        project.con.unregister(name)
-    return stage_arrow(project, mapped, source=source, first_row=first)
-
-
-def _stage_csv(project: ProjectStore, path: Path, kind: Kind, mapping: ColumnMapping, timezone: str, source: str) -> Staged:
-    name = f"_ul_csv_{next(_counter)}"
+        return
+    if fmt == "parquet":
+        reader = f"read_parquet({literal(str(path))}, file_row_number = true)"
+        for lo, hi in _parquet_chunks(path):
+            yield _stage_file(
+                project,
+                reader,
+                kind,
+                mapping,
+                timezone,
+                source,
+                row="file_row_number + 1",
+                where=f"file_row_number >= {lo} AND file_row_number < {hi}",
+                materialize=False,
+            )
+        return
     delim = "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
     # Registered text properties are read as text, so that "0210" stays a string and never becomes 210.
-    strings = [n for n, t in project.properties(_table_of(kind)).items() if t.value == "STRING"]
-    header = project.con.execute(
-        f"SELECT * FROM read_csv(?, delim = {literal(delim)}, header = true, sample_size = -1) LIMIT 0", [str(path)]
+    texts = [n for n, t in project.properties(kind).items() if t.value == "STRING"] + [mapping.user]
+    if mapping.event_id:
+        texts.append(mapping.event_id)
+    header = [
+        d[0]
+        for d in project.con.execute(
+            f"SELECT * FROM read_csv({literal(str(path))}, delim = {literal(delim)}, header = true) LIMIT 0"
+        ).description
+        or []
+    ]
+    types = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in header if c in texts)
+    reader = (
+        f"read_csv({literal(str(path))}, delim = {literal(delim)}, header = true, sample_size = -1"
+        f"{', types = {' + types + '}' if types else ''})"
     )
-    columns = [d[0] for d in header.description or []]
-    types = {c: "VARCHAR" for c in columns if c in strings or c in (mapping.user, mapping.event_id)}
-    types_sql = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in types) + "}"
-    project.con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM read_csv(?, delim = {literal(delim)}, header = true, "
-        f"sample_size = -1{', types = ' + types_sql if types else ''})",
-        [str(path)],
+    yield _stage_file(
+        project, reader, kind, mapping, timezone, source, row="row_number() OVER ()", where="true", materialize=True
     )
-    arrow = project.con.sql(f"SELECT * FROM {name}").to_arrow_table()
-    project.con.execute(f"DROP TABLE {name}")
-    return _stage_tabular(project, arrow, kind, mapping, timezone, source, 1)
 
 
-def _table_of(kind: Kind) -> str:
-    return kind
+def _parquet_chunks(path: Path) -> list[tuple[int, int]]:
+    """Row ranges of at most about PARQUET_BATCH_ROWS, cut at row-group boundaries."""
+    meta = pq.ParquetFile(path).metadata
+    chunks: list[tuple[int, int]] = []
+    start = end = 0
+    for i in range(meta.num_row_groups):
+        end += meta.row_group(i).num_rows
+        if end - start >= PARQUET_BATCH_ROWS:
+            chunks.append((start, end))
+            start = end
+    if end > start or not chunks:
+        chunks.append((start, end))
+    return chunks
 
 
-def _mapping_select(
-    project: ProjectStore, relation: str, schema: pa.Schema, kind: Kind, mapping: ColumnMapping, timezone: str, first: int
-) -> str:
-    columns = list(schema.names)
-    special = {mapping.user, mapping.event, mapping.time, mapping.event_id, mapping.item_type, mapping.item_id}
-    _require(columns, kind, mapping)
-    out = [f"{literal(RECORD_TYPE[kind])} AS type", f"row_number() OVER () + {first - 1} AS _row"]
+def _stage_file(
+    project: ProjectStore,
+    reader: str,
+    kind: Kind,
+    mapping: ColumnMapping,
+    timezone: str,
+    source: str,
+    *,
+    row: str,
+    where: str,
+    materialize: bool,
+) -> Staged:
+    """(A chunk of) a file with canonical columns, mapped as asked.
+
+    Parquet stays a view: the loader's checks read only the few columns they need, and the final insert
+    reads the file once more, as a plain ``CREATE TABLE AS`` would. CSV is parsed once into a temp table.
+    """
+    described = project.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+    columns = {str(r[0]): str(r[1]) for r in described if r[0] != "file_row_number"}
+    select = _mapping_select(columns, kind, mapping, timezone, row)
+    name = f"_ul_file_{next(_counter)}"
+    kind_sql = "TABLE" if materialize else "VIEW"
+    project.con.execute(f"CREATE OR REPLACE TEMP {kind_sql} {name} AS SELECT {select} FROM {reader} WHERE {where}")
+    return stage_relation(project, name, source=source, kind=kind_sql, infer_text=materialize)
+
+
+def _mapping_select(columns: dict[str, str], kind: Kind, mapping: ColumnMapping, timezone: str, row: str) -> str:
+    special = {
+        mapping.user,
+        mapping.event,
+        mapping.time,
+        mapping.event_id,
+        mapping.item_type,
+        mapping.item_id,
+        "event_id",
+    }
+    _require(list(columns), kind, mapping)
+    canon: dict[str, str] = {c: f"NULL::{CANONICAL_TYPES[c]}" for c in CANONICAL}
+    canon["_row"] = f"CAST({row} AS BIGINT)"
+    canon["type"] = literal(RECORD_TYPE[kind])
     if kind != "items":
-        out.append(f"CAST({ident(mapping.user)} AS VARCHAR) AS distinct_id")
-        out.append(f"{literal(mapping.login)} AS is_login_id")
+        canon["distinct_id"] = f"CAST({ident(mapping.user)} AS VARCHAR)"
+        canon["is_login_id"] = literal(mapping.login)
     if kind == "events":
-        out.append(f"CAST({ident(mapping.event)} AS VARCHAR) AS event")
+        canon["event"] = f"CAST({ident(mapping.event)} AS VARCHAR)"
     if mapping.time in columns:
-        time_sql = _time_expr(mapping.time, schema.field(mapping.time).type, mapping.time_unit, timezone)
-        out.append(f"{time_sql} AS time")
-        out.append(
+        time_sql = _time_expr(mapping.time, columns[mapping.time], mapping.time_unit, timezone)
+        canon["time"] = time_sql
+        canon["_error"] = (
             f"CASE WHEN {ident(mapping.time)} IS NOT NULL AND ({time_sql}) IS NULL THEN 'time ' || "
             f"to_json(CAST({ident(mapping.time)} AS VARCHAR))::VARCHAR || ' is neither epoch seconds or milliseconds "
-            "nor an ISO 8601 date-time' END AS _error"
+            "nor an ISO 8601 date-time' END"
         )
-    if mapping.event_id and mapping.event_id in columns:
-        out.append(f"CAST({ident(mapping.event_id)} AS VARCHAR) AS event_id")
-    elif "event_id" in columns and kind == "events":
-        out.append("CAST(event_id AS VARCHAR) AS event_id")
     if kind == "items":
         item_type = ident(mapping.item_type) if mapping.item_type in columns else literal(mapping.default_item_type)
-        out.append(f"CAST({item_type} AS VARCHAR) AS item_type")
-        out.append(f"CAST({ident(mapping.item_id)} AS VARCHAR) AS item_id")
+        canon["item_type"] = f"CAST({item_type} AS VARCHAR)"
+        canon["item_id"] = f"CAST({ident(mapping.item_id)} AS VARCHAR)"
+    props: list[tuple[str, str]] = []
     for col in columns:
-        if col in special or col in mapping.ignore or col == "event_id":
+        if col in special or col in mapping.ignore:
             continue
         target = mapping.rename.get(col, col)
         problem = name_problem(target, reserved=RESERVED_PROPERTY_NAMES)
@@ -204,12 +246,25 @@ def _mapping_select(
                 f"column {col!r} cannot be a property: {problem or 'the name is used by userloop itself'}; "
                 f"rename it (--rename {col}=new_name) or leave it out (--ignore {col})"
             )
-        out.append(f"{ident(col)} AS {ident(target)}")
-    return f"SELECT {', '.join(out)} FROM {relation}"
+        props.append((col, target))
+    id_col = mapping.event_id if mapping.event_id in columns else "event_id" if "event_id" in columns else None
+    if id_col:
+        canon["event_id"] = f"CAST({ident(id_col)} AS VARCHAR)"
+    else:  # a stable id from the row itself, so that importing the same file twice adds nothing
+        fields = [canon["type"], canon["distinct_id"], canon["event"], canon["time"], canon["item_id"]]
+        fields += [f"CAST({ident(c)} AS VARCHAR)" for c, _ in props]
+        canon["event_id"] = f"md5(concat_ws(chr(31), {', '.join(fields)}))"
+    out = [f"{expr} AS {ident(col)}" for col, expr in canon.items()]
+    out += [f"{ident(c)} AS {ident(t)}" for c, t in props]
+    return ", ".join(out)
 
 
 def _require(columns: list[str], kind: Kind, mapping: ColumnMapping) -> None:
-    needed = {"events": [mapping.user, mapping.event, mapping.time], "users": [mapping.user], "items": [mapping.item_id]}
+    needed = {
+        "events": [mapping.user, mapping.event, mapping.time],
+        "users": [mapping.user],
+        "items": [mapping.item_id],
+    }
     missing = [c for c in needed[kind] if c not in columns]
     if kind == "items" and mapping.item_type not in columns and not mapping.default_item_type:
         missing.append(mapping.item_type)
@@ -221,28 +276,29 @@ def _require(columns: list[str], kind: Kind, mapping: ColumnMapping) -> None:
         )
 
 
-def _time_expr(col: str, dtype: pa.DataType, unit: str, timezone: str) -> str:
+def _time_expr(col: str, duck_type: str, unit: str, timezone: str) -> str:
     """Epoch milliseconds from an epoch number, a timestamp, or an ISO string (zone-less = project zone)."""
     c = ident(col)
     tz = literal(timezone)
-    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype):
+    family = typed_family(duck_type)
+    if family is PropertyType.NUMBER:
         if unit == "s":
             return f"CAST(round({c} * 1000) AS BIGINT)"
         if unit == "ms":
             return f"CAST({c} AS BIGINT)"
         return f"CAST(CASE WHEN abs({c}) < 100000000000 THEN round({c} * 1000) ELSE {c} END AS BIGINT)"
-    if pa.types.is_timestamp(dtype):
-        if dtype.tz is not None:
-            return f"epoch_ms({c})"
+    if duck_type.upper().startswith("TIMESTAMP WITH TIME ZONE"):
+        return f"epoch_ms({c})"
+    if family is PropertyType.DATETIME:
         return f"epoch_ms(timezone({tz}, {c}))"
-    if pa.types.is_date(dtype):
+    if family is PropertyType.DATE:
         return f"epoch_ms(timezone({tz}, CAST({c} AS TIMESTAMP)))"
     text = f"trim(CAST({c} AS VARCHAR))"
     zoned = f"regexp_matches({text}, '([zZ]|[+-][0-9]{{2}}:?[0-9]{{2}})$')"
     return (
         f"CASE WHEN regexp_full_match({text}, '-?[0-9]+') THEN "
-        f"CASE WHEN abs(CAST({text} AS HUGEINT)) < 100000000000 THEN CAST({text} AS BIGINT) * 1000 "
-        f"ELSE CAST({text} AS BIGINT) END "
+        f"CASE WHEN abs(TRY_CAST({text} AS HUGEINT)) < 100000000000 THEN TRY_CAST({text} AS BIGINT) * 1000 "
+        f"ELSE TRY_CAST({text} AS BIGINT) END "
         f"WHEN {zoned} THEN epoch_ms(TRY_CAST({text} AS TIMESTAMPTZ)) "
         f"ELSE epoch_ms(timezone({tz}, TRY_CAST({text} AS TIMESTAMP))) END"
     )

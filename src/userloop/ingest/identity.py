@@ -15,9 +15,8 @@ logged-in person in every query, whatever order the records arrived in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import duckdb
 
@@ -83,7 +82,9 @@ class IdentityResolver:
     def apply(self, ops: list[BindOp]) -> IdentityPlan:
         self.load(ops)
         for op in ops:
-            reason = self._signup(op) if op.kind == "signup" else self._bind(op) if op.kind == "bind" else self._unbind(op)
+            reason = (
+                self._signup(op) if op.kind == "signup" else self._bind(op) if op.kind == "bind" else self._unbind(op)
+            )
             if reason:
                 self.plan.rejects[op.row] = reason
         return self.plan

@@ -88,7 +88,9 @@ def _utf8_or_none(b: bytes) -> str | None:
         return None
 
 
-def stage_json_lines(project: ProjectStore, lines: pa.Array | list[str | None], first_line: int, *, source: str) -> Staged:
+def stage_json_lines(
+    project: ProjectStore, lines: pa.Array | list[str | None], first_line: int, *, source: str
+) -> Staged:
     """Stage JSON lines for the loader; ``first_line`` is the number of the first (blank lines are skipped)."""
     name = f"_ul_jsonl_{next(_counter)}"
     array = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())

@@ -25,11 +25,11 @@ from userloop.ingest import identity as ident_mod
 from userloop.ingest.checks import (
     EVENT_RECORDS,
     ITEM_RECORDS,
+    JSON_KEYS,
+    JSON_VALUES,
     PROFILE_RECORDS,
     TABLE_OF_RECORDS,
     UNTYPED_PROPERTY_RECORDS,
-    JSON_KEYS,
-    JSON_VALUES,
     Check,
     conflict_check,
     json_properties_check,
@@ -40,14 +40,16 @@ from userloop.ingest.checks import (
     value_expr,
 )
 from userloop.ingest.profiles import apply_item_ops, apply_profile_ops
-from userloop.ingest.source import CANONICAL, PropSource, Staged
-from userloop.schema.names import NAME_PATTERN, RESERVED_PROPERTY_NAMES, name_problem
+from userloop.ingest.source import PropSource, Staged
+from userloop.schema.names import RESERVED_PROPERTY_NAMES, name_problem
 from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, PropertyType
 from userloop.store.duck import ProjectStore
 from userloop.store.sqltext import ident, literal
 
-CHK = "_ul_chk"
-SKIP = "_ul_skip"
+CHK = "_ul_chk"  # one slim row per record: control fields, reason; no property values
+SKIP = "_ul_skip"  # valid rows not to write: duplicates, refused identity records
+BAD = "_ul_bad"  # every row not to write: rejected or skipped
+IDS = "_ul_ids"  # per distinct id of the batch's written records: first row, login flag, time span
 NEWIDS = "_ul_newids"
 
 
@@ -140,18 +142,20 @@ class Loader:
         result.received = sum(counts.values())
         result.rejected = self._write_rejects(staged.source, now_ms)
         result.duplicates = self._mark_duplicates()
-        id_rejects = self._identities(staged.source, now_ms)
-        result.rejected += id_rejects
+        result.rejected += self._identities(staged.source, now_ms)
+        self._settle_bad_rows()
         self._allocate_persons(now_ms)
-        result.events = self._write_events(columns, now_ms)
-        profile_count = self._write_profiles(columns, now_ms)
-        item_count = self._write_items(columns, now_ms)
+        source = self._with_json(staged, columns)
+        result.events = self._write_events(source, columns, now_ms)
+        profile_count = self._write_profiles(source, staged, columns, now_ms)
+        item_count = self._write_items(source, columns, now_ms)
         result.accepted = result.events + profile_count + item_count + self._unbinds_written
         self._remember_records(now_ms)
         for (rtype, ok), n in counts.items():
             if ok:
                 result.by_type[rtype] += n
-        self.con.execute(f"DROP TABLE IF EXISTS {CHK}; DROP TABLE IF EXISTS {SKIP}; DROP TABLE IF EXISTS {NEWIDS}")
+        for temp in (CHK, SKIP, NEWIDS, BAD, IDS):
+            self.con.execute(f"DROP TABLE IF EXISTS {temp}")
         return result
 
     def _tables_present(self, staged: Staged) -> set[str]:
@@ -174,14 +178,21 @@ class Loader:
                 continue
             ptype = registry.get((table, name))
             if ptype is None:
-                ptype = _infer(source, first_kind, first_value)
+                if source.kind == "json" and first_kind is None:
+                    continue  # only nulls so far: nothing to store, nothing to type yet
+                if staged.infer_text and source.kind == "typed" and source.duck_type == "VARCHAR":
+                    ptype = _infer_text(self._first_value(staged, source))
+                else:
+                    ptype = _infer(source, first_kind, first_value)
                 if ptype is None:
                     bad[name] = _uninferable(name, source, first_kind)
                     continue
                 new.setdefault(table, {})[name] = ptype
             if source.kind == "json":
-                source = replace(source, index=sum(1 for c in columns if c.source.kind == "json"))
-            columns.append(_Column(f"p{len(columns)}", table, name, ptype, source))
+                index = sum(1 for c in columns if c.source.kind == "json")
+                columns.append(_Column(f"p{len(columns)}", table, name, ptype, replace(source, index=index)))
+            else:
+                columns.append(_Column(f"p{len(columns)}", table, name, ptype, source))
         for table, props in new.items():
             self.project.register(table, props)
         return bad, columns, [(t, n) for t, props in new.items() for n in props]
@@ -214,7 +225,9 @@ class Loader:
                 WHERE tbl IS NOT NULL AND NOT list_contains({ignore}, k)"""
         ).fetchall()
         registry = self.project.registry()
-        known = [(t, k, None, None) for t, k in keys if (t, k) in registry or name_problem(k)]
+        known: list[tuple[str, str, str | None, str | None]] = [
+            (t, k, None, None) for t, k in keys if (t, k) in registry or name_problem(k)
+        ]
         new = [(t, k) for t, k in keys if (t, k) not in registry and not name_problem(k)]
         if not new:
             return known
@@ -237,18 +250,25 @@ class Loader:
         kinds = {(t, k): (kind, first) for t, k, kind, first in found}
         return known + [(t, k, *kinds.get((t, k), (None, None))) for t, k in new]
 
+    def _first_value(self, staged: Staged, source: PropSource) -> str | None:
+        row = self.con.execute(
+            f"SELECT {ident(source.column)} FROM {staged.relation} WHERE {ident(source.column)} IS NOT NULL "
+            "ORDER BY _row LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def _tables_of_typed(self, staged: Staged, prop: PropSource, tables: set[str]) -> list[str]:
         if len(tables) <= 1:
             return sorted(tables)
+        per_table = ", ".join(
+            f"count(*) FILTER (WHERE list_contains({literal(list(TABLE_OF_RECORDS[t]))}, type))" for t in sorted(tables)
+        )
         counts = self.con.execute(
-            f"SELECT {', '.join(f'count(*) FILTER (WHERE list_contains({literal(list(TABLE_OF_RECORDS[t]))}, type))' for t in sorted(tables))} "
-            f"FROM {staged.relation} WHERE {ident(prop.column)} IS NOT NULL"
+            f"SELECT {per_table} FROM {staged.relation} WHERE {ident(prop.column)} IS NOT NULL"
         ).fetchone()
         return [t for t, n in zip(sorted(tables), counts or (), strict=True) if n]
 
-    def _checks(
-        self, staged: Staged, bad_names: dict[str, str], columns: list[_Column], now_ms: int
-    ) -> list[Check]:
+    def _checks(self, staged: Staged, bad_names: dict[str, str], columns: list[_Column], now_ms: int) -> list[Check]:
         checks = record_checks(
             now_ms=now_ms,
             max_future_ms=self.policy.max_future_seconds * 1000,
@@ -264,22 +284,26 @@ class Loader:
         return checks
 
     def _check_pass(self, staged: Staged, checks: list[Check], columns: list[_Column]) -> None:
+        """One vectorised pass: every record's first failing check (field, reason) into the slim ``_chk``."""
         reason = "CASE " + " ".join(f"WHEN {c.condition} THEN {c.reason}" for c in checks) + " END"
         fld = "CASE " + " ".join(f"WHEN {c.condition} THEN {literal(c.field)}" for c in checks) + " END"
         raw = "_raw" if staged.raw_available else "to_json(s)::VARCHAR"
-        values = [f"{value_expr(c.source, c.ptype)} AS {c.slot}" for c in columns]
-        keys = _keys_expr(staged, columns)
-        canon = ", ".join(ident(c) for c in CANONICAL if c not in ("_raw", "_error"))
+        control = (
+            "_row",
+            "type",
+            "event",
+            "distinct_id",
+            "is_login_id",
+            "original_id",
+            "time",
+            "event_id",
+            "identities",
+        )
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {CHK} AS
-            SELECT {canon},
-                   {_table_case()} AS _tbl,
-                   'd' AS _ns,
-                   _reason, _field,
+            SELECT {", ".join(ident(c) for c in control)}, 'd' AS _ns, _reason, _field,
                    CASE WHEN _reason IS NOT NULL THEN {raw} END AS _raw
-                   {''.join(', ' + v for v in values)}
-                   {', ' + keys + ' AS _keys' if keys else ''}
             FROM (SELECT *, {reason} AS _reason, {fld} AS _field FROM ({self._with_json(staged, columns)})) s
             """
         )
@@ -307,28 +331,34 @@ class Loader:
     def _mark_duplicates(self) -> int:
         """Rows to skip: an ``event_id`` repeated in the batch or already stored.
 
-        Events are compared with the stored events of the batch's time span (a resent event keeps its time);
-        profile, item and identity records with the ids in ``records_seen``. Repeats inside the batch are
-        found on a 64-bit hash first, so only colliding rows pay for the exact string comparison.
+        Events are compared with the stored events of the batch's time span (a resent event keeps its time,
+        and the span lets DuckDB skip every row group outside it); profile, item and identity records with
+        the ids in ``records_seen``. Repeats inside the batch are found on a 64-bit hash first, so only
+        colliding rows pay for the exact string comparison.
         """
         events, seen = self.project.table("events"), self.project.table("records_seen")
         is_event = f"list_contains({literal(list(EVENT_RECORDS))}, type)"
+        lo, hi = self.con.execute(
+            f"SELECT min(time), max(time) FROM {CHK} WHERE _reason IS NULL AND {is_event}"
+        ).fetchone() or (None, None)
+        stored = "SELECT NULL::BIGINT AS _row WHERE false"
+        if lo is not None:
+            stored = (
+                f"SELECT b._row FROM b SEMI JOIN (SELECT event_id FROM {events} "
+                f"WHERE time BETWEEN make_timestamp({int(lo)} * 1000) AND make_timestamp({int(hi)} * 1000)) e "
+                "USING (event_id) WHERE b.ev"
+            )
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {SKIP} AS
-            WITH b AS (SELECT _row, event_id, time, {is_event} AS ev FROM {CHK} WHERE _reason IS NULL),
+            WITH b AS (SELECT _row, event_id, {is_event} AS ev FROM {CHK} WHERE _reason IS NULL),
                  repeated AS (SELECT hash(event_id) AS h FROM b GROUP BY h HAVING count(*) > 1),
                  within AS (
                      SELECT _row FROM (
                          SELECT _row, row_number() OVER (PARTITION BY event_id ORDER BY _row) AS rn
                          FROM b WHERE hash(event_id) IN (SELECT h FROM repeated))
                      WHERE rn > 1),
-                 span AS (SELECT make_timestamp(min(time) * 1000) AS lo, make_timestamp(max(time) * 1000) AS hi
-                          FROM b WHERE ev),
-                 stored AS (
-                     SELECT b._row FROM b SEMI JOIN (
-                         SELECT event_id FROM {events}, span WHERE {events}.time BETWEEN span.lo AND span.hi
-                     ) e USING (event_id) WHERE b.ev),
+                 stored AS ({stored}),
                  stored_other AS (
                      SELECT b._row FROM b SEMI JOIN {seen} r ON r.record_id = b.event_id WHERE NOT b.ev)
             SELECT _row, NULL::VARCHAR AS reason FROM within
@@ -338,6 +368,13 @@ class Loader:
         )
         (n,) = self.con.execute(f"SELECT count(*) FROM {SKIP}").fetchone() or (0,)
         return int(n)
+
+    def _settle_bad_rows(self) -> None:
+        """Gather every row that must not be written: rejected, duplicate, or refused by identity rules."""
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {BAD} AS "
+            f"SELECT _row FROM {CHK} WHERE _reason IS NOT NULL UNION ALL SELECT _row FROM {SKIP}"
+        )
 
     def _remember_records(self, now_ms: int) -> None:
         """Keep the ids of the non-event records written, so that loading them again adds nothing."""
@@ -385,12 +422,13 @@ class Loader:
         if plan.removed:
             ns, values = zip(*plan.removed, strict=True)
             self.con.execute(
-                f"DELETE FROM {t('identities')} WHERE (ns, id_value) IN "
-                "(SELECT (unnest(?), unnest(?)))",
+                f"DELETE FROM {t('identities')} WHERE (ns, id_value) IN (SELECT (unnest(?), unnest(?)))",
                 [list(ns), list(values)],
             )
         if plan.new_persons:
-            persons = pa.table({"user_id": [p for p, _ in plan.new_persons], "first_id": [f for _, f in plan.new_persons]})
+            persons = pa.table(
+                {"user_id": [p for p, _ in plan.new_persons], "first_id": [f for _, f in plan.new_persons]}
+            )
             self.con.register("_ul_np", persons)
             self.con.execute(
                 f"INSERT INTO {t('users')} (user_id, first_id, created_at, updated_at) "
@@ -424,89 +462,96 @@ class Loader:
             ]
         )
         self.con.execute(
-            f"""UPDATE {t('users')} AS u SET {sets}
-                FROM _ul_m m JOIN {t('users')} o ON o.user_id = m.old
+            f"""UPDATE {t("users")} AS u SET {sets}
+                FROM _ul_m m JOIN {t("users")} o ON o.user_id = m.old
                 WHERE u.user_id = m.new"""
         )
         self.con.execute(f"DELETE FROM {t('users')} WHERE user_id IN (SELECT old FROM _ul_m)")
         self.con.unregister("_ul_m")
 
     def _allocate_persons(self, now_ms: int) -> None:
-        """Give every id seen for the first time a new person key (login ids typed as such)."""
+        """Give every id seen for the first time a new person key (login ids typed as such); stamp first/last
+        seen. One aggregate over the batch's ids serves both."""
         t = self.project.table
-        records = literal(list(EVENT_RECORDS) + [r for r in PROFILE_RECORDS])
+        records = literal(list(EVENT_RECORDS) + list(PROFILE_RECORDS))
+        is_event = f"list_contains({literal(list(EVENT_RECORDS))}, type)"
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {IDS} AS
+            SELECT _ns, distinct_id, min(_row) AS first_row, coalesce(bool_or(is_login_id), false) AS login,
+                   min(time) FILTER (WHERE {is_event}) AS lo, max(time) FILTER (WHERE {is_event}) AS hi
+            FROM {CHK}
+            WHERE _reason IS NULL AND list_contains({records}, type) AND _row NOT IN (SELECT _row FROM {SKIP})
+            GROUP BY _ns, distinct_id
+            """
+        )
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {NEWIDS} AS
-            SELECT n._ns AS ns, n.id_type, n.distinct_id AS id_value,
-                   row_number() OVER (ORDER BY n.first_row) AS k
-            FROM (SELECT _ns, distinct_id,
-                         arg_min(CASE WHEN is_login_id THEN {literal(ident_mod.LOGIN)}
-                                      ELSE {literal(ident_mod.ANONYMOUS)} END, _row) AS id_type,
-                         min(_row) AS first_row
-                  FROM {CHK} WHERE _reason IS NULL AND list_contains({records}, type)
-                  GROUP BY _ns, distinct_id) n
-            ANTI JOIN {t('identities')} i ON i.ns = n._ns AND i.id_value = n.distinct_id
+            SELECT n._ns AS ns,
+                   CASE WHEN n.login THEN {literal(ident_mod.LOGIN)} ELSE {literal(ident_mod.ANONYMOUS)} END AS id_type,
+                   n.distinct_id AS id_value, row_number() OVER (ORDER BY n.first_row) AS k
+            FROM {IDS} n ANTI JOIN {t("identities")} i ON i.ns = n._ns AND i.id_value = n.distinct_id
             """
         )
         (count,) = self.con.execute(f"SELECT count(*) FROM {NEWIDS}").fetchone() or (0,)
-        if not count:
-            return
-        base = self.project.take_person_keys(int(count)) - 1
         ts = f"make_timestamp({now_ms} * 1000)"
-        self.con.execute(f"INSERT INTO {t('identities')} SELECT ns, id_type, id_value, k + {base}, {ts} FROM {NEWIDS}")
-        self.con.execute(
-            f"INSERT INTO {t('users')} (user_id, first_id, created_at, updated_at) "
-            f"SELECT k + {base}, id_value, {ts}, {ts} FROM {NEWIDS}"
-        )
-
-    def _resolved(self, record_types: tuple[str, ...]) -> str:
-        """``_chk`` rows of these types that are valid, not skipped, joined to their person."""
-        t = self.project.table
-        return (
-            f"{CHK} c JOIN {t('identities')} i ON i.ns = c._ns AND i.id_value = c.distinct_id "
-            f"WHERE c._reason IS NULL AND list_contains({literal(list(record_types))}, c.type) "
-            f"AND c._row NOT IN (SELECT _row FROM {SKIP})"
-        )
-
-    def _write_events(self, columns: list[_Column], now_ms: int) -> int:
-        t = self.project.table
-        props = [c for c in columns if c.table == "events"]
-        names = ", ".join(ident(c.name) for c in props)
-        slots = ", ".join(f"c.{c.slot}" for c in props)
-        (n,) = self.con.execute(
-            f"""
-            INSERT INTO {t('events')} (event_id, event, user_id, distinct_id, time, received_at, lib
-                                       {', ' + names if props else ''})
-            SELECT c.event_id, c.event, i.user_id, c.distinct_id, make_timestamp(c.time * 1000),
-                   make_timestamp({now_ms} * 1000), c.lib {', ' + slots if props else ''}
-            FROM {self._resolved(EVENT_RECORDS)}
-            """
-        ).fetchone() or (0,)
-        if n:
-            self.project.register_events(
-                [r[0] for r in self.con.execute(f"SELECT DISTINCT event FROM {CHK} WHERE _reason IS NULL").fetchall() if r[0]]
+        if count:
+            base = self.project.take_person_keys(int(count)) - 1
+            self.con.execute(
+                f"INSERT INTO {t('identities')} SELECT ns, id_type, id_value, k + {base}, {ts} FROM {NEWIDS}"
             )
-            self._touch_seen()
-        return int(n)
-
-    def _touch_seen(self) -> None:
-        t = self.project.table
+            self.con.execute(
+                f"INSERT INTO {t('users')} (user_id, first_id, created_at, updated_at) "
+                f"SELECT k + {base}, id_value, {ts}, {ts} FROM {NEWIDS}"
+            )
         self.con.execute(
             f"""
-            UPDATE {t('users')} AS u
-            SET first_seen = least(coalesce(u.first_seen, s.lo), s.lo), last_seen = greatest(coalesce(u.last_seen, s.hi), s.hi)
-            FROM (SELECT i.user_id, make_timestamp(min(c.time) * 1000) AS lo, make_timestamp(max(c.time) * 1000) AS hi
-                  FROM {self._resolved(EVENT_RECORDS)} GROUP BY i.user_id) s
+            UPDATE {t("users")} AS u
+            SET first_seen = least(coalesce(u.first_seen, s.lo), s.lo),
+                last_seen = greatest(coalesce(u.last_seen, s.hi), s.hi)
+            FROM (SELECT i.user_id, make_timestamp(min(n.lo) * 1000) AS lo, make_timestamp(max(n.hi) * 1000) AS hi
+                  FROM {IDS} n JOIN {t("identities")} i ON i.ns = n._ns AND i.id_value = n.distinct_id
+                  WHERE n.lo IS NOT NULL GROUP BY i.user_id) s
             WHERE u.user_id = s.user_id
             """
         )
 
-    def _write_profiles(self, columns: list[_Column], now_ms: int) -> int:
+    def _resolved(self, source: str, record_types: tuple[str, ...]) -> str:
+        """Staged rows of these types that are to be written, joined to their person."""
+        t = self.project.table
+        return (
+            f"({source}) c JOIN {t('identities')} i ON i.ns = 'd' AND i.id_value = c.distinct_id "
+            f"WHERE list_contains({literal(list(record_types))}, c.type) AND c._row NOT IN (SELECT _row FROM {BAD})"
+        )
+
+    def _write_events(self, source: str, columns: list[_Column], now_ms: int) -> int:
+        t = self.project.table
+        props = [c for c in columns if c.table == "events"]
+        names = ", ".join(ident(c.name) for c in props)
+        values = ", ".join(value_expr(c.source, c.ptype) for c in props)
+        (n,) = self.con.execute(
+            f"""
+            INSERT INTO {t("events")} (event_id, event, user_id, distinct_id, time, received_at, lib
+                                       {", " + names if props else ""})
+            SELECT c.event_id, c.event, i.user_id, c.distinct_id, make_timestamp(c.time * 1000),
+                   make_timestamp({now_ms} * 1000), c.lib {", " + values if props else ""}
+            FROM {self._resolved(source, EVENT_RECORDS)}
+            """
+        ).fetchone() or (0,)
+        if n:
+            valid = f"_reason IS NULL AND list_contains({literal(list(EVENT_RECORDS))}, type)"
+            self.project.register_events(
+                [r[0] for r in self.con.execute(f"SELECT DISTINCT event FROM {CHK} WHERE {valid}").fetchall()]
+            )
+        return int(n)
+
+    def _write_profiles(self, source: str, staged: Staged, columns: list[_Column], now_ms: int) -> int:
         props = [c for c in columns if c.table == "users"]
-        slots = "".join(f", c.{c.slot} AS {ident(c.name)}" for c in props)
+        values = "".join(f", {value_expr(c.source, c.ptype)} AS {ident(c.name)}" for c in props)
+        keys = _keys_expr(staged) or "NULL::VARCHAR[]"
         ops = self.con.sql(
-            f"SELECT i.user_id, c.type, c._keys {slots} FROM {self._resolved(PROFILE_RECORDS)} "
+            f"SELECT i.user_id, c.type, {keys} AS _keys {values} FROM {self._resolved(source, PROFILE_RECORDS)} "
             "ORDER BY c.time NULLS LAST, c._row"
         ).to_arrow_table()
         if ops.num_rows == 0:
@@ -514,13 +559,13 @@ class Loader:
         apply_profile_ops(self.project, ops, {c.name: c.ptype for c in props}, now_ms)
         return ops.num_rows
 
-    def _write_items(self, columns: list[_Column], now_ms: int) -> int:
+    def _write_items(self, source: str, columns: list[_Column], now_ms: int) -> int:
         props = [c for c in columns if c.table == "items"]
-        slots = "".join(f", {c.slot} AS {ident(c.name)}" for c in props)
+        values = "".join(f", {value_expr(c.source, c.ptype)} AS {ident(c.name)}" for c in props)
         ops = self.con.sql(
-            f"SELECT item_type, item_id, type {slots} FROM {CHK} "
-            f"WHERE _reason IS NULL AND list_contains({literal(list(ITEM_RECORDS))}, type) "
-            f"AND _row NOT IN (SELECT _row FROM {SKIP}) ORDER BY time NULLS LAST, _row"
+            f"SELECT item_type, item_id, type {values} FROM ({source}) "
+            f"WHERE list_contains({literal(list(ITEM_RECORDS))}, type) AND _row NOT IN (SELECT _row FROM {BAD}) "
+            "ORDER BY time NULLS LAST, _row"
         ).to_arrow_table()
         if ops.num_rows == 0:
             return 0
@@ -529,11 +574,13 @@ class Loader:
 
 
 def _table_case() -> str:
-    whens = " ".join(f"WHEN list_contains({literal(list(r))}, type) THEN {literal(t)}" for t, r in TABLE_OF_RECORDS.items())
+    whens = " ".join(
+        f"WHEN list_contains({literal(list(r))}, type) THEN {literal(t)}" for t, r in TABLE_OF_RECORDS.items()
+    )
     return f"CASE {whens} END"
 
 
-def _keys_expr(staged: Staged, columns: list[_Column]) -> str | None:
+def _keys_expr(staged: Staged) -> str | None:
     """Per record, the property names it carries (profile_unset needs them)."""
     if staged.json_props_column:
         return JSON_KEYS
@@ -565,6 +612,25 @@ def _infer(source: PropSource, kind: str | None, first: str | None) -> PropertyT
     return None
 
 
+def _infer_text(first: str | None) -> PropertyType:
+    """The type of a new text column (CSV) from its first value: a number, a boolean, a date-time, a date,
+    or text. A number written with a leading zero ("0210") is text: a code, not a quantity."""
+    import re
+
+    if first is None:
+        return PropertyType.STRING
+    value = first.strip()
+    if re.fullmatch(r"-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?", value):
+        return PropertyType.NUMBER
+    if value.lower() in ("true", "false"):
+        return PropertyType.BOOL
+    if re.match(DATETIME_REGEX, value):
+        return PropertyType.DATETIME
+    if re.match(DATE_REGEX, value):
+        return PropertyType.DATE
+    return PropertyType.STRING
+
+
 def _uninferable(name: str, source: PropSource, kind: str | None) -> str:
     if source.kind == "typed":
         return f"property {name!r} has column type {source.duck_type}, which userloop cannot store"
@@ -574,7 +640,12 @@ def _uninferable(name: str, source: PropSource, kind: str | None) -> str:
 
 
 def _bind_op(
-    row: int, rtype: str, distinct_id: str | None, is_login: bool | None, original_id: str | None, identities: str | None
+    row: int,
+    rtype: str,
+    distinct_id: str | None,
+    is_login: bool | None,
+    original_id: str | None,
+    identities: str | None,
 ) -> ident_mod.BindOp | None:
     """The identity operation of a signup, bind or unbind record."""
     import orjson

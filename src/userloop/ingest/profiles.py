@@ -28,9 +28,9 @@ def apply_profile_ops(project: ProjectStore, ops: pa.Table, types: dict[str, Pro
     """Apply ``ops`` (columns user_id, type, _keys, then one per property) to the users table."""
     users = project.table("users")
     ids = sorted(set(ops.column("user_id").to_pylist()))
-    project.con.register("_ul_ids", pa.table({"user_id": ids}))
-    current = project.con.sql(f"SELECT * FROM {users} SEMI JOIN _ul_ids USING (user_id)").to_arrow_table()
-    project.con.unregister("_ul_ids")
+    project.con.register("_ul_pids", pa.table({"user_id": ids}))
+    current = project.con.sql(f"SELECT * FROM {users} SEMI JOIN _ul_pids USING (user_id)").to_arrow_table()
+    project.con.unregister("_ul_pids")
     all_props = list(project.properties("users"))
     rows = {r["user_id"]: r for r in current.to_pylist()}
     names = [n for n in ops.column_names if n not in _CORE]
@@ -40,7 +40,9 @@ def apply_profile_ops(project: ProjectStore, ops: pa.Table, types: dict[str, Pro
     _write_back(project, users, current.schema, list(rows.values()), "user_id", now_ms)
 
 
-def _apply(row: dict[str, Any], op: dict[str, Any], names: list[str], all_props: list[str], types: dict[str, PropertyType]) -> None:
+def _apply(
+    row: dict[str, Any], op: dict[str, Any], names: list[str], all_props: list[str], types: dict[str, PropertyType]
+) -> None:
     kind = op["type"]
     given = {n: op[n] for n in names if op[n] is not None}
     if kind == "profile_set":
@@ -71,7 +73,9 @@ def apply_item_ops(project: ProjectStore, ops: pa.Table, now_ms: int) -> None:
     project.con.register("_ul_keys", pa.table({"item_type": [k[0] for k in keys], "item_id": [k[1] for k in keys]}))
     current = project.con.sql(f"SELECT * FROM {items} SEMI JOIN _ul_keys USING (item_type, item_id)").to_arrow_table()
     project.con.unregister("_ul_keys")
-    rows: dict[tuple[str, str], dict[str, Any] | None] = {(r["item_type"], r["item_id"]): r for r in current.to_pylist()}
+    rows: dict[tuple[str, str], dict[str, Any] | None] = {
+        (r["item_type"], r["item_id"]): r for r in current.to_pylist()
+    }
     names = [n for n in ops.column_names if n not in ("item_type", "item_id", "type")]
     for op in ops.to_pylist():
         key = (op["item_type"], op["item_id"])
@@ -82,13 +86,17 @@ def apply_item_ops(project: ProjectStore, ops: pa.Table, now_ms: int) -> None:
         row.update({n: op[n] for n in names if op[n] is not None})
         rows[key] = row
     project.con.register("_ul_keys", pa.table({"item_type": [k[0] for k in keys], "item_id": [k[1] for k in keys]}))
-    project.con.execute(f"DELETE FROM {items} WHERE (item_type, item_id) IN (SELECT (item_type, item_id) FROM _ul_keys)")
+    project.con.execute(
+        f"DELETE FROM {items} WHERE (item_type, item_id) IN (SELECT (item_type, item_id) FROM _ul_keys)"
+    )
     project.con.unregister("_ul_keys")
     live = [r for r in rows.values() if r is not None]
     _insert(project, items, current.schema, live, now_ms)
 
 
-def _write_back(project: ProjectStore, table: str, schema: pa.Schema, rows: list[dict[str, Any]], key: str, now_ms: int) -> None:
+def _write_back(
+    project: ProjectStore, table: str, schema: pa.Schema, rows: list[dict[str, Any]], key: str, now_ms: int
+) -> None:
     project.con.register("_ul_keys", pa.table({key: [r[key] for r in rows]}))
     project.con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM _ul_keys)")
     project.con.unregister("_ul_keys")

@@ -81,6 +81,7 @@ class Staged:
     json_props_column: str | None = None
     raw_available: bool = True
     ignore_keys: tuple[str, ...] = ()
+    infer_text: bool = False  # text columns (CSV) of new properties are typed by their first value
     cleanup: list[str] = field(default_factory=list)
     registered: list[str] = field(default_factory=list)
 

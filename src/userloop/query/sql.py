@@ -106,9 +106,23 @@ def compile_readonly(sql: str, schema: str) -> str:
     return tree.sql(dialect="duckdb")
 
 
-def _check_node(node: exp.Expression) -> None:
-    if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Create | exp.Drop | exp.Alter | exp.Command
-                  | exp.Merge | exp.Copy | exp.Set | exp.Pragma | exp.Use | exp.TruncateTable):
+def _check_node(node: exp.Expr) -> None:
+    if isinstance(
+        node,
+        exp.Insert
+        | exp.Update
+        | exp.Delete
+        | exp.Create
+        | exp.Drop
+        | exp.Alter
+        | exp.Command
+        | exp.Merge
+        | exp.Copy
+        | exp.Set
+        | exp.Pragma
+        | exp.Use
+        | exp.TruncateTable,
+    ):
         raise ReadOnlyViolation(f"{node.key.upper()} is not allowed in a read-only query")
     if isinstance(node, exp.Func):
         name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
@@ -166,4 +180,3 @@ def run_readonly(
         rows=rows[:max_rows],
         truncated=len(rows) > max_rows,
     )
-

@@ -170,6 +170,13 @@ class Workspace:
 
 
 def _remove_workspace_files(path: Path) -> None:
-    for name in (CONFIG_FILE, "events.duckdb", "events.duckdb.wal", "meta.sqlite", "meta.sqlite-wal",
-                 "meta.sqlite-shm", "server.json"):
+    for name in (
+        CONFIG_FILE,
+        "events.duckdb",
+        "events.duckdb.wal",
+        "meta.sqlite",
+        "meta.sqlite-wal",
+        "meta.sqlite-shm",
+        "server.json",
+    ):
         (path / name).unlink(missing_ok=True)
