@@ -125,3 +125,22 @@ def test_users_and_items_csv(project: ProjectStore, tmp_path: Path) -> None:
         ("product", "p1", 3.5),
         ("product", "p2", 2.0),
     ]
+
+
+def test_fast_and_line_by_line_paths_agree_on_ids(project: ProjectStore, tmp_path: Path) -> None:
+    """A clean file is read by DuckDB's reader, a file with a bad line line by line: same records, same ids."""
+    records = [
+        json.dumps(track("view", f"u{i}", price=float(i), tags=["a"]))
+        if i % 3
+        else json.dumps({**track("buy", f"u{i}"), "_track_id": i})
+        for i in range(30)
+    ]
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("\n".join(records) + "\n")
+    first = import_files(project, [clean], kind="events", timezone=TZ)
+    assert (first.result.events, first.result.rejected) == (30, 0)
+    dirty = tmp_path / "dirty.jsonl"
+    dirty.write_text("\n".join([*records[:5], "{broken", *records[5:]]) + "\n")
+    second = import_files(project, [dirty], kind="events", timezone=TZ)
+    assert (second.result.events, second.result.duplicates, second.result.rejected) == (0, 30, 1)
+    assert rows(project, "SELECT row_no FROM {rejects}") == [(6,)]

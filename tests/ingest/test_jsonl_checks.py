@@ -34,7 +34,7 @@ BAD_CASES = [
     (track("a", "u", t=NOW_MS + 2 * DAY), "time", "in the future"),
     (track("a", "u", t=NOW_MS // 1000), "time", "epoch seconds instead of milliseconds"),
     ({"type": "track", "event": "a", "distinct_id": "u"}, "time", "time is missing"),
-    ({"type": "track", "event": "a", "distinct_id": "u", "time": "2024-01-01"}, "record", "time must be an integer"),
+    ({"type": "track", "event": "a", "distinct_id": "u", "time": "2024-01-01"}, "time", "time must be an integer"),
     (
         {"type": "track", "event": "a", "distinct_id": "u", "time": NOW_MS, "properties": [1]},
         "properties",

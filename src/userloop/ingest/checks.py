@@ -26,7 +26,6 @@ TABLE_OF_RECORDS = {
 }
 
 MAX_ID_LENGTH = 255
-JSON_VALUES = "_pv"
 JSON_KEYS = "_k"
 
 
@@ -35,6 +34,11 @@ class Check:
     field: str
     condition: str
     reason: str  # a SQL expression yielding the message
+    field_sql: str | None = None  # when the field depends on the record
+
+    @property
+    def field_expr(self) -> str:
+        return self.field_sql or literal(self.field)
 
 
 def _msg(text: str) -> str:
@@ -51,7 +55,13 @@ def record_checks(*, now_ms: int, max_future_ms: int, max_past_ms: int) -> list[
     lo, hi = now_ms - max_past_ms, now_ms + max_future_ms
     ts = "strftime(make_timestamp(time * 1000), '%Y-%m-%d %H:%M:%S')"
     return [
-        Check("record", "_error IS NOT NULL", "_error"),
+        Check(
+            "record",
+            "_error IS NOT NULL",
+            "_error",
+            "CASE WHEN starts_with(_error, 'time') THEN 'time' "
+            "WHEN starts_with(_error, 'properties') THEN 'properties' ELSE 'record' END",
+        ),
         Check("type", "type IS NULL", _msg("type is missing")),
         Check(
             "type",
@@ -233,16 +243,9 @@ def typed_family(duck_type: str) -> PropertyType | None:
 
 
 def _source(prop: PropSource) -> str:
-    if prop.kind == "json":
-        return f"{JSON_VALUES}[{prop.index + 1}]"
+    if prop.kind == "json":  # properties arrive as MAP(VARCHAR, JSON): one parse per record, upstream
+        return f"{ident(prop.column)}[{literal(prop.name)}]"
     return ident(prop.column)
-
-
-def json_values_expr(json_column: str, json_props: list[PropSource]) -> str:
-    """One extraction of every JSON property value of a record (one parse, not one per property)."""
-    # names are validated before they reach here, so they hold no quote
-    paths = literal(['$."' + p.name + '"' for p in json_props])
-    return f"json_extract({ident(json_column)}, {paths})"
 
 
 def _tuple(list_literal: str) -> str:

@@ -21,7 +21,7 @@ from userloop.core.clock import now_ms
 from userloop.core.errors import NotFoundError, ValidationError
 from userloop.ingest.arrow_source import stage_relation
 from userloop.ingest.checks import typed_family
-from userloop.ingest.jsonl import iter_line_chunks, stage_json_lines
+from userloop.ingest.jsonl import iter_line_chunks, stage_json_file, stage_json_lines
 from userloop.ingest.loader import Loader, LoadResult, TimePolicy
 from userloop.ingest.source import CANONICAL, CANONICAL_TYPES, Staged
 from userloop.schema.names import RESERVED_PROPERTY_NAMES, name_problem
@@ -123,6 +123,10 @@ def _stages(project: ProjectStore, path: Path, kind: Kind, mapping: ColumnMappin
     fmt = detect_format(path)
     source = str(path)
     if fmt == "jsonl":
+        whole = stage_json_file(project, path, source=source)
+        if whole is not None:
+            yield whole
+            return
         for first, lines in iter_line_chunks(path):
             yield stage_json_lines(project, lines, first, source=source)
         return

@@ -7,41 +7,154 @@ One record per line::
 
 Fields: ``type``, ``event``, ``distinct_id``, ``original_id``, ``time`` (epoch ms), ``properties``,
 ``identities`` (ID-Mapping 3.0), ``item_type``/``item_id``, ``lib.$lib``, and a dedupe id: ``event_id`` when
-given, else one derived from ``_track_id``, else the MD5 of the line, so a file imported twice adds nothing.
-Parsing happens inside DuckDB, vectorised; a line that is not JSON is a reject with its line number.
+given, else one derived from ``_track_id``, else a hash of the record, so a file imported twice adds nothing.
+
+Two ways in, one result. A file is first read by DuckDB's parallel JSON reader (fast); if any line is not
+a well-formed record, the file is read again line by line, so that each bad line is reported with its number
+while the good ones are kept. Both ways produce the same columns, and the same ids for the same record.
 """
 
 from __future__ import annotations
 
 import gzip
 import itertools
+import mmap
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from userloop.ingest.source import Staged
 from userloop.store.duck import ProjectStore
+from userloop.store.sqltext import literal
 
 CHUNK_BYTES = 64 << 20
+#: Above this size a file is staged in chunks of lines, to bound memory.
+FAST_PATH_MAX_BYTES = 2 << 30
 _counter = itertools.count()
 
-_PATHS = [
-    "$.type",
-    "$.event",
-    "$.distinct_id",
-    "$.original_id",
-    "$.time",
-    "$.event_id",
-    "$._track_id",
-    '$.lib."$lib"',
-    "$.item_type",
-    "$.item_id",
-    "$.properties",
-    "$.identities",
-    '$.properties."$is_login_id"',
-]
+#: The record's fields as the JSON reader types them; anything looser is JSON and checked by the loader.
+FIELDS = {
+    "type": "VARCHAR",
+    "event": "VARCHAR",
+    "distinct_id": "JSON",
+    "original_id": "VARCHAR",
+    "time": "JSON",
+    "event_id": "VARCHAR",
+    "_track_id": "JSON",
+    "lib": "JSON",
+    "item_type": "VARCHAR",
+    "item_id": "VARCHAR",
+    "identities": "JSON",
+    "properties": "MAP(VARCHAR, JSON)",
+}
+
+
+def _canonical(relation: str, *, raw: str, error: str) -> str:
+    """Canonical columns from a relation holding the FIELDS (plus ``_row``)."""
+    login = "$identity_login_id"
+    anonymous = "$identity_anonymous_id"
+    record_hash = (
+        "md5(concat_ws(chr(31), type, event, distinct_id::VARCHAR, original_id, time::VARCHAR, item_type, item_id, "
+        "CAST(properties AS VARCHAR), identities::VARCHAR))"
+    )
+    track_hash = "md5(concat_ws(chr(31), distinct_id::VARCHAR, event, time::VARCHAR, _track_id::VARCHAR))"
+    return f"""
+        SELECT _row, {raw} AS _raw,
+               coalesce({error},
+                        CASE WHEN time IS NOT NULL AND json_type(time) NOT IN ('BIGINT', 'UBIGINT', 'NULL')
+                             THEN 'time must be an integer: epoch milliseconds (UTC)' END) AS _error,
+               type, event,
+               coalesce(distinct_id->>'$', identities->>{literal('$."' + login + '"')},
+                        identities->>{literal('$."' + anonymous + '"')}) AS distinct_id,
+               coalesce(TRY_CAST(properties['$is_login_id'] AS BOOLEAN),
+                        distinct_id IS NULL AND identities->>{literal('$."' + login + '"')} IS NOT NULL) AS is_login_id,
+               original_id,
+               TRY_CAST(time AS BIGINT) AS time,
+               coalesce(event_id, CASE WHEN _track_id IS NOT NULL THEN {track_hash} END, {record_hash}) AS event_id,
+               lib->>'$."$lib"' AS lib, item_type, item_id,
+               identities, properties,
+               map_keys(properties) AS _k
+        FROM {relation}
+    """
+
+
+def stage_json_file(project: ProjectStore, path: Path, *, source: str) -> Staged | None:
+    """Stage a whole file with DuckDB's JSON reader, or None when a line is not a well-formed record."""
+    if path.stat().st_size > FAST_PATH_MAX_BYTES or _has_blank_lines(path):
+        return None
+    columns = "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in FIELDS.items()) + "}"
+    reader = (
+        f"read_json({literal(str(path))}, format = 'newline_delimited', columns = {columns}, "
+        "maximum_object_size = 16777216)"
+    )
+    name = f"_ul_jsonf_{next(_counter)}"
+    try:
+        # Read in parallel and in file order; the table's rowid then numbers the lines (a numbering window
+        # over the reader would serialise it), exposed as _row by a view.
+        canonical = _canonical(f"(SELECT NULL::BIGINT AS _row, * FROM {reader})", raw="NULL::VARCHAR", error="NULL")
+        project.con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_t AS {canonical}")
+    except duckdb.Error:
+        project.con.execute(f"DROP TABLE IF EXISTS {name}_t")
+        return None
+    project.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * REPLACE (rowid + 1 AS _row) FROM {name}_t")
+    staged = _staged(name, source, raw_available=False)
+    staged.cleanup = [f"VIEW {name}", f"TABLE {name}_t"]
+    return staged
+
+
+def stage_json_lines(
+    project: ProjectStore, lines: pa.Array | list[str | None], first_line: int, *, source: str
+) -> Staged:
+    """Stage JSON lines one by one; ``first_line`` is the number of the first (blank lines are skipped)."""
+    name = f"_ul_jsonl_{next(_counter)}"
+    array = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
+    rows = pa.array(range(first_line, first_line + len(array)), pa.int64())
+    project.con.register(name, pa.table({"_row": rows, "line": array}))
+    paths = literal([f"$.{k}" for k in FIELDS])
+    fields = ", ".join(
+        f"x[{i + 1}]->>'$' AS {k}"
+        if t == "VARCHAR"
+        else f"TRY_CAST(x[{i + 1}] AS {t}) AS {k}"
+        if t.startswith("MAP")
+        else f"x[{i + 1}] AS {k}"
+        for i, (k, t) in enumerate(FIELDS.items())
+    )
+    error = (
+        "CASE WHEN line IS NULL THEN 'line is not valid UTF-8' "
+        "WHEN NOT ok THEN 'malformed JSON: ' || left(line, 80) "
+        "WHEN json_type(line) <> 'OBJECT' THEN 'record is not a JSON object' "
+        "WHEN x[12] IS NOT NULL AND json_type(x[12]) NOT IN ('OBJECT', 'NULL') "
+        "THEN 'properties must be a JSON object of name → value' END"
+    )
+    parsed = f"""
+        (SELECT _row, line, ok, x, {fields}
+         FROM (SELECT _row, line, ok, CASE WHEN ok AND json_type(line) = 'OBJECT' THEN json_extract(line, {paths}) END AS x
+               FROM (SELECT _row, line, coalesce(json_valid(line), false) AS ok
+                     FROM (SELECT _row, rtrim(line, chr(13)) AS line FROM {name})
+                     WHERE line IS NULL OR trim(line) <> '')))
+    """
+    view = f"{name}_v"
+    try:
+        # Materialised: the loader reads the staged records several times; each line is parsed only here.
+        canonical = _canonical(parsed, raw="coalesce(line, '<not UTF-8>')", error=error)
+        project.con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS {canonical}")
+    finally:
+        project.con.unregister(name)
+    return _staged(view, source, raw_available=True)
+
+
+def _staged(relation: str, source: str, *, raw_available: bool) -> Staged:
+    return Staged(
+        relation=relation,
+        source=source,
+        json_props_column="properties",
+        ignore_keys=("$is_login_id",),
+        raw_available=raw_available,
+        cleanup=[f"TABLE {relation}"],
+    )
 
 
 def open_bytes(path: Path) -> Iterator[bytes]:
@@ -52,6 +165,24 @@ def open_bytes(path: Path) -> Iterator[bytes]:
     with opener(path, "rb") as f:
         while chunk := f.read(CHUNK_BYTES):
             yield chunk
+
+
+def _has_blank_lines(path: Path) -> bool:
+    """Blank lines would shift the fast reader's record numbers away from line numbers."""
+    with path.open("rb") as f:
+        if f.read(2) != b"\x1f\x8b":  # plain file: search it in place, without copying it into Python
+            f.seek(0)
+            try:
+                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                    return mm[:1] in (b"\n", b"\r") or mm.find(b"\n\n") >= 0 or mm.find(b"\n\r\n") >= 0
+            except ValueError:  # an empty file cannot be mapped
+                return False
+    previous = b"\n"
+    for chunk in open_bytes(path):
+        if b"\n\n" in chunk or b"\n\r\n" in chunk or (previous == b"\n" and chunk[:1] in (b"\n", b"\r")):
+            return True
+        previous = chunk[-1:]
+    return False
 
 
 def iter_line_chunks(path: Path) -> Iterator[tuple[int, pa.Array]]:
@@ -86,55 +217,3 @@ def _utf8_or_none(b: bytes) -> str | None:
         return b.decode("utf-8")
     except UnicodeDecodeError:
         return None
-
-
-def stage_json_lines(
-    project: ProjectStore, lines: pa.Array | list[str | None], first_line: int, *, source: str
-) -> Staged:
-    """Stage JSON lines for the loader; ``first_line`` is the number of the first (blank lines are skipped)."""
-    name = f"_ul_jsonl_{next(_counter)}"
-    array = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
-    rows = pa.array(range(first_line, first_line + len(array)), pa.int64())
-    project.con.register(name, pa.table({"_row": rows, "line": array}))
-    paths = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in _PATHS) + "]"
-    view = f"{name}_v"
-    # Materialised: the loader reads the staged records several times, and each line is parsed only here.
-    project.con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {view} AS
-        SELECT _row, coalesce(line, '<not UTF-8>') AS _raw,
-               CASE WHEN line IS NULL THEN 'line is not valid UTF-8'
-                    WHEN NOT ok THEN 'malformed JSON: ' || left(line, 80)
-                    WHEN json_type(line) <> 'OBJECT' THEN 'record is not a JSON object'
-                    WHEN x[5] IS NOT NULL AND json_type(x[5]) NOT IN ('BIGINT', 'UBIGINT', 'NULL')
-                        THEN 'time must be an integer: epoch milliseconds (UTC)'
-               END AS _error,
-               x[1]->>'$' AS type, x[2]->>'$' AS event,
-               coalesce(x[3]->>'$', x[12]->>'$."$identity_login_id"', x[12]->>'$."$identity_anonymous_id"')
-                   AS distinct_id,
-               coalesce(TRY_CAST(x[13] AS BOOLEAN), x[3] IS NULL AND x[12]->>'$."$identity_login_id"' IS NOT NULL)
-                   AS is_login_id,
-               x[4]->>'$' AS original_id,
-               TRY_CAST(x[5] AS BIGINT) AS time,
-               coalesce(x[6]->>'$',
-                        CASE WHEN x[7] IS NOT NULL THEN md5(concat_ws(chr(31), x[3]->>'$', x[2]->>'$', x[5]::VARCHAR,
-                                                                   x[7]::VARCHAR)) END,
-                        md5(line)) AS event_id,
-               x[8]->>'$' AS lib, x[9]->>'$' AS item_type, x[10]->>'$' AS item_id,
-               x[12] AS identities, x[11] AS properties,
-               CASE WHEN json_type(x[11]) = 'OBJECT' THEN json_keys(x[11]) END AS _k
-        FROM (SELECT _row, line, ok,
-                     CASE WHEN ok AND json_type(line) = 'OBJECT' THEN json_extract(line, {paths}) END AS x
-              FROM (SELECT _row, line, coalesce(json_valid(line), false) AS ok
-                    FROM (SELECT _row, rtrim(line, chr(13)) AS line FROM {name})
-                    WHERE line IS NULL OR trim(line) <> ''))
-        """
-    )
-    return Staged(
-        relation=view,
-        source=source,
-        json_props_column="properties",
-        ignore_keys=("$is_login_id",),
-        cleanup=[f"TABLE {view}"],
-        registered=[name],
-    )

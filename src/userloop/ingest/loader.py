@@ -26,14 +26,12 @@ from userloop.ingest.checks import (
     EVENT_RECORDS,
     ITEM_RECORDS,
     JSON_KEYS,
-    JSON_VALUES,
     PROFILE_RECORDS,
     TABLE_OF_RECORDS,
     UNTYPED_PROPERTY_RECORDS,
     Check,
     conflict_check,
     json_properties_check,
-    json_values_expr,
     name_checks,
     record_checks,
     typed_family,
@@ -140,12 +138,12 @@ class Loader:
         self._check_pass(staged, checks, columns)
         counts = self._counts()
         result.received = sum(counts.values())
-        result.rejected = self._write_rejects(staged.source, now_ms)
+        result.rejected = self._write_rejects(staged, now_ms) if counts_rejected(counts) else 0
         result.duplicates = self._mark_duplicates()
-        result.rejected += self._identities(staged.source, now_ms)
+        result.rejected += self._identities(staged, now_ms)
         self._settle_bad_rows()
         self._allocate_persons(now_ms)
-        source = self._with_json(staged, columns)
+        source = f"SELECT * FROM {staged.relation}"
         result.events = self._write_events(source, columns, now_ms)
         profile_count = self._write_profiles(source, staged, columns, now_ms)
         item_count = self._write_items(source, columns, now_ms)
@@ -231,7 +229,7 @@ class Loader:
         new = [(t, k) for t, k in keys if (t, k) not in registry and not name_problem(k)]
         if not new:
             return known
-        value = f"json_extract({col}, '$.\"' || k || '\"')"
+        value = f"{col}[k]"
         first_rows = f"(SELECT * FROM {staged.relation} ORDER BY _row LIMIT 10000)"
         found: list[tuple[str, str, str | None, str | None]] = []
         for relation in (first_rows, staged.relation):  # the head of the batch almost always decides
@@ -285,46 +283,41 @@ class Loader:
 
     def _check_pass(self, staged: Staged, checks: list[Check], columns: list[_Column]) -> None:
         """One vectorised pass: every record's first failing check (field, reason) into the slim ``_chk``."""
-        reason = "CASE " + " ".join(f"WHEN {c.condition} THEN {c.reason}" for c in checks) + " END"
-        fld = "CASE " + " ".join(f"WHEN {c.condition} THEN {literal(c.field)}" for c in checks) + " END"
-        raw = "_raw" if staged.raw_available else "to_json(s)::VARCHAR"
+        # One CASE: the first failing check gives both the field and the reason (built only for that row).
+        why = (
+            "CASE "
+            + " ".join(f"WHEN {c.condition} THEN struct_pack(f := {c.field_expr}, r := {c.reason})" for c in checks)
+            + " END"
+        )
         control = (
             "_row",
             "type",
             "event",
             "distinct_id",
             "is_login_id",
-            "original_id",
             "time",
             "event_id",
-            "identities",
         )
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {CHK} AS
-            SELECT {", ".join(ident(c) for c in control)}, 'd' AS _ns, _reason, _field,
-                   CASE WHEN _reason IS NOT NULL THEN {raw} END AS _raw
-            FROM (SELECT *, {reason} AS _reason, {fld} AS _field FROM ({self._with_json(staged, columns)})) s
+            SELECT {", ".join(ident(c) for c in control)}, 'd' AS _ns, _why.r AS _reason, _why.f AS _field
+            FROM (SELECT *, {why} AS _why FROM {staged.relation})
             """
         )
-
-    def _with_json(self, staged: Staged, columns: list[_Column]) -> str:
-        """The staged relation, plus every JSON property value and key list extracted once."""
-        if not staged.json_props_column:
-            return f"SELECT * FROM {staged.relation}"
-        json_props = [c.source for c in columns if c.source.kind == "json"]
-        values = json_values_expr(staged.json_props_column, json_props) if json_props else "NULL::JSON[]"
-        return f"SELECT *, {values} AS {JSON_VALUES} FROM {staged.relation}"
 
     def _counts(self) -> Counter[tuple[str, bool]]:
         rows = self.con.execute(f"SELECT coalesce(type, '?'), _reason IS NULL, count(*) FROM {CHK} GROUP BY ALL")
         return Counter({(t, ok): n for t, ok, n in rows.fetchall()})
 
-    def _write_rejects(self, source: str, now_ms: int) -> int:
+    def _write_rejects(self, staged: Staged, now_ms: int) -> int:
+        """Keep each refused record with its reason and its input (the line, or the row as JSON)."""
+        raw = "s._raw" if staged.raw_available else "to_json(s)::VARCHAR"
         (n,) = self.con.execute(
             f"INSERT INTO {self.project.table('rejects')} "
-            f"SELECT ?, _row, _field, _reason, _raw, make_timestamp(? * 1000) FROM {CHK} WHERE _reason IS NOT NULL",
-            [source, now_ms],
+            f"SELECT ?, c._row, c._field, c._reason, {raw}, make_timestamp(? * 1000) "
+            f"FROM {CHK} c JOIN {staged.relation} s USING (_row) WHERE c._reason IS NOT NULL",
+            [staged.source, now_ms],
         ).fetchone() or (0,)
         return int(n)
 
@@ -387,11 +380,12 @@ class Loader:
 
     _unbinds_written = 0
 
-    def _identities(self, source: str, now_ms: int) -> int:
+    def _identities(self, staged: Staged, now_ms: int) -> int:
         """Apply signup / bind / unbind records; returns how many were refused."""
         rows = self.con.execute(
-            f"SELECT _row, type, distinct_id, is_login_id, original_id, identities FROM {CHK} "
-            "WHERE _reason IS NULL AND type IN ('track_signup', 'track_id_bind', 'track_id_unbind') "
+            f"SELECT _row, type, distinct_id, is_login_id, original_id, identities::VARCHAR FROM {staged.relation} "
+            "WHERE type IN ('track_signup', 'track_id_bind', 'track_id_unbind') "
+            f"AND _row NOT IN (SELECT _row FROM {CHK} WHERE _reason IS NOT NULL) "
             f"AND _row NOT IN (SELECT _row FROM {SKIP}) ORDER BY time, _row"
         ).fetchall()
         self._unbinds_written = 0
@@ -410,8 +404,8 @@ class Loader:
             self.con.execute(
                 f"INSERT INTO {self.project.table('rejects')} "
                 f"SELECT ?, c._row, 'identities', r.reason, to_json(c)::VARCHAR, make_timestamp(? * 1000) "
-                f"FROM {CHK} c JOIN _ul_idrej r USING (_row)",
-                [source, now_ms],
+                f"FROM {staged.relation} c JOIN _ul_idrej r USING (_row)",
+                [staged.source, now_ms],
             )
             self.con.unregister("_ul_idrej")
         return len(plan.rejects)
@@ -571,6 +565,10 @@ class Loader:
             return 0
         apply_item_ops(self.project, ops, now_ms)
         return ops.num_rows
+
+
+def counts_rejected(counts: Counter[tuple[str, bool]]) -> int:
+    return sum(n for (_, ok), n in counts.items() if not ok)
 
 
 def _table_case() -> str:
