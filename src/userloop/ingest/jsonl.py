@@ -131,7 +131,8 @@ def stage_json_lines(
     )
     parsed = f"""
         (SELECT _row, line, ok, x, {fields}
-         FROM (SELECT _row, line, ok, CASE WHEN ok AND json_type(line) = 'OBJECT' THEN json_extract(line, {paths}) END AS x
+         FROM (SELECT _row, line, ok,
+                      CASE WHEN ok AND json_type(line) = 'OBJECT' THEN json_extract(line, {paths}) END AS x
                FROM (SELECT _row, line, coalesce(json_valid(line), false) AS ok
                      FROM (SELECT _row, rtrim(line, chr(13)) AS line FROM {name})
                      WHERE line IS NULL OR trim(line) <> '')))
