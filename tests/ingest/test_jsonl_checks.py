@@ -18,7 +18,7 @@ BAD_CASES = [
     ({"event": "a", "distinct_id": "u", "time": NOW_MS}, "type", "type is missing"),
     (track("a", None), "distinct_id", "distinct_id is missing"),
     ({"type": "track", "distinct_id": "u", "time": NOW_MS}, "event", "event is missing"),
-    (track("add to cart", "u"), "event", 'event name "add to cart" is invalid'),
+    (track("add to cart", "u"), "event", "event name 'add to cart' is invalid"),
     (track("9lives", "u"), "event", "is invalid"),
     (track("events", "u"), "event", "is reserved"),
     (track("a", "u", **{"my prop": 1}), "properties", "property name 'my prop' is invalid"),

@@ -49,9 +49,7 @@ def stage_arrow(project: ProjectStore, table: pa.Table, *, source: str, first_ro
     return Staged(relation=staged, source=source, props=props, raw_available=False, cleanup=[f"TABLE {staged}"])
 
 
-def stage_relation(
-    project: ProjectStore, table: str, *, source: str, kind: str = "TABLE", infer_text: bool = False
-) -> Staged:
+def stage_relation(project: ProjectStore, table: str, *, source: str, infer_text: bool = False) -> Staged:
     """A temp table that already has the canonical columns (file import): its other columns are properties."""
     described = project.con.execute(f"DESCRIBE {table}").fetchall()
     props = [
@@ -62,7 +60,7 @@ def stage_relation(
         source=source,
         props=props,
         raw_available=False,
-        cleanup=[f"{kind} {table}"],
+        cleanup=[f"TABLE {table}"],
         infer_text=infer_text,
     )
 

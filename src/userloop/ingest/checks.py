@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from userloop.ingest.source import PropSource
-from userloop.schema.names import NAME_PATTERN, RESERVED_EVENT_NAMES
+from userloop.schema.names import RESERVED_EVENT_NAMES, name_problem
 from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, JSON_KINDS, PropertyType, RecordType
 from userloop.store.sqltext import ident, literal
 
@@ -45,13 +45,17 @@ def _msg(text: str) -> str:
     return literal(text)
 
 
-def record_checks(*, now_ms: int, max_future_ms: int, max_past_ms: int) -> list[Check]:
-    """Checks on the canonical fields, in the order their reasons are reported."""
+def record_checks(
+    *, now_ms: int, max_future_ms: int, max_past_ms: int, bad_events: dict[str, str] | None = None
+) -> list[Check]:
+    """Checks on the canonical fields, in the order their reasons are reported.
+
+    ``bad_events`` maps each event name of the batch that breaks the name rules to its reason: names are
+    checked once per distinct name in Python, not once per record in SQL.
+    """
     types = literal([t.value for t in RecordType])
     needs_distinct = literal([t for t in (t.value for t in RecordType) if not t.startswith("item_")])
     ev_types = literal(list(EVENT_RECORDS))
-    reserved_events = literal(sorted(RESERVED_EVENT_NAMES))
-    pattern = literal(NAME_PATTERN.pattern)
     lo, hi = now_ms - max_past_ms, now_ms + max_future_ms
     ts = "strftime(make_timestamp(time * 1000), '%Y-%m-%d %H:%M:%S')"
     return [
@@ -80,17 +84,7 @@ def record_checks(*, now_ms: int, max_future_ms: int, max_past_ms: int) -> list[
             _msg(f"distinct_id is longer than {MAX_ID_LENGTH} characters"),
         ),
         Check("event", f"list_contains({ev_types}, type) AND event IS NULL", _msg("event is missing")),
-        Check(
-            "event",
-            f"list_contains({ev_types}, type) AND NOT regexp_full_match(event, {pattern})",
-            "'event name ' || to_json(event)::VARCHAR || ' is invalid: it must start with a letter, _ or $ and "
-            "contain only letters, digits, _ or $ (at most 100 characters)'",
-        ),
-        Check(
-            "event",
-            f"list_contains({ev_types}, type) AND list_contains({reserved_events}, lower(event))",
-            "'event name ' || to_json(event)::VARCHAR || ' is reserved; choose another name'",
-        ),
+        *_event_name_checks(ev_types, bad_events or {}),
         Check(
             "time",
             f"list_contains({ev_types}, type) AND time IS NULL",
@@ -124,6 +118,21 @@ def record_checks(*, now_ms: int, max_future_ms: int, max_past_ms: int) -> list[
             _msg("item records need item_type and item_id"),
         ),
     ]
+
+
+def _event_name_checks(ev_types: str, bad_events: dict[str, str]) -> list[Check]:
+    if not bad_events:
+        return []
+    names = literal(sorted(bad_events))
+    whens = " ".join(f"WHEN {literal(n)} THEN {literal(r)}" for n, r in sorted(bad_events.items()))
+    return [
+        Check("event", f"list_contains({ev_types}, type) AND list_contains({names}, event)", f"CASE event {whens} END")
+    ]
+
+
+def event_name_problem(name: str) -> str | None:
+    """Why an event name is refused (Sensors rules), or None."""
+    return name_problem(name, what="event", reserved=RESERVED_EVENT_NAMES)
 
 
 def name_checks(bad_names: dict[str, str], props: list[PropSource], keys: str | None) -> list[Check]:

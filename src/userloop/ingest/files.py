@@ -142,7 +142,7 @@ def _stages(project: ProjectStore, path: Path, kind: Kind, mapping: ColumnMappin
                 source,
                 row="file_row_number + 1",
                 where=f"file_row_number >= {lo} AND file_row_number < {hi}",
-                materialize=False,
+                text=False,
             )
         return
     delim = "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
@@ -163,7 +163,7 @@ def _stages(project: ProjectStore, path: Path, kind: Kind, mapping: ColumnMappin
         f"{', types = {' + types + '}' if types else ''})"
     )
     yield _stage_file(
-        project, reader, kind, mapping, timezone, source, row="row_number() OVER ()", where="true", materialize=True
+        project, reader, kind, mapping, timezone, source, row="row_number() OVER ()", where="true", text=True
     )
 
 
@@ -192,20 +192,20 @@ def _stage_file(
     *,
     row: str,
     where: str,
-    materialize: bool,
+    text: bool,
 ) -> Staged:
-    """(A chunk of) a file with canonical columns, mapped as asked.
+    """(A chunk of) a file with canonical columns, mapped as asked, read once into a temp table.
 
-    Parquet stays a view: the loader's checks read only the few columns they need, and the final insert
-    reads the file once more, as a plain ``CREATE TABLE AS`` would. CSV is parsed once into a temp table.
+    The loader reads the staged rows several times (checks, ids, the final insert); reading the file once
+    into DuckDB's own layout costs less than decoding it each time. ``text`` files (CSV) type new properties
+    by their first value.
     """
     described = project.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     columns = {str(r[0]): str(r[1]) for r in described if r[0] != "file_row_number"}
     select = _mapping_select(columns, kind, mapping, timezone, row)
     name = f"_ul_file_{next(_counter)}"
-    kind_sql = "TABLE" if materialize else "VIEW"
-    project.con.execute(f"CREATE OR REPLACE TEMP {kind_sql} {name} AS SELECT {select} FROM {reader} WHERE {where}")
-    return stage_relation(project, name, source=source, kind=kind_sql, infer_text=materialize)
+    project.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {select} FROM {reader} WHERE {where}")
+    return stage_relation(project, name, source=source, infer_text=text)
 
 
 def _mapping_select(columns: dict[str, str], kind: Kind, mapping: ColumnMapping, timezone: str, row: str) -> str:

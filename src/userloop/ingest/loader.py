@@ -31,6 +31,7 @@ from userloop.ingest.checks import (
     UNTYPED_PROPERTY_RECORDS,
     Check,
     conflict_check,
+    event_name_problem,
     json_properties_check,
     name_checks,
     record_checks,
@@ -49,6 +50,7 @@ SKIP = "_ul_skip"  # valid rows not to write: duplicates, refused identity recor
 BAD = "_ul_bad"  # every row not to write: rejected or skipped
 IDS = "_ul_ids"  # per distinct id of the batch's written records: first row, login flag, time span
 NEWIDS = "_ul_newids"
+MAP = "_ul_map"  # the batch's distinct ids → person
 
 
 @dataclass(frozen=True)
@@ -131,34 +133,43 @@ class Loader:
     # the steps -----------------------------------------------------------------------------------------
     def _load(self, staged: Staged, now_ms: int) -> LoadResult:
         result = LoadResult(source=staged.source)
-        tables = self._tables_present(staged)
+        tables, bad_events = self._shape(staged)
         bad_names, columns, new_props = self._properties(staged, tables)
         result.new_properties = [f"{t}.{n}" for t, n in new_props]
-        checks = self._checks(staged, bad_names, columns, now_ms)
+        checks = self._checks(staged, bad_names, bad_events, columns, now_ms)
         self._check_pass(staged, checks, columns)
         counts = self._counts()
         result.received = sum(counts.values())
         result.rejected = self._write_rejects(staged, now_ms) if counts_rejected(counts) else 0
-        result.duplicates = self._mark_duplicates()
+        result.duplicates = self._mark_duplicates(staged)
         result.rejected += self._identities(staged, now_ms)
         self._settle_bad_rows()
-        self._allocate_persons(now_ms)
+        self._allocate_persons(staged, now_ms)
         source = f"SELECT * FROM {staged.relation}"
         result.events = self._write_events(source, columns, now_ms)
         profile_count = self._write_profiles(source, staged, columns, now_ms)
         item_count = self._write_items(source, columns, now_ms)
         result.accepted = result.events + profile_count + item_count + self._unbinds_written
-        self._remember_records(now_ms)
+        self._remember_records(staged, now_ms)
         for (rtype, ok), n in counts.items():
             if ok:
                 result.by_type[rtype] += n
-        for temp in (CHK, SKIP, NEWIDS, BAD, IDS):
+        for temp in (CHK, SKIP, NEWIDS, BAD, IDS, MAP):
             self.con.execute(f"DROP TABLE IF EXISTS {temp}")
         return result
 
-    def _tables_present(self, staged: Staged) -> set[str]:
-        types = {r[0] for r in self.con.execute(f"SELECT DISTINCT type FROM {staged.relation}").fetchall()}
-        return {t for t, records in TABLE_OF_RECORDS.items() if types & set(records)}
+    def _shape(self, staged: Staged) -> tuple[set[str], dict[str, str]]:
+        """The tables the batch writes to, and its event names that break the rules (with the reason)."""
+        pairs = self.con.execute(f"SELECT DISTINCT type, event FROM {staged.relation}").fetchall()
+        types = {t for t, _ in pairs}
+        tables = {t for t, records in TABLE_OF_RECORDS.items() if types & set(records)}
+        bad_events = {}
+        for rtype, event in pairs:
+            if rtype in EVENT_RECORDS and event is not None:
+                problem = event_name_problem(event)
+                if problem:
+                    bad_events[event] = problem
+        return tables, bad_events
 
     def _properties(
         self, staged: Staged, tables: set[str]
@@ -266,11 +277,14 @@ class Loader:
         ).fetchone()
         return [t for t, n in zip(sorted(tables), counts or (), strict=True) if n]
 
-    def _checks(self, staged: Staged, bad_names: dict[str, str], columns: list[_Column], now_ms: int) -> list[Check]:
+    def _checks(
+        self, staged: Staged, bad_names: dict[str, str], bad_events: dict[str, str], columns: list[_Column], now_ms: int
+    ) -> list[Check]:
         checks = record_checks(
             now_ms=now_ms,
             max_future_ms=self.policy.max_future_seconds * 1000,
             max_past_ms=self.policy.max_past_days * 86_400_000,
+            bad_events=bad_events,
         )
         if staged.json_props_column:
             checks.append(json_properties_check(staged.json_props_column))
@@ -289,19 +303,11 @@ class Loader:
             + " ".join(f"WHEN {c.condition} THEN struct_pack(f := {c.field_expr}, r := {c.reason})" for c in checks)
             + " END"
         )
-        control = (
-            "_row",
-            "type",
-            "event",
-            "distinct_id",
-            "is_login_id",
-            "time",
-            "event_id",
-        )
+        # Only narrow columns are kept; later steps read ids and names from the staged relation itself.
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {CHK} AS
-            SELECT {", ".join(ident(c) for c in control)}, 'd' AS _ns, _why.r AS _reason, _why.f AS _field
+            SELECT _row, type, time, hash(event_id) AS _h, _why.r AS _reason, _why.f AS _field
             FROM (SELECT *, {why} AS _why FROM {staged.relation})
             """
         )
@@ -321,61 +327,68 @@ class Loader:
         ).fetchone() or (0,)
         return int(n)
 
-    def _mark_duplicates(self) -> int:
+    def _mark_duplicates(self, staged: Staged) -> int:
         """Rows to skip: an ``event_id`` repeated in the batch or already stored.
 
-        Events are compared with the stored events of the batch's time span (a resent event keeps its time,
-        and the span lets DuckDB skip every row group outside it); profile, item and identity records with
-        the ids in ``records_seen``. Repeats inside the batch are found on a 64-bit hash first, so only
-        colliding rows pay for the exact string comparison.
+        Repeats inside the batch are found on a 64-bit hash of the id, so only colliding rows pay for the
+        exact string comparison. Events are compared with the stored events of the batch's time span (a
+        resent event keeps its time; DuckDB skips row groups outside the span), and only when that span holds
+        any; profile, item and identity records are compared with the ids in ``records_seen``.
         """
-        events, seen = self.project.table("events"), self.project.table("records_seen")
         is_event = f"list_contains({literal(list(EVENT_RECORDS))}, type)"
+        valid = f"_row NOT IN (SELECT _row FROM {CHK} WHERE _reason IS NOT NULL)"
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {SKIP} (_row BIGINT, reason VARCHAR)")
+        candidates = [
+            r[0]
+            for r in self.con.execute(
+                f"SELECT _row FROM {CHK} WHERE _reason IS NULL AND _h IN ("
+                f"SELECT _h FROM {CHK} WHERE _reason IS NULL GROUP BY _h HAVING count(*) > 1)"
+            ).fetchall()
+        ]
+        if candidates:
+            self.con.execute(
+                f"""
+                INSERT INTO {SKIP}
+                SELECT _row, NULL FROM (
+                    SELECT _row, row_number() OVER (PARTITION BY event_id ORDER BY _row) AS rn
+                    FROM {staged.relation} WHERE list_contains(?, _row))
+                WHERE rn > 1
+                """,
+                [candidates],
+            )
         lo, hi = self.con.execute(
             f"SELECT min(time), max(time) FROM {CHK} WHERE _reason IS NULL AND {is_event}"
         ).fetchone() or (None, None)
-        stored = "SELECT NULL::BIGINT AS _row WHERE false"
-        if lo is not None:
-            stored = (
-                f"SELECT b._row FROM b SEMI JOIN (SELECT event_id FROM {events} "
-                f"WHERE time BETWEEN make_timestamp({int(lo)} * 1000) AND make_timestamp({int(hi)} * 1000)) e "
-                "USING (event_id) WHERE b.ev"
+        events = self.project.table("events")
+        span = f"time BETWEEN make_timestamp({int(lo or 0)} * 1000) AND make_timestamp({int(hi or 0)} * 1000)"
+        if lo is not None and self.con.execute(f"SELECT 1 FROM {events} WHERE {span} LIMIT 1").fetchone():
+            self.con.execute(
+                f"INSERT INTO {SKIP} SELECT s._row, NULL FROM {staged.relation} s "
+                f"SEMI JOIN (SELECT event_id FROM {events} WHERE {span}) e USING (event_id) "
+                f"WHERE {is_event} AND {valid}"
             )
-        self.con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {SKIP} AS
-            WITH b AS (SELECT _row, event_id, {is_event} AS ev FROM {CHK} WHERE _reason IS NULL),
-                 repeated AS (SELECT hash(event_id) AS h FROM b GROUP BY h HAVING count(*) > 1),
-                 within AS (
-                     SELECT _row FROM (
-                         SELECT _row, row_number() OVER (PARTITION BY event_id ORDER BY _row) AS rn
-                         FROM b WHERE hash(event_id) IN (SELECT h FROM repeated))
-                     WHERE rn > 1),
-                 stored AS ({stored}),
-                 stored_other AS (
-                     SELECT b._row FROM b SEMI JOIN {seen} r ON r.record_id = b.event_id WHERE NOT b.ev)
-            SELECT _row, NULL::VARCHAR AS reason FROM within
-            UNION SELECT _row, NULL FROM stored
-            UNION SELECT _row, NULL FROM stored_other
-            """
-        )
-        (n,) = self.con.execute(f"SELECT count(*) FROM {SKIP}").fetchone() or (0,)
+        seen = self.project.table("records_seen")
+        if self.con.execute(f"SELECT 1 FROM {CHK} WHERE NOT {is_event} LIMIT 1").fetchone():
+            self.con.execute(
+                f"INSERT INTO {SKIP} SELECT s._row, NULL FROM {staged.relation} s "
+                f"SEMI JOIN {seen} r ON r.record_id = s.event_id WHERE NOT {is_event} AND {valid}"
+            )
+        (n,) = self.con.execute(f"SELECT count(DISTINCT _row) FROM {SKIP}").fetchone() or (0,)
         return int(n)
+
+    def _remember_records(self, staged: Staged, now_ms: int) -> None:
+        """Keep the ids of the non-event records written, so that loading them again adds nothing."""
+        self.con.execute(
+            f"INSERT INTO {self.project.table('records_seen')} "
+            f"SELECT event_id, make_timestamp({now_ms} * 1000) FROM {staged.relation} "
+            f"WHERE NOT list_contains({literal(list(EVENT_RECORDS))}, type) AND _row NOT IN (SELECT _row FROM {BAD})"
+        )
 
     def _settle_bad_rows(self) -> None:
         """Gather every row that must not be written: rejected, duplicate, or refused by identity rules."""
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {BAD} AS "
-            f"SELECT _row FROM {CHK} WHERE _reason IS NOT NULL UNION ALL SELECT _row FROM {SKIP}"
-        )
-
-    def _remember_records(self, now_ms: int) -> None:
-        """Keep the ids of the non-event records written, so that loading them again adds nothing."""
-        self.con.execute(
-            f"INSERT INTO {self.project.table('records_seen')} "
-            f"SELECT event_id, make_timestamp({now_ms} * 1000) FROM {CHK} "
-            f"WHERE _reason IS NULL AND NOT list_contains({literal(list(EVENT_RECORDS))}, type) "
-            f"AND _row NOT IN (SELECT _row FROM {SKIP})"
+            f"SELECT _row FROM {CHK} WHERE _reason IS NOT NULL UNION SELECT _row FROM {SKIP}"
         )
 
     _unbinds_written = 0
@@ -463,7 +476,7 @@ class Loader:
         self.con.execute(f"DELETE FROM {t('users')} WHERE user_id IN (SELECT old FROM _ul_m)")
         self.con.unregister("_ul_m")
 
-    def _allocate_persons(self, now_ms: int) -> None:
+    def _allocate_persons(self, staged: Staged, now_ms: int) -> None:
         """Give every id seen for the first time a new person key (login ids typed as such); stamp first/last
         seen. One aggregate over the batch's ids serves both."""
         t = self.project.table
@@ -472,11 +485,11 @@ class Loader:
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {IDS} AS
-            SELECT _ns, distinct_id, min(_row) AS first_row, coalesce(bool_or(is_login_id), false) AS login,
+            SELECT 'd' AS _ns, distinct_id, min(_row) AS first_row, coalesce(bool_or(is_login_id), false) AS login,
                    min(time) FILTER (WHERE {is_event}) AS lo, max(time) FILTER (WHERE {is_event}) AS hi
-            FROM {CHK}
-            WHERE _reason IS NULL AND list_contains({records}, type) AND _row NOT IN (SELECT _row FROM {SKIP})
-            GROUP BY _ns, distinct_id
+            FROM {staged.relation}
+            WHERE list_contains({records}, type) AND _row NOT IN (SELECT _row FROM {BAD})
+            GROUP BY distinct_id
             """
         )
         self.con.execute(
@@ -499,23 +512,30 @@ class Loader:
                 f"INSERT INTO {t('users')} (user_id, first_id, created_at, updated_at) "
                 f"SELECT k + {base}, id_value, {ts}, {ts} FROM {NEWIDS}"
             )
+        # The batch's ids and their persons: a small map that the writes below join to, instead of every
+        # identity of the project.
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {MAP} AS
+            SELECT n.distinct_id, i.user_id, n.lo, n.hi
+            FROM {IDS} n JOIN {t("identities")} i ON i.ns = n._ns AND i.id_value = n.distinct_id
+            """
+        )
         self.con.execute(
             f"""
             UPDATE {t("users")} AS u
             SET first_seen = least(coalesce(u.first_seen, s.lo), s.lo),
                 last_seen = greatest(coalesce(u.last_seen, s.hi), s.hi)
-            FROM (SELECT i.user_id, make_timestamp(min(n.lo) * 1000) AS lo, make_timestamp(max(n.hi) * 1000) AS hi
-                  FROM {IDS} n JOIN {t("identities")} i ON i.ns = n._ns AND i.id_value = n.distinct_id
-                  WHERE n.lo IS NOT NULL GROUP BY i.user_id) s
+            FROM (SELECT user_id, make_timestamp(min(lo) * 1000) AS lo, make_timestamp(max(hi) * 1000) AS hi
+                  FROM {MAP} WHERE lo IS NOT NULL GROUP BY user_id) s
             WHERE u.user_id = s.user_id
             """
         )
 
     def _resolved(self, source: str, record_types: tuple[str, ...]) -> str:
         """Staged rows of these types that are to be written, joined to their person."""
-        t = self.project.table
         return (
-            f"({source}) c JOIN {t('identities')} i ON i.ns = 'd' AND i.id_value = c.distinct_id "
+            f"({source}) c JOIN {MAP} i ON i.distinct_id = c.distinct_id "
             f"WHERE list_contains({literal(list(record_types))}, c.type) AND c._row NOT IN (SELECT _row FROM {BAD})"
         )
 
@@ -534,10 +554,9 @@ class Loader:
             """
         ).fetchone() or (0,)
         if n:
-            valid = f"_reason IS NULL AND list_contains({literal(list(EVENT_RECORDS))}, type)"
-            self.project.register_events(
-                [r[0] for r in self.con.execute(f"SELECT DISTINCT event FROM {CHK} WHERE {valid}").fetchall()]
-            )
+            written = f"list_contains({literal(list(EVENT_RECORDS))}, type) AND _row NOT IN (SELECT _row FROM {BAD})"
+            event_names = self.con.execute(f"SELECT DISTINCT event FROM ({source}) WHERE {written}").fetchall()
+            self.project.register_events([r[0] for r in event_names])
         return int(n)
 
     def _write_profiles(self, source: str, staged: Staged, columns: list[_Column], now_ms: int) -> int:
