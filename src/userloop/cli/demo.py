@@ -33,7 +33,7 @@ def run_demo(out: Out, path: Path, *, users: int, days: int, seed: int, force: b
         "admin_token": secrets.admin_token,
         "simulation": report.as_dict(),
         "counts": counts,
-        "serving": False,
+        "serving": serve,
     }
     lines = [
         *report.lines(),
@@ -49,6 +49,8 @@ def run_demo(out: Out, path: Path, *, users: int, days: int, seed: int, force: b
         f"  userloop properties list -w {w}",
         f"  userloop import events -w {w} my-events.jsonl",
     ]
-    if serve:
-        lines += ["", "The web service arrives with `userloop serve` (next milestone); the data above is ready for it."]
     out.emit(doc, text=lines)
+    if serve:
+        from userloop.api import serve_forever
+
+        serve_forever(ws.path, "127.0.0.1", 8000)

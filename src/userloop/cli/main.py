@@ -8,6 +8,7 @@ line that says what to do; with ``--json`` they print ``{"error": {"code": …, 
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +18,7 @@ import typer
 
 from userloop import __version__
 from userloop.cli.output import Out, fail
+from userloop.cli.serve_cmd import register as register_service_commands
 from userloop.core.clock import DEFAULT_TIMEZONE
 from userloop.core.errors import UserloopError
 from userloop.ingest.files import ColumnMapping
@@ -43,6 +45,7 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(import_app, name="import")
 app.add_typer(rejects_app, name="rejects")
 app.add_typer(properties_app, name="properties")
+register_service_commands(app)
 
 DEFAULT_WORKSPACE = "userloop-data"
 
@@ -151,11 +154,20 @@ def _import(
     rejects: Path | None,
     max_past_days: int | None = None,
 ) -> None:
-    from userloop.cli.session import open_local
+    from userloop.cli.session import open_local, server_client
     from userloop.ingest.files import import_files
     from userloop.ingest.loader import TimePolicy
 
     out = Out(json_out)
+    with out.errors():
+        client = server_client(workspace)
+        if client is not None:  # a running server owns the workspace: it does the import
+            for path in files:
+                doc = client.import_file(
+                    kind, path, project=project, mapping=asdict(mapping), max_past_days=max_past_days
+                )
+                out.emit(doc, text=[f"{path}: accepted {doc.get('accepted')}, rejected {doc.get('rejected')}"])
+            return
     with out.errors(), open_local(workspace) as ws:
         info = ws.project_info(project)
         store = ws.project(project)
@@ -325,12 +337,23 @@ def sql(
     """Run read-only SQL. Views: events(event_id, event, distinct_id, user_id, time, …properties),
     users(user_id, …profile), identities(id_type, id_value, user_id), items(item_type, item_id, …).
     `user_id` is the resolved person; times are UTC."""
-    from userloop.cli.session import open_local
-    from userloop.query import run_readonly
+    from userloop.cli.session import open_local, server_client
+    from userloop.query import SqlResult, run_readonly
 
     out = Out(json_out)
-    with out.errors(), open_local(workspace, read_only=True) as ws:
-        result = run_readonly(ws.project(project), query, timeout_s=timeout, max_rows=limit)
+    with out.errors():
+        client = server_client(workspace)
+        if client is not None:
+            result = SqlResult(
+                **{
+                    k: v
+                    for k, v in client.sql(query, project=project, timeout=timeout, limit=limit).items()
+                    if k in ("columns", "types", "rows", "truncated")
+                }
+            )
+        else:
+            with open_local(workspace, read_only=True) as ws:
+                result = run_readonly(ws.project(project), query, timeout_s=timeout, max_rows=limit)
         if csv_out:
             out.csv(result.columns, result.rows)
         elif json_out:
@@ -349,17 +372,22 @@ def rejects_list(
     json_out: Json_ = False,
 ) -> None:
     """List refused records with the field and the reason."""
-    from userloop.cli.session import open_local
+    from userloop.cli.session import open_local, server_client
 
     out = Out(json_out)
-    with out.errors(), open_local(workspace, read_only=True) as ws:
-        store = ws.project(project)
-        rows = store.con.execute(
-            f"SELECT received_at, source, row_no, field, reason, left(raw, 200) FROM {store.table('rejects')} "
-            "ORDER BY received_at DESC, row_no LIMIT ?",
-            [limit],
-        ).fetchall()
-        cols = ["received_at", "source", "row", "field", "reason", "raw"]
+    cols = ["received_at", "source", "row", "field", "reason", "raw"]
+    with out.errors():
+        client = server_client(workspace)
+        if client is not None:
+            out.table(list(client.rejects(project=project, limit=limit)), cols)
+            return
+        with open_local(workspace, read_only=True) as ws:
+            store = ws.project(project)
+            rows = store.con.execute(
+                f"SELECT received_at, source, row_no, field, reason, left(raw, 200) FROM {store.table('rejects')} "
+                "ORDER BY received_at DESC, row_no LIMIT ?",
+                [limit],
+            ).fetchall()
         out.table([dict(zip(cols, (str(r[0]), *r[1:]), strict=True)) for r in rows], cols)
 
 

@@ -1,8 +1,9 @@
 """Opening a workspace from the CLI.
 
 A workspace that a running server owns must not be opened a second time (DuckDB has one writer). Commands
-go through :func:`open_local`, which refuses with the server's address in that case; the HTTP client that
-sends the command to that server instead arrives with the service (``userloop serve``).
+first ask :func:`server_client`: when a server owns the workspace they send their request to it (with the
+session token it leaves in the workspace); otherwise :func:`open_local` opens the files, and refuses with the
+server's address if one started in between.
 """
 
 from __future__ import annotations
@@ -10,10 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from userloop.core.errors import WorkspaceError
 from userloop.store import Workspace
 from userloop.store.owner import current_owner
+
+if TYPE_CHECKING:
+    from userloop.api.client import ServerClient
+
+
+def server_client(path: Path) -> ServerClient | None:
+    """A client for the server that owns the workspace, or None when none runs."""
+    from userloop.api.client import ServerClient
+
+    return ServerClient.for_workspace(path)
 
 
 @contextmanager

@@ -1,0 +1,115 @@
+"""A small HTTP client for CLI commands when a running server owns the workspace.
+
+The server writes a session admin token to ``WORKSPACE/server.token`` (mode 0600) while it runs, so a local user
+who can read the workspace can talk to it without pasting a token; ``USERLOOP_TOKEN`` overrides it.
+
+Example::
+
+    client = ServerClient.for_workspace(Path("userloop-data"))
+    if client is not None:
+        print(client.sql("SELECT count(*) FROM events")["rows"])
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from userloop.core.errors import NotFoundError, UserloopError, WorkspaceError
+from userloop.store.owner import current_owner
+
+TOKEN_FILE = "server.token"  # noqa: S105 - a file name, not a secret
+
+
+class ServerClient:
+    """Calls the management API of a running server with an admin token."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 3600.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    @classmethod
+    def for_workspace(cls, path: Path) -> ServerClient | None:
+        """A client for the server owning ``path``, or None when no server runs."""
+        path = path.expanduser().resolve()
+        owner = current_owner(path)
+        if owner is None:
+            return None
+        token = os.environ.get("USERLOOP_TOKEN")
+        if not token:
+            try:
+                token = (path / TOKEN_FILE).read_text().strip()
+            except OSError as exc:
+                raise WorkspaceError(
+                    f"the server at {owner.url} owns this workspace; set USERLOOP_TOKEN to an admin token"
+                ) from exc
+        return cls(owner.url, token)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        try:
+            response = httpx.request(method, self.url + path, headers=headers, timeout=self.timeout, **kwargs)
+        except httpx.HTTPError as exc:
+            raise WorkspaceError(f"cannot reach the server at {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error(response.status_code, response.content)
+        return orjson.loads(response.content) if response.content else None
+
+    def sql(self, query: str, *, project: str = "default", timeout: float = 60.0, limit: int = 10_000) -> Any:
+        body = {"query": query, "project": project, "timeout": timeout, "limit": limit}
+        return self._call("POST", "/api/v1/sql", json=body)
+
+    def rejects(self, *, project: str = "default", limit: int = 50) -> Any:
+        return self._call("GET", "/api/v1/rejects", params={"project": project, "limit": limit})
+
+    def import_file(
+        self,
+        kind: str,
+        path: Path,
+        *,
+        project: str = "default",
+        mapping: dict[str, Any] | None = None,
+        max_past_days: int | None = None,
+    ) -> Any:
+        params: dict[str, Any] = {
+            "project": project,
+            "filename": path.name,
+            "mapping": orjson.dumps(mapping or {}).decode(),
+        }
+        if max_past_days:
+            params["max_past_days"] = max_past_days
+        with path.open("rb") as f:
+            return self._call("POST", f"/api/v1/imports/{kind}", params=params, content=f.read())
+
+    def list_keys(self, *, project: str | None = None) -> Any:
+        return self._call("GET", "/api/v1/keys", params={"project": project} if project else {})
+
+    def create_key(self, kind: str, *, project: str | None, name: str) -> Any:
+        return self._call("POST", "/api/v1/keys", json={"kind": kind, "project": project, "name": name})
+
+    def revoke_key(self, key_id: int) -> Any:
+        return self._call("DELETE", f"/api/v1/keys/{key_id}")
+
+    def jobs(self, *, limit: int = 50) -> Any:
+        return self._call("GET", "/api/v1/jobs", params={"limit": limit})
+
+    def projects(self) -> Any:
+        return self._call("GET", "/api/v1/projects")
+
+
+def _error(status: int, content: bytes) -> UserloopError:
+    try:
+        detail = orjson.loads(content).get("detail")
+    except (orjson.JSONDecodeError, AttributeError):
+        detail = content.decode("utf-8", "replace")[:300]
+    message = detail.get("message", str(detail)) if isinstance(detail, dict) else str(detail)
+    code = detail.get("code") if isinstance(detail, dict) else None
+    if status == 404:
+        return NotFoundError(message)
+    return UserloopError(f"server: {message}", code=code or f"http_{status}")

@@ -1,0 +1,77 @@
+"""Request and response bodies of the management API (pydantic, ``extra="forbid"``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectIn(Strict):
+    name: str = Field(max_length=40)
+    timezone: str = "Asia/Shanghai"
+
+
+class ProjectSettings(Strict):
+    cors_origins: list[str] | None = Field(default=None, max_length=100)
+    rate_per_second: float | None = Field(default=None, ge=0)
+
+
+class ProjectOut(Strict):
+    name: str
+    timezone: str
+    created_at: datetime
+    cors_origins: list[str] = []
+    rate_per_second: float | None = None
+    write_key: str | None = None  # only in the reply that creates it
+
+
+class KeyIn(Strict):
+    kind: Literal["write", "admin"] = "write"
+    project: str | None = Field(default="default", max_length=40)
+    name: str = Field(default="", max_length=100)
+
+
+class KeyOut(Strict):
+    id: int
+    kind: str
+    project: str | None
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    secret: str | None = None  # only in the reply that creates it
+
+
+class SqlIn(Strict):
+    query: str = Field(max_length=100_000)
+    project: str = Field(default="default", max_length=40)
+    timeout: float = Field(default=60.0, gt=0, le=3600)
+    limit: int = Field(default=10_000, ge=1, le=1_000_000)
+
+
+class Reject(Strict):
+    received_at: datetime
+    source: str
+    row: int | None
+    field: str | None
+    reason: str
+    raw: str | None
+
+
+class JobRunOut(Strict):
+    id: int
+    job: str
+    project: str
+    slot: str
+    status: str
+    attempts: int
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    result: Any = None

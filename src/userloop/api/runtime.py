@@ -1,0 +1,89 @@
+"""The running service: one process that owns the workspace and holds the collector, loader and scheduler."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from userloop.collect.door import FrontDoor, Limits
+from userloop.collect.drain import BackgroundLoader, rules_for
+from userloop.collect.keys import KeyBook
+from userloop.collect.spool import Spool
+from userloop.service.jobs import rejects_retention
+from userloop.service.scheduler import Scheduler
+from userloop.service.tables import create_tables
+from userloop.store import owner
+from userloop.store.duck import ProjectStore
+from userloop.store.workspace import Workspace
+
+log = logging.getLogger(__name__)
+TOKEN_FILE = "server.token"  # noqa: S105 - a file name, not a secret
+SESSION_KEY_NAME = "serve session"
+
+
+@dataclass
+class ServiceConfig:
+    """How the service runs; the defaults suit a laptop (loopback only)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    limits: Limits = field(default_factory=Limits)
+    fsync: bool = True
+    scheduler_tick: float = 1.0
+    rejects_keep_days: int = 30
+
+
+class Runtime:
+    """Owns a workspace while the service runs: start with :meth:`start`, stop with :meth:`stop`."""
+
+    def __init__(self, path: Path, config: ServiceConfig | None = None) -> None:
+        self.config = config or ServiceConfig()
+        self.ws = Workspace.open(path)
+        self.path = self.ws.path
+        create_tables(self.ws.meta)
+        _ = self.ws.events  # take the DuckDB write lock now: a second server fails here, clearly
+        self.spool = Spool(self.path / "spool", fsync=self.config.fsync)
+        self.keys = KeyBook(self.ws.meta)
+        self.door = FrontDoor(self.spool, self.keys, self.config.limits)
+        self.loader = BackgroundLoader(self.ws, self.spool, on_loaded=self._refresh_rules)
+        self.scheduler = Scheduler(self.ws.meta, tick=self.config.scheduler_tick)
+        self.scheduler.register(rejects_retention(self.ws, keep_days=self.config.rejects_keep_days))
+        self.url = f"http://{self.config.host}:{self.config.port}"
+        self.session_token: str | None = None
+
+    def start(self) -> None:
+        for project in self.ws.meta.projects():
+            self._refresh_rules(project.name, self.ws.project(project.name))
+        self.loader.start()
+        self.scheduler.start()
+        owner.claim(self.path, self.url)
+        self.session_token = self._session_token()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.loader.stop(drain=True)
+        self.spool.close()
+        self._revoke_session_tokens()
+        (self.path / TOKEN_FILE).unlink(missing_ok=True)
+        owner.release(self.path)
+        self.ws.close()
+
+    def _refresh_rules(self, project: str, store: ProjectStore) -> None:
+        self.door.rules[project] = rules_for(self.ws, project, store)
+
+    def _session_token(self) -> str:
+        """An admin token for local CLI commands, readable only by the workspace's owner (mode 0600)."""
+        self._revoke_session_tokens()
+        _key, secret = self.ws.meta.add_key("admin", f"{SESSION_KEY_NAME} (pid {os.getpid()})", None)
+        path = self.path / TOKEN_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret)
+        return secret
+
+    def _revoke_session_tokens(self) -> None:
+        for key in self.ws.meta.keys(None):
+            if key.kind == "admin" and key.name.startswith(SESSION_KEY_NAME) and key.revoked_at is None:
+                self.ws.meta.revoke_key(key.id)

@@ -1,0 +1,91 @@
+"""``userloop models``: run the user models and read their stored reports.
+
+Register on the main app with ``app.add_typer(models_app, name="models")``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from userloop.cli.output import Out
+from userloop.core.errors import ValidationError
+
+models_app = typer.Typer(
+    help="User models: RFM, lifecycle, CLV, value, activity, preference, churn.", no_args_is_help=True
+)
+
+Workspace_ = Annotated[
+    Path, typer.Option("-w", "--workspace", envvar="USERLOOP_WORKSPACE", help="Workspace folder.", show_default=True)
+]
+Project_ = Annotated[str, typer.Option("-p", "--project", help="Project name.")]
+Json_ = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+AsOf_ = Annotated[str | None, typer.Option("--as-of", help="Local day YYYY-MM-DD (default: yesterday).")]
+
+
+def _day(text: str | None, timezone: str) -> date:
+    from datetime import timedelta
+
+    from userloop.core.clock import today_in
+
+    if text is None:
+        return today_in(timezone) - timedelta(days=1)
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationError(f"--as-of {text!r} is not a date; use YYYY-MM-DD") from exc
+
+
+@models_app.command("run")
+def run(
+    workspace: Workspace_ = Path("userloop-data"),
+    project: Project_ = "default",
+    only: Annotated[str | None, typer.Option("--only", help="Comma-separated models, e.g. rfm,lifecycle.")] = None,
+    as_of: AsOf_ = None,
+    json_out: Json_ = False,
+) -> None:
+    """Run the models as of a day and store their outputs (tables model_<name>) and reports."""
+    from userloop.cli.session import open_local
+    from userloop.models.pipeline import run_models
+
+    out = Out(json_out)
+    with out.errors(), open_local(workspace) as ws:
+        info = ws.project_info(project)
+        day = _day(as_of, info.timezone)
+        names = None if only is None else only.split(",")
+        results = run_models(ws.project(project), day, names, timezone=info.timezone)
+        out.emit({"project": project, "as_of": day, "models": results}, text=_lines(day, results))
+
+
+def _lines(day: date, results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [f"Models as of {day}:"]
+    for name, res in results.items():
+        if "error" in res:
+            lines.append(f"  {name:<11} not run: {res['error']['message']} [{res['error']['code']}]")
+        else:
+            lines.append(f"  {name:<11} {res['users']:>10,} users  → {res['table']}  ({res['seconds']:.2f} s)")
+    return lines
+
+
+@models_app.command("report")
+def report(
+    name: Annotated[str, typer.Argument(help="Model name (rfm, lifecycle, clv, value, activity, preference, churn).")],
+    workspace: Workspace_ = Path("userloop-data"),
+    project: Project_ = "default",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Run date (default: the latest).")] = None,
+    json_out: Json_ = False,
+) -> None:
+    """Show a model's stored report (the latest run, or the run of --as-of)."""
+    from userloop.cli.output import to_json
+    from userloop.cli.session import open_local
+    from userloop.models.base import latest_report
+
+    out = Out(json_out)
+    with out.errors(), open_local(workspace, read_only=True) as ws:
+        day = None if as_of is None else _day(as_of, ws.project_info(project).timezone)
+        doc = latest_report(ws.project(project), name, day)
+        head = f"{doc['model']} as of {doc['run_date']} ({doc['model_version']})"
+        out.emit(doc, text=[head, to_json(doc["report"])])

@@ -1,0 +1,161 @@
+"""``userloop serve``, ``userloop keys …`` and ``userloop jobs list``.
+
+Wire them into the main app with ``register(app)``. Key and job commands go through the running server when
+one owns the workspace (:class:`userloop.api.client.ServerClient`), else they open the workspace directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from userloop.cli.output import Out
+
+keys_app = typer.Typer(help="Project write keys and admin tokens.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Scheduled jobs of the service and their runs.", no_args_is_help=True)
+Workspace_ = Annotated[Path, typer.Option("-w", "--workspace", envvar="USERLOOP_WORKSPACE", help="Workspace folder.")]
+Json_ = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+KEY_COLUMNS = ["id", "kind", "project", "name", "prefix", "created_at", "revoked_at"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve``, ``keys`` and ``jobs`` to the ``userloop`` command line."""
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(jobs_app, name="jobs")
+
+
+def serve(
+    workspace: Workspace_ = Path("userloop-data"),
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body accepted (413 above).")] = 5.0,
+    max_records: Annotated[int, typer.Option(help="Most records in one request (413 above).")] = 10_000,
+    rate: Annotated[float, typer.Option(help="Records per second per write key (429 above); 0: no limit.")] = 200_000,
+) -> None:
+    """Serve the workspace: collector (Sensors, Segment, PostHog, Mixpanel, native), REST API, scheduler."""
+    from userloop.api.runtime import ServiceConfig
+    from userloop.api.server import serve as run
+    from userloop.collect.door import Limits
+
+    limits = Limits(
+        max_body_bytes=int(max_body_mb * (1 << 20)),
+        max_records=max_records,
+        rate_per_second=rate,
+        burst=max(rate * 2, 1.0),
+    )
+    with Out(False).errors():
+        run(workspace, ServiceConfig(host=host, port=port, limits=limits))
+
+
+def _key_row(key: Any, names: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "kind": key.kind,
+        "project": names.get(key.project_id) if key.project_id else None,
+        "name": key.name,
+        "prefix": key.prefix,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
+
+
+@keys_app.command("list")
+def keys_list(workspace: Workspace_ = Path("userloop-data"), json_out: Json_ = False) -> None:
+    """List keys (their prefixes; secrets are never stored)."""
+    from userloop.api.client import ServerClient
+    from userloop.cli.session import open_local
+
+    out = Out(json_out)
+    with out.errors():
+        client = ServerClient.for_workspace(workspace)
+        if client is not None:
+            rows = [{c: k.get(c) for c in KEY_COLUMNS} for k in client.list_keys()]
+        else:
+            with open_local(workspace) as ws:
+                names = {p.id: p.name for p in ws.meta.projects()}
+                rows = [_key_row(k, names) for k in ws.meta.keys(None)]
+        out.table(rows, KEY_COLUMNS)
+
+
+@keys_app.command("create")
+def keys_create(
+    workspace: Workspace_ = Path("userloop-data"),
+    kind: Annotated[str, typer.Option(help="write (a project's collector key) or admin (API token).")] = "write",
+    project: Annotated[str, typer.Option("-p", "--project", help="Project of a write key.")] = "default",
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    json_out: Json_ = False,
+) -> None:
+    """Create a key and print its secret once."""
+    from userloop.api.client import ServerClient
+    from userloop.cli.session import open_local
+    from userloop.core.errors import ValidationError
+
+    out = Out(json_out)
+    with out.errors():
+        if kind not in ("write", "admin"):
+            raise ValidationError("--kind is write or admin")
+        target = project if kind == "write" else None
+        client = ServerClient.for_workspace(workspace)
+        if client is not None:
+            doc = client.create_key(kind, project=target, name=name or f"{kind} key")
+            secret, key_id = doc["secret"], doc["id"]
+        else:
+            with open_local(workspace) as ws:
+                project_id = ws.project_info(project).id if target else None
+                key, secret = ws.meta.add_key(kind, name or f"{kind} key", project_id)
+                key_id = key.id
+        out.emit(
+            {"id": key_id, "kind": kind, "project": target, "secret": secret},
+            text=[f"{kind} key {key_id} created: {secret}", "Keep it now: only its hash is stored."],
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="Key id (see `userloop keys list`).")],
+    workspace: Workspace_ = Path("userloop-data"),
+    json_out: Json_ = False,
+) -> None:
+    """Revoke a key: requests using it are refused (within seconds on a running server)."""
+    from userloop.api.client import ServerClient
+    from userloop.cli.session import open_local
+    from userloop.core.errors import NotFoundError
+
+    out = Out(json_out)
+    with out.errors():
+        client = ServerClient.for_workspace(workspace)
+        if client is not None:
+            client.revoke_key(key_id)
+        else:
+            with open_local(workspace) as ws:
+                if ws.meta.revoke_key(key_id) is None:
+                    raise NotFoundError(f"no key with id {key_id}")
+        out.emit({"id": key_id, "revoked": True}, text=[f"key {key_id} revoked"])
+
+
+@jobs_app.command("list")
+def jobs_list(
+    workspace: Workspace_ = Path("userloop-data"),
+    limit: Annotated[int, typer.Option(help="Most recent runs to show.")] = 50,
+    json_out: Json_ = False,
+) -> None:
+    """Show recent runs of the scheduled jobs."""
+    from userloop.api.client import ServerClient
+    from userloop.cli.session import open_local
+    from userloop.service.scheduler import Scheduler, run_as_dict
+    from userloop.service.tables import create_tables
+
+    cols = ["id", "job", "project", "slot", "status", "attempts", "started_at", "finished_at", "error"]
+    out = Out(json_out)
+    with out.errors():
+        client = ServerClient.for_workspace(workspace)
+        if client is not None:
+            runs = client.jobs(limit=limit)["runs"]
+        else:
+            with open_local(workspace) as ws:
+                create_tables(ws.meta)
+                runs = [run_as_dict(r) for r in Scheduler(ws.meta).history(limit=limit)]
+        out.table(runs, cols)

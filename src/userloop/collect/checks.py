@@ -1,0 +1,113 @@
+"""Front-line checks: the rules a record can be judged by before it is acknowledged.
+
+The loader checks everything again inside DuckDB; these checks exist so that the response to the SDK can say
+which records were refused and why. They use the project's time policy and a snapshot of its property registry
+(refreshed by the background loader after each batch); a conflict that only the loader can see (two new
+properties of different types in flight at once) still lands in the dead letter, just not in the response.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from userloop.schema.names import RESERVED_EVENT_NAMES, RESERVED_PROPERTY_NAMES, name_problem
+from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, PropertyType, RecordType
+
+RECORD_TYPES = frozenset(t.value for t in RecordType)
+EVENT_TYPES = frozenset({"track", "track_signup", "track_id_bind"})
+MAX_ID_LENGTH = 255
+_DATETIME = re.compile(DATETIME_REGEX)
+_DATE = re.compile(DATE_REGEX)
+_TABLE = {"profile_set": "users", "profile_set_once": "users", "profile_increment": "users", "item_set": "items"}
+
+
+@dataclass
+class Rules:
+    """What one project accepts: time window and the known property types per table."""
+
+    max_future_ms: int = 3_600_000
+    max_past_ms: int = 3650 * 86_400_000
+    registry: dict[tuple[str, str], PropertyType] = field(default_factory=dict)
+    max_properties: int = 1000
+
+
+def problem(record: Any, rules: Rules, now_ms: int) -> tuple[str, str] | None:
+    """(field, reason) of the first rule ``record`` breaks, or ``None``."""
+    if not isinstance(record, dict):
+        return "record", "record is not a JSON object"
+    rtype = record.get("type")
+    if rtype not in RECORD_TYPES:
+        return "type", f"unknown record type {rtype!r}; expected one of {', '.join(sorted(RECORD_TYPES))}"
+    return _ids(record, rtype) or _event(record, rtype, rules, now_ms) or _properties(record, rtype, rules)
+
+
+def _ids(record: dict[str, Any], rtype: str) -> tuple[str, str] | None:
+    if rtype.startswith("item_"):
+        if not isinstance(record.get("item_id"), str) or not isinstance(record.get("item_type"), str):
+            return "item_id", "item records need item_type and item_id"
+        return None
+    distinct = record.get("distinct_id")
+    if distinct is None and isinstance(record.get("identities"), dict):
+        return None
+    if not isinstance(distinct, str | int) or isinstance(distinct, bool) or distinct == "":
+        return "distinct_id", "distinct_id is missing: every record needs distinct_id (or an identities object)"
+    if len(str(distinct)) > MAX_ID_LENGTH:
+        return "distinct_id", f"distinct_id is longer than {MAX_ID_LENGTH} characters"
+    return None
+
+
+def _event(record: dict[str, Any], rtype: str, rules: Rules, now_ms: int) -> tuple[str, str] | None:
+    if rtype not in EVENT_TYPES:
+        return None
+    bad = name_problem(record.get("event"), what="event", reserved=RESERVED_EVENT_NAMES)
+    if bad:
+        return "event", bad
+    when = record.get("time")
+    if not isinstance(when, int) or isinstance(when, bool):
+        return "time", "time is missing or not an integer: events need time as epoch milliseconds (UTC)"
+    if when > now_ms + rules.max_future_ms:
+        return "time", "time is in the future by more than the project accepts; check the client clock"
+    if when < now_ms - rules.max_past_ms:
+        return "time", "time is older than the project accepts; is it epoch seconds instead of milliseconds?"
+    if rtype == "track_signup" and (
+        not record.get("original_id") or record.get("original_id") == record.get("distinct_id")
+    ):
+        return "original_id", "track_signup needs original_id (the anonymous id), different from distinct_id"
+    return None
+
+
+def _properties(record: dict[str, Any], rtype: str, rules: Rules) -> tuple[str, str] | None:
+    props = record.get("properties")
+    if props is None:
+        return None
+    if not isinstance(props, dict):
+        return "properties", "properties must be a JSON object of name → value"
+    if len(props) > rules.max_properties:
+        return "properties", f"more than {rules.max_properties} properties"
+    table = "events" if rtype in EVENT_TYPES else _TABLE.get(rtype)
+    for name, value in props.items():
+        if name == "$is_login_id":
+            continue
+        bad = name_problem(name, reserved=RESERVED_PROPERTY_NAMES)
+        if bad:
+            return name, bad
+        known = rules.registry.get((table, name)) if table else None
+        if known is not None and value is not None and not _fits(value, known):
+            return name, f"property {name} is {known.value}; got {type(value).__name__} {str(value)[:60]!r}"
+    return None
+
+
+def _fits(value: object, ptype: PropertyType) -> bool:
+    if ptype is PropertyType.NUMBER:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if ptype is PropertyType.BOOL:
+        return isinstance(value, bool)
+    if ptype is PropertyType.STRING:
+        return isinstance(value, str)
+    if ptype is PropertyType.LIST:
+        return isinstance(value, list)
+    if ptype is PropertyType.DATETIME:
+        return isinstance(value, str) and bool(_DATETIME.match(value))
+    return isinstance(value, str) and bool(_DATE.match(value))

@@ -1,0 +1,109 @@
+"""The collector's front door: decode, authenticate, limit, check, spool, answer.
+
+Framework-free: the API layer turns an HTTP request into a :class:`RawRequest` and the returned
+:class:`Answer` back into a response, so the same path serves every wire format.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from userloop.collect.checks import Rules, problem
+from userloop.collect.keys import KeyBook, WriteKey
+from userloop.collect.limits import RateLimiter
+from userloop.collect.payload import PayloadError, TooLarge
+from userloop.collect.records import Intake, Refusal, spool_lines
+from userloop.collect.spool import Spool
+from userloop.collect.wire import Decoded, RawRequest, Receipt, WireFormat
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits. ``max_body_bytes`` is enforced on the wire (413) before a handler runs."""
+
+    max_body_bytes: int = 5 << 20
+    max_decompressed_bytes: int = 50 << 20
+    max_records: int = 10_000
+    rate_per_second: float = 200_000.0
+    burst: float = 400_000.0
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FrontDoor:
+    """Takes requests of any wire format into the spool; see the module docstring."""
+
+    def __init__(self, spool: Spool, keys: KeyBook, limits: Limits) -> None:
+        self.spool = spool
+        self.keys = keys
+        self.limits = limits
+        self.limiter = RateLimiter(limits.rate_per_second, limits.burst)
+        self.rules: dict[str, Rules] = {}
+
+    async def take(self, wire: WireFormat, raw: RawRequest, *, admin_project: str | None = None) -> Answer:
+        """Answer one request. ``admin_project``: the caller holds an admin token and names the project."""
+        request_id = uuid.uuid4().hex
+        try:
+            decoded = wire.decode(raw, self.limits.max_decompressed_bytes)
+        except TooLarge as exc:
+            return Answer(413, wire.error_reply(413, exc.reason))
+        except PayloadError as exc:
+            return await self._undecodable(wire, raw, exc, request_id)
+        key = (
+            self.keys.write_key(decoded.key) if admin_project is None else WriteKey(0, admin_project, None, frozenset())
+        )
+        if key is None:
+            return Answer(401, wire.error_reply(401, "a valid project write key is required"))
+        if decoded.project and decoded.project != key.project:
+            return Answer(403, wire.error_reply(403, f"this write key is not for project {decoded.project!r}"))
+        if len(decoded.messages) > self.limits.max_records:
+            reason = f"{len(decoded.messages)} records in one request; the limit is {self.limits.max_records}"
+            return Answer(413, wire.error_reply(413, reason))
+        wait = self.limiter.take(key.key_id, len(decoded.messages), rate=key.rate_per_second)
+        if wait:
+            answer = Answer(429, wire.error_reply(429, "rate limit exceeded; retry later"))
+            answer.headers["Retry-After"] = str(int(wait))
+            return answer
+        receipt = await self._spool(wire, decoded, key.project, request_id)
+        status, body = wire.reply(receipt)
+        return Answer(status, body, self.keys.cors_headers(key.project, raw.headers.get("origin")))
+
+    async def _spool(self, wire: WireFormat, decoded: Decoded, project: str, request_id: str) -> Receipt:
+        now_ms = int(time.time() * 1000)
+        intake = wire.to_intake(decoded, now_ms)
+        self._check(intake, self.rules.get(project) or Rules(), now_ms)
+        receipt = Receipt(len(decoded.messages), len(intake.records), intake.refusals, request_id, decoded.dry_run)
+        if not decoded.dry_run and (intake.records or intake.refusals):
+            await self.spool.write(spool_lines(project, wire.source, request_id, intake))
+        return receipt
+
+    @staticmethod
+    def _check(intake: Intake, rules: Rules, now_ms: int) -> None:
+        kept: list[dict[str, Any]] = []
+        positions: list[int] = []
+        for record, index in zip(intake.records, intake.positions, strict=True):
+            found = problem(record, rules, now_ms)
+            if found is None:
+                kept.append(record)
+                positions.append(index)
+            else:
+                intake.refuse(index, found[0], found[1], record)
+        intake.records, intake.positions = kept, positions
+
+    async def _undecodable(self, wire: WireFormat, raw: RawRequest, exc: PayloadError, request_id: str) -> Answer:
+        """Keep an unreadable payload in the dead letter when the request still proves whose it is."""
+        hint = raw.query.get("token") or raw.basic_user or raw.bearer or raw.query.get("api_key")
+        key = self.keys.write_key(hint)
+        if key is None:  # nothing proves whose payload this is: keep nothing, say why
+            return Answer(401, wire.error_reply(401, f"{exc.reason}; and no valid write key outside the payload"))
+        intake = Intake(refusals=[Refusal(-1, exc.field, exc.reason, exc.raw)])
+        await self.spool.write(spool_lines(key.project, wire.source, request_id, intake))
+        return Answer(400, wire.error_reply(400, exc.reason))

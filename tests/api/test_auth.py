@@ -1,0 +1,47 @@
+"""Every route in the OpenAPI spec refuses a request without credentials, except the health check."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.collect.serving import Server
+
+DUMMY = {"key_id": "1", "name": "default", "kind": "events"}
+BODIES = {  # well-formed for each wire format, with no key anywhere
+    "/sa": b"data=eyJ0eXBlIjoidHJhY2sifQ%3D%3D",
+    "/track": b"data=%5B%7B%22event%22%3A%22e%22%2C%22properties%22%3A%7B%22distinct_id%22%3A%22d%22%7D%7D%5D",
+}
+
+
+def _routes(spec: dict[str, object]) -> list[tuple[str, str]]:
+    paths = spec["paths"]
+    assert isinstance(paths, dict)
+    return [(path, method.upper()) for path, ops in paths.items() for method in ops]
+
+
+def test_only_health_answers_without_credentials(server: Server) -> None:
+    spec = httpx.get(server.url + "/openapi.json").json()
+    routes = _routes(spec)
+    assert len(routes) > 25
+    for path, method in routes:
+        url = server.url + path.format(**DUMMY)
+        body = BODIES.get(path, b'{"batch": [{"type": "track", "event": "e", "anonymousId": "a"}]}')
+        response = httpx.request(method, url, content=body if method != "GET" else None, params={"filename": "x.csv"})
+        if path == "/healthz":
+            assert response.status_code == 200
+        else:
+            assert response.status_code in (401, 403), (method, path, response.status_code, response.text)
+
+
+def test_wrong_admin_token_and_write_key_as_admin_are_refused(server: Server) -> None:
+    for token in ("ula_nope", server.write_key):
+        response = httpx.get(server.url + "/api/v1/projects", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+
+
+def test_revoked_write_key_stops_working(server: Server) -> None:
+    created = httpx.post(server.url + "/api/v1/keys", headers=server.admin, json={"kind": "write"}).json()
+    body = {"batch": [{"type": "track", "event": "e", "anonymousId": "a", "messageId": "rv1"}]}
+    assert httpx.post(server.url + "/v1/batch", json=body, auth=(created["secret"], "")).status_code == 200
+    assert httpx.delete(server.url + f"/api/v1/keys/{created['id']}", headers=server.admin).status_code == 200
+    assert httpx.post(server.url + "/v1/batch", json=body, auth=(created["secret"], "")).status_code == 401

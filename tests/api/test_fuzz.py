@@ -1,0 +1,60 @@
+"""No input makes the server answer 5xx: random bodies, encodings and keys on every route of the spec."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.collect.serving import Server
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+RECORDS = st.fixed_dictionaries(
+    {"type": st.sampled_from(["track", "profile_set", "item_set", "x"]), "event": st.text(max_size=12)},
+    optional={"distinct_id": JSON, "time": JSON, "properties": JSON, "messageId": JSON, "batch": JSON},
+)
+
+
+def _encode(doc: object, how: str) -> bytes:
+    import orjson
+
+    raw = orjson.dumps(doc)
+    if how == "gzip":
+        return gzip.compress(raw)
+    if how == "form":
+        return b"data=" + base64.b64encode(raw).replace(b"+", b"%2B") + b"&gzip=0"
+    if how == "garbage":
+        return raw[::-1]
+    return raw
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_collector_never_answers_5xx(server: Server, data: st.DataObject) -> None:
+    spec = server.__dict__.setdefault("_spec", httpx.get(server.url + "/openapi.json").json())
+    routes = sorted((p, m) for p, ops in spec["paths"].items() for m in ops)
+    path, method = data.draw(st.sampled_from(routes))
+    doc = data.draw(st.one_of(JSON, st.lists(RECORDS, max_size=5), st.fixed_dictionaries({"batch": st.lists(RECORDS)})))
+    how = data.draw(st.sampled_from(["json", "gzip", "form", "garbage"]))
+    key = data.draw(st.sampled_from([None, server.write_key, server.admin_token, "ulw_bad"]))
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    if how == "gzip":
+        headers["Content-Encoding"] = "gzip"
+    params = {"token": key or "", "project": "default", "filename": "x.jsonl"}
+    url = server.url + path.format(key_id="1", name="default", kind="events")
+    response = httpx.request(
+        method.upper(),
+        url,
+        content=None if method == "get" else _encode(doc, how),
+        headers=headers,
+        params=params,
+        auth=(key, "") if key and how == "json" else None,
+    )
+    assert response.status_code < 500, (method, path, response.text)

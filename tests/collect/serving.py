@@ -1,0 +1,105 @@
+"""A real server on loopback in a subprocess (so tests can SIGKILL it), and helpers to talk to it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from userloop.store import Workspace
+
+LAUNCH = """
+import sys
+from pathlib import Path
+from userloop.api.runtime import ServiceConfig
+from userloop.api.server import serve
+from userloop.collect.door import Limits
+limits = Limits(max_body_bytes=int(sys.argv[3]), max_records=int(sys.argv[4]), rate_per_second=float(sys.argv[5]),
+                burst=float(sys.argv[5]) * 2)
+serve(Path(sys.argv[1]), ServiceConfig(port=int(sys.argv[2]), limits=limits, scheduler_tick=0.2), announce=False)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    path: Path
+    write_key: str
+    admin_token: str
+    port: int = field(default_factory=free_port)
+    max_body: int = 5 << 20
+    max_records: int = 10_000
+    rate: float = 0.0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def start(self) -> Server:
+        args = [str(self.path), str(self.port), str(self.max_body), str(self.max_records), str(self.rate)]
+        self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *args], env={**os.environ, "PYTHONWARNINGS": ""})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("the server did not start")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=60)
+        self.proc = None
+
+    def settle(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until everything acknowledged is loaded; returns the collector status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            doc = httpx.get(self.url + "/api/v1/collector", headers=self.admin, timeout=10).json()
+            if doc["durable"] == doc["committed"] or doc["backlog_bytes"] == 0:
+                return doc
+            if time.monotonic() > deadline:
+                raise TimeoutError(doc)
+            time.sleep(0.05)
+
+    def sql(self, query: str, project: str = "default") -> list[list[Any]]:
+        self.settle()
+        response = httpx.post(
+            self.url + "/api/v1/sql", headers=self.admin, json={"query": query, "project": project, "limit": 1_000_000}
+        )
+        assert response.status_code == 200, response.text
+        return list(response.json()["rows"])
+
+    def rejects(self, project: str = "default") -> list[dict[str, Any]]:
+        self.settle()
+        response = httpx.get(
+            self.url + "/api/v1/rejects", headers=self.admin, params={"project": project, "limit": 1000}
+        )
+        return list(response.json())
+
+
+def new_server(tmp: Path, **kwargs: Any) -> Server:
+    ws, secrets = Workspace.init(tmp / "ws")
+    ws.close()
+    assert secrets.admin_token
+    return Server(ws.path, secrets.write_key, secrets.admin_token, **kwargs)
