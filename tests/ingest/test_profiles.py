@@ -64,3 +64,16 @@ def test_items_set_update_delete(project: ProjectStore) -> None:
     load_json_lines(project, lines({**item("item_set", "p1", price=8.8), "time": NOW_MS + 1}), source="j")
     load_json_lines(project, lines(item("item_delete", "p2")), source="k")
     assert rows(project, "SELECT item_id, name, price FROM {items} ORDER BY item_id") == [("p1", "苹果", 8.8)]
+
+
+def test_arrow_items_without_ids_are_not_taken_for_duplicates(project: ProjectStore) -> None:
+    import pyarrow as pa
+
+    from userloop.ingest import load_table
+
+    table = pa.table(
+        {"type": ["item_set", "item_set"], "item_type": ["product"] * 2, "item_id": ["a", "b"], "price": [1.0, 1.0]}
+    )
+    result = load_table(project, table, source="arrow")
+    assert (result.accepted, result.duplicates) == (2, 0)
+    assert rows(project, "SELECT count(*) FROM {items}") == [(2,)]

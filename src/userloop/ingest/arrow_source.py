@@ -67,7 +67,8 @@ def stage_relation(project: ProjectStore, table: str, *, source: str, infer_text
 
 def _row_hash(present: set[str], props: list[PropSource]) -> str:
     """A stable id for a record without one: the MD5 of its fields."""
-    parts = [f"CAST({ident(c)} AS VARCHAR)" for c in ("type", "event", "distinct_id", "time") if c in present]
+    fields = ("type", "event", "distinct_id", "is_login_id", "original_id", "time", "item_type", "item_id")
+    parts = [f"CAST({ident(c)} AS VARCHAR)" for c in fields if c in present]
     parts += [f"CAST({ident(p.column)} AS VARCHAR)" for p in props]
     return f"md5(concat_ws(chr(31), {', '.join(parts)}))"
 

@@ -1,0 +1,109 @@
+"""The ground truth: what was really true of every simulated person, for checking models against it.
+
+It replays the latent process (:class:`~userloop.sim.timeline.Timeline`) with the same draws as
+:func:`~userloop.sim.generator.simulate`, without expanding events, so it is cheap and always consistent with
+the records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from userloop.sim.columns import TIMESTAMP_MS, numbers
+from userloop.sim.config import CHANNELS, SimConfig
+from userloop.sim.geography import COMMUNITY_KINDS
+from userloop.sim.identity import NEVER_MS
+from userloop.sim.timeline import Timeline
+from userloop.sim.world import AGE_BANDS, OS_NAMES, World
+
+
+def _timestamps(ms: np.ndarray, end_ms: int) -> pa.Array:
+    unknown = (ms == NEVER_MS) | (ms >= end_ms)
+    return numbers(np.where(unknown, 0, ms), unknown, TIMESTAMP_MS)
+
+
+def _labels(names: tuple[str, ...], index: np.ndarray) -> pa.Array:
+    return pa.array(list(names), type=pa.string()).take(pa.array(index))
+
+
+def ground_truth(config: SimConfig) -> pa.Table:
+    """One row per simulated person with their latent traits and what happened to them.
+
+    Columns: ``person`` (the simulator's number, by install time), ``login_id`` (null if never registered in
+    the window), ``anonymous_ids`` (every device id that appeared: the first device, and a second one if it
+    logged in), ``purchase_rate`` (true λ per day), ``dropout_prob`` (true BG/NBD p), ``dropout_time`` (after
+    the purchase at this time the person stopped buying for good; null if alive at the end), ``channel``,
+    ``is_fake_install``, ``coupon_uplift`` and ``push_uplift`` (additive increase of the daily purchase
+    probability during the 7 days after a coupon is received / a push is clicked), ``never_treated`` (the
+    natural control group), ``install_time``, ``registered_time``, ``uninstall_time``, ``orders`` (paid orders
+    in the window), ``expected_order_value`` (the person's mean basket value in yuan before coupons), plus
+    ``city``, ``community``, ``community_kind``, ``store_id``, ``os``, ``age_band``, ``check_in_habit`` and
+    ``push_enabled``.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> truth = ground_truth(SimConfig(users=200, days=14, end_date=date(2024, 6, 30)))
+    >>> truth.num_rows
+    200
+    """
+    world = World.build(config)
+    timeline = Timeline(world)
+    for _ in range(world.calendar.days):
+        timeline.advance()
+    people, ids, end = world.people, world.ids, world.calendar.end_ms
+    n = people.size
+    person = np.arange(n, dtype=np.int64)
+    registered = timeline.signup_ms[0] < end
+    second = timeline.signup_ms[1] < end
+    id_index = np.stack([ids.device_index(person, 0), ids.device_index(person, 1)], axis=1).ravel()
+    id_count = 1 + second.astype(np.int32)
+    keep = np.ones((n, 2), dtype=bool)
+    keep[:, 1] = second
+    offsets = np.r_[0, np.cumsum(id_count)].astype(np.int32)
+    anonymous = pa.ListArray.from_arrays(pa.array(offsets), ids.strings(id_index[keep.ravel()]))
+    login = ids.table.take(pa.array(ids.login_index(person), mask=~registered))
+    geo, catalogue = world.geography, world.catalogue
+    basket_value = (
+        (people.taste.astype(np.float64) @ catalogue.mean_price_cents()) * (1 + 1.6 * people.basket) * 1.35 / 100.0
+    )
+    return pa.table(
+        {
+            "person": pa.array(person),
+            "login_id": login,
+            "anonymous_ids": anonymous,
+            "purchase_rate": pa.array(people.purchase_rate),
+            "dropout_prob": pa.array(people.dropout_prob),
+            "dropout_time": _timestamps(timeline.dropout_ms, end),
+            "channel": _labels(CHANNELS, people.channel),
+            "is_fake_install": pa.array(people.is_fake),
+            "coupon_uplift": pa.array(people.coupon_uplift),
+            "push_uplift": pa.array(people.push_uplift),
+            "never_treated": pa.array(people.never_treated),
+            "install_time": _timestamps(people.install_ms, end),
+            "registered_time": _timestamps(timeline.signup_ms[0], end),
+            "uninstall_time": _timestamps(timeline.uninstall_ms, end),
+            "orders": pa.array(timeline.orders.astype(np.int64)),
+            "expected_order_value": pa.array(basket_value),
+            "city": _labels(geo.city_names, people.city),
+            "community": _labels(geo.community_names, people.community),
+            "community_kind": _labels(tuple(k[0] for k in COMMUNITY_KINDS), geo.community_kind[people.community]),
+            "store_id": _labels(geo.store_ids, people.store),
+            "os": _labels(OS_NAMES, people.os),
+            "age_band": _labels(AGE_BANDS, people.age_band),
+            "check_in_habit": pa.array(people.check_in_habit),
+            "push_enabled": pa.array(people.push_enabled),
+        }
+    )
+
+
+def write_ground_truth(config: SimConfig, path: str | Path) -> Path:
+    """Write :func:`ground_truth` to a Parquet file and return its path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(ground_truth(config), target)
+    return target
