@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from userloop import __version__
+from userloop.cli.models_cmd import models_app
 from userloop.cli.output import Out, fail
 from userloop.cli.serve_cmd import register as register_service_commands
 from userloop.core.clock import DEFAULT_TIMEZONE
@@ -46,6 +47,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(rejects_app, name="rejects")
 app.add_typer(properties_app, name="properties")
 register_service_commands(app)
+app.add_typer(models_app, name="models")
 
 DEFAULT_WORKSPACE = "userloop-data"
 

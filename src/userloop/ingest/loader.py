@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from userloop.ingest import identity as ident_mod
+from userloop.ingest import profile_sql
 from userloop.ingest.checks import (
     EVENT_RECORDS,
     ITEM_RECORDS,
@@ -563,14 +564,22 @@ class Loader:
         props = [c for c in columns if c.table == "users"]
         values = "".join(f", {value_expr(c.source, c.ptype)} AS {ident(c.name)}" for c in props)
         keys = _keys_expr(staged) or "NULL::VARCHAR[]"
-        ops = self.con.sql(
-            f"SELECT i.user_id, c.type, {keys} AS _keys {values} FROM {self._resolved(source, PROFILE_RECORDS)} "
-            "ORDER BY c.time NULLS LAST, c._row"
-        ).to_arrow_table()
-        if ops.num_rows == 0:
-            return 0
-        apply_profile_ops(self.project, ops, {c.name: c.ptype for c in props}, now_ms)
-        return ops.num_rows
+        (count,) = self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {profile_sql.OPS} AS "
+            f"SELECT i.user_id, c.type, c.time, c._row, {keys} AS _keys {values} "
+            f"FROM {self._resolved(source, PROFILE_RECORDS)}"
+        ).fetchone() or (0,)
+        if count:
+            types = {c.name: c.ptype for c in props}
+            mixed = profile_sql.apply_simple_ops(self.project, types, now_ms)
+            ops = self.con.sql(
+                f"SELECT * EXCLUDE (time, _row) FROM {profile_sql.OPS} WHERE user_id IN ({mixed}) "
+                "ORDER BY time NULLS LAST, _row"
+            ).to_arrow_table()
+            if ops.num_rows:
+                apply_profile_ops(self.project, ops, types, now_ms)
+        self.con.execute(f"DROP TABLE {profile_sql.OPS}")
+        return int(count)
 
     def _write_items(self, source: str, columns: list[_Column], now_ms: int) -> int:
         props = [c for c in columns if c.table == "items"]

@@ -1,0 +1,331 @@
+"""What every per-user model shares: typed config, the run context, output tables and stored reports.
+
+A model is one class on :class:`UserModel`: a pydantic config (``extra="forbid"``), a ``version`` string and a
+:meth:`UserModel.compute` that reads the project with SQL (DuckDB does the per-user aggregation) and computes
+with numpy. :meth:`UserModel.run` wraps it: it validates the inputs the config names once, computes, writes one
+row per user to the project table ``model_<name>`` (``user_id, run_date, model_version, outputs…``) and stores
+the report in ``model_reports``. Re-running a date replaces that date's rows; older dates stay, so the value a
+user had on a past date can be read back with :func:`read_outputs`.
+
+Dates are local days of the project's time zone: ``as_of`` means "at the end of that day", so a run sees the
+events before local midnight that starts ``as_of + 1``.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from userloop.core.clock import DEFAULT_TIMEZONE, check_timezone, utcnow
+from userloop.core.errors import UserloopError
+from userloop.schema.types import PropertyType
+from userloop.store import ProjectStore
+from userloop.store.sqltext import ident, literal
+
+__all__ = [
+    "ModelConfig",
+    "ModelError",
+    "ModelInputError",
+    "ModelRun",
+    "NoDataError",
+    "Outputs",
+    "RunContext",
+    "UserModel",
+    "fetch_columns",
+    "latest_report",
+    "read_outputs",
+]
+
+REPORTS_TABLE = "model_reports"
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+class ModelError(UserloopError):
+    """A user model cannot run on the data or the configuration given."""
+
+    code = "model"
+
+
+class ModelInputError(ModelError):
+    """The configuration names an event or property the project does not have, or of the wrong type."""
+
+    code = "model_invalid_input"
+
+
+class NoDataError(ModelError):
+    """There is nothing to model: no events, no purchases, or too few users for the method."""
+
+    code = "model_no_data"
+
+
+class ModelConfig(BaseModel):
+    """Base of every model configuration: frozen, and unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where and when a model runs: the project, the local day ``as_of`` and the project's time zone."""
+
+    project: ProjectStore
+    as_of: date
+    timezone: str = DEFAULT_TIMEZONE
+
+    def day_start(self, day: date) -> datetime:
+        """Naive UTC time of local midnight at the start of ``day``."""
+        local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(self.timezone))
+        return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+    @property
+    def end(self) -> datetime:
+        """Naive UTC end (exclusive) of ``as_of``: events before it are known on ``as_of``."""
+        return self.day_start(self.as_of + timedelta(days=1))
+
+    def window_start(self, days: int) -> datetime:
+        """Naive UTC start of the window of the last ``days`` local days ending with ``as_of``."""
+        return self.day_start(self.as_of - timedelta(days=days - 1))
+
+    def local_day_sql(self, expr: str) -> str:
+        """SQL for the local calendar day of a stored (naive UTC) timestamp expression."""
+        return f"CAST(timezone({literal(self.timezone)}, CAST({expr} AS TIMESTAMPTZ)) AS DATE)"
+
+    def days_ago_sql(self, expr: str) -> str:
+        """SQL for whole local days between the day of ``expr`` and ``as_of`` (0 = the same day)."""
+        return f"date_diff('day', {self.local_day_sql(expr)}, {literal(self.as_of)})"
+
+    @property
+    def events(self) -> str:
+        return self.project.table("events")
+
+    @property
+    def users(self) -> str:
+        return self.project.table("users")
+
+    def require_event(self, event: str) -> None:
+        """Raise :class:`NoDataError` (``model_unknown_event``) if the project never saw ``event``."""
+        if event not in self.project.event_names():
+            raise NoDataError(
+                f"the project has no {event!r} events; check the event name (the project has "
+                f"{len(self.project.event_names())} event names)",
+                code="model_unknown_event",
+            )
+
+    def require_property(self, table: str, name: str, *kinds: PropertyType) -> None:
+        """Raise :class:`ModelInputError` if ``table`` has no property ``name`` of one of ``kinds``."""
+        known = self.project.properties(table)
+        if name not in known:
+            raise ModelInputError(f"the {table} table has no property {name!r}", code="model_unknown_property")
+        if kinds and known[name] not in kinds:
+            wanted = " or ".join(k.value for k in kinds)
+            raise ModelInputError(
+                f"property {name!r} of {table} is {known[name].value}, the model needs {wanted}",
+                code="model_property_type",
+            )
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What :meth:`UserModel.compute` returns: one value per user in each column, and the report."""
+
+    user_id: npt.NDArray[np.int64]
+    columns: dict[str, npt.NDArray[Any]]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """The outcome of one :meth:`UserModel.run`."""
+
+    name: str
+    table: str
+    run_date: date
+    version: str
+    users: int
+    seconds: float
+    report: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.name,
+            "table": self.table,
+            "run_date": self.run_date.isoformat(),
+            "model_version": self.version,
+            "users": self.users,
+            "seconds": round(self.seconds, 3),
+            "report": self.report,
+        }
+
+
+C = TypeVar("C", bound=ModelConfig)
+
+
+class UserModel(ABC, Generic[C]):
+    """Base of the per-user models; subclasses set ``name``, ``version``, ``config_class`` and ``compute``."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    config_class: ClassVar[type[ModelConfig]]
+
+    def __init__(self, config: C | None = None) -> None:
+        self.config: C = config if config is not None else self.config_class()  # type: ignore[assignment]
+
+    @property
+    def output_name(self) -> str:
+        """Name of this configured model's outputs (``model_<output_name>`` is its table)."""
+        return self.name
+
+    def run(self, project: ProjectStore, as_of: date, *, timezone: str = DEFAULT_TIMEZONE) -> ModelRun:
+        """Compute the model as of the end of local day ``as_of`` and store its outputs and report.
+
+        Parameters
+        ----------
+        project : ProjectStore
+            The project to read and write.
+        as_of : datetime.date
+            Local day the outputs describe; only events before the end of that day are read.
+        timezone : str
+            The project's IANA time zone (``Workspace.project_info(name).timezone``).
+
+        Returns
+        -------
+        ModelRun
+        """
+        ctx = RunContext(project, as_of, check_timezone(timezone))
+        started = time.perf_counter()
+        outputs = self.compute(ctx)
+        report = {"config": self.config.model_dump(mode="json"), **outputs.report}
+        table = f"model_{self.output_name}"
+        write_outputs(project, table, as_of, self.version, outputs)
+        save_report(project, self.output_name, as_of, self.version, report)
+        seconds = time.perf_counter() - started
+        return ModelRun(self.output_name, table, as_of, self.version, len(outputs.user_id), seconds, report)
+
+    @abstractmethod
+    def compute(self, ctx: RunContext) -> Outputs:
+        """Per-user outputs and the report, read from ``ctx.project`` as of ``ctx.as_of``."""
+
+
+def fetch_columns(project: ProjectStore, sql: str, params: list[Any] | None = None) -> dict[str, npt.NDArray[Any]]:
+    """Run ``sql`` and return its columns as numpy arrays (NULLs filled with NaN, 0 or '')."""
+    with project.store.lock:
+        raw = project.con.execute(sql, params or []).fetchnumpy()
+    out: dict[str, npt.NDArray[Any]] = {}
+    for name, col in raw.items():
+        if isinstance(col, np.ma.MaskedArray):
+            fill: Any = np.nan if col.dtype.kind == "f" else 0 if col.dtype.kind in "iub" else ""
+            out[name] = np.asarray(col.filled(fill))
+        else:
+            out[name] = np.asarray(col)
+    return out
+
+
+def write_outputs(project: ProjectStore, table: str, run_date: date, version: str, outputs: Outputs) -> None:
+    """Replace ``run_date``'s rows of ``table`` with ``outputs``; creates or widens the table as needed."""
+    data = pa.table({"user_id": pa.array(outputs.user_id, pa.int64()), **_arrow_columns(outputs.columns)})
+    write_rows(project, table, run_date, version, data)
+
+
+def write_rows(project: ProjectStore, table: str, run_date: date, version: str, data: pa.Table) -> None:
+    """Replace ``run_date``'s rows of project table ``table`` with ``data`` plus ``run_date, model_version``.
+
+    Columns are ``user_id`` (if ``data`` has one), ``run_date``, ``model_version``, then the rest of ``data``.
+    """
+    target = project.table(table)
+    stamp = f"{literal(run_date)} AS run_date, {literal(version)} AS model_version"
+    if "user_id" in data.column_names:
+        select = f"SELECT user_id, {stamp}, * EXCLUDE (user_id) FROM _ul_model_out"
+    else:
+        select = f"SELECT {stamp}, * FROM _ul_model_out"
+    with project.store.lock:
+        project.con.register("_ul_model_out", data)
+        try:
+            with project.store.transaction() as con:
+                con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS {select} LIMIT 0")
+                _add_missing_columns(con, target, select)
+                con.execute(f"DELETE FROM {target} WHERE run_date = {literal(run_date)}")
+                con.execute(f"INSERT INTO {target} BY NAME {select}")
+        finally:
+            project.con.unregister("_ul_model_out")
+
+
+def _arrow_columns(columns: dict[str, npt.NDArray[Any]]) -> dict[str, pa.Array]:
+    out = {}
+    for name, values in columns.items():
+        arr = np.asarray(values)
+        out[name] = pa.array(arr.tolist() if arr.dtype.kind == "O" else arr)
+    return out
+
+
+def _add_missing_columns(con: Any, target: str, select: str) -> None:
+    have = {row[0] for row in con.execute(f"DESCRIBE {target}").fetchall()}
+    for name, sql_type, *_ in con.execute(f"DESCRIBE {select}").fetchall():
+        if name not in have:
+            con.execute(f"ALTER TABLE {target} ADD COLUMN {ident(name)} {sql_type}")
+
+
+def save_report(project: ProjectStore, name: str, run_date: date, version: str, report: dict[str, Any]) -> None:
+    """Store ``report`` as JSON in ``model_reports``, replacing the same model's report for ``run_date``."""
+    reports = project.table(REPORTS_TABLE)
+    doc = orjson.dumps(report, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
+    with project.store.transaction() as con:
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {reports} (model VARCHAR NOT NULL, run_date DATE NOT NULL, "
+            "model_version VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, report VARCHAR NOT NULL)"
+        )
+        con.execute(f"DELETE FROM {reports} WHERE model = ? AND run_date = ?", [name, run_date])
+        con.execute(f"INSERT INTO {reports} VALUES (?, ?, ?, ?, ?)", [name, run_date, version, utcnow(), doc])
+
+
+def latest_report(project: ProjectStore, name: str, run_date: date | None = None) -> dict[str, Any]:
+    """The stored report of model ``name`` for ``run_date`` (default: the latest run).
+
+    Raises
+    ------
+    NoDataError
+        ``model_no_report`` when the model has no stored report (for that date).
+    """
+    reports = project.table(REPORTS_TABLE)
+    where = "model = ?" + ("" if run_date is None else " AND run_date = ?")
+    params: list[Any] = [name] if run_date is None else [name, run_date]
+    row = None
+    with project.store.lock:
+        if table_exists(project, REPORTS_TABLE):
+            row = project.con.execute(
+                f"SELECT run_date, model_version, created_at, report FROM {reports} WHERE {where} "
+                "ORDER BY run_date DESC LIMIT 1",
+                params,
+            ).fetchone()
+    if row is None:
+        when = "" if run_date is None else f" for {run_date}"
+        raise NoDataError(f"model {name!r} has no stored report{when}; run it first", code="model_no_report")
+    return {"model": name, "run_date": row[0], "model_version": row[1], "created_at": row[2],
+            "report": orjson.loads(row[3])}  # fmt: skip
+
+
+def read_outputs(project: ProjectStore, name: str, run_date: date) -> dict[str, npt.NDArray[Any]]:
+    """The per-user outputs model ``name`` stored for ``run_date``, sorted by ``user_id``."""
+    if not table_exists(project, f"model_{name}"):
+        raise NoDataError(f"model {name!r} has no stored outputs; run it first", code="model_no_outputs")
+    table = project.table(f"model_{name}")
+    return fetch_columns(project, f"SELECT * FROM {table} WHERE run_date = ? ORDER BY user_id", [run_date])
+
+
+def table_exists(project: ProjectStore, table: str) -> bool:
+    """Whether the project's schema holds ``table``."""
+    with project.store.lock:
+        row = project.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [project.schema, table],
+        ).fetchone()
+    return bool(row and row[0])
