@@ -77,3 +77,24 @@ def test_arrow_items_without_ids_are_not_taken_for_duplicates(project: ProjectSt
     result = load_table(project, table, source="arrow")
     assert (result.accepted, result.duplicates) == (2, 0)
     assert rows(project, "SELECT count(*) FROM {items}") == [(2,)]
+
+
+def test_mixed_arrow_batch_with_partial_ids(project: ProjectStore) -> None:
+    import pyarrow as pa
+
+    from userloop.ingest import load_table
+
+    table = pa.table(
+        {
+            "type": ["profile_set", "track"],
+            "distinct_id": ["u1", "u1"],
+            "event": [None, "view"],
+            "time": [NOW_MS - 10, NOW_MS - 5],
+            "event_id": [None, "e1"],
+            "city": ["Shanghai", None],
+        }
+    )
+    first = load_table(project, table, source="arrow")
+    assert (first.accepted, first.events, first.rejected) == (2, 1, 0)
+    again = load_table(project, table, source="arrow")
+    assert again.duplicates == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pyarrow as pa
 
 from userloop.ingest.source import CANONICAL, CANONICAL_TYPES, PropSource, Staged
@@ -20,6 +21,8 @@ def stage_arrow(project: ProjectStore, table: pa.Table, *, source: str, first_ro
     A missing ``event_id`` is derived from a hash of the record, so re-loading the same rows adds nothing.
     """
     name = f"_ul_arrow_{next(_counter)}"
+    if "_row" not in table.column_names:  # numbered here: a numbering window in SQL would serialise the scan
+        table = table.append_column("_row", pa.array(np.arange(first_row, first_row + table.num_rows, dtype=np.int64)))
     project.con.register(name, table)
     present = set(table.column_names)
     props = [
@@ -29,10 +32,9 @@ def stage_arrow(project: ProjectStore, table: pa.Table, *, source: str, first_ro
     ]
     select = []
     for col in CANONICAL:
-        if col == "_row":
-            expr = "_row" if col in present else f"(row_number() OVER () + {first_row - 1})"
-        elif col == "event_id" and col not in present:
-            expr = _row_hash(present, props)
+        if col == "event_id":  # records without an id (profiles, items) get a stable hash of themselves
+            given = f"CAST({ident(col)} AS VARCHAR)" if col in present else "NULL::VARCHAR"
+            expr = f"coalesce({given}, {_row_hash(present - {'event_id'}, props)})"
         elif col in present:
             expr = f"CAST({ident(col)} AS {CANONICAL_TYPES[col]})"
         else:
@@ -40,13 +42,12 @@ def stage_arrow(project: ProjectStore, table: pa.Table, *, source: str, first_ro
         select.append(f"{expr} AS {ident(col)}")
     select += [ident(p.column) for p in props]
     staged = f"{name}_s"
-    # Copied once into DuckDB's own layout: the loader scans the batch several times, and DuckDB scans its
-    # own tables in parallel where a single-chunk Arrow table would be read by one thread.
-    try:
-        project.con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS SELECT {', '.join(select)} FROM {name}")
-    finally:
-        project.con.unregister(name)
-    return Staged(relation=staged, source=source, props=props, raw_available=False, cleanup=[f"TABLE {staged}"])
+    # A view, not a copy: DuckDB scans the Arrow buffers in place (dictionary-encoded strings stay encoded
+    # until a step needs them), and each of the loader's passes reads only the columns it uses.
+    project.con.execute(f"CREATE OR REPLACE TEMP VIEW {staged} AS SELECT {', '.join(select)} FROM {name}")
+    return Staged(
+        relation=staged, source=source, props=props, raw_available=False, cleanup=[f"VIEW {staged}"], registered=[name]
+    )
 
 
 def stage_relation(project: ProjectStore, table: str, *, source: str, infer_text: bool = False) -> Staged:

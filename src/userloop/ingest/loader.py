@@ -213,9 +213,8 @@ class Loader:
         """(table, name) → (source, kind of the first value, first value as text)."""
         seen: dict[tuple[str, str], tuple[PropSource, str | None, str | None]] = {}
         typed = [p for p in staged.props if p.kind == "typed"]
-        for prop in typed:
-            for table in self._tables_of_typed(staged, prop, tables):
-                seen[(table, prop.name)] = (prop, prop.duck_type, None)
+        for prop, table in self._tables_of_typed(staged, typed, tables):
+            seen[(table, prop.name)] = (prop, prop.duck_type, None)
         if staged.json_props_column:
             for table, name, kind, first in self._discover_json(staged):
                 seen[(table, name)] = (PropSource(name, "json", staged.json_props_column), kind, first)
@@ -267,16 +266,17 @@ class Loader:
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def _tables_of_typed(self, staged: Staged, prop: PropSource, tables: set[str]) -> list[str]:
-        if len(tables) <= 1:
-            return sorted(tables)
-        per_table = ", ".join(
-            f"count(*) FILTER (WHERE list_contains({literal(list(TABLE_OF_RECORDS[t]))}, type))" for t in sorted(tables)
-        )
-        counts = self.con.execute(
-            f"SELECT {per_table} FROM {staged.relation} WHERE {ident(prop.column)} IS NOT NULL"
-        ).fetchone()
-        return [t for t, n in zip(sorted(tables), counts or (), strict=True) if n]
+    def _tables_of_typed(
+        self, staged: Staged, props: list[PropSource], tables: set[str]
+    ) -> list[tuple[PropSource, str]]:
+        """Which table each typed column feeds: the tables of the records that carry a value in it."""
+        if len(tables) <= 1 or not props:
+            return [(p, t) for p in props for t in tables]
+        counts = ", ".join(f"count({ident(p.column)})" for p in props)
+        rows = self.con.execute(f"SELECT type, {counts} FROM {staged.relation} GROUP BY type").fetchall()
+        table_of = {r: t for t, records in TABLE_OF_RECORDS.items() for r in records}
+        used = {(i, table_of[r[0]]) for r in rows if r[0] in table_of for i, n in enumerate(r[1:]) if n}
+        return [(p, t) for i, p in enumerate(props) for t in sorted(tables) if (i, t) in used]
 
     def _checks(
         self, staged: Staged, bad_names: dict[str, str], bad_events: dict[str, str], columns: list[_Column], now_ms: int

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+
 from userloop.core.clock import today_in
 from userloop.ingest import LoadResult, TimePolicy, load_table
 from userloop.store import Workspace
+
+#: Records per load: large enough that the loader's fixed cost per call is small, small enough for memory.
+LOAD_BATCH_ROWS = 2_000_000
 
 
 @dataclass
@@ -74,10 +79,28 @@ def run_simulation(
     report = SimulationReport(users=users, days=days, seed=seed, end_date=end, ground_truth=str(truth))
     policy = TimePolicy(max_future_seconds=info.max_future_seconds, max_past_days=max(info.max_past_days, days + 30))
     started = time.perf_counter()
-    for table in simulate(config):
-        result = load_table(store, table, source="sim", policy=policy)
+    for batch in _batches(simulate(config, workers=1), LOAD_BATCH_ROWS):
+        result = load_table(store, batch, source="sim", policy=policy)
         report.result.add(result)
         if progress:
             progress(result.events)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _batches(tables: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """Consecutive tables joined into batches of about ``rows`` records, in order.
+
+    The loader's cost per call is mostly fixed, so fewer, larger batches load faster; record order is kept,
+    so identity records still come before the events that need them.
+    """
+    pending: list[pa.Table] = []
+    size = 0
+    for table in tables:
+        pending.append(table)
+        size += table.num_rows
+        if size >= rows:
+            yield pa.concat_tables(pending, promote_options="permissive")
+            pending, size = [], 0
+    if pending:
+        yield pa.concat_tables(pending, promote_options="permissive")
