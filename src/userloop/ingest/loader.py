@@ -545,15 +545,20 @@ class Loader:
         props = [c for c in columns if c.table == "events"]
         names = ", ".join(ident(c.name) for c in props)
         values = ", ".join(value_expr(c.source, c.ptype) for c in props)
-        (n,) = self.con.execute(
-            f"""
-            INSERT INTO {t("events")} (event_id, event, user_id, distinct_id, time, received_at, lib
-                                       {", " + names if props else ""})
-            SELECT c.event_id, c.event, i.user_id, c.distinct_id, make_timestamp(c.time * 1000),
-                   make_timestamp({now_ms} * 1000), c.lib {", " + values if props else ""}
-            FROM {self._resolved(source, EVENT_RECORDS)}
-            """
-        ).fetchone() or (0,)
+        # Events carry their own time; their physical order is free, which lets DuckDB write in parallel.
+        self.con.execute("SET preserve_insertion_order = false")
+        try:
+            (n,) = self.con.execute(
+                f"""
+                INSERT INTO {t("events")} (event_id, event, user_id, distinct_id, time, received_at, lib
+                                           {", " + names if props else ""})
+                SELECT c.event_id, c.event, i.user_id, c.distinct_id, make_timestamp(c.time * 1000),
+                       make_timestamp({now_ms} * 1000), c.lib {", " + values if props else ""}
+                FROM {self._resolved(source, EVENT_RECORDS)}
+                """
+            ).fetchone() or (0,)
+        finally:
+            self.con.execute("RESET preserve_insertion_order")
         if n:
             written = f"list_contains({literal(list(EVENT_RECORDS))}, type) AND _row NOT IN (SELECT _row FROM {BAD})"
             event_names = self.con.execute(f"SELECT DISTINCT event FROM ({source}) WHERE {written}").fetchall()
