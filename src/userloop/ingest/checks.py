@@ -195,8 +195,8 @@ def conflict_check(prop: PropSource, ptype: PropertyType, table: str) -> Check |
         got = family.value if family else prop.duck_type
         return Check(prop.name, f"{rows_of_table} AND {src} IS NOT NULL", _msg(f"{label}; got {got}"))
     kind = f"json_type({src})"
-    accepted = literal(list(JSON_KINDS[ptype]))
-    shape_ok = "TRUE"
+    accepted = literal([*JSON_KINDS[ptype], "NULL"])  # JSON null: not set
+    shape_ok = None
     if ptype is PropertyType.DATETIME:
         shape_ok = (
             f"regexp_full_match({src}->>'$', {literal(DATETIME_REGEX)}) AND {value_expr(prop, ptype)} IS NOT NULL"
@@ -205,8 +205,11 @@ def conflict_check(prop: PropSource, ptype: PropertyType, table: str) -> Check |
         shape_ok = f"regexp_full_match({src}->>'$', {literal(DATE_REGEX)}) AND {value_expr(prop, ptype)} IS NOT NULL"
     elif ptype is PropertyType.LIST:
         shape_ok = f"list_bool_and(list_transform(json_extract({src}, '$[*]'), lambda x: json_type(x) = 'VARCHAR'))"
-    fits = f"{kind} IN {_tuple(accepted)} AND {shape_ok}"
-    cond = f"{rows_of_table} AND {src} IS NOT NULL AND {kind} <> 'NULL' AND NOT ({fits})"
+    # One json_type per value: a SQL NULL (key absent) gives NULL, so the condition is false for it.
+    wrong_kind = f"{kind} NOT IN {_tuple(accepted)}"
+    if shape_ok is not None:
+        wrong_kind = f"({wrong_kind} OR ({kind} <> 'NULL' AND NOT ({shape_ok})))"
+    cond = f"{rows_of_table} AND {wrong_kind}"
     reason = f"{literal(label + '; got ')} || {json_kind_label(kind)} || ' ' || left(({src})::VARCHAR, 60)"
     return Check(prop.name, cond, reason)
 

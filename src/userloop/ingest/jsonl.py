@@ -60,7 +60,9 @@ def _canonical(relation: str, *, raw: str, error: str) -> str:
         "md5(concat_ws(chr(31), type, event, distinct_id::VARCHAR, original_id, time::VARCHAR, item_type, item_id, "
         "CAST(properties AS VARCHAR), identities::VARCHAR))"
     )
-    track_hash = "md5(concat_ws(chr(31), distinct_id::VARCHAR, event, time::VARCHAR, _track_id::VARCHAR))"
+    # Sensors SDKs number each event (_track_id); with the sender and the time it identifies the event, and
+    # needs no hashing.
+    track_hash = "concat_ws(':', 't', _track_id::VARCHAR, time::VARCHAR, event, distinct_id->>'$')"
     return f"""
         SELECT _row, {raw} AS _raw,
                coalesce({error},
@@ -175,7 +177,9 @@ def _has_blank_lines(path: Path) -> bool:
             f.seek(0)
             try:
                 with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                    return mm[:1] in (b"\n", b"\r") or mm.find(b"\n\n") >= 0 or mm.find(b"\n\r\n") >= 0
+                    if mm[:1] in (b"\n", b"\r") or mm.find(b"\n\n") >= 0:
+                        return True
+                    return mm.find(b"\r") >= 0 and mm.find(b"\n\r\n") >= 0
             except ValueError:  # an empty file cannot be mapped
                 return False
     previous = b"\n"
