@@ -16,7 +16,18 @@ from fastapi.responses import JSONResponse
 
 from userloop import __version__
 from userloop.api.limits import BodyLimit, preflight
-from userloop.api.routers import collector, events, health, imports, jobs, keys, projects, query, rejects
+from userloop.api.routers import (
+    collector,
+    events,
+    health,
+    imports,
+    jobs,
+    keys,
+    models,
+    projects,
+    query,
+    rejects,
+)
 from userloop.api.runtime import Runtime
 from userloop.core.errors import NotFoundError, UserloopError
 
@@ -42,7 +53,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.runtime = runtime
-    for module in (health, collector, events, projects, keys, rejects, jobs, query, imports):
+    for module in (health, collector, events, projects, keys, rejects, jobs, query, imports, models):
         app.include_router(module.router)
     app.add_api_route("/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False)
     app.add_exception_handler(UserloopError, _user_error)

@@ -11,7 +11,7 @@ from userloop.collect.door import FrontDoor, Limits
 from userloop.collect.drain import BackgroundLoader, rules_for
 from userloop.collect.keys import KeyBook
 from userloop.collect.spool import Spool
-from userloop.service.jobs import rejects_retention
+from userloop.service.jobs import rejects_retention, user_models
 from userloop.service.scheduler import Scheduler
 from userloop.service.tables import create_tables
 from userloop.store import owner
@@ -50,6 +50,7 @@ class Runtime:
         self.loader = BackgroundLoader(self.ws, self.spool, on_loaded=self._refresh_rules)
         self.scheduler = Scheduler(self.ws.meta, tick=self.config.scheduler_tick)
         self.scheduler.register(rejects_retention(self.ws, keep_days=self.config.rejects_keep_days))
+        self.scheduler.register(user_models(self.ws))
         self.url = f"http://{self.config.host}:{self.config.port}"
         self.session_token: str | None = None
 

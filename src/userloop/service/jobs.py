@@ -26,3 +26,24 @@ def rejects_retention(ws: Workspace, *, keep_days: int = REJECTS_KEEP_DAYS, at: 
         return {"deleted": int(deleted), "keep_days": keep_days}
 
     return Job("rejects_retention", run, kind="daily", at=at)
+
+
+def user_models(ws: Workspace, *, at: str = "04:00") -> Job:
+    """Daily: run the user models (RFM, lifecycle, CLV, value, activity, preference, churn) as of yesterday,
+    in the project's time zone, so that tags, segments and journeys start each day from fresh outputs."""
+
+    def run(project: str) -> dict[str, Any]:
+        from datetime import timedelta
+
+        from userloop.core.clock import today_in
+        from userloop.models.pipeline import run_models
+
+        timezone = ws.project_info(project).timezone
+        as_of = today_in(timezone) - timedelta(days=1)
+        results = run_models(ws.project(project), as_of, timezone=timezone)
+        return {
+            "as_of": as_of.isoformat(),
+            "models": {name: ("error: " + r["error"]["code"]) if "error" in r else "ok" for name, r in results.items()},
+        }
+
+    return Job("user_models", run, kind="daily", at=at)
