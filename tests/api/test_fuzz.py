@@ -58,3 +58,13 @@ def test_collector_never_answers_5xx(server: Server, data: st.DataObject) -> Non
         auth=(key, "") if key and how == "json" else None,
     )
     assert response.status_code < 500, (method, path, response.text)
+
+
+def test_body_that_is_not_utf8_gets_422_not_500(server: Server) -> None:
+    import httpx
+
+    # found by the fuzz above: a gzip body on a JSON route made FastAPI's own 422 handler fail with a 500
+    for body in (gzip.compress(b"[]"), b'{"kind": \x8c}', b"\x8c\xff\x00"):
+        headers = {**server.admin, "Content-Encoding": "gzip"}
+        response = httpx.post(server.url + "/api/v1/keys", content=body, headers=headers)
+        assert response.status_code in (400, 422), (body, response.status_code, response.text)

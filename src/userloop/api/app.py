@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from userloop import __version__
@@ -57,8 +58,18 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         app.include_router(module.router)
     app.add_api_route("/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False)
     app.add_exception_handler(UserloopError, _user_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(BodyLimit, max_bytes=runtime.config.limits.max_body_bytes)
     return app
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> Response:
+    """422 with where and why, without echoing the input: a body that is not UTF-8 cannot be echoed as JSON
+    (FastAPI's default handler fails on it with a 500)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+              for e in exc.errors()]  # fmt: skip
+    return JSONResponse({"detail": errors}, 422)
 
 
 async def _user_error(_request: Request, exc: Exception) -> Response:
