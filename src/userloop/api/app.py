@@ -26,6 +26,7 @@ from userloop.api.routers import (
     keys,
     models,
     projects,
+    properties,
     query,
     rejects,
 )
@@ -54,7 +55,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.runtime = runtime
-    for module in (health, collector, events, projects, keys, rejects, jobs, query, imports, models):
+    for module in (health, collector, events, projects, keys, rejects, jobs, query, imports, models, properties):
         app.include_router(module.router)
     app.add_api_route("/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False)
     app.add_exception_handler(UserloopError, _user_error)

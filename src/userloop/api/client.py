@@ -102,6 +102,20 @@ class ServerClient:
     def projects(self) -> Any:
         return self._call("GET", "/api/v1/projects")
 
+    def create_project(self, name: str, *, timezone: str) -> Any:
+        return self._call("POST", "/api/v1/projects", json={"name": name, "timezone": timezone})
+
+    def properties(self, *, project: str = "default") -> Any:
+        return self._call("GET", "/api/v1/properties", params={"project": project})
+
+    def run_models(self, *, project: str = "default", only: str | None = None, as_of: str | None = None) -> Any:
+        params = {k: v for k, v in {"project": project, "only": only, "as_of": as_of}.items() if v is not None}
+        return self._call("POST", "/api/v1/models/run", params=params)
+
+    def model_report(self, name: str, *, project: str = "default", run_date: str | None = None) -> Any:
+        params = {k: v for k, v in {"project": project, "run_date": run_date}.items() if v is not None}
+        return self._call("GET", f"/api/v1/models/{name}/report", params=params)
+
 
 def _error(status: int, content: bytes) -> UserloopError:
     try:

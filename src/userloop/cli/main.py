@@ -115,28 +115,39 @@ def projects_create(
     json_out: Json_ = False,
 ) -> None:
     """Create a project; prints its write key once."""
-    from userloop.cli.session import open_local
+    from userloop.cli.session import open_local, server_client
 
     out = Out(json_out)
-    with out.errors(), open_local(workspace) as ws:
-        secrets = ws.create_project(name, timezone=timezone)
+    with out.errors():
+        client = server_client(workspace)
+        if client is not None:
+            write_key = str(client.create_project(name, timezone=timezone)["write_key"])
+        else:
+            with open_local(workspace) as ws:
+                write_key = ws.create_project(name, timezone=timezone).write_key
         out.emit(
-            {"project": name, "timezone": timezone, "write_key": secrets.write_key},
-            text=[f"Project {name} created (time zone {timezone})", f"  write key  {secrets.write_key}"],
+            {"project": name, "timezone": timezone, "write_key": write_key},
+            text=[f"Project {name} created (time zone {timezone})", f"  write key  {write_key}"],
         )
 
 
 @projects_app.command("list")
 def projects_list(workspace: Workspace_ = Path(DEFAULT_WORKSPACE), json_out: Json_ = False) -> None:
     """List the projects of the workspace."""
-    from userloop.cli.session import open_local
+    from userloop.cli.session import open_local, server_client
 
     out = Out(json_out)
-    with out.errors(), open_local(workspace) as ws:
-        rows = [
-            {"project": p.name, "timezone": p.timezone, "created_at": p.created_at.isoformat()}
-            for p in ws.meta.projects()
-        ]
+    with out.errors():
+        client = server_client(workspace)
+        if client is not None:
+            rows = [{"project": p["name"], "timezone": p["timezone"], "created_at": p["created_at"]}
+                    for p in client.projects()]  # fmt: skip
+        else:
+            with open_local(workspace) as ws:
+                rows = [
+                    {"project": p.name, "timezone": p.timezone, "created_at": p.created_at.isoformat()}
+                    for p in ws.meta.projects()
+                ]
         out.table(rows, ["project", "timezone", "created_at"])
 
 
@@ -400,16 +411,21 @@ def properties_list(
     json_out: Json_ = False,
 ) -> None:
     """List registered properties with their table and type."""
-    from userloop.cli.session import open_local
+    from userloop.cli.session import open_local, server_client
 
     out = Out(json_out)
-    with out.errors(), open_local(workspace, read_only=True) as ws:
-        store = ws.project(project)
-        rows = store.con.execute(
-            f"SELECT tbl, name, type, display_zh, display_en, first_seen FROM {store.table('registry')} "
-            "ORDER BY tbl, name"
-        ).fetchall()
-        cols = ["table", "name", "type", "display_zh", "display_en", "first_seen"]
+    cols = ["table", "name", "type", "display_zh", "display_en", "first_seen"]
+    with out.errors():
+        client = server_client(workspace)
+        if client is not None:
+            out.table(list(client.properties(project=project)), cols)
+            return
+        with open_local(workspace, read_only=True) as ws:
+            store = ws.project(project)
+            rows = store.con.execute(
+                f"SELECT tbl, name, type, display_zh, display_en, first_seen FROM {store.table('registry')} "
+                "ORDER BY tbl, name"
+            ).fetchall()
         out.table([dict(zip(cols, (*r[:5], str(r[5])), strict=True)) for r in rows], cols)
 
 

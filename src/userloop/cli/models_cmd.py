@@ -48,15 +48,21 @@ def run(
     json_out: Json_ = False,
 ) -> None:
     """Run the models as of a day and store their outputs (tables model_<name>) and reports."""
-    from userloop.cli.session import open_local
+    from userloop.cli.session import open_local, server_client
     from userloop.models.pipeline import run_models
 
     out = Out(json_out)
-    with out.errors(), open_local(workspace) as ws:
-        info = ws.project_info(project)
-        day = _day(as_of, info.timezone)
-        names = None if only is None else only.split(",")
-        results = run_models(ws.project(project), day, names, timezone=info.timezone)
+    with out.errors():
+        client = server_client(workspace)
+        if client is not None:  # the server that owns the workspace runs them
+            doc = client.run_models(project=project, only=only, as_of=as_of)
+            out.emit(doc, text=_lines(date.fromisoformat(str(doc["as_of"])), doc["models"]))
+            return
+        with open_local(workspace) as ws:
+            info = ws.project_info(project)
+            day = _day(as_of, info.timezone)
+            names = None if only is None else only.split(",")
+            results = run_models(ws.project(project), day, names, timezone=info.timezone)
         out.emit({"project": project, "as_of": day, "models": results}, text=_lines(day, results))
 
 
@@ -80,12 +86,17 @@ def report(
 ) -> None:
     """Show a model's stored report (the latest run, or the run of --as-of)."""
     from userloop.cli.output import to_json
-    from userloop.cli.session import open_local
+    from userloop.cli.session import open_local, server_client
     from userloop.models.base import latest_report
 
     out = Out(json_out)
-    with out.errors(), open_local(workspace, read_only=True) as ws:
-        day = None if as_of is None else _day(as_of, ws.project_info(project).timezone)
-        doc = latest_report(ws.project(project), name, day)
+    with out.errors():
+        client = server_client(workspace)
+        if client is not None:
+            doc = client.model_report(name, project=project, run_date=as_of)
+        else:
+            with open_local(workspace, read_only=True) as ws:
+                day = None if as_of is None else _day(as_of, ws.project_info(project).timezone)
+                doc = latest_report(ws.project(project), name, day)
         head = f"{doc['model']} as of {doc['run_date']} ({doc['model_version']})"
         out.emit(doc, text=[head, to_json(doc["report"])])

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from userloop.api.deps import Admin, StoreDep
+from userloop.api.deps import Admin, ProjectInfo, StoreDep
 from userloop.core.errors import NotFoundError
 from userloop.models.base import latest_report
 from userloop.models.pipeline import MODEL_ORDER
@@ -29,3 +29,20 @@ def model_report(
     if name not in MODEL_ORDER:
         raise NotFoundError(f"no model named {name!r}; the models are {', '.join(MODEL_ORDER)}")
     return latest_report(store, name, run_date)
+
+
+@router.post("/run", summary="Run the models as of a day (?as_of=, default yesterday) and return their reports")
+def run_models_now(
+    store: StoreDep,
+    info: ProjectInfo,
+    only: Annotated[str | None, Query(max_length=200, description="Comma-separated model names")] = None,
+    as_of: Annotated[date | None, Query()] = None,
+) -> dict[str, Any]:
+    from datetime import timedelta
+
+    from userloop.core.clock import today_in
+    from userloop.models.pipeline import run_models
+
+    day = as_of or today_in(info.timezone) - timedelta(days=1)
+    names = None if only is None else only.split(",")
+    return {"project": info.name, "as_of": day, "models": run_models(store, day, names, timezone=info.timezone)}
