@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from userloop.schema.names import RESERVED_EVENT_NAMES, RESERVED_PROPERTY_NAMES, name_problem
@@ -31,6 +32,16 @@ class Rules:
     max_past_ms: int = 3650 * 86_400_000
     registry: dict[tuple[str, str], PropertyType] = field(default_factory=dict)
     max_properties: int = 1000
+
+
+@lru_cache(maxsize=65_536)  # names repeat across records: check each once
+def _event_name_problem(name: str) -> str | None:
+    return name_problem(name, what="event", reserved=RESERVED_EVENT_NAMES)
+
+
+@lru_cache(maxsize=65_536)
+def _property_name_problem(name: str) -> str | None:
+    return name_problem(name, reserved=RESERVED_PROPERTY_NAMES)
 
 
 def problem(record: Any, rules: Rules, now_ms: int) -> tuple[str, str] | None:
@@ -61,7 +72,8 @@ def _ids(record: dict[str, Any], rtype: str) -> tuple[str, str] | None:
 def _event(record: dict[str, Any], rtype: str, rules: Rules, now_ms: int) -> tuple[str, str] | None:
     if rtype not in EVENT_TYPES:
         return None
-    bad = name_problem(record.get("event"), what="event", reserved=RESERVED_EVENT_NAMES)
+    event = record.get("event")
+    bad = _event_name_problem(event) if isinstance(event, str) else name_problem(event, what="event")
     if bad:
         return "event", bad
     when = record.get("time")
@@ -90,7 +102,7 @@ def _properties(record: dict[str, Any], rtype: str, rules: Rules) -> tuple[str, 
     for name, value in props.items():
         if name == "$is_login_id":
             continue
-        bad = name_problem(name, reserved=RESERVED_PROPERTY_NAMES)
+        bad = _property_name_problem(name) if isinstance(name, str) else name_problem(name)
         if bad:
             return name, bad
         known = rules.registry.get((table, name)) if table else None

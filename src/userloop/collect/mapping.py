@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -26,7 +27,12 @@ MAX_DEPTH = 3
 
 def sensors_name(name: object, *, prop: bool = True) -> str:
     """The Sensors-legal form of a free-text name (see the module docstring)."""
-    text = _BAD_CHARS.sub("_", str(name))
+    return _sensors_name(name if isinstance(name, str) else str(name), prop)
+
+
+@lru_cache(maxsize=65_536)  # names repeat across events: compute each once
+def _sensors_name(name: str, prop: bool) -> str:
+    text = _BAD_CHARS.sub("_", name)
     if text[:1].isdigit():
         text = "_" + text
     if prop and text.lower() in RESERVED_PROPERTY_NAMES:
