@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from userloop import __version__
+from userloop.api.fastpath import CollectorFastPath
 from userloop.api.limits import BodyLimit, preflight
 from userloop.api.routers import (
     collector,
@@ -60,7 +61,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.add_api_route("/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False)
     app.add_exception_handler(UserloopError, _user_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_middleware(BodyLimit, max_bytes=runtime.config.limits.max_body_bytes)
+    app.add_middleware(CollectorFastPath, runtime=runtime)
+    app.add_middleware(BodyLimit, max_bytes=runtime.config.limits.max_body_bytes)  # added last: outermost
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class Runtime:
         self.scheduler.start()
         owner.claim(self.path, self.url)
         self.session_token = self._session_token()
+        _tune_gc()
 
     def stop(self) -> None:
         self.scheduler.stop()
@@ -88,3 +90,17 @@ class Runtime:
         for key in self.ws.meta.keys(None):
             if key.kind == "admin" and key.name.startswith(SESSION_KEY_NAME) and key.revoked_at is None:
                 self.ws.meta.revoke_key(key.id)
+
+
+def _tune_gc() -> None:
+    """Keep the cyclic garbage collector off the request path.
+
+    Each collector request allocates thousands of short-lived dicts; with the default thresholds the collector
+    then walks the whole long-lived heap (DuckDB bindings, Arrow, caches) every few requests, which measured as
+    a tenfold slowdown of JSON parsing in the service. Objects alive after start-up are frozen (never scanned
+    again) and generation 0 collects less often; reference counting still frees the request's objects at once.
+    """
+    gc.collect()
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, 50_000), gen1, gen2)

@@ -22,6 +22,7 @@ import orjson
 from userloop.schema.names import RESERVED_PROPERTY_NAMES
 
 _BAD_CHARS = re.compile(r"[^A-Za-z0-9_$]")
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 MAX_DEPTH = 3
 
 
@@ -45,6 +46,9 @@ def flatten(props: object, *, skip: frozenset[str] = frozenset(), prefix: str = 
     out: dict[str, Any] = {}
     if not isinstance(props, dict):
         return out
+    if not prefix and not skip and all(type(v) in _SCALARS for v in props.values()):
+        # the common case, flat scalars: only the names need mapping (cached per name)
+        return {sensors_name(key): value for key, value in props.items()}
     for key, value in props.items():
         if not prefix and key in skip:
             continue
@@ -73,14 +77,20 @@ def iso_ms(value: object, default_ms: int) -> int:
     if isinstance(value, int | float):
         return int(value * 1000) if value < 100_000_000_000 else int(value)
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return default_ms
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return int(parsed.timestamp() * 1000)
+        parsed = _iso_text_ms(value)
+        return default_ms if parsed is None else parsed
     return default_ms
+
+
+@lru_cache(maxsize=4096)  # a batch's messages often share their timestamp text
+def _iso_text_ms(value: str) -> int | None:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
 
 
 def id_text(value: object) -> str | None:

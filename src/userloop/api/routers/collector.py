@@ -6,6 +6,7 @@ in the form that SDK sends it. Bodies are free-form per SDK, so the OpenAPI spec
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,7 +36,20 @@ async def collect(rt: RuntimeDep, request: Request, wire: WireFormat, kind: str 
     return Response(orjson.dumps(answer.body), answer.status, answer.headers, media_type="application/json")
 
 
+@dataclass(frozen=True)
+class Route:
+    wire: WireFormat
+    kind: str
+    methods: tuple[str, ...]
+
+
+#: path → route, for the fast path in :mod:`userloop.api.fastpath` (the same table the OpenAPI routes come from).
+ROUTES: dict[str, Route] = {}
+
+
 def _route(path: str, wire: WireFormat, kind: str, summary: str, methods: tuple[str, ...] = ("POST",)) -> None:
+    ROUTES[path] = Route(wire, kind, methods)
+
     async def endpoint(rt: RuntimeDep, request: Request) -> Response:
         return await collect(rt, request, wire, kind)
 
