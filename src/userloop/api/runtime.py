@@ -17,6 +17,7 @@ from userloop.service.scheduler import Scheduler
 from userloop.service.tables import create_tables
 from userloop.store import owner
 from userloop.store.duck import ProjectStore
+from userloop.store.sqltext import literal
 from userloop.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class ServiceConfig:
     fsync: bool = True
     scheduler_tick: float = 1.0
     rejects_keep_days: int = 30
+    #: DuckDB's buffer pool for the service; bounded so that the process's memory stays flat as data grows.
+    duckdb_memory: str = "256MB"
 
 
 class Runtime:
@@ -45,6 +48,7 @@ class Runtime:
         self.path = self.ws.path
         create_tables(self.ws.meta)
         _ = self.ws.events  # take the DuckDB write lock now: a second server fails here, clearly
+        self.ws.events.con.execute(f"SET memory_limit = {literal(self.config.duckdb_memory)}")
         self.spool = Spool(self.path / "spool", fsync=self.config.fsync)
         self.keys = KeyBook(self.ws.meta)
         self.door = FrontDoor(self.spool, self.keys, self.config.limits)
