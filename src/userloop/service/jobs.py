@@ -46,4 +46,4 @@ def user_models(ws: Workspace, *, at: str = "04:00") -> Job:
             "models": {name: ("error: " + r["error"]["code"]) if "error" in r else "ok" for name, r in results.items()},
         }
 
-    return Job("user_models", run, kind="daily", at=at)
+    return Job("user_models", run, kind="daily", at=at, run_first_slot=False)

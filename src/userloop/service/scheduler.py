@@ -40,6 +40,10 @@ class Job:
     every: int = 3600
     retries: int = 3
     retry_delay: float = 60.0
+    #: False: a project's first slot (the one already due when the job first sees the project) is skipped, so a
+    #: heavy job does not start the moment a new workspace is served; later slots, and catch-up after
+    #: downtime, run as usual.
+    run_first_slot: bool = True
 
     def slot(self, now_utc: datetime, timezone: str) -> str | None:
         """The latest due slot at ``now_utc`` (naive UTC), or None."""
@@ -101,10 +105,18 @@ class Scheduler:
                     select(JobRun).where(JobRun.job == job.name, JobRun.project == project, JobRun.slot == slot)
                 )
                 if run is None:
-                    run = JobRun(job=job.name, project=project, slot=slot, status="running", attempts=1)
+                    first = (
+                        not job.run_first_slot
+                        and s.scalar(
+                            select(JobRun.id).where(JobRun.job == job.name, JobRun.project == project).limit(1)
+                        )
+                        is None
+                    )
+                    status = "skipped" if first else "running"
+                    run = JobRun(job=job.name, project=project, slot=slot, status=status, attempts=1)
                     s.add(run)
-                    return run
-                if run.status == "succeeded" or run.attempts >= job.retries:
+                    return None if first else run
+                if run.status in ("succeeded", "skipped") or run.attempts >= job.retries:
                     return None
                 if run.next_try_at is not None and run.next_try_at > now:
                     return None
