@@ -34,10 +34,10 @@ def _dataset(name: str) -> Path:
     try:
         dist = distribution("lifetimes")
     except PackageNotFoundError:
-        pytest.skip("the CDNOW data ship with the `lifetimes` package, which is not installed")
+        pytest.fail("the CDNOW data ship with the `lifetimes` package (a dev dependency): install it with make test")
     path = Path(str(dist.locate_file(f"lifetimes/datasets/{name}")))
     if not path.is_file():
-        pytest.skip(f"lifetimes is installed but has no datasets/{name}")
+        pytest.fail(f"lifetimes is installed but has no datasets/{name}")
     return path
 
 
