@@ -395,13 +395,8 @@ def rejects_list(
             out.table(list(client.rejects(project=project, limit=limit)), cols)
             return
         with open_local(workspace, read_only=True) as ws:
-            store = ws.project(project)
-            rows = store.con.execute(
-                f"SELECT received_at, source, row_no, field, reason, left(raw, 200) FROM {store.table('rejects')} "
-                "ORDER BY received_at DESC, row_no LIMIT ?",
-                [limit],
-            ).fetchall()
-        out.table([dict(zip(cols, (str(r[0]), *r[1:]), strict=True)) for r in rows], cols)
+            rows = ws.project(project).recent_rejects(limit, raw_chars=200)
+        out.table([{**r, "received_at": str(r["received_at"])} for r in rows], cols)
 
 
 @properties_app.command("list")
@@ -421,12 +416,7 @@ def properties_list(
             out.table(list(client.properties(project=project)), cols)
             return
         with open_local(workspace, read_only=True) as ws:
-            store = ws.project(project)
-            rows = store.con.execute(
-                f"SELECT tbl, name, type, display_zh, display_en, first_seen FROM {store.table('registry')} "
-                "ORDER BY tbl, name"
-            ).fetchall()
-        out.table([dict(zip(cols, (*r[:5], str(r[5])), strict=True)) for r in rows], cols)
+            out.table(ws.project(project).property_rows(), cols)
 
 
 @app.command()

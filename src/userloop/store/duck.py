@@ -203,6 +203,27 @@ class ProjectStore:
         self.con.execute(f"UPDATE {counters} SET value = ? WHERE name = 'person'", [int(last) + n])
         return int(last) + 1
 
+    def property_rows(self) -> list[dict[str, object]]:
+        """The registry as rows (table, name, type, display names, first seen), for listings."""
+        with self.store.lock:
+            rows = self.con.execute(
+                f"SELECT tbl, name, type, display_zh, display_en, first_seen FROM {self.table('registry')} "
+                "ORDER BY tbl, name"
+            ).fetchall()
+        cols = ("table", "name", "type", "display_zh", "display_en", "first_seen")
+        return [dict(zip(cols, (*r[:5], str(r[5])), strict=True)) for r in rows]
+
+    def recent_rejects(self, limit: int, *, raw_chars: int = 2000) -> list[dict[str, object]]:
+        """The newest refused records with source, row, field, reason and (cut) raw input."""
+        with self.store.lock:
+            rows = self.con.execute(
+                f"SELECT received_at, source, row_no, field, reason, left(raw, ?) FROM {self.table('rejects')} "
+                "ORDER BY received_at DESC, row_no LIMIT ?",
+                [raw_chars, limit],
+            ).fetchall()
+        cols = ("received_at", "source", "row", "field", "reason", "raw")
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
     def describe(self, table: str, name: str, *, zh: str | None, en: str | None, text: str | None) -> bool:
         """Set the display names and description of a property; False if it is not registered."""
         with self.store.lock:

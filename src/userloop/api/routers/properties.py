@@ -13,10 +13,4 @@ router = APIRouter(prefix="/api/v1/properties", tags=["properties"], dependencie
 
 @router.get("", summary="List a project's registered properties")
 def list_properties(store: StoreDep) -> list[dict[str, Any]]:
-    with store.store.lock:
-        rows = store.con.execute(
-            f"SELECT tbl, name, type, display_zh, display_en, first_seen FROM {store.table('registry')} "
-            "ORDER BY tbl, name"
-        ).fetchall()
-    cols = ["table", "name", "type", "display_zh", "display_en", "first_seen"]
-    return [dict(zip(cols, (*r[:5], str(r[5])), strict=True)) for r in rows]
+    return store.property_rows()
