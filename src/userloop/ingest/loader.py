@@ -39,6 +39,7 @@ from userloop.ingest.checks import (
     typed_family,
     value_expr,
 )
+from userloop.ingest.identity_writes import apply_plan, bind_op
 from userloop.ingest.profiles import apply_item_ops, apply_profile_ops
 from userloop.ingest.source import PropSource, Staged
 from userloop.schema.names import RESERVED_PROPERTY_NAMES, name_problem
@@ -405,11 +406,11 @@ class Loader:
         self._unbinds_written = 0
         if not rows:
             return 0
-        ops = [op for op in (_bind_op(*r) for r in rows) if op is not None]
+        ops = [op for op in (bind_op(*r) for r in rows) if op is not None]
         keys = ident_mod.PersonKeys(self.project.take_person_keys)
         resolver = ident_mod.IdentityResolver(self.con, self.project.table("identities"), keys)
         plan = resolver.apply(ops)
-        self._apply_plan(plan, now_ms)
+        apply_plan(self.project, plan, now_ms)
         self._unbinds_written = sum(1 for op in ops if op.kind == "unbind" and op.row not in plan.rejects)
         if plan.rejects:
             rej = pa.table({"_row": list(plan.rejects), "reason": list(plan.rejects.values())})
@@ -423,59 +424,6 @@ class Loader:
             )
             self.con.unregister("_ul_idrej")
         return len(plan.rejects)
-
-    def _apply_plan(self, plan: ident_mod.IdentityPlan, now_ms: int) -> None:
-        t = self.project.table
-        ts = f"make_timestamp({now_ms} * 1000)"
-        if plan.removed:
-            ns, values = zip(*plan.removed, strict=True)
-            self.con.execute(
-                f"DELETE FROM {t('identities')} WHERE (ns, id_value) IN (SELECT (unnest(?), unnest(?)))",
-                [list(ns), list(values)],
-            )
-        if plan.new_persons:
-            persons = pa.table(
-                {"user_id": [p for p, _ in plan.new_persons], "first_id": [f for _, f in plan.new_persons]}
-            )
-            self.con.register("_ul_np", persons)
-            self.con.execute(
-                f"INSERT INTO {t('users')} (user_id, first_id, created_at, updated_at) "
-                f"SELECT user_id, first_id, {ts}, {ts} FROM _ul_np"
-            )
-            self.con.unregister("_ul_np")
-        merges = ident_mod.final_merges(plan.merges)
-        if merges:
-            self._merge_persons(merges)
-        if plan.new_ids:
-            ns, types, values, persons_ = zip(*plan.new_ids, strict=True)
-            final = [merges.get(p, p) for p in persons_]
-            tab = pa.table({"ns": ns, "id_type": types, "id_value": values, "user_id": final})
-            self.con.register("_ul_ni", tab)
-            self.con.execute(f"INSERT INTO {t('identities')} SELECT ns, id_type, id_value, user_id, {ts} FROM _ul_ni")
-            self.con.unregister("_ul_ni")
-
-    def _merge_persons(self, merges: dict[int, int]) -> None:
-        """Move merged persons' events, identities and profile values to the surviving person."""
-        t = self.project.table
-        self.con.register("_ul_m", pa.table({"old": list(merges), "new": list(merges.values())}))
-        for table in ("events", "identities"):
-            self.con.execute(f"UPDATE {t(table)} SET user_id = m.new FROM _ul_m m WHERE {t(table)}.user_id = m.old")
-        props = list(self.project.properties("users"))
-        sets = ", ".join(
-            [f"{ident(p)} = coalesce(u.{ident(p)}, o.{ident(p)})" for p in props]
-            + [
-                "first_seen = least(u.first_seen, o.first_seen)",
-                "last_seen = greatest(u.last_seen, o.last_seen)",
-                "created_at = least(u.created_at, o.created_at)",
-            ]
-        )
-        self.con.execute(
-            f"""UPDATE {t("users")} AS u SET {sets}
-                FROM _ul_m m JOIN {t("users")} o ON o.user_id = m.old
-                WHERE u.user_id = m.new"""
-        )
-        self.con.execute(f"DELETE FROM {t('users')} WHERE user_id IN (SELECT old FROM _ul_m)")
-        self.con.unregister("_ul_m")
 
     def _allocate_persons(self, staged: Staged, now_ms: int) -> None:
         """Give every id seen for the first time a new person key (login ids typed as such); stamp first/last
@@ -668,29 +616,3 @@ def _uninferable(name: str, source: PropSource, kind: str | None) -> str:
     if kind == "OBJECT":
         return f"property {name!r} is an object; nested objects are not supported (flatten it into several properties)"
     return f"property {name!r} has no usable value"
-
-
-def _bind_op(
-    row: int,
-    rtype: str,
-    distinct_id: str | None,
-    is_login: bool | None,
-    original_id: str | None,
-    identities: str | None,
-) -> ident_mod.BindOp | None:
-    """The identity operation of a signup, bind or unbind record."""
-    import orjson
-
-    if rtype == "track_signup":
-        assert distinct_id is not None and original_id is not None
-        return ident_mod.BindOp(row, "signup", ((ident_mod.LOGIN, distinct_id), (ident_mod.ANONYMOUS, original_id)))
-    ids: list[tuple[str, str]] = []
-    if identities:
-        parsed = orjson.loads(identities)
-        if isinstance(parsed, dict):
-            ids = [(str(k), str(v)) for k, v in parsed.items() if v is not None]
-    if distinct_id and distinct_id not in {v for _, v in ids} and rtype == "track_id_bind":
-        ids.insert(0, (ident_mod.LOGIN if is_login else ident_mod.ANONYMOUS, distinct_id))
-    if not ids:
-        return None
-    return ident_mod.BindOp(row, "bind" if rtype == "track_id_bind" else "unbind", tuple(ids))
