@@ -36,7 +36,7 @@ class ServiceConfig:
     scheduler_tick: float = 1.0
     rejects_keep_days: int = 30
     #: DuckDB's buffer pool for the service; bounded so that the process's memory stays flat as data grows.
-    duckdb_memory: str = "256MB"
+    duckdb_memory: str = "128MB"
 
 
 class Runtime:

@@ -25,7 +25,7 @@ from userloop.store.duck import ProjectStore
 from userloop.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
-READ_BYTES = 48 << 20
+READ_BYTES = 16 << 20
 MAX_FAILURES = 3
 
 
