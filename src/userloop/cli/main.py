@@ -18,6 +18,7 @@ import typer
 
 from userloop import __version__
 from userloop.cli.models_cmd import models_app
+from userloop.cli.options import DEFAULT_WORKSPACE, Json_, Project_, Workspace_
 from userloop.cli.output import Out, fail
 from userloop.cli.serve_cmd import register as register_service_commands
 from userloop.core.clock import DEFAULT_TIMEZONE
@@ -48,15 +49,6 @@ app.add_typer(rejects_app, name="rejects")
 app.add_typer(properties_app, name="properties")
 register_service_commands(app)
 app.add_typer(models_app, name="models")
-
-DEFAULT_WORKSPACE = "userloop-data"
-
-Workspace_ = Annotated[
-    Path,
-    typer.Option("-w", "--workspace", envvar="USERLOOP_WORKSPACE", help="Workspace folder.", show_default=True),
-]
-Project_ = Annotated[str, typer.Option("-p", "--project", help="Project name.")]
-Json_ = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def _version(value: bool) -> None:

@@ -6,11 +6,11 @@ Register on the main app with ``app.add_typer(models_app, name="models")``.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from userloop.cli.options import DEFAULT_WORKSPACE_PATH, Json_, Project_, Workspace_
 from userloop.cli.output import Out
 from userloop.core.errors import ValidationError
 
@@ -18,11 +18,6 @@ models_app = typer.Typer(
     help="User models: RFM, lifecycle, CLV, value, activity, preference, churn.", no_args_is_help=True
 )
 
-Workspace_ = Annotated[
-    Path, typer.Option("-w", "--workspace", envvar="USERLOOP_WORKSPACE", help="Workspace folder.", show_default=True)
-]
-Project_ = Annotated[str, typer.Option("-p", "--project", help="Project name.")]
-Json_ = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 AsOf_ = Annotated[str | None, typer.Option("--as-of", help="Local day YYYY-MM-DD (default: yesterday).")]
 
 
@@ -41,7 +36,7 @@ def _day(text: str | None, timezone: str) -> date:
 
 @models_app.command("run")
 def run(
-    workspace: Workspace_ = Path("userloop-data"),
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
     project: Project_ = "default",
     only: Annotated[str | None, typer.Option("--only", help="Comma-separated models, e.g. rfm,lifecycle.")] = None,
     as_of: AsOf_ = None,
@@ -79,7 +74,7 @@ def _lines(day: date, results: dict[str, dict[str, Any]]) -> list[str]:
 @models_app.command("report")
 def report(
     name: Annotated[str, typer.Argument(help="Model name (rfm, lifecycle, clv, value, activity, preference, churn).")],
-    workspace: Workspace_ = Path("userloop-data"),
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
     project: Project_ = "default",
     as_of: Annotated[str | None, typer.Option("--as-of", help="Run date (default: the latest).")] = None,
     json_out: Json_ = False,

@@ -6,17 +6,15 @@ one owns the workspace (:class:`userloop.api.client.ServerClient`), else they op
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from userloop.cli.options import DEFAULT_WORKSPACE_PATH, Json_, Workspace_
 from userloop.cli.output import Out
 
 keys_app = typer.Typer(help="Project write keys and admin tokens.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Scheduled jobs of the service and their runs.", no_args_is_help=True)
-Workspace_ = Annotated[Path, typer.Option("-w", "--workspace", envvar="USERLOOP_WORKSPACE", help="Workspace folder.")]
-Json_ = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 KEY_COLUMNS = ["id", "kind", "project", "name", "prefix", "created_at", "revoked_at"]
 
 
@@ -28,7 +26,7 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    workspace: Workspace_ = Path("userloop-data"),
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     max_body_mb: Annotated[float, typer.Option(help="Largest request body accepted (413 above).")] = 5.0,
@@ -63,7 +61,7 @@ def _key_row(key: Any, names: dict[int, str]) -> dict[str, Any]:
 
 
 @keys_app.command("list")
-def keys_list(workspace: Workspace_ = Path("userloop-data"), json_out: Json_ = False) -> None:
+def keys_list(workspace: Workspace_ = DEFAULT_WORKSPACE_PATH, json_out: Json_ = False) -> None:
     """List keys (their prefixes; secrets are never stored)."""
     from userloop.api.client import ServerClient
     from userloop.cli.session import open_local
@@ -82,7 +80,7 @@ def keys_list(workspace: Workspace_ = Path("userloop-data"), json_out: Json_ = F
 
 @keys_app.command("create")
 def keys_create(
-    workspace: Workspace_ = Path("userloop-data"),
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
     kind: Annotated[str, typer.Option(help="write (a project's collector key) or admin (API token).")] = "write",
     project: Annotated[str, typer.Option("-p", "--project", help="Project of a write key.")] = "default",
     name: Annotated[str, typer.Option(help="What the key is for.")] = "",
@@ -116,7 +114,7 @@ def keys_create(
 @keys_app.command("revoke")
 def keys_revoke(
     key_id: Annotated[int, typer.Argument(help="Key id (see `userloop keys list`).")],
-    workspace: Workspace_ = Path("userloop-data"),
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
     json_out: Json_ = False,
 ) -> None:
     """Revoke a key: requests using it are refused (within seconds on a running server)."""
@@ -138,7 +136,7 @@ def keys_revoke(
 
 @jobs_app.command("list")
 def jobs_list(
-    workspace: Workspace_ = Path("userloop-data"),
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
     limit: Annotated[int, typer.Option(help="Most recent runs to show.")] = 50,
     json_out: Json_ = False,
 ) -> None:
