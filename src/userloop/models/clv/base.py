@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -296,6 +297,44 @@ class CLVModel(Generic[P]):
     def __repr__(self) -> str:
         inner = "unfitted" if self._params is None else repr(self._params)
         return f"{type(self).__name__}({inner})"
+
+
+class TransactionModel(CLVModel[P], ABC):
+    """A purchase-count model (BG/NBD, Pareto/NBD): its log-likelihood and analytic gradient at any parameters."""
+
+    @abstractmethod
+    def _objective(self, theta: FloatArray, data: CustomerData) -> tuple[float, FloatArray]:
+        """Log-likelihood and its gradient at parameter vector ``theta`` on ``data``."""
+
+    def log_likelihood(
+        self,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,  # noqa: N803
+        params: P | None = None,
+    ) -> float:
+        """Total log-likelihood at ``params`` (default: the fitted ones); the model class cites its paper."""
+        return self._at(frequency, recency, T, params)[0]
+
+    def log_likelihood_gradient(
+        self,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,  # noqa: N803
+        params: P | None = None,
+    ) -> FloatArray:
+        """Gradient of :meth:`log_likelihood` with respect to the model's parameters, in their order."""
+        return self._at(frequency, recency, T, params)[1]
+
+    def _at(
+        self,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,  # noqa: N803
+        params: P | None,
+    ) -> tuple[float, FloatArray]:
+        data = validate_customers(frequency, recency, T)
+        return self._objective((params or self.params).as_array(), data)
 
 
 @dataclass(frozen=True)

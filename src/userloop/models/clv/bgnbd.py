@@ -19,11 +19,11 @@ import numpy.typing as npt
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from userloop.models.clv.base import (
-    CLVModel,
     CustomerData,
     FitResult,
     FloatArray,
     ModelParams,
+    TransactionModel,
     dot,
     maximise_log_likelihood,
     require_identifiable,
@@ -137,7 +137,7 @@ def _a_minus_one_safe(fn_of_a: Callable[[float], FloatArray], a: float) -> Float
     return 0.5 * (fn_of_a(1.0 - h) + fn_of_a(1.0 + h))
 
 
-class BetaGeoModel(CLVModel[BetaGeoParams]):
+class BetaGeoModel(TransactionModel[BetaGeoParams]):
     """BG/NBD model of Fader, Hardie & Lee (2005), "Counting Your Customers the Easy Way".
 
     Parameters
@@ -187,29 +187,8 @@ class BetaGeoModel(CLVModel[BetaGeoParams]):
         self._store(FitResult(BetaGeoParams.from_array(values), ll, data.n_customers, iterations, tried))
         return self
 
-    def log_likelihood(
-        self,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,  # noqa: N803
-        params: BetaGeoParams | None = None,
-    ) -> float:
-        """Total log-likelihood (FHL 2005, eq. 6) at ``params`` (default: the fitted ones)."""
-        data = validate_customers(frequency, recency, T)
-        theta = (params or self.params).as_array()
-        return _loglik_and_grad(theta, _Prepared.from_data(data))[0]
-
-    def log_likelihood_gradient(
-        self,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,  # noqa: N803
-        params: BetaGeoParams | None = None,
-    ) -> FloatArray:
-        """Analytic gradient of :meth:`log_likelihood` with respect to ``(r, α, a, b)``."""
-        data = validate_customers(frequency, recency, T)
-        theta = (params or self.params).as_array()
-        return _loglik_and_grad(theta, _Prepared.from_data(data))[1]
+    def _objective(self, theta: FloatArray, data: CustomerData) -> tuple[float, FloatArray]:
+        return _loglik_and_grad(theta, _Prepared.from_data(data))
 
     def expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
         """Expected repeat purchases in ``(0, t]`` of a customer picked at random (FHL 2005, eq. 9).

@@ -32,11 +32,11 @@ import numpy.typing as npt
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from userloop.models.clv.base import (
-    CLVModel,
     CustomerData,
     FitResult,
     FloatArray,
     ModelParams,
+    TransactionModel,
     dot,
     maximise_log_likelihood,
     require_identifiable,
@@ -165,7 +165,7 @@ def _one_minus_power_over(exponent: float, log_base: FloatArray) -> FloatArray:
     return np.asarray(np.maximum(-np.expm1(exponent * log_base) / exponent, 0.0) + 0.0, dtype=np.float64)
 
 
-class ParetoNBDModel(CLVModel[ParetoNBDParams]):
+class ParetoNBDModel(TransactionModel[ParetoNBDParams]):
     """Pareto/NBD model (Schmittlein, Morrison & Colombo 1987; Fader & Hardie 2005 note).
 
     Parameters
@@ -215,29 +215,8 @@ class ParetoNBDModel(CLVModel[ParetoNBDParams]):
         self._store(FitResult(ParetoNBDParams.from_array(values), ll, data.n_customers, iterations, tried))
         return self
 
-    def log_likelihood(
-        self,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,  # noqa: N803
-        params: ParetoNBDParams | None = None,
-    ) -> float:
-        """Total log-likelihood (Fader & Hardie 2005 note) at ``params`` (default: fitted ones)."""
-        data = validate_customers(frequency, recency, T)
-        theta = (params or self.params).as_array()
-        return _loglik_and_grad(theta, _Prepared.from_data(data))[0]
-
-    def log_likelihood_gradient(
-        self,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,  # noqa: N803
-        params: ParetoNBDParams | None = None,
-    ) -> FloatArray:
-        """Gradient of :meth:`log_likelihood` in ``(r, α, s, β)`` (see the module docstring for how)."""
-        data = validate_customers(frequency, recency, T)
-        theta = (params or self.params).as_array()
-        return _loglik_and_grad(theta, _Prepared.from_data(data))[1]
+    def _objective(self, theta: FloatArray, data: CustomerData) -> tuple[float, FloatArray]:
+        return _loglik_and_grad(theta, _Prepared.from_data(data))
 
     def probability_alive(
         self,
