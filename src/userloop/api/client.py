@@ -116,6 +116,49 @@ class ServerClient:
         params = {k: v for k, v in {"project": project, "run_date": run_date}.items() if v is not None}
         return self._call("GET", f"/api/v1/models/{name}/report", params=params)
 
+    # analyses ------------------------------------------------------------------------------------------
+    def query(
+        self,
+        definition: dict[str, Any],
+        *,
+        project: str = "default",
+        timeout: float = 60.0,
+        explain: bool = False,
+        use_cache: bool = True,
+    ) -> Any:
+        body = {"project": project, "definition": definition, "timeout": timeout, "explain": explain,
+                "use_cache": use_cache}  # fmt: skip
+        return self._call("POST", "/api/v1/query", json=body)
+
+    def insights(self, *, project: str = "default", dashboard: str | None = None) -> Any:
+        params = {k: v for k, v in {"project": project, "dashboard": dashboard}.items() if v is not None}
+        return self._call("GET", "/api/v1/insights", params=params)
+
+    def save_insight(
+        self, name: str, definition: dict[str, Any], *, project: str = "default", description: str = "",
+        dashboard: str | None = None,
+    ) -> Any:  # fmt: skip
+        body = {"project": project, "name": name, "definition": definition, "description": description,
+                "dashboard": dashboard}  # fmt: skip
+        return self._call("POST", "/api/v1/insights", json=body)
+
+    def insight(self, insight_id: int, *, project: str = "default") -> Any:
+        return self._call("GET", f"/api/v1/insights/{insight_id}", params={"project": project})
+
+    def update_insight(self, insight_id: int, *, project: str = "default", **changes: Any) -> Any:
+        body = {"project": project, **{k: v for k, v in changes.items() if v is not None}}
+        return self._call("PUT", f"/api/v1/insights/{insight_id}", json=body)
+
+    def delete_insight(self, insight_id: int, *, project: str = "default") -> Any:
+        return self._call("DELETE", f"/api/v1/insights/{insight_id}", params={"project": project})
+
+    def run_insight(self, insight_id: int, *, project: str = "default", timeout: float = 60.0) -> Any:
+        params = {"project": project, "timeout": timeout}
+        return self._call("POST", f"/api/v1/insights/{insight_id}/run", params=params)
+
+    def core_metrics(self, *, project: str = "default", last: int = 30) -> Any:
+        return self._call("POST", "/api/v1/dashboards/core-metrics/run", params={"project": project, "last": last})
+
 
 def _error(status: int, content: bytes) -> UserloopError:
     try:

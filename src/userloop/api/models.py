@@ -55,6 +55,33 @@ class SqlIn(Strict):
     limit: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
+class QueryIn(Strict):
+    project: str = Field(default="default", max_length=40)
+    definition: dict[str, Any] = Field(description="An analysis definition with its 'kind' (trends, funnel, …).")
+    timeout: float = Field(default=60.0, gt=0, le=600)
+    query_id: str | None = Field(
+        default=None, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$", description="Lets DELETE /query/{id} cancel it."
+    )
+    use_cache: bool = True
+    explain: bool = Field(default=False, description="Also return the SQL each statement ran.")
+
+
+class InsightIn(Strict):
+    project: str = Field(default="default", max_length=40)
+    name: str = Field(min_length=1, max_length=200)
+    definition: dict[str, Any]
+    description: str = Field(default="", max_length=5000)
+    dashboard: str | None = Field(default=None, max_length=100)
+
+
+class InsightPatch(Strict):
+    project: str = Field(default="default", max_length=40)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    definition: dict[str, Any] | None = None
+    description: str | None = Field(default=None, max_length=5000)
+    dashboard: str | None = Field(default=None, max_length=100)
+
+
 class Reject(Strict):
     received_at: datetime
     source: str

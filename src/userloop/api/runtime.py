@@ -15,6 +15,7 @@ from userloop.collect.spool import Spool
 from userloop.service.jobs import rejects_retention, user_models
 from userloop.service.scheduler import Scheduler
 from userloop.service.tables import create_tables
+from userloop.query.engine import ResultCache
 from userloop.store import owner
 from userloop.store.duck import ProjectStore
 from userloop.store.sqltext import literal
@@ -58,6 +59,7 @@ class Runtime:
         self.scheduler.register(user_models(self.ws))
         self.url = f"http://{self.config.host}:{self.config.port}"
         self.session_token: str | None = None
+        self.query_cache = ResultCache()
 
     def start(self) -> None:
         for project in self.ws.meta.projects():

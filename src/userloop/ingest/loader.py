@@ -128,6 +128,7 @@ class Loader:
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         with self.project.store.transaction():
             result = self._load(staged, now)
+            self.project.bump_data_version()
         self.project.forget_cache()
         result.seconds = time.perf_counter() - started
         return result

@@ -80,6 +80,8 @@ _DDL = (
     """CREATE TABLE IF NOT EXISTS {s}.records_seen (record_id VARCHAR NOT NULL, seen_at TIMESTAMP NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS {s}.counters (name VARCHAR NOT NULL, value BIGINT NOT NULL)""",
     """INSERT INTO {s}.counters SELECT 'person', 0 WHERE NOT EXISTS (SELECT 1 FROM {s}.counters)""",
+    """INSERT INTO {s}.counters SELECT 'data_version', 0
+        WHERE NOT EXISTS (SELECT 1 FROM {s}.counters WHERE name = 'data_version')""",
 )
 
 
@@ -202,6 +204,16 @@ class ProjectStore:
         (last,) = self.con.execute(f"SELECT value FROM {counters} WHERE name = 'person'").fetchone() or (0,)
         self.con.execute(f"UPDATE {counters} SET value = ? WHERE name = 'person'", [int(last) + n])
         return int(last) + 1
+
+    def bump_data_version(self) -> None:
+        """Mark the project's data as changed (cached analysis results go stale); the caller holds a transaction."""
+        self.con.execute(f"UPDATE {self.table('counters')} SET value = value + 1 WHERE name = 'data_version'")
+
+    def data_version(self) -> int:
+        """A number that grows whenever events, people or identities change."""
+        with self.store.lock:
+            rows = self.con.execute(f"SELECT value FROM {self.table('counters')} WHERE name = 'data_version'").fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def property_rows(self) -> list[dict[str, object]]:
         """The registry as rows (table, name, type, display names, first seen), for listings."""

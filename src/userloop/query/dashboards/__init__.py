@@ -1,0 +1,1 @@
+"""Ready-made dashboards: named lists of analysis definitions."""

@@ -1,0 +1,53 @@
+"""What every analysis kind provides: its statements (sqlglot trees) and the shaping of their rows into a result.
+
+A kind is a pydantic definition that subclasses :class:`Analysis`. The engine asks it for named statements,
+runs each, and hands the rows back to :meth:`Analysis.shape`, which returns the kind's typed result. Kinds never
+touch a connection, so the same kind runs on any backend that can execute the trees.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlglot import exp
+
+from userloop.query.compile import Context
+from userloop.query.spec import QueryBase
+
+
+@dataclass
+class Frame:
+    """Rows one statement returned, with its column names."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> Iterator[dict[str, Any]]:
+        for row in self.rows:
+            yield dict(zip(self.columns, row, strict=True))
+
+    def column(self, name: str) -> list[Any]:
+        i = self.columns.index(name)
+        return [r[i] for r in self.rows]
+
+
+class Result(BaseModel):
+    """Base of every kind's result."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Analysis(QueryBase):
+    """A definition that can compile itself. Subclasses set ``kind: Literal[...]``."""
+
+    @abstractmethod
+    def statements(self, ctx: Context) -> dict[str, exp.Expr]:
+        """The named statements to run, in order."""
+
+    @abstractmethod
+    def shape(self, ctx: Context, data: dict[str, Frame]) -> Result:
+        """The typed result, from the rows of each statement."""
