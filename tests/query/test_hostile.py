@@ -3,6 +3,7 @@ an internal error, never runs unbounded, and names and values never change a sta
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,16 +49,16 @@ SCALARS = st.one_of(
     st.integers(-(10**12), 10**12),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from(NASTY),
-    st.sampled_from(["day", "week", "month", "hour", "eq", "in", "between", "sum", "users", "2026-01-05", "2026-01-25"]),
+    st.sampled_from(
+        ["day", "week", "month", "hour", "eq", "in", "between", "sum", "users", "2026-01-05", "2026-01-25"]
+    ),
 )
 
 
 def _json(keys: list[str]) -> st.SearchStrategy[Any]:
     return st.recursive(
         SCALARS,
-        lambda inner: st.one_of(
-            st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(keys), inner, max_size=5)
-        ),
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(keys), inner, max_size=5)),
         max_leaves=25,
     )
 
@@ -67,6 +68,48 @@ def definitions(draw: st.DrawFn) -> dict[str, Any]:
     keys = _field_names()
     doc = draw(st.dictionaries(st.sampled_from(keys), _json(keys), max_size=8))
     doc["kind"] = draw(st.sampled_from([*kind_names(), "nope"]))
+    return doc
+
+
+#: One valid definition per kind over the fixture's events (view, pay; amount, channel).
+BASES: list[dict[str, Any]] = [
+    {"kind": "trends", "series": [{"event": "view", "math": "sum", "property": "amount"}],
+     "breakdown": {"property": "channel"}, "filters": [{"property": "amount", "op": "gt", "value": 1}]},
+    {"kind": "funnel", "steps": [{"event": "view"}, {"event": "pay", "filters": [{"property": "amount",
+     "op": "between", "value": [1, 50]}]}], "window": {"value": 1, "unit": "day"},
+     "breakdown": {"property": "channel"}},
+    {"kind": "retention", "start": {"event": "view"}, "return_event": {"event": "$any"}, "interval": "week",
+     "periods": 4},
+    {"kind": "paths", "start": {"event": "view"}, "steps": 3},
+    {"kind": "lifecycle", "event": {"event": "$any"}, "interval": "day"},
+    {"kind": "stickiness", "event": {"event": "view"}, "interval": "day"},
+    {"kind": "distribution", "event": {"event": "view"}, "measure": "sum", "property": "amount"},
+    {"kind": "interval", "from_event": {"event": "view"}, "to_event": {"event": "pay"}},
+    {"kind": "attribution", "target": {"event": "pay"}, "touches": [{"event": "view"}], "model": "all",
+     "lookback": {"value": 7, "unit": "day"}},
+    {"kind": "ltv", "value_event": {"event": "pay"}, "math": "sum", "value_property": "amount", "days": [1, 7]},
+    {"kind": "drilldown", "series": {"event": "view", "math": "users"}, "current": {"last": 7},
+     "dimensions": [{"property": "channel"}]},
+]  # fmt: skip
+
+
+def _leaves(doc: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(doc, dict):
+        return [path] + [p for k, v in doc.items() for p in _leaves(v, (*path, k))]
+    if isinstance(doc, list):
+        return [path] + [p for i, v in enumerate(doc) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid definition with one part replaced by something hostile."""
+    doc = copy.deepcopy(draw(st.sampled_from(BASES)))
+    path = draw(st.sampled_from([p for p in _leaves(doc) if p and p != ("kind",)]))
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = draw(_json(_field_names()))
     return doc
 
 
@@ -84,11 +127,26 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(definition=definitions())
 def test_any_json_is_answered_or_refused_with_a_reason(engine: Engine, definition: dict[str, Any]) -> None:
+    refused: Exception | None = None
     try:
         engine.run(definition, timeout_s=10, use_cache=False)
-    except ValidationError as exc:
-        assert exc.message and "Traceback" not in exc.message
-    except QueryError as exc:  # only a timeout is acceptable here; an engine error would be a compile bug
-        assert exc.code == "query_timeout", exc.message
+    except (ValidationError, QueryError) as exc:
+        refused = exc
+    if isinstance(refused, ValidationError):
+        assert refused.message and "Traceback" not in refused.message
+    elif isinstance(refused, QueryError):  # only a timeout is acceptable; an engine error would be a compile bug
+        assert refused.code == "query_timeout", refused.message
     # the tables are intact
     assert engine.project.con.execute(f"SELECT count(*) FROM {engine.project.table('events')}").fetchall() == [(2,)]
+
+
+def test_every_base_definition_runs(engine: Engine) -> None:
+    assert {b["kind"] for b in BASES} == set(kind_names())
+    for base in BASES:
+        engine.run(base, timeout_s=30, use_cache=False)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(definition=mutated())
+def test_hostile_parts_in_valid_definitions_are_answered_or_refused(engine: Engine, definition: dict[str, Any]) -> None:
+    test_any_json_is_answered_or_refused_with_a_reason.hypothesis.inner_test(engine, definition)  # type: ignore[attr-defined]

@@ -67,7 +67,10 @@ def reference(
     evs: list[Ev], definition: dict[str, Any], tz: str
 ) -> dict[tuple[int, str | None], tuple[list[float | None], float | None]]:
     """(series index, breakdown) → (values per bucket, total over the range)."""
-    first, last = date.fromisoformat(definition["date_range"]["from"]), date.fromisoformat(definition["date_range"]["to"])
+    first, last = (
+        date.fromisoformat(definition["date_range"]["from"]),
+        date.fromisoformat(definition["date_range"]["to"]),
+    )
     interval = definition.get("interval", "day")
     labels = buckets(interval, first, last)
     by_breakdown = "breakdown" in definition
@@ -76,7 +79,9 @@ def reference(
         math_ = s.get("math", "total")
         rolling = {"dau": 1, "wau": 7, "mau": 30}.get(math_)
         scan_first = first - timedelta(days=(rolling or 1) - 1)
-        chosen = [e for e in evs if scan_first <= e.local_day(tz) <= last and matches(e, s, definition.get("filters", []))]
+        chosen = [
+            e for e in evs if scan_first <= e.local_day(tz) <= last and matches(e, s, definition.get("filters", []))
+        ]
         groups: dict[str | None, list[Ev]] = defaultdict(list)
         for e in chosen:
             key = (e.channel if e.channel is not None else "$none") if by_breakdown else None
@@ -167,8 +172,12 @@ def trend_defs(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(log=event_logs(max_events=40), definition=trend_defs(), tz=st.sampled_from(["Asia/Shanghai", "America/New_York"]))
-def test_trends_equal_the_reference(ws: Workspace, log: list[dict[str, Any]], definition: dict[str, Any], tz: str) -> None:
+@given(
+    log=event_logs(max_events=40), definition=trend_defs(), tz=st.sampled_from(["Asia/Shanghai", "America/New_York"])
+)
+def test_trends_equal_the_reference(
+    ws: Workspace, log: list[dict[str, Any]], definition: dict[str, Any], tz: str
+) -> None:
     # the logs always carry both properties somewhere, so filters and breakdowns on them are valid
     log = [*log, _seed("amount", 5.0), _seed("channel", "a")]
     _, project = fresh_project(ws, tz)
@@ -277,9 +286,10 @@ def test_bad_definitions_are_clear(hand: Engine) -> None:
         _run(hand, series=[{"event": "view"}], interval="hour", date_range={"last": 90})
     with pytest.raises(ValidationError, match="unknown analysis kind"):
         hand.run({"kind": "nope"})
-    assert "never been seen" in hand.run(
-        {"kind": "trends", "date_range": {"last": 7}, "series": [{"event": "typo"}]}
-    ).warnings[0]
+    assert (
+        "never been seen"
+        in hand.run({"kind": "trends", "date_range": {"last": 7}, "series": [{"event": "typo"}]}).warnings[0]
+    )
 
 
 def test_injection_through_names_and_values_stays_data(hand: Engine) -> None:
@@ -315,8 +325,11 @@ def test_snapshot(hand: Engine) -> None:
     assert_snapshot(
         "trends_wau_per_user",
         hand,
-        {"kind": "trends", "date_range": {"last": 14}, "series": [{"event": "$any", "math": "wau"},
-                                                                  {"event": "view", "math": "per_user_p90"}]},
+        {
+            "kind": "trends",
+            "date_range": {"last": 14},
+            "series": [{"event": "$any", "math": "wau"}, {"event": "view", "math": "per_user_p90"}],
+        },
     )
 
 

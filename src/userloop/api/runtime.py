@@ -12,10 +12,10 @@ from userloop.collect.door import FrontDoor, Limits
 from userloop.collect.drain import BackgroundLoader, rules_for
 from userloop.collect.keys import KeyBook
 from userloop.collect.spool import Spool
+from userloop.query.engine import ResultCache
 from userloop.service.jobs import rejects_retention, user_models
 from userloop.service.scheduler import Scheduler
 from userloop.service.tables import create_tables
-from userloop.query.engine import ResultCache
 from userloop.store import owner
 from userloop.store.duck import ProjectStore
 from userloop.store.sqltext import literal

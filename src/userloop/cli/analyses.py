@@ -86,9 +86,7 @@ class LocalAnalyses:
     ) -> dict[str, Any]:
         from userloop.query import insights
 
-        row = insights.save(
-            self.ws.meta, self.info.id, name, definition, description=description, dashboard=dashboard
-        )
+        row = insights.save(self.ws.meta, self.info.id, name, definition, description=description, dashboard=dashboard)
         return row.as_dict()
 
     def insight(self, insight_id: int) -> dict[str, Any]:

@@ -100,8 +100,8 @@ def insights_show(
     out = Out(json_out)
     with out.errors(), analyses(workspace, project) as backend:
         row = backend.insight(insight_id)
-        out.emit(row, text=[f"{row['id']}: {row['name']} ({row['kind']})", orjson.dumps(row["definition"],
-                                                                                          option=orjson.OPT_INDENT_2).decode()])  # fmt: skip
+        pretty = orjson.dumps(row["definition"], option=orjson.OPT_INDENT_2).decode()
+        out.emit(row, text=[f"{row['id']}: {row['name']} ({row['kind']})", pretty])
 
 
 @insights_app.command("run")
@@ -159,7 +159,9 @@ def core_metrics(
     workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
     project: Project_ = "default",
     last: Annotated[int, typer.Option(help="Days of history for the daily panels (weekly ones use ≥ 8 weeks).")] = 30,
-    save: Annotated[bool, typer.Option("--save", help="Save the panels as insights on dashboard core_metrics.")] = False,
+    save: Annotated[
+        bool, typer.Option("--save", help="Save the panels as insights on dashboard core_metrics.")
+    ] = False,
     json_out: Json_ = False,
 ) -> None:
     """Run the core-metrics dashboard (new users, DAU/MAU, retention, conversion, repurchase, GMV per community,

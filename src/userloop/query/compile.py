@@ -12,6 +12,7 @@ property registry (so an unknown property is a clear error before anything runs)
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -21,8 +22,8 @@ import sqlglot
 from sqlglot import exp
 
 from userloop.core.errors import ValidationError
-from userloop.schema.types import PropertyType
 from userloop.query.spec import ANY_EVENT, DateRange, EventRef, Filter, Interval, Source
+from userloop.schema.types import PropertyType
 
 DIALECT = "duckdb"
 
@@ -59,7 +60,11 @@ def sql(template: str, **subs: Any) -> exp.Expr:
             if node.name not in subs:
                 raise KeyError(f"template placeholder ${node.name} has no value")
             value = subs[node.name]
-            return value.copy() if isinstance(value, exp.Expr) else literal(value)
+            if not isinstance(value, exp.Expr):
+                return literal(value)
+            # a substituted AND/OR keeps its meaning whatever surrounds the placeholder: `x AND $c` with
+            # c = `a OR b` must print `x AND (a OR b)`
+            return exp.paren(value.copy()) if isinstance(value, exp.Connector) else value.copy()
         return node
 
     return tree.transform(put, copy=False)
@@ -137,7 +142,7 @@ class Context:
         users = exp.select(col("user_id", "u")).from_(self.table("users", "u")).where(inner)
         return exp.In(this=col("user_id", alias), query=exp.Subquery(this=users))
 
-    def _compare(self, f: Filter, column: exp.Expr, ptype: PropertyType) -> exp.Expr:  # noqa: C901
+    def _compare(self, f: Filter, column: exp.Expr, ptype: PropertyType) -> exp.Expr:
         op, value = f.op, f.value
         if op == "is_set":
             return exp.Not(this=exp.Is(this=column, expression=exp.Null()))
@@ -146,10 +151,10 @@ class Context:
         if ptype == PropertyType.LIST:
             if op not in ("contains", "not_contains", "eq", "neq"):
                 raise ValidationError(f"property {f.property!r} is a list; use contains, not_contains, is_set")
-            has = exp.ArrayContains(this=column, expression=exp.Literal.string(str(value)))
+            in_list = exp.ArrayContains(this=column, expression=exp.Literal.string(str(value)))
             if op in ("contains", "eq"):
-                return has
-            return exp.or_(exp.Not(this=exp.paren(has)), exp.Is(this=column, expression=exp.Null()))
+                return in_list
+            return exp.or_(exp.Not(this=exp.paren(in_list)), exp.Is(this=column, expression=exp.Null()))
         if op in ("contains", "not_contains"):
             if ptype != PropertyType.STRING:
                 raise ValidationError(f"'{op}' works on text properties; {f.property!r} is {ptype.value}")
@@ -194,9 +199,7 @@ class Context:
             if ptype == PropertyType.DATE:
                 return literal(date.fromisoformat(str(value)))
         except (TypeError, ValueError) as exc:
-            raise ValidationError(
-                f"filter on {f.property!r} ({ptype.value}) cannot use the value {value!r}"
-            ) from exc
+            raise ValidationError(f"filter on {f.property!r} ({ptype.value}) cannot use the value {value!r}") from exc
         return exp.Literal.string(str(value))
 
     # time ---------------------------------------------------------------------------------------------------
@@ -210,20 +213,22 @@ class Context:
     def time_cond(self, first: date, last: date, alias: str = "e") -> exp.Expr:
         lo, hi = self.utc_bounds(first, last)
         column = col("time", alias)
-        return exp.and_(
-            exp.GTE(this=column, expression=literal(lo)), exp.LT(this=column, expression=literal(hi))
-        )
+        return exp.and_(exp.GTE(this=column, expression=literal(lo)), exp.LT(this=column, expression=literal(hi)))
 
     def local(self, column: exp.Expr, first: date, last: date) -> exp.Expr:
-        """``column`` (naive UTC) as naive local time. A zone with one UTC offset over the days in question adds
-        that offset (no per-row zone lookup); otherwise each row is converted by the zone's rules."""
+        """``column`` (naive UTC) as naive local time, for events from the day before ``first`` to the day after
+        ``last``. A zone with one UTC offset over those days adds that offset; a zone whose offset changes
+        (daylight saving) adds the offset of the piece each row falls in, a CASE over the change instants
+        computed here — no per-row zone lookup either way. Rows outside the span get the nearest piece's offset."""
         offset = fixed_offset(self.timezone, first, last)
         if offset is not None:
-            if offset == 0:
-                return column
-            return exp.Add(this=column, expression=exp.Interval(this=exp.Literal.string(str(offset)), unit=exp.var("SECOND")))
-        as_tz = exp.cast(column, exp.DataType.Type.TIMESTAMPTZ)
-        return exp.func("timezone", exp.Literal.string(self.timezone), as_tz)
+            return _plus_seconds(column, exp.Literal.number(offset)) if offset else column
+        pieces = offset_pieces(self.timezone, first - timedelta(days=2), last + timedelta(days=2))
+        case = exp.Case()
+        for (_start, off), (nxt, _off) in itertools.pairwise(pieces):
+            case = case.when(exp.LT(this=column.copy(), expression=literal(nxt)), exp.Literal.number(off))
+        case = case.else_(exp.Literal.number(pieces[-1][1]))
+        return _plus_seconds(column, case)
 
     def local_day(self, column: exp.Expr, first: date, last: date) -> exp.Expr:
         return exp.cast(self.local(column, first, last), exp.DataType.Type.DATE)
@@ -239,6 +244,36 @@ class Context:
     def warn(self, message: str) -> None:
         if message not in self.warnings:
             self.warnings.append(message)
+
+
+def _plus_seconds(column: exp.Expr, seconds: exp.Expr) -> exp.Expr:
+    return exp.Add(this=column, expression=exp.func("to_seconds", exp.cast(seconds, exp.DataType.Type.BIGINT)))
+
+
+@functools.lru_cache(maxsize=256)
+def offset_pieces(timezone: str, first: date, last: date) -> tuple[tuple[datetime, int], ...]:
+    """The zone's UTC offset (seconds) from local ``first`` to ``last``: ``((utc_from, offset), …)``, each piece
+    holding from its naive-UTC instant up to the next piece's (the first piece from ``first``'s midnight)."""
+    zone = ZoneInfo(timezone)
+
+    def offset_at(second: int) -> int:
+        delta = datetime.fromtimestamp(second, zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    start = int(local_midnight_utc(first, timezone).replace(tzinfo=UTC).timestamp())
+    stop = int(local_midnight_utc(last + timedelta(days=1), timezone).replace(tzinfo=UTC).timestamp())
+    pieces = [(datetime.fromtimestamp(start, UTC).replace(tzinfo=None), offset_at(start))]
+    at = start
+    while at < stop:
+        step = min(at + 86_400, stop)
+        if offset_at(step) != offset_at(at):
+            low, high = at, step  # bisect to the second the offset changes
+            while high - low > 1:
+                mid = (low + high) // 2
+                low, high = (mid, high) if offset_at(mid) == offset_at(at) else (low, mid)
+            pieces.append((datetime.fromtimestamp(high, UTC).replace(tzinfo=None), offset_at(high)))
+        at = step
+    return tuple(pieces)
 
 
 def and_(parts: list[exp.Expr]) -> exp.Expr:

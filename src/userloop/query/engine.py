@@ -84,7 +84,8 @@ class _Running:
     def check(self, timeout_s: float) -> None:
         if self.timed_out.is_set():
             raise QueryError(
-                f"the query ran longer than {timeout_s:g} s and was stopped; narrow the date range or raise the timeout",
+                f"the query ran longer than {timeout_s:g} s and was stopped; "
+                "narrow the date range or raise the timeout",
                 code="query_timeout",
             )
         if self.cancelled.is_set():

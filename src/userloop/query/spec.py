@@ -133,5 +133,5 @@ class QueryBase(Spec):
     """Fields every analysis has. Subclasses add ``kind`` (the discriminator) and their own options."""
 
     kind: str
-    date_range: DateRange = Field(default_factory=lambda: DateRange(last=30))
+    date_range: DateRange = Field(default_factory=lambda: DateRange.model_validate({"last": 30}))
     filters: list[Filter] = Field(default_factory=list, max_length=50, description="Apply to every event used.")

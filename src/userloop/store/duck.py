@@ -212,7 +212,9 @@ class ProjectStore:
     def data_version(self) -> int:
         """A number that grows whenever events, people or identities change."""
         with self.store.lock:
-            rows = self.con.execute(f"SELECT value FROM {self.table('counters')} WHERE name = 'data_version'").fetchall()
+            rows = self.con.execute(
+                f"SELECT value FROM {self.table('counters')} WHERE name = 'data_version'"
+            ).fetchall()
         return int(rows[0][0]) if rows else 0
 
     def property_rows(self) -> list[dict[str, object]]:

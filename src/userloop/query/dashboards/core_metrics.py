@@ -27,7 +27,8 @@ def definitions(last_days: int = 30) -> list[dict[str, Any]]:
         }),
         _panel("dau_mau", "日活与月活", "DAU and MAU", {
             "kind": "trends", "date_range": rng,
-            "series": [{"event": "$any", "math": "dau", "name": "DAU"}, {"event": "$any", "math": "mau", "name": "MAU"}],
+            "series": [{"event": "$any", "math": "dau", "name": "DAU"},
+                       {"event": "$any", "math": "mau", "name": "MAU"}],
         }),
         _panel("dau_over_mau", "日活/月活（粘性）", "DAU/MAU (stickiness, %)", {
             "kind": "trends", "date_range": rng, "formula": "A/B*100",

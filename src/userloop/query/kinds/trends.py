@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import operator
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -52,6 +53,8 @@ Math = Literal[
     "wau",
     "mau",
 ]
+#: Maths whose measure over the range follows from the buckets' values.
+_ADDITIVE: dict[str, Callable[[list[float]], float]] = {"total": sum, "sum": sum, "min": min, "max": max}
 _PROPERTY_MATHS = {"sum", "avg", "min", "max", "median", "p90", "p95", "p99"}
 _ROLLING_DAYS = {"dau": 1, "wau": 7, "mau": 30}
 _QUANTILES = {"median": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
@@ -163,16 +166,20 @@ class TrendsQuery(Analysis):
         per_series: list[dict[str, TrendsLine]] = []
         for i, s in enumerate(self.series):
             lines: dict[str, TrendsLine] = {}
+            seen: dict[str, list[float | None]] = {}  # the values rows brought, per line
             frame = data[f"{prefix}{i}"]
             for bucket, bd, value in frame.rows:
                 key = _bd_label(bd)
                 line = lines.get(key)
                 if line is None:
                     line = lines[key] = TrendsLine(
-                        series=LETTERS[i], label=s.label, breakdown=key if self.breakdown else None,
+                        series=LETTERS[i],
+                        label=s.label,
+                        breakdown=key if self.breakdown else None,
                         data=[0.0 if s.math in ("total", "users", "dau", "wau", "mau") or s.math == "sum" else None]
                         * len(labels),
                     )
+                seen.setdefault(key, []).append(_num(value))
                 if bucket is None:
                     line.total = _num(value)
                 else:
@@ -182,6 +189,9 @@ class TrendsQuery(Analysis):
             if s.math in _ROLLING_DAYS:
                 for line in lines.values():
                     line.total = None
+            if s.math in _ADDITIVE:
+                for key, line in lines.items():
+                    line.total = _combine(s.math, seen.get(key, []))
             if not lines:
                 zero = 0.0 if s.math in ("total", "users", "sum", "dau", "wau", "mau") else None
                 lines[""] = TrendsLine(series=LETTERS[i], label=s.label, data=[zero] * len(labels), total=zero)
@@ -196,13 +206,14 @@ class TrendsQuery(Analysis):
         keys = sorted({k for lines in per_series for k in lines})
         out = []
         for key in keys:
+
             def at(i: int, j: int | None, key: str = key) -> float | None:
                 line = per_series[i].get(key)
                 if line is None:
                     return 0.0
                 return line.total if j is None else line.data[j]
 
-            data = [formula.evaluate(lambda i, j=j: at(i, j)) for j in range(n)]  # type: ignore[misc]
+            data = [formula.evaluate(lambda i, j=j: at(i, j)) for j in range(n)]
             total = formula.evaluate(lambda i: at(i, None))
             out.append(
                 TrendsLine(series="formula", label=self.formula or "", breakdown=key or None, data=data, total=total)
@@ -244,8 +255,9 @@ def _fold_breakdown(rows: exp.Select, b: Breakdown) -> exp.Select:
             rows=rows,
             bins=float(b.bins),
         )  # type: ignore[return-value]
+    # NOT MATERIALIZED: the top values come from a second, narrow scan instead of a copy of every row
     return sql(
-        """WITH r AS ($rows),
+        """WITH r AS NOT MATERIALIZED ($rows),
            top AS (SELECT bd FROM r WHERE bd IS NOT NULL GROUP BY bd ORDER BY count(*) DESC, bd LIMIT $limit)
         SELECT r.user_id, r.bucket, r.v,
           CASE WHEN r.bd IS NULL THEN NULL WHEN r.bd IN (SELECT bd FROM top) THEN r.bd ELSE $other END AS bd
@@ -258,6 +270,7 @@ def _fold_breakdown(rows: exp.Select, b: Breakdown) -> exp.Select:
 
 def _measure(rows: exp.Select, s: Series) -> exp.Expr:
     """One row per (bucket, breakdown) plus one per breakdown with bucket NULL: the measure over the range."""
+    agg: exp.Expr
     if s.math.startswith("per_user_"):
         stat = s.math.removeprefix("per_user_")
         agg = _agg(stat, exp.column("n"))
@@ -269,9 +282,11 @@ def _measure(rows: exp.Select, s: Series) -> exp.Expr:
             rows=rows,
             agg=agg,
         )
-    if s.math == "total":
-        agg: exp.Expr = exp.Count(this=exp.Star())
-    elif s.math == "users":
+    if s.math in _ADDITIVE:
+        # the measure over the range follows from the buckets' (sum, min, max): no second grouping
+        agg = exp.Count(this=exp.Star()) if s.math == "total" else _agg(s.math, exp.column("v"))
+        return sql("WITH r AS ($rows) SELECT bucket, bd, $agg AS value FROM r GROUP BY bucket, bd", rows=rows, agg=agg)
+    if s.math == "users":
         agg = exp.Count(this=exp.Distinct(expressions=[exp.column("user_id")]))
     else:
         agg = _agg(s.math, exp.column("v"))
@@ -324,6 +339,17 @@ def _bucket_of_row(value: Any, interval: Interval, math: str, last: date) -> Any
     return start if value == end else None
 
 
+def _combine(math: str, values: list[float | None]) -> float | None:
+    """The measure over the range from the buckets' values: a bucket with events but no property values is
+    None, and so is the range when every bucket is; no events at all is 0 for counts and sums."""
+    known = [v for v in values if v is not None]
+    if known:
+        return float(_ADDITIVE[math](known))
+    if values or math in ("min", "max"):
+        return None
+    return 0.0
+
+
 def _label(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
@@ -367,9 +393,9 @@ class Formula:
                     raise ValidationError(
                         f"formula {text!r} names {node.id!r}; use the letters A–{LETTERS[n_series - 1]} of the series"
                     )
-            elif not isinstance(
-                node, (ast.BinOp, ast.UnaryOp, ast.Constant, ast.Load, ast.USub, ast.UAdd, *_OPS)
-            ) or (isinstance(node, ast.Constant) and not isinstance(node.value, int | float)):
+            elif not isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Constant, ast.Load, ast.USub, ast.UAdd, *_OPS)) or (
+                isinstance(node, ast.Constant) and not isinstance(node.value, int | float)
+            ):
                 raise ValidationError(f"formula {text!r} may use only letters, numbers, + - * / and parentheses")
 
     def evaluate(self, value_of: Any) -> float | None:
@@ -378,6 +404,7 @@ class Formula:
 
 def _eval(node: ast.expr, value_of: Any) -> float | None:
     if isinstance(node, ast.Constant):
+        assert isinstance(node.value, int | float)  # Formula admits only numeric constants
         return float(node.value)
     if isinstance(node, ast.Name):
         v = value_of(LETTERS.index(node.id))
