@@ -182,7 +182,7 @@ def hwm_bytes() -> int:
     return 0
 
 
-def run_scale(events: int, users: int, reps: int) -> dict[str, float]:
+def run_scale(events: int, users: int, reps: int, memory_gb: float = 3.0) -> dict[str, float]:
     from userloop.query.engine import Engine
 
     path = data_dir() / f"analytics-{events}"
@@ -191,6 +191,8 @@ def run_scale(events: int, users: int, reps: int) -> dict[str, float]:
         generate(path, events, users)
         report("analytics_data", "generate_seconds", time.perf_counter() - started, "s", events=events, users=users)
     ws = Workspace.open(path, read_only=True)
+    # the engine's memory budget: DuckDB spills to disk beyond it instead of growing (its default is 80 % of RAM)
+    ws.events.con.execute(f"SET memory_limit = '{memory_gb}GB'")
     engine = Engine(ws.project(), "UTC")
     ours = {
         "funnel": lambda: engine.run(FUNNEL, use_cache=False, timeout_s=600),
@@ -255,13 +257,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--scale", type=int, default=0, help="Also run at this many events and report the ratio.")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--memory-gb", type=float, default=3.0, help="DuckDB memory limit for the engine.")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child or not args.scale:
-        run_scale(args.events, args.users, args.reps)
+        run_scale(args.events, args.users, args.reps, args.memory_gb)
         return 0
     # each scale in a process of its own, so each peak RSS is its own
-    base = [sys.executable, "-m", "bench.analytics", "--child", "--reps", str(args.reps)]
+    base = [sys.executable, "-m", "bench.analytics", "--child", "--reps", str(args.reps), "--memory-gb",
+            str(args.memory_gb)]  # fmt: skip
     small = _child([*base, "--events", str(args.events), "--users", str(args.users)])
     big_users = args.users * args.scale // args.events
     big = _child([*base, "--events", str(args.scale), "--users", str(big_users)])

@@ -33,10 +33,14 @@ class PathsOptions:
     top: int = 50
     top_paths: int = 20
     keep: Pred = lambda ev: True  # the global filters
+    #: after a funnel: each dropped person's step time (UTC ms), and the step's condition
+    drops: dict[str, int] | None = None
+    drop_step: Pred | None = None
 
 
-def sessions(evs: list[Ev], o: PathsOptions) -> dict[str, list[list[Ev]]]:
-    """Each person's sessions of shown events, repeats folded as the options say."""
+def sessions(evs: list[Ev], o: PathsOptions) -> dict[str, list[list[list[Ev]]]]:
+    """Each person's sessions of shown events, as runs: a run is one event, or with ``collapse`` the events of a run
+    of repeats."""
     stream: dict[str, list[Ev]] = defaultdict(list)
     for ev in evs:
         if not o.first <= ev.local_day(o.timezone) <= o.last or not o.keep(ev):
@@ -44,8 +48,7 @@ def sessions(evs: list[Ev], o: PathsOptions) -> dict[str, list[list[Ev]]]:
         if ev.event in o.exclude or (o.include is not None and ev.event not in o.include):
             continue
         stream[ev.person].append(ev)
-    out: dict[str, list[list[Ev]]] = {}
-    backward = o.end is not None and o.start is None
+    out: dict[str, list[list[list[Ev]]]] = {}
     for person, mine in stream.items():
         mine.sort(key=lambda e: (e.time_ms, e.event_id))
         split: list[list[Ev]] = []
@@ -54,26 +57,32 @@ def sessions(evs: list[Ev], o: PathsOptions) -> dict[str, list[list[Ev]]]:
                 split[-1].append(ev)
             else:
                 split.append([ev])
-        out[person] = [fold(s, backward) if o.collapse else s for s in split]
+        out[person] = [runs(s) if o.collapse else [[e] for e in s] for s in split]
     return out
 
 
-def fold(session: list[Ev], keep_last: bool) -> list[Ev]:
-    """One event per run of equal names: the run's first, or its last when ``keep_last``."""
-    out: list[Ev] = []
+def runs(session: list[Ev]) -> list[list[Ev]]:
+    """The session cut into runs of equal names."""
+    out: list[list[Ev]] = []
     for ev in session:
-        if out and out[-1].event == ev.event:
-            if keep_last:
-                out[-1] = ev
-            continue
-        out.append(ev)
+        if out and out[-1][-1].event == ev.event:
+            out[-1].append(ev)
+        else:
+            out.append([ev])
     return out
 
 
-def session_path(session: list[Ev], o: PathsOptions) -> list[str] | None:
-    """The path one session contributes (event names in time order), or None."""
+def backward(o: PathsOptions) -> bool:
+    return o.end is not None and o.start is None and o.drops is None
+
+
+def session_path(session_runs: list[list[Ev]], o: PathsOptions) -> list[str] | None:
+    """The path one session contributes (event names in time order), or None. A run is represented by its first
+    event going forward, by its last going backward."""
+    session = [r[-1] if backward(o) else r[0] for r in session_runs]
     names = [e.event for e in session]
-    if o.start is None and o.end is not None:
+    if backward(o):
+        assert o.end is not None
         hits = [i for i, e in enumerate(session) if o.end(e)]
         if not hits:
             return None
@@ -85,6 +94,12 @@ def session_path(session: list[Ev], o: PathsOptions) -> list[str] | None:
         if not hits:
             return None
         i = hits[0]
+    return forward_path(session, i, o)
+
+
+def forward_path(session: list[Ev], i: int, o: PathsOptions) -> list[str] | None:
+    """The path from the ``i``-th step of a session (representative events), up to an ``end`` if there is one."""
+    names = [e.event for e in session]
     window = names[i : i + o.steps]
     if o.end is None:
         return window
@@ -94,10 +109,30 @@ def session_path(session: list[Ev], o: PathsOptions) -> list[str] | None:
     return None
 
 
+def dropped_path(person_sessions: list[list[list[Ev]]], o: PathsOptions, at_ms: int) -> list[str] | None:
+    """After a funnel: the path from the run holding the person's first event at ``at_ms`` that matches the step."""
+    assert o.drop_step is not None
+    for session_runs in person_sessions:
+        for i, run in enumerate(session_runs):
+            if any(e.time_ms == at_ms and o.drop_step(e) for e in run):
+                return forward_path([r[0] for r in session_runs], i, o)
+    return None
+
+
+def person_paths(person: str, person_sessions: list[list[list[Ev]]], o: PathsOptions) -> list[list[str]]:
+    if o.drops is None:
+        found = [session_path(s, o) for s in person_sessions]
+    elif person in o.drops:
+        found = [dropped_path(person_sessions, o, o.drops[person])]
+    else:
+        found = []
+    return [p for p in found if p is not None]
+
+
 def reference_paths(evs: list[Ev], o: PathsOptions) -> dict[str, Any]:
     """The same dictionary ``PathsResult`` dumps to."""
-    backward = o.end is not None and o.start is None
-    both = o.start is not None and o.end is not None
+    back = backward(o)
+    complete = o.end is not None and not back  # forward to an end event: no pseudo node
     node_users: dict[tuple[int, str], set[str]] = defaultdict(set)
     node_n: dict[tuple[int, str], int] = defaultdict(int)
     link_users: dict[tuple[int, str, str], set[str]] = defaultdict(set)
@@ -107,18 +142,15 @@ def reference_paths(evs: list[Ev], o: PathsOptions) -> dict[str, Any]:
     people: set[str] = set()
     total = 0
     for person, person_sessions in sessions(evs, o).items():
-        for s in person_sessions:
-            path = session_path(s, o)
-            if path is None:
-                continue
+        for path in person_paths(person, person_sessions, o):
             people.add(person)
             total += 1
             path_users[tuple(path)].add(person)
             path_n[tuple(path)] += 1
             disp = list(path)
-            if len(path) < o.steps and not both:
-                disp = [*disp, "$end"]
-            first_step = 1 - len(disp) if backward else 0
+            if len(path) < o.steps and not complete:
+                disp = ["$start", *disp] if back else [*disp, "$end"]
+            first_step = 1 - len(disp) if back else 0
             for i, name in enumerate(disp):
                 node_users[(first_step + i, name)].add(person)
                 node_n[(first_step + i, name)] += 1
@@ -136,7 +168,7 @@ def reference_paths(evs: list[Ev], o: PathsOptions) -> dict[str, Any]:
     nodes.sort(key=lambda n: (n["step"], -n["users"], n["event"]))
     paths = sorted(path_users, key=lambda p: (-len(path_users[p]), -path_n[p], list(p)))[: o.top_paths]
     return {
-        "direction": "backward" if backward else "forward",
+        "direction": "backward" if back else "forward",
         "steps": o.steps,
         "users": len(people),
         "paths_total": total,

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.query import reference_funnel
 from tests.query.logs import BASE_MS, CHANNELS, Ev, event_logs, fresh_project, load, reference_events
 from tests.query.reference_paths import PathsOptions, reference_paths
 from tests.query.snapshot import assert_snapshot
@@ -43,7 +44,7 @@ def ev(event: str, who: str, minute: float, event_id: str, **props: Any) -> dict
 
 
 def run(project: ProjectStore, tz: str, **definition: Any) -> dict[str, Any]:
-    doc = {"kind": "paths", "date_range": RANGE, **definition}
+    doc = {"kind": "paths", **({} if "after_funnel" in definition else {"date_range": RANGE}), **definition}
     return Engine(project, tz).run(doc, today=DAY, use_cache=False).result
 
 
@@ -135,6 +136,8 @@ def test_session_gap_and_include(shop: ProjectStore) -> None:
     assert paths(one_session) == [(["pay", "view", "pay"], 1, 1)]
     only = run(shop, "UTC", steps=3, include=["view", "pay"], start={"event": "view"})
     assert paths(only) == [(["view", "pay"], 1, 2), (["view"], 1, 1)]
+    # equal people: more paths first, then the earlier step
+    assert links(only) == [("0:view", "1:pay", 1, 2), ("1:pay", "2:$end", 1, 2), ("0:view", "1:$end", 1, 1)]
 
 
 def test_ties_and_identity_merge(ws: Workspace) -> None:
@@ -157,6 +160,44 @@ def test_ties_and_identity_merge(ws: Workspace) -> None:
     assert links(result)[-1] == ("1:view", "2:$end", 1, 1)
 
 
+# after a funnel drop-off -------------------------------------------------------------------------------------------
+FUNNEL = {
+    "steps": [{"event": "view"}, {"event": "cart"}, {"event": "pay"}],
+    "window": {"value": 1, "unit": "day"},
+    "date_range": RANGE,
+}
+
+
+def test_paths_after_a_funnel_drop_off(ws: Workspace) -> None:
+    """a1 stops at cart, a2 at view (its chosen attempt is the instant one on its first view), L0 converts."""
+    _, project = fresh_project(ws, "UTC")
+    load(
+        project,
+        [
+            ev("view", "a1", 0, "e10"),
+            ev("cart", "a1", 5, "e11"),
+            ev("view", "a1", 6, "e12"),
+            ev("view", "a2", 0, "e20"),
+            ev("view", "a2", 1, "e21"),
+            ev("home", "a2", 2, "e22"),
+            ev("view", "L0", 0, "e30"),
+            ev("cart", "L0", 1, "e31"),
+            ev("pay", "L0", 2, "e32"),
+        ],
+    )
+
+    def after(step: int, **more: Any) -> dict[str, Any]:
+        doc = {"kind": "paths", "steps": 4, "after_funnel": {"funnel": FUNNEL, "step": step}, **more}
+        return Engine(project, "UTC").run(doc, today=DAY, use_cache=False).result
+
+    assert paths(after(1)) == [(["view", "home"], 1, 1)]
+    assert paths(after(2)) == [(["cart", "view"], 1, 1)]
+    assert links(after(2)) == [("0:cart", "1:view", 1, 1), ("1:view", "2:$end", 1, 1)]
+    assert paths(after(1, collapse_repeats=False)) == [(["view", "view", "home"], 1, 1)]
+    assert paths(after(1, end={"event": "home"})) == [(["view", "home"], 1, 1)]
+    assert after(2, end={"event": "pay"})["paths_total"] == 0
+
+
 # bad input ----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("definition", "message"),
@@ -172,6 +213,12 @@ def test_ties_and_identity_merge(ws: Workspace) -> None:
         ({"start": {"event": "view", "filters": [{"property": "nope", "value": 1}]}}, "unknown event property 'nope'"),
         ({"filters": [{"property": "channel", "op": "gt", "value": "x", "source": "user"}]}, "unknown user"),
         ({"bogus": 1}, "bogus"),
+        ({"after_funnel": {"funnel": FUNNEL, "step": 3}}, "below the funnel's last step"),
+        ({"after_funnel": {"funnel": {**FUNNEL, "order": "any"}, "step": 1}}, "ordered funnel"),
+        ({"after_funnel": {"funnel": FUNNEL, "step": 1}, "start": {"event": "view"}}, "remove 'start'"),
+        ({"after_funnel": {"funnel": FUNNEL, "step": 1}, "date_range": RANGE}, "funnel's date_range applies"),
+        ({"after_funnel": {"funnel": FUNNEL, "step": 2}, "exclude": ["cart"]}, "step event 'cart' is excluded"),
+        ({"after_funnel": {"funnel": {"steps": [{"event": "view"}]}, "step": 1}}, "steps"),
     ],
 )
 def test_bad_definitions_are_clear(shop: ProjectStore, definition: dict[str, Any], message: str) -> None:
@@ -312,3 +359,86 @@ def test_engine_matches_reference(
         keep=keep,
     )
     assert got == reference_paths(reference_events(records), options)
+
+
+@st.composite
+def funnels(draw: st.DrawFn) -> dict[str, Any]:
+    n = draw(st.integers(2, 3))
+    steps = [draw(ref_strategy(False)) for _ in range(n)]
+    if n == 3 and draw(st.booleans()):
+        steps[1] = {**steps[1], "optional": True}
+    start_day = draw(st.integers(0, 1))
+    return {
+        "steps": steps,
+        "order": draw(st.sampled_from(["sequential", "strict"])),
+        "window": draw(
+            st.one_of(
+                st.integers(1, 8).map(lambda v: {"value": 15 * v, "unit": "minute"}),
+                st.integers(1, 6).map(lambda v: {"value": v, "unit": "hour"}),
+            )
+        ),
+        "date_range": {
+            "from": (DAY + timedelta(days=start_day)).isoformat(),
+            "to": (DAY + timedelta(days=start_day + draw(st.integers(0, 1)))).isoformat(),
+        },
+    }
+
+
+def funnel_drops(evs: list[Ev], funnel: dict[str, Any], tz: str, step: int) -> dict[str, int]:
+    """Person → time (UTC ms) of the step event of their chosen attempt, for those whose depth is ``step``; by the
+    funnel's own brute-force reference."""
+    first, last = (date.fromisoformat(funnel["date_range"][k]) for k in ("from", "to"))
+    lo = reference_funnel.utc_ms_of_local_midnight(first, tz)
+    hi = reference_funnel.utc_ms_of_local_midnight(last + timedelta(days=1), tz)
+    w_ms = funnel["window"]["value"] * reference_funnel.UNIT_SECONDS[funnel["window"]["unit"]] * 1000
+    streams: dict[str, list[Ev]] = {}
+    for e in evs:
+        if lo <= e.time_ms < hi + w_ms:
+            streams.setdefault(e.person, []).append(e)
+    out = {}
+    for person, stream in streams.items():
+        stream.sort(key=lambda e: (e.time_ms, e.event_id))
+        res = reference_funnel._ordered_person(stream, funnel, lo, hi, w_ms)
+        if res is not None and not res.excluded and res.depth == step:
+            out[person] = res.last_ms
+    return out
+
+
+@pytest.mark.parametrize(("tz", "days"), [("Asia/Shanghai", 0), ("America/New_York", 62)])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=event_logs(max_events=60, days=1, events=EVENTS_USED), funnel=funnels(), data=st.data())
+def test_after_funnel_matches_reference(
+    ws: Workspace, tz: str, days: int, records: list[dict[str, Any]], funnel: dict[str, Any], data: st.DataObject
+) -> None:
+    records = shift(records, days)
+    funnel["date_range"] = {
+        k: (date.fromisoformat(v) + timedelta(days=days)).isoformat() for k, v in funnel["date_range"].items()
+    }
+    step = data.draw(st.integers(1, len(funnel["steps"]) - 1))
+    d = {
+        "steps": data.draw(st.integers(2, 4)),
+        "session_gap_minutes": data.draw(st.sampled_from([15, 60, 1440])),
+        "collapse_repeats": data.draw(st.booleans()),
+    }
+    if data.draw(st.booleans()):
+        d["end"] = data.draw(ref_strategy(True))
+    _, project = fresh_project(ws, tz)
+    load(project, records)
+    first = date.fromisoformat(funnel["date_range"]["from"])
+    last = date.fromisoformat(funnel["date_range"]["to"])
+    doc = {**d, "kind": "paths", "after_funnel": {"funnel": funnel, "step": step}}
+    got = Engine(project, tz).run(doc, today=last, use_cache=False).result
+    evs = reference_events(records)
+    window_days = -(-funnel["window"]["value"] * reference_funnel.UNIT_SECONDS[funnel["window"]["unit"]] // 86_400)
+    options = PathsOptions(
+        first=first,
+        last=last + timedelta(days=window_days),
+        timezone=tz,
+        end=predicate(d["end"]) if "end" in d else None,
+        steps=d["steps"],
+        gap_minutes=d["session_gap_minutes"],
+        collapse=d["collapse_repeats"],
+        drops=funnel_drops(evs, funnel, tz, step),
+        drop_step=predicate(funnel["steps"][step - 1]),
+    )
+    assert got == reference_paths(evs, options)

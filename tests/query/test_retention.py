@@ -4,10 +4,10 @@ plus hand cases with known answers, bad input and SQL snapshots."""
 from __future__ import annotations
 
 import json
-from unittest.mock import patch
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -304,7 +304,8 @@ conv AS MATERIALIZED (
 pairs AS (
   SELECT c.user_id AS user_id, c.event_id AS conv_id, c.v AS v, c.hi - c.lo AS m, t.k - c.lo AS r, t.ch AS ch,
          epoch(c.last_touch - t.time) AS age
-  FROM (SELECT *, unnest(generate_series(lo + 1, hi)) AS k FROM conv) AS c JOIN touch AS t ON t.user_id = c.user_id AND t.k = c.k
+  FROM (SELECT *, unnest(generate_series(lo + 1, hi)) AS k FROM conv) AS c
+  JOIN touch AS t ON t.user_id = c.user_id AND t.k = c.k
 ),
 weighted AS (SELECT * FROM ($weighted) AS w0),
 per AS (SELECT * FROM ($per) AS p0)

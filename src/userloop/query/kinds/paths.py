@@ -33,18 +33,25 @@ people (a person is counted once even if several of their sessions pass there), 
 the nodes those links touch, with their full counts; ``paths`` are the ``top_paths`` most common complete paths by
 people (ties: more sessions, then the event names in order).
 
-**After a funnel drop-off.** Not offered yet: it needs ``funnel_levels`` from the funnel kind (see the report of
-issue #4).
+**After a funnel drop-off** (``after_funnel: {"funnel": <funnel definition>, "step": k}``, ordered funnels only).
+The people whose depth in the funnel is exactly ``k`` (they reached step ``k`` and no later step; ``funnel_levels``
+of :mod:`userloop.query.kinds.funnel` gives each one's depth and the time of the step-``k`` event of their chosen
+attempt). Each contributes one path, forward from their step event: the first event of the stream at that time
+matching step ``k`` (ties by ``event_id``), or with repeats collapsed the run holding it; a person whose step event
+is not in the stream (the paths' filters drop it) has no path. The funnel's date range applies (the paths' own
+``date_range`` must be left out): the stream covers it plus the funnel's window, rounded up to whole days. ``end``
+may be given (paths from the drop-off up to that event, as with ``start`` and ``end``); ``start`` may not.
 
 SQL shape: one scan of events; one window pass in ``(time, event_id)`` order (position, session boundaries,
 neighbours' names: enough to drop repeats), one over the collapsed stream in position order that gathers each row's
 ``steps − 1`` neighbours with ``lead``/``lag`` and finds each session's anchor with a running maximum; then each
-anchor's path is a list slice, and nodes, links and paths are hash aggregates over the paths. No join, no
-per-person loop.
+anchor's path is a list slice, and nodes, links and paths are hash aggregates over the paths. No self-join, no
+per-person loop; after a funnel, the funnel's statement gives the dropped people, hash-joined to the scan.
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -52,13 +59,34 @@ from sqlglot import exp
 
 from userloop.query.compile import Context, and_, col, sql
 from userloop.query.kinds.base import Analysis, Frame, Result
-from userloop.query.spec import ANY_EVENT, EventRef, Name
+from userloop.query.kinds.funnel import FunnelQuery, funnel_levels
+from userloop.query.spec import ANY_EVENT, EventRef, Name, Spec
 
 #: Pseudo nodes: a forward path that ended before ``steps``, a backward path whose session began before ``steps``.
 END = "$end"
 START = "$start"
 
 Direction = Literal["forward", "backward"]
+
+
+class AfterFunnel(Spec):
+    """People whose deepest step of ``funnel`` is ``step``: they reached it and no later step."""
+
+    funnel: FunnelQuery
+    step: int = Field(ge=1, description="1-based; paths start at the step's event in the person's chosen attempt.")
+
+    @model_validator(mode="after")
+    def _a_step_people_can_drop_after(self) -> AfterFunnel:
+        n = len(self.funnel.steps)
+        if self.step >= n:
+            raise ValueError(f"step must be below the funnel's last step ({n}): nobody drops off after the last one")
+        if self.funnel.order == "any":
+            raise ValueError("paths after a drop-off need an ordered funnel ('sequential' or 'strict')")
+        return self
+
+    @property
+    def ref(self) -> EventRef:
+        return self.funnel.steps[self.step - 1]
 
 
 class PathsQuery(Analysis):
@@ -76,13 +104,21 @@ class PathsQuery(Analysis):
     collapse_repeats: bool = Field(True, description="Consecutive identical events count as one step.")
     top: int = Field(50, ge=1, le=500, description="How many links (transitions) to return, most people first.")
     top_paths: int = Field(20, ge=1, le=200, description="How many complete paths to return, most people first.")
+    after_funnel: AfterFunnel | None = Field(None, description="Paths of the people who dropped off after a step.")
 
     @model_validator(mode="after")
     def _consistent(self) -> PathsQuery:
         both = set(self.exclude) & set(self.include or [])
         if both:
             raise ValueError(f"events {sorted(both)} are both included and excluded; keep each in one list")
-        for field, ref in (("start", self.start), ("end", self.end)):
+        after = self.after_funnel
+        if after is not None:
+            if self.start is not None:
+                raise ValueError("after_funnel sets where paths start; remove 'start'")
+            if "date_range" in self.model_fields_set:
+                raise ValueError("with after_funnel the funnel's date_range applies; remove the paths' date_range")
+        anchors = [("start", self.start), ("end", self.end), ("after_funnel step", after.ref if after else None)]
+        for field, ref in anchors:
             if ref is None or ref.event == ANY_EVENT:
                 continue
             if ref.event in self.exclude:
@@ -93,11 +129,20 @@ class PathsQuery(Analysis):
 
     @property
     def direction(self) -> Direction:
-        return "backward" if self.end is not None and self.start is None else "forward"
+        forward = self.start is not None or self.end is None or self.after_funnel is not None
+        return "forward" if forward else "backward"
+
+    def days(self, ctx: Context) -> tuple[date, date]:
+        """The local days of the stream: the date range, or the funnel's extended by its window."""
+        if self.after_funnel is None:
+            return ctx.days(self.date_range)
+        funnel = self.after_funnel.funnel
+        first, last = ctx.days(funnel.date_range)
+        return first, last + timedelta(days=-(-funnel.window.seconds // 86_400))
 
     # statements ----------------------------------------------------------------------------------------------
     def statements(self, ctx: Context) -> dict[str, exp.Expr]:
-        first, last = ctx.days(self.date_range)
+        first, last = self.days(ctx)
         for name in [*self.exclude, *(self.include or [])]:
             if name not in ctx.event_names:
                 ctx.warn(f"event {name!r} has never been seen in this project")
@@ -109,14 +154,31 @@ class PathsQuery(Analysis):
             excluded = exp.In(this=names, expressions=[exp.Literal.string(n) for n in self.exclude])
             step_cond.append(exp.Not(this=excluded))
         where = and_([ctx.time_cond(first, last), ctx.filters_cond(self.filters), *step_cond])
-        start = ctx.event_cond(self.start) if self.start is not None else exp.false()
         end = ctx.event_cond(self.end) if self.end is not None else exp.false()
-        return {"paths": self._statement(ctx, where, start, end)}
+        if self.after_funnel is None:
+            start = ctx.event_cond(self.start) if self.start is not None else exp.false()
+            return {"paths": self._statement(where, start, end, ctx.table("events"))}
+        # the stream of the people who dropped after the step, each with the time of their step event
+        source = sql(_DROPPED, events=ctx.table("events"))
+        start = exp.and_(ctx.event_cond(self.after_funnel.ref), sql("e.time = e.anchor_time"))
+        tree = self._statement(where, start, end, exp.Subquery(this=source))
+        drops = sql(
+            "SELECT user_id, last_step_time FROM ($levels) AS l WHERE level = $k",
+            levels=funnel_levels(ctx, self.after_funnel.funnel),
+            k=self.after_funnel.step,
+        )
+        cte = exp.CTE(this=drops, alias=exp.TableAlias(this=exp.to_identifier("drops")), materialized=True)
+        tree.args["with_"].expressions.insert(0, cte)
+        return {"paths": tree}
 
-    def _statement(self, ctx: Context, where: exp.Expr, start: exp.Expr, end: exp.Expr) -> exp.Expr:
+    def _statement(self, where: exp.Expr, start: exp.Expr, end: exp.Expr, source: exp.Expr) -> exp.Expr:
+        after = self.after_funnel is not None
         return sql(
             _TEMPLATE,
-            events=ctx.table("events"),
+            events=source,
+            anchor_time=col("anchor_time", "e") if after else exp.cast(exp.null(), exp.DataType.Type.TIMESTAMP),
+            aid=sql(_ANCHOR_ID) if after else exp.cast(exp.null(), exp.DataType.Type.VARCHAR),
+            pos=sql(_POSITION) if after else exp.null(),
             where=where,
             start=start,
             end=end,
@@ -141,29 +203,34 @@ class PathsQuery(Analysis):
     def _neighbours(self) -> dict[str, exp.Expr]:
         """``around``: the anchor and its ``steps − 1`` neighbours in time order; ``stops``: for each neighbour,
         whether the session breaks before reaching it (TRUE appended, so the first TRUE is the path's length);
-        ``latest`` and ``anchor``: the test that a candidate is its session's first (see _LATEST_FORWARD)."""
+        ``anchor``: whether the row is its session's anchor (see _LATEST_FORWARD), or after a funnel the row that
+        stands for the run holding the person's step event."""
         n = self.steps
         if self.direction == "backward":
             lags = [_win("lag", "name", j) for j in range(n - 1, 0, -1)]
             return {
                 "around": exp.Array(expressions=[*lags, exp.column("name")]),
                 "stops": _flags([_win("lag", "sess_last", j) for j in range(1, n)], default=True, last=True),
-                "latest": sql(_LATEST_BACKWARD),
-                "anchor": sql("cand AND coalesce(latest % 2 = 0, TRUE)"),
+                "anchor": sql("cand AND coalesce(($latest) % 2 = 0, TRUE)", latest=sql(_LATEST_BACKWARD)),
             }
         leads = [_win("lead", "name", j) for j in range(1, n)]
+        if self.after_funnel is not None:
+            anchor = sql("pos = 0 AND coalesce(lead(pos) OVER w, 1) = 1")
+        elif self.start is not None:
+            anchor = sql("cand AND (new_sess OR coalesce(($latest) % 2 = 0, TRUE))", latest=sql(_LATEST_FORWARD))
+        else:
+            anchor = exp.column("new_sess")
         return {
             "around": exp.Array(expressions=[exp.column("name"), *leads]),
             "stops": _flags([_win("lead", "new_sess", j) for j in range(1, n)], default=True, last=True),
-            "latest": sql(_LATEST_FORWARD) if self.start is not None else exp.null(),
-            "anchor": sql("cand AND (new_sess OR coalesce(latest % 2 = 0, TRUE))"),
+            "anchor": anchor,
         }
 
     def _cut(self) -> dict[str, exp.Expr]:
         """``complete``: each anchor's path (event names in time order); ``disp``: the path with its pseudo node;
         ``ends``: with both start and end, which of the next steps match ``end``."""
         n = self.steps
-        if self.start is not None and self.end is not None:
+        if self.direction == "forward" and self.end is not None:
             return {
                 "ends": _flags([_win("lead", "is_end", j) for j in range(1, n)], default=False, last=None),
                 "complete": sql(_BETWEEN),
@@ -228,7 +295,7 @@ class PathsQuery(Analysis):
 
 
 def node_id(step: int, event: str) -> str:
-    """A node's id in ``nodes``/``links``: its step and event name, e.g. ``"2:view"`` (event names have no colon)."""
+    """A node's id in ``nodes``/``links``: its step, a colon and its event name, e.g. ``"2:view"``."""
     return f"{step}:{event}"
 
 
@@ -284,6 +351,15 @@ _LATEST_FORWARD = """max(2 * p + cand::INTEGER) FILTER (WHERE cand OR new_sess)
 _LATEST_BACKWARD = """max(2 * p + (cand AND NOT sess_last)::INTEGER) FILTER (WHERE cand OR sess_last)
   OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"""
 
+# After a funnel: the stream of the people whose depth is the step, with the time of their step event.
+_DROPPED = """SELECT x.*, d.last_step_time AS anchor_time FROM $events AS x JOIN drops AS d ON d.user_id = x.user_id"""
+# The person's step event: the first event of the stream at that time matching the step (ties by event_id) ...
+_ANCHOR_ID = """min(CASE WHEN is_start THEN event_id END)
+  OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"""
+# ... and whether a row comes at or before it (0) or after it (1); the anchor is the last kept row at or before it.
+_POSITION = """CASE WHEN aid IS NULL THEN NULL
+  WHEN time < anchor_time OR (time = anchor_time AND event_id <= aid) THEN 0 ELSE 1 END"""
+
 # With both start and end: the path stops at the first later step matching ``end`` inside the session.
 _BETWEEN = """SELECT user_id, around[1:e + 1] AS names
 FROM (SELECT *, list_position(ends, TRUE) AS e FROM anchors) AS a WHERE e < len"""
@@ -295,11 +371,11 @@ FROM (SELECT *, list_position(ends, TRUE) AS e FROM anchors) AS a WHERE e < len"
 _TEMPLATE = """
 WITH ev AS (
   SELECT e.user_id AS user_id, e.time AS time, e.event_id AS event_id, e.event AS name,
-         coalesce($start, FALSE) AS is_start, coalesce($end, FALSE) AS is_end
+         coalesce($start, FALSE) AS is_start, coalesce($end, FALSE) AS is_end, $anchor_time AS anchor_time
   FROM $events AS e WHERE $where
 ),
 s1 AS (
-  SELECT user_id, name, is_start, is_end,
+  SELECT user_id, time, event_id, name, is_start, is_end, anchor_time, $aid AS aid,
          row_number() OVER w AS p,
          coalesce(time - lag(time) OVER w > $gap, TRUE) AS new_sess,
          coalesce(lead(time) OVER w - time > $gap, TRUE) AS sess_last,
@@ -308,14 +384,14 @@ s1 AS (
   FROM ev WINDOW w AS (PARTITION BY user_id ORDER BY time, event_id)
 ),
 runs AS (
-  SELECT user_id, name, is_end, p, new_sess, sess_last, $cand AS cand FROM s1 WHERE $kept
+  SELECT user_id, name, is_end, p, new_sess, sess_last, $cand AS cand, $pos AS pos FROM s1 WHERE $kept
 ),
 s2 AS (
-  SELECT user_id, new_sess, cand, $latest AS latest, $around AS around, $stops AS stops, $ends AS ends
+  SELECT user_id, $anchor AS is_anchor, $around AS around, $stops AS stops, $ends AS ends
   FROM runs WINDOW w AS (PARTITION BY user_id ORDER BY p)
 ),
 anchors AS (
-  SELECT user_id, around, list_position(stops, TRUE) AS len, ends FROM s2 WHERE $anchor
+  SELECT user_id, around, list_position(stops, TRUE) AS len, ends FROM s2 WHERE is_anchor
 ),
 paths AS MATERIALIZED (
   SELECT user_id, names, disp, $first_step AS first_step

@@ -344,11 +344,17 @@ class RetentionQuery(Analysis):
             bd=p.s_bd,
             lo=p.lo,
         )
-        hits = sql(
-            """SELECT x.user_id AS user_id, any_value(x.ci) AS ci, any_value(x.bd) AS bd, $i - x.ci AS k, $v AS v
+        hits = self._returns(p, "$i - x.ci AS k, $v AS v", "GROUP BY 1, 4")
+        return [("f", first), ("en", en), ("hits", hits)]
+
+    def _returns(self, p: _Parts, measure: str, grouping: str) -> exp.Expr:
+        """The return events of the people in cohorts, joined to their (single, first-time) entry: at or after the
+        start and at most ``periods`` periods later; ``measure`` and ``grouping`` are fixed template text."""
+        return sql(
+            f"""SELECT x.user_id AS user_id, any_value(x.ci) AS ci, any_value(x.bd) AS bd, {measure}
                FROM $events AS e JOIN entries AS x ON x.user_id = e.user_id
                WHERE e.time >= $lo AND e.time < $hi AND $ret AND $filters AND e.time >= x.t0 AND $i <= x.ci + $n
-               GROUP BY 1, 4""",
+               {grouping}""",
             i=p.index_of(col("time", "e")),
             v=p.value_sum,
             events=p.events,
@@ -358,7 +364,6 @@ class RetentionQuery(Analysis):
             filters=p.filters,
             n=self.periods,
         )
-        return [("f", first), ("en", en), ("hits", hits)]
 
     def _one_pass(self, grid: PeriodGrid) -> bool:
         """First-time cohorts whose start and return are the same event, counted "on" period k, with no breakdown,
@@ -408,20 +413,7 @@ class RetentionQuery(Analysis):
     def _masks(self, p: _Parts) -> exp.Expr:
         """``masks (user_id, ci, bd, m)``: bit ``k`` of ``m`` is set when the person returned in period ``k`` of
         their entry — the same returns ``hits`` lists, folded per person."""
-        return sql(
-            """SELECT x.user_id AS user_id, any_value(x.ci) AS ci, any_value(x.bd) AS bd,
-                 bit_or(CAST(1 AS UBIGINT) << CAST($i - x.ci AS INTEGER)) AS m
-               FROM $events AS e JOIN entries AS x ON x.user_id = e.user_id
-               WHERE e.time >= $lo AND e.time < $hi AND $ret AND $filters AND e.time >= x.t0 AND $i <= x.ci + $n
-               GROUP BY 1""",
-            i=p.index_of(col("time", "e")),
-            events=p.events,
-            lo=p.lo,
-            hi=p.hi,
-            ret=p.ret,
-            filters=p.filters,
-            n=self.periods,
-        )
+        return self._returns(p, "bit_or(CAST(1 AS UBIGINT) << CAST($i - x.ci AS INTEGER)) AS m", "GROUP BY 1")
 
     def _recurring(self, p: _Parts) -> list[tuple[str, exp.Expr]]:
         """One scan grouped by (person, period): the first start event (in cohort periods) and the last return
