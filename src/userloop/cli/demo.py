@@ -46,6 +46,8 @@ def run_demo(out: Out, path: Path, *, users: int, days: int, seed: int, force: b
         "",
         "Next / 下一步:",
         f'  userloop sql -w {w} "SELECT event, count(*) n FROM events GROUP BY event ORDER BY n DESC"',
+        f"  userloop dashboard core-metrics -w {w}          # 核心指标 / core metrics",
+        f"  userloop query -w {w} funnel.json                   # any analysis: docs/analytics.md",
         f"  userloop properties list -w {w}",
         f"  userloop import events -w {w} my-events.jsonl",
     ]
