@@ -134,6 +134,20 @@ def reference_events(records: list[dict[str, Any]]) -> list[Ev]:
     return out
 
 
+def shift(records: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
+    """The log moved by ``days``, plus an event a year earlier that registers both properties (so filters on them
+    compile even for an empty log) and lies outside every range and lookback."""
+    seed = {
+        "type": "track",
+        "event": "seed",
+        "distinct_id": "seeder",
+        "time": BASE_MS - 365 * 86_400_000,
+        "event_id": "seed",
+        "properties": {"amount": 1.0, "channel": "a"},
+    }
+    return [seed, *({**r, "time": r["time"] + days * 86_400_000} for r in records)]
+
+
 _projects = itertools.count()
 
 

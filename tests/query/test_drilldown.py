@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,13 +29,6 @@ DIMENSIONS = [
     {"property": "amount"},
     {"property": "plan", "source": "user"},
 ]
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    workspace, _ = Workspace.init(tmp_path_factory.mktemp("drill") / "ws")
-    yield workspace
-    workspace.close()
 
 
 def ms(local: str, tz: str = SH) -> int:

@@ -4,9 +4,7 @@ options, SQL snapshots and the shape of the SQL for long funnels."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -26,13 +24,6 @@ from userloop.store import ProjectStore, Workspace
 TODAY = date(2026, 2, 28)
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 MINUTE_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    workspace, _ = Workspace.init(Path(tmp_path_factory.mktemp("funnel")) / "ws")
-    yield workspace
-    workspace.close()
 
 
 # random definitions ------------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ DST zone), plus hand cases with known answers, bad input and SQL snapshots."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -21,13 +20,6 @@ from userloop.store import ProjectStore, Workspace
 
 BASE_DAY = date(2026, 1, 5)
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    workspace, _ = Workspace.init(tmp_path_factory.mktemp("lifecycle") / "ws")
-    yield workspace
-    workspace.close()
 
 
 @st.composite

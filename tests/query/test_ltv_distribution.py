@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,13 +23,6 @@ from userloop.store import Workspace
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SH = "Asia/Shanghai"
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    workspace, _ = Workspace.init(tmp_path_factory.mktemp("misc") / "ws")
-    yield workspace
-    workspace.close()
 
 
 def ms(local: str, tz: str = SH) -> int:

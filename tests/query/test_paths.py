@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -11,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.query import reference_funnel
-from tests.query.logs import BASE_MS, CHANNELS, Ev, event_logs, fresh_project, load, reference_events
+from tests.query.logs import BASE_MS, CHANNELS, Ev, event_logs, fresh_project, load, reference_events, shift
 from tests.query.reference_paths import PathsOptions, reference_paths
 from tests.query.snapshot import assert_snapshot
 from userloop.core.errors import ValidationError
@@ -21,13 +20,6 @@ from userloop.store import ProjectStore, Workspace
 MINUTE = 60_000
 DAY = date(2026, 1, 5)
 RANGE = {"from": "2026-01-05", "to": "2026-01-06"}
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    workspace, _ = Workspace.init(tmp_path_factory.mktemp("paths") / "ws")
-    yield workspace
-    workspace.close()
 
 
 def ev(event: str, who: str, minute: float, event_id: str, **props: Any) -> dict[str, Any]:
@@ -309,20 +301,6 @@ def definitions(draw: st.DrawFn) -> dict[str, Any]:
         "to": (DAY + timedelta(days=start_day + draw(st.integers(0, 2)))).isoformat(),
     }
     return d
-
-
-def shift(records: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
-    """The log moved by ``days``, plus an event a year earlier that registers both properties (so filters on them
-    compile even for an empty log) and lies outside every range and lookback."""
-    seed = {
-        "type": "track",
-        "event": "seed",
-        "distinct_id": "seeder",
-        "time": BASE_MS - 365 * 86_400_000,
-        "event_id": "seed",
-        "properties": {"amount": 1.0, "channel": "a"},
-    }
-    return [seed, *({**r, "time": r["time"] + days * 86_400_000} for r in records)]
 
 
 @pytest.mark.parametrize(

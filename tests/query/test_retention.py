@@ -4,7 +4,6 @@ plus hand cases with known answers, bad input and SQL snapshots."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 from unittest.mock import patch
@@ -49,13 +48,6 @@ REFS: dict[str, tuple[dict[str, Any], Any]] = {
     ),
 }
 NOT_C = {"property": "channel", "op": "neq", "value": "c"}
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    workspace, _ = Workspace.init(tmp_path_factory.mktemp("retention") / "ws")
-    yield workspace
-    workspace.close()
 
 
 # logs ------------------------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,13 +19,6 @@ from userloop.query.engine import Engine
 from userloop.store import Workspace
 
 RANGE = (date(2026, 1, 5), date(2026, 1, 25))
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    workspace, _ = Workspace.init(tmp_path_factory.mktemp("trends") / "ws")
-    yield workspace
-    workspace.close()
 
 
 # reference ----------------------------------------------------------------------------------------------------
