@@ -148,6 +148,33 @@ def shift(records: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
     return [seed, *({**r, "time": r["time"] + days * 86_400_000} for r in records)]
 
 
+def compare(value: Any, f: dict[str, Any]) -> bool:
+    """One filter's operator on a property value, with SQL's NULL rules: a comparison with a missing value is
+    false, except the negations (``neq``, ``not_in``), which keep missing values."""
+    op, want = f.get("op", "eq"), f.get("value")
+    if op == "is_set":
+        return value is not None
+    if op == "is_not_set":
+        return value is None
+    if op == "neq":
+        return value is None or value != want
+    if op == "not_in":
+        return value is None or value not in want
+    if value is None:
+        return False
+    checks = {
+        "eq": lambda: value == want,
+        "in": lambda: value in want,
+        "gt": lambda: value > want,
+        "gte": lambda: value >= want,
+        "lt": lambda: value < want,
+        "lte": lambda: value <= want,
+    }
+    if op not in checks:
+        raise AssertionError(f"the reference does not know operator {op!r}")
+    return bool(checks[op]())
+
+
 _projects = itertools.count()
 
 

@@ -12,40 +12,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.query.logs import Ev
+from tests.query.logs import Ev, compare
 
 MS = 1000  # microseconds per millisecond
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86_400, "week": 604_800}
 
 
 def matches_filter(ev: Ev, f: dict[str, Any]) -> bool:
-    """One event-property filter on ``amount`` (NUMBER) or ``channel`` (STRING), as SQL would evaluate it (a
-    comparison with a missing value is false; ``neq``/``not_in`` keep missing values)."""
-    value = getattr(ev, f["property"]) if f["property"] != "event" else ev.event
-    op, want = f.get("op", "eq"), f.get("value")
-    if op == "is_set":
-        return value is not None
-    if op == "is_not_set":
-        return value is None
-    if op == "neq":
-        return value is None or value != want
-    if op == "not_in":
-        return value is None or value not in want
-    if value is None:
-        return False
-    if op == "eq":
-        return value == want
-    if op == "in":
-        return value in want
-    if op == "gt":
-        return value > want
-    if op == "gte":
-        return value >= want
-    if op == "lt":
-        return value < want
-    if op == "lte":
-        return value <= want
-    raise AssertionError(f"the reference does not know op {op!r}")
+    """One event-property filter on ``amount`` (NUMBER) or ``channel`` (STRING), as SQL would evaluate it."""
+    return compare(getattr(ev, f["property"]) if f["property"] != "event" else ev.event, f)
 
 
 def matches(ev: Ev, ref: dict[str, Any]) -> bool:

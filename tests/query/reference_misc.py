@@ -14,7 +14,18 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.query.logs import BASE_MS, DAY_MS, EVENTS, LOGIN, Ev, event_logs, fresh_project, load, reference_events
+from tests.query.logs import (
+    BASE_MS,
+    DAY_MS,
+    EVENTS,
+    LOGIN,
+    Ev,
+    compare,
+    event_logs,
+    fresh_project,
+    load,
+    reference_events,
+)
 from userloop.query.engine import Engine
 from userloop.schema.types import PropertyType
 from userloop.store import Workspace
@@ -31,28 +42,9 @@ def field(ev: Ev, name: str) -> Any:
 
 
 def passes(ev: Ev, f: dict[str, Any], profiles: Profiles) -> bool:
-    """One filter, with SQL's NULL rules: a comparison with a missing value is false, except the negations."""
+    """One filter, on an event property or on the person's profile, with SQL's NULL rules."""
     value = profiles.get(ev.person, {}).get(f["property"]) if f.get("source") == "user" else field(ev, f["property"])
-    op, want = f.get("op", "eq"), f.get("value")
-    if op == "is_set":
-        return value is not None
-    if op == "is_not_set":
-        return value is None
-    if op == "neq":
-        return value is None or value != want
-    if op == "not_in":
-        return value is None or value not in want
-    if value is None:
-        return False
-    if op == "eq":
-        return bool(value == want)
-    if op == "in":
-        return value in want
-    if op == "gt":
-        return bool(value > want)
-    if op == "lte":
-        return bool(value <= want)
-    raise AssertionError(f"the reference does not know operator {op!r}")
+    return compare(value, f)
 
 
 def matches(ev: Ev, ref: Ref, filters: list[dict[str, Any]], profiles: Profiles) -> bool:
