@@ -6,7 +6,15 @@ import httpx
 
 from tests.collect.serving import Server
 
-DUMMY = {"key_id": "1", "name": "default", "kind": "events", "query_id": "q1", "insight_id": "1"}
+DUMMY = {
+    "key_id": "1",
+    "name": "default",
+    "kind": "events",
+    "query_id": "q1",
+    "insight_id": "1",
+    "segment_id": "1",
+    "key": "u1",
+}
 BODIES = {  # well-formed for each wire format, with no key anywhere
     "/sa": b"data=eyJ0eXBlIjoidHJhY2sifQ%3D%3D",
     "/track": b"data=%5B%7B%22event%22%3A%22e%22%2C%22properties%22%3A%7B%22distinct_id%22%3A%22d%22%7D%7D%5D",

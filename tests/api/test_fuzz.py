@@ -48,7 +48,9 @@ def test_collector_never_answers_5xx(server: Server, data: st.DataObject) -> Non
     if how == "gzip":
         headers["Content-Encoding"] = "gzip"
     params = {"token": key or "", "project": "default", "filename": "x.jsonl"}
-    url = server.url + path.format(key_id="1", name="default", kind="events", query_id="q1", insight_id="1")
+    url = server.url + path.format(
+        key_id="1", name="default", kind="events", query_id="q1", insight_id="1", segment_id="1", key="u1"
+    )
     response = httpx.request(
         method.upper(),
         url,

@@ -26,6 +26,7 @@ from userloop.api.routers import (
     jobs,
     keys,
     models,
+    profiles,
     projects,
     properties,
     query,
@@ -58,6 +59,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.state.runtime = runtime
     for module in (health, collector, events, projects, keys, rejects, jobs, query, imports, models, properties):
         app.include_router(module.router)
+    for router in (profiles.tags_router, profiles.segments_router, profiles.users_router):
+        app.include_router(router)
     app.add_api_route("/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False)
     app.add_exception_handler(UserloopError, _user_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -61,6 +61,27 @@ class ServerClient:
             raise _error(response.status_code, response.content)
         return orjson.loads(response.content) if response.content else None
 
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Any route of the management API; the reply's JSON (None when empty). Errors become UserloopErrors."""
+        return self._call(method, path, **kwargs)
+
+    def download(self, path: str, dest: Path, *, params: dict[str, Any] | None = None) -> int:
+        """Stream a GET route's body into ``dest``; returns the bytes written."""
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.token}"}
+        written = 0
+        try:
+            with httpx.stream("GET", self.url + path, headers=headers, params=params, timeout=self.timeout) as reply:
+                if reply.status_code >= 400:
+                    raise _error(reply.status_code, reply.read())
+                with dest.open("wb") as f:
+                    for chunk in reply.iter_bytes():
+                        written += f.write(chunk)
+        except httpx.HTTPError as exc:
+            raise WorkspaceError(f"cannot reach the server at {self.url}: {exc}") from exc
+        return written
+
     def sql(self, query: str, *, project: str = "default", timeout: float = 60.0, limit: int = 10_000) -> Any:
         body = {"query": query, "project": project, "timeout": timeout, "limit": limit}
         return self._call("POST", "/api/v1/sql", json=body)

@@ -102,3 +102,66 @@ class JobRunOut(Strict):
     finished_at: str | None
     error: str | None
     result: Any = None
+
+
+# profile platform ---------------------------------------------------------------------------------------------
+FeatureKind = Literal["tag", "property", "model"]
+
+
+def _tag_and_property() -> list[FeatureKind]:
+    return ["tag", "property"]
+
+
+class TagMaterialiseIn(Strict):
+    names: list[str] | None = Field(default=None, max_length=500, description="Tags to compute (default: all enabled).")
+    date: str | None = Field(default=None, description="Local day the values describe, YYYY-MM-DD (default: today).")
+    full: bool = Field(default=False, description="Recompute everyone even where an incremental run would do.")
+
+
+class SegmentIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    rule: dict[str, Any]
+    description: str = Field(default="", max_length=5000)
+    refresh: Literal["daily", "manual"] = "daily"
+    compute: bool = Field(default=True, description="Compute the members now (else at the next refresh).")
+
+
+class SegmentPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    rule: dict[str, Any] | None = None
+    description: str | None = Field(default=None, max_length=5000)
+    refresh: Literal["daily", "manual"] | None = None
+
+
+class RuleIn(Strict):
+    rule: dict[str, Any]
+    timeout: float = Field(default=30.0, gt=0, le=600)
+
+
+class StaticSegmentIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    ids: list[str] = Field(min_length=1, max_length=1_000_000)
+    id_kind: Literal["user_id", "distinct_id"] = "distinct_id"
+    description: str = Field(default="", max_length=5000)
+
+
+class AnalysisSegmentIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    definition: dict[str, Any] = Field(description="A funnel/retention/lifecycle definition with a 'people' request.")
+    description: str = Field(default="", max_length=5000)
+
+
+class LookalikeIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    seed: int = Field(description="The seed segment's id.")
+    top_n: int = Field(ge=1, le=5_000_000)
+    features: list[FeatureKind] = Field(default_factory=_tag_and_property)
+    save: bool = True
+
+
+class CompareIn(Strict):
+    a: dict[str, Any] = Field(description='{"segment": id} or {"rule": {…}}')
+    b: dict[str, Any] | None = Field(default=None, description="Another group; omitted: everyone not in A.")
+    features: list[FeatureKind] = Field(default_factory=_tag_and_property)
+    correction: Literal["bh", "holm", "bonferroni"] = "bh"
+    alpha: float = Field(default=0.05, gt=0, lt=1)

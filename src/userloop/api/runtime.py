@@ -13,7 +13,7 @@ from userloop.collect.drain import BackgroundLoader, rules_for
 from userloop.collect.keys import KeyBook
 from userloop.collect.spool import Spool
 from userloop.query.engine import ResultCache
-from userloop.service.jobs import rejects_retention, user_models
+from userloop.service.jobs import profiles, rejects_retention, user_models
 from userloop.service.scheduler import Scheduler
 from userloop.service.tables import create_tables
 from userloop.store import owner
@@ -37,7 +37,7 @@ class ServiceConfig:
     scheduler_tick: float = 1.0
     rejects_keep_days: int = 30
     #: DuckDB's buffer pool for the service; bounded so that the process's memory stays flat as data grows.
-    duckdb_memory: str = "128MB"
+    duckdb_memory: str = "2GB"
 
 
 class Runtime:
@@ -57,6 +57,7 @@ class Runtime:
         self.scheduler = Scheduler(self.ws.meta, tick=self.config.scheduler_tick)
         self.scheduler.register(rejects_retention(self.ws, keep_days=self.config.rejects_keep_days))
         self.scheduler.register(user_models(self.ws))
+        self.scheduler.register(profiles(self.ws))
         self.url = f"http://{self.config.host}:{self.config.port}"
         self.session_token: str | None = None
         self.query_cache = ResultCache()
@@ -85,7 +86,10 @@ class Runtime:
     def _session_token(self) -> str:
         """An admin token for local CLI commands, readable only by the workspace's owner (mode 0600)."""
         self._revoke_session_tokens()
-        _key, secret = self.ws.meta.add_key("admin", f"{SESSION_KEY_NAME} (pid {os.getpid()})", None)
+        key, secret = self.ws.meta.add_key("admin", f"{SESSION_KEY_NAME} (pid {os.getpid()})", None)
+        # the session token is read from a file only the workspace's owner can read, who can read the data
+        # files too: the owner's CLI sees personal data when it asks for --unmask
+        self.ws.meta.grant(key.id, "pii")
         path = self.path / TOKEN_FILE
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

@@ -20,6 +20,7 @@ from userloop import __version__
 from userloop.cli.models_cmd import models_app
 from userloop.cli.options import DEFAULT_WORKSPACE, Json_, Project_, Workspace_
 from userloop.cli.output import Out, fail
+from userloop.cli.profile_cmd import register as register_profile_commands
 from userloop.cli.query_cmd import register as register_query_commands
 from userloop.cli.serve_cmd import register as register_service_commands
 from userloop.core.clock import DEFAULT_TIMEZONE
@@ -50,6 +51,7 @@ app.add_typer(rejects_app, name="rejects")
 app.add_typer(properties_app, name="properties")
 register_service_commands(app)
 register_query_commands(app)
+register_profile_commands(app)
 app.add_typer(models_app, name="models")
 
 

@@ -134,6 +134,34 @@ def keys_revoke(
         out.emit({"id": key_id, "revoked": True}, text=[f"key {key_id} revoked"])
 
 
+@keys_app.command("grant")
+def keys_grant(
+    key_id: Annotated[int, typer.Argument(help="An admin token's id (see `userloop keys list`).")],
+    right: Annotated[str, typer.Argument(help="The right: pii (see phone numbers and e-mail addresses unmasked).")],
+    revoke: Annotated[bool, typer.Option("--revoke", help="Take the right away instead.")] = False,
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
+    json_out: Json_ = False,
+) -> None:
+    """Give an admin token a right (or take it away). Only someone who can open the workspace's files can do
+    this — there is no API route for it, so a token can never raise its own rights."""
+    from userloop.core.errors import NotFoundError, ValidationError
+    from userloop.store import Workspace
+
+    out = Out(json_out)
+    with out.errors(), Workspace.open(workspace) as ws:  # the metadata DB only: safe while a server runs
+        key = next((k for k in ws.meta.keys(None) if k.id == key_id), None)
+        if key is None:
+            raise NotFoundError(f"no key with id {key_id}")
+        if key.kind != "admin":
+            raise ValidationError(f"key {key_id} is a {key.kind} key; rights are for admin tokens")
+        if revoke:
+            ws.meta.revoke_grant(key_id, right)
+        else:
+            ws.meta.grant(key_id, right)
+        held = sorted(ws.meta.grants(key_id))
+        out.emit({"id": key_id, "grants": held}, text=[f"key {key_id} holds: {', '.join(held) or 'no rights'}"])
+
+
 @jobs_app.command("list")
 def jobs_list(
     workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,

@@ -47,3 +47,24 @@ def user_models(ws: Workspace, *, at: str = "04:00") -> Job:
         }
 
     return Job("user_models", run, kind="daily", at=at, run_first_slot=False)
+
+
+def profiles(ws: Workspace, *, at: str = "04:30") -> Job:
+    """Daily, after the models: materialise every enabled tag as of yesterday, then refresh the daily rule segments
+    (each after the segments it refers to), so that yesterday's tags and audiences are ready in the morning."""
+
+    def run(project: str) -> dict[str, Any]:
+        from datetime import timedelta
+
+        from userloop.core.clock import today_in
+        from userloop.profile import segments
+        from userloop.profile.materialise import materialise
+
+        info = ws.project_info(project)
+        store = ws.project(project)
+        as_of = today_in(info.timezone) - timedelta(days=1)
+        tags = materialise(store, ws.meta, info.id, info.timezone, as_of)
+        refreshed = segments.refresh_all(ws.meta, store, info, as_of)
+        return {"as_of": as_of.isoformat(), "tags": {t.target: t.users for t in tags}, "segments": refreshed}
+
+    return Job("profiles", run, kind="daily", at=at, run_first_slot=False)

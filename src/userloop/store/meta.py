@@ -1,6 +1,7 @@
 """Operational metadata in a relational database (SQLite by default, PostgreSQL in production).
 
-Projects and their keys live here; later issues add analyses, tags, segments, journeys, runs and audit.
+Projects and their keys live here, with the rights (grants) a key holds beyond its kind; later issues add
+analyses, tags, segments, journeys, runs and audit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from userloop.core import ids
 from userloop.core.clock import utcnow
+from userloop.core.errors import NotFoundError, ValidationError
+
+#: The rights a key can be granted, with what each allows. An admin token sees personal data (phone numbers,
+#: emails) masked unless it holds ``pii``.
+KNOWN_GRANTS: dict[str, str] = {
+    "pii": "see personal data (phone numbers, email addresses) unmasked in the user 360 view and in exports",
+}
 
 
 class Base(DeclarativeBase):
@@ -46,6 +54,18 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
 
 
+class KeyGrant(Base):
+    """A right one admin token holds beyond its kind (one of :data:`KNOWN_GRANTS`)."""
+
+    __tablename__ = "key_grants"
+    __table_args__ = (UniqueConstraint("key_id", "grant"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    grant: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class MetaStore:
     """Access to the metadata database. ``url`` is a SQLAlchemy URL (``sqlite:///…`` or ``postgresql://…``)."""
 
@@ -55,9 +75,11 @@ class MetaStore:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.session: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        self._grants_ready = False
 
     def create_all(self) -> None:
         Base.metadata.create_all(self.engine)
+        self._grants_ready = True
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -113,6 +135,51 @@ class MetaStore:
             if key is not None and key.revoked_at is None:
                 key.revoked_at = utcnow()
         return key
+
+    # grants ---------------------------------------------------------------------------------------------
+    def grant(self, key_id: int, grant: str) -> None:
+        """Give the admin token ``key_id`` the right ``grant``; granting a right it holds changes nothing."""
+        _check_grant(grant)
+        self._ensure_grants()
+        with self.session.begin() as s:
+            key = s.get(ApiKey, key_id)
+            if key is None:
+                raise NotFoundError(f"no key {key_id}")
+            if key.kind != "admin" or key.revoked_at is not None:
+                why = "is revoked" if key.revoked_at is not None else f"is a {key.kind} key"
+                raise ValidationError(f"only live admin tokens hold grants; key {key_id} {why}")
+            held = s.scalar(select(KeyGrant).where(KeyGrant.key_id == key_id, KeyGrant.grant == grant))
+            if held is None:
+                s.add(KeyGrant(key_id=key_id, grant=grant))
+
+    def revoke_grant(self, key_id: int, grant: str) -> bool:
+        """Take ``grant`` away from ``key_id``; False when the key did not hold it."""
+        _check_grant(grant)
+        self._ensure_grants()
+        with self.session.begin() as s:
+            held = s.scalar(select(KeyGrant).where(KeyGrant.key_id == key_id, KeyGrant.grant == grant))
+            if held is None:
+                return False
+            s.delete(held)
+        return True
+
+    def grants(self, key_id: int) -> set[str]:
+        """The rights ``key_id`` holds (empty for a key without any, or an unknown key)."""
+        self._ensure_grants()
+        with self.session() as s:
+            return set(s.scalars(select(KeyGrant.grant).where(KeyGrant.key_id == key_id)))
+
+    def _ensure_grants(self) -> None:
+        """Create ``key_grants`` on first use: workspaces made before grants existed lack the table."""
+        if not self._grants_ready:
+            Base.metadata.create_all(self.engine, tables=[KeyGrant.__table__])  # type: ignore[list-item]
+            self._grants_ready = True
+
+
+def _check_grant(grant: str) -> None:
+    if grant not in KNOWN_GRANTS:
+        known = ", ".join(f"{name} ({what})" for name, what in KNOWN_GRANTS.items())
+        raise ValidationError(f"unknown grant {grant!r}; known grants: {known}")
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

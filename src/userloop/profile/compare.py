@@ -1,0 +1,681 @@
+"""Compare two groups of people on every feature: "what do mature users share?" (DOMAIN §4, §13).
+
+:func:`compare` puts group A (a segment, a rule) beside group B (another group, or everyone not in A) and tests
+every :class:`~userloop.profile.features.Feature` — tags, profile properties, model outputs — for a difference:
+
+- categorical features (enum, string, bool): counts and shares per value (the ``top_values`` most common values,
+  the rest folded into ``$other``, people without a value as ``$none``), Pearson's chi-square test of homogeneity
+  on that 2 × k table, Cramér's V as the effect size, and the values that tell the groups apart most;
+- numeric features (number; date as days since 1970-01-01): n, missing, mean, sd, quartiles, a histogram on bins
+  shared by both groups, Welch's t-test and Cohen's d.
+
+p-values are corrected across all tested features (Benjamini–Hochberg by default, Holm or Bonferroni) and the
+features ranked, significant first, by an effect on one [0, 1] scale: Cramér's V for categorical features and
+the point-biserial correlation ``|r|`` (converted from d) for numeric ones. Both are correlations between the
+group indicator and the feature (for two groups Cramér's V is the correlation between the indicator and the best
+scoring of the categories), so they rank together.
+
+The counting happens in DuckDB: the membership is materialised once as a temp table ``(user_id, in_a, in_b)``
+and each kind of feature takes one aggregate query (a UNION ALL over the features), returning sufficient
+statistics only; the tests run on those with scipy. A feature that cannot be tested (no values, one value,
+too many distinct values) is listed under ``skipped`` with a stable code and a reason, never an exception.
+
+References: Pearson (1900) and Agresti, *Categorical Data Analysis* (3rd ed., 2013) §3.2 for the chi-square test
+of homogeneity; Cramér, *Mathematical Methods of Statistics* (1946) §21.9 for V; Welch (1947), Biometrika 34,
+for the unequal-variance t-test; Cohen, *Statistical Power Analysis for the Behavioral Sciences* (2nd ed., 1988)
+§2.2 for d and its relation to r; Benjamini & Hochberg (1995), JRSS B 57; Holm (1979), Scand. J. Statist. 6.
+
+Example
+-------
+>>> result = compare(project, mature_users, None, features)          # doctest: +SKIP
+>>> [row.summary_en for row in result.features[:3]]                 # doctest: +SKIP
+['62% of A vs 18% of B have rfm_class = 重要价值 (lift 3.4×)', ...]
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Literal
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from sqlglot import exp
+
+from userloop.core.errors import QueryError, ValidationError
+from userloop.profile.features import Feature
+from userloop.query.compile import literal, render, sql
+from userloop.store.duck import ProjectStore
+
+__all__ = ["Comparison", "FeatureComparison", "GroupReader", "Skipped", "adjust_p", "compare"]
+
+Correction = Literal["bh", "holm", "bonferroni"]
+CORRECTIONS: tuple[Correction, ...] = ("bh", "holm", "bonferroni")
+DEFAULT_TIMEOUT_S = 60.0
+#: A categorical feature with more distinct values than this is an identifier or free text: not tested.
+MAX_CATEGORIES = 1000
+HISTOGRAM_BINS = 20
+NONE, OTHER = "$none", "$other"
+EPOCH = date(1970, 1, 1)
+GROUPS, A_IDS = "_ul_groups", "_ul_a"  # temp tables, private to the reader's cursor
+
+#: Why a feature was not tested: a stable code → (English, Chinese) message templates.
+SKIP_REASONS: dict[str, tuple[str, str]] = {
+    "empty_group": ("group {group} has no one in it", "{group} 组没有任何人"),
+    "no_values": ("no one in either group has a value", "两组中都没有人有此值"),
+    "constant": ("everyone in both groups has the same value", "两组所有人的取值相同"),
+    "too_few_values": ("fewer than 2 people in {group} have a value", "{group} 中有值的人少于 2 个"),
+    "no_variance": (
+        "the values do not vary within either group, so a t-test is undefined",
+        "两组组内取值都没有变化，无法做 t 检验",
+    ),
+    "too_many_categories": (
+        "{n} distinct values, more than the {cap} a comparison tests (an identifier or free text?); "
+        "group it into a tag with fewer values",
+        "有 {n} 个不同取值，超过对比可检验的上限 {cap}（可能是标识或自由文本），请先归并为取值更少的标签",
+    ),
+}
+
+
+# results ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Skipped:
+    """A feature that was not tested, with a stable ``code`` (see :data:`SKIP_REASONS`)."""
+
+    name: str
+    label: str
+    code: str
+    reason_en: str
+    reason_zh: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "code": self.code,
+                "reason": {"en": self.reason_en, "zh": self.reason_zh}}  # fmt: skip
+
+
+@dataclass
+class FeatureComparison:
+    """One tested feature: the test, its corrected p-value, the effect and the distributions in ``detail``."""
+
+    name: str
+    label: str
+    kind: str
+    type: str
+    test: Literal["chi2", "welch"]
+    statistic: float
+    df: float
+    p_value: float
+    effect_measure: Literal["cramers_v", "cohens_d"]
+    effect_size: float
+    #: The effect on the common [0, 1] scale used for ranking (Cramér's V, or |point-biserial r|).
+    effect: float
+    summary_en: str
+    summary_zh: str
+    detail: dict[str, Any]
+    p_adjusted: float = math.nan
+    significant: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "kind": self.kind,
+            "type": self.type,
+            "test": self.test,
+            "statistic": _clean(self.statistic),
+            "df": _clean(self.df),
+            "p_value": _clean(self.p_value),
+            "p_adjusted": _clean(self.p_adjusted),
+            "significant": self.significant,
+            "effect": _clean(self.effect),
+            "effect_size": {"measure": self.effect_measure, "value": _clean(self.effect_size)},
+            "summary": {"en": self.summary_en, "zh": self.summary_zh},
+            **self.detail,
+        }
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare` found: group sizes, notes, tested features (ranked) and skipped ones."""
+
+    names: tuple[str, str]
+    a_size: int
+    b_size: int
+    overlap: int
+    b_is_rest: bool
+    alpha: float
+    correction: Correction
+    features: list[FeatureComparison] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    notes: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "groups": {
+                "a": {"name": self.names[0], "size": self.a_size},
+                "b": {"name": self.names[1], "size": self.b_size, "everyone_else": self.b_is_rest},
+                "overlap": self.overlap,
+            },
+            "alpha": self.alpha,
+            "correction": self.correction,
+            "tested": len(self.features),
+            "significant": sum(f.significant for f in self.features),
+            "features": [f.as_dict() for f in self.features],
+            "skipped": [s.as_dict() for s in self.skipped],
+            "notes": self.notes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# reading ------------------------------------------------------------------------------------------------------
+class GroupReader:
+    """A private cursor on the project with a deadline: temp tables made here are seen by no other reader.
+
+    Every statement is a sqlglot tree; a statement that outlives ``timeout_s`` is interrupted and raises a
+    :class:`~userloop.core.errors.QueryError` with code ``query_timeout``.
+    """
+
+    def __init__(self, project: ProjectStore, timeout_s: float) -> None:
+        self.project = project
+        self.timeout_s = timeout_s
+        with project.store.lock:
+            self.cursor = project.con.cursor()
+        self._timed_out = threading.Event()
+        self._timer = threading.Timer(timeout_s, self._stop)
+
+    def _stop(self) -> None:
+        self._timed_out.set()
+        self.cursor.interrupt()
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except duckdb.Error as exc:
+            if self._timed_out.is_set():
+                raise QueryError(
+                    f"the comparison ran longer than {self.timeout_s:g} s and was stopped", code="query_timeout"
+                ) from exc
+            raise QueryError(f"the query failed in the engine: {str(exc).splitlines()[0]}") from exc
+
+    def execute(self, tree: exp.Expr) -> None:
+        with self._guard():
+            self.cursor.execute(render(tree)).fetchall()
+
+    def rows(self, tree: exp.Expr) -> list[tuple[Any, ...]]:
+        with self._guard():
+            return self.cursor.execute(render(tree)).fetchall()
+
+    def arrow(self, tree: exp.Expr) -> pa.Table:
+        with self._guard():
+            return self.cursor.execute(render(tree)).to_arrow_table()
+
+    def __enter__(self) -> GroupReader:
+        self._timer.start()
+        with self._guard():
+            self.cursor.execute("SET TimeZone = 'UTC'")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        self.cursor.close()
+
+
+def distinct_ids(group: exp.Select) -> exp.Expr:
+    """``SELECT DISTINCT user_id`` of a group given as any SELECT with a ``user_id`` column."""
+    return sql("SELECT DISTINCT s.user_id AS user_id FROM ($g) AS s WHERE s.user_id IS NOT NULL", g=group)
+
+
+def all_persons(project: ProjectStore) -> exp.Select:
+    """Every person of the project (the rows of ``users``)."""
+    return exp.select(exp.column("user_id", "u", quoted=True)).from_(
+        exp.table_("users", db=project.schema, quoted=True, alias="u")
+    )
+
+
+def _membership(project: ProjectStore, a: exp.Select, b: exp.Select | None) -> list[exp.Expr]:
+    """Statements that fill the temp table ``(user_id, grp)``: one row per person and group (0: A, 1: B), so a
+    person in both groups has two rows and every aggregate below simply groups by ``grp``."""
+    make_a = sql(f"CREATE OR REPLACE TEMP TABLE {A_IDS} AS SELECT * FROM ($a) AS a0", a=distinct_ids(a))
+    if b is None:  # everyone else: every person not in A
+        others = sql(f"SELECT p.user_id AS user_id FROM ($p) AS p WHERE p.user_id NOT IN (SELECT user_id FROM {A_IDS})",
+                     p=distinct_ids(all_persons(project)))  # fmt: skip
+    else:
+        others = distinct_ids(b)
+    make_groups = sql(
+        f"CREATE OR REPLACE TEMP TABLE {GROUPS} AS SELECT a.user_id AS user_id, 0 AS grp FROM {A_IDS} AS a "
+        "UNION ALL SELECT o.user_id AS user_id, 1 AS grp FROM ($o) AS o",
+        o=others,
+    )
+    return [make_a, make_groups]
+
+
+def _joined(f: Feature, value: exp.Expr) -> exp.Expr:
+    """Each (person, group) row with the feature's value ``x`` (NULL without one)."""
+    return sql(
+        f"SELECT g.grp AS grp, s.x AS x FROM {GROUPS} AS g "
+        "LEFT JOIN (SELECT s0.user_id AS user_id, $value AS x FROM ($src) AS s0) AS s ON s.user_id = g.user_id",
+        value=value,
+        src=f.source,
+    )
+
+
+def _numeric_value(f: Feature) -> exp.Expr:
+    if f.type == "date":
+        return sql("CAST(date_diff('day', $epoch, CAST(s0.value AS DATE)) AS DOUBLE)", epoch=literal(EPOCH))
+    # NaN and ±inf are no measurement; they count as missing
+    return sql("CASE WHEN isfinite(CAST(s0.value AS DOUBLE)) THEN CAST(s0.value AS DOUBLE) END")
+
+
+def _union(parts: list[exp.Expr]) -> exp.Expr:
+    return parts[0] if len(parts) == 1 else exp.union(*parts, distinct=False, copy=False)
+
+
+def _categorical_query(features: list[tuple[int, Feature]], top_values: int) -> exp.Expr:
+    """Per feature: the ``top_values`` most common values, ``$other`` and ``$none`` with counts per group."""
+    counts = [
+        sql("SELECT $i AS f, j.x AS v, count(*) FILTER (WHERE j.grp = 0) AS na, "
+            "count(*) FILTER (WHERE j.grp = 1) AS nb FROM ($j) AS j GROUP BY ALL",
+            i=i, j=_joined(f, sql("CAST(s0.value AS VARCHAR)")))
+        for i, f in features
+    ]  # fmt: skip
+    return sql(
+        """SELECT r.f AS f, CASE WHEN r.v IS NULL THEN 2 WHEN r.rn <= $k THEN 0 ELSE 1 END AS kind,
+             CASE WHEN r.v IS NOT NULL AND r.rn <= $k THEN r.v END AS v, sum(r.na) AS na, sum(r.nb) AS nb,
+             count(*) AS n_values
+           FROM (SELECT c.*, row_number() OVER (PARTITION BY c.f ORDER BY c.v IS NULL, c.na + c.nb DESC, c.v) AS rn
+                 FROM ($c) AS c) AS r
+           GROUP BY ALL""",
+        k=top_values,
+        c=_union(counts),
+    )
+
+
+def _numeric_query(features: list[tuple[int, Feature]]) -> exp.Expr:
+    """Per feature and group: n, size, mean, variance, quartiles, min, max and a histogram over the bins that
+    split the range of both groups in :data:`HISTOGRAM_BINS` equal parts (one pass: the range is a window)."""
+    parts = [
+        sql("""SELECT $i AS f, j.grp AS grp, count(j.x), count(*), avg(j.x), var_samp(j.x),
+                 quantile_cont(j.x, [0.25, 0.5, 0.75]), min(j.x), max(j.x),
+                 histogram(CASE WHEN j.hi > j.lo THEN least(floor((j.x - j.lo) / (j.hi - j.lo) * $bins), $last) END)
+                   FILTER (WHERE j.x IS NOT NULL)
+               FROM (SELECT j0.grp AS grp, j0.x AS x, min(j0.x) OVER () AS lo, max(j0.x) OVER () AS hi
+                     FROM ($j) AS j0) AS j
+               GROUP BY j.grp""",
+            i=i, bins=HISTOGRAM_BINS, last=HISTOGRAM_BINS - 1, j=_joined(f, _numeric_value(f)))
+        for i, f in features
+    ]  # fmt: skip
+    return _union(parts)
+
+
+# the comparison -----------------------------------------------------------------------------------------------
+def compare(
+    project: ProjectStore,
+    a: exp.Select,
+    b: exp.Select | None,
+    features: list[Feature],
+    *,
+    alpha: float = 0.05,
+    correction: Correction = "bh",
+    top_values: int = 20,
+    max_categories: int = MAX_CATEGORIES,
+    names: tuple[str, str] = ("A", "B"),
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Comparison:
+    """Compare group ``a`` with group ``b`` (None: everyone not in ``a``) on every feature.
+
+    Parameters
+    ----------
+    a, b : sqlglot SELECT
+        The groups, as selects with a ``user_id`` column (other columns are ignored). People in both groups
+        are counted in both (the overlap is reported); with ``b=None`` group B is every person not in A, so
+        the groups never overlap.
+    features : list of Feature
+        What to compare on; each gives at most one value per person.
+    alpha, correction
+        Significance level and the multiple-comparison correction across all tested features: ``"bh"``
+        (Benjamini–Hochberg false discovery rate), ``"holm"`` or ``"bonferroni"`` (family-wise error rate).
+    top_values : int
+        Categorical values shown and tested one by one; the rest are folded into ``$other``.
+    max_categories : int
+        A categorical feature with more distinct values is skipped (``too_many_categories``).
+    names : (str, str)
+        How the groups are called in the one-line summaries.
+
+    Returns
+    -------
+    Comparison
+        Tested features ranked significant first, then by effect on the common [0, 1] scale.
+
+    Raises
+    ------
+    ValidationError
+        A bad option or two features with one name.
+    QueryError
+        A group or feature select failed in the engine, or the whole ran longer than ``timeout_s``.
+    """
+    _check_options(features, alpha, correction, top_values, max_categories)
+    started = time.perf_counter()
+    with GroupReader(project, timeout_s) as reader:
+        for statement in _membership(project, a, b):
+            reader.execute(statement)
+        [(a_size, b_size, overlap)] = reader.rows(
+            sql(f"SELECT count(*) FILTER (WHERE grp = 0), count(*) FILTER (WHERE grp = 1), "
+                f"count(*) - count(DISTINCT user_id) FROM {GROUPS}")
+        )  # fmt: skip
+        out = Comparison(names, int(a_size), int(b_size), int(overlap), b is None, alpha, correction)
+        out.notes = _notes(out)
+        empty = [g for g, n in zip(names, (a_size, b_size), strict=True) if n == 0]
+        if empty:
+            out.skipped = [_skip(f, "empty_group", group=empty[0]) for f in features]
+        else:
+            _test_all(reader, out, features, top_values, max_categories)
+    _adjust_and_rank(out)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def _check_options(
+    features: list[Feature], alpha: float, correction: str, top_values: int, max_categories: int
+) -> None:
+    if not 0 < alpha < 1:
+        raise ValidationError(f"alpha must be between 0 and 1 (exclusive), not {alpha!r}")
+    if correction not in CORRECTIONS:
+        raise ValidationError(f"correction must be one of {', '.join(CORRECTIONS)}, not {correction!r}")
+    if not 1 <= top_values <= MAX_CATEGORIES:
+        raise ValidationError(f"top_values must be between 1 and {MAX_CATEGORIES}, not {top_values!r}")
+    if max_categories < 2:
+        raise ValidationError(f"max_categories must be at least 2, not {max_categories!r}")
+    seen: set[str] = set()
+    for f in features:
+        if f.name in seen:
+            raise ValidationError(f"feature {f.name!r} is given twice; feature names must be unique")
+        seen.add(f.name)
+
+
+def _notes(out: Comparison) -> list[dict[str, str]]:
+    a, b = out.names
+    notes = []
+    if out.b_is_rest:
+        notes.append({"code": "everyone_else",
+                      "en": f"{b} is everyone not in {a} ({out.b_size} people), so the groups do not overlap",
+                      "zh": f"{b} 为 {a} 以外的所有人（{out.b_size} 人），两组不重叠"})  # fmt: skip
+    elif out.overlap:
+        notes.append({"code": "overlap",
+                      "en": f"{out.overlap} people are in both {a} and {b} and are counted in both; the tests "
+                            "assume separate groups, so their p-values are approximate",
+                      "zh": f"{out.overlap} 人同时属于 {a} 和 {b}，在两组中都计入；检验假设两组互不重叠，"
+                            "因此 p 值为近似值"})  # fmt: skip
+    methods = {
+        "bh": ("Benjamini–Hochberg (false discovery rate)", "Benjamini–Hochberg（控制错误发现率）"),
+        "holm": ("Holm (family-wise error rate)", "Holm（控制族错误率）"),
+        "bonferroni": ("Bonferroni (family-wise error rate)", "Bonferroni（控制族错误率）"),
+    }[out.correction]
+    notes.append({"code": "correction",
+                  "en": f"p-values are corrected across all tested features with {methods[0]}; significant "
+                        f"means corrected p < {out.alpha:g}",
+                  "zh": f"p 值已在所有检验的特征间用 {methods[1]} 校正；显著指校正后 p < {out.alpha:g}"})  # fmt: skip
+    return notes
+
+
+def _test_all(
+    reader: GroupReader, out: Comparison, features: list[Feature], top_values: int, max_categories: int
+) -> None:
+    categorical = [(i, f) for i, f in enumerate(features) if f.type in ("enum", "string", "bool")]
+    numeric = [(i, f) for i, f in enumerate(features) if f.type in ("number", "date")]
+    results: dict[int, FeatureComparison | Skipped] = {}
+    if categorical:
+        by_feature: dict[int, list[tuple[Any, ...]]] = {i: [] for i, _ in categorical}
+        for row in reader.rows(_categorical_query(categorical, top_values)):
+            by_feature[row[0]].append(row[1:])
+        for i, f in categorical:
+            results[i] = _categorical(f, by_feature[i], out, max_categories)
+    if numeric:
+        stats: dict[tuple[int, int], tuple[Any, ...]] = {(row[0], row[1]): row[2:] for row in reader.rows(
+            _numeric_query(numeric))}  # fmt: skip
+        for i, f in numeric:
+            results[i] = _numeric(f, _GroupStats.of(stats.get((i, 0))), _GroupStats.of(stats.get((i, 1))), out)
+    for i in sorted(results):
+        item = results[i]
+        if isinstance(item, FeatureComparison):
+            out.features.append(item)
+        else:
+            out.skipped.append(item)
+
+
+def _skip(f: Feature, code: str, **fmt: Any) -> Skipped:
+    en, zh = SKIP_REASONS[code]
+    return Skipped(f.name, f.label, code, en.format(**fmt), zh.format(**fmt))
+
+
+# categorical features -----------------------------------------------------------------------------------------
+def _categorical(f: Feature, rows: list[tuple[Any, ...]], out: Comparison, max_categories: int) -> Any:
+    """rows: (kind 0 value / 1 other / 2 none, value, count in A, count in B, distinct values in the row)."""
+    distinct = sum(r[4] for r in rows if r[0] != 2)
+    if distinct == 0:
+        return _skip(f, "no_values")
+    if distinct > max_categories:
+        return _skip(f, "too_many_categories", n=distinct, cap=max_categories)
+    rows = sorted(rows, key=lambda r: (r[0], -(r[2] + r[3]), r[1] or ""))  # values by total, $other, $none
+    cells = [(NONE if k == 2 else OTHER if k == 1 else v, int(na), int(nb)) for k, v, na, nb, _ in rows]
+    cells = _in_order(f, cells)
+    table = np.array([[c[1] for c in cells], [c[2] for c in cells]], dtype=np.float64)
+    tested = table[:, table.sum(axis=0) > 0]
+    if tested.shape[1] < 2:
+        return _skip(f, "constant")
+    from scipy.stats import chi2_contingency
+
+    res = chi2_contingency(tested, correction=False)
+    chi2, dof, p = float(res.statistic), float(res.dof), float(res.pvalue)
+    v = math.sqrt(chi2 / tested.sum()) if tested.sum() else 0.0  # r = 2 rows: min(r, c) - 1 = 1
+    values = [_share_row(name, na, nb, out.a_size, out.b_size) for name, na, nb in cells]
+    # the largest differences first; on a tie (two values: +d and -d) the value A has more of
+    ranked = sorted((r for r in values if r["value"] != OTHER),
+                    key=lambda r: (-round(abs(r["diff_pts"]), 9), -r["diff_pts"], r["value"]))  # fmt: skip
+    en, zh = _categorical_summary(f.label, ranked[0], out.names)
+    folded = next((r[4] for r in rows if r[0] == 1), 0)
+    detail = {"values": values, "distinguishing": ranked[:5], "folded_values": int(folded), "distinct_values": distinct}
+    return FeatureComparison(f.name, f.label, f.kind, f.type, "chi2", chi2, dof, p, "cramers_v", v, v, en, zh, detail)
+
+
+def _in_order(f: Feature, cells: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Declared order for ordered enums (absent values shown with zero counts), else most common first."""
+    if not f.order:
+        return cells
+    seen = {c[0] for c in cells}
+    if OTHER not in seen:
+        cells = cells + [(v, 0, 0) for v in f.order if v not in seen]
+    rank = {v: i for i, v in enumerate(f.order)}
+    tail = {OTHER: len(rank) + 1, NONE: len(rank) + 2}
+    return sorted(cells, key=lambda c: (rank.get(c[0], tail.get(c[0], len(rank))), -(c[1] + c[2]), c[0]))
+
+
+def _share_row(value: str, na: int, nb: int, a_size: int, b_size: int) -> dict[str, Any]:
+    share_a, share_b = na / a_size, nb / b_size
+    return {
+        "value": value,
+        "a": na,
+        "b": nb,
+        "share_a": share_a,
+        "share_b": share_b,
+        "lift": share_a / share_b if share_b > 0 else None,
+        "diff_pts": 100 * (share_a - share_b),
+    }
+
+
+def _categorical_summary(label: str, row: dict[str, Any], names: tuple[str, str]) -> tuple[str, str]:
+    a, b = names
+    pa_, pb_ = _pct(row["share_a"]), _pct(row["share_b"])
+    lift = row["lift"]
+    lift_en = f"lift {lift:.1f}×" if lift is not None else f"only in {a}"
+    lift_zh = f"{lift:.1f} 倍" if lift is not None else f"仅见于 {a}"
+    if row["value"] == NONE:
+        return (f"{pa_} of {a} vs {pb_} of {b} have no {label} ({lift_en})",
+                f"{a} 中 {pa_} 没有 {label}，{b} 中为 {pb_}（{lift_zh}）")  # fmt: skip
+    value = row["value"]
+    return (f"{pa_} of {a} vs {pb_} of {b} have {label} = {value} ({lift_en})",
+            f"{a} 中 {pa_} 的 {label} 为 {value}，{b} 中为 {pb_}（{lift_zh}）")  # fmt: skip
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.0f}%" if share == 0 or share >= 0.01 else f"{100 * share:.1g}%"
+
+
+# numeric features ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _GroupStats:
+    n: int  # people with a value
+    size: int  # people in the group
+    mean: float | None
+    var: float | None
+    quartiles: tuple[float, float, float] | None
+    lo: float | None
+    hi: float | None
+    histogram: dict[int, int]
+
+    @classmethod
+    def of(cls, row: tuple[Any, ...] | None) -> _GroupStats:
+        if row is None:  # the group has no rows at all (never for a non-empty group)
+            return cls(0, 0, None, None, None, None, None, {})
+        n, size, mean, var, q, lo, hi, histogram = row
+        bins = {int(k): int(v) for k, v in (histogram or {}).items() if k is not None}
+        return cls(int(n), int(size), mean, var, tuple(q) if q else None, lo, hi, bins)
+
+    def as_dict(self, is_date: bool) -> dict[str, Any]:
+        q = self.quartiles or (None, None, None)
+        out: dict[str, Any] = {"n": self.n, "missing": self.size - self.n, "mean": self.mean,
+                               "sd": math.sqrt(self.var) if self.var is not None else None,
+                               "p25": q[0], "p50": q[1], "p75": q[2], "min": self.lo, "max": self.hi}  # fmt: skip
+        if is_date:
+            out["dates"] = {k: _as_date(out[k]) for k in ("mean", "p25", "p50", "p75", "min", "max")}
+        return out
+
+
+def _numeric(f: Feature, a: _GroupStats, b: _GroupStats, out: Comparison) -> FeatureComparison | Skipped:
+    if a.n == 0 and b.n == 0:
+        return _skip(f, "no_values")
+    for stats, name in ((a, out.names[0]), (b, out.names[1])):
+        if stats.n < 2:
+            return _skip(f, "too_few_values", group=name)
+    assert a.mean is not None and b.mean is not None and a.var is not None and b.var is not None
+    if a.var == 0 and b.var == 0:
+        return _skip(f, "constant" if a.mean == b.mean else "no_variance")
+    from scipy.stats import ttest_ind_from_stats
+
+    res = ttest_ind_from_stats(a.mean, math.sqrt(a.var), a.n, b.mean, math.sqrt(b.var), b.n, equal_var=False)
+    d = cohens_d(a.mean, a.var, a.n, b.mean, b.var, b.n)
+    r = abs(r_from_d(d, a.n, b.n))
+    se2 = a.var / a.n + b.var / b.n  # Welch–Satterthwaite degrees of freedom
+    dof = se2**2 / ((a.var / a.n) ** 2 / (a.n - 1) + (b.var / b.n) ** 2 / (b.n - 1))
+    is_date = f.type == "date"
+    en, zh = _numeric_summary(f.label, a, b, d, is_date, out.names)
+    detail = {"a": a.as_dict(is_date), "b": b.as_dict(is_date), "histogram": _histogram(a, b, is_date)}
+    return FeatureComparison(f.name, f.label, f.kind, f.type, "welch", float(res.statistic), dof,
+                             float(res.pvalue), "cohens_d", d, r, en, zh, detail)  # fmt: skip
+
+
+def cohens_d(mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: float, n_b: int) -> float:
+    """Cohen's d: the difference of means over the pooled standard deviation (Cohen 1988, eq. 2.5.2)."""
+    pooled = ((n_a - 1) * var_a + (n_b - 1) * var_b) / (n_a + n_b - 2)
+    return (mean_a - mean_b) / math.sqrt(pooled)
+
+
+def r_from_d(d: float, n_a: int, n_b: int) -> float:
+    """The point-biserial correlation between group and value that Cohen's d implies.
+
+    With ``N = n_a + n_b``, the pooled t statistic is ``t = d·sqrt(n_a n_b / N)`` and ``r = t / sqrt(t² + N − 2)``,
+    so ``r = d / sqrt(d² + N (N − 2) / (n_a n_b))`` — exact for non-overlapping groups; Cohen (1988, eq. 2.2.6)
+    and Borenstein et al., *Introduction to Meta-Analysis* (2009, eq. 7.7) give the large-sample form
+    ``d / sqrt(d² + N² / (n_a n_b))``.
+    """
+    n = n_a + n_b
+    return d / math.sqrt(d * d + n * (n - 2) / (n_a * n_b))
+
+
+def _numeric_summary(
+    label: str, a: _GroupStats, b: _GroupStats, d: float, is_date: bool, names: tuple[str, str]
+) -> tuple[str, str]:
+    ga, gb = names
+    if is_date:
+        assert a.quartiles is not None and b.quartiles is not None
+        ma, mb = a.quartiles[1], b.quartiles[1]
+        days = ma - mb
+        return (f"median {label} is {_as_date(ma)} in {ga} vs {_as_date(mb)} in {gb} ({days:+.0f} days)",
+                f"{ga} 的 {label} 中位数为 {_as_date(ma)}，{gb} 为 {_as_date(mb)}（相差 {days:+.0f} 天）")  # fmt: skip
+    assert a.mean is not None and b.mean is not None
+    return (f"mean {label} is {_num(a.mean)} in {ga} vs {_num(b.mean)} in {gb} (d = {d:+.2f})",
+            f"{ga} 的 {label} 均值为 {_num(a.mean)}，{gb} 为 {_num(b.mean)}（d = {d:+.2f}）")  # fmt: skip
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def _as_date(days: float | None) -> str | None:
+    return None if days is None else (EPOCH + timedelta(days=round(days))).isoformat()
+
+
+def _histogram(a: _GroupStats, b: _GroupStats, is_date: bool) -> dict[str, Any]:
+    """Counts per bin of both groups over the shared range (bin k holds ``lo + k w <= x < lo + (k + 1) w``, the
+    last bin also ``x = hi``)."""
+    assert a.lo is not None and b.lo is not None and a.hi is not None and b.hi is not None
+    lo, hi = min(a.lo, b.lo), max(a.hi, b.hi)
+    edges = [lo + (hi - lo) * k / HISTOGRAM_BINS for k in range(HISTOGRAM_BINS + 1)]
+    return {
+        "edges": [_as_date(e) for e in edges] if is_date else edges,
+        "a": [a.histogram.get(k, 0) for k in range(HISTOGRAM_BINS)],
+        "b": [b.histogram.get(k, 0) for k in range(HISTOGRAM_BINS)],
+    }
+
+
+# correction and ranking ---------------------------------------------------------------------------------------
+def adjust_p(p: list[float] | np.ndarray, method: Correction = "bh") -> np.ndarray:
+    """p-values adjusted for ``m`` tests.
+
+    ``bonferroni``: ``min(1, m p)``. ``holm`` (Holm 1979): sorted ascending, ``p̃_(i) = max_{j≤i} min(1,
+    (m − j + 1) p_(j))``. ``bh`` (Benjamini & Hochberg 1995): ``p̃_(i) = min_{j≥i} min(1, m p_(j) / j)``.
+
+    >>> adjust_p([0.01, 0.04, 0.03], "bh").round(3).tolist()
+    [0.03, 0.04, 0.04]
+    """
+    values = np.asarray(p, dtype=np.float64)
+    m = values.shape[0]
+    if m == 0:
+        return values
+    if method == "bonferroni":
+        return np.minimum(1.0, values * m)
+    order = np.argsort(values, kind="stable")
+    ranked = values[order]
+    rank = np.arange(1, m + 1)
+    if method == "holm":
+        adjusted = np.maximum.accumulate((m - rank + 1) * ranked)
+    elif method == "bh":
+        adjusted = np.minimum.accumulate((ranked * m / rank)[::-1])[::-1]
+    else:
+        raise ValidationError(f"correction must be one of {', '.join(CORRECTIONS)}, not {method!r}")
+    out = np.empty(m)
+    out[order] = np.minimum(1.0, adjusted)
+    return out
+
+
+def _adjust_and_rank(out: Comparison) -> None:
+    adjusted = adjust_p([f.p_value for f in out.features], out.correction)
+    for f, p in zip(out.features, adjusted, strict=True):
+        f.p_adjusted = float(p)
+        f.significant = bool(p < out.alpha)
+    out.features.sort(key=_rank_key)
+
+
+def _rank_key(f: FeatureComparison) -> tuple[Any, ...]:
+    return (not f.significant, -f.effect, f.p_value, f.name)
+
+
+def _clean(x: float) -> float | None:
+    return None if x is None or math.isnan(x) else float(x)

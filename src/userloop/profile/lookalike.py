@@ -1,0 +1,492 @@
+"""Look-alikes: the people outside a seed group who most resemble it (DOMAIN §4: "find look-alikes in earlier
+stages"), scored by a classifier on tags, profile properties and model outputs.
+
+Method (positive–unlabelled learning, Elkan & Noto 2008, "Learning classifiers from only positive and unlabeled
+data", KDD): the seed members are the positives; a random sample of everyone else in the universe stands in for
+the negatives, although some of them are, unknown to us, like the seed — exactly the people we look for. A
+classifier trained seed-vs-rest ranks the unlabelled people in the same order as one trained on true labels would
+(Elkan & Noto's Lemma 1: the scores differ by a constant factor), so the top scores are the best look-alikes.
+
+The classifier is scikit-learn's L2-regularised :class:`~sklearn.linear_model.LogisticRegression` with balanced
+class weights (:data:`LOGISTIC`). Measured on the simulator's data (20k people, 44 features) it matched
+``HistGradientBoostingClassifier`` in cross-validated AUC within 0.01 while fitting several times faster, and its
+standardized coefficients say which features drive the score.
+
+Features become a design matrix with one DuckDB query that joins every feature's source to the population (seed ∪
+universe), then in numpy, with all statistics taken over that population:
+
+- numbers, booleans (0/1) and dates (days before ``as_of``): the value with missing values set to the median,
+  plus a 0/1 "missing" column when any value is missing;
+- enumerations and strings: one 0/1 column per value among the ``top_values`` most common (ties by value),
+  ``$other`` for the rest and ``$none`` for missing, each when present;
+- columns constant over the population are dropped; every column is standardized (mean 0, population sd 1), so
+  a coefficient is the change in log-odds per standard deviation.
+
+Quality is reported twice: the ROC AUC of seed vs rest on held-out folds (stratified k-fold), and a hidden-seed
+check — 20 % of the seed is hidden, the model is trained on the rest, and the report says what share of the hidden
+members land in the top N of the people it scores (recall), with the precision and its lift over chance.
+
+Example
+-------
+>>> found = lookalike(project, high_value, features, top_n=5000)          # doctest: +SKIP
+>>> found.scores.num_rows, found.quality["cv_auc"]                         # doctest: +SKIP
+(5000, 0.87)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from sqlglot import exp
+
+from userloop.core.clock import utcnow
+from userloop.core.errors import ValidationError
+from userloop.profile.compare import DEFAULT_TIMEOUT_S, GroupReader, all_persons, distinct_ids
+from userloop.profile.features import Feature
+from userloop.query.compile import col, literal, sql
+from userloop.store.duck import ProjectStore
+
+__all__ = ["LOGISTIC", "Encoding", "Lookalike", "encode", "lookalike"]
+
+FloatArray = npt.NDArray[np.float64]
+#: The classifier's hyper-parameters (a tight tolerance, so scores are reproducible to 1e-6).
+LOGISTIC: dict[str, Any] = {"C": 1.0, "class_weight": "balanced", "max_iter": 2000, "tol": 1e-8}
+MIN_SEED = 10
+HIDDEN_SHARE = 0.2
+CV_FOLDS = 5
+TOP_VALUES = 20
+SCORE_CHUNK = 131_072
+SEED, POP = "_ul_seed", "_ul_pop"  # temp tables, private to the reader's cursor
+NUMERIC = ("number", "date", "bool")
+
+
+@dataclass
+class Lookalike:
+    """The top look-alikes (``scores``: ``user_id, score``, best first) and how far to trust them."""
+
+    scores: pa.Table
+    seed_size: int
+    universe_size: int
+    candidates: int
+    trained_on: dict[str, int]
+    quality: dict[str, Any]
+    influential: list[dict[str, Any]]
+    columns: int
+    note_en: str = ""
+    note_zh: str = ""
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": "logistic_regression",
+            "size": self.scores.num_rows,
+            "seed_size": self.seed_size,
+            "universe_size": self.universe_size,
+            "candidates": self.candidates,
+            "trained_on": self.trained_on,
+            "columns": self.columns,
+            "quality": self.quality,
+            "influential": self.influential,
+            "skipped": self.skipped,
+            "note": {"en": self.note_en, "zh": self.note_zh},
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# the encoding --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    """One column of the design matrix: which feature, what it holds, and its standardization."""
+
+    feature: int
+    kind: Literal["value", "missing", "category"]
+    category: str | None  # a value, "$other" or "$none" for category columns
+    code: int  # the category's code in the raw column (-1 $none, 0 $other, k ≥ 1 the k-th top value)
+    fill: float  # value columns: the median that replaces a missing value
+    mean: float
+    std: float
+
+    def values(self, raw: npt.NDArray[Any]) -> FloatArray:
+        """The column (not yet standardized) for the rows of ``raw``, the feature's raw column."""
+        if self.kind == "value":
+            return np.where(np.isnan(raw), self.fill, raw)
+        if self.kind == "missing":
+            return np.isnan(raw).astype(np.float64)
+        return (raw == self.code).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """The fitted design: columns and the labels of the features they come from."""
+
+    columns: list[Column]
+    labels: list[str]
+    types: list[str]
+
+    def design(self, raw: list[npt.NDArray[Any]], rows: npt.NDArray[np.int64] | slice) -> FloatArray:
+        """The standardized design matrix for ``rows`` of the population."""
+        out = np.empty((_length(raw[0], rows), len(self.columns)), dtype=np.float64)
+        for j, c in enumerate(self.columns):
+            out[:, j] = (c.values(raw[c.feature][rows]) - c.mean) / c.std
+        return out
+
+    def describe(self, c: Column) -> tuple[str, str, str]:
+        """Column name, and what a positive coefficient means in English and Chinese."""
+        label = self.labels[c.feature]
+        if c.kind == "missing":
+            return f"{label} (missing)", f"no {label}", f"没有 {label}"
+        if c.kind == "category":
+            if c.category == "$none":
+                return f"{label} = $none", f"no {label}", f"没有 {label}"
+            return f"{label} = {c.category}", f"{label} = {c.category}", f"{label} 为 {c.category}"
+        if self.types[c.feature] == "date":  # days before as_of: higher is longer ago
+            return label, f"an earlier {label}", f"{label} 更早"
+        return label, f"a higher {label}", f"{label} 更高"
+
+
+def _length(column: npt.NDArray[Any], rows: npt.NDArray[np.int64] | slice) -> int:
+    return len(range(*rows.indices(column.shape[0]))) if isinstance(rows, slice) else int(rows.shape[0])
+
+
+def encode(features: list[Feature], raw: list[npt.NDArray[Any]], categories: list[list[str]]) -> Encoding:
+    """Fit the design over the whole population (see the module docstring for the rules).
+
+    ``raw[i]`` is feature ``i``'s column: float64 with NaN for missing (numbers, booleans, dates), or int codes
+    (-1 missing, 0 other, k the k-th value of ``categories[i]``) for enumerations and strings.
+    """
+    candidates: list[Column] = []
+    for i, f in enumerate(features):
+        x = raw[i]
+        if f.type in NUMERIC:
+            missing = np.isnan(x)
+            if missing.all():
+                continue
+            candidates.append(Column(i, "value", None, 0, float(np.median(x[~missing])), 0.0, 1.0))
+            candidates.append(Column(i, "missing", None, 0, 0.0, 0.0, 1.0))
+        else:
+            names = {0: "$other", -1: "$none"} | {k + 1: v for k, v in enumerate(categories[i])}
+            candidates.extend(Column(i, "category", names[code], code, 0.0, 0.0, 1.0) for code in sorted(names))
+    columns = []
+    for c in candidates:
+        v = c.values(raw[c.feature])
+        std = float(v.std())
+        if std > 0:  # a constant column (a category nobody has, no missing values) carries nothing
+            columns.append(Column(c.feature, c.kind, c.category, c.code, c.fill, float(v.mean()), std))
+    return Encoding(columns, [f.label for f in features], [f.type for f in features])
+
+
+# reading -------------------------------------------------------------------------------------------------------
+def _population(
+    project: ProjectStore, seed: exp.Select, universe: exp.Select | None, exclude_seed: bool
+) -> list[exp.Expr]:
+    """``(user_id, seed, cand)`` for everyone in the seed or the universe; ``cand``: may be scored."""
+    everyone = distinct_ids(universe if universe is not None else all_persons(project))
+    return [
+        sql(f"CREATE OR REPLACE TEMP TABLE {SEED} AS SELECT * FROM ($s) AS s0", s=distinct_ids(seed)),
+        sql(
+            f"CREATE OR REPLACE TEMP TABLE {POP} AS SELECT coalesce(s.user_id, u.user_id) AS user_id, "
+            "s.user_id IS NOT NULL AS seed, u.user_id IS NOT NULL AND (s.user_id IS NULL OR NOT $exclude) AS cand, "
+            f"u.user_id IS NOT NULL AS in_universe FROM {SEED} AS s FULL JOIN ($u) AS u ON s.user_id = u.user_id",
+            u=everyone,
+            exclude=exclude_seed,
+        ),
+    ]
+
+
+def _top_values_query(features: list[tuple[int, Feature]], top_values: int) -> exp.Expr:
+    parts = [
+        sql(f"SELECT $i AS f, CAST(s.value AS VARCHAR) AS v, count(*) AS n FROM {POP} AS p "
+            "JOIN ($src) AS s ON s.user_id = p.user_id WHERE s.value IS NOT NULL GROUP BY ALL", i=i, src=f.source)
+        for i, f in features
+    ]  # fmt: skip
+    union = parts[0] if len(parts) == 1 else exp.union(*parts, distinct=False, copy=False)
+    return sql(
+        "SELECT r.f, r.v FROM (SELECT c.f AS f, c.v AS v, row_number() OVER (PARTITION BY c.f ORDER BY c.n DESC, "
+        "c.v) AS rn FROM ($c) AS c) AS r WHERE r.rn <= $k ORDER BY r.f, r.rn",
+        c=union,
+        k=top_values,
+    )
+
+
+def _raw_value(f: Feature, alias: str, categories: list[str], as_of: date) -> exp.Expr:
+    value = col("value", alias)
+    if f.type == "number":
+        return sql("CASE WHEN isfinite(CAST($v AS DOUBLE)) THEN CAST($v AS DOUBLE) END", v=value)
+    if f.type == "date":
+        return sql("CAST(date_diff('day', CAST($v AS DATE), $as_of) AS DOUBLE)", v=value, as_of=literal(as_of))
+    if f.type == "bool":
+        return sql("CASE WHEN CAST($v AS BOOLEAN) THEN 1.0 WHEN NOT CAST($v AS BOOLEAN) THEN 0.0 END", v=value)
+    if not categories:
+        return sql("CASE WHEN $v IS NULL THEN -1 ELSE 0 END", v=value)
+    return sql(
+        "CASE WHEN $v IS NULL THEN -1 ELSE coalesce(list_position($values, CAST($v AS VARCHAR)), 0) END",
+        v=value,
+        values=literal(categories),
+    )
+
+
+def _matrix_query(features: list[Feature], categories: list[list[str]], as_of: date) -> exp.Select:
+    """One row per person of the population with every feature's raw column (``c0`` …), by user_id."""
+    q = exp.select(col("user_id", "p"), col("seed", "p"), col("cand", "p")).from_(exp.to_table(POP).as_("p"))
+    for i, f in enumerate(features):
+        alias = f"s{i}"
+        q = q.select(exp.alias_(_raw_value(f, alias, categories[i], as_of), f"c{i}"), copy=False)
+        q = q.join(
+            exp.Subquery(this=f.source.copy(), alias=exp.TableAlias(this=exp.to_identifier(alias))),
+            on=sql("$a = $b", a=col("user_id", alias), b=col("user_id", "p")),
+            join_type="left",
+            copy=False,
+        )
+    return q.order_by(col("user_id", "p"), copy=False)
+
+
+# the look-alike ------------------------------------------------------------------------------------------------
+def lookalike(
+    project: ProjectStore,
+    seed: exp.Select,
+    features: list[Feature],
+    *,
+    top_n: int,
+    universe: exp.Select | None = None,
+    exclude_seed: bool = True,
+    max_train: int = 200_000,
+    random_state: int = 0,
+    top_values: int = TOP_VALUES,
+    as_of: date | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Lookalike:
+    """Score the universe by likeness to ``seed`` and return the ``top_n`` best.
+
+    Parameters
+    ----------
+    seed : sqlglot SELECT
+        The seed group (a select with a ``user_id`` column). It may lie outside the universe (mature users as
+        the seed, earlier stages as the universe).
+    features : list of Feature
+        What the classifier learns from; each gives at most one value per person.
+    top_n : int
+        How many look-alikes to return (fewer when the universe holds fewer candidates).
+    universe : sqlglot SELECT, optional
+        Who may be scored (default: every person).
+    exclude_seed : bool
+        Leave seed members out of the result (default).
+    max_train : int
+        At most this many people train the model: up to half of them seed members, the rest a random sample of
+        the others.
+    random_state : int
+        Seeds the sampling, the folds and the hidden part of the seed; the same inputs give the same result.
+    as_of : date, optional
+        Dates become "days before ``as_of``" (default: today, UTC).
+
+    Raises
+    ------
+    ValidationError
+        An empty or tiny seed, a seed that holds the whole universe, a bad option, or a feature that gives a
+        person two values.
+    """
+    started = time.perf_counter()
+    _check_options(features, top_n, max_train, top_values)
+    with GroupReader(project, timeout_s) as reader:
+        for statement in _population(project, seed, universe, exclude_seed):
+            reader.execute(statement)
+        sizes = _sizes(reader)
+        categories = _categories(reader, features, top_values)
+        table = reader.arrow(_matrix_query(features, categories, as_of or utcnow().date()))
+    if table.num_rows != sizes["population"]:
+        raise ValidationError("a feature gives some people more than one value; each feature gives one per person")
+    ids = table.column("user_id").to_numpy()
+    is_seed = table.column("seed").to_numpy(zero_copy_only=False).astype(bool)
+    is_cand = table.column("cand").to_numpy(zero_copy_only=False).astype(bool)
+    raw = [_raw_column(table.column(f"c{i}"), f) for i, f in enumerate(features)]
+    del table
+    enc = encode(features, raw, categories)
+    if not enc.columns:
+        raise ValidationError("no feature varies over these people, so there is nothing to learn likeness from")
+    rng = np.random.default_rng(random_state)
+    positives, negatives = _training_rows(is_seed, max_train, rng)
+    x, y = enc.design(raw, np.r_[positives, negatives]), np.r_[np.ones(positives.size), np.zeros(negatives.size)]
+    quality = {**_cross_validated_auc(x, y, random_state), **_holdout(enc, raw, positives, negatives, ~is_seed,
+                                                                         top_n, rng)}  # fmt: skip
+    model = _fit(x, y)
+    del x
+    scores, chosen = _top(enc, raw, model, np.flatnonzero(is_cand), ids, top_n)
+    out = Lookalike(
+        scores=pa.table({"user_id": pa.array(ids[chosen], pa.int64()), "score": pa.array(scores, pa.float64())}),
+        seed_size=sizes["seed"],
+        universe_size=sizes["universe"],
+        candidates=int(is_cand.sum()),
+        trained_on={"seed": int(positives.size), "others": int(negatives.size)},
+        quality=quality,
+        influential=_influential(enc, model.coef_[0]),
+        columns=len(enc.columns),
+        skipped=[{"name": f.name, "label": f.label, "reason": "no value varies over these people"}
+                 for i, f in enumerate(features) if i not in {c.feature for c in enc.columns}],
+    )  # fmt: skip
+    out.note_en, out.note_zh = _note(out, len(features))
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def _check_options(features: list[Feature], top_n: int, max_train: int, top_values: int) -> None:
+    if top_n < 1:
+        raise ValidationError(f"top_n must be at least 1, not {top_n!r}")
+    if max_train < 2 * MIN_SEED:
+        raise ValidationError(f"max_train must be at least {2 * MIN_SEED}, not {max_train!r}")
+    if not 1 <= top_values <= 1000:
+        raise ValidationError(f"top_values must be between 1 and 1000, not {top_values!r}")
+    if not features:
+        raise ValidationError("a look-alike needs at least one feature to learn from")
+    names = [f.name for f in features]
+    if len(set(names)) != len(names):
+        raise ValidationError("feature names must be unique; a feature is given twice")
+
+
+def _sizes(reader: GroupReader) -> dict[str, int]:
+    [(population, seed, universe, others)] = reader.rows(
+        sql(f"SELECT count(*), count(*) FILTER (WHERE seed), count(*) FILTER (WHERE in_universe), "
+            f"count(*) FILTER (WHERE in_universe AND NOT seed) FROM {POP}")
+    )  # fmt: skip
+    if seed == 0:
+        raise ValidationError("the seed is empty; a look-alike needs people to look like", code="seed_empty")
+    if seed < MIN_SEED:
+        raise ValidationError(f"the seed has {seed} people; a look-alike needs at least {MIN_SEED}", code="seed_small")
+    if others == 0:
+        raise ValidationError(
+            "everyone in the universe is in the seed, so there is no one to compare with or to score",
+            code="seed_everyone",
+        )
+    return {"population": int(population), "seed": int(seed), "universe": int(universe)}
+
+
+def _categories(reader: GroupReader, features: list[Feature], top_values: int) -> list[list[str]]:
+    out: list[list[str]] = [[] for _ in features]
+    categorical = [(i, f) for i, f in enumerate(features) if f.type not in NUMERIC]
+    if categorical:
+        for i, value in reader.rows(_top_values_query(categorical, top_values)):
+            out[i].append(value)
+    return out
+
+
+def _raw_column(column: pa.ChunkedArray, f: Feature) -> npt.NDArray[Any]:
+    if f.type in NUMERIC:
+        return column.to_numpy(zero_copy_only=False).astype(np.float64)  # NULL → NaN
+    return column.to_numpy(zero_copy_only=False).astype(np.int32)
+
+
+# learning ------------------------------------------------------------------------------------------------------
+def _training_rows(
+    is_seed: npt.NDArray[np.bool_], max_train: int, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """All seed rows and all other rows, each sampled down (without replacement) when over budget."""
+    seed_rows, other_rows = np.flatnonzero(is_seed), np.flatnonzero(~is_seed)
+    n_seed = min(seed_rows.size, max_train // 2)
+    n_other = min(other_rows.size, max_train - n_seed)
+    return _sample(seed_rows, n_seed, rng), _sample(other_rows, n_other, rng)
+
+
+def _sample(rows: npt.NDArray[np.int64], n: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+    return rows if n >= rows.size else np.sort(rng.choice(rows, size=n, replace=False))
+
+
+def _fit(x: FloatArray, y: FloatArray) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(**LOGISTIC).fit(x, y)
+
+
+def _cross_validated_auc(x: FloatArray, y: FloatArray, random_state: int) -> dict[str, Any]:
+    """ROC AUC of seed vs rest on each held-out fold of a stratified k-fold split (Fawcett 2006)."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    n_splits = int(min(CV_FOLDS, y.sum(), (1 - y).sum()))
+    if n_splits < 2:  # too few people outside the seed to hold any out
+        return {"cv_auc": None, "cv_folds": []}
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    aucs = [
+        float(roc_auc_score(y[test], _fit(x[train], y[train]).decision_function(x[test])))
+        for train, test in folds.split(x, y)
+    ]
+    return {"cv_auc": float(np.mean(aucs)), "cv_folds": aucs}
+
+
+def _scores(enc: Encoding, raw: list[npt.NDArray[Any]], model: Any, rows: npt.NDArray[np.int64]) -> FloatArray:
+    """Probability of being like the seed, for ``rows``, a chunk at a time (the full matrix never exists)."""
+    out = np.empty(rows.size, dtype=np.float64)
+    for lo in range(0, rows.size, SCORE_CHUNK):
+        out[lo : lo + SCORE_CHUNK] = model.predict_proba(enc.design(raw, rows[lo : lo + SCORE_CHUNK]))[:, 1]
+    return out
+
+
+def _top(
+    enc: Encoding,
+    raw: list[npt.NDArray[Any]],
+    model: Any,
+    rows: npt.NDArray[np.int64],
+    ids: npt.NDArray[np.int64],
+    n: int,
+) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """The ``n`` best of ``rows``: their scores and rows, best first (ties by user_id)."""
+    scores = _scores(enc, raw, model, rows)
+    order = np.lexsort((ids[rows], -scores))[:n]
+    return scores[order], rows[order]
+
+
+def _holdout(
+    enc: Encoding,
+    raw: list[npt.NDArray[Any]],
+    positives: npt.NDArray[np.int64],
+    negatives: npt.NDArray[np.int64],
+    others: npt.NDArray[np.bool_],
+    top_n: int,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    """Hide part of the seed, train on the rest, and see how many hidden members reach the top ``top_n`` of the
+    hidden members and everyone outside the seed."""
+    hidden = np.sort(rng.choice(positives, size=max(1, round(HIDDEN_SHARE * positives.size)), replace=False))
+    kept = np.setdiff1d(positives, hidden)
+    x = enc.design(raw, np.r_[kept, negatives])
+    model = _fit(x, np.r_[np.ones(kept.size), np.zeros(negatives.size)])
+    pool = np.r_[np.flatnonzero(others), hidden]
+    n = min(top_n, pool.size)
+    scores = _scores(enc, raw, model, pool)
+    top = pool[np.argsort(-scores, kind="stable")[:n]]
+    found = int(np.isin(top, hidden).sum())
+    base = hidden.size / pool.size
+    return {"holdout": {"hidden": int(hidden.size), "pool": int(pool.size), "top_n": int(n), "found": found,
+                        "recall": found / hidden.size, "precision": found / n, "base_rate": base,
+                        "lift": (found / n) / base}}  # fmt: skip
+
+
+def _influential(enc: Encoding, coef: FloatArray, k: int = 10) -> list[dict[str, Any]]:
+    """The ``k`` columns with the largest standardized coefficients, with the direction they push."""
+    out = []
+    for j in np.argsort(-np.abs(coef), kind="stable")[:k]:
+        c = enc.columns[int(j)]
+        name, what_en, what_zh = enc.describe(c)
+        more = coef[j] > 0
+        out.append({"column": name, "feature": enc.labels[c.feature], "coefficient": float(coef[j]),
+                    "direction": "more_like_seed" if more else "less_like_seed",
+                    "en": f"{what_en} → {'more' if more else 'less'} like the seed",
+                    "zh": f"{what_zh} → {'更' if more else '更不'}像种子人群"})  # fmt: skip
+    return out
+
+
+def _note(out: Lookalike, n_features: int) -> tuple[str, str]:
+    h = out.quality["holdout"]
+    auc = "n/a" if out.quality["cv_auc"] is None else f"{out.quality['cv_auc']:.2f}"
+    en = (f"Scored {out.candidates} people by likeness to a seed of {out.seed_size} with a logistic regression on "
+          f"{n_features} features ({out.columns} columns); cross-validated AUC {auc}. Check: of {h['hidden']} "
+          f"seed members hidden from training, {h['recall']:.0%} ranked in the top {h['top_n']} "
+          f"({h['lift']:.1f}× chance).")  # fmt: skip
+    zh = (f"用逻辑回归基于 {n_features} 个特征（{out.columns} 列）按与种子人群（{out.seed_size} 人）的相似度为 "
+          f"{out.candidates} 人打分；交叉验证 AUC 为 {auc}。检验：训练时隐藏的 {h['hidden']} 名种子成员中，"
+          f"{h['recall']:.0%} 进入前 {h['top_n']} 名（为随机水平的 {h['lift']:.1f} 倍）。")  # fmt: skip
+    return en, zh
