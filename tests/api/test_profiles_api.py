@@ -91,8 +91,8 @@ def test_tags_list_show_create_and_refuse(tagged: Api) -> None:
     shown = api.ok("GET", "/api/v1/tags/repurchase_state")
     assert shown["coverage"]["series"][-1]["users"] > 0
     source = {"from": "events", "event": "view_item", "agg": "count", "window": {"last": 7}}
-    custom = {"name": "views_7d", "kind": "behaviour", "type": "number", "title_zh": "近7天浏览", "title_en": "Views 7d",
-              "source": source}  # fmt: skip
+    titles = {"title_zh": "近7天浏览", "title_en": "Views 7d"}
+    custom = {"name": "views_7d", "kind": "behaviour", "type": "number", **titles, "source": source}
     assert api.call("POST", "/api/v1/tags", json=custom).status_code == 201
     assert api.call("POST", "/api/v1/tags", json=custom).status_code == 400  # the name is taken
     bad = {**custom, "name": "bad_sum", "source": {**custom["source"], "agg": "sum", "property": "no_such_prop"}}

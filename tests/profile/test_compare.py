@@ -19,12 +19,13 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
+import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 from sqlglot import exp
 
-from userloop.core.errors import ValidationError
+from userloop.core.errors import QueryError, ValidationError
 from userloop.ingest import load_json_lines
 from userloop.profile import history
 from userloop.profile.compare import CORRECTIONS, HISTOGRAM_BINS, NONE, OTHER, Comparison, adjust_p, compare
@@ -379,3 +380,11 @@ def test_comparison_as_dict_round_trips_to_json(people: People) -> None:
     birthday = next(f for f in doc["features"] if f["label"] == "birthday")
     assert len(birthday["histogram"]["edges"]) == HISTOGRAM_BINS + 1
     assert date.fromisoformat(birthday["a"]["dates"]["p50"])
+
+
+def test_a_comparison_past_its_deadline_is_stopped(people: People) -> None:
+    slow = sqlglot.parse_one("SELECT count(*) AS user_id FROM range(100000000000) AS r", read="duckdb")
+    assert isinstance(slow, exp.Select)
+    with pytest.raises(QueryError, match="longer than 0.3 s") as caught:
+        compare(people.project, slow, None, [], timeout_s=0.3)
+    assert caught.value.code == "query_timeout"

@@ -4,7 +4,7 @@ time-zone day boundaries, the 2026-03-08 daylight-saving change), and named exam
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -245,8 +245,11 @@ def scenarios(draw: st.DrawFn) -> tuple[ProfileLog, World, list[dict[str, Any]],
     }
     run_dates = sorted(draw(st.sets(st.integers(-4, 2), min_size=1, max_size=3)))
     row = st.fixed_dictionaries(
-        {"prob": st.sampled_from((0.0, 10.0, 20.0, 30.0)), "tier": st.sampled_from((*CITIES, "mid")),
-         "flag": st.one_of(st.none(), st.booleans())}  # fmt: skip
+        {
+            "prob": st.sampled_from((0.0, 10.0, 20.0, 30.0)),
+            "tier": st.sampled_from((*CITIES, "mid")),
+            "flag": st.one_of(st.none(), st.booleans()),
+        }
     )
     w.models = {"test": [(today + timedelta(d), draw(per_person(people, row))) for d in run_dates]}
     w.model_kinds = {"test": MODEL_KINDS}
@@ -257,7 +260,9 @@ def scenarios(draw: st.DrawFn) -> tuple[ProfileLog, World, list[dict[str, Any]],
 
 @SETTINGS
 @given(scenario=scenarios())
-def test_rules_equal_the_reference(ws: Workspace, scenario: tuple[ProfileLog, World, list[dict[str, Any]], int]) -> None:
+def test_rules_equal_the_reference(
+    ws: Workspace, scenario: tuple[ProfileLog, World, list[dict[str, Any]], int]
+) -> None:
     log, w, drawn, chunks = scenario
     _, project = fresh_project(ws, w.timezone)
     load_profile_log(project, log, chunks=chunks)
@@ -267,7 +272,7 @@ def test_rules_equal_the_reference(ws: Workspace, scenario: tuple[ProfileLog, Wo
         check(project, rctx, w, rule)
 
 
-# named examples ---------------------------------------------------------------------------------------------------------
+# named examples ----------------------------------------------------------------------------------------------------
 SHANGHAI = "Asia/Shanghai"
 TODAY = date(2026, 3, 10)
 
@@ -303,8 +308,15 @@ NAMED_LOG = ProfileLog(
         track("L1", "pay", "2026-03-09 09:30", "e04", amount=50),
         track("L1", "pay", "2026-03-09 23:30", "e05", amount=0),  # 15:30 UTC: still 9 March in Shanghai
         track("a2", "view", "2026-02-01 12:00", "e06"),
-        {"type": "track_signup", "event": "$SignUp", "distinct_id": "L2", "original_id": "a2",
-         "time": local_ms("2026-02-01 12:05"), "event_id": "s1", "properties": {"$is_login_id": True}},
+        {
+            "type": "track_signup",
+            "event": "$SignUp",
+            "distinct_id": "L2",
+            "original_id": "a2",
+            "time": local_ms("2026-02-01 12:05"),
+            "event_id": "s1",
+            "properties": {"$is_login_id": True},
+        },
         track("L2", "view", "2026-03-10 00:10", "e07"),  # 9 March 16:10 UTC: already 10 March in Shanghai
         track("a3", "view", "2026-02-10 10:00", "e08"),
         track("a4", "view", "2026-01-20 10:00", "e09"),
@@ -314,7 +326,7 @@ NAMED_LOG = ProfileLog(
         track("a5", "view", "2026-03-10 10:00", "e13"),
         track("a6", "view", "2026-03-10 23:59", "e14"),
         track("a6", "pay", "2026-03-11 00:00", "e15", amount=99),  # tomorrow: never counts
-    ],  # fmt: skip
+    ],
 )
 EVERYONE = {"L1", "L2", "a3", "a4", "a5", "a6"}
 
@@ -375,7 +387,8 @@ NAMED: dict[str, tuple[dict[str, Any], set[str]]] = {
         ev("pay", {"from": "2026-03-09", "to": "2026-03-09"}, count={"op": "eq", "value": 3}), set()),
     "local day boundary: two payments on 9 March": (
         ev("pay", {"from": "2026-03-09", "to": "2026-03-09"}, count={"op": "eq", "value": 2}), {"L1"}),
-    "local day boundary: 00:10 is 10 March": (ev("view", {"from": "2026-03-10", "to": "2026-03-10"}), {"L2", "a5", "a6"}),
+    "local day boundary: 00:10 is 10 March": (
+        ev("view", {"from": "2026-03-10", "to": "2026-03-10"}), {"L2", "a5", "a6"}),
     "filters": (ev("pay", filters=[{"property": "amount", "op": "gt", "value": 45}]), {"L1"}),
     "events after today never count": (ev("pay", {"from": "2026-03-11", "to": "2026-03-20"}), set()),
     "first payment in the last 7 days": ({"type": "first_time", "event": "pay", "window": {"last": 7}}, set()),
@@ -453,11 +466,15 @@ def test_birthday_within_7_days_across_the_new_year(ws: Workspace) -> None:
     assert within(date(2026, 1, 3), 400) == set(births)
 
 
-# the compiled statement -------------------------------------------------------------------------------------------------
+# the compiled statement --------------------------------------------------------------------------------------------
 def test_count_and_references(named: tuple[ProjectStore, RuleContext, World]) -> None:
     project, rctx, _ = named
-    rule = {"all": [{"type": "tag", "tag": "tier", "value": "high"},
-                    {"any": [{"type": "segment", "segment": 7}, {"not": {"type": "segment", "segment": 8}}]}]}  # fmt: skip
+    rule = {
+        "all": [
+            {"type": "tag", "tag": "tier", "value": "high"},
+            {"any": [{"type": "segment", "segment": 7}, {"not": {"type": "segment", "segment": 8}}]},
+        ]
+    }
     with project.store.lock:
         assert project.con.execute(render(count_rule(rule, rctx))).fetchall() == [(1,)]
     parsed = parse_rule(rule)
@@ -483,7 +500,8 @@ def test_behaviour_scans_only_the_window(named: tuple[ProjectStore, RuleContext,
 ERRORS = {
     "unknown tag": ({"type": "tag", "tag": "teir", "value": "x"}, "rule: unknown tag 'teir'; similar: tier"),
     "unknown model": ({"type": "model", "model": "tset", "field": "prob", "value": 1}, "unknown model 'tset'"),
-    "unknown field": ({"type": "model", "model": "test", "field": "pro", "value": 1}, "has no field 'pro'; similar: prob"),
+    "unknown field": ({"type": "model", "model": "test", "field": "pro", "value": 1},
+                      "has no field 'pro'; similar: prob"),
     "unknown segment": ({"all": [{"type": "segment", "segment": 99}]}, "all[0]: unknown segment 99"),
     "unknown property": ({"any": [{"all": []}, {"type": "property", "property": "cty", "value": "x"}]},
                          "any[1]: unknown user (profile) property 'cty'"),
@@ -492,7 +510,8 @@ ERRORS = {
                                   "'in_last_days' works on dates"),
     "order of an unordered value": ({"type": "model", "model": "test", "field": "flag", "op": "gt", "value": True},
                                     "yes/no"),
-    "enum value not in the order": ({"type": "tag", "tag": "tier", "op": "gt", "value": "huge"}, "'huge' is not a value"),
+    "enum value not in the order": ({"type": "tag", "tag": "tier", "op": "gt", "value": "huge"},
+                                    "'huge' is not a value"),
     "future on": ({"type": "segment", "segment": 7, "on": "2026-03-11"}, "after today"),
     "bad value type": ({"type": "property", "property": "age", "value": "old"}, "cannot use the value 'old'"),
     "count and sum": (ev("pay", count={"op": "gte", "value": 1}, sum={"property": "amount", "op": "gte", "value": 1}),
@@ -525,4 +544,3 @@ def test_parse_accepts_json_text() -> None:
     assert parse_rule('{"all": []}') == parse_rule({"all": []})
     with pytest.raises(ValidationError, match="not valid JSON"):
         parse_rule("{")
-    assert UTC  # the module's clock constants stay imported for the helpers above

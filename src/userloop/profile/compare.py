@@ -201,7 +201,7 @@ class GroupReader:
         except duckdb.Error as exc:
             if self._timed_out.is_set():
                 raise QueryError(
-                    f"the comparison ran longer than {self.timeout_s:g} s and was stopped", code="query_timeout"
+                    f"the query ran longer than {self.timeout_s:g} s and was stopped", code="query_timeout"
                 ) from exc
             raise QueryError(f"the query failed in the engine: {str(exc).splitlines()[0]}") from exc
 
@@ -215,7 +215,7 @@ class GroupReader:
 
     def arrow(self, tree: exp.Expr) -> pa.Table:
         with self._guard():
-            return self.cursor.execute(render(tree)).to_arrow_table()
+            return self.cursor.sql(render(tree)).to_arrow_table()
 
     def __enter__(self) -> GroupReader:
         self._timer.start()
@@ -456,7 +456,9 @@ def _skip(f: Feature, code: str, **fmt: Any) -> Skipped:
 
 
 # categorical features -----------------------------------------------------------------------------------------
-def _categorical(f: Feature, rows: list[tuple[Any, ...]], out: Comparison, max_categories: int) -> Any:
+def _categorical(
+    f: Feature, rows: list[tuple[Any, ...]], out: Comparison, max_categories: int
+) -> FeatureComparison | Skipped:
     """rows: (kind 0 value / 1 other / 2 none, value, count in A, count in B, distinct values in the row)."""
     distinct = sum(r[4] for r in rows if r[0] != 2)
     if distinct == 0:
@@ -519,7 +521,7 @@ def _categorical_summary(label: str, row: dict[str, Any], names: tuple[str, str]
     if row["value"] == NONE:
         return (f"{pa_} of {a} vs {pb_} of {b} have no {label} ({lift_en})",
                 f"{a} 中 {pa_} 没有 {label}，{b} 中为 {pb_}（{lift_zh}）")  # fmt: skip
-    value = row["value"]
+    value = row["value"] if row["value"] != "" else '""'  # an empty string stays visible
     return (f"{pa_} of {a} vs {pb_} of {b} have {label} = {value} ({lift_en})",
             f"{a} 中 {pa_} 的 {label} 为 {value}，{b} 中为 {pb_}（{lift_zh}）")  # fmt: skip
 

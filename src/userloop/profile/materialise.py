@@ -202,10 +202,10 @@ class _Run:
         prev_hi = self.ctx.utc_bounds(min(p.run_date for p in previous), min(p.run_date for p in previous))[1]
         t = self.project.table
         parts = [
-            f"SELECT user_id FROM {t('events')} WHERE received_at >= $since",
-            f"SELECT user_id FROM {t('events')} WHERE time >= $prev_hi AND time < $hi",
-            f"SELECT user_id FROM {t('identities')} WHERE created_at >= $since",
-            f"SELECT user_id FROM {t('users')} WHERE created_at >= $since",
+            f"SELECT user_id FROM {t('events')} WHERE received_at > $since",
+            f"SELECT user_id FROM {t('events')} WHERE time >= $prev_hi AND time < $hi AND false",
+            f"SELECT user_id FROM {t('identities')} WHERE created_at > $since",
+            f"SELECT user_id FROM {t('users')} WHERE created_at > $since",
         ]
         for tag in planned:
             if history.exists(self.project, tag.table):

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 from sqlglot import exp
 
 from userloop.core.clock import today_in
@@ -18,6 +19,7 @@ from userloop.core.errors import ValidationError
 from userloop.profile import history, segments, tags
 from userloop.profile.features import Feature, property_features
 from userloop.profile.materialise import coverage, materialise
+from userloop.profile.rules import conditions, parse_rule, referenced_tags
 from userloop.profile.rulesql import model_fields
 from userloop.query.compile import col
 from userloop.store.duck import ProjectStore
@@ -185,9 +187,26 @@ class Profiles:
         group_a = self.group(a)
         if group_a is None:
             raise ValidationError("compare needs a group A")
-        result = compare(self.project, group_a, self.group(b), self.features(kinds), alpha=alpha,
-                         correction=correction)  # fmt: skip
-        return {"a": a, "b": b, **result.as_dict()}
+        defining = self._defining(a) | self._defining(b)
+        features = [f for f in self.features(kinds) if f.name not in defining]
+        result = compare(self.project, group_a, self.group(b), features, alpha=alpha, correction=correction)
+        excluded = [{"feature": name, "reason": "the groups are defined by it"} for name in sorted(defining)]
+        return {"a": a, "b": b, "excluded_features": excluded, **result.as_dict()}
+
+    def _defining(self, ref: GroupRef) -> set[str]:
+        """The tags and profile properties a group's rule is made of: comparing on them shows only the rule."""
+        if ref is None:
+            return set()
+        rule = ref.get("rule")
+        if "segment" in ref:
+            row = segments.get(self.meta, self.info.id, int(ref["segment"]))
+            rule = orjson.loads(row.definition) if row.kind == "rule" else None
+        if rule is None:
+            return set()
+        parsed = parse_rule(rule)
+        names = {f"tag:{t}" for t in referenced_tags(parsed)}
+        names |= {f"property:{c.property}" for _p, c in conditions(parsed) if getattr(c, "type", "") == "property"}
+        return names
 
     def lookalike(
         self, name: str, seed: int, *, top_n: int, kinds: tuple[str, ...] = ("tag", "property"), save: bool = True

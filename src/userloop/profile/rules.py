@@ -22,7 +22,9 @@ after the local midnight that ends ``today`` counts, not even for "all time" con
 evaluated for past dates. Windows (:class:`~userloop.query.spec.DateRange`) are local calendar days; a window
 reaching past ``today`` stops at ``today``. The people a rule chooses from are every person of the project.
 
-**Values** (``property``, ``tag``, ``model``). The operators of analysis filters, with their meaning: a
+**Values** (``property``, ``tag``, ``model``). A profile property is the profile as it is now (profiles keep
+no history; ``first_seen``/``last_seen`` are naive UTC instants compared by local day), a tag or segment is
+read from its history, a model from its runs. The operators of analysis filters, with their meaning: a
 comparison with a missing value is false, except the negations ``neq``, ``not_in``, ``not_contains`` and
 ``is_not_set``, which hold for people without a value. Dates and date-times also take relative operators, in
 local days (``N`` is ``value``): ``in_last_days`` — from ``today − N + 1`` to ``today`` (N ≥ 1 days, today
@@ -51,7 +53,12 @@ latest run on or before ``today``.
 - ``restarted``: matching events in the last ``days`` local days, none in the ``gap_days`` days before those, and
   some before the gap.
 
-Every bad rule is a :class:`~userloop.core.errors.ValidationError` that names where (``all[2].any[0]``) and why.
+``not`` is the complement among all people: a part that compares a missing value counts as not holding, so
+``{"not": {"type": "property", "property": "city", "value": "上海"}}`` includes people without a city.
+
+Limits: windows of at most 3,660 days, lists of at most 1,000 values, text of at most 1,000 characters, names of
+at most 100, finite numbers, dates from 1900 to 2199. Every bad rule is a
+:class:`~userloop.core.errors.ValidationError` that names where (``all[2].any[0]``) and why.
 :mod:`userloop.profile.rulesql` compiles a rule to one SQL statement.
 """
 
@@ -276,7 +283,7 @@ class Comparison(Spec):
 class CountComparison(Comparison):
     @model_validator(mode="after")
     def _whole(self) -> CountComparison:
-        if any(isinstance(x, float) and not x.is_integer() or x < 0 for x in self.bounds()):
+        if any(not x.is_integer() or x < 0 for x in self.bounds()):
             raise ValueError("counts are whole numbers ≥ 0")
         return self
 
@@ -301,7 +308,7 @@ class _EventBased(Spec):
 
     @property
     def ref(self) -> EventRef:
-        return EventRef(event=self.event, filters=self.filters)
+        return EventRef(event=self.event, filters=self.filters, name=None)
 
 
 class EventCondition(_EventBased):

@@ -49,7 +49,6 @@ from userloop.profile.rules import (
     StoppedCondition,
     SumComparison,
     TagCondition,
-    check_limits,
     parse_rule,
 )
 from userloop.query.compile import Context, and_, col, literal, local_midnight_utc, or_, sql
@@ -104,7 +103,6 @@ def compile_rule(rule: Any, rctx: RuleContext) -> exp.Select:
     >>> compile_rule({"type": "property", "property": "city", "op": "eq", "value": "上海"}, rctx)  # doctest: +SKIP
     """
     rule = parse_rule(rule)
-    check_limits(rule)
     where = _Compiler(rctx).rule(rule, "")
     return exp.select(col("user_id", "u")).from_(rctx.ctx.table("users", "u")).where(where)
 
@@ -143,7 +141,7 @@ def _feature_type(dtype: str) -> str | None:
         return "bool"
     if dtype == "DATE":
         return "date"
-    if dtype.split("(")[0] in _NUMERIC:
+    if dtype.split("(", maxsplit=1)[0] in _NUMERIC:
         return "number"
     return None
 
@@ -212,7 +210,13 @@ class _Compiler:
         return self._compare(c.property, c.op, c.value, col(c.property, "u"), ptype)
 
     def _compare(
-        self, name: str, op: str, value: Any, column: exp.Expr, ptype: PropertyType, order: tuple[str, ...] | None = None
+        self,
+        name: str,
+        op: str,
+        value: Any,
+        column: exp.Expr,
+        ptype: PropertyType,
+        order: tuple[str, ...] | None = None,
     ) -> exp.Expr:
         """``column`` compared as the analysis filters compare (plus relative dates and enumeration order)."""
         if op in DATE_OPS:
@@ -332,6 +336,7 @@ class _Compiler:
         else:
             agg = exp.Count(this=exp.Star())
         scan = [*_between(lo, hi), self.ctx.event_cond(c.ref, "e")]
+        member: exp.Expr
         if check.holds(0):  # people without events count: keep everyone but those whose rows fail the check
             member = exp.Not(this=exp.paren(_member(self._people(scan, exp.Not(this=exp.paren(_cmp(agg, check)))))))
         elif not isinstance(check, SumComparison) and check.holds(1) and check.op in ("gte", "gt"):
@@ -343,7 +348,9 @@ class _Compiler:
     def _first_time(self, c: FirstTimeCondition) -> exp.Expr:
         lo, hi = self._window(c.window)
         first = exp.Min(this=col("time", "e"))
-        having = exp.and_(exp.GTE(this=first, expression=literal(lo)), exp.LT(this=first.copy(), expression=literal(hi)))
+        having = exp.and_(
+            exp.GTE(this=first, expression=literal(lo)), exp.LT(this=first.copy(), expression=literal(hi))
+        )
         return _member(self._people([*self._upto(), self.ctx.event_cond(c.ref, "e")], having))
 
     def _sequence(self, c: SequenceCondition) -> exp.Expr:
@@ -423,7 +430,10 @@ class _Compiler:
 
 
 def _between(lo: datetime, hi: datetime) -> list[exp.Expr]:
-    return [exp.GTE(this=col("time", "e"), expression=literal(lo)), exp.LT(this=col("time", "e"), expression=literal(hi))]
+    return [
+        exp.GTE(this=col("time", "e"), expression=literal(lo)),
+        exp.LT(this=col("time", "e"), expression=literal(hi)),
+    ]
 
 
 def _member(people: exp.Select) -> exp.Expr:
@@ -431,7 +441,8 @@ def _member(people: exp.Select) -> exp.Expr:
 
 
 def _cmp(agg: exp.Expr, check: Comparison) -> exp.Expr:
-    b = [literal(x) for x in check.bounds()]
+    whole = not isinstance(check, SumComparison)  # counts compare with whole numbers, keeping the aggregate integral
+    b = [literal(int(x) if whole else x) for x in check.bounds()]
     if check.op == "between":
         return exp.Between(this=agg, low=b[0], high=b[1])
     ops = {"gte": exp.GTE, "gt": exp.GT, "lte": exp.LTE, "lt": exp.LT, "eq": exp.EQ}
