@@ -43,7 +43,8 @@ class Api:
         self.person = person  # a login id whose profile has a phone number and an e-mail address
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, self.server.url + path, headers=self.headers, timeout=120, **kwargs)
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return httpx.request(method, self.server.url + path, headers=headers, timeout=120, **kwargs)
 
     def ok(self, method: str, path: str, **kwargs: Any) -> Any:
         r = self.call(method, path, **kwargs)
@@ -263,7 +264,7 @@ RULE_LEAVES = st.fixed_dictionaries(
         "value": st.one_of(
             st.none(),
             st.integers(-(10**20), 10**20),
-            st.floats(),
+            st.floats(allow_nan=False, allow_infinity=False),
             st.text(max_size=30),
             st.lists(st.text(max_size=5), max_size=3),
         ),
@@ -291,3 +292,11 @@ def test_hostile_rules_over_http_never_5xx(tagged: Api, rule: Any) -> None:
     with Workspace.open(tagged.workspace) as ws:  # the metadata DB only; the tables are still there
         assert ws.meta.project("default") is not None
     assert tagged.ok("POST", "/api/v1/sql", json={"query": "SELECT count(*) FROM users"})["rows"][0][0] > 0
+
+
+def test_non_finite_numbers_are_refused(tagged: Api) -> None:
+    for raw in (b"NaN", b"Infinity", b"-Infinity", b"1e999"):
+        body = b'{"rule": {"type": "event", "event": "order_paid", "count": {"op": "gte", "value": ' + raw + b"}, "
+        body += b'"window": {"last": 30}}}'
+        r = tagged.call("POST", "/api/v1/segments/estimate", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code in (400, 422), (raw, r.status_code, r.text)

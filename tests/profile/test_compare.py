@@ -4,6 +4,8 @@ One project per module holds :data:`N` people loaded through the real ingest pat
 NUMBER, ``vip`` BOOL, ``birthday`` DATE). Each example writes random tag values and random groups as history
 tables (:func:`userloop.profile.history.apply_snapshot`), runs :func:`compare` and checks every count, share,
 quartile, histogram bin and test statistic against the same numbers computed from the values it wrote.
+:func:`compare` reads the groups through membership bitmaps; it is also checked against the plain per-feature
+join (``_plain=True``) on ids spread over many bitmap blocks, ids of no person, large groups and everyone else.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import warnings
 from collections import Counter
 from datetime import date, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import orjson
@@ -27,6 +30,7 @@ from sqlglot import exp
 
 from userloop.core.errors import QueryError, ValidationError
 from userloop.ingest import load_json_lines
+from userloop.profile import compare as compare_module
 from userloop.profile import history
 from userloop.profile.compare import CORRECTIONS, HISTOGRAM_BINS, NONE, OTHER, Comparison, adjust_p, compare
 from userloop.profile.features import Feature, property_features
@@ -388,3 +392,102 @@ def test_a_comparison_past_its_deadline_is_stopped(people: People) -> None:
     with pytest.raises(QueryError, match="longer than 0.3 s") as caught:
         compare(people.project, slow, None, [], timeout_s=0.3)
     assert caught.value.code == "query_timeout"
+
+
+# membership bitmaps against the per-feature join ----------------------------------------------------------------
+#: Ids of no person (merged away, never a person) in far apart bitmap blocks, negative and near the BIGINT limit.
+GHOSTS = (4095, 4096, 5000, 9000, 123_456_789, 2**40 + 3, 2**62 + 5, -1, -4097, -(2**40))
+
+
+def same(plain: Any, fast: Any, where: str = "") -> None:
+    """Equal results: counts and words exactly, floats to 1e-9 (the engines sum in different orders)."""
+    if isinstance(plain, dict):
+        assert plain.keys() == fast.keys(), where
+        for key in plain:
+            if key != "seconds":
+                same(plain[key], fast[key], f"{where}.{key}")
+    elif isinstance(plain, list):
+        assert len(plain) == len(fast), where
+        for k, (x, y) in enumerate(zip(plain, fast, strict=True)):
+            same(x, y, f"{where}[{k}]")
+    elif isinstance(plain, float) and isinstance(fast, float):
+        assert math.isclose(plain, fast, rel_tol=1e-9, abs_tol=1e-12), (where, plain, fast)
+    else:
+        assert plain == fast, (where, plain, fast)
+
+
+def by_name(result: Comparison) -> dict[str, Any]:
+    """The result as JSON with the features keyed by name (the ranking may swap two exactly tied features)."""
+    doc = orjson.loads(orjson.dumps(result.as_dict()))
+    doc["features"] = {f["name"]: f for f in doc["features"]}
+    return doc
+
+
+def bitmap_only() -> Any:
+    """Inside this, reading the groups by the per-feature join fails: the bitmaps must have been used."""
+    return patch.object(compare_module._PerFeatureJoin, "__init__", side_effect=AssertionError("joined per feature"))
+
+
+@st.composite
+def pooled_scenarios(draw: st.DrawFn, persons: int) -> dict[str, Any]:
+    """Groups and tag values over the persons and some ghost ids; B is everyone else, most of the pool or random."""
+    ghosts = draw(st.lists(st.sampled_from(GHOSTS), unique=True, max_size=len(GHOSTS)))
+    size = persons + len(ghosts)
+
+    def column(values: st.SearchStrategy[Any]) -> list[Any]:
+        return draw(st.lists(optional(values), min_size=size, max_size=size))
+
+    b_kind = draw(st.sampled_from(["everyone_else", "most", "random"]))
+    in_b: list[bool] | None = None
+    if b_kind == "most":  # larger than half: all but a few
+        left_out = set(draw(st.lists(st.integers(0, size - 1), max_size=size // 4)))
+        in_b = [k not in left_out for k in range(size)]
+    elif b_kind == "random":
+        in_b = draw(st.lists(st.booleans(), min_size=size, max_size=size))
+    return {
+        "ghosts": ghosts,
+        "in_a": draw(st.lists(st.booleans(), min_size=size, max_size=size)),
+        "in_b": in_b,
+        "cat": column(st.sampled_from("pqrstu")),
+        # large offsets: amounts near a million, dates near day 20,000 since 1970
+        "num": column(st.integers(-400, 400).map(lambda k: 1e6 + k / 4)),
+        "day": column(st.integers(0, 40).map(lambda k: date(2025, 1, 1) + timedelta(k))),
+        "flag": column(st.booleans()),
+        "top": draw(st.integers(1, 5)),
+    }
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_bitmaps_give_the_per_feature_join_results(people: People, data: st.DataObject) -> None:
+    s = data.draw(pooled_scenarios(N))
+    project, pool = people.project, people.ids + s["ghosts"]
+    a = group(project, "a", pool, s["in_a"])
+    b = None if s["in_b"] is None else group(project, "b", pool, s["in_b"])
+    for name, value_type in TAG_TYPES.items():
+        put(project, f"tag_{name}", value_type, pool, s[name])
+    feats = features(people)
+    plain = compare(project, a, b, feats, top_values=s["top"], _plain=True)
+    with bitmap_only():
+        fast = compare(project, a, b, feats, top_values=s["top"])
+    same(by_name(plain), by_name(fast))
+
+    members_a = {pool[k] for k in range(len(pool)) if s["in_a"][k]}
+    members_b = (set(people.ids) - members_a if s["in_b"] is None
+                 else {pool[k] for k in range(len(pool)) if s["in_b"][k]})  # fmt: skip
+    assert (fast.a_size, fast.b_size, fast.overlap) == (len(members_a), len(members_b), len(members_a & members_b))
+
+
+def test_ids_too_sparse_for_bitmaps_are_joined_per_feature(people: People) -> None:
+    project, pool = people.project, people.ids + list(GHOSTS)
+    rng = np.random.default_rng(5)
+    put(project, "tag_num", "DOUBLE", pool, [float(v) for v in rng.normal(size=len(pool))])
+    put(project, "tag_cat", "VARCHAR", pool, [str(v) for v in rng.integers(0, 4, len(pool))])
+    feats = [tag(project, "num", "number"), tag(project, "cat", "string")]
+    a = group(project, "a", pool, [k % 3 == 0 for k in range(len(pool))])
+    plain = compare(project, a, None, feats, _plain=True)
+    never = patch.object(compare_module._MembershipBitmap, "__init__", side_effect=AssertionError("bitmaps"))
+    with patch.object(compare_module, "MAX_BITMAP_BYTES", 0), never:
+        sparse = compare(project, a, None, feats)
+    same(by_name(plain), by_name(sparse))
+    assert len(sparse.features) == 2

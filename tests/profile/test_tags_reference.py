@@ -21,10 +21,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.profile import reference_tags
-from tests.query.logs import BASE_MS, CHANNELS, EVENTS, event_logs, fresh_project, load, person_names, reference_events, shift
+from tests.query.logs import (
+    BASE_MS,
+    CHANNELS,
+    EVENTS,
+    event_logs,
+    fresh_project,
+    load,
+    person_names,
+    reference_events,
+    shift,
+)
 from userloop.profile import materialise as mat
 from userloop.profile import tags
 from userloop.profile.history import values_on
+from userloop.profile.tagdefs import parse_tag
 from userloop.query.compile import render
 from userloop.store import ProjectStore, Workspace
 
@@ -151,9 +162,11 @@ def test_event_tags_equal_reference_with_history_and_increments(ws: Workspace, d
         evs = reference_events(records)
         second = {d["name"]: engine_values(project, d["name"], d2) for d in defs}
         for d in defs:
-            tag = tags.parse_tag(d)
+            tag = parse_tag(d)
             assert runs[tag.table].stats["mode"] == ("incremental" if tag.incremental else "full")
-            assert_same(by_name(second[d["name"]], names), reference_tags.tag_values(evs, d, d2, tz), f"{d['name']} on {d2}")
+            assert_same(
+                by_name(second[d["name"]], names), reference_tags.tag_values(evs, d, d2, tz), f"{d['name']} on {d2}"
+            )
             assert engine_values(project, d["name"], d1) == first[d["name"]], "history of d1 changed"
 
         mat.materialise(project, ws.meta, project_id, tz, d2, full=True)

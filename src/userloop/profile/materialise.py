@@ -2,9 +2,9 @@
 
 :func:`materialise` computes tags as of the end of a local day and writes each one's dated run through
 :func:`userloop.profile.history.apply_snapshot`. The long reads run on a cursor of their own (so the store's lock
-is held only while a run is written): all event tags in one scan of ``events`` (:func:`tagsql.event_batch`), all
-profile tags in one pass over ``users``, each model tag from its model's latest run, each SQL tag in the sandbox
-with a timeout. Upload tags change only when a CSV is uploaded (:func:`upload_values`).
+is held only while a run is written): the event tags in one grouped scan per event name
+(:func:`tagsql.event_batch`), the profile tags in one pass over ``users``, each model tag from its model's latest
+run, each SQL tag in the sandbox with a timeout. Upload tags change only when a CSV is uploaded (:func:`upload_values`).
 
 **Incremental runs.** A tag that aggregates events over all time, with no profile filter and no date-relative
 value (see :attr:`TagDef.incremental`), changes for a person only when the person's events change. So when such
@@ -43,10 +43,19 @@ import orjson
 import pyarrow as pa
 
 from userloop.core.clock import utcnow
-from userloop.core.errors import QueryError, ValidationError
+from userloop.core.errors import QueryError, UserloopError, ValidationError
 from userloop.profile import history, tags, tagsql
 from userloop.profile.history import RunStats
-from userloop.profile.tags import EventSource, ModelSource, ProfileSource, SqlSource, TagDef, UploadSource
+from userloop.profile.tagdefs import (
+    MAX_DAY,
+    MIN_DAY,
+    EventSource,
+    ModelSource,
+    ProfileSource,
+    SqlSource,
+    TagDef,
+    UploadSource,
+)
 from userloop.query.compile import Context, render
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore
@@ -91,9 +100,11 @@ def materialise(
     list of RunStats
         One per tag computed, in name order; ``stats`` holds the mode, watermark, coverage and distribution.
     """
+    if not MIN_DAY <= run_date <= MAX_DAY:
+        raise ValidationError(f"a run date lies between {MIN_DAY} and {MAX_DAY}, not {run_date}")
     chosen = _chosen(meta, project_id, names)
     ctx = tagsql.context(project, timezone, run_date)
-    planned = [(tag, tagsql.check(tag, project, ctx)) for tag in chosen]
+    planned = [(tag, _checked(tag, project, ctx)) for tag in chosen]
     with project.store.lock:
         cursor = project.con.cursor()
     try:
@@ -112,6 +123,14 @@ def materialise(
     finally:
         cursor.close()
     return [out[t.name] for t, _ in planned if t.name in out]
+
+
+def _checked(tag: TagDef, project: ProjectStore, ctx: Context) -> tagsql.ValueKind | None:
+    """The tag checked again against the project as it is now (a property or model output may have gone)."""
+    try:
+        return tagsql.check(tag, project, ctx)
+    except UserloopError as exc:
+        raise type(exc)(f"tag {tag.name!r}: {exc.message}", code=exc.code) from exc
 
 
 def _chosen(meta: MetaStore, project_id: int, names: list[str] | None) -> list[TagDef]:
@@ -203,7 +222,7 @@ class _Run:
         t = self.project.table
         parts = [
             f"SELECT user_id FROM {t('events')} WHERE received_at > $since",
-            f"SELECT user_id FROM {t('events')} WHERE time >= $prev_hi AND time < $hi AND false",
+            f"SELECT user_id FROM {t('events')} WHERE time >= $prev_hi AND time < $hi",
             f"SELECT user_id FROM {t('identities')} WHERE created_at > $since",
             f"SELECT user_id FROM {t('users')} WHERE created_at > $since",
         ]
@@ -232,18 +251,12 @@ class _Run:
         return self.apply(tag, values, None)
 
     def sql(self, tag: TagDef, timeout_s: float) -> RunStats:
-        inner, outer = tagsql.sql_select(self.project.schema, tag)
+        _, outer = tagsql.sql_select(self.project.schema, tag)
         with self.project.store.lock:
             cur = self.project.con.cursor()
         timer = threading.Timer(timeout_s, cur.interrupt)
         timer.start()
         try:
-            columns = cur.sql(f"SELECT * FROM ({inner}) LIMIT 0").columns
-            if "user_id" not in columns or "value" not in columns:
-                raise ValidationError(
-                    f"the query of SQL tag {tag.name!r} must return the columns user_id and value "
-                    f"(it returns {', '.join(columns)})"
-                )
             values = cur.sql(outer).to_arrow_table()
         except duckdb.InterruptException as exc:
             raise QueryError(f"the query of SQL tag {tag.name!r} ran longer than {timeout_s:g} s and was stopped",
@@ -288,7 +301,8 @@ class _Run:
         return {
             "mode": "full" if touched is None else "incremental",
             "watermark": self.watermark.isoformat() if self.watermark is not None else None,
-            "recomputed": values.num_rows,
+            "recomputed": values.num_rows,  # people with a value among those computed
+            "touched": None if touched is None else touched.num_rows,
             "persons": self.persons,
             "users": users,
             "coverage": round(users / self.persons, 6) if self.persons else 0.0,
@@ -411,6 +425,7 @@ def upload_values(
     ``value_column``, the value (no value column: TRUE, for a yes/no tag). Rows with an unknown id, a value that
     does not fit the tag's type, or a person already given are refused with their row number and reason; they
     are returned and stored in the project's ``rejects`` (source ``tag_upload:<name>``), the others are kept.
+    A file with a header and no rows clears the tag; one whose every row is refused changes nothing.
     """
     if not isinstance(tag.source, UploadSource):
         raise ValidationError(f"tag {tag.name!r} takes its values from {tag.source.source_from}, not from uploads")
@@ -418,7 +433,10 @@ def upload_values(
         raise ValidationError(f"id_kind is user_id or distinct_id, not {id_kind!r}")
     if value_column is None and tag.type != "bool":
         raise ValidationError(f"tag {tag.name!r} holds {tag.type} values: name the CSV column that has them")
-    parsed = _read_csv(tag, csv_text, id_column, value_column, id_kind)
+    try:
+        parsed = _read_csv(tag, csv_text, id_column, value_column, id_kind)
+    except csv.Error as exc:
+        raise ValidationError(f"the CSV cannot be read: {exc}") from exc
     people = _resolve(project, parsed, id_kind)
     kept: dict[int, int] = {}  # person → row
     for row, ident in parsed.ids:
@@ -480,8 +498,8 @@ def _read_csv(tag: TagDef, text: str, id_column: str, value_column: str | None, 
         if not ident:
             out.rejects.append((row, id_column, "no id"))
             continue
-        if id_kind == "user_id" and not ident.lstrip("-").isdigit():
-            out.rejects.append((row, id_column, f"user_id {ident!r} is not a whole number"))
+        if id_kind == "user_id" and not _is_key(ident):
+            out.rejects.append((row, id_column, f"user_id {ident!r} is not a person key (a 64-bit whole number)"))
             continue
         cell = record[at_value].strip() if at_value is not None and at_value < len(record) else None
         value, reason = _parse_value(tag, cell) if value_column is not None else (True, None)
@@ -491,6 +509,13 @@ def _read_csv(tag: TagDef, text: str, id_column: str, value_column: str | None, 
         out.ids.append((row, ident))
         out.values[row] = value
     return out
+
+
+def _is_key(text: str) -> bool:
+    try:
+        return -(2**63) <= int(text) < 2**63
+    except ValueError:
+        return False
 
 
 def _column_at(header: list[str], name: str) -> int:
@@ -561,3 +586,20 @@ def _reject_summary(parsed: _Upload) -> str:
 
 
 __all__ = ["coverage", "distribution", "materialise", "upload_values"]
+
+
+def upload(
+    meta: MetaStore,
+    project: ProjectStore,
+    project_id: int,
+    name: str,
+    csv_text: str,
+    *,
+    id_column: str,
+    id_kind: str,
+    value_column: str | None,
+    run_date: date,
+) -> dict[str, Any]:
+    """Set upload tag ``name``'s values from CSV text (see :func:`upload_values`)."""
+    return upload_values(project, tags.get(meta, project_id, name).tag, csv_text, id_column=id_column,
+                         id_kind=id_kind, value_column=value_column, run_date=run_date)  # fmt: skip

@@ -18,7 +18,7 @@ from userloop.core.clock import today_in
 from userloop.core.errors import ValidationError
 from userloop.profile import history, segments, tags
 from userloop.profile.features import Feature, property_features
-from userloop.profile.materialise import coverage, materialise
+from userloop.profile.materialise import coverage, materialise, upload
 from userloop.profile.rules import conditions, parse_rule, referenced_tags
 from userloop.profile.rulesql import model_fields
 from userloop.query.compile import col
@@ -78,7 +78,7 @@ class Profiles:
     def upload_tag(
         self, name: str, csv_text: str, *, id_column: str, id_kind: str, value_column: str | None
     ) -> dict[str, Any]:
-        return tags.upload(
+        return upload(
             self.meta, self.project, self.info.id, name, csv_text,
             id_column=id_column, id_kind=id_kind, value_column=value_column, run_date=self.today,
         )  # fmt: skip

@@ -3,13 +3,16 @@
 Every statement is a sqlglot tree; user-given names (properties, events, model fields) enter as quoted
 identifiers and values as literals (:mod:`userloop.query.compile`).
 
-Speed comes from batching. All event tags of a run share **one scan** of ``events``: one ``GROUP BY user_id``
-whose aggregates each carry their tag's condition as ``FILTER (WHERE …)`` (event name, filters, window), under a
-pre-filter that keeps only rows some tag can use. ``most_frequent`` needs counts per (person, value) first, so
-each such tag adds a small grouped sub-query over its own events. The aggregates are then joined to ``users``
-(people first seen after the run date have no value; the counting aggregates give 0 to the others), and each
-column is *finished*: empty strings become no value, bins cut numbers into labels, an enumeration keeps only
-its listed values. Profile tags are one pass over ``users``; a model tag reads one run of ``model_<name>``.
+Speed comes from batching. Event tags of the same event share **one scan** of that event's rows: one
+``GROUP BY user_id`` whose aggregates each carry their tag's condition as ``FILTER (WHERE …)`` (filters, window),
+so many tags cost one pass and the rows of other events never meet their aggregates (one scan of everything for
+all tags was 2.5 times slower on 20M events: every aggregate then filters every row). ``most_frequent`` needs
+counts per (person, value) first, so each such tag adds a small grouped sub-query over its own event. The
+aggregates are then joined to ``users`` (people first seen after the run date have no value; the counting
+aggregates give 0 to the others), and each column is *finished*: empty strings become no value, bins cut
+numbers into labels, an enumeration keeps only its listed values. Sums and averages add exact decimals, so a
+value never moves in its last bit between runs (which the history would record as a change). Profile tags are
+one pass over ``users``; a model tag reads one run of ``model_<name>``.
 
 Times: ``events.time`` is naive UTC; a local day comes from :meth:`Context.local_day` (a CASE over the zone's
 offset changes, no per-row zone lookup), property date-times (stored as naive UTC too) from DuckDB's zone
@@ -22,11 +25,12 @@ import difflib
 from datetime import date
 from typing import Literal
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 
 from userloop.core.errors import ValidationError
-from userloop.profile.tags import (
+from userloop.profile.tagdefs import (
     EventSource,
     ModelSource,
     ProfileSource,
@@ -85,11 +89,32 @@ def value_kind(tag: TagDef, project: ProjectStore, ctx: Context) -> ValueKind | 
     if isinstance(s, ModelSource):
         return _model_kind(s, project)
     if isinstance(s, SqlSource):
-        from userloop.query.sql import compile_readonly
-
-        compile_readonly(s.query, project.schema)
-        return None
+        sql_columns(project, s)
     return None
+
+
+def sql_columns(project: ProjectStore, s: SqlSource) -> tuple[str, list[str]]:
+    """The sandboxed query (refused if it writes or reaches outside the project) and its column names, which
+    must include ``user_id`` and ``value``. Binding the query does not run it."""
+    from userloop.query.sql import compile_readonly
+
+    try:
+        inner = compile_readonly(s.query, project.schema)
+    except sqlglot.errors.SqlglotError as exc:  # the tokenizer's errors are not parse errors
+        raise ValidationError(f"the tag's query cannot be read: {str(exc).splitlines()[0]}") from exc
+    with project.store.lock:
+        cursor = project.con.cursor()
+    try:
+        columns = list(cursor.sql(inner).columns)
+    except duckdb.Error as exc:
+        raise ValidationError(f"the tag's query cannot run: {str(exc).splitlines()[0]}") from exc
+    finally:
+        cursor.close()
+    if "user_id" not in columns or "value" not in columns:
+        raise ValidationError(
+            f"a SQL tag's query must return the columns user_id and value (this one returns {', '.join(columns)})"
+        )
+    return inner, columns
 
 
 def _profile_kind(s: ProfileSource, ctx: Context) -> ValueKind:
