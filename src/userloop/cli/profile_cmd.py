@@ -19,6 +19,7 @@ from userloop.cli.options import DEFAULT_WORKSPACE_PATH, Json_, Project_, Worksp
 from userloop.cli.output import Out
 from userloop.cli.profile_backend import profile_backend
 from userloop.cli.query_cmd import read_definition
+from userloop.core.clock import parse_day
 from userloop.core.errors import ValidationError
 
 tags_app = typer.Typer(
@@ -38,12 +39,7 @@ Features_ = Annotated[
 
 
 def _day(text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise ValidationError(f"--date {text!r} is not YYYY-MM-DD") from exc
+    return parse_day(text, "--date")
 
 
 def _kinds(features: list[str] | None) -> tuple[str, ...]:

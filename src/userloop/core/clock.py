@@ -40,3 +40,13 @@ def today_in(timezone: str) -> date:
 
 def days(n: float) -> timedelta:
     return timedelta(days=n)
+
+
+def parse_day(text: str | None, what: str = "date") -> date | None:
+    """``YYYY-MM-DD`` as a date (None stays None); anything else is a ValidationError naming ``what``."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationError(f"{what} {text!r} is not a date; use YYYY-MM-DD") from exc

@@ -46,6 +46,7 @@ from userloop.core.clock import utcnow
 from userloop.core.errors import QueryError, UserloopError, ValidationError
 from userloop.profile import history, tags, tagsql
 from userloop.profile.history import RunStats
+from userloop.profile.ids import resolve_ids
 from userloop.profile.tagdefs import (
     MAX_DAY,
     MIN_DAY,
@@ -437,7 +438,7 @@ def upload_values(
         parsed = _read_csv(tag, csv_text, id_column, value_column, id_kind)
     except csv.Error as exc:
         raise ValidationError(f"the CSV cannot be read: {exc}") from exc
-    people = _resolve(project, parsed, id_kind)
+    people = resolve_ids(project, parsed.ids, id_kind)
     kept: dict[int, int] = {}  # person → row
     for row, ident in parsed.ids:
         person = people.get(row)
@@ -548,27 +549,6 @@ def _parse_value(tag: TagDef, cell: str | None) -> tuple[object, str | None]:
     if len(cell) > 1000:
         return None, "the value is longer than 1,000 characters"
     return cell, None
-
-
-def _resolve(project: ProjectStore, parsed: _Upload, id_kind: str) -> dict[int, int]:
-    """Row → person for every row whose id is known."""
-    if not parsed.ids:
-        return {}
-    rows = [r for r, _ in parsed.ids]
-    if id_kind == "user_id":
-        keys = pa.table({"row": rows, "id": pa.array([int(i) for _, i in parsed.ids], pa.int64())})
-        query = f"SELECT k.row, u.user_id FROM _ul_upload k JOIN {project.table('users')} u ON u.user_id = k.id"
-    else:
-        keys = pa.table({"row": rows, "id": [i for _, i in parsed.ids]})
-        query = (f"SELECT k.row, i.user_id FROM _ul_upload k JOIN {project.table('identities')} i "
-                 "ON i.ns = 'd' AND i.id_value = k.id")  # fmt: skip
-    with project.store.lock:
-        project.con.register("_ul_upload", keys)
-        try:
-            found = project.con.execute(query).fetchall()
-        finally:
-            project.con.unregister("_ul_upload")
-    return {int(r): int(p) for r, p in found}
 
 
 def _store_rejects(project: ProjectStore, source: str, parsed: _Upload) -> None:

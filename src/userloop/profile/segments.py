@@ -27,6 +27,7 @@ from sqlglot import exp
 from userloop.core.clock import today_in, utcnow
 from userloop.core.errors import NotFoundError, QueryError, UserloopError, ValidationError
 from userloop.profile import history
+from userloop.profile.ids import resolve_ids
 from userloop.profile.rules import conditions, parse_rule, referenced_segments, referenced_tags
 from userloop.profile.rulesql import RuleContext, TagInfo, compile_rule, model_fields
 from userloop.query.compile import col, render
@@ -439,30 +440,10 @@ MAX_STATIC_IDS = 5_000_000
 
 
 def _resolve_ids(project: ProjectStore, ids: list[str], id_kind: str) -> tuple[set[int], list[dict[str, Any]]]:
-    given = pa.table({"pos": pa.array(range(len(ids)), pa.int64()), "id": pa.array([str(i) for i in ids], pa.string())})
-    if id_kind == "user_id":
-        match = (
-            f"SELECT g.pos, u.user_id FROM _ul_ids g LEFT JOIN {project.table('users')} u "
-            "ON u.user_id = TRY_CAST(g.id AS BIGINT)"
-        )
-    else:
-        match = (
-            f"SELECT g.pos, min(i.user_id) FROM _ul_ids g LEFT JOIN {project.table('identities')} i "
-            "ON i.id_value = g.id GROUP BY g.pos"
-        )
-    with project.store.lock:
-        project.con.register("_ul_ids", given)
-        try:
-            rows = project.con.execute(match).fetchall()
-        finally:
-            project.con.unregister("_ul_ids")
-    found = {int(u) for _pos, u in rows if u is not None}
-    rejects = [
-        {"row": int(pos) + 1, "id": ids[int(pos)], "reason": "no person has this id"}
-        for pos, u in sorted(rows)
-        if u is None
-    ]
-    return found, rejects[:1000]
+    people = resolve_ids(project, list(enumerate(ids, start=1)), id_kind)
+    rejects = [{"row": row, "id": ident, "reason": "no person has this id"}
+               for row, ident in enumerate(ids, start=1) if row not in people]  # fmt: skip
+    return set(people.values()), rejects[:1000]
 
 
 def _set_people(meta: MetaStore, project: ProjectStore, info: Project, row: Segment, people: list[int]) -> None:

@@ -28,6 +28,7 @@ from userloop.api.models import (
     StaticSegmentIn,
     TagMaterialiseIn,
 )
+from userloop.core.clock import parse_day
 from userloop.core.errors import ValidationError
 from userloop.profile.platform import Profiles
 
@@ -57,12 +58,7 @@ Unmask = Annotated[bool, Depends(may_unmask)]
 
 
 def _day(text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise ValidationError(f"date {text!r} is not YYYY-MM-DD") from exc
+    return parse_day(text, "date")
 
 
 # tags ---------------------------------------------------------------------------------------------------------
