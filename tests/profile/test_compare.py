@@ -30,7 +30,7 @@ from sqlglot import exp
 
 from userloop.core.errors import QueryError, ValidationError
 from userloop.ingest import load_json_lines
-from userloop.profile import compare as compare_module
+from userloop.profile import groups as groups_module
 from userloop.profile import history
 from userloop.profile.compare import CORRECTIONS, HISTOGRAM_BINS, NONE, OTHER, Comparison, adjust_p, compare
 from userloop.profile.features import Feature, property_features
@@ -425,7 +425,7 @@ def by_name(result: Comparison) -> dict[str, Any]:
 
 def bitmap_only() -> Any:
     """Inside this, reading the groups by the per-feature join fails: the bitmaps must have been used."""
-    return patch.object(compare_module._PerFeatureJoin, "__init__", side_effect=AssertionError("joined per feature"))
+    return patch.object(groups_module.PerFeatureJoin, "__init__", side_effect=AssertionError("joined per feature"))
 
 
 @st.composite
@@ -486,8 +486,25 @@ def test_ids_too_sparse_for_bitmaps_are_joined_per_feature(people: People) -> No
     feats = [tag(project, "num", "number"), tag(project, "cat", "string")]
     a = group(project, "a", pool, [k % 3 == 0 for k in range(len(pool))])
     plain = compare(project, a, None, feats, _plain=True)
-    never = patch.object(compare_module._MembershipBitmap, "__init__", side_effect=AssertionError("bitmaps"))
-    with patch.object(compare_module, "MAX_BITMAP_BYTES", 0), never:
+    never = patch.object(groups_module.MembershipBitmap, "__init__", side_effect=AssertionError("bitmaps"))
+    with patch.object(groups_module, "MAX_BITMAP_BYTES", 0), never:
         sparse = compare(project, a, None, feats)
     same(by_name(plain), by_name(sparse))
     assert len(sparse.features) == 2
+
+
+def test_values_of_people_in_neither_group_are_not_counted(people: People) -> None:
+    project, pool = people.project, people.ids + list(GHOSTS)
+    outside = [k >= 40 for k in range(len(pool))]  # the last persons and every ghost are in neither group
+    put(project, "tag_cat", "VARCHAR", pool, ["zzz" if o else "xy"[k % 2] for k, o in enumerate(outside)])
+    put(project, "tag_num", "DOUBLE", pool, [1e9 if o else float(k) for k, o in enumerate(outside)])
+    feats = [tag(project, "cat", "string"), tag(project, "num", "number")]
+    a = group(project, "a", pool, [k < 20 for k in range(len(pool))])
+    b = group(project, "b", pool, [20 <= k < 40 for k in range(len(pool))])
+    plain = compare(project, a, b, feats, _plain=True)
+    with bitmap_only():
+        fast = compare(project, a, b, feats)
+    same(by_name(plain), by_name(fast))
+    cat, num = (next(f for f in fast.features if f.label == label) for label in ("cat", "num"))
+    assert [v["value"] for v in cat.detail["values"]] == ["x", "y"] and cat.detail["distinct_values"] == 2
+    assert num.detail["b"]["max"] == 39.0 and num.detail["histogram"]["edges"][-1] == 39.0

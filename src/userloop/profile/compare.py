@@ -15,10 +15,12 @@ the point-biserial correlation ``|r|`` (converted from d) for numeric ones. Both
 group indicator and the feature (for two groups Cramér's V is the correlation between the indicator and the best
 scoring of the categories), so they rank together.
 
-The counting happens in DuckDB: the membership is materialised once as a temp table ``(user_id, in_a, in_b)``
-and each kind of feature takes one aggregate query (a UNION ALL over the features), returning sufficient
-statistics only; the tests run on those with scipy. A feature that cannot be tested (no values, one value,
-too many distinct values) is listed under ``skipped`` with a stable code and a reason, never an exception.
+The counting happens in DuckDB: each group's ids are materialised once as a temp table, then as bitmaps per
+block of ids (:class:`MembershipBitmap`, so a feature row learns its groups from two bit reads instead of a
+hash join with a million-row group), and each kind of feature takes one aggregate query (a UNION ALL over the
+features), returning sufficient statistics only; the tests run on those with scipy. A feature that cannot be
+tested (no values, one value, too many distinct values) is listed under ``skipped`` with a stable code and a
+reason, never an exception.
 
 References: Pearson (1900) and Agresti, *Categorical Data Analysis* (3rd ed., 2013) §3.2 for the chi-square test
 of homogeneity; Cramér, *Mathematical Methods of Statistics* (1946) §21.9 for V; Welch (1947), Biometrika 34,
@@ -35,41 +37,37 @@ Example
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Any, ClassVar, Literal
+from datetime import timedelta
+from typing import Any, Literal
 
-import duckdb
 import numpy as np
-import pyarrow as pa
 from sqlglot import exp
 
-from userloop.core.errors import QueryError, ValidationError
+from userloop.core.errors import ValidationError
 from userloop.profile.features import Feature
-from userloop.query.compile import literal, render, sql
+from userloop.profile.groups import (
+    A_IDS,
+    B_IDS,
+    DEFAULT_TIMEOUT_S,
+    EPOCH,
+    HISTOGRAM_BINS,
+    GroupReader,
+    MembershipBitmap,
+    PerFeatureJoin,
+    group_ids,
+)
+from userloop.query.compile import sql
 from userloop.store.duck import ProjectStore
 
 __all__ = ["Comparison", "FeatureComparison", "GroupReader", "Skipped", "adjust_p", "compare"]
 
 Correction = Literal["bh", "holm", "bonferroni"]
 CORRECTIONS: tuple[Correction, ...] = ("bh", "holm", "bonferroni")
-DEFAULT_TIMEOUT_S = 60.0
 #: A categorical feature with more distinct values than this is an identifier or free text: not tested.
 MAX_CATEGORIES = 1000
-HISTOGRAM_BINS = 20
 NONE, OTHER = "$none", "$other"
-EPOCH = date(1970, 1, 1)
-GROUPS, A_IDS, B_IDS, BLOCKS = "_ul_groups", "_ul_a", "_ul_b", "_ul_blocks"  # temp tables of the reader's cursor
-#: Membership bitmaps cover blocks of 2**BLOCK_BITS consecutive ids (512 bytes a block and group).
-BLOCK_BITS = 12
-BLOCK_MASK = 2**BLOCK_BITS - 1
-#: Ids spread so thinly that their bitmaps would take more than this are joined per feature instead.
-MAX_BITMAP_BYTES = 64 * 2**20
-CATEGORICAL_VALUE = exp.cast(exp.column("value", "s0"), exp.DataType.Type.VARCHAR)
 
 #: Why a feature was not tested: a stable code → (English, Chinese) message templates.
 SKIP_REASONS: dict[str, tuple[str, str]] = {
@@ -180,223 +178,6 @@ class Comparison:
         }
 
 
-# reading ------------------------------------------------------------------------------------------------------
-class GroupReader:
-    """A private cursor on the project with a deadline: temp tables made here are seen by no other reader.
-
-    Every statement is a sqlglot tree; a statement that outlives ``timeout_s`` is interrupted and raises a
-    :class:`~userloop.core.errors.QueryError` with code ``query_timeout``.
-    """
-
-    def __init__(self, project: ProjectStore, timeout_s: float) -> None:
-        self.project = project
-        self.timeout_s = timeout_s
-        with project.store.lock:
-            self.cursor = project.con.cursor()
-        self._timed_out = threading.Event()
-        self._timer = threading.Timer(timeout_s, self._stop)
-
-    def _stop(self) -> None:
-        self._timed_out.set()
-        self.cursor.interrupt()
-
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
-        try:
-            yield
-        except duckdb.Error as exc:
-            if self._timed_out.is_set():
-                raise QueryError(
-                    f"the query ran longer than {self.timeout_s:g} s and was stopped", code="query_timeout"
-                ) from exc
-            raise QueryError(f"the query failed in the engine: {str(exc).splitlines()[0]}") from exc
-
-    def execute(self, tree: exp.Expr) -> None:
-        with self._guard():
-            self.cursor.execute(render(tree)).fetchall()
-
-    def rows(self, tree: exp.Expr) -> list[tuple[Any, ...]]:
-        with self._guard():
-            return self.cursor.execute(render(tree)).fetchall()
-
-    def arrow(self, tree: exp.Expr) -> pa.Table:
-        with self._guard():
-            return self.cursor.sql(render(tree)).to_arrow_table()
-
-    def __enter__(self) -> GroupReader:
-        self._timer.start()
-        with self._guard():
-            self.cursor.execute("SET TimeZone = 'UTC'")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-        self.cursor.close()
-
-
-def distinct_ids(group: exp.Select) -> exp.Expr:
-    """``SELECT DISTINCT user_id`` of a group given as any SELECT with a ``user_id`` column."""
-    return sql("SELECT DISTINCT s.user_id AS user_id FROM ($g) AS s WHERE s.user_id IS NOT NULL", g=group)
-
-
-def all_persons(project: ProjectStore) -> exp.Select:
-    """Every person of the project (the rows of ``users``)."""
-    return exp.select(exp.column("user_id", "u", quoted=True)).from_(
-        exp.table_("users", db=project.schema, quoted=True, alias="u")
-    )
-
-
-def _group_ids(project: ProjectStore, a: exp.Select, b: exp.Select | None) -> list[exp.Expr]:
-    """Statements that put each group's distinct ids in a temp table (B with ``b=None``: every person not in A)."""
-    make_a = sql(f"CREATE OR REPLACE TEMP TABLE {A_IDS} AS SELECT * FROM ($a) AS a0", a=distinct_ids(a))
-    if b is None:
-        others = sql(f"SELECT p.user_id AS user_id FROM ($p) AS p WHERE p.user_id NOT IN (SELECT user_id FROM {A_IDS})",
-                     p=distinct_ids(all_persons(project)))  # fmt: skip
-    else:
-        others = distinct_ids(b)
-    make_b = sql(f"CREATE OR REPLACE TEMP TABLE {B_IDS} AS SELECT * FROM ($o) AS o0", o=others)
-    return [make_a, make_b]
-
-
-def _numeric_value(f: Feature) -> exp.Expr:
-    if f.type == "date":
-        return sql("CAST(date_diff('day', $epoch, CAST(s0.value AS DATE)) AS DOUBLE)", epoch=literal(EPOCH))
-    # NaN and ±inf are no measurement; they count as missing
-    return sql("CASE WHEN isfinite(CAST(s0.value AS DOUBLE)) THEN CAST(s0.value AS DOUBLE) END")
-
-
-def _union(parts: list[exp.Expr]) -> exp.Expr:
-    return parts[0] if len(parts) == 1 else exp.union(*parts, distinct=False, copy=False)
-
-
-# Templates are composed from these texts so that each feature's source is put (and copied) into one statement
-# once: a feature select can be large, and copying it per nesting level cost as much as a tenth of a comparison.
-#: Feature $i's counts per value ``v`` (rows ``(v, na, nb)``, NULL ``v``: no value) → the ``$k`` most common values
-#: (``kind`` 0), the rest folded (1) and no value (2), with the number of distinct values in each.
-RANKED = """SELECT $i AS f, CASE WHEN r.v IS NULL THEN 2 WHEN r.rn <= $k THEN 0 ELSE 1 END AS kind,
-              CASE WHEN r.v IS NOT NULL AND r.rn <= $k THEN r.v END AS v, sum(r.na) AS na, sum(r.nb) AS nb,
-              count(*) AS n_values
-            FROM (SELECT c.*, row_number() OVER (ORDER BY c.v IS NULL, c.na + c.nb DESC, c.v) AS rn
-                  FROM ({counts}) AS c) AS r
-            GROUP BY ALL"""
-#: Feature $i's n, mean, variance, quartiles, min, max and histogram per group ``grp`` from rows ``(grp, x, lo, hi)``
-#: with the range ``[lo, hi]`` of both groups' values, cut in :data:`HISTOGRAM_BINS` equal bins.
-MOMENTS = """SELECT $i AS f, j.grp AS grp, count(j.x), avg(j.x), var_samp(j.x), quantile_cont(j.x, [0.25, 0.5, 0.75]),
-               min(j.x), max(j.x),
-               histogram(CASE WHEN j.hi > j.lo THEN least(floor((j.x - j.lo) / (j.hi - j.lo) * $bins), $last) END)
-                 FILTER (WHERE j.x IS NOT NULL)
-             FROM ({rows}) AS j
-             GROUP BY j.grp"""
-BINS = {"bins": HISTOGRAM_BINS, "last": HISTOGRAM_BINS - 1}
-NumericRows = dict[tuple[int, int], tuple[Any, ...]]
-
-
-class _PerFeatureJoin:
-    """The plain way to read the groups: a ``(user_id, grp)`` table, one row per person and group (0: A, 1: B),
-    left-joined with every feature's source. Each join builds a hash table of both groups, about 0.1 s a feature
-    when a group has a million people. Kept as the reference :class:`_MembershipBitmap` is tested against, and
-    for ids too sparse for bitmaps."""
-
-    #: Each (person, group) row with the feature's value ``x`` (NULL without one).
-    JOINED = f"""SELECT g.grp AS grp, s.x AS x FROM {GROUPS} AS g
-                 LEFT JOIN (SELECT s0.user_id AS user_id, $value AS x FROM ($src) AS s0) AS s
-                   ON s.user_id = g.user_id"""
-    COUNTS = RANKED.format(
-        counts=f"""SELECT j.x AS v, count(*) FILTER (WHERE j.grp = 0) AS na, count(*) FILTER (WHERE j.grp = 1) AS nb
-                   FROM ({JOINED}) AS j GROUP BY ALL"""
-    )
-    NUMERIC = MOMENTS.format(
-        rows=f"SELECT j0.*, min(j0.x) OVER () AS lo, max(j0.x) OVER () AS hi FROM ({JOINED}) AS j0"
-    )
-
-    def __init__(self, reader: GroupReader) -> None:
-        self.reader = reader
-        reader.execute(sql(f"CREATE OR REPLACE TEMP TABLE {GROUPS} AS SELECT a.user_id AS user_id, 0 AS grp "
-                           f"FROM {A_IDS} AS a UNION ALL "
-                           f"SELECT b.user_id AS user_id, 1 AS grp FROM {B_IDS} AS b"))  # fmt: skip
-
-    def categorical(self, features: list[tuple[int, Feature]], top_values: int, sizes: tuple[int, int]
-                    ) -> list[tuple[Any, ...]]:  # fmt: skip
-        parts = [sql(self.COUNTS, i=i, k=top_values, value=CATEGORICAL_VALUE, src=f.source) for i, f in features]
-        return self.reader.rows(_union(parts))
-
-    def numeric(self, features: list[tuple[int, Feature]]) -> NumericRows:
-        parts = [sql(self.NUMERIC, i=i, value=_numeric_value(f), src=f.source, **BINS) for i, f in features]
-        return {(row[0], row[1]): row[2:] for row in self.reader.rows(_union(parts))}
-
-
-class _MembershipBitmap:
-    """Group membership as bitmaps, looked up by position instead of by a hash join with a million-row table.
-
-    The ids of both groups are cut in blocks of ``2**BLOCK_BITS`` consecutive ids; a temp table holds one row per
-    block that has a member, with one bitmap per group (DuckDB's ``bitstring_agg``; bit ``k`` set: id
-    ``block · 2**BLOCK_BITS + k`` is in the group). A feature row finds its block by a hash join with that small
-    table, which stays in the CPU cache, and reads its two bits with ``get_bit``. On 1M people and 37 tags this
-    reads the features in about half the time of the per-feature joins with a 630k-person group and a third with
-    everyone else, and a group of a million costs hardly more than a small one. Every statistic is still
-    computed directly on the members' rows (no subtraction of complements), so the numbers are those of
-    :class:`_PerFeatureJoin`. Ids too sparse for bitmaps (more than :data:`MAX_BITMAP_BYTES`) fall back to it.
-    """
-
-    #: The feature's rows: the value ``x`` and whether the person is in A (``ia`` 1) and in B (``ib`` 1).
-    ROWS = f"""SELECT $value AS x, coalesce(get_bit(g.a, CAST(s0.user_id & $mask AS INTEGER)), 0) AS ia,
-                      coalesce(get_bit(g.b, CAST(s0.user_id & $mask AS INTEGER)), 0) AS ib
-               FROM ($src) AS s0 JOIN {BLOCKS} AS g ON g.block = s0.user_id >> $bits"""
-    COUNTS = RANKED.format(
-        counts=f"""SELECT r.x AS v, sum(r.ia) AS na, sum(r.ib) AS nb FROM ({ROWS}) AS r
-                   WHERE r.x IS NOT NULL GROUP BY r.x HAVING sum(r.ia) + sum(r.ib) > 0"""
-    )
-    # a person in both groups is counted in each: the rows are paired with the groups they are in
-    NUMERIC = MOMENTS.format(
-        rows=f"""SELECT m.grp AS grp, r.x AS x, r.lo AS lo, r.hi AS hi
-                 FROM (SELECT r0.*, min(r0.x) OVER () AS lo, max(r0.x) OVER () AS hi
-                       FROM ({ROWS}) AS r0 WHERE r0.x IS NOT NULL AND r0.ia + r0.ib > 0) AS r,
-                      (VALUES (0), (1)) AS m(grp)
-                 WHERE (m.grp = 0 AND r.ia = 1) OR (m.grp = 1 AND r.ib = 1)"""
-    )
-    LOOKUP: ClassVar[dict[str, int]] = {"mask": BLOCK_MASK, "bits": BLOCK_BITS}
-
-    def __init__(self, reader: GroupReader) -> None:
-        self.reader = reader
-        reader.execute(sql(
-            f"""CREATE OR REPLACE TEMP TABLE {BLOCKS} AS
-                SELECT m.user_id >> $bits AS block,
-                       bitstring_agg(m.user_id & $mask, 0, $mask) FILTER (WHERE m.grp = 0) AS a,
-                       bitstring_agg(m.user_id & $mask, 0, $mask) FILTER (WHERE m.grp = 1) AS b
-                FROM (SELECT user_id, 0 AS grp FROM {A_IDS} UNION ALL SELECT user_id, 1 AS grp FROM {B_IDS}) AS m
-                GROUP BY ALL""",
-            **self.LOOKUP))  # fmt: skip
-
-    @classmethod
-    def make(cls, reader: GroupReader) -> _MembershipBitmap | None:
-        """Bitmaps of the groups, or None when the ids are spread too thinly for them."""
-        [(blocks,)] = reader.rows(sql(f"SELECT count(DISTINCT m.user_id >> $bits) FROM (SELECT user_id FROM {A_IDS} "
-                                      f"UNION ALL SELECT user_id FROM {B_IDS}) AS m", bits=BLOCK_BITS))  # fmt: skip
-        if blocks * 2 * (2**BLOCK_BITS // 8) > MAX_BITMAP_BYTES:
-            return None
-        return cls(reader)
-
-    def categorical(self, features: list[tuple[int, Feature]], top_values: int, sizes: tuple[int, int]
-                    ) -> list[tuple[Any, ...]]:  # fmt: skip
-        parts = [sql(self.COUNTS, i=i, k=top_values, value=CATEGORICAL_VALUE, src=f.source, **self.LOOKUP)
-                 for i, f in features]  # fmt: skip
-        rows = self.reader.rows(_union(parts))
-        # people without a value are the rest of each group (a source gives at most one row per person)
-        with_value = {i: [0, 0] for i, _ in features}
-        for i, _kind, _v, na, nb, _n in rows:
-            with_value[i][0] += int(na)
-            with_value[i][1] += int(nb)
-        for i, (na, nb) in with_value.items():
-            if na < sizes[0] or nb < sizes[1]:
-                rows.append((i, 2, None, sizes[0] - na, sizes[1] - nb, 1))
-        return rows
-
-    def numeric(self, features: list[tuple[int, Feature]]) -> NumericRows:
-        parts = [sql(self.NUMERIC, i=i, value=_numeric_value(f), src=f.source, **BINS, **self.LOOKUP)
-                 for i, f in features]  # fmt: skip
-        return {(row[0], row[1]): row[2:] for row in self.reader.rows(_union(parts))}
-
-
 # the comparison -----------------------------------------------------------------------------------------------
 def compare(
     project: ProjectStore,
@@ -432,7 +213,7 @@ def compare(
     names : (str, str)
         How the groups are called in the one-line summaries.
     _plain : bool
-        Private: read the groups with one join per feature (:class:`_PerFeatureJoin`) instead of membership
+        Private: read the groups with one join per feature (:class:`PerFeatureJoin`) instead of membership
         bitmaps, the reference the faster path is tested against.
 
     Returns
@@ -450,7 +231,7 @@ def compare(
     _check_options(features, alpha, correction, top_values, max_categories)
     started = time.perf_counter()
     with GroupReader(project, timeout_s) as reader:
-        for statement in _group_ids(project, a, b):
+        for statement in group_ids(project, a, b):
             reader.execute(statement)
         [(a_size, b_size, overlap)] = reader.rows(
             sql(f"SELECT (SELECT count(*) FROM {A_IDS}), (SELECT count(*) FROM {B_IDS}), "
@@ -462,8 +243,8 @@ def compare(
         if empty:
             out.skipped = [_skip(f, "empty_group", group=empty[0]) for f in features]
         else:
-            groups = None if _plain else _MembershipBitmap.make(reader)
-            _test_all(groups or _PerFeatureJoin(reader), out, features, top_values, max_categories)
+            groups = None if _plain else MembershipBitmap.make(reader)
+            _test_all(groups or PerFeatureJoin(reader), out, features, top_values, max_categories)
     _adjust_and_rank(out)
     out.seconds = time.perf_counter() - started
     return out
@@ -513,7 +294,7 @@ def _notes(out: Comparison) -> list[dict[str, str]]:
 
 
 def _test_all(
-    groups: _PerFeatureJoin | _MembershipBitmap,
+    groups: PerFeatureJoin | MembershipBitmap,
     out: Comparison,
     features: list[Feature],
     top_values: int,

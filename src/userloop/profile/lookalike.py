@@ -52,8 +52,9 @@ from sqlglot import exp
 
 from userloop.core.clock import utcnow
 from userloop.core.errors import ValidationError
-from userloop.profile.compare import DEFAULT_TIMEOUT_S, MAX_CATEGORIES, GroupReader, all_persons, distinct_ids
+from userloop.profile.compare import MAX_CATEGORIES
 from userloop.profile.features import Feature
+from userloop.profile.groups import DEFAULT_TIMEOUT_S, GroupReader, all_persons, distinct_ids
 from userloop.query.compile import col, literal, sql
 from userloop.store.duck import ProjectStore
 
