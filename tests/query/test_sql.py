@@ -93,3 +93,9 @@ def test_timeout_stops_a_runaway_query(loaded: ProjectStore) -> None:
 def test_compile_qualifies_views() -> None:
     sql = compile_readonly("SELECT e.event FROM events e JOIN users USING (user_id)", "p_default")
     assert '"p_default"."events"' in sql and '"p_default"."users"' in sql
+
+
+@pytest.mark.parametrize("sql", ["SELECT 'unclosed", 'SELECT "unclosed', "SELECT $$unclosed", "SELECT 1 +"])
+def test_text_that_does_not_tokenize_or_parse_is_a_clear_error(sql: str) -> None:
+    with pytest.raises(QueryError, match="cannot (read|parse) the query"):
+        compile_readonly(sql, "p_project")

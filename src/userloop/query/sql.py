@@ -91,6 +91,8 @@ def compile_readonly(sql: str, schema: str) -> str:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except sqlglot.errors.ParseError as exc:
         raise QueryError(f"cannot parse the query: {exc.errors[0]['description'] if exc.errors else exc}") from exc
+    except sqlglot.errors.SqlglotError as exc:  # the tokenizer's errors (an unclosed quote) are not parse errors
+        raise QueryError(f"cannot read the query: {str(exc).splitlines()[0]}") from exc
     if len(statements) != 1:
         raise ReadOnlyViolation("send exactly one statement")
     tree = statements[0]
