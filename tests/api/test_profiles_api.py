@@ -228,6 +228,8 @@ def test_cli_through_the_server(tagged: Api, tmp_path: Path) -> None:
     )
     assert exported.exit_code == 0, exported.output
     assert len(out.read_text().splitlines()) == json.loads(made.output)["size"] + 1
+    page = runner.invoke(app, ["users", "show", api.person, *ws])
+    assert page.exit_code == 0 and "tags / 标签:" in page.output and "138****5678" in page.output, page.output
     shown = runner.invoke(app, ["users", "show", api.person, *ws, "--json"])
     assert shown.exit_code == 0 and json.loads(shown.output)["profile"]["phone"] == "138****5678"
     unmasked = runner.invoke(

@@ -189,7 +189,8 @@ def _tag(c: dict[str, Any], person: str, w: World) -> bool:
 
 
 def _model(c: dict[str, Any], person: str, w: World) -> bool:
-    runs = [r for r in w.models[c["model"]] if r[0] <= w.today]
+    # a run is known by its rows: a run that scored no one left nothing in the table, so it is no run at all
+    runs = [r for r in w.models[c["model"]] if r[0] <= w.today and r[1]]
     row = max(runs, key=lambda r: r[0])[1].get(person) if runs else None
     x = None if row is None else row.get(c["field"])
     return compare(c.get("op", "eq"), c.get("value"), x, w.model_kinds[c["model"]][c["field"]], w)

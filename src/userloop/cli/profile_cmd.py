@@ -478,7 +478,31 @@ def users_show(
     out = Out(json_out)
     with out.errors(), profile_backend(workspace, project) as p:
         row = p.user(key, unmask=unmask)
-        out.emit(row, text=[orjson.dumps(row, option=orjson.OPT_INDENT_2, default=str).decode()])
+        out.emit(row, text=user_lines(row))
+
+
+def user_lines(row: dict[str, Any]) -> list[str]:
+    """The 360 view as a page of text (``--json`` prints all of it)."""
+    prof, summary, orders = row["profile"], row["summary"], row["orders"]
+    lines = [f"person {row['user_id']} · first seen {prof.get('first_seen')} · last seen {prof.get('last_seen')}"]
+    shown = {k: v for k, v in prof.items() if v is not None and k not in ("user_id", "created_at", "updated_at")}
+    lines += ["profile / 画像:", *(f"  {k}: {v}" for k, v in shown.items())]
+    lines += ["identities / 身份:", *(f"  {i['id_type']}: {i['id_value']}" for i in row["identities"])]
+    lines += ["tags / 标签:"]
+    for tag in row["tags"]:
+        changes = len(tag["history"]) - 1
+        since = f"  (changed {changes}×, since {tag['history'][-1]['from']})" if changes > 0 else ""
+        lines.append(f"  {tag['name']} ({tag['title_zh']}): {tag['value']}{since}")
+    lines += ["models / 模型:"]
+    for m in row["models"]:
+        before = f"  (before: {m['previous']})" if m.get("previous") else ""
+        lines.append(f"  {m['model']} {m['run_date']}: {m['outputs']}{before}")
+    member = [s for s in row["segments"] if s["member"]]
+    lines += ["segments / 人群:", *(f"  {s['id']}: {s['name']}" for s in member)]
+    lines.append(f"orders / 订单: {orders['count']:,}, total {orders['amount']}")
+    lines.append(f"events / 行为: {summary['events']:,} on {summary['active_days']:,} days, "
+                 f"{summary['first_event']} … {summary['last_event']}")  # fmt: skip
+    return lines
 
 
 @users_app.command("timeline")
