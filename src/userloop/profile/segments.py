@@ -27,6 +27,7 @@ from sqlglot import exp
 from userloop.core.clock import today_in, utcnow
 from userloop.core.errors import NotFoundError, QueryError, UserloopError, ValidationError
 from userloop.profile import history
+from userloop.profile.groups import GroupReader
 from userloop.profile.ids import resolve_ids
 from userloop.profile.rules import conditions, parse_rule, referenced_segments, referenced_tags
 from userloop.profile.rulesql import RuleContext, TagInfo, compile_rule, model_fields
@@ -176,8 +177,8 @@ def estimate(
     tree, warnings = compile_members(project, meta, info, rule, today=today)
     count = exp.select(exp.func("count", exp.Star())).from_(_sub(tree, "s"))
     total = exp.select(exp.func("count", exp.Star())).from_(exp.table_("users", db=project.schema, quoted=True))
-    rows = run_statements(project, {"size": render(count), "total": render(total)}, timeout_s=timeout_s)
-    size, everyone = int(rows["size"][0][0]), int(rows["total"][0][0])
+    with GroupReader(project, timeout_s) as reader:  # its own cursor, interrupted at the deadline
+        size, everyone = int(reader.rows(count)[0][0]), int(reader.rows(total)[0][0])
     return {
         "size": size,
         "total": everyone,
@@ -185,29 +186,6 @@ def estimate(
         "warnings": warnings,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
     }
-
-
-def run_statements(
-    project: ProjectStore, statements: dict[str, str], *, timeout_s: float
-) -> dict[str, list[tuple[Any, ...]]]:
-    """Run read statements on their own cursor, interrupted after ``timeout_s`` (a clear error, not a hang)."""
-    with project.store.lock:
-        cursor = project.con.cursor()
-    timer = threading.Timer(timeout_s, cursor.interrupt)
-    timer.start()
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    try:
-        cursor.execute("SET TimeZone = 'UTC'")
-        for name, text in statements.items():
-            out[name] = cursor.execute(text).fetchall()
-    except duckdb.InterruptException as exc:
-        raise QueryError(f"the segment took longer than {timeout_s:g} s and was stopped", code="query_timeout") from exc
-    except duckdb.Error as exc:
-        raise QueryError(f"the segment failed in the engine: {str(exc).splitlines()[0]}") from exc
-    finally:
-        timer.cancel()
-        cursor.close()
-    return out
 
 
 # saving --------------------------------------------------------------------------------------------------------
