@@ -106,6 +106,20 @@ def test_parquet_typed_columns_and_row_hash_dedupe(project: ProjectStore, tmp_pa
     assert (again.result.events, again.result.duplicates) == (0, n)
 
 
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_parquet_timestamp_time_column_of_every_unit(project: ProjectStore, tmp_path: Path, unit: str) -> None:
+    """Zone-less Arrow timestamps of any unit are project-local wall time (DuckDB 2.0 needs a cast for s/ms/ns)."""
+    path = tmp_path / f"t_{unit}.parquet"
+    local_wall_ms = NOW_MS - NOW_MS % 1000  # whole seconds, representable in every unit
+    scale = {"s": 1 / 1000, "ms": 1, "us": 1000, "ns": 1_000_000}[unit]
+    wall = pa.array([int(local_wall_ms * scale)], pa.int64()).cast(pa.timestamp(unit))
+    pq.write_table(pa.table({"distinct_id": ["u1"], "event": ["view_item"], "time": wall}), path)
+    summary = import_files(project, [path], kind="events", timezone=TZ)
+    assert (summary.result.events, summary.result.rejected) == (1, 0)
+    shanghai_offset_ms = 8 * 3600 * 1000  # Asia/Shanghai has no daylight saving time
+    assert rows(project, "SELECT epoch_ms(time) FROM {events}") == [(local_wall_ms - shanghai_offset_ms,)]
+
+
 def test_users_and_items_csv(project: ProjectStore, tmp_path: Path) -> None:
     users = tmp_path / "users.csv"
     users.write_text("distinct_id,gender,birthday,vip\nL1,f,1990-05-01,true\nL2,m,1985-12-31,false\n")

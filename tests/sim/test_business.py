@@ -103,8 +103,8 @@ def test_community_category_preferences_show_in_purchases(small: Simulated) -> N
 
 def test_no_purchase_after_dropout(small: Simulated) -> None:
     rows = small.sql(
-        "SELECT count(*) FILTER (WHERE e.time > epoch_ms(t.dropout_time)), "
-        "count(*) FILTER (WHERE e.time = epoch_ms(t.dropout_time)), count(DISTINCT t.person) "
+        "SELECT count(*) FILTER (WHERE e.time > epoch_ms(t.dropout_time::TIMESTAMP)), "
+        "count(*) FILTER (WHERE e.time = epoch_ms(t.dropout_time::TIMESTAMP)), count(DISTINCT t.person) "
         "FROM events e JOIN ids i USING (distinct_id) JOIN truth t USING (person) "
         "WHERE e.event = 'order_paid' AND t.dropout_time IS NOT NULL"
     )
@@ -115,9 +115,9 @@ def test_no_purchase_after_dropout(small: Simulated) -> None:
 
 def test_activity_fades_after_dropout(small: Simulated) -> None:
     rows = small.sql(
-        "SELECT avg((e.time < epoch_ms(t.dropout_time))::INT) FROM events e JOIN ids i USING (distinct_id) "
+        "SELECT avg((e.time < epoch_ms(t.dropout_time::TIMESTAMP))::INT) FROM events e JOIN ids i USING (distinct_id) "
         "JOIN truth t USING (person) WHERE t.dropout_time IS NOT NULL AND e.event = 'app_start' "
-        "AND e.time > epoch_ms(t.dropout_time) - 14 * 86400000 AND e.time < epoch_ms(t.dropout_time) + 14 * 86400000"
+        "AND e.time > epoch_ms(t.dropout_time::TIMESTAMP) - 14 * 86400000 AND e.time < epoch_ms(t.dropout_time::TIMESTAMP) + 14 * 86400000"
     )
     assert rows[0][0] > 0.7  # far more visits in the two weeks before dropout than in the two weeks after
 
@@ -163,8 +163,8 @@ def test_coupons_raise_purchases_in_the_next_seven_days(small: Simulated) -> Non
         "WHERE e.event = 'coupon_received'), "
         "paid AS (SELECT i.person, " + LOCAL_DAY + " AS day FROM events e JOIN ids i USING (distinct_id) "
         "WHERE e.event = 'order_paid'), "
-        "eligible AS (SELECT d.day, t.person FROM drops d JOIN truth t ON epoch_ms(t.registered_time) < d.at "
-        "AND NOT t.never_treated AND (t.dropout_time IS NULL OR epoch_ms(t.dropout_time) > d.at) "
+        "eligible AS (SELECT d.day, t.person FROM drops d JOIN truth t ON epoch_ms(t.registered_time::TIMESTAMP) < d.at "
+        "AND NOT t.never_treated AND (t.dropout_time IS NULL OR epoch_ms(t.dropout_time::TIMESTAMP) > d.at) "
         "WHERE d.day <= DATE '2024-06-23') "
         "SELECT g.person IS NOT NULL AS treated, count(*), "
         "avg((SELECT count(*) FROM paid p WHERE p.person = e.person AND p.day > e.day AND p.day <= e.day + 7)) "

@@ -293,9 +293,9 @@ def _time_expr(col: str, duck_type: str, unit: str, timezone: str) -> str:
         return f"CAST(CASE WHEN abs({c}) < 100000000000 THEN round({c} * 1000) ELSE {c} END AS BIGINT)"
     if duck_type.upper().startswith("TIMESTAMP WITH TIME ZONE"):
         return f"epoch_ms({c})"
-    if family is PropertyType.DATETIME:
-        return f"epoch_ms(timezone({tz}, {c}))"
-    if family is PropertyType.DATE:
+    if family in (PropertyType.DATETIME, PropertyType.DATE):
+        # Cast to microsecond TIMESTAMP first: DuckDB 2.0's epoch_ms/timezone have no TIMESTAMP_S/_MS/_NS
+        # overloads ("Unimplemented type for cast"), and Parquet/Arrow files carry all four units.
         return f"epoch_ms(timezone({tz}, CAST({c} AS TIMESTAMP)))"
     text = f"trim(CAST({c} AS VARCHAR))"
     zoned = f"regexp_matches({text}, '([zZ]|[+-][0-9]{{2}}:?[0-9]{{2}})$')"
