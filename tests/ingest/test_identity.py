@@ -84,6 +84,44 @@ def test_merge_keeps_profile_values_of_both(project: ProjectStore) -> None:
     assert rows(project, "SELECT city, gender, age FROM {users}") == [("上海", "f", 31.0)]
 
 
+def _seen_mismatches(project: ProjectStore) -> list[tuple[object, ...]]:
+    """Persons whose first_seen/last_seen disagree with the first and last of their events."""
+    return rows(
+        project,
+        "SELECT u.user_id, u.first_seen, min(e.time), u.last_seen, max(e.time) FROM {users} u "
+        "JOIN {events} e USING (user_id) GROUP BY u.user_id, u.first_seen, u.last_seen "
+        "HAVING u.first_seen IS DISTINCT FROM min(e.time) OR u.last_seen IS DISTINCT FROM max(e.time)",
+    )
+
+
+def test_several_devices_merging_into_one_login_in_one_batch_keep_first_and_last_seen(project: ProjectStore) -> None:
+    """Found by the user-360 reference: three sign-ups of one login at the same instant, loaded after the devices'
+    events, merged three persons into one in one UPDATE … FROM, which kept only one merged person's dates."""
+    hour = 3_600_000
+    t0 = NOW_MS - 300 * hour
+    load_json_lines(
+        project,
+        lines(
+            track("view", "a1", t=t0),
+            track("view", "a2", t=t0 + 5 * hour),
+            track("view", "L1", t=t0 + 100 * hour, login=True),
+            track("view", "a3", t=t0 + 200 * hour),
+        ),
+        source="events",
+    )
+    load_json_lines(project, lines(*(signup("L1", a, t=t0 + 50 * hour) for a in ("a1", "a2", "a3"))), source="s")
+    assert rows(project, "SELECT count(*) FROM {users}") == [(1,)]
+    assert _seen_mismatches(project) == []
+
+
+def test_merging_several_persons_at_once_keeps_a_profile_value_of_each_property(project: ProjectStore) -> None:
+    load_json_lines(project, lines(profile("profile_set", "d1", login=False, city="上海")), source="p1")
+    load_json_lines(project, lines(profile("profile_set", "d2", login=False, age=30)), source="p2")
+    load_json_lines(project, lines(profile("profile_set", "L1", gender="f")), source="p3")
+    load_json_lines(project, lines(signup("L1", "d1"), signup("L1", "d2")), source="s")
+    assert rows(project, "SELECT city, gender, age FROM {users}") == [("上海", "f", 30.0)]
+
+
 # --- property test against a plain-Python reference ---------------------------------------------------------
 
 
@@ -149,5 +187,6 @@ def test_merge_is_order_independent(tmp_path: Path, log: tuple[list[dict[str, ob
         # every person key that events point at exists in users, and merged persons are gone
         orphans = rows(project, "SELECT count(*) FROM {events} e ANTI JOIN {users} u USING (user_id)")
         assert orphans == [(0,)]
+        assert _seen_mismatches(project) == []
     finally:
         ws.close()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tests.profile.profile_logs import ProfileLog, load_profile_log, profile_logs, reference_people
 from tests.profile.reference_rules import World, evaluate
 from tests.query.logs import EVENTS, fresh_project, load, person_names, reference_events
+from userloop.core.clock import today_in
 from userloop.core.errors import ValidationError
 from userloop.profile import history, segments
 from userloop.query.engine import Engine
@@ -123,7 +124,7 @@ def test_a_funnel_s_dropped_people_become_a_segment(ws: Workspace, shop: tuple[s
             segments.create_from_analysis(ws.meta, project, info, name="dropped", definition=funnel)
         return
     row = segments.create_from_analysis(ws.meta, project, info, name="dropped", definition=funnel)
-    assert _ids(project, row, date.today()) == set(expected)
+    assert _ids(project, row, today_in(info.timezone)) == set(expected)
     with pytest.raises(ValidationError, match="people"):
         segments.create_from_analysis(ws.meta, project, info, name="x", definition={**funnel, "people": None})
 

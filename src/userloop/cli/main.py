@@ -217,9 +217,9 @@ def _pairs(values: list[str] | None) -> dict[str, str]:
 
 
 def _stamp() -> str:
-    from datetime import datetime
+    from datetime import UTC, datetime
 
-    return datetime.now().strftime("%Y%m%d-%H%M%S")
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%SZ")  # one clock: UTC, never the machine's zone
 
 
 Files_ = Annotated[

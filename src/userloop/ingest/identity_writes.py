@@ -52,9 +52,17 @@ def merge_persons(project: ProjectStore, merges: dict[int, int]) -> None:
     con.register("_ul_m", pa.table({"old": list(merges), "new": list(merges.values())}))
     for table in ("events", "identities"):
         con.execute(f"UPDATE {t(table)} SET user_id = m.new FROM _ul_m m WHERE {t(table)}.user_id = m.old")
-    props = list(project.properties("users"))
+    props = [ident(p) for p in project.properties("users")]
+    # Several persons can merge into one in a batch (one login signing up from several devices at once). An
+    # UPDATE … FROM with several matching rows applies just one of them, so the merged persons are folded into
+    # one row per survivor first: earliest first_seen/created_at, latest last_seen, and for each profile
+    # property the value of the earliest-created merged person that has one.
+    folded = ", ".join(
+        [f"arg_min(o.{p}, o.user_id) FILTER (WHERE o.{p} IS NOT NULL) AS {p}" for p in props]
+        + ["min(o.first_seen) AS first_seen", "max(o.last_seen) AS last_seen", "min(o.created_at) AS created_at"]
+    )
     sets = ", ".join(
-        [f"{ident(p)} = coalesce(u.{ident(p)}, o.{ident(p)})" for p in props]
+        [f"{p} = coalesce(u.{p}, o.{p})" for p in props]
         + [
             "first_seen = least(u.first_seen, o.first_seen)",
             "last_seen = greatest(u.last_seen, o.last_seen)",
@@ -63,8 +71,9 @@ def merge_persons(project: ProjectStore, merges: dict[int, int]) -> None:
     )
     con.execute(
         f"""UPDATE {t("users")} AS u SET {sets}
-            FROM _ul_m m JOIN {t("users")} o ON o.user_id = m.old
-            WHERE u.user_id = m.new"""
+            FROM (SELECT m.new AS _ul_survivor, {folded} FROM _ul_m m JOIN {t("users")} o ON o.user_id = m.old
+                  GROUP BY m.new) o
+            WHERE u.user_id = o._ul_survivor"""
     )
     con.execute(f"DELETE FROM {t('users')} WHERE user_id IN (SELECT old FROM _ul_m)")
     con.unregister("_ul_m")

@@ -216,7 +216,9 @@ class Profiles:
 
         seed_group = self.group({"segment": seed})
         assert seed_group is not None
-        found = lookalike(self.project, seed_group, self.features(kinds), top_n=top_n)
+        found = lookalike(
+            self.project, seed_group, self.features(kinds), top_n=top_n, as_of=today_in(self.info.timezone)
+        )
         report = found.as_dict()
         if not save:
             return report

@@ -29,6 +29,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from userloop.core.clock import today_in
 from userloop.core.errors import ValidationError
 from userloop.profile.tagdefs import (
     EventSource,
@@ -74,7 +75,7 @@ def context(project: ProjectStore, timezone: str, today: date) -> Context:
 def check(tag: TagDef, project: ProjectStore, ctx: Context | None = None) -> ValueKind | None:
     """Raise a ValidationError if ``tag`` names something the project lacks or its type does not fit what its
     source gives; return the kind of values the source gives (None: known only when it runs)."""
-    ctx = ctx or context(project, "UTC", date.today())
+    ctx = ctx or context(project, "UTC", today_in("UTC"))
     natural = value_kind(tag, project, ctx)
     _check_type(tag, natural)
     return natural
