@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from userloop.store import ProjectStore, Workspace
 
 NOW_MS = int(time.time() * 1000)
+
+# Hypothesis: `make test` runs the deterministic profile (the same examples on every run, so a red CI means a change
+# broke something); `make test-deep` runs the random, longer one. A failure found by either stays as an @example.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, deadline=None)
+settings.register_profile("deep", derandomize=False, print_blob=True, deadline=None)
+PROFILE = os.environ.get("USERLOOP_HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+_DEEP_FACTOR = 10
+
+
+def examples(n: int) -> int:
+    """``n`` examples in the deterministic profile, ten times as many in the deep one."""
+    return n * _DEEP_FACTOR if PROFILE == "deep" else n
 
 
 @pytest.fixture

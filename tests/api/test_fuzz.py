@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.collect.serving import Server
+from tests.conftest import examples
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -35,7 +36,7 @@ def _encode(doc: object, how: str) -> bytes:
     return raw
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_collector_never_answers_5xx(server: Server, data: st.DataObject) -> None:
     spec = server.__dict__.setdefault("_spec", httpx.get(server.url + "/openapi.json").json())

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tests.collect.serving import Server
+from tests.conftest import examples
 from userloop.cli.main import app
 from userloop.ingest import load_json_lines
 from userloop.models.pipeline import run_models
@@ -286,7 +287,7 @@ RULES = st.recursive(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rule=st.one_of(RULES, st.text(max_size=10), st.integers(), st.lists(st.none(), max_size=2)))
 def test_hostile_rules_over_http_never_5xx(tagged: Api, rule: Any) -> None:
     r = tagged.call("POST", "/api/v1/segments/estimate", json={"rule": rule, "timeout": 20})

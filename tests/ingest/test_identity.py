@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import NOW_MS, rows
+from tests.conftest import NOW_MS, examples, rows
 from tests.ingest.helpers import lines, profile, signup, track
 from userloop.ingest import load_json_lines
 from userloop.store import ProjectStore, Workspace
@@ -168,7 +168,7 @@ def reference_partition(records: list[dict[str, object]]) -> set[frozenset[str]]
     return {frozenset(g) for g in groups.values()}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(log=identity_logs())
 def test_merge_is_order_independent(tmp_path: Path, log: tuple[list[dict[str, object]], list[int]]) -> None:
     records, cuts = log

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.models.conftest import Row, memory_project
 from userloop.models.base import RunContext, read_outputs
 from userloop.models.lifecycle import STAGES, LifecycleConfig, LifecycleModel, transition_matrix
@@ -75,7 +76,7 @@ def ref_rfm(rows: list[Row], tz: str, window: int) -> dict[int, tuple[int, int, 
     return out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows_strategy, tz=st.sampled_from(ZONES), window=st.sampled_from([7, 30, 365]))
 def test_rfm_equals_reference(rows: list[Row], tz: str, window: int) -> None:
     expected = ref_rfm(rows, tz, window)
@@ -168,7 +169,7 @@ def ref_stage(rows: list[Row], uid: int, tz: str, cfg: LifecycleConfig) -> str |
     return "growth"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows_strategy, tz=st.sampled_from(ZONES))
 def test_lifecycle_equals_reference(rows: list[Row], tz: str) -> None:
     cfg = LifecycleConfig(

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from sqlglot import exp
 
+from tests.conftest import examples
 from userloop.core.errors import QueryError, ValidationError
 from userloop.ingest import load_json_lines
 from userloop.profile import groups as groups_module
@@ -39,7 +40,7 @@ from userloop.store import ProjectStore, Workspace
 N = 60
 RUN = date(2026, 3, 1)
 EPOCH = date(1970, 1, 1)
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TAG_TYPES = {"cat": "VARCHAR", "num": "DOUBLE", "day": "DATE", "flag": "BOOLEAN"}
 FEATURE_TYPES = {"cat": "string", "num": "number", "day": "date", "flag": "bool"}
 
@@ -457,7 +458,7 @@ def pooled_scenarios(draw: st.DrawFn, persons: int) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_bitmaps_give_the_per_feature_join_results(people: People, data: st.DataObject) -> None:
     s = data.draw(pooled_scenarios(N))

@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from tests.conftest import examples
 from tests.query.logs import BASE_MS, fresh_project
 from userloop.core.errors import ValidationError
 from userloop.ingest import load_json_lines
@@ -226,7 +227,7 @@ def _csv_text(v: Any) -> str:
     return str(v)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     fields=st.lists(st.sampled_from(FIELDS), min_size=1, max_size=len(FIELDS), unique=True),
     cities=st.lists(st.sampled_from(["上海", "北京", "深圳"]), min_size=1, unique=True),
@@ -440,7 +441,7 @@ def _sql_mask(kind: Kind, value: Any, ptype: PropertyType | None) -> Any:
     return _con.execute(f"SELECT {render(mask_sql(kind, node, ptype))}").fetchall()[0][0]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     kind=st.sampled_from(["phone", "email"]),
     value=st.one_of(
@@ -457,7 +458,7 @@ def test_sql_masks_equal_python_masks(kind: Kind, value: Any) -> None:
     assert _sql_mask(kind, value, ptype) == mask(kind, value)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(values=st.lists(st.one_of(st.none(), st.text(max_size=15)), max_size=4))
 def test_list_values_are_masked_element_wise(values: list[str | None]) -> None:
     node = exp.cast(literal(values), exp.DataType.build("VARCHAR[]")) if values else sqlglot.parse_one("[]::VARCHAR[]")

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.profile.profile_logs import CITIES, ProfileLog, load_profile_log, profile_logs, reference_people
 from tests.profile.reference_rules import PROPERTY_KINDS, Snapshots, TagRef, World, evaluate, install
 from tests.query.logs import EVENTS, fresh_project, person_names, reference_events
@@ -24,7 +25,9 @@ from userloop.store import ProjectStore, Workspace
 
 TZS = ("Asia/Shanghai", "America/New_York")
 SETTINGS = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 TIERS = ("low", "mid", "high")
 TAGS = {"tier": TagInfo("enum", TIERS), "score": TagInfo("number"), "since": TagInfo("date")}

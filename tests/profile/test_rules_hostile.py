@@ -16,6 +16,7 @@ import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.profile.profile_logs import load_profile_log
 from tests.profile.reference_rules import Snapshots, TagRef, World, install
 from tests.profile.test_rules import NAMED_LOG, TAGS, TIERS, profile, track
@@ -228,7 +229,9 @@ def answered_or_refused(project: ProjectStore, rctx: RuleContext, rule: Any) -> 
     return text
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @SETTINGS

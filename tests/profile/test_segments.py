@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.profile.profile_logs import ProfileLog, load_profile_log, profile_logs, reference_people
 from tests.profile.reference_rules import World, evaluate
 from tests.query.logs import EVENTS, fresh_project, load, person_names, reference_events
@@ -53,7 +54,7 @@ def _members(project: ProjectStore, segment: segments.Segment, on: date, names: 
     return {names[r[0]] for r in rows}
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(log=profile_logs(), rule=simple_rules(), tz=st.sampled_from(TZS), split=st.floats(0.2, 0.8))
 def test_membership_history_equals_the_reference_on_each_date(
     ws: Workspace, log: ProfileLog, rule: dict[str, Any], tz: str, split: float

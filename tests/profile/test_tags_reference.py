@@ -20,6 +20,7 @@ from unittest.mock import patch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.profile import reference_tags
 from tests.query.logs import (
     BASE_MS,
@@ -126,7 +127,9 @@ def assert_same(got: dict[str, Any], want: dict[str, Any], what: str) -> None:
             assert g == value, f"{what}: {person}: {g!r} != {value!r}"
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(data=st.data())
 def test_event_tags_equal_reference_with_history_and_increments(ws: Workspace, data: st.DataObject) -> None:
     tz = data.draw(st.sampled_from(list(SHIFTS)), label="timezone")

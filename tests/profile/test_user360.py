@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 import orjson
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.query.logs import BASE_MS, LOGIN, Ev, event_logs, fresh_project, load, person_names, reference_events
 from userloop.core.errors import NotFoundError, ValidationError
 from userloop.ingest import load_json_lines
@@ -29,7 +30,9 @@ from userloop.store import ProjectStore, Workspace
 TZ = "Asia/Shanghai"
 MOBILE = "$identity_mobile"
 EVENT_KINDS = ("view", "order_paid", "push")
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @st.composite
@@ -101,8 +104,27 @@ def _load(ws: Workspace, data: dict[str, list[dict[str, Any]]], chunks: int) -> 
     return project
 
 
+def _merge_in_second_batch() -> dict[str, list[dict[str, Any]]]:
+    """The failure found on 2026-12-06: three devices' events in the first batch, then three sign-ups of one login
+    at the same instant in the second; the merged person's first/last seen came from one device only."""
+    hour = 3_600_000
+
+    def track(who: str, at: int, event_id: str) -> dict[str, Any]:
+        props = {"$is_login_id": True} if who.startswith("L") else {}
+        return {"type": "track", "event": "view", "distinct_id": who, "time": BASE_MS + at * hour,
+                "event_id": event_id, "properties": props}  # fmt: skip
+
+    def signup(anon: str) -> dict[str, Any]:
+        return {"type": "track_signup", "event": "$SignUp", "distinct_id": "L1", "original_id": anon,
+                "time": BASE_MS + 50 * hour, "event_id": f"s_{anon}", "properties": {"$is_login_id": True}}  # fmt: skip
+
+    events = [track("a1", 0, "e000"), track("a2", 5, "e001"), track("L1", 100, "e002"), track("a3", 200, "e003")]
+    return {"events": [*events, *(signup(a) for a in ("a1", "a2", "a3"))], "binds": [], "profiles": []}
+
+
 @SETTINGS
 @given(data=people(), chunks=st.integers(1, 3), page=st.integers(1, 7), only=st.sets(st.sampled_from(EVENT_KINDS)))
+@example(data=_merge_in_second_batch(), chunks=2, page=3, only=set())
 def test_360_equals_reference(ws: Workspace, data: dict[str, list[dict[str, Any]]], chunks: int, page: int,
                               only: set[str]) -> None:  # fmt: skip
     project = _load(ws, data, chunks)
@@ -235,7 +257,7 @@ def _forged(value: object) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(cursor=st.one_of(
     st.text(max_size=60),
     st.binary(max_size=60).map(lambda b: base64.urlsafe_b64encode(b).decode()),

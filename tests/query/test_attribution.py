@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.query.logs import BASE_MS, CHANNELS, Ev, event_logs, fresh_project, load, reference_events, shift
 from tests.query.reference_attribution import AttributionOptions, reference_attribution
 from tests.query.snapshot import assert_snapshot
@@ -271,7 +272,7 @@ def definitions(draw: st.DrawFn) -> dict[str, Any]:
     ("tz", "days"),
     [("Asia/Shanghai", 0), ("America/New_York", 61)],  # +61 days puts the log across New York's DST start (Mar 8)
 )
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=event_logs(max_events=40, days=2, events=EVENTS_USED), d=definitions(), chunks=st.integers(1, 3))
 def test_engine_matches_reference(
     ws: Workspace, tz: str, days: int, records: list[dict[str, Any]], d: dict[str, Any], chunks: int

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.query import reference_misc as ref
 from tests.query.snapshot import assert_snapshot
 from userloop.core.errors import ValidationError
@@ -21,7 +22,9 @@ from userloop.query.kinds.drilldown import js_surprise
 from userloop.schema.types import PropertyType
 from userloop.store import Workspace
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 SH = "Asia/Shanghai"
 DIMENSIONS = [
     {"property": "channel"},

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.query.logs import BASE_MS, EVENTS, HOUR_MS, event_logs, fresh_project, load, person_names, reference_events
 from tests.query.reference_funnel import run_reference
 from tests.query.snapshot import assert_snapshot
@@ -22,7 +23,9 @@ from userloop.query.kinds.funnel import FunnelQuery, funnel_levels
 from userloop.store import ProjectStore, Workspace
 
 TODAY = date(2026, 2, 28)
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 MINUTE_MS = 60_000
 
 

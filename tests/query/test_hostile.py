@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.query.logs import fresh_project, load
 from userloop.core.errors import QueryError, ValidationError
 from userloop.query.engine import Engine
@@ -124,7 +125,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     ws.close()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(definition=definitions())
 def test_any_json_is_answered_or_refused_with_a_reason(engine: Engine, definition: dict[str, Any]) -> None:
     refused: Exception | None = None
@@ -146,7 +147,7 @@ def test_every_base_definition_runs(engine: Engine) -> None:
         engine.run(base, timeout_s=30, use_cache=False)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(definition=mutated())
 def test_hostile_parts_in_valid_definitions_are_answered_or_refused(engine: Engine, definition: dict[str, Any]) -> None:
     test_any_json_is_answered_or_refused_with_a_reason.hypothesis.inner_test(engine, definition)  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.query import reference_retention as ref
 from tests.query.logs import BASE_MS, DAY_MS, HOUR_MS, event_logs, fresh_project, load, person_names, reference_events
 from tests.query.snapshot import assert_snapshot
@@ -19,7 +20,9 @@ from userloop.query.engine import Engine
 from userloop.store import ProjectStore, Workspace
 
 BASE_DAY = date(2026, 1, 5)
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @st.composite

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.query import reference_funnel
 from tests.query.logs import BASE_MS, CHANNELS, Ev, event_logs, fresh_project, load, reference_events, shift
 from tests.query.reference_paths import PathsOptions, reference_paths
@@ -307,7 +308,7 @@ def definitions(draw: st.DrawFn) -> dict[str, Any]:
     ("tz", "days"),
     [("Asia/Shanghai", 0), ("America/New_York", 62)],  # +62 days puts the log across New York's DST start (Mar 8)
 )
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=event_logs(max_events=60, days=1, events=EVENTS_USED), d=definitions(), chunks=st.integers(1, 3))
 def test_engine_matches_reference(
     ws: Workspace, tz: str, days: int, records: list[dict[str, Any]], d: dict[str, Any], chunks: int
@@ -383,7 +384,7 @@ def funnel_drops(evs: list[Ev], funnel: dict[str, Any], tz: str, step: int) -> d
 
 
 @pytest.mark.parametrize(("tz", "days"), [("Asia/Shanghai", 0), ("America/New_York", 62)])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=event_logs(max_events=60, days=1, events=EVENTS_USED), funnel=funnels(), data=st.data())
 def test_after_funnel_matches_reference(
     ws: Workspace, tz: str, days: int, records: list[dict[str, Any]], funnel: dict[str, Any], data: st.DataObject

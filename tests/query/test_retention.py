@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.query import reference_retention as ref
 from tests.query.logs import (
     BASE_MS,
@@ -183,7 +184,7 @@ def pick_people(case: dict[str, Any], expected: ref.RetentionRef) -> tuple[dict[
     return request, want
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases())
 def test_retention_equals_reference(ws: Workspace, case: dict[str, Any]) -> None:
     records = with_props(case["records"], case["shift"])
@@ -231,7 +232,7 @@ def one_pass(case: dict[str, Any]) -> dict[str, Any]:
     return {**case, "definition": d, "people": None, "plans": {}}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases().map(one_pass))
 def test_first_time_retention_in_one_pass_equals_the_reference_and_the_general_shape(
     ws: Workspace, case: dict[str, Any]

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.query.logs import EVENTS, Ev, event_logs, fresh_project, load, reference_events
 from tests.query.snapshot import assert_snapshot
 from userloop.core.errors import ValidationError
@@ -163,7 +164,7 @@ def trend_defs(draw: st.DrawFn) -> dict[str, Any]:
     return d
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     log=event_logs(max_events=40), definition=trend_defs(), tz=st.sampled_from(["Asia/Shanghai", "America/New_York"])
 )

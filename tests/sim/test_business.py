@@ -117,7 +117,8 @@ def test_activity_fades_after_dropout(small: Simulated) -> None:
     rows = small.sql(
         "SELECT avg((e.time < epoch_ms(t.dropout_time::TIMESTAMP))::INT) FROM events e JOIN ids i USING (distinct_id) "
         "JOIN truth t USING (person) WHERE t.dropout_time IS NOT NULL AND e.event = 'app_start' "
-        "AND e.time > epoch_ms(t.dropout_time::TIMESTAMP) - 14 * 86400000 AND e.time < epoch_ms(t.dropout_time::TIMESTAMP) + 14 * 86400000"
+        "AND e.time > epoch_ms(t.dropout_time::TIMESTAMP) - 14 * 86400000 "
+        "AND e.time < epoch_ms(t.dropout_time::TIMESTAMP) + 14 * 86400000"
     )
     assert rows[0][0] > 0.7  # far more visits in the two weeks before dropout than in the two weeks after
 
@@ -163,7 +164,8 @@ def test_coupons_raise_purchases_in_the_next_seven_days(small: Simulated) -> Non
         "WHERE e.event = 'coupon_received'), "
         "paid AS (SELECT i.person, " + LOCAL_DAY + " AS day FROM events e JOIN ids i USING (distinct_id) "
         "WHERE e.event = 'order_paid'), "
-        "eligible AS (SELECT d.day, t.person FROM drops d JOIN truth t ON epoch_ms(t.registered_time::TIMESTAMP) < d.at "
+        "eligible AS (SELECT d.day, t.person FROM drops d JOIN truth t "
+        "ON epoch_ms(t.registered_time::TIMESTAMP) < d.at "
         "AND NOT t.never_treated AND (t.dropout_time IS NULL OR epoch_ms(t.dropout_time::TIMESTAMP) > d.at) "
         "WHERE d.day <= DATE '2024-06-23') "
         "SELECT g.person IS NOT NULL AS treated, count(*), "
