@@ -1,23 +1,34 @@
 # userloop — the two set-up commands are `make demo` and `make test`.
+# Python packages come from the locks in lock/ (pinned, with hashes); pyproject.toml keeps the supported ranges.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP_VERSION := 26.3
+UV_VERSION := 0.13.8
+TOOLS := .venv-tools
+LATEST := .venv-latest
 WORKSPACE ?= demo-workspace
 USERS ?= 100000
 DAYS ?= 180
+PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck bench clean install install-dev
+.PHONY: demo test test-deep test-latest lint typecheck bench clean install install-dev lock check-lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.installed: $(BIN)/python lock/runtime.txt pyproject.toml
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r lock/runtime.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: $(VENV)/.installed lock/dev.txt
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r lock/dev.txt
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed-dev lock/bench.txt
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r lock/bench.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -26,10 +37,38 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(BIN)/userloop demo -w $(WORKSPACE) --users $(USERS) --days $(DAYS) --force
 
-test: install-dev
+test: install-dev check-lock
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The random, longer Hypothesis profile (ten times the examples, new ones each run).
+test-deep: install-dev
+	USERLOOP_HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite against the newest releases the ranges in pyproject.toml allow: drift seen on purpose.
+test-latest:
+	$(PY) -m venv $(LATEST)
+	$(LATEST)/bin/pip install --quiet --upgrade pip
+	$(LATEST)/bin/pip install --quiet --upgrade -e '.[dev]'
+	$(LATEST)/bin/python -m pytest $(PYTEST_ARGS)
+
+# What is installed in .venv equals the lock (every locked package at its pinned version, nothing else).
+check-lock: install-dev
+	$(BIN)/python lock/check.py $(if $(wildcard $(VENV)/.installed-bench),lock/bench.txt,lock/dev.txt)
+
+$(TOOLS)/bin/uv:
+	$(PY) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+# Re-resolve the locks (keeping current pins that still fit; UPGRADE=1 takes the newest releases).
+# bench ⊇ dev ⊇ runtime, each constrained by the larger one so shared packages have one version.
+UV_COMPILE = $(TOOLS)/bin/uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--generate-hashes --no-header --quiet $(if $(UPGRADE),--upgrade)
+lock: $(TOOLS)/bin/uv
+	$(UV_COMPILE) --extra dev --extra bench -o lock/bench.txt
+	$(UV_COMPILE) --extra dev -c lock/bench.txt -o lock/dev.txt
+	$(UV_COMPILE) -c lock/dev.txt -o lock/runtime.txt
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench
@@ -38,8 +77,8 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-bench: install-dev
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench all
 
 clean:
-	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) $(LATEST) $(TOOLS) $(WORKSPACE) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
