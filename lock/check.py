@@ -36,7 +36,7 @@ def installed() -> dict[str, str]:
 def main(path: str) -> int:
     want, have = locked(Path(path)), installed()
     problems = [f"missing: {n}=={v}" for n, v in sorted(want.items()) if n not in have]
-    problems += [f"differs: {n} {have[n]} installed, {v} locked" for n, v in sorted(want.items()) if have.get(n, v) != v]
+    problems += [f"differs: {n} {have[n]} installed, {v} locked" for n, v in want.items() if have.get(n, v) != v]
     problems += [f"not in the lock: {n}=={v}" for n, v in sorted(have.items()) if n not in want]
     for line in problems:
         print(line)
