@@ -38,7 +38,7 @@ demo: install
 	$(BIN)/userloop demo -w $(WORKSPACE) --users $(USERS) --days $(DAYS) --force
 
 test: install-dev check-lock
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench lock
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -71,8 +71,8 @@ lock: $(TOOLS)/bin/uv
 	$(UV_COMPILE) -c lock/dev.txt -o lock/runtime.txt
 
 lint: install-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench lock
+	$(BIN)/ruff format --check src tests bench lock
 
 typecheck: install-dev
 	$(BIN)/mypy
