@@ -59,12 +59,20 @@ from userloop.profile.groups import (
     group_ids,
 )
 from userloop.query.compile import sql
+from userloop.stats import (
+    CORRECTIONS,
+    Correction,
+    Moments,
+    adjust_p,
+    chi_square_homogeneity,
+    cohens_d,
+    r_from_d,
+    welch_t,
+)
 from userloop.store.duck import ProjectStore
 
 __all__ = ["Comparison", "FeatureComparison", "GroupReader", "Skipped", "adjust_p", "compare"]
 
-Correction = Literal["bh", "holm", "bonferroni"]
-CORRECTIONS: tuple[Correction, ...] = ("bh", "holm", "bonferroni")
 #: A categorical feature with more distinct values than this is an identifier or free text: not tested.
 MAX_CATEGORIES = 1000
 NONE, OTHER = "$none", "$other"
@@ -341,14 +349,10 @@ def _categorical(
     cells = [(NONE if k == 2 else OTHER if k == 1 else v, int(na), int(nb)) for k, v, na, nb, _ in rows]
     cells = _in_order(f, cells)
     table = np.array([[c[1] for c in cells], [c[2] for c in cells]], dtype=np.float64)
-    tested = table[:, table.sum(axis=0) > 0]
-    if tested.shape[1] < 2:
+    test = chi_square_homogeneity(table)
+    if test.code is not None:
         return _skip(f, "constant")
-    from scipy.stats import chi2_contingency
-
-    res = chi2_contingency(tested, correction=False)
-    chi2, dof, p = float(res.statistic), float(res.dof), float(res.pvalue)
-    v = math.sqrt(chi2 / tested.sum()) if tested.sum() else 0.0  # r = 2 rows: min(r, c) - 1 = 1
+    chi2, dof, p, v = test.statistic, test.dof, test.p_value, test.cramers_v
     values = [_share_row(name, na, nb, out.a_size, out.b_size) for name, na, nb in cells]
     # the largest differences first; on a tie (two values: +d and -d) the value A has more of
     ranked = sorted((r for r in values if r["value"] != OTHER),
@@ -442,36 +446,15 @@ def _numeric(f: Feature, a: _GroupStats, b: _GroupStats, out: Comparison) -> Fea
     assert a.mean is not None and b.mean is not None and a.var is not None and b.var is not None
     if a.var == 0 and b.var == 0:
         return _skip(f, "constant" if a.mean == b.mean else "no_variance")
-    from scipy.stats import ttest_ind_from_stats
-
-    res = ttest_ind_from_stats(a.mean, math.sqrt(a.var), a.n, b.mean, math.sqrt(b.var), b.n, equal_var=False)
-    d = cohens_d(a.mean, a.var, a.n, b.mean, b.var, b.n)
+    ma, mb = Moments.from_mean_var(a.n, a.mean, a.var), Moments.from_mean_var(b.n, b.mean, b.var)
+    test = welch_t(ma, mb)
+    d = cohens_d(ma, mb)
     r = abs(r_from_d(d, a.n, b.n))
-    se2 = a.var / a.n + b.var / b.n  # Welch–Satterthwaite degrees of freedom
-    dof = se2**2 / ((a.var / a.n) ** 2 / (a.n - 1) + (b.var / b.n) ** 2 / (b.n - 1))
     is_date = f.type == "date"
     en, zh = _numeric_summary(f.label, a, b, d, is_date, out.names)
     detail = {"a": a.as_dict(is_date), "b": b.as_dict(is_date), "histogram": _histogram(a, b, is_date)}
-    return FeatureComparison(f.name, f.label, f.kind, f.type, "welch", float(res.statistic), dof,
-                             float(res.pvalue), "cohens_d", d, r, en, zh, detail)  # fmt: skip
-
-
-def cohens_d(mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: float, n_b: int) -> float:
-    """Cohen's d: the difference of means over the pooled standard deviation (Cohen 1988, eq. 2.5.2)."""
-    pooled = ((n_a - 1) * var_a + (n_b - 1) * var_b) / (n_a + n_b - 2)
-    return (mean_a - mean_b) / math.sqrt(pooled)
-
-
-def r_from_d(d: float, n_a: int, n_b: int) -> float:
-    """The point-biserial correlation between group and value that Cohen's d implies.
-
-    With ``N = n_a + n_b``, the pooled t statistic is ``t = d·sqrt(n_a n_b / N)`` and ``r = t / sqrt(t² + N − 2)``,
-    so ``r = d / sqrt(d² + N (N − 2) / (n_a n_b))`` — exact for non-overlapping groups; Cohen (1988, eq. 2.2.6)
-    and Borenstein et al., *Introduction to Meta-Analysis* (2009, eq. 7.7) give the large-sample form
-    ``d / sqrt(d² + N² / (n_a n_b))``.
-    """
-    n = n_a + n_b
-    return d / math.sqrt(d * d + n * (n - 2) / (n_a * n_b))
+    return FeatureComparison(f.name, f.label, f.kind, f.type, "welch", test.statistic, test.dof,
+                             test.p_value, "cohens_d", d, r, en, zh, detail)  # fmt: skip
 
 
 def _numeric_summary(
@@ -511,35 +494,6 @@ def _histogram(a: _GroupStats, b: _GroupStats, is_date: bool) -> dict[str, Any]:
 
 
 # correction and ranking ---------------------------------------------------------------------------------------
-def adjust_p(p: list[float] | np.ndarray, method: Correction = "bh") -> np.ndarray:
-    """p-values adjusted for ``m`` tests.
-
-    ``bonferroni``: ``min(1, m p)``. ``holm`` (Holm 1979): sorted ascending, ``p̃_(i) = max_{j≤i} min(1,
-    (m − j + 1) p_(j))``. ``bh`` (Benjamini & Hochberg 1995): ``p̃_(i) = min_{j≥i} min(1, m p_(j) / j)``.
-
-    >>> adjust_p([0.01, 0.04, 0.03], "bh").round(3).tolist()
-    [0.03, 0.04, 0.04]
-    """
-    values = np.asarray(p, dtype=np.float64)
-    m = values.shape[0]
-    if m == 0:
-        return values
-    if method == "bonferroni":
-        return np.minimum(1.0, values * m)
-    order = np.argsort(values, kind="stable")
-    ranked = values[order]
-    rank = np.arange(1, m + 1)
-    if method == "holm":
-        adjusted = np.maximum.accumulate((m - rank + 1) * ranked)
-    elif method == "bh":
-        adjusted = np.minimum.accumulate((ranked * m / rank)[::-1])[::-1]
-    else:
-        raise ValidationError(f"correction must be one of {', '.join(CORRECTIONS)}, not {method!r}")
-    out = np.empty(m)
-    out[order] = np.minimum(1.0, adjusted)
-    return out
-
-
 def _adjust_and_rank(out: Comparison) -> None:
     adjusted = adjust_p([f.p_value for f in out.features], out.correction)
     for f, p in zip(out.features, adjusted, strict=True):

@@ -1,0 +1,13 @@
+"""Stable codes for results that cannot be computed from the data, with their English and Chinese messages.
+
+A test on degenerate data returns a neutral result (statistic 0, p-value 1) with one of these codes, so a report
+can say why a number is missing instead of failing deep inside.
+"""
+
+from __future__ import annotations
+
+DEGENERATE: dict[str, tuple[str, str]] = {
+    "too_few": ("fewer than 2 observations in a group", "某组观测少于 2 个"),
+    "zero_variance": ("the values do not vary within either group", "两组组内取值都没有变化"),
+    "empty_table": ("the table has fewer than two non-empty columns", "列联表中有数据的列少于两列"),
+}
