@@ -12,7 +12,9 @@ never NULL and a history or model run holds one row per person. The statement st
 
 Every name and value enters the tree as a quoted identifier or a literal; the tables a rule may read (tags,
 models, segments) are checked against a :class:`RuleContext` first, so unknown names are refused, with the
-closest known names, before anything runs.
+closest known names, before anything runs. Without the ``pii`` right (``RuleContext.ctx.pii`` false), a
+condition on a personal-data property, tag or model field (:func:`userloop.profile.masking.is_sensitive`) is
+refused with ``pii_required``: a segment's size would otherwise confirm a guessed phone number or e-mail address.
 """
 
 from __future__ import annotations
@@ -206,6 +208,7 @@ class _Compiler:
 
     # values ------------------------------------------------------------------------------------------------------
     def _property(self, c: PropertyCondition) -> exp.Expr:
+        self.ctx.require_pii(c.property, "a condition on")
         ptype = self.ctx.prop_type("user", c.property)
         return self._compare(c.property, c.op, c.value, col(c.property, "u"), ptype)
 
@@ -280,6 +283,7 @@ class _Compiler:
         info = self.r.tags.get(c.tag)
         if info is None:
             raise ValidationError(f"unknown tag {c.tag!r}{similar(c.tag, list(self.r.tags))}", code="not_found")
+        self.ctx.require_pii(c.tag, "a condition on the tag")
         order = info.order if info.type == "enum" else None
         if info.type == "enum" and order is None and c.op in _ORDERED_OPS:
             raise ValidationError(f"tag {c.tag!r} has no declared order, so '{c.op}' cannot compare it; use eq or in")
@@ -295,6 +299,7 @@ class _Compiler:
         if ftype not in _VALUE_TYPES:
             hint = similar(c.field, list(fields))
             raise ValidationError(f"model {c.model!r} has no field {c.field!r}{hint}", code="not_found")
+        self.ctx.require_pii(c.field, f"a condition on the model {c.model!r} field")
         table = exp.table_(f"model_{c.model}", db=self.ctx.schema, quoted=True, alias="m")
         latest = sql(
             "SELECT max(r.run_date) FROM $t AS r WHERE r.run_date <= $today",
@@ -329,6 +334,7 @@ class _Compiler:
         lo, hi = self._window(c.window)
         check = c.check
         if isinstance(check, SumComparison):
+            self.ctx.require_pii(check.property, "a sum of")
             ptype = self.ctx.prop_type("event", check.property)
             if ptype != PropertyType.NUMBER:
                 raise ValidationError(f"'sum' adds up a number property; {check.property!r} is {ptype.value}")
@@ -369,6 +375,7 @@ class _Compiler:
         capped = _UpToToday(
             schema=self.ctx.schema, timezone=self.ctx.timezone, today=self.today, event_props=self.ctx.event_props,
             user_props=self.ctx.user_props, event_names=self.ctx.event_names, warnings=self.ctx.warnings, cap=self.cap,
+            pii=self.ctx.pii,
         )  # fmt: skip
         levels = funnel_levels(capped, funnel)
         upto = (

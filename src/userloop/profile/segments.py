@@ -8,6 +8,9 @@ Three kinds:
 
 Membership lives in the project's DuckDB schema as a history table ``segment_<id>``
 (:mod:`userloop.profile.history`): ``valid_from`` is when a person entered, ``valid_to`` when they left.
+
+Estimating, saving or changing a rule takes the caller's ``pii`` right: without it a condition on a phone number
+or an e-mail address is refused (``pii_required``), so a size estimate is no oracle for a guessed value.
 """
 
 from __future__ import annotations
@@ -104,7 +107,13 @@ def get(meta: MetaStore, project_id: int, segment_id: int) -> Segment:
 
 # the rule context ----------------------------------------------------------------------------------------------
 def rule_context(
-    project: ProjectStore, meta: MetaStore, info: Project, today: date | None = None, *, rule: Any = None
+    project: ProjectStore,
+    meta: MetaStore,
+    info: Project,
+    today: date | None = None,
+    *,
+    rule: Any = None,
+    pii: bool = True,
 ) -> RuleContext:
     """What compiling a rule needs: the project's registry and clock, its tags, model outputs and segments.
 
@@ -132,7 +141,7 @@ def rule_context(
         elif wanted_segments is not None:
             raise ValidationError(f"segment {seg.id} has no members yet; refresh it first", code="segment_not_computed")
     return RuleContext(
-        ctx=Engine(project, info.timezone).context(today),
+        ctx=Engine(project, info.timezone, pii=pii).context(today),
         tags=tags,
         models=model_fields(project) if uses_models else {},
         segments=segs,
@@ -153,11 +162,17 @@ def _rule_of(doc: Any) -> Any:
 
 
 def compile_members(
-    project: ProjectStore, meta: MetaStore, info: Project, rule: dict[str, Any], *, today: date | None = None
+    project: ProjectStore,
+    meta: MetaStore,
+    info: Project,
+    rule: dict[str, Any],
+    *,
+    today: date | None = None,
+    pii: bool = True,
 ) -> tuple[exp.Select, list[str]]:
-    """The rule compiled to ``SELECT user_id …`` and the compiler's warnings."""
+    """The rule compiled to ``SELECT user_id …`` and the compiler's warnings (``pii``: see the module's doc)."""
     parsed = _rule_of(rule)
-    rctx = rule_context(project, meta, info, today, rule=parsed)
+    rctx = rule_context(project, meta, info, today, rule=parsed, pii=pii)
     tree = compile_rule(parsed, rctx)
     return tree, list(rctx.ctx.warnings)
 
@@ -171,10 +186,12 @@ def estimate(
     *,
     today: date | None = None,
     timeout_s: float = 30.0,
+    pii: bool = True,
 ) -> dict[str, Any]:
-    """How many people the rule selects now, out of how many, before the segment is saved."""
+    """How many people the rule selects now, out of how many, before the segment is saved. Without ``pii`` a
+    condition on personal data is refused (a size of 1 or 0 would confirm a guessed phone number)."""
     started = time.perf_counter()
-    tree, warnings = compile_members(project, meta, info, rule, today=today)
+    tree, warnings = compile_members(project, meta, info, rule, today=today, pii=pii)
     count = exp.select(exp.func("count", exp.Star())).from_(_sub(tree, "s"))
     total = exp.select(exp.func("count", exp.Star())).from_(exp.table_("users", db=project.schema, quoted=True))
     with GroupReader(project, timeout_s) as reader:  # its own cursor, interrupted at the deadline
@@ -221,10 +238,11 @@ def save(
     rule: dict[str, Any],
     description: str = "",
     refresh: str = "daily",
+    pii: bool = True,
 ) -> Segment:
     """Save a rule segment (the rule is compiled first, so a saved segment always runs)."""
     _check_refresh(refresh)
-    compile_members(project, meta, info, rule)
+    compile_members(project, meta, info, rule, pii=pii)
     return _insert(meta, info, name=name, kind="rule", definition=rule, description=description, refresh=refresh)
 
 
@@ -267,13 +285,14 @@ def update(
     rule: dict[str, Any] | None = None,
     description: str | None = None,
     refresh: str | None = None,
+    pii: bool = True,
 ) -> Segment:
     """Change a segment; a new rule is compiled and checked for cycles, and the membership history goes on."""
     row = get(meta, info.id, segment_id)
     if rule is not None:
         if row.kind != "rule":
             raise ValidationError(f"segment {segment_id} is {row.kind}; only rule segments have a rule")
-        compile_members(project, meta, info, rule)
+        compile_members(project, meta, info, rule, pii=pii)
         _check_cycles(meta, info, segment_id, _rule_of(rule))
     if refresh is not None:
         _check_refresh(refresh)
@@ -496,3 +515,17 @@ def changes(project: ProjectStore, segment: Segment, day: date) -> dict[str, lis
             f"SELECT user_id FROM {project.table(segment.table)} WHERE valid_to = ? ORDER BY user_id", [day]
         ).fetchall()
     return {"entered": [int(r[0]) for r in entered], "left": [int(r[0]) for r in left]}
+
+
+def require_rule_pii(project: ProjectStore, meta: MetaStore, info: Project, rule: Any, *, pii: bool) -> None:
+    """Refuse ``rule`` (``pii_required``) when it has a condition on personal data and the caller lacks ``pii``;
+    for faces that save or compare through :class:`userloop.profile.platform.Profiles`, before they do."""
+    if not pii:
+        compile_members(project, meta, info, rule, pii=False)
+
+
+def require_analysis_pii(project: ProjectStore, info: Project, definition: dict[str, Any], *, pii: bool) -> None:
+    """Refuse an analysis whose people would become a segment (``pii_required``) when it filters on personal
+    data and the caller lacks ``pii``: the segment's size would confirm a guessed value."""
+    if not pii:
+        Engine(project, info.timezone, pii=False).compile(definition)

@@ -6,7 +6,10 @@ node (a quoted identifier, a literal), never as text, so nothing the user sends 
 Templates are parsed into sqlglot's dialect-neutral tree; a ClickHouse backend renders the same trees.
 
 :class:`Context` carries what compilation needs from the project: its schema, time zone, today's date and the
-property registry (so an unknown property is a clear error before anything runs).
+property registry (so an unknown property is a clear error before anything runs), and whether the caller may see
+personal data (``pii``): without it a breakdown or dimension by a phone or e-mail property
+(:func:`userloop.profile.masking.is_sensitive`) groups by the masked value, and a filter on one, or a measure over
+one, is refused (``pii_required``), so a count cannot confirm a guessed value.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import functools
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlglot
@@ -24,6 +27,9 @@ from sqlglot import exp
 from userloop.core.errors import ValidationError
 from userloop.query.spec import ANY_EVENT, DateRange, EventRef, Filter, Interval, Source
 from userloop.schema.types import PropertyType
+
+if TYPE_CHECKING:
+    from userloop.profile.masking import Kind
 
 DIALECT = "duckdb"
 
@@ -101,6 +107,8 @@ class Context:
     user_props: dict[str, PropertyType]
     event_names: set[str]
     warnings: list[str] = field(default_factory=list)
+    #: The caller may see phone numbers and e-mail addresses in clear.
+    pii: bool = True
 
     # tables -------------------------------------------------------------------------------------------------
     def table(self, name: str, alias: str | None = None) -> exp.Table:
@@ -116,9 +124,34 @@ class Context:
             raise ValidationError(f"unknown {where} property {name!r}{hint}")
         return known[name]
 
-    def prop(self, source: Source, name: str, alias: str) -> exp.Column:
-        self.prop_type(source, name)
-        return col(name, alias)
+    def prop(self, source: Source, name: str, alias: str) -> exp.Expr:
+        """The property's column of row ``alias``, masked when it holds personal data the caller may not see."""
+        ptype = self.prop_type(source, name)
+        kind = self.personal(name)
+        if kind is None:
+            return col(name, alias)
+        from userloop.profile.masking import mask_sql  # masking builds on this module
+
+        return mask_sql(kind, col(name, alias), ptype)
+
+    def personal(self, name: str) -> Kind | None:
+        """``"phone"``/``"email"`` when the property ``name`` holds personal data the caller may not see."""
+        if self.pii:
+            return None
+        from userloop.profile.masking import is_sensitive  # masking builds on this module
+
+        return is_sensitive(name)
+
+    def require_pii(self, name: str, use: str = "a filter on") -> None:
+        """Refuse to compare or measure a personal-data property for a caller without the ``pii`` right: a count
+        of people matching a guessed phone number would tell whether the guess is right."""
+        kind = self.personal(name)
+        if kind is not None:
+            raise ValidationError(
+                f"{use} {name!r} needs the 'pii' right: the property holds personal data ({kind}); "
+                "break down by it (values are masked) or ask for a token with the grant",
+                code="pii_required",
+            )
 
     # conditions ---------------------------------------------------------------------------------------------
     def event_cond(self, ref: EventRef, alias: str = "e") -> exp.Expr:
@@ -136,9 +169,10 @@ class Context:
 
     def filter_cond(self, f: Filter, alias: str = "e") -> exp.Expr:
         """One filter as a condition on the event row ``alias``; profile filters become a semi-join on users."""
+        self.require_pii(f.property)
         if f.source == "event":
-            return self._compare(f, self.prop("event", f.property, alias), self.prop_type("event", f.property))
-        inner = self._compare(f, self.prop("user", f.property, "u"), self.prop_type("user", f.property))
+            return self._compare(f, col(f.property, alias), self.prop_type("event", f.property))
+        inner = self._compare(f, col(f.property, "u"), self.prop_type("user", f.property))
         users = exp.select(col("user_id", "u")).from_(self.table("users", "u")).where(inner)
         return exp.In(this=col("user_id", alias), query=exp.Subquery(this=users))
 

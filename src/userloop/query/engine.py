@@ -2,7 +2,9 @@
 
 Every query runs on its own cursor with a timeout and can be cancelled by id from another thread
 (:func:`cancel`). Results are cached by (project, definition, today, data version): any load bumps the version
-(:meth:`ProjectStore.bump_data_version`), so a cached result is never stale.
+(:meth:`ProjectStore.bump_data_version`), so a cached result is never stale. An engine made for a caller
+without the ``pii`` right masks breakdowns by personal data and refuses filters on it (:class:`Context`); the
+right is part of the cache key, so a result computed for one caller is never served to the other.
 """
 
 from __future__ import annotations
@@ -110,10 +112,14 @@ def cancel(query_id: str) -> bool:
 class Engine:
     """Runs analyses for one project."""
 
-    def __init__(self, project: ProjectStore, timezone: str, cache: ResultCache | None = None) -> None:
+    def __init__(
+        self, project: ProjectStore, timezone: str, cache: ResultCache | None = None, *, pii: bool = True
+    ) -> None:
         self.project = project
         self.timezone = timezone
         self.cache = cache if cache is not None else ResultCache()
+        #: The caller may see phone numbers and e-mail addresses in clear.
+        self.pii = pii
 
     def context(self, today: date | None = None) -> Context:
         return Context(
@@ -123,6 +129,7 @@ class Engine:
             event_props=self.project.properties("events"),
             user_props=self.project.properties("users"),
             event_names=self.project.event_names(),
+            pii=self.pii,
         )
 
     def compile(self, definition: Analysis | dict[str, Any], *, today: date | None = None) -> dict[str, str]:
@@ -143,7 +150,7 @@ class Engine:
         analysis = _as_analysis(definition)
         ctx = self.context(today)
         version = self.project.data_version()
-        key = _cache_key(self.project.schema, analysis, ctx.today, version)
+        key = _cache_key(self.project.schema, analysis, ctx.today, version, self.pii)
         if use_cache and not explain:
             hit = self.cache.get(key)
             if hit is not None:
@@ -207,7 +214,7 @@ def _as_analysis(definition: Analysis | dict[str, Any]) -> Analysis:
     return definition if isinstance(definition, Analysis) else parse_definition(definition)
 
 
-def _cache_key(schema: str, analysis: Analysis, today: date, version: int) -> str:
+def _cache_key(schema: str, analysis: Analysis, today: date, version: int, pii: bool) -> str:
     doc = analysis.model_dump(mode="json", by_alias=True)
-    blob = orjson.dumps([schema, doc, today.isoformat(), version], option=orjson.OPT_SORT_KEYS)
+    blob = orjson.dumps([schema, doc, today.isoformat(), version, pii], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(blob).hexdigest()

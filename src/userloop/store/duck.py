@@ -136,6 +136,29 @@ def schema_for(project: str) -> str:
     return f"p_{project}"
 
 
+#: The sandbox instance's settings: no files, URLs or databases (``enable_external_access``), no extension
+#: installed or loaded behind the query's back, no Python variable read as a table (replacement scans).
+SANDBOX_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "python_enable_replacements": False,
+}
+
+
+def sandbox_connection() -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB instance for analyst SQL that cannot reach files, extensions or the network.
+
+    These settings are global to a DuckDB instance, and the event store's instance keeps file access for
+    imports and exports, so the sandbox is an instance of its own; its configuration is locked once the time
+    zone is set, so a query cannot turn anything back on (see :mod:`userloop.query.sql`)."""
+    con = duckdb.connect(":memory:", config=SANDBOX_CONFIG)
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
 class ProjectStore:
     """One project's tables inside the event store."""
 

@@ -154,6 +154,7 @@ class AttributionQuery(Analysis):
     def _value(self, ctx: Context) -> exp.Expr:
         if self.value_property is None:
             return exp.cast(exp.null(), exp.DataType.Type.DOUBLE)
+        ctx.require_pii(self.value_property, "a measure over")
         if ctx.prop_type("event", self.value_property) != PropertyType.NUMBER:
             raise ValidationError(
                 f"value_property {self.value_property!r} is not a numeric event property; choose a NUMBER property"

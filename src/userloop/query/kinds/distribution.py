@@ -93,6 +93,7 @@ class DistributionQuery(Analysis):
         if self.property is None:
             value: exp.Expr = exp.Count(this=exp.Star())
         else:
+            ctx.require_pii(self.property, "a measure over")
             if ctx.prop_type("event", self.property) != PropertyType.NUMBER:
                 raise ValidationError(f"property {self.property!r} is not numeric; measure 'sum' needs a NUMBER")
             value = exp.func("sum", col(self.property, "e"))

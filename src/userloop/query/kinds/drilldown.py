@@ -133,6 +133,7 @@ class DrilldownQuery(Analysis):
         name = self.series.property
         if name is None:
             return exp.Literal.number(1)
+        ctx.require_pii(name, "a measure over")
         if ctx.prop_type("event", name) != PropertyType.NUMBER:
             raise ValidationError(f"{name!r} is not a numeric event property; math 'sum' needs a NUMBER property")
         return col(name, "e")

@@ -111,6 +111,7 @@ class LtvQuery(Analysis):
 
     @staticmethod
     def _numeric(ctx: Context, name: str) -> exp.Expr:
+        ctx.require_pii(name, "a measure over")
         if ctx.prop_type("event", name) != PropertyType.NUMBER:
             raise ValidationError(f"value_property {name!r} is not a numeric event property; pick a NUMBER property")
         return col(name, "e")

@@ -446,6 +446,7 @@ class RetentionQuery(Analysis):
     def value_expr(self, ctx: Context) -> exp.Expr:
         if self.value is None:
             return exp.cast(exp.null(), exp.DataType.Type.DOUBLE)
+        ctx.require_pii(self.value.property, "a measure over")
         ptype = ctx.prop_type("event", self.value.property)
         if ptype != PropertyType.NUMBER:
             raise ValidationError(

@@ -127,6 +127,7 @@ class TrendsQuery(Analysis):
         return _measure(rows, s)
 
     def _numeric(self, ctx: Context, name: str) -> exp.Expr:
+        ctx.require_pii(name, "a measure over")
         if ctx.prop_type("event", name) != PropertyType.NUMBER:
             raise ValidationError(f"{name!r} is not a numeric event property; sum/avg/… need a NUMBER property")
         return col(name, "e")
@@ -139,6 +140,7 @@ class TrendsQuery(Analysis):
         column = ctx.prop(b.source, b.property, alias)
         ptype = ctx.prop_type(b.source, b.property)
         if b.bins is not None:
+            ctx.require_pii(b.property, "numeric bins of")
             if ptype != PropertyType.NUMBER:
                 raise ValidationError(f"numeric bins need a NUMBER property; {b.property!r} is {ptype.value}")
             return exp.cast(column, exp.DataType.Type.DOUBLE), b.source == "user"
