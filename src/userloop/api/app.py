@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from userloop import __version__
 from userloop.api.fastpath import CollectorFastPath
-from userloop.api.limits import BodyLimit, preflight
+from userloop.api.limits import BodyLimit, ClientLimit, preflight
 from userloop.api.routers import (
     collector,
     events,
@@ -65,7 +65,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.add_exception_handler(UserloopError, _user_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(CollectorFastPath, runtime=runtime)
-    app.add_middleware(BodyLimit, max_bytes=runtime.config.limits.max_body_bytes)  # added last: outermost
+    app.add_middleware(BodyLimit, max_bytes=runtime.config.limits.max_body_bytes)
+    app.add_middleware(ClientLimit, runtime=runtime)  # added last: outermost (429 before the body is read)
     return app
 
 

@@ -111,8 +111,9 @@ class ServerClient:
     def list_keys(self, *, project: str | None = None) -> Any:
         return self._call("GET", "/api/v1/keys", params={"project": project} if project else {})
 
-    def create_key(self, kind: str, *, project: str | None, name: str) -> Any:
-        return self._call("POST", "/api/v1/keys", json={"kind": kind, "project": project, "name": name})
+    def create_key(self, kind: str, *, project: str | None, name: str, rights: list[str] | None = None) -> Any:
+        body = {"kind": kind, "project": project, "name": name, "rights": rights}
+        return self._call("POST", "/api/v1/keys", json=body)
 
     def revoke_key(self, key_id: int) -> Any:
         return self._call("DELETE", f"/api/v1/keys/{key_id}")

@@ -1,10 +1,96 @@
-"""HTTP-level limits: the request body size (413 before a handler reads it) and CORS preflight."""
+"""HTTP-level limits: the request body size (413 before a handler reads it), requests per client address and
+per key (429 with ``Retry-After``), failed authentications per address, and CORS preflight (collector only).
+"""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from userloop.collect.keys import ALLOWED_HEADERS, TtlCache
+from userloop.collect.limits import TokenBuckets
+
+if TYPE_CHECKING:
+    from userloop.api.runtime import Runtime
+
+#: Paths served to browsers by SDKs besides the SDK routes themselves: CORS applies to these only.
+NATIVE_COLLECTOR_PATHS = frozenset({"/api/v1/events:batch"})
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    """Request limits of the API, per client address and per key, and the size of the token cache."""
+
+    #: requests per second per client address on every route but the collector's (which has its own limits)
+    address_rate: float = 200.0
+    address_burst: float = 1_000.0
+    #: requests per second per API token
+    key_rate: float = 200.0
+    key_burst: float = 1_000.0
+    #: failed authentications per minute per client address (429 beyond, until the budget refills)
+    failed_auths_per_minute: float = 20.0
+    #: tokens (valid or not) remembered for a few seconds
+    auth_cache_size: int = 10_000
+    auth_cache_ttl: float = 5.0
+
+
+@dataclass
+class Guards:
+    """The live limiters and the token cache of one service (see :class:`GuardConfig`)."""
+
+    config: GuardConfig = field(default_factory=GuardConfig)
+    addresses: TokenBuckets = field(init=False)
+    keys: TokenBuckets = field(init=False)
+    failed: TokenBuckets = field(init=False)
+    auth_cache: TtlCache[Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.addresses = TokenBuckets(c.address_rate, c.address_burst)
+        self.keys = TokenBuckets(c.key_rate, c.key_burst)
+        per_minute = c.failed_auths_per_minute
+        self.failed = TokenBuckets(per_minute / 60.0, per_minute)
+        self.auth_cache = TtlCache(c.auth_cache_ttl, c.auth_cache_size)
+
+    def auth_blocked(self, address: str) -> float:
+        """Seconds until ``address`` may try a credential again (0: now)."""
+        return self.failed.wait(address)
+
+    def auth_failed(self, address: str) -> None:
+        self.failed.take(address, 1)
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+class ClientLimit:
+    """429 with ``Retry-After`` when a client address sends more than its share of requests.
+
+    Every route counts (health, unauthenticated requests, failed ones) except the collector's, which are limited
+    per project in records by the front door and must take SDK traffic from shared addresses (NAT, proxies).
+    """
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        from userloop.api.routers.collector import ROUTES
+
+        self.app = app
+        self.runtime = runtime
+        self.exempt = frozenset(ROUTES) | NATIVE_COLLECTOR_PATHS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.exempt:
+            wait = self.runtime.guards.addresses.take(("address", client_address(scope)))
+            if wait:
+                await send_error(send, 429, "too many requests from this address; retry later", retry_after=wait)
+                return
+        await self.app(scope, receive, send)
 
 
 class _TooLarge(Exception):  # noqa: N818 - internal signal
@@ -50,29 +136,41 @@ class BodyLimit:
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    body = orjson.dumps({"error": {"status": 413, "message": f"request body is larger than {limit} bytes"}})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    await send_error(send, 413, f"request body is larger than {limit} bytes")
+
+
+async def send_error(send: Send, status: int, message: str, *, retry_after: float | None = None) -> None:
+    """A JSON error reply sent straight on the ASGI channel (before any handler runs)."""
+    body = orjson.dumps({"error": {"status": status, "message": message}})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_seconds(retry_after)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
+def retry_seconds(wait: float) -> int:
+    """A ``Retry-After`` value: whole seconds, at least one."""
+    return max(1, math.ceil(wait)) if math.isfinite(wait) else 3600
+
+
 async def preflight(request: Request) -> Response:
-    """CORS preflight: allowed when some project lists the origin (the real request is checked per key)."""
+    """CORS preflight, for collector routes only: allowed when some project lists the exact origin (the real
+    request is checked against its key's project). Management routes never answer with CORS headers; allowed
+    request headers are a fixed list, never an echo of what was asked."""
+    from userloop.api.routers.collector import ROUTES
+
     origin = request.headers.get("origin")
     rt = request.app.state.runtime
-    if not origin or not rt.keys.any_project_allows(origin):
+    collector = request.url.path in ROUTES or request.url.path in NATIVE_COLLECTOR_PATHS
+    if not collector or not origin or not rt.keys.any_project_allows(origin):
         return Response(status_code=403)
     return Response(
         status_code=204,
         headers={
             "Access-Control-Allow-Origin": origin,
             "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-            "Access-Control-Allow-Headers": request.headers.get("access-control-request-headers", "content-type"),
+            "Access-Control-Allow-Headers": ALLOWED_HEADERS,
             "Access-Control-Max-Age": "600",
             "Vary": "Origin",
         },

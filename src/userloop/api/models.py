@@ -18,8 +18,11 @@ class ProjectIn(Strict):
 
 
 class ProjectSettings(Strict):
-    cors_origins: list[str] | None = Field(default=None, max_length=100)
-    rate_per_second: float | None = Field(default=None, ge=0)
+    cors_origins: list[str] | None = Field(
+        default=None, max_length=100, description="Exact origins (scheme://host[:port]), or ['*'] alone for any."
+    )
+    rate_per_second: float | None = Field(default=None, ge=0, description="Records per second for the project.")
+    burst: float | None = Field(default=None, ge=1, description="Records at once (default: 2 s of the rate).")
 
 
 class ProjectOut(Strict):
@@ -28,13 +31,27 @@ class ProjectOut(Strict):
     created_at: datetime
     cors_origins: list[str] = []
     rate_per_second: float | None = None
+    burst: float | None = None
     write_key: str | None = None  # only in the reply that creates it
+
+
+Right = Literal["write", "read", "admin", "pii"]
 
 
 class KeyIn(Strict):
     kind: Literal["write", "admin"] = "write"
-    project: str | None = Field(default="default", max_length=40)
+    project: str | None = Field(
+        default=None,
+        max_length=40,
+        description="The key's project; a write key without one is for 'default', an API token without one is "
+        "for every project (only a workspace-level token can make one).",
+    )
     name: str = Field(default="", max_length=100)
+    rights: list[Right] | None = Field(
+        default=None,
+        max_length=4,
+        description="An API token's rights (default read, write, admin); never more than the caller's own.",
+    )
 
 
 class KeyOut(Strict):
@@ -45,6 +62,8 @@ class KeyOut(Strict):
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    rights: list[str] = []
+    service: bool = False
     secret: str | None = None  # only in the reply that creates it
 
 

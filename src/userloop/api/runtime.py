@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from userloop.api.limits import GuardConfig, Guards
 from userloop.collect.door import FrontDoor, Limits
 from userloop.collect.drain import BackgroundLoader, rules_for
 from userloop.collect.keys import KeyBook
@@ -36,6 +37,14 @@ class ServiceConfig:
     fsync: bool = True
     scheduler_tick: float = 1.0
     rejects_keep_days: int = 30
+    #: import rejects files of one project kept at most (the oldest go first; see ``ingest.files.prune_rejects``)
+    rejects_max_bytes: int = 100 << 20
+    #: requests per address and per key, failed authentications, the token cache
+    guards: GuardConfig = field(default_factory=GuardConfig)
+    #: largest analyst SQL reply (JSON); rows past it are cut and the reply says so
+    sql_max_reply_bytes: int = 10 << 20
+    #: largest decompressed size of a file imported through the API (413 above, naming the file)
+    import_max_bytes: int = 200 << 20
     #: DuckDB's buffer pool for the service; bounded so that the process's memory stays flat as data grows.
     duckdb_memory: str = "2GB"
 
@@ -60,6 +69,7 @@ class Runtime:
         self.scheduler.register(profiles(self.ws))
         self.url = f"http://{self.config.host}:{self.config.port}"
         self.session_token: str | None = None
+        self.guards = Guards(self.config.guards)
         self.query_cache = ResultCache()
 
     def start(self) -> None:
@@ -86,7 +96,7 @@ class Runtime:
     def _session_token(self) -> str:
         """An admin token for local CLI commands, readable only by the workspace's owner (mode 0600)."""
         self._revoke_session_tokens()
-        key, secret = self.ws.meta.add_key("admin", f"{SESSION_KEY_NAME} (pid {os.getpid()})", None)
+        key, secret = self.ws.meta.add_key("admin", f"{SESSION_KEY_NAME} (pid {os.getpid()})", None, service=True)
         # the session token is read from a file only the workspace's owner can read, who can read the data
         # files too: the owner's CLI sees personal data when it asks for --unmask
         self.ws.meta.grant(key.id, "pii")
@@ -98,7 +108,8 @@ class Runtime:
 
     def _revoke_session_tokens(self) -> None:
         for key in self.ws.meta.keys(None):
-            if key.kind == "admin" and key.name.startswith(SESSION_KEY_NAME) and key.revoked_at is None:
+            own = key.service or key.name.startswith(SESSION_KEY_NAME)  # by name: tokens of earlier versions
+            if key.kind == "admin" and own and key.revoked_at is None:
                 self.ws.meta.revoke_key(key.id)
 
 

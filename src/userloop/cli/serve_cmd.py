@@ -13,9 +13,11 @@ import typer
 from userloop.cli.options import DEFAULT_WORKSPACE_PATH, Json_, Workspace_
 from userloop.cli.output import Out
 
-keys_app = typer.Typer(help="Project write keys and admin tokens.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Project write keys and API tokens (rights: write, read, admin, pii).", no_args_is_help=True
+)
 jobs_app = typer.Typer(help="Scheduled jobs of the service and their runs.", no_args_is_help=True)
-KEY_COLUMNS = ["id", "kind", "project", "name", "prefix", "created_at", "revoked_at"]
+KEY_COLUMNS = ["id", "kind", "project", "rights", "name", "prefix", "created_at", "revoked_at"]
 
 
 def register(app: typer.Typer) -> None:
@@ -48,11 +50,12 @@ def serve(
         run(workspace, ServiceConfig(host=host, port=port, limits=limits))
 
 
-def _key_row(key: Any, names: dict[int, str]) -> dict[str, Any]:
+def _key_row(key: Any, names: dict[int, str], rights: frozenset[str]) -> dict[str, Any]:
     return {
         "id": key.id,
         "kind": key.kind,
         "project": names.get(key.project_id) if key.project_id else None,
+        "rights": " ".join(sorted(rights)),
         "name": key.name,
         "prefix": key.prefix,
         "created_at": key.created_at,
@@ -70,11 +73,12 @@ def keys_list(workspace: Workspace_ = DEFAULT_WORKSPACE_PATH, json_out: Json_ = 
     with out.errors():
         client = ServerClient.for_workspace(workspace)
         if client is not None:
-            rows = [{c: k.get(c) for c in KEY_COLUMNS} for k in client.list_keys()]
+            rows = [{**k, "rights": " ".join(k.get("rights", []))} for k in client.list_keys()]
+            rows = [{c: k.get(c) for c in KEY_COLUMNS} for k in rows]
         else:
             with open_local(workspace) as ws:
                 names = {p.id: p.name for p in ws.meta.projects()}
-                rows = [_key_row(k, names) for k in ws.meta.keys(None)]
+                rows = [_key_row(k, names, ws.meta.rights(k)) for k in ws.meta.keys(None)]
         out.table(rows, KEY_COLUMNS)
 
 
@@ -82,33 +86,58 @@ def keys_list(workspace: Workspace_ = DEFAULT_WORKSPACE_PATH, json_out: Json_ = 
 def keys_create(
     workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
     kind: Annotated[str, typer.Option(help="write (a project's collector key) or admin (API token).")] = "write",
-    project: Annotated[str, typer.Option("-p", "--project", help="Project of a write key.")] = "default",
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "-p", "--project", help="The key's project (a write key: default 'default'; an API token: every project)."
+        ),
+    ] = None,
     name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    rights: Annotated[
+        str | None,
+        typer.Option(
+            help="An API token's rights, comma-separated: write, read, admin, pii (default read,write,admin)."
+        ),
+    ] = None,
     json_out: Json_ = False,
 ) -> None:
-    """Create a key and print its secret once."""
+    """Create a key and print its secret once. Through a running server a token never gets more rights than the
+    session's own."""
     from userloop.api.client import ServerClient
     from userloop.cli.session import open_local
     from userloop.core.errors import ValidationError
+    from userloop.store.meta import ADMIN_ROLES, KNOWN_GRANTS, ROLES
 
     out = Out(json_out)
     with out.errors():
         if kind not in ("write", "admin"):
             raise ValidationError("--kind is write or admin")
-        target = project if kind == "write" else None
+        if rights is not None and kind == "write":
+            raise ValidationError("a write key holds 'write' only; --rights is for API tokens (--kind admin)")
+        wanted = [r.strip() for r in rights.split(",") if r.strip()] if rights is not None else list(ADMIN_ROLES)
+        target = (project or "default") if kind == "write" else project
         client = ServerClient.for_workspace(workspace)
         if client is not None:
-            doc = client.create_key(kind, project=target, name=name or f"{kind} key")
+            doc = client.create_key(
+                kind, project=target, name=name or f"{kind} key", rights=wanted if kind == "admin" else None
+            )
             secret, key_id = doc["secret"], doc["id"]
         else:
             with open_local(workspace) as ws:
-                project_id = ws.project_info(project).id if target else None
-                key, secret = ws.meta.add_key(kind, name or f"{kind} key", project_id)
+                project_id = ws.project_info(target).id if target else None
+                roles = [r for r in wanted if r in ROLES] if kind == "admin" else None
+                unknown = [r for r in wanted if r not in ROLES and r not in KNOWN_GRANTS]
+                if unknown:
+                    raise ValidationError(f"unknown rights {unknown}; the rights are write, read, admin, pii")
+                key, secret = ws.meta.add_key(kind, name or f"{kind} key", project_id, roles=roles)
+                for grant in (r for r in wanted if r in KNOWN_GRANTS and kind == "admin"):
+                    ws.meta.grant(key.id, grant)
                 key_id = key.id
         out.emit(
-            {"id": key_id, "kind": kind, "project": target, "secret": secret},
+            {"id": key_id, "kind": kind, "project": target, "rights": wanted if kind == "admin" else ["write"],
+             "secret": secret},
             text=[f"{kind} key {key_id} created: {secret}", "Keep it now: only its hash is stored."],
-        )
+        )  # fmt: skip
 
 
 @keys_app.command("revoke")
@@ -120,7 +149,7 @@ def keys_revoke(
     """Revoke a key: requests using it are refused (within seconds on a running server)."""
     from userloop.api.client import ServerClient
     from userloop.cli.session import open_local
-    from userloop.core.errors import NotFoundError
+    from userloop.core.errors import NotFoundError, ValidationError
 
     out = Out(json_out)
     with out.errors():
@@ -129,8 +158,15 @@ def keys_revoke(
             client.revoke_key(key_id)
         else:
             with open_local(workspace) as ws:
-                if ws.meta.revoke_key(key_id) is None:
+                key = ws.meta.key(key_id)
+                if key is None:
                     raise NotFoundError(f"no key with id {key_id}")
+                if [k.id for k in ws.meta.workspace_admins()] == [key_id]:
+                    raise ValidationError(
+                        f"key {key_id} is the last workspace-level admin token; create another first "
+                        "(`userloop keys create --kind admin`), then revoke this one"
+                    )
+                ws.meta.revoke_key(key_id)
         out.emit({"id": key_id, "revoked": True}, text=[f"key {key_id} revoked"])
 
 

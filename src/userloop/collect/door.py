@@ -6,13 +6,14 @@ Framework-free: the API layer turns an HTTP request into a :class:`RawRequest` a
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from userloop.collect.checks import Rules, problem
-from userloop.collect.keys import KeyBook, WriteKey
+from userloop.collect.keys import KeyBook
 from userloop.collect.limits import RateLimiter
 from userloop.collect.payload import PayloadError, TooLarge
 from userloop.collect.records import Intake, Refusal, spool_lines
@@ -57,9 +58,7 @@ class FrontDoor:
             return Answer(413, wire.error_reply(413, exc.reason))
         except PayloadError as exc:
             return await self._undecodable(wire, raw, exc, request_id)
-        key = (
-            self.keys.write_key(decoded.key) if admin_project is None else WriteKey(0, admin_project, None, frozenset())
-        )
+        key = self.keys.write_key(decoded.key) if admin_project is None else self.keys.project_key(admin_project)
         if key is None:
             return Answer(401, wire.error_reply(401, "a valid project write key is required"))
         if decoded.project and decoded.project != key.project:
@@ -67,7 +66,13 @@ class FrontDoor:
         if len(decoded.messages) > self.limits.max_records:
             reason = f"{len(decoded.messages)} records in one request; the limit is {self.limits.max_records}"
             return Answer(413, wire.error_reply(413, reason))
-        wait = self.limiter.take(key.key_id, len(decoded.messages), rate=key.rate_per_second)
+        # one bucket per project, counted in records, checked before anything is taken
+        wait = self.limiter.take(("project", key.project), len(decoded.messages), rate=key.rate_per_second,
+                                 burst=key.burst)  # fmt: skip
+        if wait == math.inf:
+            burst = int(self.limiter.burst_for(key.rate_per_second, key.burst))
+            reason = f"{len(decoded.messages)} records in one request; this project takes at most {burst} at once"
+            return Answer(413, wire.error_reply(413, reason))
         if wait:
             answer = Answer(429, wire.error_reply(429, "rate limit exceeded; retry later"))
             answer.headers["Retry-After"] = str(int(wait))

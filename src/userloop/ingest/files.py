@@ -8,7 +8,9 @@ rejects table and to a rejects file (JSON lines: row, field, reason, raw); the v
 
 from __future__ import annotations
 
+import gzip
 import itertools
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,47 @@ PARQUET_BATCH_ROWS = 5_000_000
 _counter = itertools.count()
 
 RECORD_TYPE = {"events": "track", "users": "profile_set", "items": "item_set"}
+
+
+class ExpandedTooLargeError(ValidationError):
+    """A file whose content (decompressed) is larger than the import allows."""
+
+    code = "too_large"
+
+
+def check_expanded_size(path: Path, max_bytes: int) -> int:
+    """The size of ``path``'s content once decompressed, or ExpandedTooLargeError naming the file past ``max_bytes``.
+
+    A gzip file is decompressed as a stream, counted and thrown away (nothing is written, memory stays flat), and
+    reading stops at the cap, so a small "gzip bomb" costs at most ``max_bytes`` of decompression work. A Parquet
+    file's uncompressed size comes from its metadata.
+    """
+    if path.name.lower().endswith(".gz"):
+        size = _gzip_size(path, max_bytes)
+    elif detect_format(path) == "parquet":
+        meta = pq.ParquetFile(path).metadata
+        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    else:
+        size = path.stat().st_size
+    if size > max_bytes:
+        raise ExpandedTooLargeError(
+            f"{path.name} expands to more than {max_bytes} bytes; the limit is {max_bytes} bytes per imported "
+            "file: split it into smaller files"
+        )
+    return size
+
+
+def _gzip_size(path: Path, max_bytes: int) -> int:
+    size = 0
+    try:
+        with gzip.open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                size += len(chunk)
+                if size > max_bytes:
+                    return size
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValidationError(f"{path.name} is not a readable gzip file: {exc}") from exc
+    return size
 
 
 @dataclass(frozen=True)
@@ -95,12 +138,19 @@ def import_files(
     policy: TimePolicy | None = None,
     rejects_path: Path | None = None,
     progress: Progress | None = None,
+    max_bytes: int | None = None,
 ) -> ImportSummary:
-    """Import files into a project; every record is checked, rejects are kept with their reason."""
+    """Import files into a project; every record is checked, rejects are kept with their reason.
+
+    ``max_bytes``: refuse (before reading anything) a file whose decompressed content is larger
+    (:func:`check_expanded_size`)."""
     mapping = mapping or ColumnMapping()
     summary = ImportSummary()
     started_ms = now_ms()
     loader = Loader(project, policy)
+    for path in paths if max_bytes is not None else ():  # every file is checked before any is read
+        if path.exists():
+            check_expanded_size(path, max_bytes or 0)
     for path in paths:
         if not path.exists():
             raise NotFoundError(f"no such file: {path}")

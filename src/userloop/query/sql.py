@@ -23,6 +23,7 @@ import sqlglot
 from sqlglot import exp
 
 from userloop.core.errors import QueryError, ReadOnlyViolation
+from userloop.query.replycap import fetch_capped
 from userloop.store.duck import ProjectStore
 
 VIEWS = ("events", "users", "identities", "items")
@@ -74,6 +75,7 @@ class SqlResult:
     types: list[str]
     rows: list[tuple[Any, ...]]
     truncated: bool
+    truncated_reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +84,7 @@ class SqlResult:
             "rows": [list(r) for r in self.rows],
             "row_count": len(self.rows),
             "truncated": self.truncated,
+            "truncated_reason": self.truncated_reason,
         }
 
 
@@ -157,9 +160,15 @@ _TABLE_OF_VIEW = {
 
 
 def run_readonly(
-    project: ProjectStore, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, max_rows: int = MAX_ROWS
+    project: ProjectStore,
+    sql: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_rows: int = MAX_ROWS,
+    max_bytes: int | None = None,
 ) -> SqlResult:
-    """Run an analyst query against ``project``; at most ``max_rows`` rows come back."""
+    """Run an analyst query against ``project``; at most ``max_rows`` rows come back, and with ``max_bytes`` no
+    more rows than fit in that many bytes of JSON (:mod:`userloop.query.replycap`)."""
     compiled = compile_readonly(sql, project.schema)
     with project.store.lock:
         cursor = project.con.cursor()
@@ -167,7 +176,7 @@ def run_readonly(
     timer.start()
     try:
         result = cursor.execute(compiled)
-        rows = result.fetchmany(max_rows + 1)
+        rows, cut = fetch_capped(result, max_rows, max_bytes)
         description = result.description or []
     except Exception as exc:
         if "interrupt" in str(exc).lower():
@@ -179,6 +188,7 @@ def run_readonly(
     return SqlResult(
         columns=[d[0] for d in description],
         types=[str(d[1]) for d in description],
-        rows=rows[:max_rows],
-        truncated=len(rows) > max_rows,
+        rows=rows,
+        truncated=cut is not None,
+        truncated_reason=cut,
     )

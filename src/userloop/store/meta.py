@@ -1,15 +1,21 @@
 """Operational metadata in a relational database (SQLite by default, PostgreSQL in production).
 
-Projects and their keys live here, with the rights (grants) a key holds beyond its kind; later issues add
-analyses, tags, segments, journeys, runs and audit.
+Projects and their keys live here. A key belongs to one project, or (``project_id`` NULL, API tokens only) to the
+whole workspace, and holds rights: its *roles* (``write``: the collector; ``read``: analyses, SQL, listings;
+``admin``: keys, projects, settings, definitions), stored on the key, plus *grants* (``pii``), stored in
+``key_grants``. Later issues add analyses, tags, segments, journeys, runs and audit.
+
+The schema is created with ``create_all``; :func:`upgrade_meta_schema` brings a database made by an earlier
+version up to date in place (new tables, new columns, roles for keys made before roles existed).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, create_engine, event, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from userloop.core import ids
@@ -21,6 +27,16 @@ from userloop.core.errors import NotFoundError, ValidationError
 KNOWN_GRANTS: dict[str, str] = {
     "pii": "see personal data (phone numbers, email addresses) unmasked in the user 360 view and in exports",
 }
+#: The roles a key holds, with what each allows; a key holds at least one.
+ROLES: dict[str, str] = {
+    "write": "send events (collector, native batch API, file imports)",
+    "read": "run analyses and SQL, list data, definitions and settings",
+    "admin": "manage keys, projects, settings and definitions (tags, segments, saved analyses)",
+}
+#: Every right a key can hold: its roles and its grants.
+RIGHTS: tuple[str, ...] = (*ROLES, *KNOWN_GRANTS)
+#: The roles of an API token made without naming them, and of tokens made before roles existed.
+ADMIN_ROLES: tuple[str, ...] = ("read", "write", "admin")
 
 
 class Base(DeclarativeBase):
@@ -39,7 +55,11 @@ class Project(Base):
 
 
 class ApiKey(Base):
-    """A write key (collector) or an admin token (management API); only its digest is stored."""
+    """A write key (collector) or an API token (management API, kind ``admin``); only its digest is stored.
+
+    ``project_id`` NULL marks a workspace-level API token (every project). ``roles`` are space-separated
+    (see :data:`ROLES`); ``service`` marks the running server's own CLI session token.
+    """
 
     __tablename__ = "api_keys"
     __table_args__ = (UniqueConstraint("digest"),)
@@ -52,6 +72,19 @@ class ApiKey(Base):
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
+    roles: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    service: Mapped[bool] = mapped_column(default=False, server_default="0")
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        """The key's roles; a write key is always just ``write``."""
+        if self.kind == "write":
+            return frozenset({"write"})
+        return frozenset((self.roles or "").split())
+
+    @property
+    def workspace_level(self) -> bool:
+        return self.project_id is None
 
 
 class KeyGrant(Base):
@@ -75,11 +108,18 @@ class MetaStore:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.session: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
-        self._grants_ready = False
+        self._schema_ready = False
 
     def create_all(self) -> None:
         Base.metadata.create_all(self.engine)
-        self._grants_ready = True
+        self.ensure_schema()
+
+    def ensure_schema(self) -> None:
+        """Upgrade the database in place once per process (a workspace made by an earlier version lacks tables,
+        columns and key roles; opening a workspace never calls ``create_all``)."""
+        if not self._schema_ready:
+            upgrade_meta_schema(self.engine)
+            self._schema_ready = True
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -100,8 +140,25 @@ class MetaStore:
             return list(s.scalars(select(Project).order_by(Project.id)))
 
     # keys -----------------------------------------------------------------------------------------------
-    def add_key(self, kind: str, name: str, project_id: int | None) -> tuple[ApiKey, str]:
-        """Create a key; returns the stored row and the secret, which is never stored or shown again."""
+    def add_key(
+        self,
+        kind: str,
+        name: str,
+        project_id: int | None,
+        *,
+        roles: tuple[str, ...] | list[str] | None = None,
+        service: bool = False,
+    ) -> tuple[ApiKey, str]:
+        """Create a key; returns the stored row and the secret, which is never stored or shown again.
+
+        A write key belongs to a project and holds ``write`` only. An API token (``admin``) holds ``roles``
+        (default: read, write and admin) for ``project_id``, or for every project when it is None.
+        """
+        if kind == "write" and project_id is None:
+            raise ValidationError("a write key belongs to a project; name one")
+        chosen = ("write",) if kind == "write" else tuple(roles if roles is not None else ADMIN_ROLES)
+        _check_roles(chosen)
+        self.ensure_schema()
         secret = ids.new_secret(ids.WRITE_KEY_PREFIX if kind == "write" else ids.ADMIN_TOKEN_PREFIX)
         with self.session.begin() as s:
             key = ApiKey(
@@ -110,11 +167,19 @@ class MetaStore:
                 name=name,
                 prefix=ids.display_prefix(secret),
                 digest=ids.digest(secret),
+                roles=" ".join(r for r in ROLES if r in chosen),
+                service=service,
             )
             s.add(key)
         return key, secret
 
+    def key(self, key_id: int) -> ApiKey | None:
+        self.ensure_schema()
+        with self.session() as s:
+            return s.get(ApiKey, key_id)
+
     def keys(self, project_id: int | None = None) -> list[ApiKey]:
+        self.ensure_schema()
         with self.session() as s:
             query = select(ApiKey).order_by(ApiKey.id)
             if project_id is not None:
@@ -123,6 +188,7 @@ class MetaStore:
 
     def authenticate(self, secret: str, kind: str) -> ApiKey | None:
         """The live key of ``kind`` whose secret this is, or ``None``."""
+        self.ensure_schema()
         with self.session() as s:
             key = s.scalar(select(ApiKey).where(ApiKey.digest == ids.digest(secret), ApiKey.kind == kind))
         if key is None or key.revoked_at is not None or not ids.matches(secret, key.digest):
@@ -130,17 +196,31 @@ class MetaStore:
         return key
 
     def revoke_key(self, key_id: int) -> ApiKey | None:
+        self.ensure_schema()
         with self.session.begin() as s:
             key = s.get(ApiKey, key_id)
             if key is not None and key.revoked_at is None:
                 key.revoked_at = utcnow()
         return key
 
+    def rights(self, key: ApiKey) -> frozenset[str]:
+        """Everything ``key`` may do: its roles and its grants."""
+        return key.role_set | frozenset(self.grants(key.id))
+
+    def workspace_admins(self) -> list[ApiKey]:
+        """Live workspace-level API tokens holding ``admin``, not counting the server's own session token."""
+        return [
+            k
+            for k in self.keys(None)
+            if k.kind == "admin" and k.revoked_at is None and k.workspace_level and not k.service
+            and "admin" in k.role_set
+        ]  # fmt: skip
+
     # grants ---------------------------------------------------------------------------------------------
     def grant(self, key_id: int, grant: str) -> None:
         """Give the admin token ``key_id`` the right ``grant``; granting a right it holds changes nothing."""
         _check_grant(grant)
-        self._ensure_grants()
+        self.ensure_schema()
         with self.session.begin() as s:
             key = s.get(ApiKey, key_id)
             if key is None:
@@ -155,7 +235,7 @@ class MetaStore:
     def revoke_grant(self, key_id: int, grant: str) -> bool:
         """Take ``grant`` away from ``key_id``; False when the key did not hold it."""
         _check_grant(grant)
-        self._ensure_grants()
+        self.ensure_schema()
         with self.session.begin() as s:
             held = s.scalar(select(KeyGrant).where(KeyGrant.key_id == key_id, KeyGrant.grant == grant))
             if held is None:
@@ -164,16 +244,50 @@ class MetaStore:
         return True
 
     def grants(self, key_id: int) -> set[str]:
-        """The rights ``key_id`` holds (empty for a key without any, or an unknown key)."""
-        self._ensure_grants()
+        """The grants ``key_id`` holds beyond its roles (empty for a key without any, or an unknown key)."""
+        self.ensure_schema()
         with self.session() as s:
             return set(s.scalars(select(KeyGrant.grant).where(KeyGrant.key_id == key_id)))
 
-    def _ensure_grants(self) -> None:
-        """Create ``key_grants`` on first use: workspaces made before grants existed lack the table."""
-        if not self._grants_ready:
-            Base.metadata.create_all(self.engine, tables=[KeyGrant.__table__])  # type: ignore[list-item]
-            self._grants_ready = True
+
+#: Columns added after the first release: (table, column, SQL type and default), added in place when missing.
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("api_keys", "roles", "VARCHAR(64)"),
+    ("api_keys", "service", "BOOLEAN NOT NULL DEFAULT FALSE"),
+    ("collector_settings", "burst", "FLOAT"),
+)
+
+
+def upgrade_meta_schema(engine: Engine) -> None:
+    """Bring a metadata database made by an earlier version up to date, in place; safe to run again.
+
+    The one migration step of the metadata DB (a later switch to Alembic replaces this function): creates the
+    tables it lacks, adds the columns of :data:`_ADDED_COLUMNS`, and gives keys made before roles existed the
+    roles they had in effect then — write keys ``write``, API tokens read, write and admin of every project.
+    """
+    Base.metadata.create_all(engine)
+    present = set(inspect(engine).get_table_names())
+    for table, column, ddl in _ADDED_COLUMNS:
+        if table in present and column not in {c["name"] for c in inspect(engine).get_columns(table)}:
+            try:
+                with engine.begin() as con:
+                    con.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+            except OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc).lower():
+                    raise
+    with engine.begin() as con:
+        con.execute(text("UPDATE api_keys SET roles = 'write' WHERE roles IS NULL AND kind = 'write'"))
+        con.execute(
+            text("UPDATE api_keys SET roles = :roles WHERE roles IS NULL AND kind = 'admin'"),
+            {"roles": " ".join(ADMIN_ROLES)},
+        )
+
+
+def _check_roles(roles: tuple[str, ...]) -> None:
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown or not roles:
+        known = ", ".join(f"{name} ({what})" for name, what in ROLES.items())
+        raise ValidationError(f"unknown or missing roles {unknown}; a key holds one or more of: {known}")
 
 
 def _check_grant(grant: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from userloop import __version__
-from userloop.api.deps import Admin, RuntimeDep
+from userloop.api.deps import RuntimeDep, WorkspaceReader
 
 router = APIRouter(tags=["health"])
 
@@ -17,7 +17,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/api/v1/collector", dependencies=[Admin], summary="Spool and loader progress")
+@router.get("/api/v1/collector", dependencies=[WorkspaceReader], summary="Spool and loader progress")
 def collector_status(rt: RuntimeDep) -> dict[str, Any]:
     stats = rt.loader.stats
     committed = stats.position

@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from userloop.api.deps import Admin, Limit, RuntimeDep
+from userloop.api.deps import Limit, RuntimeDep, WorkspaceReader
 from userloop.api.models import JobRunOut
 from userloop.service.scheduler import run_as_dict
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], dependencies=[Admin])
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], dependencies=[WorkspaceReader])
 
 
 @router.get("", summary="Registered jobs and their latest runs")

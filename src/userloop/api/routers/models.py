@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from userloop.api.deps import Admin, ProjectInfo, StoreDep
+from userloop.api.deps import Admin, ProjectInfo, Reader, StoreDep
 from userloop.core.errors import NotFoundError
 from userloop.models.base import latest_report
 from userloop.models.pipeline import MODEL_ORDER
 
-router = APIRouter(prefix="/api/v1/models", tags=["models"], dependencies=[Admin])
+router = APIRouter(prefix="/api/v1/models", tags=["models"], dependencies=[Reader])
 
 
 @router.get("", summary="The models that the pipeline runs, in order")
@@ -31,7 +31,11 @@ def model_report(
     return latest_report(store, name, run_date)
 
 
-@router.post("/run", summary="Run the models as of a day (?as_of=, default yesterday) and return their reports")
+@router.post(
+    "/run",
+    dependencies=[Admin],
+    summary="Run the models as of a day (?as_of=, default yesterday) and return their reports",
+)
 def run_models_now(
     store: StoreDep,
     info: ProjectInfo,

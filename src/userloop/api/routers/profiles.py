@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from userloop.api.deps import Admin, ProjectInfo, RuntimeDep, require_admin
+from userloop.api.deps import Admin, ProjectInfo, ReadCaller, Reader, RuntimeDep
 from userloop.api.models import (
     AnalysisSegmentIn,
     CompareIn,
@@ -32,10 +32,10 @@ from userloop.core.clock import parse_day
 from userloop.core.errors import ValidationError
 from userloop.profile.platform import Profiles
 
-AdminKey = Annotated[int, Depends(require_admin)]
-tags_router = APIRouter(prefix="/api/v1/tags", tags=["tags"], dependencies=[Admin])
-segments_router = APIRouter(prefix="/api/v1/segments", tags=["segments"], dependencies=[Admin])
-users_router = APIRouter(prefix="/api/v1/users", tags=["users"], dependencies=[Admin])
+AdminKey = ReadCaller  # every route reads; changing ones add dependencies=[Admin]
+tags_router = APIRouter(prefix="/api/v1/tags", tags=["tags"], dependencies=[Reader])
+segments_router = APIRouter(prefix="/api/v1/segments", tags=["segments"], dependencies=[Reader])
+users_router = APIRouter(prefix="/api/v1/users", tags=["users"], dependencies=[Reader])
 TagName = Annotated[str, Path(max_length=60, pattern=r"^[a-z][a-z0-9_]{0,59}$")]
 SegmentId = Annotated[int, Path(ge=1, le=2**62)]
 
@@ -49,7 +49,7 @@ ProfilesDep = Annotated[Profiles, Depends(profiles)]
 
 def may_unmask(rt: RuntimeDep, key: AdminKey, unmask: bool = False) -> bool:
     """``unmask`` as asked, after checking the token may see personal data."""
-    if unmask and "pii" not in rt.ws.meta.grants(key):
+    if unmask and not key.has("pii"):
         raise HTTPException(403, "this token may not see phone numbers or e-mail addresses (grant 'pii' first)")
     return unmask
 
@@ -67,17 +67,23 @@ def list_tags(p: ProfilesDep) -> list[dict[str, Any]]:
     return p.tags()
 
 
-@tags_router.post("", status_code=201, summary="Define a tag (validated against the project before it is saved)")
+@tags_router.post(
+    "", dependencies=[Admin], status_code=201, summary="Define a tag (validated against the project before it is saved)"
+)
 def create_tag(p: ProfilesDep, definition: dict[str, Any]) -> dict[str, Any]:
     return p.save_tag(definition)
 
 
-@tags_router.post("/starter", status_code=201, summary="Install the starter tags for the simulated business")
+@tags_router.post(
+    "/starter", dependencies=[Admin], status_code=201, summary="Install the starter tags for the simulated business"
+)
 def install_starter(p: ProfilesDep) -> list[dict[str, Any]]:
     return p.install_starter()
 
 
-@tags_router.post("/materialise", summary="Compute tags now (dated; the history keeps earlier values)")
+@tags_router.post(
+    "/materialise", dependencies=[Admin], summary="Compute tags now (dated; the history keeps earlier values)"
+)
 async def materialise_tags(p: ProfilesDep, body: TagMaterialiseIn) -> dict[str, Any]:
     return await run_in_threadpool(p.materialise, body.names, run_date=_day(body.date), full=body.full)
 
@@ -87,18 +93,20 @@ def show_tag(p: ProfilesDep, name: TagName) -> dict[str, Any]:
     return p.tag(name)
 
 
-@tags_router.put("/{name}", summary="Replace a tag's definition (its history starts again)")
+@tags_router.put("/{name}", dependencies=[Admin], summary="Replace a tag's definition (its history starts again)")
 def update_tag(p: ProfilesDep, name: TagName, definition: dict[str, Any]) -> dict[str, Any]:
     return p.update_tag(name, definition)
 
 
-@tags_router.delete("/{name}", summary="Delete a tag and its history")
+@tags_router.delete("/{name}", dependencies=[Admin], summary="Delete a tag and its history")
 def delete_tag(p: ProfilesDep, name: TagName) -> dict[str, Any]:
     p.delete_tag(name)
     return {"deleted": name}
 
 
-@tags_router.post("/{name}/upload", summary="Upload values of an upload tag as CSV (text/csv body)")
+@tags_router.post(
+    "/{name}/upload", dependencies=[Admin], summary="Upload values of an upload tag as CSV (text/csv body)"
+)
 async def upload_tag(
     p: ProfilesDep,
     name: TagName,
@@ -123,7 +131,9 @@ def list_segments(p: ProfilesDep) -> list[dict[str, Any]]:
     return p.segments()
 
 
-@segments_router.post("", status_code=201, summary="Save a rule segment (and compute its members)")
+@segments_router.post(
+    "", dependencies=[Admin], status_code=201, summary="Save a rule segment (and compute its members)"
+)
 async def create_segment(p: ProfilesDep, body: SegmentIn) -> dict[str, Any]:
     return await run_in_threadpool(
         p.save_segment, body.name, body.rule, description=body.description, refresh=body.refresh, compute=body.compute
@@ -135,19 +145,23 @@ async def estimate(p: ProfilesDep, body: RuleIn) -> dict[str, Any]:
     return await run_in_threadpool(p.estimate, body.rule, timeout_s=body.timeout)
 
 
-@segments_router.post("/static", status_code=201, summary="A segment of uploaded ids")
+@segments_router.post("/static", dependencies=[Admin], status_code=201, summary="A segment of uploaded ids")
 async def create_static(p: ProfilesDep, body: StaticSegmentIn) -> dict[str, Any]:
     return await run_in_threadpool(
         p.static_segment, body.name, body.ids, id_kind=body.id_kind, description=body.description
     )
 
 
-@segments_router.post("/from-analysis", status_code=201, summary="A segment of an analysis' people (e.g. dropped)")
+@segments_router.post(
+    "/from-analysis", dependencies=[Admin], status_code=201, summary="A segment of an analysis' people (e.g. dropped)"
+)
 async def create_from_analysis(p: ProfilesDep, body: AnalysisSegmentIn) -> dict[str, Any]:
     return await run_in_threadpool(p.segment_from_analysis, body.name, body.definition, description=body.description)
 
 
-@segments_router.post("/lookalike", status_code=201, summary="People most like a seed segment (top N saved)")
+@segments_router.post(
+    "/lookalike", dependencies=[Admin], status_code=201, summary="People most like a seed segment (top N saved)"
+)
 async def create_lookalike(p: ProfilesDep, body: LookalikeIn) -> dict[str, Any]:
     return await run_in_threadpool(
         p.lookalike, body.name, body.seed, top_n=body.top_n, kinds=tuple(body.features), save=body.save
@@ -171,18 +185,20 @@ def show_segment(p: ProfilesDep, segment_id: SegmentId) -> dict[str, Any]:
     return p.segment(segment_id)
 
 
-@segments_router.patch("/{segment_id}", summary="Rename, re-describe, change the rule or the refresh")
+@segments_router.patch(
+    "/{segment_id}", dependencies=[Admin], summary="Rename, re-describe, change the rule or the refresh"
+)
 def update_segment(p: ProfilesDep, segment_id: SegmentId, body: SegmentPatch) -> dict[str, Any]:
     return p.update_segment(segment_id, **body.model_dump(exclude_none=True))
 
 
-@segments_router.delete("/{segment_id}", summary="Delete a segment and its membership history")
+@segments_router.delete("/{segment_id}", dependencies=[Admin], summary="Delete a segment and its membership history")
 def delete_segment(p: ProfilesDep, segment_id: SegmentId) -> dict[str, Any]:
     p.delete_segment(segment_id)
     return {"deleted": segment_id}
 
 
-@segments_router.post("/{segment_id}/refresh", summary="Recompute a rule segment's members now")
+@segments_router.post("/{segment_id}/refresh", dependencies=[Admin], summary="Recompute a rule segment's members now")
 async def refresh_segment(
     p: ProfilesDep, segment_id: SegmentId, on: Annotated[str | None, Query(alias="date", max_length=10)] = None
 ) -> dict[str, Any]:

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from userloop.api.deps import Admin, StoreDep
+from userloop.api.deps import Reader, StoreDep
 
-router = APIRouter(prefix="/api/v1/properties", tags=["properties"], dependencies=[Admin])
+router = APIRouter(prefix="/api/v1/properties", tags=["properties"], dependencies=[Reader])
 
 
 @router.get("", summary="List a project's registered properties")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from userloop.api.deps import Admin, ProjectInfo, RuntimeDep
+from userloop.api.deps import Admin, BodyScope, ProjectInfo, Reader, RuntimeDep
 from userloop.api.models import InsightIn, InsightPatch, QueryIn, SqlIn
 from userloop.api.runtime import Runtime
 from userloop.core.errors import NotFoundError, UserloopError
@@ -21,7 +21,7 @@ from userloop.query.dashboards import core_metrics
 from userloop.query.engine import Engine, cancel
 from userloop.store.meta import Project
 
-router = APIRouter(prefix="/api/v1", tags=["query"], dependencies=[Admin])
+router = APIRouter(prefix="/api/v1", tags=["query"], dependencies=[Reader])
 
 
 def _project(rt: Runtime, name: str) -> Project:
@@ -35,7 +35,7 @@ def _engine(rt: Runtime, info: Project) -> Engine:
     return Engine(rt.ws.project(info.name), info.timezone, rt.query_cache)
 
 
-@router.post("/sql", summary="Run one read-only query over events, users, identities, items")
+@router.post("/sql", dependencies=[BodyScope], summary="Run one read-only query over events, users, identities, items")
 async def run_sql(rt: RuntimeDep, body: SqlIn) -> dict[str, Any]:
     from userloop.query import run_readonly
 
@@ -43,13 +43,22 @@ async def run_sql(rt: RuntimeDep, body: SqlIn) -> dict[str, Any]:
         raise HTTPException(404, f"no project named {body.project!r}")
     store = rt.ws.project(body.project)
     try:
-        result = await run_in_threadpool(run_readonly, store, body.query, timeout_s=body.timeout, max_rows=body.limit)
+        result = await run_in_threadpool(
+            run_readonly,
+            store,
+            body.query,
+            timeout_s=body.timeout,
+            max_rows=body.limit,
+            max_bytes=rt.config.sql_max_reply_bytes,
+        )
     except UserloopError as exc:
         raise HTTPException(400, {"code": exc.code, "message": exc.message}) from exc
     return result.as_dict()
 
 
-@router.post("/query", summary="Run an analysis definition (trends, funnel, retention, paths, …)")
+@router.post(
+    "/query", dependencies=[BodyScope], summary="Run an analysis definition (trends, funnel, retention, paths, …)"
+)
 async def run_query(rt: RuntimeDep, body: QueryIn) -> dict[str, Any]:
     engine = _engine(rt, _project(rt, body.project))
     result = await run_in_threadpool(
@@ -77,7 +86,9 @@ def list_insights(
     return [i.as_dict() for i in insights.listing(rt.ws.meta, info.id, dashboard=dashboard)]
 
 
-@router.post("/insights", status_code=201, summary="Save an analysis definition under a name")
+@router.post(
+    "/insights", status_code=201, dependencies=[Admin, BodyScope], summary="Save an analysis definition under a name"
+)
 def create_insight(rt: RuntimeDep, body: InsightIn) -> dict[str, Any]:
     info = _project(rt, body.project)
     row = insights.save(
@@ -91,7 +102,11 @@ def show_insight(rt: RuntimeDep, info: ProjectInfo, insight_id: int) -> dict[str
     return insights.get(rt.ws.meta, info.id, insight_id).as_dict()
 
 
-@router.put("/insights/{insight_id}", summary="Change a saved analysis (name, definition, description, dashboard)")
+@router.put(
+    "/insights/{insight_id}",
+    dependencies=[Admin, BodyScope],
+    summary="Change a saved analysis (name, definition, description, dashboard)",
+)
 def update_insight(rt: RuntimeDep, insight_id: int, body: InsightPatch) -> dict[str, Any]:
     info = _project(rt, body.project)
     row = insights.update(
@@ -106,7 +121,7 @@ def update_insight(rt: RuntimeDep, insight_id: int, body: InsightPatch) -> dict[
     return row.as_dict()
 
 
-@router.delete("/insights/{insight_id}", summary="Delete a saved analysis")
+@router.delete("/insights/{insight_id}", dependencies=[Admin], summary="Delete a saved analysis")
 def delete_insight(rt: RuntimeDep, info: ProjectInfo, insight_id: int) -> dict[str, Any]:
     insights.delete(rt.ws.meta, info.id, insight_id)
     return {"deleted": insight_id}

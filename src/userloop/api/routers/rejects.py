@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from userloop.api.deps import Admin, Limit, StoreDep
+from userloop.api.deps import Limit, Reader, StoreDep
 from userloop.api.models import Reject
 
-router = APIRouter(prefix="/api/v1/rejects", tags=["rejects"], dependencies=[Admin])
+router = APIRouter(prefix="/api/v1/rejects", tags=["rejects"], dependencies=[Reader])
 
 
 @router.get("", summary="List rejects of a project (?project=, ?limit=)")
