@@ -84,7 +84,9 @@ def test_lifecycle_stages_agree_with_ground_truth(sim: Any) -> None:
 
 def test_clv_recovers_the_simulated_purchase_process(sim: Any) -> None:
     _, _, results = sim
-    bg = results["clv"]["report"]["bgnbd"]
+    chosen = results["clv"]["report"]["transaction_model"]
+    assert chosen["name"] == "mbgnbd"  # the simulator's process: dropout possible right after the first order
+    bg = chosen["params"]
     assert 0.6 < bg["r"] < 1.2 and 10 < bg["alpha"] < 20  # simulator: r = 0.9, alpha = 15 per day
     out = read_outputs(sim[0], "clv", SIM_END)
     assert np.all((out["p_alive"] >= 0) & (out["p_alive"] <= 1)) and np.all(out["clv"] >= 0)

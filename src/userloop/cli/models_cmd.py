@@ -40,24 +40,36 @@ def run(
     project: Project_ = "default",
     only: Annotated[str | None, typer.Option("--only", help="Comma-separated models, e.g. rfm,lifecycle.")] = None,
     as_of: AsOf_ = None,
+    clv_model: Annotated[
+        str | None,
+        typer.Option("--clv-model", help="CLV purchase model: auto (chosen by validation), bgnbd, paretonbd, mbgnbd."),
+    ] = None,
+    horizon_days: Annotated[
+        int | None, typer.Option("--horizon-days", help="Days ahead for expected purchases and value (CLV).")
+    ] = None,
     json_out: Json_ = False,
 ) -> None:
     """Run the models as of a day and store their outputs (tables model_<name>) and reports."""
     from userloop.cli.session import open_local, server_client
-    from userloop.models.pipeline import run_models
+    from userloop.models.pipeline import clv_options, run_models
 
     out = Out(json_out)
     with out.errors():
+        clv_options(clv_model, horizon_days)  # refuse bad options before anything runs
         client = server_client(workspace)
         if client is not None:  # the server that owns the workspace runs them
-            doc = client.run_models(project=project, only=only, as_of=as_of)
+            doc = client.run_models(
+                project=project, only=only, as_of=as_of, clv_model=clv_model, horizon_days=horizon_days
+            )
             out.emit(doc, text=_lines(date.fromisoformat(str(doc["as_of"])), doc["models"]))
             return
         with open_local(workspace) as ws:
             info = ws.project_info(project)
             day = _day(as_of, info.timezone)
             names = None if only is None else only.split(",")
-            results = run_models(ws.project(project), day, names, timezone=info.timezone)
+            results = run_models(
+                ws.project(project), day, names, timezone=info.timezone, clv_model=clv_model, horizon_days=horizon_days
+            )
         out.emit({"project": project, "as_of": day, "models": results}, text=_lines(day, results))
 
 

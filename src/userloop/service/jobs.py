@@ -28,9 +28,17 @@ def rejects_retention(ws: Workspace, *, keep_days: int = REJECTS_KEEP_DAYS, at: 
     return Job("rejects_retention", run, kind="daily", at=at)
 
 
-def user_models(ws: Workspace, *, at: str = "04:00") -> Job:
+def user_models(
+    ws: Workspace, *, at: str = "04:00", clv_model: str | None = None, horizon_days: int | None = None
+) -> Job:
     """Daily: run the user models (RFM, lifecycle, CLV, value, activity, preference, churn) as of yesterday,
-    in the project's time zone, so that tags, segments and journeys start each day from fresh outputs."""
+    in the project's time zone, so that tags, segments and journeys start each day from fresh outputs.
+
+    ``clv_model`` (``auto``, ``bgnbd``, ``paretonbd``, ``mbgnbd``) and ``horizon_days`` configure the CLV model as
+    ``userloop models run --clv-model … --horizon-days …`` does; None keeps the defaults (auto, 90 days)."""
+    from userloop.models.pipeline import clv_options
+
+    clv_options(clv_model, horizon_days)  # a bad configuration fails when the job is registered, not at 04:00
 
     def run(project: str) -> dict[str, Any]:
         from datetime import timedelta
@@ -40,7 +48,9 @@ def user_models(ws: Workspace, *, at: str = "04:00") -> Job:
 
         timezone = ws.project_info(project).timezone
         as_of = today_in(timezone) - timedelta(days=1)
-        results = run_models(ws.project(project), as_of, timezone=timezone)
+        results = run_models(
+            ws.project(project), as_of, timezone=timezone, clv_model=clv_model, horizon_days=horizon_days
+        )
         return {
             "as_of": as_of.isoformat(),
             "models": {name: ("error: " + r["error"]["code"]) if "error" in r else "ok" for name, r in results.items()},

@@ -1,4 +1,4 @@
-"""Customer-lifetime-value models: BG/NBD, Pareto/NBD and Gamma-Gamma, fitted by maximum likelihood.
+"""Customer-lifetime-value models: BG/NBD, MBG/NBD, Pareto/NBD and Gamma-Gamma, fitted by maximum likelihood.
 
 Typical use::
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 from userloop.models.clv.base import CLVFitError, CLVInputError, CustomerData, FitResult
 from userloop.models.clv.bgnbd import BetaGeoModel, BetaGeoParams
 from userloop.models.clv.gammagamma import GammaGammaModel, GammaGammaParams, TransactionModel
+from userloop.models.clv.mbgnbd import ModifiedBetaGeoModel, ModifiedBetaGeoParams
 from userloop.models.clv.paretonbd import ParetoNBDModel, ParetoNBDParams
 from userloop.models.clv.summary import (
     CalibrationHoldout,
@@ -32,6 +33,8 @@ __all__ = [
     "FitResult",
     "GammaGammaModel",
     "GammaGammaParams",
+    "ModifiedBetaGeoModel",
+    "ModifiedBetaGeoParams",
     "ParetoNBDModel",
     "ParetoNBDParams",
     "TransactionModel",
