@@ -130,8 +130,17 @@ class ServerClient:
     def properties(self, *, project: str = "default") -> Any:
         return self._call("GET", "/api/v1/properties", params={"project": project})
 
-    def run_models(self, *, project: str = "default", only: str | None = None, as_of: str | None = None) -> Any:
-        params = {k: v for k, v in {"project": project, "only": only, "as_of": as_of}.items() if v is not None}
+    def run_models(
+        self,
+        *,
+        project: str = "default",
+        only: str | None = None,
+        as_of: str | None = None,
+        clv_model: str | None = None,
+        horizon_days: int | None = None,
+    ) -> Any:
+        given = {"project": project, "only": only, "as_of": as_of, "clv_model": clv_model, "horizon_days": horizon_days}
+        params = {k: v for k, v in given.items() if v is not None}
         return self._call("POST", "/api/v1/models/run", params=params)
 
     def model_report(self, name: str, *, project: str = "default", run_date: str | None = None) -> Any:

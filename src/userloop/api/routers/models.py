@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
@@ -41,6 +41,11 @@ def run_models_now(
     info: ProjectInfo,
     only: Annotated[str | None, Query(max_length=200, description="Comma-separated model names")] = None,
     as_of: Annotated[date | None, Query()] = None,
+    clv_model: Annotated[
+        Literal["auto", "bgnbd", "paretonbd", "mbgnbd"] | None,
+        Query(description="CLV purchase model (default auto: chosen by validation)"),
+    ] = None,
+    horizon_days: Annotated[int | None, Query(ge=1, le=3650, description="CLV forecast horizon in days")] = None,
 ) -> dict[str, Any]:
     from datetime import timedelta
 
@@ -49,4 +54,5 @@ def run_models_now(
 
     day = as_of or today_in(info.timezone) - timedelta(days=1)
     names = None if only is None else only.split(",")
-    return {"project": info.name, "as_of": day, "models": run_models(store, day, names, timezone=info.timezone)}
+    results = run_models(store, day, names, timezone=info.timezone, clv_model=clv_model, horizon_days=horizon_days)
+    return {"project": info.name, "as_of": day, "models": results}
