@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from userloop.core.clock import utcnow
@@ -29,8 +29,8 @@ class CollectorSettings(Base):
 
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     cors_origins: Mapped[str] = mapped_column(Text, default="")  # space-separated; a lone "*" allows any
-    rate_per_second: Mapped[float | None] = mapped_column(nullable=True, default=None)
-    burst: Mapped[float | None] = mapped_column(nullable=True, default=None)  # records; default 2 s of the rate
+    rate_per_second: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    burst: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)  # records; default: 2 s of the rate
 
     @property
     def origins(self) -> frozenset[str]:

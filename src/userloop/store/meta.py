@@ -6,16 +6,15 @@ whole workspace, and holds rights: its *roles* (``write``: the collector; ``read
 ``key_grants``. Later issues add analyses, tags, segments, journeys, runs and audit.
 
 The schema is created with ``create_all``; :func:`upgrade_meta_schema` brings a database made by an earlier
-version up to date in place (new tables, new columns, roles for keys made before roles existed).
+version up to date in place (Alembic revisions: new tables, new columns, roles for keys made before roles existed).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, create_engine, event, inspect, select, text
+from sqlalchemy import ForeignKey, String, UniqueConstraint, create_engine, event, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from userloop.core import ids
@@ -109,13 +108,14 @@ class MetaStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.session: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
         self._schema_ready = False
+        self.ensure_schema()  # on open: a workspace made by an earlier version is upgraded before any use
 
     def create_all(self) -> None:
         Base.metadata.create_all(self.engine)
         self.ensure_schema()
 
     def ensure_schema(self) -> None:
-        """Upgrade the database in place once per process (a workspace made by an earlier version lacks tables,
+        """Upgrade the database in place, once per store (a workspace made by an earlier version lacks tables,
         columns and key roles; opening a workspace never calls ``create_all``)."""
         if not self._schema_ready:
             upgrade_meta_schema(self.engine)
@@ -250,37 +250,18 @@ class MetaStore:
             return set(s.scalars(select(KeyGrant.grant).where(KeyGrant.key_id == key_id)))
 
 
-#: Columns added after the first release: (table, column, SQL type and default), added in place when missing.
-_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("api_keys", "roles", "VARCHAR(64)"),
-    ("api_keys", "service", "BOOLEAN NOT NULL DEFAULT FALSE"),
-    ("collector_settings", "burst", "FLOAT"),
-)
-
-
 def upgrade_meta_schema(engine: Engine) -> None:
     """Bring a metadata database made by an earlier version up to date, in place; safe to run again.
 
-    The one migration step of the metadata DB (a later switch to Alembic replaces this function): creates the
-    tables it lacks, adds the columns of :data:`_ADDED_COLUMNS`, and gives keys made before roles existed the
-    roles they had in effect then — write keys ``write``, API tokens read, write and admin of every project.
+    The one migration step of the metadata DB: the Alembic revisions of :mod:`userloop.store.migrations` (the
+    baseline adopts a database made before migrations; ``0002_key_rights`` adds key roles, the service flag and
+    the collector burst, and gives keys made before roles existed the roles they had in effect then — write keys
+    ``write``, API tokens read, write and admin of every project), then any table of a model newer than them.
     """
+    from userloop.store.migrations import upgrade
+
+    upgrade(engine)
     Base.metadata.create_all(engine)
-    present = set(inspect(engine).get_table_names())
-    for table, column, ddl in _ADDED_COLUMNS:
-        if table in present and column not in {c["name"] for c in inspect(engine).get_columns(table)}:
-            try:
-                with engine.begin() as con:
-                    con.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
-            except OperationalError as exc:  # another process added it first
-                if "duplicate column" not in str(exc).lower():
-                    raise
-    with engine.begin() as con:
-        con.execute(text("UPDATE api_keys SET roles = 'write' WHERE roles IS NULL AND kind = 'write'"))
-        con.execute(
-            text("UPDATE api_keys SET roles = :roles WHERE roles IS NULL AND kind = 'admin'"),
-            {"roles": " ".join(ADMIN_ROLES)},
-        )
 
 
 def _check_roles(roles: tuple[str, ...]) -> None:
