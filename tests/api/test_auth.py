@@ -53,3 +53,24 @@ def test_revoked_write_key_stops_working(server: Server) -> None:
     assert httpx.post(server.url + "/v1/batch", json=body, auth=(created["secret"], "")).status_code == 200
     assert httpx.delete(server.url + f"/api/v1/keys/{created['id']}", headers=server.admin).status_code == 200
     assert httpx.post(server.url + "/v1/batch", json=body, auth=(created["secret"], "")).status_code == 401
+
+
+def test_every_management_route_needs_read_or_admin(server: Server) -> None:
+    """A token holding only ``write`` (for sending events) is refused by every route that reads or changes."""
+    created = httpx.post(
+        server.url + "/api/v1/keys",
+        headers=server.admin,
+        json={"kind": "admin", "project": "default", "rights": ["write"], "name": "sender"},
+    )
+    assert created.status_code == 201, created.text
+    sender = {"Authorization": f"Bearer {created.json()['secret']}"}
+    spec = httpx.get(server.url + "/openapi.json").json()
+    sending = {"/api/v1/events:batch", "/api/v1/imports/{kind}"}
+    routes = [(p, m) for p, m in _routes(spec) if p.startswith("/api/v1/") and p not in sending]
+    assert len(routes) > 25
+    for path, method in routes:
+        url = server.url + path.format(**DUMMY)
+        response = httpx.request(method, url, headers=sender, content=b"{}" if method != "GET" else None)
+        assert response.status_code == 403, (method, path, response.status_code, response.text)
+    sent = httpx.post(server.url + "/api/v1/events:batch", headers=sender, json=[], params={"project": "default"})
+    assert sent.status_code == 200, sent.text
