@@ -28,6 +28,8 @@ from userloop.api.client import ServerClient
 from userloop.collect.keys import TtlCache
 from userloop.collect.limits import TokenBuckets
 from userloop.ingest.rejects_files import prune_rejects
+from userloop.service.jobs import rejects_retention
+from userloop.store import Workspace
 
 LAUNCH = """
 import json, sys
@@ -367,6 +369,30 @@ def test_prune_keeps_the_newest_file_cut_to_the_cap(tmp_path: Path) -> None:
     assert json.loads(lines[-1])["truncated"] is True
     assert all(json.loads(line) for line in lines)
     assert other.stat().st_size == 30_000
+
+
+def test_the_daily_retention_job_prunes_rejects_files(tmp_path: Path) -> None:
+    ws, _ = Workspace.init(tmp_path / "ws")
+    try:
+        folder = ws.path / "rejects"
+        folder.mkdir()
+        old, recent, other = (
+            folder / "default-events-a.jsonl",
+            folder / "default-events-b.jsonl",
+            folder / "x-y-z.jsonl",
+        )
+        for path in (old, recent, other):
+            path.write_bytes(b"{}\n" * 100)
+        month_ago = time.time() - 40 * 86_400
+        os.utime(old, (month_ago, month_ago))
+        os.utime(other, (month_ago, month_ago))
+        result = rejects_retention(ws, keep_days=30, max_bytes=10_000).fn("default")
+        assert result["files_deleted"] == 1
+        assert not old.exists() and recent.exists() and other.exists()
+        rejects_retention(ws, keep_days=30, max_bytes=100).fn("default")
+        assert not recent.exists()  # beyond the size cap, and no file is the one just written
+    finally:
+        ws.close()
 
 
 # CORS ----------------------------------------------------------------------------------------------------------

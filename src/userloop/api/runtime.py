@@ -64,7 +64,9 @@ class Runtime:
         self.door = FrontDoor(self.spool, self.keys, self.config.limits)
         self.loader = BackgroundLoader(self.ws, self.spool, on_loaded=self._refresh_rules)
         self.scheduler = Scheduler(self.ws.meta, tick=self.config.scheduler_tick)
-        self.scheduler.register(rejects_retention(self.ws, keep_days=self.config.rejects_keep_days))
+        self.scheduler.register(
+            rejects_retention(self.ws, keep_days=self.config.rejects_keep_days, max_bytes=self.config.rejects_max_bytes)
+        )
         self.scheduler.register(user_models(self.ws))
         self.scheduler.register(profiles(self.ws))
         self.url = f"http://{self.config.host}:{self.config.port}"

@@ -8,12 +8,19 @@ from userloop.service.scheduler import Job
 from userloop.store.workspace import Workspace
 
 REJECTS_KEEP_DAYS = 30
+REJECTS_MAX_BYTES = 100 << 20
 
 
-def rejects_retention(ws: Workspace, *, keep_days: int = REJECTS_KEEP_DAYS, at: str = "03:30") -> Job:
-    """Daily: delete dead-letter rows older than ``keep_days`` (they have been visible for that long)."""
+def rejects_retention(
+    ws: Workspace, *, keep_days: int = REJECTS_KEEP_DAYS, max_bytes: int = REJECTS_MAX_BYTES, at: str = "03:30"
+) -> Job:
+    """Daily: delete dead-letter rows older than ``keep_days`` (they have been visible for that long), and the
+    project's import rejects files older than that or beyond ``max_bytes`` in all (oldest first)."""
 
     def run(project: str) -> dict[str, Any]:
+        from userloop.ingest.rejects_files import prune_rejects
+
+        files = prune_rejects(ws.path / "rejects", project, keep_days=keep_days, max_bytes=max_bytes)
         store = ws.project(project)
         with store.store.transaction() as con:
             (deleted,) = con.execute(
@@ -23,7 +30,7 @@ def rejects_retention(ws: Workspace, *, keep_days: int = REJECTS_KEEP_DAYS, at: 
             con.execute(
                 f"DELETE FROM {store.table('rejects')} WHERE received_at < now()::TIMESTAMP - to_days(?)", [keep_days]
             )
-        return {"deleted": int(deleted), "keep_days": keep_days}
+        return {"deleted": int(deleted), "keep_days": keep_days, "files_deleted": len(files.deleted)}
 
     return Job("rejects_retention", run, kind="daily", at=at)
 
