@@ -55,3 +55,19 @@ def sim_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Wo
     report = run_simulation(ws, "default", users=3000, days=120, seed=7, end_date=SIM_END)
     yield ws, Path(report.ground_truth)
     ws.close()
+
+
+#: The simulation the truth-graded acceptance is stated for: 10,000 people over 150 days (seed 11), models run
+#: 30 days before the end so that what happened next is known.
+GRADED_USERS, GRADED_DAYS, GRADED_LEAD_DAYS = 10_000, 150, 30
+
+
+@pytest.fixture(scope="session")
+def graded_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, Path]]:
+    """10,000 simulated people over 150 days ending 2026-06-30 (seed 11), with the ground-truth path."""
+    from userloop.sim.run import run_simulation
+
+    ws, _ = Workspace.init(tmp_path_factory.mktemp("graded") / "ws")
+    report = run_simulation(ws, "default", users=GRADED_USERS, days=GRADED_DAYS, seed=11, end_date=SIM_END)
+    yield ws, Path(report.ground_truth)
+    ws.close()

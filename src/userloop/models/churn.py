@@ -1,5 +1,12 @@
 """Churn warning (DOMAIN §5): probability that a customer makes no purchase in the next N days.
 
+The target, stated in every report (``target``): for a customer (at least one purchase by the end of the as-of
+day ``T``), ``churn_probability`` estimates P(no purchase event in the ``horizon_days`` local days after ``T``),
+i.e. in ``(T, T+N]``. It is an observable outcome, so the score can be calibrated and checked on it; it is not
+the probability of having dropped out for good (a live customer with a low purchase rate may also not buy in
+N days; the CLV model's ``p_alive`` estimates that). The report's ``validation`` holds the out-of-time AUC and
+ECE of the calibrated score on that outcome.
+
 Time-based design with no leakage (see :func:`~userloop.models.churn_features.snapshot_days`): for a run on
 ``T`` with horizon ``N``, gradient-boosted trees (Friedman 2001; histogram variant as in LightGBM, Ke et al.
 2017) learn from training snapshots whose label windows end by ``T - 2N``; an isotonic (or Platt) map fitted
@@ -101,6 +108,7 @@ class ChurnModel(UserModel[ChurnConfig]):
         p_valid = calibrator.transform(_raw(learner, valid.matrix))
         importance = permutation_importance(learner, valid, y_valid, cfg.seed, sample=cfg.importance_sample)
         report = {
+            "target": target_text(cfg),
             "snapshots": {k: [str(d) for d in v] if isinstance(v, list) else str(v) for k, v in days.items()},
             "training_rows": int(y_train.shape[0]),
             "validation": classification_report(y_valid, p_valid),
@@ -147,6 +155,14 @@ class ChurnModel(UserModel[ChurnConfig]):
     def _calibrate(self, ctx: RunContext, day: date, learner: Any) -> Calibrator:
         feats, y = self._labelled(ctx, day)
         return Calibrator(self.config.calibration).fit(_raw(learner, feats.matrix), y)
+
+
+def target_text(cfg: ChurnConfig) -> str:
+    """What ``churn_probability`` estimates, in words, for the report."""
+    return (
+        f"probability that a customer with at least one {cfg.features.purchases.event!r} makes none in the "
+        f"{cfg.horizon_days} local days after the as-of day"
+    )
 
 
 def _raw(learner: Any, x: FloatArray) -> FloatArray:
