@@ -1,4 +1,4 @@
-"""Read-only SQL for analysts over a project's views.
+"""Read-only SQL for analysts over a project's views, checked by scope and run in a sealed DuckDB sandbox.
 
 The analyst writes plain SQL against four views::
 
@@ -7,28 +7,63 @@ The analyst writes plain SQL against four views::
     identities(id_type, id_value, user_id, created_at)
     items(item_type, item_id, updated_at, <item property columns>)
 
-``user_id`` is the resolved person. The statement is parsed with sqlglot and must be one query (SELECT, WITH,
-set operations, DESCRIBE); every table it names must be one of the views or a CTE of its own, and no function
-that reaches files, settings or other databases is allowed. Table names are then rewritten to the project's
-schema, so nothing outside the project is reachable, and the query runs with a timeout.
+``user_id`` is the resolved person. Two independent walls keep a query inside its project's data.
+
+**The check** (:func:`check_readonly`). The statement is parsed with sqlglot and must be one query (SELECT,
+WITH, set operations, DESCRIBE); comments are dropped. No function that reaches files, settings or other
+databases is allowed, nor table functions. Every table reference is then resolved *where it stands*: a CTE is
+visible in the later CTEs of its own WITH, in that WITH's body and, for a recursive CTE, in the recursive
+(right-hand) side of its own UNION; it is not visible outside the query that declares it. A reference that is no
+visible CTE must be one of the four views, else it is refused: a name can never fall through to DuckDB's
+catalog, to a file (replacement scans: ``FROM "/etc/x.json"``) or to another project's schema. Quoted names with
+``/``, ``\\``, ``.``, ``:``, ``~`` or glob characters are refused outright, whatever they would resolve to, and
+so are schema- or catalog-qualified names and names starting ``_ul_`` (reserved for the sandbox).
+
+**The sandbox** (:func:`run_readonly`). DuckDB's ``enable_external_access``, ``lock_configuration`` and the
+extension auto-load settings are *global* to a database instance (measured on DuckDB 2.0.1: setting them on
+one cursor changes every cursor, and ``SET SESSION`` is refused), and a process cannot open the event store
+file twice with two configurations. The main instance must keep file access (imports read CSV/Parquet/JSON with
+``read_*``, exports ``COPY … TO``), so analyst SQL never runs there. Each query gets a fresh in-memory DuckDB
+instance (:func:`userloop.store.duck.sandbox_connection`) with external access, extension install/load and
+Python replacement scans off and its configuration locked. The views the query names are read from the main
+instance by statements this module builds (never analyst text): only the columns the query can use, with
+personal data already masked when the caller lacks the ``pii`` right, as Arrow tables registered in the sandbox
+under reserved names. So whatever the check misses, the sandbox holds no other project, no file, no secret and
+no catalog but those views, and cannot reach the disk, an extension or the network. The cost is one Arrow
+copy of the used columns per query (5M events, one text column: about 0.25 s and 40 MB on a laptop).
+
+**Personal data.** Without ``pii``, a column whose name marks a phone number or an e-mail address
+(:func:`userloop.profile.masking.is_sensitive`) and ``identities.id_value`` of such identity types reach the
+sandbox masked (the same masks as the user 360 view), so no expression over them can recover the clear value.
+
+:func:`compile_readonly` applies the same check and qualifies the views to the project's schema, for SQL tags
+that run inside the profile platform's own statements on the main instance.
 """
 
 from __future__ import annotations
 
+import re
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
 from userloop.core.errors import QueryError, ReadOnlyViolation
+from userloop.profile.masking import is_sensitive, mask_sql
 from userloop.query.replycap import fetch_capped
-from userloop.store.duck import ProjectStore
+from userloop.schema.types import PropertyType
+from userloop.store.duck import ProjectStore, sandbox_connection
 
 VIEWS = ("events", "users", "identities", "items")
 DEFAULT_TIMEOUT_S = 60.0
 MAX_ROWS = 100_000
+#: Prefix of the names the sandbox registers the views under; refused in analyst SQL.
+RESERVED_PREFIX = "_ul_"
 
 #: Functions that read or write outside the project, or change the session: refused by name prefix.
 FORBIDDEN_FUNCTIONS = (
@@ -38,12 +73,15 @@ FORBIDDEN_FUNCTIONS = (
     "sniff_csv",
     "duckdb_",
     "pragma_",
+    "pg_",
     "query",
     "query_table",
     "getenv",
+    "getvariable",
     "current_setting",
     "set_",
     "attach",
+    "detach",
     "load",
     "install",
     "copy",
@@ -64,9 +102,34 @@ FORBIDDEN_FUNCTIONS = (
     "arrow_scan",
     "pandas_scan",
     "summary",
+    "json_execute_serialized_sql",
 )
 
 _ALLOWED_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Describe)
+_REFUSED_NODES = (
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.Command,
+    exp.Merge,
+    exp.Copy,
+    exp.Set,
+    exp.Pragma,
+    exp.Use,
+    exp.TruncateTable,
+)
+#: Characters that make a name a path, a URL, a glob or a dotted name: never a view or a CTE.
+_PATH_LIKE = re.compile(r"[/\\.:~*?\[\]{}]")
+
+_TABLE_OF_VIEW = {
+    "events": "events",
+    "users": "users",
+    "identities": "identities_view",
+    "items": "items",
+}
 
 
 @dataclass
@@ -88,14 +151,39 @@ class SqlResult:
         }
 
 
-def compile_readonly(sql: str, schema: str) -> str:
-    """Check ``sql`` and return it with the views qualified to ``schema``; raise ReadOnlyViolation if refused."""
+@dataclass
+class Checked:
+    """A statement that passed the check, with every reference to a view (the table node and the view's name)."""
+
+    tree: exp.Expr
+    views: list[tuple[exp.Table, str]] = field(default_factory=list)
+
+
+# the check -----------------------------------------------------------------------------------------------------
+def check_readonly(sql: str) -> Checked:
+    """Parse ``sql`` and check it (one query, no forbidden node or function, every table resolved by scope).
+
+    Raises QueryError when the text cannot be read and ReadOnlyViolation when it is refused."""
+    tree = _parse_one(sql)
+    try:
+        for node in tree.walk():
+            _check_node(node)
+        checked = Checked(tree)
+        _resolve(tree, frozenset(), checked)
+    except RecursionError as exc:
+        raise QueryError("the query is nested too deeply to check") from exc
+    return checked
+
+
+def _parse_one(sql: str) -> exp.Expr:
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except sqlglot.errors.ParseError as exc:
         raise QueryError(f"cannot parse the query: {exc.errors[0]['description'] if exc.errors else exc}") from exc
     except sqlglot.errors.SqlglotError as exc:  # the tokenizer's errors (an unclosed quote) are not parse errors
         raise QueryError(f"cannot read the query: {str(exc).splitlines()[0]}") from exc
+    except RecursionError as exc:
+        raise QueryError("cannot parse the query: it is nested too deeply") from exc
     if len(statements) != 1:
         raise ReadOnlyViolation("send exactly one statement")
     tree = statements[0]
@@ -103,88 +191,247 @@ def compile_readonly(sql: str, schema: str) -> str:
         raise ReadOnlyViolation(
             f"only queries are allowed (SELECT, WITH, UNION, DESCRIBE); this is a {tree.key.upper()} statement"
         )
-    for node in tree.walk():
-        _check_node(node)
-    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    for table in tree.find_all(exp.Table):
-        _qualify(table, schema, ctes)
-    return tree.sql(dialect="duckdb")
+    return tree
 
 
 def _check_node(node: exp.Expr) -> None:
-    if isinstance(
-        node,
-        exp.Insert
-        | exp.Update
-        | exp.Delete
-        | exp.Create
-        | exp.Drop
-        | exp.Alter
-        | exp.Command
-        | exp.Merge
-        | exp.Copy
-        | exp.Set
-        | exp.Pragma
-        | exp.Use
-        | exp.TruncateTable,
-    ):
+    if isinstance(node, _REFUSED_NODES):
         raise ReadOnlyViolation(f"{node.key.upper()} is not allowed in a read-only query")
     if isinstance(node, exp.Func):
         name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
         if any(name.startswith(prefix) for prefix in FORBIDDEN_FUNCTIONS):
             raise ReadOnlyViolation(f"function {name}() is not allowed: it reaches outside the project's data")
+    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+        raise ReadOnlyViolation(f"qualified function calls are not allowed: {node.sql(dialect='duckdb')[:80]}")
     if isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier):
         raise ReadOnlyViolation("table functions are not allowed; query the views events, users, identities, items")
+    if isinstance(node, exp.Table | exp.CTE):
+        _check_name(node.name if isinstance(node, exp.Table) else node.alias_or_name)
 
 
-def _qualify(table: exp.Table, schema: str, ctes: set[str]) -> None:
+def _check_name(name: str) -> None:
+    """Refuse a table or CTE name that looks like a path, URL or glob, or uses the sandbox's reserved prefix."""
+    if _PATH_LIKE.search(name) or any(ord(ch) < 32 for ch in name):
+        raise ReadOnlyViolation(
+            f"table name {name[:80]!r} looks like a file, URL or dotted name; query the views {', '.join(VIEWS)}"
+        )
+    if name.lower().startswith(RESERVED_PREFIX):
+        raise ReadOnlyViolation(f"names starting {RESERVED_PREFIX!r} are reserved")
+
+
+def _resolve(node: exp.Expr, visible: frozenset[str], checked: Checked) -> None:
+    """Resolve every table under ``node`` against the CTE names ``visible`` where it stands."""
+    if isinstance(node, exp.Table):
+        _resolve_table(node, visible, checked)
+        return
+    with_ = node.args.get("with_")
+    if isinstance(with_, exp.With):
+        visible = _resolve_with(with_, visible, checked)
+    for child in _children(node):
+        if child is not with_:
+            _resolve(child, visible, checked)
+
+
+def _resolve_with(with_: exp.With, visible: frozenset[str], checked: Checked) -> frozenset[str]:
+    """Resolve the CTEs of one WITH in order; returns the names its body sees."""
+    recursive = bool(with_.args.get("recursive"))
+    for cte in with_.expressions:
+        name = cte.alias_or_name.lower()
+        body = cte.this
+        if recursive and isinstance(body, exp.Union):
+            # the anchor does not see the CTE; the recursive side does
+            _resolve(body.this, visible, checked)
+            _resolve(body.expression, visible | {name}, checked)
+            for key, child in body.args.items():
+                if key not in ("this", "expression") and isinstance(child, exp.Expr):
+                    _resolve(child, visible | {name}, checked)
+        else:
+            _resolve(body, visible, checked)
+        visible = visible | {name}
+    return visible
+
+
+def _children(node: exp.Expr) -> Iterator[exp.Expr]:
+    for value in node.args.values():
+        if isinstance(value, exp.Expr):
+            yield value
+        elif isinstance(value, list):
+            yield from (v for v in value if isinstance(v, exp.Expr))
+
+
+def _resolve_table(table: exp.Table, visible: frozenset[str], checked: Checked) -> None:
+    for part in ("db", "catalog"):
+        if table.args.get(part):
+            raise ReadOnlyViolation(f"{table.sql()[:80]} is outside the project; query the views {', '.join(VIEWS)}")
     name = table.name.lower()
-    if table.args.get("db") or table.args.get("catalog"):
-        raise ReadOnlyViolation(f"{table.sql()} is outside the project; query the views {', '.join(VIEWS)}")
-    if name in ctes:
+    if name in visible:
         return
     if name not in VIEWS:
-        raise ReadOnlyViolation(f"unknown table {table.name!r}; the views are {', '.join(VIEWS)}")
-    table.set("db", exp.to_identifier(schema, quoted=True))
-    table.set("this", exp.to_identifier(_TABLE_OF_VIEW[name], quoted=True))
-    if not table.alias:
-        table.set("alias", exp.TableAlias(this=exp.to_identifier(name)))
+        raise ReadOnlyViolation(
+            f"unknown table {table.name[:80]!r} (no view and no CTE of that name where it stands); "
+            f"the views are {', '.join(VIEWS)}"
+        )
+    checked.views.append((table, name))
 
 
-_TABLE_OF_VIEW = {
-    "events": "events",
-    "users": "users",
-    "identities": "identities_view",
-    "items": "items",
-}
+def compile_readonly(sql: str, schema: str) -> str:
+    """Check ``sql`` and return it with the views qualified to ``schema``; raise ReadOnlyViolation if refused."""
+    checked = check_readonly(sql)
+    for table, name in checked.views:
+        _rename(table, name, exp.to_identifier(_TABLE_OF_VIEW[name], quoted=True), schema)
+    return _render(checked.tree)
+
+
+def _rename(table: exp.Table, view: str, target: exp.Identifier, schema: str | None) -> None:
+    """Point one view reference at ``target`` (in ``schema``), keeping the name the query uses as its alias."""
+    if schema is not None:
+        table.set("db", exp.to_identifier(schema, quoted=True))
+    table.set("this", target)
+    if not table.alias and not isinstance(table.parent, exp.Describe):
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(view)))
+
+
+def _render(tree: exp.Expr) -> str:
+    try:
+        return tree.sql(dialect="duckdb", comments=False)
+    except (sqlglot.errors.SqlglotError, RecursionError) as exc:
+        raise QueryError(f"cannot write the query for the engine: {str(exc).splitlines()[0]}") from exc
+
+
+# the views the sandbox receives ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    ptype: PropertyType | None
+
+
+def _view_columns(cursor: duckdb.DuckDBPyConnection, schema: str, view: str) -> list[_Column]:
+    rows = cursor.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, _TABLE_OF_VIEW[view]],
+    ).fetchall()
+    types = {"DOUBLE": PropertyType.NUMBER, "VARCHAR[]": PropertyType.LIST}
+    return [_Column(str(n), types.get(str(t).upper())) for n, t in rows]
+
+
+def _used_columns(checked: Checked, columns: list[_Column]) -> list[_Column]:
+    """The columns of a view the query can use: every column when it takes whole rows (``*``, ``DESCRIBE``,
+    ``PIVOT``, ``NATURAL JOIN``, ``COLUMNS(…)``, a row as a value), else those whose name it spells anywhere."""
+    tree = checked.tree
+    aliases = {t.alias_or_name.lower() for t, _ in checked.views} | set(VIEWS)
+    whole = (
+        isinstance(tree, exp.Describe)
+        or any(isinstance(s.parent, exp.Select | exp.Column) for s in tree.find_all(exp.Star))
+        or any(tree.find_all(exp.Pivot, exp.Columns))
+        or any(str(j.args.get("method") or "").upper() == "NATURAL" for j in tree.find_all(exp.Join))
+        or any(c.name.lower() in aliases and not c.table for c in tree.find_all(exp.Column))
+    )
+    if whole:
+        return columns
+    spelled = {i.name.lower() for i in tree.find_all(exp.Identifier)}
+    used = [c for c in columns if c.name.lower() in spelled]
+    return used or columns[:1]
+
+
+def _view_select(schema: str, view: str, columns: list[_Column], pii: bool, sensitive_ids: dict[str, str]) -> str:
+    """``SELECT <columns> FROM <schema>.<view>``, personal data masked unless ``pii``."""
+    source = exp.table_(_TABLE_OF_VIEW[view], db=schema, quoted=True)
+    return exp.select(*(_projection(view, c, pii, sensitive_ids) for c in columns)).from_(source).sql(dialect="duckdb")
+
+
+def _projection(view: str, column: _Column, pii: bool, sensitive_ids: dict[str, str]) -> exp.Expr:
+    value = exp.column(column.name, quoted=True)
+    if pii:
+        return value
+    kind = is_sensitive(column.name)
+    if kind is not None:
+        return exp.alias_(mask_sql(kind, value, column.ptype), column.name, quoted=True)
+    if view == "identities" and column.name == "id_value" and sensitive_ids:
+        case = exp.Case()
+        for id_type, id_kind in sorted(sensitive_ids.items()):
+            is_type = exp.EQ(this=exp.column("id_type", quoted=True), expression=exp.Literal.string(id_type))
+            case = case.when(is_type, mask_sql(id_kind, value.copy()))  # type: ignore[arg-type]
+        return exp.alias_(case.else_(value.copy()), column.name, quoted=True)
+    return value
+
+
+def _sensitive_id_types(cursor: duckdb.DuckDBPyConnection, schema: str) -> dict[str, str]:
+    """Identity types whose values are phone numbers or e-mail addresses, with their kind."""
+    source = exp.table_("identities", db=schema, quoted=True)
+    text = exp.select(exp.column("id_type")).distinct().from_(source).sql(dialect="duckdb")
+    types = [str(r[0]) for r in cursor.execute(text).fetchall()]
+    return {t: kind for t in types if (kind := is_sensitive(t)) is not None}
+
+
+# running -------------------------------------------------------------------------------------------------------
+class _Deadline:
+    """Interrupts every connection it holds once ``timeout_s`` has passed."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.expired = threading.Event()
+        self._cons: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(timeout_s, self._stop)
+
+    def watch(self, con: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            self._cons.append(con)
+            if self.expired.is_set():
+                con.interrupt()
+
+    def _stop(self) -> None:
+        with self._lock:
+            self.expired.set()
+            for con in self._cons:
+                con.interrupt()
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
 
 
 def run_readonly(
     project: ProjectStore,
     sql: str,
     *,
+    pii: bool = False,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     max_rows: int = MAX_ROWS,
     max_bytes: int | None = None,
 ) -> SqlResult:
-    """Run an analyst query against ``project``; at most ``max_rows`` rows come back, and with ``max_bytes`` no
-    more rows than fit in that many bytes of JSON (:mod:`userloop.query.replycap`)."""
-    compiled = compile_readonly(sql, project.schema)
+    """Run an analyst query against ``project`` in a sealed sandbox; at most ``max_rows`` rows come back, and
+    with ``max_bytes`` no more rows than fit in that many bytes of JSON (:mod:`userloop.query.replycap`).
+
+    ``pii``: the caller may see phone numbers and e-mail addresses in clear; without it (the default, so a
+    caller that forgets to pass the right shows masks, not data) they reach the query already masked."""
+    checked = check_readonly(sql)
     with project.store.lock:
         cursor = project.con.cursor()
-    timer = threading.Timer(timeout_s, cursor.interrupt)
-    timer.start()
+    sandbox = sandbox_connection()
     try:
-        result = cursor.execute(compiled)
-        rows, cut = fetch_capped(result, max_rows, max_bytes)
-        description = result.description or []
-    except Exception as exc:
-        if "interrupt" in str(exc).lower():
-            raise QueryError(f"the query ran longer than {timeout_s:g} s and was stopped") from exc
-        raise QueryError(str(exc).split("\n")[0]) from exc
+        with _Deadline(timeout_s) as deadline:
+            deadline.watch(cursor)
+            deadline.watch(sandbox)
+            try:
+                tables = _fetch_views(cursor, project.schema, checked, pii)
+                text = _sandboxed(checked, tables, sandbox)
+                result = sandbox.execute(text)
+                rows, cut = fetch_capped(result, max_rows, max_bytes)
+                description = result.description or []
+            except duckdb.Error as exc:
+                if deadline.expired.is_set() or isinstance(exc, duckdb.InterruptException):
+                    raise QueryError(f"the query ran longer than {timeout_s:g} s and was stopped") from exc
+                raise QueryError(str(exc).split("\n")[0]) from exc
+            except pa.ArrowException as exc:  # a view's column that Arrow cannot carry
+                raise QueryError(f"the query's data cannot be read: {str(exc).splitlines()[0]}") from exc
     finally:
-        timer.cancel()
         cursor.close()
+        sandbox.close()
     return SqlResult(
         columns=[d[0] for d in description],
         types=[str(d[1]) for d in description],
@@ -192,3 +439,22 @@ def run_readonly(
         truncated=cut is not None,
         truncated_reason=cut,
     )
+
+
+def _fetch_views(cursor: duckdb.DuckDBPyConnection, schema: str, checked: Checked, pii: bool) -> dict[str, pa.Table]:
+    """The views the query names, read from the main instance as Arrow: used columns only, masked unless ``pii``."""
+    tables: dict[str, pa.Table] = {}
+    for view in sorted({name for _, name in checked.views}):
+        columns = _used_columns(checked, _view_columns(cursor, schema, view))
+        ids = _sensitive_id_types(cursor, schema) if view == "identities" and not pii else {}
+        tables[view] = cursor.sql(_view_select(schema, view, columns, pii, ids)).to_arrow_table()
+    return tables
+
+
+def _sandboxed(checked: Checked, tables: dict[str, pa.Table], sandbox: duckdb.DuckDBPyConnection) -> str:
+    """Register the views in the sandbox under reserved names and point the query's references at them."""
+    for view, table in tables.items():
+        sandbox.register(f"{RESERVED_PREFIX}view_{view}", table)
+    for ref, view in checked.views:
+        _rename(ref, view, exp.to_identifier(f"{RESERVED_PREFIX}view_{view}", quoted=True), None)
+    return _render(checked.tree)

@@ -2,7 +2,8 @@
 
 Every route needs an admin token. Phone numbers and e-mail addresses are masked unless the request asks for
 ``unmask=true`` *and* its token holds the ``pii`` grant (``userloop keys grant ID pii``); asking without the
-grant is a 403, so a script never mistakes masked values for real ones.
+grant is a 403, so a script never mistakes masked values for real ones. A rule (estimate, segment, comparison
+group) with a condition on personal data needs the grant too (``pii_required``): its size would confirm a guess.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from userloop.api.models import (
     StaticSegmentIn,
     TagMaterialiseIn,
 )
+from userloop.api.routers.query import Pii
 from userloop.core.clock import parse_day
 from userloop.core.errors import ValidationError
+from userloop.profile import segments
 from userloop.profile.platform import Profiles
 
 AdminKey = ReadCaller  # every route reads; changing ones add dependencies=[Admin]
@@ -134,15 +137,18 @@ def list_segments(p: ProfilesDep) -> list[dict[str, Any]]:
 @segments_router.post(
     "", dependencies=[Admin], status_code=201, summary="Save a rule segment (and compute its members)"
 )
-async def create_segment(p: ProfilesDep, body: SegmentIn) -> dict[str, Any]:
+async def create_segment(p: ProfilesDep, body: SegmentIn, pii: Pii) -> dict[str, Any]:
+    await run_in_threadpool(segments.require_rule_pii, p.project, p.meta, p.info, body.rule, pii=pii)
     return await run_in_threadpool(
         p.save_segment, body.name, body.rule, description=body.description, refresh=body.refresh, compute=body.compute
     )
 
 
 @segments_router.post("/estimate", summary="How many people a rule selects now, before saving it")
-async def estimate(p: ProfilesDep, body: RuleIn) -> dict[str, Any]:
-    return await run_in_threadpool(p.estimate, body.rule, timeout_s=body.timeout)
+async def estimate(p: ProfilesDep, body: RuleIn, pii: Pii) -> dict[str, Any]:
+    return await run_in_threadpool(
+        segments.estimate, p.project, p.meta, p.info, body.rule, timeout_s=body.timeout, pii=pii
+    )
 
 
 @segments_router.post("/static", dependencies=[Admin], status_code=201, summary="A segment of uploaded ids")
@@ -155,7 +161,8 @@ async def create_static(p: ProfilesDep, body: StaticSegmentIn) -> dict[str, Any]
 @segments_router.post(
     "/from-analysis", dependencies=[Admin], status_code=201, summary="A segment of an analysis' people (e.g. dropped)"
 )
-async def create_from_analysis(p: ProfilesDep, body: AnalysisSegmentIn) -> dict[str, Any]:
+async def create_from_analysis(p: ProfilesDep, body: AnalysisSegmentIn, pii: Pii) -> dict[str, Any]:
+    await run_in_threadpool(segments.require_analysis_pii, p.project, p.info, body.definition, pii=pii)
     return await run_in_threadpool(p.segment_from_analysis, body.name, body.definition, description=body.description)
 
 
@@ -169,7 +176,10 @@ async def create_lookalike(p: ProfilesDep, body: LookalikeIn) -> dict[str, Any]:
 
 
 @segments_router.post("/compare", summary="Compare two groups on every tag and property")
-async def compare(p: ProfilesDep, body: CompareIn) -> dict[str, Any]:
+async def compare(p: ProfilesDep, body: CompareIn, pii: Pii) -> dict[str, Any]:
+    for group in (body.a, body.b):
+        if group is not None and "rule" in group:
+            await run_in_threadpool(segments.require_rule_pii, p.project, p.meta, p.info, group["rule"], pii=pii)
     return await run_in_threadpool(
         p.compare, body.a, body.b, kinds=tuple(body.features), correction=body.correction, alpha=body.alpha
     )
@@ -188,7 +198,9 @@ def show_segment(p: ProfilesDep, segment_id: SegmentId) -> dict[str, Any]:
 @segments_router.patch(
     "/{segment_id}", dependencies=[Admin], summary="Rename, re-describe, change the rule or the refresh"
 )
-def update_segment(p: ProfilesDep, segment_id: SegmentId, body: SegmentPatch) -> dict[str, Any]:
+def update_segment(p: ProfilesDep, segment_id: SegmentId, body: SegmentPatch, pii: Pii) -> dict[str, Any]:
+    if body.rule is not None:
+        segments.require_rule_pii(p.project, p.meta, p.info, body.rule, pii=pii)
     return p.update_segment(segment_id, **body.model_dump(exclude_none=True))
 
 
