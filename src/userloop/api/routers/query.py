@@ -3,16 +3,19 @@
 ``POST /api/v1/query`` runs a definition (trends, funnel, retention, …); ``DELETE /api/v1/query/{id}`` cancels
 one that runs under that id; ``/api/v1/insights`` saves, lists, updates, deletes and runs named definitions;
 ``/api/v1/dashboards/core-metrics`` is the ready dashboard of DOMAIN §10–11. ``POST /api/v1/sql`` is analyst SQL.
+
+A token without the ``pii`` grant sees phone numbers and e-mail addresses masked in SQL results and in
+breakdowns, and may not filter on them (:class:`userloop.query.compile.Context`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from userloop.api.deps import Admin, BodyScope, ProjectInfo, Reader, RuntimeDep
+from userloop.api.deps import Admin, BodyScope, ProjectInfo, Reader, RuntimeDep, may_see_pii
 from userloop.api.models import InsightIn, InsightPatch, QueryIn, SqlIn
 from userloop.api.runtime import Runtime
 from userloop.core.errors import NotFoundError, UserloopError
@@ -24,6 +27,10 @@ from userloop.store.meta import Project
 router = APIRouter(prefix="/api/v1", tags=["query"], dependencies=[Reader])
 
 
+#: Whether the caller's token may see personal data in clear (the ``pii`` grant).
+Pii = Annotated[bool, Depends(may_see_pii)]
+
+
 def _project(rt: Runtime, name: str) -> Project:
     info = rt.ws.meta.project(name)
     if info is None:
@@ -31,12 +38,12 @@ def _project(rt: Runtime, name: str) -> Project:
     return info
 
 
-def _engine(rt: Runtime, info: Project) -> Engine:
-    return Engine(rt.ws.project(info.name), info.timezone, rt.query_cache)
+def _engine(rt: Runtime, info: Project, pii: bool) -> Engine:
+    return Engine(rt.ws.project(info.name), info.timezone, rt.query_cache, pii=pii)
 
 
 @router.post("/sql", dependencies=[BodyScope], summary="Run one read-only query over events, users, identities, items")
-async def run_sql(rt: RuntimeDep, body: SqlIn) -> dict[str, Any]:
+async def run_sql(rt: RuntimeDep, body: SqlIn, pii: Pii) -> dict[str, Any]:
     from userloop.query import run_readonly
 
     if rt.ws.meta.project(body.project) is None:
@@ -47,6 +54,7 @@ async def run_sql(rt: RuntimeDep, body: SqlIn) -> dict[str, Any]:
             run_readonly,
             store,
             body.query,
+            pii=pii,
             timeout_s=body.timeout,
             max_rows=body.limit,
             max_bytes=rt.config.sql_max_reply_bytes,
@@ -59,8 +67,8 @@ async def run_sql(rt: RuntimeDep, body: SqlIn) -> dict[str, Any]:
 @router.post(
     "/query", dependencies=[BodyScope], summary="Run an analysis definition (trends, funnel, retention, paths, …)"
 )
-async def run_query(rt: RuntimeDep, body: QueryIn) -> dict[str, Any]:
-    engine = _engine(rt, _project(rt, body.project))
+async def run_query(rt: RuntimeDep, body: QueryIn, pii: Pii) -> dict[str, Any]:
+    engine = _engine(rt, _project(rt, body.project), pii)
     result = await run_in_threadpool(
         engine.run,
         body.definition,
@@ -132,10 +140,11 @@ async def run_insight(
     rt: RuntimeDep,
     info: ProjectInfo,
     insight_id: int,
+    pii: Pii,
     timeout: Annotated[float, Query(gt=0, le=600)] = 60.0,
 ) -> dict[str, Any]:
     row = insights.get(rt.ws.meta, info.id, insight_id)
-    result = await run_in_threadpool(_engine(rt, info).run, row.as_dict()["definition"], timeout_s=timeout)
+    result = await run_in_threadpool(_engine(rt, info, pii).run, row.as_dict()["definition"], timeout_s=timeout)
     return {"insight": row.as_dict(), **result.model_dump(mode="json")}
 
 
@@ -146,6 +155,6 @@ def core_metrics_definitions() -> list[dict[str, Any]]:
 
 @router.post("/dashboards/core-metrics/run", summary="Run every panel of the core-metrics dashboard")
 async def run_core_metrics(
-    rt: RuntimeDep, info: ProjectInfo, last: Annotated[int, Query(ge=7, le=365)] = 30
+    rt: RuntimeDep, info: ProjectInfo, pii: Pii, last: Annotated[int, Query(ge=7, le=365)] = 30
 ) -> dict[str, Any]:
-    return await run_in_threadpool(core_metrics.run, _engine(rt, info), last_days=last)
+    return await run_in_threadpool(core_metrics.run, _engine(rt, info, pii), last_days=last)
