@@ -27,6 +27,8 @@ from tests.collect.serving import Server, new_server
 from userloop.api.client import ServerClient
 from userloop.collect.keys import TtlCache
 from userloop.collect.limits import TokenBuckets
+from userloop.core.errors import ValidationError
+from userloop.ingest.files import ExpandedTooLargeError, check_expanded_size
 from userloop.ingest.rejects_files import prune_rejects
 from userloop.service.jobs import rejects_retention
 from userloop.store import Workspace
@@ -336,6 +338,26 @@ def test_a_gzip_bomb_import_is_refused_without_writing_it(srv: ConfiguredServer)
     assert not list((srv.path / "imports").iterdir())
     fine = gzip.compress(b"distinct_id,event,time\nu1,e,2026-01-01T00:00:00Z\n")
     assert _import(srv, "fine.csv.gz", fine).status_code == 200
+
+
+def test_expanded_sizes_are_bounded_without_writing(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = tmp_path / "many.parquet"
+    pq.write_table(pa.table({"distinct_id": ["u"] * 2_000_000, "event": ["e"] * 2_000_000}), parquet)
+    assert parquet.stat().st_size < 100_000
+    with pytest.raises(ExpandedTooLargeError, match=r"many\.parquet expands to more than 1000000 bytes"):
+        check_expanded_size(parquet, 1_000_000)
+    bomb = tmp_path / "bomb.jsonl.gz"
+    bomb.write_bytes(gzip.compress(b"\n" * 50_000_000))
+    with pytest.raises(ExpandedTooLargeError, match=r"bomb\.jsonl\.gz"):
+        check_expanded_size(bomb, 1_000_000)
+    assert check_expanded_size(bomb, 60_000_000) == 50_000_000
+    broken = tmp_path / "broken.csv.gz"
+    broken.write_bytes(b"not gzip at all")
+    with pytest.raises(ValidationError, match="not a readable gzip file"):
+        check_expanded_size(broken, 1_000_000)
 
 
 def test_rejects_files_are_pruned_by_size_and_age(srv: ConfiguredServer) -> None:

@@ -35,6 +35,8 @@ Kind = Literal["events", "users", "items"]
 Progress = Callable[[int], None]
 
 PARQUET_BATCH_ROWS = 5_000_000
+#: The least a Parquet cell weighs once read (for the decompressed-size bound of an import).
+PARQUET_CELL_BYTES = 4
 _counter = itertools.count()
 
 RECORD_TYPE = {"events": "track", "users": "profile_set", "items": "item_set"}
@@ -51,13 +53,16 @@ def check_expanded_size(path: Path, max_bytes: int) -> int:
 
     A gzip file is decompressed as a stream, counted and thrown away (nothing is written, memory stays flat), and
     reading stops at the cap, so a small "gzip bomb" costs at most ``max_bytes`` of decompression work. A Parquet
-    file's uncompressed size comes from its metadata.
+    file's size comes from its metadata: the larger of its uncompressed size and its cells at
+    :data:`PARQUET_CELL_BYTES` each.
     """
     if path.name.lower().endswith(".gz"):
         size = _gzip_size(path, max_bytes)
     elif detect_format(path) == "parquet":
         meta = pq.ParquetFile(path).metadata
-        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        encoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        # run-length and dictionary encodings keep repeated values tiny even "uncompressed": count every cell too
+        size = max(encoded, meta.num_rows * max(meta.num_columns, 1) * PARQUET_CELL_BYTES)
     else:
         size = path.stat().st_size
     if size > max_bytes:
