@@ -4,6 +4,11 @@ The loader checks everything again inside DuckDB; these checks exist so that the
 which records were refused and why. They use the project's time policy and a snapshot of its property registry
 (refreshed by the background loader after each batch); a conflict that only the loader can see (two new
 properties of different types in flight at once) still lands in the dead letter, just not in the response.
+
+Property names are judged as the store will judge them: a name that differs only in case from a registered
+one, or from another name of the same record, refuses the record (the reason names both spellings), and so
+does a record whose new names would take its table past the project's cap. New names of accepted records
+count as pending until the next refresh, so a burst of requests cannot pass a cap together.
 """
 
 from __future__ import annotations
@@ -13,7 +18,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from userloop.schema.names import RESERVED_EVENT_NAMES, RESERVED_PROPERTY_NAMES, name_problem
+from userloop.schema.names import (
+    MAX_TABLE_PROPERTIES,
+    RESERVED_EVENT_NAMES,
+    RESERVED_PROPERTY_NAMES,
+    cap_reason,
+    collision_reason,
+    fold,
+    name_problem,
+)
 from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, PropertyType, RecordType
 
 RECORD_TYPES = frozenset(t.value for t in RecordType)
@@ -26,12 +39,27 @@ _TABLE = {"profile_set": "users", "profile_set_once": "users", "profile_incremen
 
 @dataclass
 class Rules:
-    """What one project accepts: time window and the known property types per table."""
+    """What one project accepts: time window, the known property types per table, and the caps on names."""
 
     max_future_ms: int = 3_600_000
     max_past_ms: int = 3650 * 86_400_000
     registry: dict[tuple[str, str], PropertyType] = field(default_factory=dict)
     max_properties: int = 1000
+    max_table_properties: dict[str, int] = field(default_factory=lambda: dict(MAX_TABLE_PROPERTIES))
+    #: (table, folded name) → the spelling registered, or admitted since the snapshot (pending).
+    spellings: dict[tuple[str, str], str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # properties per table, registered + pending
+
+    def __post_init__(self) -> None:
+        for table, name in self.registry:
+            self.spellings.setdefault((table, fold(name)), name)
+            self.counts[table] = self.counts.get(table, 0) + 1
+
+    def admit(self, table: str, names: list[str]) -> None:
+        """Count the new ``names`` of an accepted record as pending in ``table``."""
+        for name in names:
+            self.spellings[(table, fold(name))] = name
+        self.counts[table] = self.counts.get(table, 0) + len(names)
 
 
 @lru_cache(maxsize=65_536)  # names repeat across records: check each once
@@ -44,14 +72,17 @@ def _property_name_problem(name: str) -> str | None:
     return name_problem(name, reserved=RESERVED_PROPERTY_NAMES)
 
 
-def problem(record: Any, rules: Rules, now_ms: int) -> tuple[str, str] | None:
-    """(field, reason) of the first rule ``record`` breaks, or ``None``."""
+def problem(record: Any, rules: Rules, now_ms: int, *, admit: bool = False) -> tuple[str, str] | None:
+    """(field, reason) of the first rule ``record`` breaks, or ``None``.
+
+    With ``admit``, the new property names of a record that passes count as pending in ``rules``.
+    """
     if not isinstance(record, dict):
         return "record", "record is not a JSON object"
     rtype = record.get("type")
     if rtype not in RECORD_TYPES:
         return "type", f"unknown record type {rtype!r}; expected one of {', '.join(sorted(RECORD_TYPES))}"
-    return _ids(record, rtype) or _event(record, rtype, rules, now_ms) or _properties(record, rtype, rules)
+    return _ids(record, rtype) or _event(record, rtype, rules, now_ms) or _properties(record, rtype, rules, admit)
 
 
 def _ids(record: dict[str, Any], rtype: str) -> tuple[str, str] | None:
@@ -90,7 +121,7 @@ def _event(record: dict[str, Any], rtype: str, rules: Rules, now_ms: int) -> tup
     return None
 
 
-def _properties(record: dict[str, Any], rtype: str, rules: Rules) -> tuple[str, str] | None:
+def _properties(record: dict[str, Any], rtype: str, rules: Rules, admit: bool) -> tuple[str, str] | None:
     props = record.get("properties")
     if props is None:
         return None
@@ -108,6 +139,31 @@ def _properties(record: dict[str, Any], rtype: str, rules: Rules) -> tuple[str, 
         known = rules.registry.get((table, name)) if table else None
         if known is not None and value is not None and not _fits(value, known):
             return name, f"property {name} is {known.value}; got {type(value).__name__} {str(value)[:60]!r}"
+    if table is None:
+        return None
+    return _names(props, table, rules, admit)
+
+
+def _names(props: dict[str, Any], table: str, rules: Rules, admit: bool) -> tuple[str, str] | None:
+    """Case collisions (with the registry, pending names, or inside the record) and the table's cap."""
+    new: dict[str, str] = {}  # folded → spelling, of the names the table does not have yet
+    for name in props:
+        if name == "$is_login_id" or (table, name) in rules.registry:
+            continue
+        folded = fold(name)
+        existing = rules.spellings.get((table, folded))
+        if existing is not None and existing != name:
+            return name, collision_reason(name, existing, registered=(table, existing) in rules.registry)
+        if folded in new:
+            return name, collision_reason(name, new[folded], registered=False)
+        if existing is None:
+            new[folded] = name
+    cap = rules.max_table_properties.get(table)
+    if new and cap is not None and rules.counts.get(table, 0) + len(new) > cap:
+        first = next(iter(new.values()))
+        return first, cap_reason(first, table, cap, have=rules.counts.get(table, 0), adding=len(new))
+    if admit and new:
+        rules.admit(table, list(new.values()))
     return None
 
 

@@ -16,18 +16,27 @@ from userloop.collect.checks import Rules, problem
 from userloop.collect.keys import KeyBook
 from userloop.collect.limits import RateLimiter
 from userloop.collect.payload import PayloadError, TooLarge
-from userloop.collect.records import Intake, Refusal, spool_lines
+from userloop.collect.records import Intake, Refusal, encode, spool_lines
 from userloop.collect.spool import Spool
 from userloop.collect.wire import Decoded, RawRequest, Receipt, WireFormat
+
+#: The largest record (as spooled JSON) the front door takes: far below what the loader reads at once.
+MAX_RECORD_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Request limits. ``max_body_bytes`` is enforced on the wire (413) before a handler runs."""
+    """Request limits. ``max_body_bytes`` is enforced on the wire (413) before a handler runs.
+
+    ``max_record_bytes`` bounds one record as spooled (its JSON): a larger record is refused on its own, with
+    the field that makes it large, while its neighbours are kept. It stays far below what the loader reads at
+    once, so no record can stall or swell the loader.
+    """
 
     max_body_bytes: int = 5 << 20
     max_decompressed_bytes: int = 50 << 20
     max_records: int = 10_000
+    max_record_bytes: int = MAX_RECORD_BYTES
     rate_per_second: float = 200_000.0
     burst: float = 400_000.0
 
@@ -84,24 +93,35 @@ class FrontDoor:
     async def _spool(self, wire: WireFormat, decoded: Decoded, project: str, request_id: str) -> Receipt:
         now_ms = int(time.time() * 1000)
         intake = wire.to_intake(decoded, now_ms)
-        self._check(intake, self.rules.get(project) or Rules(), now_ms)
-        receipt = Receipt(len(decoded.messages), len(intake.records), intake.refusals, request_id, decoded.dry_run)
-        if not decoded.dry_run and (intake.records or intake.refusals):
-            await self.spool.write(spool_lines(project, wire.source, request_id, intake))
+        rules = self.rules.setdefault(project, Rules())
+        bodies = encode(project, intake, self.limits.max_record_bytes)
+        self._check(intake, bodies, rules, now_ms, admit=not decoded.dry_run)
+        intake.refusals.sort(key=lambda r: r.index)
+        receipt = Receipt(len(decoded.messages), len(bodies), intake.refusals, request_id, decoded.dry_run)
+        if not decoded.dry_run and (bodies or intake.refusals):
+            await self.spool.write(spool_lines(project, wire.source, request_id, bodies, intake.refusals))
         return receipt
 
     @staticmethod
-    def _check(intake: Intake, rules: Rules, now_ms: int) -> None:
+    def _check(intake: Intake, bodies: list[bytes], rules: Rules, now_ms: int, *, admit: bool) -> None:
+        """Refuse the records that break a rule; ``bodies`` (their spool encoding) keeps only the others.
+
+        With ``admit`` the new property names of kept records count against the project's caps until the
+        registry snapshot is refreshed, so a burst of requests cannot slip past a cap together.
+        """
         kept: list[dict[str, Any]] = []
         positions: list[int] = []
-        for record, index in zip(intake.records, intake.positions, strict=True):
-            found = problem(record, rules, now_ms)
+        kept_bodies: list[bytes] = []
+        for record, index, body in zip(intake.records, intake.positions, bodies, strict=True):
+            found = problem(record, rules, now_ms, admit=admit)
             if found is None:
                 kept.append(record)
                 positions.append(index)
+                kept_bodies.append(body)
             else:
                 intake.refuse(index, found[0], found[1], record)
         intake.records, intake.positions = kept, positions
+        bodies[:] = kept_bodies
 
     async def _undecodable(self, wire: WireFormat, raw: RawRequest, exc: PayloadError, request_id: str) -> Answer:
         """Keep an unreadable payload in the dead letter when the request still proves whose it is."""
@@ -109,6 +129,6 @@ class FrontDoor:
         key = self.keys.write_key(hint)
         if key is None:  # nothing proves whose payload this is: keep nothing, say why
             return Answer(401, wire.error_reply(401, f"{exc.reason}; and no valid write key outside the payload"))
-        intake = Intake(refusals=[Refusal(-1, exc.field, exc.reason, exc.raw)])
-        await self.spool.write(spool_lines(key.project, wire.source, request_id, intake))
+        refusals = [Refusal(-1, exc.field, exc.reason, exc.raw)]
+        await self.spool.write(spool_lines(key.project, wire.source, request_id, [], refusals))
         return Answer(400, wire.error_reply(400, exc.reason))

@@ -77,11 +77,46 @@ def assign_ids(project: str, records: list[dict[str, Any]]) -> list[bytes]:
     return out
 
 
-def spool_lines(project: str, source: str, request_id: str, intake: Intake) -> bytes:
-    """The spool lines of one request: ``E`` lines for records, ``X`` lines for refusals."""
+def encode(project: str, intake: Intake, max_record_bytes: int) -> list[bytes]:
+    """The records of ``intake`` as spool bodies; a record larger than ``max_record_bytes`` is refused instead.
+
+    The size is that of the record as spooled (its JSON with ``event_id``), so one record can never grow past
+    what the loader reads comfortably; its neighbours in the same request are kept.
+    """
+    bodies = assign_ids(project, intake.records)
+    kept: list[bytes] = []
+    records: list[dict[str, Any]] = []
+    positions: list[int] = []
+    for body, record, index in zip(bodies, intake.records, intake.positions, strict=True):
+        if len(body) <= max_record_bytes:
+            kept.append(body)
+            records.append(record)
+            positions.append(index)
+        else:
+            field_name, reason = oversized(record, len(body), max_record_bytes)
+            intake.refusals.append(Refusal(index, field_name, reason, raw_text(body[:MAX_RAW_CHARS])))
+    intake.records, intake.positions = records, positions
+    return kept
+
+
+def oversized(record: dict[str, Any], size: int, limit: int) -> tuple[str, str]:
+    """(field, reason) for a record over the size limit: the reason names its largest field and both sizes."""
+    sizes = {k: len(orjson.dumps(v)) for k, v in record.items() if k != "properties"}
+    props = record.get("properties")
+    if isinstance(props, dict):
+        sizes.update({f"properties.{k}": len(orjson.dumps(v)) for k, v in props.items()})
+    largest = max(sizes, key=sizes.__getitem__, default="record")
+    return largest, (
+        f"record is {size} bytes as JSON; the limit is {limit} bytes per record "
+        f"(its largest field, {largest}, is {sizes.get(largest, size)} bytes)"
+    )
+
+
+def spool_lines(project: str, source: str, request_id: str, bodies: list[bytes], refusals: list[Refusal]) -> bytes:
+    """The spool lines of one request: ``E`` lines for records (encoded by :func:`encode`), ``X`` for refusals."""
     head = f"\t{project}\t{source}\t{request_id}\t".encode()
-    parts = [b"E" + head + body + b"\n" for body in assign_ids(project, intake.records)]
-    for refusal in intake.refusals:
+    parts = [b"E" + head + body + b"\n" for body in bodies]
+    for refusal in refusals:
         doc = {"row": refusal.index, "field": refusal.field, "reason": refusal.reason, "raw": refusal.raw}
         parts.append(b"X" + head + orjson.dumps(doc) + b"\n")
     return b"".join(parts)

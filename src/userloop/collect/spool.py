@@ -4,6 +4,8 @@ Layout (``WORKSPACE/spool/``)::
 
     seg-000000000001.log    one line per record: KIND \\t PROJECT \\t SOURCE \\t REQUEST_ID \\t JSON \\n
     committed.json          {"segment": n, "offset": bytes}: everything before it is in DuckDB
+    attempts.json           the load the loader began last: where, how many lines, and how many loads of its
+                            range failed (the loader's failure count, which survives a crash)
 
 ``KIND`` is ``E`` (a Sensors-format record for the loader) or ``X`` (a collector-level reject: bad base64,
 gzip or JSON, a record refused at the door) whose JSON holds field, reason and raw payload.
@@ -12,22 +14,31 @@ Group commit: request handlers hand their bytes to :meth:`Spool.append` and awai
 writer thread takes everything queued, writes it with one ``write`` and one ``os.fsync`` and then resolves all
 the futures, so many concurrent requests share one fsync. A new segment is started at every start (a torn
 line left by a crash is therefore always the tail of a closed segment, which the reader skips) and whenever
-the active one passes ``segment_bytes``.
+the active one passes ``segment_bytes``; a failed write truncates what it left behind and starts a new segment
+too, so a fragment can never be glued to the next acknowledged line.
+
+Reading returns whole lines of any length: a line longer than the read size is read on until its newline.
+A torn tail is only ever the unterminated last fragment of a *closed* segment; a long line is never taken for
+one. A segment file is deleted only once the committed position has moved past its last byte.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+log = logging.getLogger(__name__)
 SEGMENT_BYTES = 64 << 20
 COMMITTED_FILE = "committed.json"
+ATTEMPTS_FILE = "attempts.json"
 
 
 @dataclass(frozen=True, order=True)
@@ -36,6 +47,26 @@ class Position:
 
     segment: int
     offset: int
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A load of ``lines`` lines begun at ``at``, inside a range up to ``end`` whose loads failed ``failures`` times.
+
+    It is written before the load begins and counts that load as failed; a load that finishes moves the committed
+    position past ``at``, which is how the next reader knows it did not fail.
+    """
+
+    at: Position
+    lines: int
+    end: Position
+    failures: int
+
+    def failed(self, position: Position) -> int:
+        """How many loads of the range failed, seen from ``position`` (0 when outside the range)."""
+        if not (self.at.segment == position.segment and self.at <= position < self.end):
+            return 0
+        return self.failures if self.at == position else self.failures - 1
 
 
 def segment_name(n: int) -> str:
@@ -65,6 +96,7 @@ class Spool:
         self._file = open(self.path / segment_name(self._active), "ab")  # noqa: SIM115 - closed in close()
         _fsync_dir(self.path)
         self._durable = Position(self._active, 0)
+        self._attempt = self._read_attempt()
         self._thread = threading.Thread(target=self._run, name="userloop-spool", daemon=True)
         self._thread.start()
 
@@ -104,6 +136,7 @@ class Spool:
             try:
                 position = self._write(b"".join(data for data, _ in batch))
             except OSError as exc:
+                self._recover()
                 for _, future in batch:
                     future.set_exception(exc)
                 continue
@@ -123,6 +156,20 @@ class Spool:
         if position.offset >= self.segment_bytes:
             self._rotate()
         return position
+
+    def _recover(self) -> None:
+        """After a failed write: cut the unacknowledged bytes it may have left, then start a new segment.
+
+        Even when the cut fails, the fragment is now the tail of a closed segment, which the reader skips.
+        """
+        try:
+            self._file.truncate(self._durable.offset)
+        except OSError:
+            log.exception("cannot truncate the spool segment after a failed write")
+        try:
+            self._rotate()
+        except OSError:
+            log.exception("cannot start a new spool segment after a failed write")
 
     def _rotate(self) -> None:
         self._file.close()
@@ -146,33 +193,34 @@ class Spool:
         return sorted(int(p.name[4:16]) for p in self.path.glob("seg-*.log"))
 
     def read(self, start: Position, max_bytes: int) -> tuple[bytes, Position]:
-        """Whole lines from ``start`` (at most about ``max_bytes``) and the position after them.
+        """Whole lines from ``start`` (about ``max_bytes``, more when one line is longer) and the position after.
 
-        Moves on to the next segment when ``start`` is at the end of a closed one; a torn last line of a
-        closed segment (a crash in the middle of a write that was never acknowledged) is skipped.
+        Moves on to the next segment when ``start`` is at the end of a closed one; the unterminated last fragment
+        of a closed segment (a crash in the middle of a write that was never acknowledged) is skipped.
         """
         durable = self.durable
         if start >= durable:
             return b"", start
-        if start.segment < durable.segment:
-            return self._read_closed(start, max_bytes)
-        with open(self.path / segment_name(start.segment), "rb") as f:
-            f.seek(start.offset)
-            data = f.read(min(max_bytes, durable.offset - start.offset))
-        cut = data.rfind(b"\n") + 1
-        return data[:cut], Position(start.segment, start.offset + cut)
-
-    def _read_closed(self, start: Position, max_bytes: int) -> tuple[bytes, Position]:
+        closed = start.segment < durable.segment
         file = self.path / segment_name(start.segment)
-        if not file.exists():
-            return b"", self._next(start.segment)
-        with open(file, "rb") as f:
-            f.seek(start.offset)
-            data = f.read(max_bytes)
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:  # the end of the segment, or only a torn line: move on
-            return b"", self._next(start.segment)
-        return data[:cut], Position(start.segment, start.offset + cut)
+        try:
+            f = open(file, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return b"", self._next(start.segment) if closed else start
+        with f:
+            end = None if closed else durable.offset
+            data = read_lines(f, start.offset, max_bytes, end)
+        if not data:
+            if closed:  # the end of the segment, or only a torn fragment: move on
+                self._skip_tail(file, start)
+                return b"", self._next(start.segment)
+            return b"", start
+        return data, Position(start.segment, start.offset + len(data))
+
+    def _skip_tail(self, file: Path, start: Position) -> None:
+        torn = file.stat().st_size - start.offset if file.exists() else 0
+        if torn > 0:
+            log.warning("skipped a torn, never acknowledged fragment of %d bytes at the end of %s", torn, file.name)
 
     def _next(self, segment: int) -> Position:
         later = [n for n in self.segments() if n > segment]
@@ -203,6 +251,36 @@ class Spool:
             if n < position.segment:
                 (self.path / segment_name(n)).unlink(missing_ok=True)
 
+    def last_attempt(self) -> Attempt | None:
+        """The load the loader began last (persisted before it began; see :class:`Attempt`)."""
+        return self._attempt
+
+    def begin_attempt(self, attempt: Attempt) -> None:
+        """Persist ``attempt`` before the loader begins it.
+
+        Not fsynced: what it counts is a loader that fails or a process that dies (the kernel keeps a dead
+        process's writes); a machine crash at most forgets one failure.
+        """
+        self._attempt = attempt
+        doc = {
+            "at": [attempt.at.segment, attempt.at.offset],
+            "lines": attempt.lines,
+            "end": [attempt.end.segment, attempt.end.offset],
+            "failures": attempt.failures,
+        }
+        tmp = self.path / (ATTEMPTS_FILE + ".tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(self.path / ATTEMPTS_FILE)
+
+    def _read_attempt(self) -> Attempt | None:
+        try:
+            doc = json.loads((self.path / ATTEMPTS_FILE).read_text())
+            return Attempt(
+                Position(*map(int, doc["at"])), int(doc["lines"]), Position(*map(int, doc["end"])), int(doc["failures"])
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def backlog_bytes(self, committed: Position) -> int:
         """Bytes spooled but not yet loaded (an estimate across segments)."""
         total = 0
@@ -211,6 +289,33 @@ class Spool:
                 size = (self.path / segment_name(n)).stat().st_size
                 total += size - (committed.offset if n == committed.segment else 0)
         return max(total, 0)
+
+
+def read_lines(f: BinaryIO, offset: int, max_bytes: int, end: int | None) -> bytes:
+    """The whole lines of ``f`` from ``offset``: about ``max_bytes`` of them, and never less than one line.
+
+    ``end`` bounds the read (the durable end of the active segment, always a line boundary); ``None`` reads to
+    the end of the file. Returns ``b""`` when no newline follows ``offset`` before the bound.
+    """
+    f.seek(offset)
+    limit = None if end is None else end - offset
+    want = max(1, max_bytes if limit is None else min(max_bytes, limit))
+    data = f.read(want)
+    cut = data.rfind(b"\n") + 1
+    if cut:
+        return data[:cut]
+    chunks = [data]
+    size = len(data)
+    while data and (limit is None or size < limit):  # one line longer than max_bytes: read on to its newline
+        step = max(size, 1 << 20) if limit is None else min(max(size, 1 << 20), limit - size)
+        data = f.read(step)
+        newline = data.find(b"\n")
+        if newline >= 0:
+            chunks.append(data[: newline + 1])
+            return b"".join(chunks)
+        chunks.append(data)
+        size += len(data)
+    return b""
 
 
 def _fsync_dir(path: Path) -> None:

@@ -57,7 +57,13 @@ def record_checks(
     needs_distinct = literal([t for t in (t.value for t in RecordType) if not t.startswith("item_")])
     ev_types = literal(list(EVENT_RECORDS))
     lo, hi = now_ms - max_past_ms, now_ms + max_future_ms
-    ts = "strftime(make_timestamp(time * 1000), '%Y-%m-%d %H:%M:%S')"
+    # A time too far out for a timestamp (9e18 ms) is shown as its number: formatting it would overflow and
+    # fail the whole batch instead of refusing this record.
+    ts = (
+        "CASE WHEN time BETWEEN -9000000000000 AND 9000000000000 "
+        "THEN strftime(make_timestamp(time * 1000), '%Y-%m-%d %H:%M:%S') || ' UTC' "
+        "ELSE time::VARCHAR || ' ms' END"
+    )
     return [
         Check(
             "record",
@@ -93,13 +99,13 @@ def record_checks(
         Check(
             "time",
             f"time IS NOT NULL AND time < {lo}",
-            f"'time ' || {ts} || ' UTC is older than the project accepts ({max_past_ms // 86_400_000} days); "
+            f"'time ' || {ts} || ' is older than the project accepts ({max_past_ms // 86_400_000} days); "
             "is it epoch seconds instead of milliseconds?'",
         ),
         Check(
             "time",
             f"time IS NOT NULL AND time > {hi}",
-            f"'time ' || {ts} || ' UTC is in the future by more than the project accepts "
+            f"'time ' || {ts} || ' is in the future by more than the project accepts "
             f"({max_future_ms // 1000} seconds); check the client clock'",
         ),
         Check(
@@ -149,6 +155,25 @@ def name_checks(bad_names: dict[str, str], props: list[PropSource], keys: str | 
     for prop in props:
         if prop.kind == "typed" and prop.name in bad_names:
             checks.append(Check(prop.name, f"{ident(prop.column)} IS NOT NULL", _msg(bad_names[prop.name])))
+    return checks
+
+
+def table_name_checks(refused: dict[tuple[str, str], str], props: list[PropSource], json_refusals: bool) -> list[Check]:
+    """Reject the records of a table that carry a name refused in that table (a case collision, a full table).
+
+    Unlike :func:`name_checks`, a name is refused per table: ``Revenue`` may clash with the events' ``revenue``
+    and still be a fine profile property. JSON properties are matched beforehand by a join (the loader's
+    ``_ul_refused`` rows, columns ``_ref_name`` and ``_ref_reason``), because one ``CASE`` branch per refused
+    name would copy the list of names into every branch: thousands of names made that quadratic in memory.
+    """
+    checks: list[Check] = []
+    if json_refusals:
+        checks.append(Check("properties", "_ref_reason IS NOT NULL", "_ref_reason", "_ref_name"))
+    for (table, name), reason in sorted(refused.items()):
+        rows_of_table = f"list_contains({literal(list(TABLE_OF_RECORDS[table]))}, type)"
+        for prop in props:
+            if prop.kind == "typed" and prop.name == name:
+                checks.append(Check(prop.name, f"{rows_of_table} AND {ident(prop.column)} IS NOT NULL", _msg(reason)))
     return checks
 
 

@@ -3,20 +3,27 @@
 Every source (SDK adapters, files, the simulator) ends here, so every record meets the same rules:
 
 1. discover the properties the batch carries; register new ones (name rules, type from the first value);
+   a name that differs only in case from a registered one (or from a new one seen earlier in the batch) and a
+   new name past the table's cap are refused per record, with a reason naming the name;
 2. check every record in one vectorised pass (first failing rule → field + reason) into ``_chk``;
 3. set rejects aside with their reason and raw input; drop duplicates (same ``event_id`` within the batch or
    already stored);
 4. apply identity records (signup, bind, unbind), then give unknown ids a new person key;
 5. write events, then profile and item operations in record order; update first/last seen.
 
-All of it runs in one DuckDB transaction: a batch is written whole or not at all.
+Steps 2–5 run in one DuckDB transaction: a batch is written whole or not at all. New property columns are
+added before it, in small transactions of their own: DuckDB's memory for ``ALTER TABLE`` grows with the square
+of the columns added in one transaction (2,000 at once took 1.2 GB), and a column without values is harmless
+if the batch then fails.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from itertools import groupby
 
 import duckdb
 import pyarrow as pa
@@ -36,13 +43,21 @@ from userloop.ingest.checks import (
     json_properties_check,
     name_checks,
     record_checks,
+    table_name_checks,
     typed_family,
     value_expr,
 )
 from userloop.ingest.identity_writes import apply_plan, bind_op
 from userloop.ingest.profiles import apply_item_ops, apply_profile_ops
 from userloop.ingest.source import PropSource, Staged
-from userloop.schema.names import RESERVED_PROPERTY_NAMES, name_problem
+from userloop.schema.names import (
+    MAX_TABLE_PROPERTIES,
+    RESERVED_PROPERTY_NAMES,
+    cap_reason,
+    collision_reason,
+    fold,
+    name_problem,
+)
 from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, PropertyType
 from userloop.store.duck import ProjectStore
 from userloop.store.sqltext import ident, literal
@@ -53,6 +68,9 @@ BAD = "_ul_bad"  # every row not to write: rejected or skipped
 IDS = "_ul_ids"  # per distinct id of the batch's written records: first row, login flag, time span
 NEWIDS = "_ul_newids"
 MAP = "_ul_map"  # the batch's distinct ids → person
+REFUSED = "_ul_refused"  # per record, the first property name refused in its table (collision, full table)
+#: New property columns added per transaction (see the module docstring).
+REGISTER_CHUNK = 50
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,10 @@ class LoadResult:
         }
 
 
+#: What discovery knows of a property: source, kind and text of its first value, and that value's row.
+_Seen = tuple[PropSource, str | None, str | None, int | None]
+
+
 @dataclass(frozen=True)
 class _Column:
     """A property as it lands in ``_chk``: the staged source, the table and the registered type."""
@@ -112,12 +134,30 @@ class _Column:
     source: PropSource
 
 
-class Loader:
-    """Loads staged batches into one project. Not thread-safe by itself: it takes the store's lock."""
+@dataclass
+class _Plan:
+    """What the batch's shape and properties decide before the load transaction starts."""
 
-    def __init__(self, project: ProjectStore, policy: TimePolicy | None = None) -> None:
+    tables: set[str]
+    bad_events: dict[str, str]
+    bad_names: dict[str, str]  # names that break the name rules, in any table
+    refused: dict[tuple[str, str], str]  # (table, name) → reason: case collisions, a full table
+    columns: list[_Column]
+    new_props: list[tuple[str, str]]
+
+
+class Loader:
+    """Loads staged batches into one project. Not thread-safe by itself: it takes the store's lock.
+
+    ``caps``: the most properties each table may hold (default :data:`MAX_TABLE_PROPERTIES`).
+    """
+
+    def __init__(
+        self, project: ProjectStore, policy: TimePolicy | None = None, *, caps: dict[str, int] | None = None
+    ) -> None:
         self.project = project
         self.policy = policy or TimePolicy()
+        self.caps = MAX_TABLE_PROPERTIES if caps is None else caps
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -126,21 +166,39 @@ class Loader:
     def load(self, staged: Staged, *, now_ms: int | None = None) -> LoadResult:
         started = time.perf_counter()
         now = now_ms if now_ms is not None else int(time.time() * 1000)
-        with self.project.store.transaction():
-            result = self._load(staged, now)
-            self.project.bump_data_version()
+        with self.project.store.lock:
+            plan = self._plan(staged)
+            with self.project.store.transaction():
+                result = self._load(staged, now, plan)
+                self.project.bump_data_version()
         self.project.forget_cache()
         result.seconds = time.perf_counter() - started
         return result
 
     # the steps -----------------------------------------------------------------------------------------
-    def _load(self, staged: Staged, now_ms: int) -> LoadResult:
-        result = LoadResult(source=staged.source)
+    def _plan(self, staged: Staged) -> _Plan:
+        """The batch's tables, bad names and columns; registers its new properties (outside the load)."""
         tables, bad_events = self._shape(staged)
-        bad_names, columns, new_props = self._properties(staged, tables)
-        result.new_properties = [f"{t}.{n}" for t, n in new_props]
-        checks = self._checks(staged, bad_names, bad_events, columns, now_ms)
-        self._check_pass(staged, checks, columns)
+        bad_names, refused, columns, new = self._properties(staged, tables)
+        self._register(new)
+        new_props = [(t, n) for t, props in new.items() for n in props]
+        return _Plan(tables, bad_events, bad_names, refused, columns, new_props)
+
+    def _register(self, new: dict[str, dict[str, PropertyType]]) -> None:
+        """Add the new property columns, :data:`REGISTER_CHUNK` per transaction (bounded memory)."""
+        items = [(t, n, ptype) for t, props in new.items() for n, ptype in props.items()]
+        for start in range(0, len(items), REGISTER_CHUNK):
+            with self.project.store.transaction():
+                for table, group in groupby(items[start : start + REGISTER_CHUNK], key=lambda item: item[0]):
+                    self.project.register(table, {n: ptype for _, n, ptype in group})
+
+    def _load(self, staged: Staged, now_ms: int, plan: _Plan) -> LoadResult:
+        result = LoadResult(source=staged.source)
+        columns = plan.columns
+        result.new_properties = [f"{t}.{n}" for t, n in plan.new_props]
+        json_refusals = self._refused_rows(staged, plan.refused)
+        checks = self._checks(staged, plan, now_ms, json_refusals)
+        self._check_pass(staged, checks, columns, json_refusals)
         counts = self._counts()
         result.received = sum(counts.values())
         result.rejected = self._write_rejects(staged, now_ms) if counts_rejected(counts) else 0
@@ -157,7 +215,7 @@ class Loader:
         for (rtype, ok), n in counts.items():
             if ok:
                 result.by_type[rtype] += n
-        for temp in (CHK, SKIP, NEWIDS, BAD, IDS, MAP):
+        for temp in (CHK, SKIP, NEWIDS, BAD, IDS, MAP, REFUSED):
             self.con.execute(f"DROP TABLE IF EXISTS {temp}")
         return result
 
@@ -176,20 +234,33 @@ class Loader:
 
     def _properties(
         self, staged: Staged, tables: set[str]
-    ) -> tuple[dict[str, str], list[_Column], list[tuple[str, str]]]:
-        """Find the batch's properties per table; register new ones; return bad names and columns."""
+    ) -> tuple[dict[str, str], dict[tuple[str, str], str], list[_Column], dict[str, dict[str, PropertyType]]]:
+        """Judge the batch's properties per table: bad names, refused names, columns, and the new ones to add.
+
+        Names are compared as DuckDB compares columns (:func:`fold`): a spelling other than the one registered,
+        or than a new one whose first value comes earlier in the batch, is refused; so is a new name once its
+        table holds as many properties as its cap allows.
+        """
         seen = self._discover(staged, tables)
         registry = self.project.registry()
+        spellings = {(t, fold(n)): n for t, n in registry}
+        counts = Counter(t for t, _ in registry)
         bad: dict[str, str] = {}
+        refused: dict[tuple[str, str], str] = {}
         new: dict[str, dict[str, PropertyType]] = {}
+        candidates: dict[str, dict[str, tuple[PropSource, PropertyType]]] = {}  # table → new name → source, type
         columns: list[_Column] = []
-        for (table, name), (source, first_kind, first_value) in sorted(seen.items()):
+        for (table, name), (source, first_kind, first_value, _) in sorted(seen.items(), key=_first_seen(registry)):
             problem = name_problem(name, reserved=RESERVED_PROPERTY_NAMES)
             if problem:
                 bad[name] = problem
                 continue
             ptype = registry.get((table, name))
             if ptype is None:
+                existing = spellings.get((table, fold(name)))
+                if existing is not None:
+                    refused[(table, name)] = collision_reason(name, existing, registered=(table, existing) in registry)
+                    continue
                 if source.kind == "json" and first_kind is None:
                     continue  # only nulls so far: nothing to store, nothing to type yet
                 if staged.infer_text and source.kind == "typed" and source.duck_type == "VARCHAR":
@@ -199,31 +270,69 @@ class Loader:
                 if ptype is None:
                     bad[name] = _uninferable(name, source, first_kind)
                     continue
-                new.setdefault(table, {})[name] = ptype
-            if source.kind == "json":
-                index = sum(1 for c in columns if c.source.kind == "json")
-                columns.append(_Column(f"p{len(columns)}", table, name, ptype, replace(source, index=index)))
-            else:
-                columns.append(_Column(f"p{len(columns)}", table, name, ptype, source))
-        for table, props in new.items():
-            self.project.register(table, props)
-        return bad, columns, [(t, n) for t, props in new.items() for n in props]
+                spellings[(table, fold(name))] = name
+                candidates.setdefault(table, {})[name] = (source, ptype)
+                continue
+            columns.append(_column(columns, table, name, ptype, source))
+        for table, found in candidates.items():
+            cap = self.caps.get(table)
+            room = len(found) if cap is None else cap - counts[table]
+            blocked = {n for t, n in refused if t == table} | set(bad)
+            admitted, over = self._admit(staged, table, list(found), room, blocked)
+            for name in over:
+                refused[(table, name)] = cap_reason(name, table, cap or 0, have=counts[table])
+            for name, (source, ptype) in found.items():
+                if name in admitted:
+                    new.setdefault(table, {})[name] = ptype
+                    columns.append(_column(columns, table, name, ptype, source))
+        return bad, refused, columns, new
 
-    def _discover(
-        self, staged: Staged, tables: set[str]
-    ) -> dict[tuple[str, str], tuple[PropSource, str | None, str | None]]:
-        """(table, name) → (source, kind of the first value, first value as text)."""
-        seen: dict[tuple[str, str], tuple[PropSource, str | None, str | None]] = {}
+    def _admit(
+        self, staged: Staged, table: str, names: list[str], room: int, blocked: set[str]
+    ) -> tuple[set[str], set[str]]:
+        """(admitted, refused) of a table's new ``names`` (first seen first) when ``room`` more fit.
+
+        When they do not all fit, whole records are admitted in row order, so that no column is added for a
+        record that is refused anyway: a record carrying a ``blocked`` name (refused for another reason) or a
+        name already refused is skipped, and one whose new names do not fit has them refused. A name seen only
+        in skipped records is neither: no column, and its records are refused for their other names.
+        """
+        if len(names) <= room:
+            return set(names), set()
+        if not staged.json_props_column:
+            return set(names[: max(room, 0)]), set(names[max(room, 0) :])
+        rows = self.con.execute(
+            f"""SELECT list(k) FROM (
+                    SELECT _row, unnest({JSON_KEYS}) AS k FROM {staged.relation}
+                    WHERE {JSON_KEYS} IS NOT NULL AND {_table_case()} = ?)
+                WHERE list_contains(?, k) GROUP BY _row ORDER BY _row""",
+            [table, [*names, *blocked]],
+        ).fetchall()
+        admitted: set[str] = set()
+        refused: set[str] = set()
+        for (carried,) in rows:
+            if any(n in blocked or n in refused for n in carried):
+                continue
+            fresh = [n for n in carried if n not in admitted]
+            if len(admitted) + len(fresh) <= room:
+                admitted.update(fresh)
+            else:
+                refused.update(fresh)
+        return admitted, refused
+
+    def _discover(self, staged: Staged, tables: set[str]) -> dict[tuple[str, str], _Seen]:
+        """(table, name) → (source, kind of the first value, first value as text, row of the first value)."""
+        seen: dict[tuple[str, str], _Seen] = {}
         typed = [p for p in staged.props if p.kind == "typed"]
         for prop, table in self._tables_of_typed(staged, typed, tables):
-            seen[(table, prop.name)] = (prop, prop.duck_type, None)
+            seen[(table, prop.name)] = (prop, prop.duck_type, None, 0)
         if staged.json_props_column:
-            for table, name, kind, first in self._discover_json(staged):
-                seen[(table, name)] = (PropSource(name, "json", staged.json_props_column), kind, first)
+            for table, name, kind, first, row in self._discover_json(staged):
+                seen[(table, name)] = (PropSource(name, "json", staged.json_props_column), kind, first, row)
         return seen
 
-    def _discover_json(self, staged: Staged) -> list[tuple[str, str, str | None, str | None]]:
-        """(table, key, first kind, first value) of the JSON properties; kinds only for unregistered keys."""
+    def _discover_json(self, staged: Staged) -> list[tuple[str, str, str | None, str | None, int | None]]:
+        """(table, key, first kind, first value, its row) of the JSON properties; kinds for unregistered keys."""
         assert staged.json_props_column
         col = ident(staged.json_props_column)
         untyped = literal(list(UNTYPED_PROPERTY_RECORDS))
@@ -236,30 +345,30 @@ class Loader:
                 WHERE tbl IS NOT NULL AND NOT list_contains({ignore}, k)"""
         ).fetchall()
         registry = self.project.registry()
-        known: list[tuple[str, str, str | None, str | None]] = [
-            (t, k, None, None) for t, k in keys if (t, k) in registry or name_problem(k)
+        known: list[tuple[str, str, str | None, str | None, int | None]] = [
+            (t, k, None, None, None) for t, k in keys if (t, k) in registry or name_problem(k)
         ]
         new = [(t, k) for t, k in keys if (t, k) not in registry and not name_problem(k)]
         if not new:
             return known
         value = f"{col}[k]"
         first_rows = f"(SELECT * FROM {staged.relation} ORDER BY _row LIMIT 10000)"
-        found: list[tuple[str, str, str | None, str | None]] = []
+        found: list[tuple[str, str, str | None, str | None, int | None]] = []
         for relation in (first_rows, staged.relation):  # the head of the batch almost always decides
             done = {(f[0], f[1]) for f in found}
             missing = [f"{t}.{k}" for t, k in new if (t, k) not in done]
             if not missing:
                 break
             found += self.con.execute(
-                f"""SELECT tbl, k, arg_min(json_type({value}), _row), arg_min({value}->>'$', _row)
+                f"""SELECT tbl, k, arg_min(json_type({value}), _row), arg_min({value}->>'$', _row), min(_row)
                     FROM (SELECT _row, {col}, {_table_case()} AS tbl, unnest({JSON_KEYS}) AS k FROM {relation}
                           WHERE _error IS NULL AND {JSON_KEYS} IS NOT NULL AND NOT list_contains({untyped}, type))
                     WHERE list_contains(?, tbl || '.' || k) AND json_type({value}) <> 'NULL'
                     GROUP BY ALL""",
                 [missing],
             ).fetchall()
-        kinds = {(t, k): (kind, first) for t, k, kind, first in found}
-        return known + [(t, k, *kinds.get((t, k), (None, None))) for t, k in new]
+        kinds = {(t, k): (kind, first, row) for t, k, kind, first, row in found}
+        return known + [(t, k, *kinds.get((t, k), (None, None, None))) for t, k in new]
 
     def _first_value(self, staged: Staged, source: PropSource) -> str | None:
         row = self.con.execute(
@@ -280,25 +389,51 @@ class Loader:
         used = {(i, table_of[r[0]]) for r in rows if r[0] in table_of for i, n in enumerate(r[1:]) if n}
         return [(p, t) for i, p in enumerate(props) for t in sorted(tables) if (i, t) in used]
 
-    def _checks(
-        self, staged: Staged, bad_names: dict[str, str], bad_events: dict[str, str], columns: list[_Column], now_ms: int
-    ) -> list[Check]:
+    def _refused_rows(self, staged: Staged, refused: dict[tuple[str, str], str]) -> bool:
+        """Match the records' JSON property names against the refused ones, by a join (see table_name_checks)."""
+        if not refused or not staged.json_props_column:
+            return False
+        names = pa.table(
+            {
+                "tbl": [t for t, _ in refused],
+                "name": [n for _, n in refused],
+                "reason": list(refused.values()),
+            }
+        )
+        self.con.register("_ul_refused_names", names)
+        try:
+            self.con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {REFUSED} AS
+                SELECT _row, arg_min(k, pos) AS _ref_name, arg_min(r.reason, pos) AS _ref_reason
+                FROM (SELECT _row, {_table_case()} AS tbl, unnest({JSON_KEYS}) AS k,
+                             unnest(range(1, len({JSON_KEYS}) + 1)) AS pos
+                      FROM {staged.relation} WHERE {JSON_KEYS} IS NOT NULL) s
+                JOIN _ul_refused_names r ON r.tbl = s.tbl AND r.name = s.k
+                GROUP BY _row"""
+            )
+        finally:
+            self.con.unregister("_ul_refused_names")
+        return True
+
+    def _checks(self, staged: Staged, plan: _Plan, now_ms: int, json_refusals: bool) -> list[Check]:
         checks = record_checks(
             now_ms=now_ms,
             max_future_ms=self.policy.max_future_seconds * 1000,
             max_past_ms=self.policy.max_past_days * 86_400_000,
-            bad_events=bad_events,
+            bad_events=plan.bad_events,
         )
         if staged.json_props_column:
             checks.append(json_properties_check(staged.json_props_column))
-        checks += name_checks(bad_names, staged.props, JSON_KEYS if staged.json_props_column else None)
-        for col in columns:
+        keys = JSON_KEYS if staged.json_props_column else None
+        checks += name_checks(plan.bad_names, staged.props, keys)
+        checks += table_name_checks(plan.refused, staged.props, json_refusals)
+        for col in plan.columns:
             check = conflict_check(col.source, col.ptype, col.table)
             if check is not None:
                 checks.append(check)
         return checks
 
-    def _check_pass(self, staged: Staged, checks: list[Check], columns: list[_Column]) -> None:
+    def _check_pass(self, staged: Staged, checks: list[Check], columns: list[_Column], json_refusals: bool) -> None:
         """One vectorised pass: every record's first failing check (field, reason) into the slim ``_chk``."""
         # One CASE: the first failing check gives both the field and the reason (built only for that row).
         why = (
@@ -306,12 +441,13 @@ class Loader:
             + " ".join(f"WHEN {c.condition} THEN struct_pack(f := {c.field_expr}, r := {c.reason})" for c in checks)
             + " END"
         )
+        source = f"{staged.relation} LEFT JOIN {REFUSED} USING (_row)" if json_refusals else staged.relation
         # Only narrow columns are kept; later steps read ids and names from the staged relation itself.
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {CHK} AS
             SELECT _row, type, time, hash(event_id) AS _h, _why.r AS _reason, _why.f AS _field
-            FROM (SELECT *, {why} AS _why FROM {staged.relation})
+            FROM (SELECT *, {why} AS _why FROM {source})
             """
         )
 
@@ -547,6 +683,27 @@ class Loader:
             return 0
         apply_item_ops(self.project, ops, now_ms)
         return ops.num_rows
+
+
+def _column(columns: list[_Column], table: str, name: str, ptype: PropertyType, source: PropSource) -> _Column:
+    """The next column of the batch (JSON sources numbered in the order of their one-pass extraction)."""
+    if source.kind == "json":
+        source = replace(source, index=sum(1 for c in columns if c.source.kind == "json"))
+    return _Column(f"p{len(columns)}", table, name, ptype, source)
+
+
+def _first_seen(
+    registry: dict[tuple[str, str], PropertyType],
+) -> Callable[[tuple[tuple[str, str], _Seen]], tuple[int, int, str, str]]:
+    """Sort key: registered names first, then new ones by the row of their first value, then by name."""
+
+    def key(item: tuple[tuple[str, str], _Seen]) -> tuple[int, int, str, str]:
+        (table, name), (_, _, _, row) = item
+        if (table, name) in registry:
+            return (0, 0, table, name)
+        return (1, row if row is not None else 1 << 62, table, name)
+
+    return key
 
 
 def counts_rejected(counts: Counter[tuple[str, bool]]) -> int:
