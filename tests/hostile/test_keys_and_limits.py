@@ -281,23 +281,28 @@ def test_caches_and_buckets_are_bounded() -> None:
 # per-address limits --------------------------------------------------------------------------------------------
 def test_failed_authentications_from_one_address_get_429(fresh: ConfiguredServer) -> None:
     statuses = []
+    started = time.monotonic()
     for i in range(30):
         response = httpx.get(fresh.url + "/api/v1/projects", headers=bearer(f"ula_not-a-token-{i}"))
         statuses.append(response.status_code)
         if response.status_code == 429:
             assert int(response.headers["retry-after"]) >= 1
+    elapsed = time.monotonic() - started
     assert statuses[:20] == [401] * 20
-    assert set(statuses[20:]) == {429}
+    assert set(statuses) == {401, 429}
+    assert statuses.count(401) <= 20 + elapsed / 3  # 20 a minute: one more every 3 s
     # the address is now refused before its token is even looked at, so guessing on is useless
     assert httpx.get(fresh.url + "/api/v1/projects", headers=fresh.admin).status_code == 429
 
 
 def test_unauthenticated_traffic_is_limited_per_address(fresh: ConfiguredServer) -> None:
+    started = time.monotonic()
     with httpx.Client(timeout=10) as http:
         statuses = [http.get(fresh.url + "/healthz").status_code for _ in range(250)]
-    assert 429 in statuses
+    elapsed = time.monotonic() - started
+    assert set(statuses) == {200, 429}
     assert statuses[:100] == [200] * 100  # the burst is served
-    assert statuses.count(200) <= 100 + 20 * 30  # burst + rate × (generous) elapsed
+    assert statuses.count(200) <= 100 + 20 * elapsed + 1  # burst + rate × time
 
 
 # byte caps -----------------------------------------------------------------------------------------------------
