@@ -173,6 +173,19 @@ def test_sql_tags_run_sandboxed_and_time_limited(ws: Workspace, fresh: tuple[Pro
     assert caught.value.code == "query_timeout"
 
 
+def test_sql_tags_see_personal_data_masked(ws: Workspace, fresh: tuple[ProjectStore, int]) -> None:
+    """A SQL tag's values are readable by anyone who reads tags, so its query sees phones and e-mails masked,
+    as an analyst without the pii right does (it runs in the analyst-SQL sandbox)."""
+    project, pid = fresh
+    load(project, profile_set("L1", "2026-02-01 10:00", phone="13812345678", email="li.lei@example.com"))
+    define(
+        ws, project, pid, **_sql_tag("contact", "SELECT user_id, phone || ' ' || email AS value FROM users", "string")
+    )
+    run(ws, project, pid, date(2026, 2, 10))
+    [value] = values(project, "contact").values()
+    assert "12345678" not in value and "li.lei" not in value and "example.com" in value
+
+
 def test_upload_keeps_valid_rows_and_reports_rejects(ws: Workspace, fresh: tuple[ProjectStore, int]) -> None:
     project, pid = fresh
     load(project, track("view", "a1", "2026-02-01 00:00"), track("view", "L0", "2026-02-01 00:00"),

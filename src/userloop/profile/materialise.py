@@ -33,7 +33,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -252,21 +251,13 @@ class _Run:
         return self.apply(tag, values, None)
 
     def sql(self, tag: TagDef, timeout_s: float) -> RunStats:
-        _, outer = tagsql.sql_select(self.project.schema, tag)
-        with self.project.store.lock:
-            cur = self.project.con.cursor()
-        timer = threading.Timer(timeout_s, cur.interrupt)
-        timer.start()
         try:
-            values = cur.sql(outer).to_arrow_table()
-        except duckdb.InterruptException as exc:
-            raise QueryError(f"the query of SQL tag {tag.name!r} ran longer than {timeout_s:g} s and was stopped",
-                             code="query_timeout") from exc  # fmt: skip
-        except duckdb.Error as exc:
-            raise QueryError(f"the query of SQL tag {tag.name!r} failed: {str(exc).splitlines()[0]}") from exc
-        finally:
-            timer.cancel()
-            cur.close()
+            values = tagsql.sql_values(self.project, tag, timeout_s)
+        except QueryError as exc:
+            if "longer than" in exc.message:
+                raise QueryError(f"the query of SQL tag {tag.name!r} ran longer than {timeout_s:g} s and was stopped",
+                                 code="query_timeout") from exc  # fmt: skip
+            raise QueryError(f"the query of SQL tag {tag.name!r} failed: {exc.message}") from exc
         return self.apply(tag, values, None)
 
     # writing ----------------------------------------------------------------------------------------------------

@@ -25,12 +25,12 @@ import difflib
 from datetime import date
 from typing import Literal
 
-import duckdb
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
 from userloop.core.clock import today_in
-from userloop.core.errors import ValidationError
+from userloop.core.errors import QueryError, ValidationError
 from userloop.profile.tagdefs import (
     EventSource,
     ModelSource,
@@ -94,28 +94,22 @@ def value_kind(tag: TagDef, project: ProjectStore, ctx: Context) -> ValueKind | 
     return None
 
 
-def sql_columns(project: ProjectStore, s: SqlSource) -> tuple[str, list[str]]:
-    """The sandboxed query (refused if it writes or reaches outside the project) and its column names, which
-    must include ``user_id`` and ``value``. Binding the query does not run it."""
-    from userloop.query.sql import compile_readonly
+def sql_columns(project: ProjectStore, s: SqlSource) -> list[str]:
+    """The column names of a SQL tag's query, which must include ``user_id`` and ``value``; the query is checked
+    and bound in the sandbox on empty views (:func:`userloop.query.sql.run_readonly_arrow`), never run."""
+    from userloop.query.sql import run_readonly_arrow
 
     try:
-        inner = compile_readonly(s.query, project.schema)
+        columns = list(run_readonly_arrow(project, s.query, columns_only=True).column_names)
     except sqlglot.errors.SqlglotError as exc:  # the tokenizer's errors are not parse errors
         raise ValidationError(f"the tag's query cannot be read: {str(exc).splitlines()[0]}") from exc
-    with project.store.lock:
-        cursor = project.con.cursor()
-    try:
-        columns = list(cursor.sql(inner).columns)
-    except duckdb.Error as exc:
-        raise ValidationError(f"the tag's query cannot run: {str(exc).splitlines()[0]}") from exc
-    finally:
-        cursor.close()
+    except QueryError as exc:  # a refused query (ReadOnlyViolation) passes through as it is
+        raise ValidationError(f"the tag's query cannot run: {exc.message}") from exc
     if "user_id" not in columns or "value" not in columns:
         raise ValidationError(
             f"a SQL tag's query must return the columns user_id and value (this one returns {', '.join(columns)})"
         )
-    return inner, columns
+    return columns
 
 
 def _profile_kind(s: ProfileSource, ctx: Context) -> ValueKind:
@@ -288,20 +282,22 @@ def model_select(ctx: Context, tag: TagDef, natural: ValueKind | None, run_date:
 
 
 # SQL tags ----------------------------------------------------------------------------------------------------------
-def sql_select(schema: str, tag: TagDef) -> tuple[str, str]:
-    """The sandboxed query (views qualified to ``schema``) and the statement giving ``user_id, value`` from it."""
-    from userloop.query.sql import compile_readonly
+def sql_values(project: ProjectStore, tag: TagDef, timeout_s: float) -> pa.Table:
+    """``user_id, value`` of a SQL tag: its query run in the analyst-SQL sandbox (personal data masked, no file,
+    extension or network reachable, stopped after ``timeout_s``), cast and finished there."""
+    from userloop.query.sql import run_readonly_arrow
 
     s = tag.source
     assert isinstance(s, SqlSource)
-    inner = compile_readonly(s.query, schema)
-    q = exp.Subquery(this=sqlglot.parse_one(inner, read="duckdb"), alias=exp.TableAlias(this=exp.to_identifier("q")))
-    value = finish(tag, col("value", "q"), None)
-    outer = exp.select(
-        exp.alias_(exp.cast(col("user_id", "q"), "BIGINT"), "user_id", quoted=True),
-        exp.alias_(value, "value", quoted=True),
-    ).from_(q)
-    return inner, outer.sql(dialect="duckdb")
+
+    def finish_values(inner: exp.Expr) -> exp.Expr:
+        q = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("q")))
+        return exp.select(
+            exp.alias_(exp.cast(col("user_id", "q"), "BIGINT"), "user_id", quoted=True),
+            exp.alias_(finish(tag, col("value", "q"), None), "value", quoted=True),
+        ).from_(q)
+
+    return run_readonly_arrow(project, s.query, wrap=finish_values, timeout_s=timeout_s)
 
 
 # event tags: one scan per event --------------------------------------------------------------------------------
@@ -498,6 +494,6 @@ __all__ = [
     "model_columns",
     "model_select",
     "profile_batch",
-    "sql_select",
+    "sql_values",
     "value_kind",
 ]

@@ -36,15 +36,17 @@ copy of the used columns per query (5M events, one text column: about 0.25 s and
 (:func:`userloop.profile.masking.is_sensitive`) and ``identities.id_value`` of such identity types reach the
 sandbox masked (the same masks as the user 360 view), so no expression over them can recover the clear value.
 
-:func:`compile_readonly` applies the same check and qualifies the views to the project's schema, for SQL tags
-that run inside the profile platform's own statements on the main instance.
+:func:`run_readonly_arrow` runs a checked query the same way for the product's own uses (SQL tags, computed daily
+by the scheduler), returning Arrow, optionally wrapped in a statement of the caller's (the tag's cast and
+finish). :func:`compile_readonly` applies the check and qualifies the views to the project's schema.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -410,28 +412,10 @@ def run_readonly(
     ``pii``: the caller may see phone numbers and e-mail addresses in clear; without it (the default, so a
     caller that forgets to pass the right shows masks, not data) they reach the query already masked."""
     checked = check_readonly(sql)
-    with project.store.lock:
-        cursor = project.con.cursor()
-    sandbox = sandbox_connection()
-    try:
-        with _Deadline(timeout_s) as deadline:
-            deadline.watch(cursor)
-            deadline.watch(sandbox)
-            try:
-                tables = _fetch_views(cursor, project.schema, checked, pii)
-                text = _sandboxed(checked, tables, sandbox)
-                result = sandbox.execute(text)
-                rows, cut = fetch_capped(result, max_rows, max_bytes)
-                description = result.description or []
-            except duckdb.Error as exc:
-                if deadline.expired.is_set() or isinstance(exc, duckdb.InterruptException):
-                    raise QueryError(f"the query ran longer than {timeout_s:g} s and was stopped") from exc
-                raise QueryError(str(exc).split("\n")[0]) from exc
-            except pa.ArrowException as exc:  # a view's column that Arrow cannot carry
-                raise QueryError(f"the query's data cannot be read: {str(exc).splitlines()[0]}") from exc
-    finally:
-        cursor.close()
-        sandbox.close()
+    with _sandboxed_session(project, checked, pii=pii, timeout_s=timeout_s) as (sandbox, text):
+        result = sandbox.execute(text)
+        rows, cut = fetch_capped(result, max_rows, max_bytes)
+        description = result.description or []
     return SqlResult(
         columns=[d[0] for d in description],
         types=[str(d[1]) for d in description],
@@ -441,13 +425,66 @@ def run_readonly(
     )
 
 
-def _fetch_views(cursor: duckdb.DuckDBPyConnection, schema: str, checked: Checked, pii: bool) -> dict[str, pa.Table]:
-    """The views the query names, read from the main instance as Arrow: used columns only, masked unless ``pii``."""
+def run_readonly_arrow(
+    project: ProjectStore,
+    sql: str,
+    *,
+    wrap: Callable[[exp.Expr], exp.Expr] | None = None,
+    pii: bool = False,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    columns_only: bool = False,
+) -> pa.Table:
+    """The whole result of a checked query, run in the sandbox as :func:`run_readonly` runs it, as Arrow.
+
+    ``wrap`` builds a statement around the (sandboxed) query tree, as SQL tags do to cast and finish their
+    values; ``columns_only`` binds the query on empty views and returns an empty table with its columns (to
+    validate a saved query without running it)."""
+    checked = check_readonly(sql)
+    with _sandboxed_session(project, checked, pii=pii, timeout_s=timeout_s, empty=columns_only) as (sandbox, inner):
+        text = inner if wrap is None else _render(wrap(sqlglot.parse_one(inner, read="duckdb")))
+        if columns_only:
+            return sandbox.sql(text).limit(0).to_arrow_table()
+        return sandbox.sql(text).to_arrow_table()
+
+
+@contextmanager
+def _sandboxed_session(
+    project: ProjectStore, checked: Checked, *, pii: bool, timeout_s: float, empty: bool = False
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+    """A sandbox holding the views ``checked`` names (``empty``: no rows) and the query's text pointed at them,
+    both stopped after ``timeout_s``; DuckDB and Arrow failures become QueryErrors."""
+    with project.store.lock:
+        cursor = project.con.cursor()
+    sandbox = sandbox_connection()
+    try:
+        with _Deadline(timeout_s) as deadline:
+            deadline.watch(cursor)
+            deadline.watch(sandbox)
+            try:
+                tables = _fetch_views(cursor, project.schema, checked, pii, empty=empty)
+                yield sandbox, _sandboxed(checked, tables, sandbox)
+            except duckdb.Error as exc:
+                if deadline.expired.is_set() or isinstance(exc, duckdb.InterruptException):
+                    raise QueryError(f"the query ran longer than {timeout_s:g} s and was stopped") from exc
+                raise QueryError(str(exc).split("\n")[0]) from exc
+            except pa.ArrowException as exc:  # a view's column that Arrow cannot carry
+                raise QueryError(f"the query's data cannot be read: {str(exc).splitlines()[0]}") from exc
+    finally:
+        cursor.close()
+        sandbox.close()
+
+
+def _fetch_views(
+    cursor: duckdb.DuckDBPyConnection, schema: str, checked: Checked, pii: bool, *, empty: bool = False
+) -> dict[str, pa.Table]:
+    """The views the query names, read from the main instance as Arrow: used columns only, masked unless ``pii``
+    (``empty``: their columns without rows)."""
     tables: dict[str, pa.Table] = {}
     for view in sorted({name for _, name in checked.views}):
         columns = _used_columns(checked, _view_columns(cursor, schema, view))
         ids = _sensitive_id_types(cursor, schema) if view == "identities" and not pii else {}
-        tables[view] = cursor.sql(_view_select(schema, view, columns, pii, ids)).to_arrow_table()
+        relation = cursor.sql(_view_select(schema, view, columns, pii, ids))
+        tables[view] = (relation.limit(0) if empty else relation).to_arrow_table()
     return tables
 
 
