@@ -96,6 +96,18 @@ def test_errors_and_limits(loaded: ProjectStore) -> None:
     assert len(limited.rows) == 2 and limited.truncated
 
 
+def test_the_sandbox_s_input_is_bounded(project: ProjectStore) -> None:
+    """The views are copied into the sandbox; past the input budget the query is refused, not the server's memory
+    spent. Naming fewer columns fits the same data into the same budget."""
+    records = [track("view", f"d{i}", price=float(i), note="x" * 200) for i in range(3000)]
+    load_json_lines(project, lines(*records), source="t")
+    with pytest.raises(QueryError, match="reads more than") as caught:
+        run_trusted(project, "SELECT * FROM events LIMIT 1", max_input_bytes=300_000)
+    assert caught.value.code == "query_too_large"
+    narrow = run_trusted(project, "SELECT sum(price) AS s FROM events", max_input_bytes=300_000)
+    assert narrow.rows == [(sum(float(i) for i in range(3000)),)]
+
+
 def test_timeout_stops_a_runaway_query(loaded: ProjectStore) -> None:
     slow = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 1e12) SELECT count(*) FROM r"
     with pytest.raises(QueryError, match="longer than"):

@@ -64,6 +64,9 @@ from userloop.store.duck import ProjectStore, sandbox_connection
 VIEWS = ("events", "users", "identities", "items")
 DEFAULT_TIMEOUT_S = 60.0
 MAX_ROWS = 100_000
+#: The most a query may copy from the event store into its sandbox (the used columns of the views it names):
+#: the sandbox holds its input in memory, so this bounds what one query can take of the service's memory.
+MAX_INPUT_BYTES = 1 << 30
 #: Prefix of the names the sandbox registers the views under; refused in analyst SQL.
 RESERVED_PREFIX = "_ul_"
 
@@ -405,6 +408,7 @@ def run_readonly(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     max_rows: int = MAX_ROWS,
     max_bytes: int | None = None,
+    max_input_bytes: int = MAX_INPUT_BYTES,
 ) -> SqlResult:
     """Run an analyst query against ``project`` in a sealed sandbox; at most ``max_rows`` rows come back, and
     with ``max_bytes`` no more rows than fit in that many bytes of JSON (:mod:`userloop.query.replycap`).
@@ -412,7 +416,8 @@ def run_readonly(
     ``pii``: the caller may see phone numbers and e-mail addresses in clear; without it (the default, so a
     caller that forgets to pass the right shows masks, not data) they reach the query already masked."""
     checked = check_readonly(sql)
-    with _sandboxed_session(project, checked, pii=pii, timeout_s=timeout_s) as (sandbox, text):
+    session = _sandboxed_session(project, checked, pii=pii, timeout_s=timeout_s, max_input_bytes=max_input_bytes)
+    with session as (sandbox, text):
         result = sandbox.execute(text)
         rows, cut = fetch_capped(result, max_rows, max_bytes)
         description = result.description or []
@@ -449,19 +454,25 @@ def run_readonly_arrow(
 
 @contextmanager
 def _sandboxed_session(
-    project: ProjectStore, checked: Checked, *, pii: bool, timeout_s: float, empty: bool = False
+    project: ProjectStore,
+    checked: Checked,
+    *,
+    pii: bool,
+    timeout_s: float,
+    empty: bool = False,
+    max_input_bytes: int = MAX_INPUT_BYTES,
 ) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
     """A sandbox holding the views ``checked`` names (``empty``: no rows) and the query's text pointed at them,
     both stopped after ``timeout_s``; DuckDB and Arrow failures become QueryErrors."""
     with project.store.lock:
         cursor = project.con.cursor()
-    sandbox = sandbox_connection()
+    sandbox = sandbox_connection()  # its input is bounded by max_input_bytes (the views are copied in)
     try:
         with _Deadline(timeout_s) as deadline:
             deadline.watch(cursor)
             deadline.watch(sandbox)
             try:
-                tables = _fetch_views(cursor, project.schema, checked, pii, empty=empty)
+                tables = _fetch_views(cursor, project.schema, checked, pii, empty=empty, max_bytes=max_input_bytes)
                 yield sandbox, _sandboxed(checked, tables, sandbox)
             except duckdb.Error as exc:
                 if deadline.expired.is_set() or isinstance(exc, duckdb.InterruptException):
@@ -475,17 +486,44 @@ def _sandboxed_session(
 
 
 def _fetch_views(
-    cursor: duckdb.DuckDBPyConnection, schema: str, checked: Checked, pii: bool, *, empty: bool = False
+    cursor: duckdb.DuckDBPyConnection,
+    schema: str,
+    checked: Checked,
+    pii: bool,
+    *,
+    empty: bool = False,
+    max_bytes: int = MAX_INPUT_BYTES,
 ) -> dict[str, pa.Table]:
     """The views the query names, read from the main instance as Arrow: used columns only, masked unless ``pii``
-    (``empty``: their columns without rows)."""
+    (``empty``: their columns without rows). Read in batches and refused once they pass ``max_bytes`` in all."""
     tables: dict[str, pa.Table] = {}
+    budget = max_bytes
     for view in sorted({name for _, name in checked.views}):
         columns = _used_columns(checked, _view_columns(cursor, schema, view))
         ids = _sensitive_id_types(cursor, schema) if view == "identities" and not pii else {}
         relation = cursor.sql(_view_select(schema, view, columns, pii, ids))
-        tables[view] = (relation.limit(0) if empty else relation).to_arrow_table()
+        if empty:
+            tables[view] = relation.limit(0).to_arrow_table()
+            continue
+        tables[view], budget = _read_within(relation, view, len(columns), budget, max_bytes)
     return tables
+
+
+def _read_within(
+    relation: duckdb.DuckDBPyRelation, view: str, n_columns: int, budget: int, max_bytes: int
+) -> tuple[pa.Table, int]:
+    reader = relation.to_arrow_reader(batch_size=65_536)
+    batches = []
+    for batch in reader:
+        budget -= batch.nbytes
+        if budget < 0:
+            raise QueryError(
+                f"the query reads more than {max_bytes / 2**20:,.0f} MB of data ({n_columns} column(s) of the view "
+                f"{view} so far): name only the columns it needs instead of *, or ask in smaller pieces",
+                code="query_too_large",
+            )
+        batches.append(batch)
+    return pa.Table.from_batches(batches, schema=reader.schema), budget
 
 
 def _sandboxed(checked: Checked, tables: dict[str, pa.Table], sandbox: duckdb.DuckDBPyConnection) -> str:
