@@ -92,7 +92,6 @@ def report(
     json_out: Json_ = False,
 ) -> None:
     """Show a model's stored report (the latest run, or the run of --as-of)."""
-    from userloop.cli.output import to_json
     from userloop.cli.session import open_local, server_client
     from userloop.models.base import latest_report
 
@@ -105,5 +104,9 @@ def report(
             with open_local(workspace, read_only=True) as ws:
                 day = None if as_of is None else _day(as_of, ws.project_info(project).timezone)
                 doc = latest_report(ws.project(project), name, day)
-        head = f"{doc['model']} as of {doc['run_date']} ({doc['model_version']})"
-        out.emit(doc, text=[head, to_json(doc["report"])])
+        if json_out:
+            out.emit(doc)
+            return
+        from userloop.cli.render import print_model_report
+
+        print_model_report(doc)

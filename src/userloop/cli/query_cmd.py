@@ -181,50 +181,24 @@ def core_metrics(
         if json_out:
             out.emit(doc)
             return
-        for panel in doc["panels"]:
-            typer.echo(f"\n== {panel['title_en']} / {panel['title_zh']}")
-            if "error" in panel:
-                typer.echo(f"error: {panel['error']['message']}")
-            else:
-                show_result(out, {"kind": panel["definition"]["kind"], "result": panel["result"]})
+        from userloop.cli.render import print_dashboard
+
+        print_dashboard(doc)
 
 
 def show_result(out: Out, doc: dict[str, Any]) -> None:
-    """JSON as is; text as a table: trends by bucket, other kinds by their first list of rows."""
+    """JSON as is; text as tables that fit the terminal (``userloop.cli.render``), warnings on stderr."""
     if out.json:
         out.emit(doc)
         return
-    result = doc.get("result", {})
-    if doc.get("kind") == "trends" and "buckets" in result:
-        lines = result["series"]
-        names = [f"{ln['label']}{' / ' + ln['breakdown'] if ln.get('breakdown') else ''}" for ln in lines][:12]
-        rows = [
-            {"bucket": b, **{n: _fmt(ln["data"][i]) for n, ln in zip(names, lines, strict=False)}}
-            for i, b in enumerate(result["buckets"])
-        ]
-        rows.append({"bucket": "total", **{n: _fmt(ln.get("total")) for n, ln in zip(names, lines, strict=False)}})
-        out.table(rows, ["bucket", *names])
-    else:
-        table = next((v for v in result.values() if isinstance(v, list) and v and isinstance(v[0], dict)), None)
-        if table is not None:
-            columns = [k for k, v in table[0].items() if not isinstance(v, list | dict)]
-            out.table(table, columns)
-        scalars = {k: v for k, v in result.items() if not isinstance(v, list | dict)}
-        for key, value in scalars.items():
-            typer.echo(f"{key}: {value}")
+    from userloop.cli.render import print_result
+
+    print_result(doc)
     for warning in doc.get("warnings", []):
         out.note(f"warning: {warning}")
     if doc.get("sql"):
         for name, text in doc["sql"].items():
             typer.echo(f"-- {name}\n{text};")
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
-    return str(value)
 
 
 def register(app: typer.Typer) -> None:

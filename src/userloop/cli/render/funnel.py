@@ -1,0 +1,151 @@
+"""Funnel results as text: steps as rows (count, conversion from the previous and from the first step, drop-off,
+median time), the breakpoint marked, then each breakdown value (by OS, channel, category …) as its own block
+after an overview of all values, the time-to-convert histogram and the conversion trend."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from userloop.cli.render import fmt
+from userloop.cli.render.table import Col, fit, name, note, title
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+BREAKPOINT = "◀"
+
+
+def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
+    """The whole funnel, every breakdown value and the extras the definition asked for."""
+    out: list[RenderableType] = [
+        title("漏斗", "funnel"),
+        summary(result),
+        *steps_table(result["steps"], console),
+    ]
+    if any(s.get("is_breakpoint") for s in result["steps"]):
+        out.append(note(f"{BREAKPOINT} 流失最多的一步 / breakpoint: the step where the most people are lost"))
+    breakdowns = result.get("breakdowns") or []
+    if breakdowns:
+        out += breakdown_overview(breakdowns, console)
+        for series in breakdowns:
+            out += [title(f"{fmt.lab('breakdown')}: {fmt.text(series.get('breakdown'))}"), summary(series)]
+            out += steps_table(series["steps"], console)
+    if result.get("time_to_convert"):
+        out += [title("转化耗时分布", "time to convert"), *histogram(result["time_to_convert"], console)]
+    if result.get("trend"):
+        out += [title("转化趋势", "conversion trend"), *trend(result["trend"], console)]
+    if result.get("people"):
+        out.append(people(result["people"]))
+    return out
+
+
+def summary(series: dict[str, Any]) -> RenderableType:
+    """Entered, converted, overall conversion, median and average time to convert."""
+    from userloop.cli.render.table import facts
+
+    pairs = [
+        (fmt.lab("entered"), fmt.count(series["entered"])),
+        (fmt.lab("converted"), fmt.count(series["converted"])),
+        (fmt.lab("conversion"), fmt.pct(series.get("conversion_rate"))),
+    ]
+    if series.get("median_time_to_convert") is not None:
+        pairs.append(("中位转化耗时 / median time to convert", fmt.duration(series["median_time_to_convert"])))
+    if "window_seconds" in series:
+        pairs.append((fmt.lab("window"), fmt.duration(series["window_seconds"])))
+    return facts(pairs)
+
+
+def steps_table(steps: list[dict[str, Any]], console: Console) -> list[RenderableType]:
+    """One row per step: the numbers a person reads a funnel for."""
+    columns = [
+        Col("#", key=True),
+        name(fmt.hd("step"), width=24),
+        Col(fmt.hd("users")),
+        Col(fmt.hd("from_previous")),
+        Col(fmt.hd("from_first")),
+        Col(fmt.hd("dropped")),
+        Col(fmt.head("中位耗时", "median time")),
+    ]
+    rows = [
+        [
+            str(s["step"]),
+            _step_label(s),
+            fmt.count(s["count"]),
+            fmt.pct(s.get("conversion_from_previous")) if s["step"] > 1 else "",
+            fmt.pct(s.get("conversion_from_first")) if s["step"] > 1 else "",
+            _dropped(s),
+            fmt.duration(s.get("median_time_from_previous")),
+        ]
+        for s in steps
+    ]
+    return list(fit(console, columns, rows))
+
+
+def _step_label(step: dict[str, Any]) -> str:
+    text = str(step["label"])
+    if step.get("optional"):
+        text += " (可选 / optional)"
+    if step.get("is_breakpoint"):
+        text += f" {BREAKPOINT}"
+    return text
+
+
+def _dropped(step: dict[str, Any]) -> str:
+    if step["step"] == 1 or step.get("drop_off_rate") is None:
+        return ""
+    return f"{fmt.count(step['dropped'])} ({fmt.pct(step['drop_off_rate'])})"
+
+
+def breakdown_overview(breakdowns: list[dict[str, Any]], console: Console) -> list[RenderableType]:
+    """One row per breakdown value: entered, converted, overall conversion, its breakpoint, median time."""
+    columns = [
+        name(fmt.hd("breakdown"), width=24),
+        Col(fmt.hd("entered")),
+        Col(fmt.hd("converted")),
+        Col(fmt.hd("conversion")),
+        Col(fmt.head("断点", "breakpoint"), justify="left"),
+        Col(fmt.head("中位转化耗时", "median to convert")),
+    ]
+    rows = []
+    for series in breakdowns:
+        broken = next((s["label"] for s in series["steps"] if s.get("is_breakpoint")), "")
+        rows.append(
+            [
+                fmt.text(series.get("breakdown")),
+                fmt.count(series["entered"]),
+                fmt.count(series["converted"]),
+                fmt.pct(series.get("conversion_rate")),
+                str(broken),
+                fmt.duration(series.get("median_time_to_convert")),
+            ]
+        )
+    return [title("分组概览", "by breakdown value"), *fit(console, columns, rows)]
+
+
+def histogram(bins: list[dict[str, Any]], console: Console) -> list[RenderableType]:
+    """Time to convert, as ranges in human units with people and share."""
+    total = sum(b["count"] for b in bins) or 1
+    columns = [name(fmt.head("耗时", "time"), width=30), Col(fmt.hd("people")), Col(fmt.hd("share"))]
+    rows = [
+        [
+            f"{fmt.duration(b['from_seconds'])} – {fmt.duration(b['to_seconds'])}",
+            fmt.count(b["count"]),
+            fmt.pct(b["count"] / total),
+        ]
+        for b in bins
+    ]
+    return list(fit(console, columns, rows))
+
+
+def trend(points: list[dict[str, Any]], console: Console) -> list[RenderableType]:
+    columns = [name(fmt.hd("bucket")), Col(fmt.hd("entered")), Col(fmt.hd("converted")), Col(fmt.hd("conversion"))]
+    rows = [[p["bucket"], fmt.count(p["entered"]), fmt.count(p["converted"]), fmt.pct(p.get("rate"))] for p in points]
+    return list(fit(console, columns, rows))
+
+
+def people(doc: dict[str, Any]) -> RenderableType:
+    """The people list the definition asked for: how many, and the first ids."""
+    from userloop.cli.render.people import people_line
+
+    what = f"step {doc['step']} {doc['status']}" + (f", {doc['breakdown']}" if doc.get("breakdown") else "")
+    return people_line(doc, what)

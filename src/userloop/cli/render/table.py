@@ -1,0 +1,163 @@
+"""Tables that fit the terminal: columns are split into several tables, the key columns repeated in each, when
+one table would be wider than the console — so nothing wraps a number in two at 80 columns.
+
+Renderers describe a table as :class:`Col` headers and rows of cells (plain strings, or ``rich`` ``Text`` for a
+styled cell); :func:`fit` turns it into as many ``rich`` tables as the width needs. Every cell and title goes in
+as ``Text``, never as markup, so event names such as ``[2, 5)`` or ``[bold]`` print as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions
+    from rich.table import Table
+    from rich.text import Text
+
+Justify = Literal["left", "right", "center"]
+
+#: Widest a name column (a breakdown value, a path) grows before its text wraps.
+NAME_WIDTH = 28
+
+
+@dataclass(frozen=True)
+class Col:
+    """One column: its header (``\\n`` between the Chinese and English lines), alignment, and whether it is a
+    key column, repeated in every part when a wide table is split."""
+
+    header: str
+    justify: Justify = "right"
+    key: bool = False
+    max_width: int | None = None
+    wrap: bool = False
+
+
+def name(header: str, *, width: int = NAME_WIDTH) -> Col:
+    """A key column holding names (left-aligned, wrapped past ``width`` cells)."""
+    return Col(header, justify="left", key=True, max_width=width)
+
+
+def as_text(cell: str | Text, style: str = "") -> Text:
+    """A cell as ``Text``: plain strings are never parsed as markup or emoji codes."""
+    from rich.text import Text
+
+    if isinstance(cell, Text):
+        return cell
+    return Text(cell, style=style)
+
+
+def _table(
+    columns: Sequence[Col], rows: Sequence[Sequence[str | Text]], sections: set[int], *, header: bool = True
+) -> Table:
+    from rich.box import Box
+    from rich.table import Table
+
+    # Rich's SIMPLE_HEAD with a rule for end_section rows (before an average or total row).
+    ruled = Box("    \n    \n ── \n    \n ── \n ── \n    \n    \n", ascii=False)
+    table = Table(
+        box=ruled, show_edge=False, pad_edge=False, header_style="bold", collapse_padding=True, show_header=header
+    )
+    for col in columns:
+        table.add_column(
+            as_text(col.header),
+            justify=col.justify,
+            no_wrap=not (col.wrap or col.max_width),
+            max_width=col.max_width,
+            overflow="fold",
+        )
+    for i, row in enumerate(rows):
+        table.add_row(*(as_text(c) for c in row), end_section=i in sections)
+    return table
+
+
+def natural_width(console: Console, table: Table) -> int:
+    """How wide ``table`` is when nothing in it wraps (capped columns count at their cap)."""
+    from rich.measure import Measurement
+
+    options = console.options.update_width(10_000)
+    return Measurement.get(console, options, table).maximum
+
+
+def fit(
+    console: Console,
+    columns: Sequence[Col],
+    rows: Sequence[Sequence[str | Text]],
+    *,
+    width: int | None = None,
+    sections: set[int] | None = None,
+    header: bool = True,
+) -> list[Table]:
+    """``rows`` under ``columns`` as one table, or several (each with the key columns) when one is too wide.
+
+    ``sections`` holds the indexes of rows followed by a rule (e.g. before an average row); ``header`` False
+    leaves the header row out (label/value lists).
+    """
+    width = width or console.width
+    sections = sections or set()
+    keys = [i for i, c in enumerate(columns) if c.key]
+    values = [i for i, c in enumerate(columns) if not c.key]
+
+    padded = [[*row, *[""] * (len(columns) - len(row))] for row in rows]
+
+    def build(idx: list[int]) -> Table:
+        return _table([columns[i] for i in idx], [[row[i] for i in idx] for row in padded], sections, header=header)
+
+    parts: list[list[int]] = []
+    current: list[int] = []
+    for i in values:
+        trial = [*current, i]
+        if current and natural_width(console, build(keys + trial)) > width:
+            parts.append(current)
+            current = [i]
+        else:
+            current = trial
+    parts.append(current)
+    return [build(keys + part) for part in parts]
+
+
+def title(zh: str, en: str | None = None, *, style: str = "bold", gap: bool = True) -> Text:
+    """A heading line, ``留存 / retention``, after an empty line (``gap``) that sets the blocks apart."""
+    from rich.text import Text
+
+    heading = Text(zh if en is None else f"{zh} / {en}", style=style)
+    return Text("\n").append_text(heading) if gap else heading
+
+
+class Facts:
+    """Labelled values (``label: value``) packed onto as few lines as the width allows, never split inside an
+    item unless one item alone is wider than the console."""
+
+    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self.pairs = [(k, v) for k, v in pairs if v != ""]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        from rich.cells import cell_len
+        from rich.text import Text
+
+        line = Text()
+        for key, value in self.pairs:
+            item = Text()
+            item.append(f"{key}: ", style="dim")
+            item.append(value, style="bold")
+            if line.plain and cell_len(line.plain) + 3 + cell_len(item.plain) > options.max_width:
+                yield line
+                line = Text()
+            if line.plain:
+                line.append("   ")
+            line.append_text(item)
+        if line.plain:
+            yield line
+
+
+def facts(pairs: Sequence[tuple[str, str]]) -> Facts:
+    """A short list of labelled values, e.g. entered, converted and conversion of a funnel."""
+    return Facts(pairs)
+
+
+def note(message: str) -> Text:
+    from rich.text import Text
+
+    return Text(message, style="dim")
