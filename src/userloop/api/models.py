@@ -3,13 +3,48 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
+
+#: The largest row id the stores hold (SQLite INTEGER and DuckDB BIGINT are signed 64-bit); a larger number in a
+#: path or body can name nothing, and reaching the database with it raises OverflowError (a 500) instead of a 4xx.
+MAX_ROW_ID = 2**63 - 1
+#: A row id in a path (``/insights/{insight_id}``, ``/keys/{key_id}``): checked before it reaches a store.
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies: unknown fields are refused; so are NaN and ±Infinity, which Python's JSON parser accepts
+    but no setting (a rate, a timeout) can mean."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The body of a 4xx/5xx answer: ``detail`` is a message, a ``{code, message}`` or a list of field errors."""
+
+    detail: str | ErrorDetail | list[dict[str, Any]] | dict[str, Any]
+
+
+#: The error answers every management route may give, for the OpenAPI spec (``include_router(responses=…)``).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in (
+        (400, "The request breaks a rule; `detail` says which field and why"),
+        (401, "No admin token, or not a valid one"),
+        (403, "The token may not do this"),
+        (404, "No such project or resource"),
+        (413, "The body is larger than the server accepts"),
+        (429, "Too many requests from this address or token; retry after `Retry-After` seconds"),
+    )
+}
 
 
 class ProjectIn(Strict):
@@ -172,7 +207,7 @@ class AnalysisSegmentIn(Strict):
 
 class LookalikeIn(Strict):
     name: str = Field(min_length=1, max_length=200)
-    seed: int = Field(description="The seed segment's id.")
+    seed: int = Field(ge=1, le=MAX_ROW_ID, description="The seed segment's id.")
     top_n: int = Field(ge=1, le=5_000_000)
     features: list[FeatureKind] = Field(default_factory=_tag_and_property)
     save: bool = True

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
 
 from userloop.api.runtime import Runtime, ServiceConfig
 from userloop.core.errors import WorkspaceError
 from userloop.store.owner import current_owner
+from userloop.store.workspace import restrict_permissions, secure_tree
+
+DEPLOY_DOC = "docs/deploy.md"
 
 
 def serve(workspace_path: Path, config: ServiceConfig, *, announce: bool = True) -> None:
-    """Own the workspace and serve HTTP until interrupted (SIGINT/SIGTERM stop it cleanly)."""
+    """Own the workspace and serve HTTP until interrupted (SIGINT/SIGTERM stop it cleanly).
+
+    Files the service creates are private to its user (umask 077; see :mod:`userloop.store.workspace`); binding
+    beyond loopback prints :func:`exposure_warning` to stderr first.
+    """
     import uvicorn
 
     from userloop.api.app import create_app
 
+    restrict_permissions()
     owner = current_owner(workspace_path.expanduser().resolve())
     if owner is not None:
         raise WorkspaceError(f"the server at {owner.url} (pid {owner.pid}) already owns this workspace")
+    warning = exposure_warning(config.host)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     runtime = Runtime(workspace_path, config)
+    secure_tree(runtime.path)
     app = create_app(runtime)
     if announce:
         print(f"userloop serving {runtime.path} at {runtime.url}  (docs: {runtime.url}/docs)", flush=True)
@@ -43,3 +56,32 @@ def serve(workspace_path: Path, config: ServiceConfig, *, announce: bool = True)
 def serve_forever(workspace_path: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve ``workspace_path`` until interrupted; prints the URL first (the last step of ``make demo``)."""
     serve(workspace_path, ServiceConfig(host=host, port=port))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the service on this machine (127.0.0.0/8, ::1, ``localhost``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def exposure_warning(host: str) -> str | None:
+    """The warning printed when the service binds ``host`` beyond loopback; None for a loopback address."""
+    if is_loopback(host):
+        return None
+    rule = "!" * 100
+    return "\n".join(
+        [
+            rule,
+            f"!! WARNING: userloop is binding {host}, beyond loopback: other machines can reach it over plain HTTP.",
+            "!! Exposed: the collector (anyone with a write key sends events), the management API (/api/v1: with",
+            "!! an admin token, all personal data, SQL over it, keys), /docs and /openapi.json. Tokens, keys and",
+            "!! personal data cross the network unencrypted.",
+            "!! Bind 127.0.0.1 and put a TLS reverse proxy in front that exposes only the collector paths;",
+            f"!! see {DEPLOY_DOC} (section 'TLS and reverse proxy').",
+            rule,
+        ]
+    )

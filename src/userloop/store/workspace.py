@@ -8,14 +8,20 @@ Layout::
     PATH/rejects/          rejects files written by imports
     PATH/server.json       present while `userloop serve` owns the workspace
 
+Everything in a workspace is private to its owner (personal data, key digests, the server's session token):
+the folder is 0700 and its files 0600. A process that opens or creates a workspace sets its umask to 077 (see
+:func:`restrict_permissions`), so what DuckDB, SQLite, the spool, imports and exports create later is private too.
+
 DuckDB allows one writer process per file. While a server runs it owns the workspace and every CLI command
 talks to it; otherwise the CLI opens the files itself (see :mod:`userloop.store.owner`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +38,36 @@ CONFIG_FILE = "userloop.toml"
 FORMAT_VERSION = 1
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 DEFAULT_PROJECT = "default"
+#: Permission bits nobody but the owner gets on anything in a workspace.
+PRIVATE_UMASK = 0o077
+
+
+def restrict_permissions() -> None:
+    """From now on this process creates files 0600 and folders 0700 at most (umask 077).
+
+    Called when a workspace is created or opened and when the service starts: the engines (DuckDB, SQLite) and
+    the spool create their files themselves, so a umask is the one place that covers them all.
+    """
+    os.umask(os.umask(PRIVATE_UMASK) | PRIVATE_UMASK)
+
+
+def secure_tree(path: Path) -> None:
+    """Take group and other permissions off ``path`` and everything under it (a workspace made by an older
+    version, or copied with a loose umask). Symbolic links are left alone."""
+    for folder, dirs, files in os.walk(path):
+        for name in [folder, *(os.path.join(folder, d) for d in dirs), *(os.path.join(folder, f) for f in files)]:
+            _make_private(name)
+
+
+def _make_private(name: str) -> None:
+    try:
+        mode = os.lstat(name).st_mode
+    except FileNotFoundError:  # a spool segment or a temporary file went away meanwhile
+        return
+    if stat.S_ISLNK(mode) or not mode & PRIVATE_UMASK:
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.chmod(name, stat.S_IMODE(mode) & ~PRIVATE_UMASK)
 
 
 @dataclass
@@ -88,6 +124,7 @@ class Workspace:
         """Create a workspace with the project ``default``; returns it and the secrets to show once."""
         check_timezone(timezone)
         path = path.expanduser().resolve()
+        restrict_permissions()
         if (path / CONFIG_FILE).exists():
             if not force:
                 raise WorkspaceError(f"{path} is already a workspace; pass --force to replace it")
@@ -100,6 +137,7 @@ class Workspace:
         ws.meta.create_all()
         secrets = ws.create_project(DEFAULT_PROJECT, timezone=timezone)
         _key, secrets.admin_token = ws.meta.add_key("admin", "initial admin token", None)
+        secure_tree(path)
         return ws, secrets
 
     @classmethod
@@ -114,6 +152,7 @@ class Workspace:
             doc = tomllib.loads(config_path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise WorkspaceError(f"{config_path} is not valid TOML: {exc}") from exc
+        restrict_permissions()
         return cls(path, WorkspaceConfig.from_toml(doc), read_only=read_only)
 
     def close(self) -> None:

@@ -54,7 +54,8 @@ def _route(path: str, wire: WireFormat, kind: str, summary: str, methods: tuple[
         return await collect(rt, request, wire, kind)
 
     endpoint.__name__ = f"{wire.source}_{kind or 'collect'}_{path.strip('/').replace('/', '_') or 'root'}"
-    router.add_api_route(path, endpoint, methods=list(methods), summary=summary, openapi_extra=_BODY, responses=_ANSWER)
+    for method in methods:  # one route per method: FastAPI gives a route one operation id, shared by its methods
+        router.add_api_route(path, endpoint, methods=[method], summary=summary, openapi_extra=_BODY, responses=_ANSWER)
 
 
 _route("/sa", SENSORS, "", "Sensors Analytics: data / data_list (base64, gzip=1)", ("GET", "POST"))

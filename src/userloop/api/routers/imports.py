@@ -13,8 +13,10 @@ from __future__ import annotations
 import re
 import tempfile
 import zlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import duckdb
 import orjson
@@ -37,6 +39,8 @@ _UNREADABLE = (
     EOFError,
     zlib.error,
 )
+P = ParamSpec("P")
+R = TypeVar("R")
 _BODY = {"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
@@ -75,7 +79,7 @@ async def import_file(
         rejects = rt.path / "rejects" / f"{info.name}-{kind}-{Path(tmp).name}.jsonl"
         try:
             summary = await run_in_threadpool(
-                import_files,
+                _locked(import_files, store.store.lock),
                 store,
                 [path],
                 kind=kind,
@@ -100,3 +104,14 @@ async def import_file(
         keep=rejects if rejects.exists() else None,
     )
     return {**summary.as_dict(), "rejects_pruned": pruned.as_dict()}
+
+
+def _locked(func: Callable[P, R], lock: AbstractContextManager[Any]) -> Callable[P, R]:
+    """``func`` run while holding ``lock``: the project's DuckDB connection is shared with the background loader and
+    refuses a second caller (ResourceInUseException, a 500) instead of waiting; the store's lock serialises them."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with lock:
+            return func(*args, **kwargs)
+
+    return run

@@ -12,7 +12,7 @@ import threading
 from fastapi import APIRouter, HTTPException
 
 from userloop.api.deps import Admin, AdminCaller, Caller, RuntimeDep, forget_tokens
-from userloop.api.models import KeyIn, KeyOut
+from userloop.api.models import KeyIn, KeyOut, RowId
 from userloop.api.runtime import SESSION_KEY_NAME, Runtime
 from userloop.core.errors import UserloopError
 from userloop.store.meta import ADMIN_ROLES, KNOWN_GRANTS, ROLES, ApiKey, Project
@@ -85,7 +85,7 @@ def _target_project(rt: Runtime, caller: Caller, body: KeyIn) -> Project | None:
 
 
 @router.delete("/{key_id}", summary="Revoke a key (not the last workspace admin, not the server's session token)")
-def revoke_key(rt: RuntimeDep, caller: AdminCaller, key_id: int) -> KeyOut:
+def revoke_key(rt: RuntimeDep, caller: AdminCaller, key_id: RowId) -> KeyOut:
     key = rt.ws.meta.key(key_id)
     if key is None or not (caller.workspace or key.project_id == caller.project_id):
         raise HTTPException(404, f"no key with id {key_id}")

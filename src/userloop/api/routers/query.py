@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from userloop.api.deps import Admin, BodyScope, ProjectInfo, Reader, RuntimeDep, may_see_pii
-from userloop.api.models import InsightIn, InsightPatch, QueryIn, SqlIn
+from userloop.api.models import InsightIn, InsightPatch, QueryIn, RowId, SqlIn
 from userloop.api.runtime import Runtime
 from userloop.core.errors import NotFoundError, UserloopError
 from userloop.query import insights
@@ -106,7 +106,7 @@ def create_insight(rt: RuntimeDep, body: InsightIn) -> dict[str, Any]:
 
 
 @router.get("/insights/{insight_id}", summary="One saved analysis")
-def show_insight(rt: RuntimeDep, info: ProjectInfo, insight_id: int) -> dict[str, Any]:
+def show_insight(rt: RuntimeDep, info: ProjectInfo, insight_id: RowId) -> dict[str, Any]:
     return insights.get(rt.ws.meta, info.id, insight_id).as_dict()
 
 
@@ -115,7 +115,7 @@ def show_insight(rt: RuntimeDep, info: ProjectInfo, insight_id: int) -> dict[str
     dependencies=[Admin, BodyScope],
     summary="Change a saved analysis (name, definition, description, dashboard)",
 )
-def update_insight(rt: RuntimeDep, insight_id: int, body: InsightPatch) -> dict[str, Any]:
+def update_insight(rt: RuntimeDep, insight_id: RowId, body: InsightPatch) -> dict[str, Any]:
     info = _project(rt, body.project)
     row = insights.update(
         rt.ws.meta,
@@ -130,7 +130,7 @@ def update_insight(rt: RuntimeDep, insight_id: int, body: InsightPatch) -> dict[
 
 
 @router.delete("/insights/{insight_id}", dependencies=[Admin], summary="Delete a saved analysis")
-def delete_insight(rt: RuntimeDep, info: ProjectInfo, insight_id: int) -> dict[str, Any]:
+def delete_insight(rt: RuntimeDep, info: ProjectInfo, insight_id: RowId) -> dict[str, Any]:
     insights.delete(rt.ws.meta, info.id, insight_id)
     return {"deleted": insight_id}
 
@@ -139,7 +139,7 @@ def delete_insight(rt: RuntimeDep, info: ProjectInfo, insight_id: int) -> dict[s
 async def run_insight(
     rt: RuntimeDep,
     info: ProjectInfo,
-    insight_id: int,
+    insight_id: RowId,
     pii: Pii,
     timeout: Annotated[float, Query(gt=0, le=600)] = 60.0,
 ) -> dict[str, Any]:
