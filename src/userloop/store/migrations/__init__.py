@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["current_revision", "head_revision", "upgrade"]
+__all__ = ["compare_type", "current_revision", "head_revision", "upgrade"]
 
 _HERE = Path(__file__).parent
 
@@ -32,6 +32,17 @@ def _config(connection: Connection | None = None) -> Config:
     config.set_main_option("script_location", _HERE.as_posix())
     config.attributes["connection"] = connection
     return config
+
+
+def compare_type(_ctx: object, _col: object, _meta_col: object, inspected: object, declared: object) -> bool | None:
+    """Alembic's type comparison, except that FLOAT and DOUBLE count as one: they are the same 8-byte type on
+    SQLite (REAL) and PostgreSQL (FLOAT is double precision), and SQLAlchemy 2 maps ``Mapped[float]`` to DOUBLE
+    where earlier code wrote FLOAT."""
+    from sqlalchemy import Float
+
+    if isinstance(inspected, Float) and isinstance(declared, Float):
+        return False
+    return None
 
 
 def head_revision() -> str:

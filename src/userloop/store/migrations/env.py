@@ -10,6 +10,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
 from userloop.store.meta import Base
+from userloop.store.migrations import compare_type
 
 config = context.config
 target_metadata = Base.metadata
@@ -20,7 +21,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
-        compare_type=True,
+        compare_type=compare_type,
     )
     with context.begin_transaction():
         context.run_migrations()
