@@ -473,3 +473,34 @@ def test_every_duration_has_a_unit_and_no_long_fraction(seconds: float) -> None:
     assert text.endswith((" s", " min", " h", " d"))
     number = text.split(" ")[0].replace(",", "")
     assert len(number.split(".")[-1]) <= 1 or "." not in number
+
+
+# --- splitting ----------------------------------------------------------------------------------------------------------
+
+_cell = st.text(alphabet="0123456789,.%abc 转化率", min_size=0, max_size=14)
+
+
+@settings(max_examples=examples(40))
+@given(
+    headers=st.lists(st.sampled_from(["n", "人数\nusers", "转化率\nconversion", "week 12", "x"]), min_size=1, max_size=14),
+    n_rows=st.integers(min_value=0, max_value=4),
+    data=st.data(),
+    width=st.integers(min_value=40, max_value=160),
+)
+def test_split_tables_fit_without_squeezing(headers: list[str], n_rows: int, data: Any, width: int) -> None:
+    """Every part ``fit`` makes is at most ``width`` wide as rich measures it (so no cell has to wrap), unless it
+    holds a single value column; the parts hold every value column once, in order, each with the key column."""
+    from userloop.cli.render.table import Col, fit, name, natural_width
+
+    columns = [name("key", width=12), *(Col(h) for h in headers)]
+    rows = [data.draw(st.lists(_cell, min_size=len(columns), max_size=len(columns))) for _ in range(n_rows)]
+    con = Console(width=width, file=io.StringIO())
+    parts = fit(con, columns, rows)
+    seen: list[str] = []
+    for table in parts:
+        names = [str(c.header) for c in table.columns]
+        assert names[0] == "key"
+        seen += names[1:]
+        if len(table.columns) > 2:
+            assert natural_width(con, table) <= width
+    assert seen == headers

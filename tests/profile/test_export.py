@@ -27,8 +27,8 @@ from userloop.ingest import load_json_lines
 from userloop.models.base import write_rows
 from userloop.profile import history
 from userloop.profile.export import export_fields, export_segment
-from userloop.profile.masking import Kind, as_text, is_sensitive, mask, mask_email, mask_phone, mask_sql
 from userloop.query.compile import literal, render
+from userloop.query.masking import Kind, as_text, is_sensitive, mask, mask_email, mask_phone, mask_sql
 from userloop.schema.types import PropertyType
 from userloop.store import ProjectStore, Workspace
 

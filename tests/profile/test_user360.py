@@ -23,8 +23,8 @@ from userloop.ingest.identity import ANONYMOUS
 from userloop.ingest.identity import LOGIN as LOGIN_TYPE
 from userloop.models.base import write_rows
 from userloop.profile import history
-from userloop.profile.masking import mask_email, mask_phone
 from userloop.profile.user360 import decode_cursor, encode_cursor, profile_360, resolve, timeline
+from userloop.query.masking import mask_email, mask_phone
 from userloop.store import ProjectStore, Workspace
 
 TZ = "Asia/Shanghai"

@@ -10,7 +10,7 @@ Fields are named by kind:
 
 The whole export is one DuckDB ``COPY (SELECT …) TO '<path>'`` built as a sqlglot tree: the path is a string
 literal (sqlglot doubles any quote in it), field names become quoted identifiers, and a sensitive field
-(:func:`userloop.profile.masking.is_sensitive`) is masked by an SQL expression inside the ``COPY`` unless the
+(:func:`userloop.query.masking.is_sensitive`) is masked by an SQL expression inside the ``COPY`` unless the
 caller may see personal data, so clear values never leave the database.
 
 >>> export_segment(project, members, ["user_id", "property:city", "property:phone"], path=Path("/tmp/x.csv"),
@@ -33,9 +33,9 @@ from userloop.core.clock import check_timezone
 from userloop.core.errors import ValidationError
 from userloop.ingest.identity import ANONYMOUS, LOGIN
 from userloop.profile import history
-from userloop.profile.masking import Kind, is_sensitive, mask_sql
 from userloop.profile.user360 import USER_TIMES, model_tables
 from userloop.query.compile import USER_COLUMNS, col, render, sql
+from userloop.query.masking import Kind, is_sensitive, mask_sql
 from userloop.schema.types import PropertyType
 from userloop.store.duck import ProjectStore
 

@@ -13,7 +13,7 @@ never NULL and a history or model run holds one row per person. The statement st
 Every name and value enters the tree as a quoted identifier or a literal; the tables a rule may read (tags,
 models, segments) are checked against a :class:`RuleContext` first, so unknown names are refused, with the
 closest known names, before anything runs. Without the ``pii`` right (``RuleContext.ctx.pii`` false), a
-condition on a personal-data property, tag or model field (:func:`userloop.profile.masking.is_sensitive`) is
+condition on a personal-data property, tag or model field (:func:`userloop.query.masking.is_sensitive`) is
 refused with ``pii_required``: a segment's size would otherwise confirm a guessed phone number or e-mail address.
 """
 

@@ -7,7 +7,7 @@ person's events, newest first.
 
 Times stored by the engine (event times, first/last seen, identity and profile timestamps) are naive UTC; here
 they are shown in the project's zone as ISO 8601 with the offset (``2026-01-05T08:00:00+08:00``). DATETIME
-properties are shown as they were sent. Phone and email fields (:mod:`userloop.profile.masking`) are masked
+properties are shown as they were sent. Phone and email fields (:mod:`userloop.query.masking`) are masked
 unless ``unmask`` (the caller holds the ``pii`` grant).
 
 >>> person = resolve(project, "L42")  # doctest: +SKIP
@@ -31,8 +31,8 @@ from userloop.core.clock import check_timezone
 from userloop.core.errors import NotFoundError, ValidationError
 from userloop.ingest.identity import ANONYMOUS, LOGIN
 from userloop.profile import history
-from userloop.profile.masking import mask_field
 from userloop.query.compile import EVENT_COLUMNS, and_, col, literal, render, sql
+from userloop.query.masking import mask_field
 from userloop.schema.types import PropertyType
 from userloop.store.duck import ProjectStore
 

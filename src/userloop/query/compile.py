@@ -8,7 +8,7 @@ Templates are parsed into sqlglot's dialect-neutral tree; a ClickHouse backend r
 :class:`Context` carries what compilation needs from the project: its schema, time zone, today's date and the
 property registry (so an unknown property is a clear error before anything runs), and whether the caller may see
 personal data (``pii``): without it a breakdown or dimension by a phone or e-mail property
-(:func:`userloop.profile.masking.is_sensitive`) groups by the masked value, and a filter on one, or a measure over
+(:func:`userloop.query.masking.is_sensitive`) groups by the masked value, and a filter on one, or a measure over
 one, is refused (``pii_required``), so a count cannot confirm a guessed value.
 """
 
@@ -29,7 +29,7 @@ from userloop.query.spec import ANY_EVENT, DateRange, EventRef, Filter, Interval
 from userloop.schema.types import PropertyType
 
 if TYPE_CHECKING:
-    from userloop.profile.masking import Kind
+    from userloop.query.masking import Kind
 
 DIALECT = "duckdb"
 
@@ -130,7 +130,7 @@ class Context:
         kind = self.personal(name)
         if kind is None:
             return col(name, alias)
-        from userloop.profile.masking import mask_sql  # masking builds on this module
+        from userloop.query.masking import mask_sql  # masking builds on this module
 
         return mask_sql(kind, col(name, alias), ptype)
 
@@ -138,7 +138,7 @@ class Context:
         """``"phone"``/``"email"`` when the property ``name`` holds personal data the caller may not see."""
         if self.pii:
             return None
-        from userloop.profile.masking import is_sensitive  # masking builds on this module
+        from userloop.query.masking import is_sensitive  # masking builds on this module
 
         return is_sensitive(name)
 

@@ -33,7 +33,7 @@ no catalog but those views, and cannot reach the disk, an extension or the netwo
 copy of the used columns per query (5M events, one text column: about 0.25 s and 40 MB on a laptop).
 
 **Personal data.** Without ``pii``, a column whose name marks a phone number or an e-mail address
-(:func:`userloop.profile.masking.is_sensitive`) and ``identities.id_value`` of such identity types reach the
+(:func:`userloop.query.masking.is_sensitive`) and ``identities.id_value`` of such identity types reach the
 sandbox masked (the same masks as the user 360 view), so no expression over them can recover the clear value.
 
 :func:`run_readonly_arrow` runs a checked query the same way for the product's own uses (SQL tags, computed daily
@@ -56,7 +56,7 @@ import sqlglot
 from sqlglot import exp
 
 from userloop.core.errors import QueryError, ReadOnlyViolation
-from userloop.profile.masking import is_sensitive, mask_sql
+from userloop.query.masking import is_sensitive, mask_sql
 from userloop.query.replycap import fetch_capped
 from userloop.schema.types import PropertyType
 from userloop.store.duck import ProjectStore, sandbox_connection
