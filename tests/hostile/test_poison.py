@@ -31,6 +31,7 @@ import pytest
 from tests.collect import serving
 from tests.collect.serving import Server, new_server
 from userloop.collect.door import MAX_RECORD_BYTES
+from userloop.collect.spool import Position, Spool
 from userloop.schema.names import MAX_TABLE_PROPERTIES, fold
 
 #: The bound on the server's peak resident memory, whatever the input (it died at 21 GB before).
@@ -38,17 +39,27 @@ RSS_BOUND_MIB = 1024
 
 #: A server whose loader fails on records holding FAIL-ME, and whose process dies on CRASH-ME (an OOM kill).
 FAULTY_LAUNCH = """
-import os, sys, time
+import os, socket, sys, time
 from pathlib import Path
 import userloop.collect.drain as drain
 from userloop.api.runtime import ServiceConfig
 from userloop.api.server import serve
 from userloop.collect.door import Limits
 real = drain.load_json_lines
+def up_and_answered():
+    # die only once the server listens (Server.start sees it up) and has had time to answer the request
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    time.sleep(0.5)
 def faulty(store, lines, **kwargs):
     for line in lines:
         if "CRASH-ME" in line:
-            time.sleep(0.5)  # the request that brought it is answered first: the record is acknowledged
+            up_and_answered()
             os._exit(137)
         if "FAIL-ME" in line:
             raise RuntimeError("injected poison")
@@ -274,6 +285,32 @@ def test_a_poison_record_in_the_middle_of_two_projects_batches_touches_nothing_e
     assert any("9000000000000000000" in str(r["reason"]) for r in rejects(server, "default"))
 
 
+# the spool itself -----------------------------------------------------------------------------------------------
+def test_the_spool_reads_lines_of_any_length_and_skips_only_a_closed_segments_torn_tail(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, fsync=False)
+    long = b"E\tdefault\tnative\tr\t" + b"L" * (3 << 20) + b"\n"
+    spool.append(b"E\tdefault\tnative\tr\tshort\n" + long).result()
+    spool.append(b"E\tdefault\tnative\tr\tafter\n").result()
+    data, end = spool.read(spool.committed(), 1 << 20)
+    assert data == b"E\tdefault\tnative\tr\tshort\n"  # whole lines only, as many as fit
+    data, end = spool.read(end, 1 << 20)
+    assert data == long  # one line longer than the read: read on to its newline
+    spool.close()
+    segment = spool.path / f"seg-{end.segment:012d}.log"
+    with segment.open("ab") as f:
+        f.write(b"E\tdefault\tnative\tr\t{torn")  # a crash in the middle of a write
+    reopened = Spool(tmp_path, fsync=False)  # the segment is closed now
+    data, after = reopened.read(end, 1 << 20)
+    assert data == b"E\tdefault\tnative\tr\tafter\n"
+    data, moved = reopened.read(after, 1 << 20)
+    assert data == b"" and moved == Position(end.segment + 1, 0)  # only the torn fragment is skipped
+    reopened.commit(Position(end.segment, 0))
+    assert segment.exists(), "a segment is deleted only once the committed position is past all of it"
+    reopened.commit(moved)
+    assert not segment.exists()
+    reopened.close()
+
+
 # the loader's own defences: a spool written before the door had these limits ---------------------------------
 def _line(project: str, record: dict[str, Any]) -> bytes:
     return b"E\t%s\tnative\tlegacy\t%s\n" % (project.encode(), orjson.dumps(record))
@@ -288,12 +325,12 @@ def test_a_spool_with_a_long_line_collisions_and_wide_records_loads_after_restar
     spool = server.path / "spool"
     segment = max(int(p.name[4:16]) for p in spool.glob("seg-*.log")) + 1
     lines = [_line("default", track(f"leg-d{i}", {"n": i})) for i in range(330)]
-    lines.append(_line("default", track("leg-d-long", {"blob": "L" * (20 << 20)})))  # longer than one read
+    lines.append(_line("default", track("leg-d-long", {"blob": "L" * (17 << 20)})))  # longer than one read
     lines += [_line("default", track(f"leg-d{i}", {"n": i})) for i in range(330, 659)]
     shop = [_line("shop", track(f"leg-s{i}", {("Revenue" if i % 2 else "revenue"): i})) for i in range(600)]
     shop.append(_line("shop", track("leg-s-both", {"Casey": 1, "casey": 2})))
-    shop += [_line("shop", track(f"leg-s-wide{r}", {f"w{r}_{i}": i for i in range(1000)})) for r in range(8)]
-    shop += [_line("shop", track(f"leg-s{i}", {"n": i})) for i in range(600, 651)]
+    shop += [_line("shop", track(f"leg-s-wide{r}", {f"w{r}_{i}": i for i in range(1000)})) for r in range(3)]
+    shop += [_line("shop", track(f"leg-s{i}", {"n": i})) for i in range(600, 656)]
     lines = [x for pair in zip(lines, shop[: len(lines)], strict=False) for x in pair] + shop[len(lines) :]
     data = b"".join(lines) + b'E\tdefault\tnative\tlegacy\t{"type":"track","event":"torn'  # a crash mid-write
     (spool / f"seg-{segment:012d}.log").write_bytes(data)
@@ -304,19 +341,15 @@ def test_a_spool_with_a_long_line_collisions_and_wide_records_loads_after_restar
         default_ids = {f"leg-d{i}" for i in range(659)} | {"leg-d-long"}
         exactly_once(stored(server, "default", "leg-"), default_ids)
         # revenue (row 0) came first: the Revenue records are refused, as is the record with both spellings
-        shop_ids = {f"leg-s{i}" for i in range(0, 600, 2)} | {f"leg-s{i}" for i in range(600, 651)}
+        shop_ids = {f"leg-s{i}" for i in range(0, 600, 2)} | {f"leg-s{i}" for i in range(600, 656)}
         # the cap: shop holds revenue, Casey and n, so wide0's 1,000 names fit and wide1's do not all fit
         exactly_once(stored(server, "shop", "leg-s"), shop_ids | {"leg-s-wide0"})
         reasons = [str(r["reason"]) for r in rejects(server, "shop")]
         assert sum("'Revenue' differs only in case from 'revenue'" in r for r in reasons) == 300
         assert sum("'casey'" in r and "'Casey'" in r for r in reasons) == 1
-        assert sum("limit of 2000 event properties" in r for r in reasons) == 7
+        assert sum("limit of 2000 event properties" in r for r in reasons) == 2
         assert not rejects(server, "default")
         assert not (spool / f"seg-{segment:012d}.log").exists(), "a loaded segment is deleted once committed"
-        server.stop()
-        server.start()  # and a restart loads nothing twice
-        assert_healthy(server)
-        exactly_once(stored(server, "default", "leg-"), default_ids)
     finally:
         server.stop()
 
@@ -381,13 +414,13 @@ def test_a_record_that_kills_the_server_is_set_aside_after_a_few_restarts(
 ) -> None:
     server = _faulty(tmp_path, monkeypatch)
     try:
-        records = [track(f"kill-{i}", {"k": i}) for i in range(300)]
-        records[150] = track("kill-poison", {"note": "CRASH-ME"})
+        records = [track(f"kill-{i}", {"k": i}) for i in range(100)]
+        records[20] = track("kill-poison", {"note": "CRASH-ME"})
         send(server, server.write_key, records)  # acknowledged: on disk before the loader dies on it
         restarts = _settle_through_crashes(server, restarts=5)
         assert restarts >= 1
         assert_healthy(server)
-        exactly_once(stored(server, "default", "kill-"), {f"kill-{i}" for i in range(300)} - {"kill-150"})
+        exactly_once(stored(server, "default", "kill-"), {f"kill-{i}" for i in range(100)} - {"kill-20"})
         [aside] = [r for r in rejects(server, "default") if "set aside" in str(r["reason"])]
         assert "kill-poison" in aside["raw"] and "3 times" in aside["reason"]
     finally:

@@ -14,10 +14,12 @@ count as pending until the next refresh, so a burst of requests cannot pass a ca
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from userloop.collect.spool import Position
 from userloop.schema.names import (
     MAX_TABLE_PROPERTIES,
     RESERVED_EVENT_NAMES,
@@ -46,20 +48,67 @@ class Rules:
     registry: dict[tuple[str, str], PropertyType] = field(default_factory=dict)
     max_properties: int = 1000
     max_table_properties: dict[str, int] = field(default_factory=lambda: dict(MAX_TABLE_PROPERTIES))
-    #: (table, folded name) → the spelling registered, or admitted since the snapshot (pending).
-    spellings: dict[tuple[str, str], str] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)  # properties per table, registered + pending
+    spellings: dict[tuple[str, str], str] = field(default_factory=dict)  # (table, folded name) → registered name
+    counts: Counter[str] = field(default_factory=Counter)  # registered properties per table
 
     def __post_init__(self) -> None:
         for table, name in self.registry:
             self.spellings.setdefault((table, fold(name)), name)
-            self.counts[table] = self.counts.get(table, 0) + 1
+            self.counts[table] += 1
 
-    def admit(self, table: str, names: list[str]) -> None:
-        """Count the new ``names`` of an accepted record as pending in ``table``."""
+
+@dataclass(eq=False)
+class Admission:
+    """One request's admitted new property names, and where its spool lines end once written."""
+
+    names: dict[tuple[str, str], str] = field(default_factory=dict)  # (table, folded name) → spelling
+    end: Position | None = None
+
+
+class Pending:
+    """New property names the door admitted for one project that may not be in its registry snapshot yet.
+
+    Each request's names are kept until the loader has committed past the request's spool lines; by then the
+    snapshot in :class:`Rules` has been refreshed with them. So a refresh can never make the door forget names
+    still on their way, and a burst of requests cannot pass a cap together.
+    """
+
+    def __init__(self) -> None:
+        self._requests: list[Admission] = []
+        self.spellings: dict[tuple[str, str], str] = {}  # (table, folded name) → the spelling admitted
+
+    def begin(self) -> Admission:
+        """A new request's entry: its names, and (once spooled) where its lines end."""
+        entry = Admission()
+        self._requests.append(entry)
+        return entry
+
+    def spooled(self, entry: Admission, end: Position | None) -> None:
+        """The request's lines end at ``end`` in the spool (``None``: it was not spooled, forget its names)."""
+        if end is None or not entry.names:
+            self._requests.remove(entry)
+            self._rebuild()
+        else:
+            entry.end = end
+
+    def prune(self, loaded: Position) -> None:
+        """Forget the names of requests the loader has committed past."""
+        kept = [r for r in self._requests if r.end is None or r.end > loaded]
+        if len(kept) != len(self._requests):
+            self._requests = kept
+            self._rebuild()
+
+    def add(self, entry: Admission, table: str, names: list[str]) -> None:
         for name in names:
+            entry.names[(table, fold(name))] = name
             self.spellings[(table, fold(name))] = name
-        self.counts[table] = self.counts.get(table, 0) + len(names)
+
+    def count(self, table: str, rules: Rules) -> int:
+        """Admitted names of ``table`` that the registry snapshot does not hold yet."""
+        return sum(1 for key in self.spellings if key[0] == table and key not in rules.spellings)
+
+    def _rebuild(self) -> None:
+        self.spellings = {key: name for r in self._requests for key, name in r.names.items()}
 
 
 @lru_cache(maxsize=65_536)  # names repeat across records: check each once
@@ -72,17 +121,25 @@ def _property_name_problem(name: str) -> str | None:
     return name_problem(name, reserved=RESERVED_PROPERTY_NAMES)
 
 
-def problem(record: Any, rules: Rules, now_ms: int, *, admit: bool = False) -> tuple[str, str] | None:
+def problem(
+    record: Any,
+    rules: Rules,
+    now_ms: int,
+    pending: Pending | None = None,
+    entry: Admission | None = None,
+) -> tuple[str, str] | None:
     """(field, reason) of the first rule ``record`` breaks, or ``None``.
 
-    With ``admit``, the new property names of a record that passes count as pending in ``rules``.
+    ``pending`` holds the names admitted by requests still on their way to the registry; with ``entry`` (the
+    current request's), the new names of a record that passes are admitted there.
     """
     if not isinstance(record, dict):
         return "record", "record is not a JSON object"
     rtype = record.get("type")
     if rtype not in RECORD_TYPES:
         return "type", f"unknown record type {rtype!r}; expected one of {', '.join(sorted(RECORD_TYPES))}"
-    return _ids(record, rtype) or _event(record, rtype, rules, now_ms) or _properties(record, rtype, rules, admit)
+    found = _ids(record, rtype) or _event(record, rtype, rules, now_ms)
+    return found or _properties(record, rtype, rules, pending or Pending(), entry)
 
 
 def _ids(record: dict[str, Any], rtype: str) -> tuple[str, str] | None:
@@ -121,7 +178,13 @@ def _event(record: dict[str, Any], rtype: str, rules: Rules, now_ms: int) -> tup
     return None
 
 
-def _properties(record: dict[str, Any], rtype: str, rules: Rules, admit: bool) -> tuple[str, str] | None:
+def _properties(
+    record: dict[str, Any],
+    rtype: str,
+    rules: Rules,
+    pending: Pending,
+    entry: Admission | None,
+) -> tuple[str, str] | None:
     props = record.get("properties")
     if props is None:
         return None
@@ -141,29 +204,38 @@ def _properties(record: dict[str, Any], rtype: str, rules: Rules, admit: bool) -
             return name, f"property {name} is {known.value}; got {type(value).__name__} {str(value)[:60]!r}"
     if table is None:
         return None
-    return _names(props, table, rules, admit)
+    return _names(props, table, rules, pending, entry)
 
 
-def _names(props: dict[str, Any], table: str, rules: Rules, admit: bool) -> tuple[str, str] | None:
+def _names(
+    props: dict[str, Any],
+    table: str,
+    rules: Rules,
+    pending: Pending,
+    entry: Admission | None,
+) -> tuple[str, str] | None:
     """Case collisions (with the registry, pending names, or inside the record) and the table's cap."""
     new: dict[str, str] = {}  # folded → spelling, of the names the table does not have yet
     for name in props:
         if name == "$is_login_id" or (table, name) in rules.registry:
             continue
         folded = fold(name)
-        existing = rules.spellings.get((table, folded))
+        existing = rules.spellings.get((table, folded)) or pending.spellings.get((table, folded))
         if existing is not None and existing != name:
             return name, collision_reason(name, existing, registered=(table, existing) in rules.registry)
         if folded in new:
             return name, collision_reason(name, new[folded], registered=False)
         if existing is None:
             new[folded] = name
+    if not new:
+        return None
     cap = rules.max_table_properties.get(table)
-    if new and cap is not None and rules.counts.get(table, 0) + len(new) > cap:
+    have = rules.counts[table] + pending.count(table, rules)
+    if cap is not None and have + len(new) > cap:
         first = next(iter(new.values()))
-        return first, cap_reason(first, table, cap, have=rules.counts.get(table, 0), adding=len(new))
-    if admit and new:
-        rules.admit(table, list(new.values()))
+        return first, cap_reason(first, table, cap, have=have, adding=len(new))
+    if entry is not None:
+        pending.add(entry, table, list(new.values()))
     return None
 
 

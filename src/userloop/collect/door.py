@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from userloop.collect.checks import Rules, problem
+from userloop.collect.checks import Admission, Pending, Rules, problem
 from userloop.collect.keys import KeyBook
 from userloop.collect.limits import RateLimiter
 from userloop.collect.payload import PayloadError, TooLarge
@@ -57,6 +57,7 @@ class FrontDoor:
         self.limits = limits
         self.limiter = RateLimiter(limits.rate_per_second, limits.burst)
         self.rules: dict[str, Rules] = {}
+        self.pending: dict[str, Pending] = {}  # per project: new property names on their way to the registry
 
     async def take(self, wire: WireFormat, raw: RawRequest, *, admin_project: str | None = None) -> Answer:
         """Answer one request. ``admin_project``: the caller holds an admin token and names the project."""
@@ -93,27 +94,40 @@ class FrontDoor:
     async def _spool(self, wire: WireFormat, decoded: Decoded, project: str, request_id: str) -> Receipt:
         now_ms = int(time.time() * 1000)
         intake = wire.to_intake(decoded, now_ms)
-        rules = self.rules.setdefault(project, Rules())
         bodies = encode(project, intake, self.limits.max_record_bytes)
-        self._check(intake, bodies, rules, now_ms, admit=not decoded.dry_run)
-        intake.refusals.sort(key=lambda r: r.index)
-        receipt = Receipt(len(decoded.messages), len(bodies), intake.refusals, request_id, decoded.dry_run)
-        if not decoded.dry_run and (bodies or intake.refusals):
-            await self.spool.write(spool_lines(project, wire.source, request_id, bodies, intake.refusals))
+        pending = self.pending.setdefault(project, Pending())
+        pending.prune(self.spool.loaded)
+        entry = pending.begin()
+        end = None
+        try:
+            self._check(intake, bodies, self.rules.get(project) or Rules(), now_ms, pending, entry)
+            intake.refusals.sort(key=lambda r: r.index)
+            receipt = Receipt(len(decoded.messages), len(bodies), intake.refusals, request_id, decoded.dry_run)
+            if not decoded.dry_run and (bodies or intake.refusals):
+                end = await self.spool.write(spool_lines(project, wire.source, request_id, bodies, intake.refusals))
+        finally:
+            pending.spooled(entry, end)
         return receipt
 
     @staticmethod
-    def _check(intake: Intake, bodies: list[bytes], rules: Rules, now_ms: int, *, admit: bool) -> None:
+    def _check(
+        intake: Intake,
+        bodies: list[bytes],
+        rules: Rules,
+        now_ms: int,
+        pending: Pending,
+        entry: Admission,
+    ) -> None:
         """Refuse the records that break a rule; ``bodies`` (their spool encoding) keeps only the others.
 
-        With ``admit`` the new property names of kept records count against the project's caps until the
-        registry snapshot is refreshed, so a burst of requests cannot slip past a cap together.
+        The new property names of kept records are admitted in ``entry``: they count against the project's
+        caps and spellings until the loader has committed past this request.
         """
         kept: list[dict[str, Any]] = []
         positions: list[int] = []
         kept_bodies: list[bytes] = []
         for record, index, body in zip(intake.records, intake.positions, bodies, strict=True):
-            found = problem(record, rules, now_ms, admit=admit)
+            found = problem(record, rules, now_ms, pending, entry)
             if found is None:
                 kept.append(record)
                 positions.append(index)

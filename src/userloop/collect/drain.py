@@ -14,8 +14,9 @@ Nothing acknowledged is dropped, and no record can stop the others:
 - an error that says nothing about the records (I/O, memory) is not bisected: the pass stops and is retried;
 - every load is counted in the spool before it begins (``attempts.json``), so a batch that fails, or ends the
   process (an out-of-memory kill), is known on the next start: its range is then loaded
-  :data:`CAREFUL_LINES` records at a time, after a second failure one record at a time, and the record that
-  fails a third time is set aside with its raw input instead of being retried forever.
+  :data:`CAREFUL_LINES` records at a time; after a second failure the records of the load that failed are
+  loaded one at a time, and the record that fails a third time is set aside with its raw input instead of
+  being retried forever.
 """
 
 from __future__ import annotations
@@ -155,6 +156,8 @@ class BackgroundLoader:
                 self.spool.begin_attempt(Attempt(after, 0, after, 0))  # the culprit is found: full speed again
                 return after
             range_end = last.end
+            if failed >= 2 and last.at == start:  # the smaller load that failed here holds the culprit
+                range_end = min(range_end, _after(start, lines[: max(last.lines, 1)]))
             lines = _within(start, lines[: CAREFUL_LINES if failed == 1 else 1], range_end)
             end = _after(start, lines)
         self.spool.begin_attempt(Attempt(start, len(lines), range_end, failed + 1))

@@ -97,6 +97,7 @@ class Spool:
         _fsync_dir(self.path)
         self._durable = Position(self._active, 0)
         self._attempt = self._read_attempt()
+        self._loaded = self.committed()
         self._thread = threading.Thread(target=self._run, name="userloop-spool", daemon=True)
         self._thread.start()
 
@@ -236,6 +237,11 @@ class Spool:
             segments = self.segments()
             return Position(segments[0] if segments else self._active, 0)
 
+    @property
+    def loaded(self) -> Position:
+        """The committed position as of the last :meth:`commit` (in memory: for the front door)."""
+        return self._loaded
+
     def commit(self, position: Position) -> None:
         """Persist the loader's progress (after the DuckDB transaction committed), then drop finished segments."""
         tmp = self.path / (COMMITTED_FILE + ".tmp")
@@ -247,6 +253,7 @@ class Spool:
         tmp.replace(self.path / COMMITTED_FILE)
         if self.fsync:
             _fsync_dir(self.path)
+        self._loaded = position
         for n in self.segments():
             if n < position.segment:
                 (self.path / segment_name(n)).unlink(missing_ok=True)
