@@ -475,14 +475,16 @@ def test_every_duration_has_a_unit_and_no_long_fraction(seconds: float) -> None:
     assert len(number.split(".")[-1]) <= 1 or "." not in number
 
 
-# --- splitting ----------------------------------------------------------------------------------------------------------
+# --- splitting ---------------------------------------------------------------------------------------------------
 
 _cell = st.text(alphabet="0123456789,.%abc 转化率", min_size=0, max_size=14)
 
 
 @settings(max_examples=examples(40))
 @given(
-    headers=st.lists(st.sampled_from(["n", "人数\nusers", "转化率\nconversion", "week 12", "x"]), min_size=1, max_size=14),
+    headers=st.lists(
+        st.sampled_from(["n", "人数\nusers", "转化率\nconversion", "week 12", "x"]), min_size=1, max_size=14
+    ),
     n_rows=st.integers(min_value=0, max_value=4),
     data=st.data(),
     width=st.integers(min_value=40, max_value=160),

@@ -73,6 +73,30 @@ def _table(
     return table
 
 
+def _natural(col: Col, cells: Sequence[str | Text]) -> int:
+    """A column's width when nothing in it wraps: its widest header line or cell line, up to its ``max_width``."""
+    from rich.cells import cell_len
+
+    lines = col.header.split("\n")
+    for cell in cells:
+        lines += (cell if isinstance(cell, str) else cell.plain).split("\n")
+    widest = max((cell_len(line) for line in lines), default=0)
+    return min(widest, col.max_width) if col.max_width else widest
+
+
+_OVERHEAD: dict[str, tuple[int, int]] = {}
+
+
+def _overhead(console: Console) -> tuple[int, int]:
+    """The width a table adds around its cells: ``(fixed, per column)``, measured once on a tiny table."""
+    if "table" not in _OVERHEAD:
+        one = natural_width(console, _table([Col("x")], [["x"]], set()))
+        two = natural_width(console, _table([Col("x"), Col("x")], [["x", "x"]], set()))
+        per_column = two - one - 1  # one = fixed + 1 + per_column; two = fixed + 2 + 2 * per_column
+        _OVERHEAD["table"] = (one - 1 - per_column, per_column)
+    return _OVERHEAD["table"]
+
+
 def natural_width(console: Console, table: Table) -> int:
     """How wide ``table`` is when nothing in it wraps (capped columns count at their cap)."""
     from rich.measure import Measurement
@@ -105,15 +129,21 @@ def fit(
     def build(idx: list[int]) -> Table:
         return _table([columns[i] for i in idx], [[row[i] for i in idx] for row in padded], sections, header=header)
 
+    # Widths add up (cells, padding and one separator per column), so the parts are packed by arithmetic on each
+    # column's natural width rather than by measuring a rich table per attempt (slow for long retention tables).
+    fixed, per_column = _overhead(console)
+    natural = {i: _natural(columns[i], [row[i] for row in padded]) + per_column for i in range(len(columns))}
+    base = fixed + sum(natural[i] for i in keys)
+    extra = {i: natural[i] for i in values}
     parts: list[list[int]] = []
     current: list[int] = []
+    used = base
     for i in values:
-        trial = [*current, i]
-        if current and natural_width(console, build(keys + trial)) > width:
+        if current and used + extra[i] > width:
             parts.append(current)
-            current = [i]
-        else:
-            current = trial
+            current, used = [], base
+        current.append(i)
+        used += extra[i]
     parts.append(current)
     return [build(keys + part) for part in parts]
 
