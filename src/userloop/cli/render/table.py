@@ -135,17 +135,30 @@ def fit(
     natural = {i: _natural(columns[i], [row[i] for row in padded]) + per_column for i in range(len(columns))}
     base = fixed + sum(natural[i] for i in keys)
     extra = {i: natural[i] for i in values}
+    parts = _pack(values, extra, base, width, len(values))
+    # Even parts read better than full ones and a stub: the fewest columns per part that needs no more parts.
+    for most in range(-(-len(values) // max(len(parts), 1)), len(values)):
+        even = _pack(values, extra, base, width, most)
+        if len(even) <= len(parts):
+            parts = even
+            break
+    return [build(keys + part) for part in parts]
+
+
+def _pack(values: list[int], extra: dict[int, int], base: int, width: int, most: int) -> list[list[int]]:
+    """``values`` in order into parts of at most ``most`` columns, each at most ``width`` wide (``base`` for the
+    key columns plus each column's ``extra``); a column wider than the rest of the line gets a part of its own."""
     parts: list[list[int]] = []
     current: list[int] = []
     used = base
     for i in values:
-        if current and used + extra[i] > width:
+        if current and (used + extra[i] > width or len(current) >= most):
             parts.append(current)
             current, used = [], base
         current.append(i)
         used += extra[i]
     parts.append(current)
-    return [build(keys + part) for part in parts]
+    return parts
 
 
 def title(zh: str, en: str | None = None, *, style: str = "bold", gap: bool = True) -> Text:
