@@ -506,3 +506,15 @@ def test_split_tables_fit_without_squeezing(headers: list[str], n_rows: int, dat
         if len(table.columns) > 2:
             assert natural_width(con, table) <= width
     assert seen == headers
+
+
+def test_two_step_funnel_breakdowns_are_one_overview_row_each() -> None:
+    """Step 1 and 2 of each value fit on one overview row (entered, converted, rate); no block per value."""
+    doc = load("funnel")
+    result = doc["result"]
+    two = {**result, "steps": result["steps"][:2]}
+    two["breakdowns"] = [{**b, "steps": b["steps"][:2]} for b in result["breakdowns"]]
+    text = render({"kind": "funnel", "result": two}, 80)
+    assert "分组 / breakdown: " not in text
+    for series in two["breakdowns"]:
+        assert pct(series["conversion_rate"]) in row_with(text, series["breakdown"], f"{series['entered']:,}")

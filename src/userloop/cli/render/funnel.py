@@ -27,7 +27,8 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     breakdowns = result.get("breakdowns") or []
     if breakdowns:
         out += breakdown_overview(breakdowns, console)
-        for series in breakdowns:
+        # With two steps the overview already says everything a value's block would; with more, each gets one.
+        for series in breakdowns if len(result["steps"]) > 2 else []:
             out += [title(f"{fmt.lab('breakdown')}: {fmt.text(series.get('breakdown'))}"), summary(series)]
             out += steps_table(series["steps"], console)
     if result.get("time_to_convert"):
