@@ -72,7 +72,7 @@ class CLVRunModel(UserModel[CLVConfig]):
         rows, end_day = self._purchases(ctx)
         s = summarise_transactions(rows["user_id"], rows["day"], rows["amount"], end_day, time_unit_days=1)
         choice, validation = self._choose(rows, end_day)
-        model = make_model(choice["model"]).fit(s.frequency, s.recency, s.T)
+        model = self._fit_chosen(choice, validation, s)
         spend = GammaGammaModel().fit(s.frequency, s.monetary)
         columns = self._columns(s, model, spend)
         report = {
@@ -136,6 +136,32 @@ class CLVRunModel(UserModel[CLVConfig]):
         except CLVFitError as exc:
             chosen, reason = "mbgnbd", f"{exc.message}; MBG/NBD is the default"
         return {"model": chosen, "mode": "auto", "reason": reason}, validation.as_dict()
+
+    def _fit_chosen(
+        self, choice: dict[str, Any], validation: dict[str, Any] | None, s: TransactionSummary
+    ) -> PurchaseModel:
+        """Fit the chosen model on all the data; in ``auto`` mode, fall back to the next candidate if it cannot.
+
+        The next candidates are the validated ones by decile error, then the rest. ``choice`` records a fallback.
+        """
+        order = [choice["model"]]
+        if choice["mode"] == "auto":
+            done = {} if validation is None else validation["candidates"]
+            ranked = sorted((n for n, c in done.items() if "error" not in c), key=lambda n: done[n]["decile_error"])
+            order += [n for n in dict.fromkeys([*ranked, *CANDIDATES]) if n not in order]
+        failures: list[str] = []
+        for name in order:
+            try:
+                model = make_model(name).fit(s.frequency, s.recency, s.T)
+            except CLVFitError as exc:
+                if name == order[-1]:
+                    raise
+                failures.append(f"{name}: {exc.code}")
+                continue
+            if failures:
+                choice.update(model=name, fallback=f"could not fit on all the data ({'; '.join(failures)})")
+            return model
+        raise AssertionError("unreachable: the last candidate either returns or raises")
 
     def _columns(self, s: TransactionSummary, model: PurchaseModel, spend: GammaGammaModel) -> dict[str, Any]:
         cfg = self.config

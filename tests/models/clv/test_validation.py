@@ -91,3 +91,25 @@ def test_validation_on_an_mbg_population_picks_a_model_that_forecasts_and_ranks(
     chosen, _ = choose_model(v)
     assert chosen in {"mbgnbd", "paretonbd"}
     assert c[chosen]["decile_error"] <= min(x["decile_error"] for x in c.values()) + ERROR_TOLERANCE
+
+
+def test_auto_falls_back_when_the_chosen_model_cannot_be_fitted_on_all_data(cdnow_daily, monkeypatch) -> None:
+    import userloop.models.clv_model as clv_model
+    from userloop.models.clv_model import CLVConfig, CLVRunModel
+
+    real = clv_model.make_model
+
+    class Refuses:
+        def fit(self, *args: object) -> None:
+            raise CLVFitError("refused", code="clv_not_identified")
+
+    monkeypatch.setattr(clv_model, "make_model", lambda name: Refuses() if name == "mbgnbd" else real(name))
+    validation = {"candidates": {"mbgnbd": _candidate(0.1, 0.8), "paretonbd": _candidate(0.2, 0.7),
+                                 "bgnbd": _candidate(0.15, 0.5)}}  # fmt: skip
+    choice = {"model": "mbgnbd", "mode": "auto", "reason": "test"}
+    model = CLVRunModel()._fit_chosen(choice, validation, cdnow_daily)
+    assert choice["model"] == "bgnbd" and type(model).__name__ == "BetaGeoModel"  # next by decile error
+    assert "mbgnbd: clv_not_identified" in choice["fallback"]
+    named = {"model": "mbgnbd", "mode": "named", "reason": "test"}
+    with pytest.raises(CLVFitError):
+        CLVRunModel(CLVConfig(clv_model="mbgnbd"))._fit_chosen(named, validation, cdnow_daily)
