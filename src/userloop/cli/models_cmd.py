@@ -80,6 +80,9 @@ def _lines(day: date, results: dict[str, dict[str, Any]]) -> list[str]:
             lines.append(f"  {name:<11} not run: {res['error']['message']} [{res['error']['code']}]")
         else:
             lines.append(f"  {name:<11} {res['users']:>10,} users  → {res['table']}  ({res['seconds']:.2f} s)")
+            choice = res.get("report", {}).get("choice")
+            if choice:  # the CLV purchase model and why
+                lines.append(f"  {'':<11} model {choice['model']} ({choice['mode']}): {choice['reason']}")
     return lines
 
 

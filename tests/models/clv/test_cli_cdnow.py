@@ -59,7 +59,7 @@ def _load_cdnow(ws: Workspace, transactions: tuple[np.ndarray, np.ndarray, np.nd
 
 
 @pytest.fixture(scope="module")
-def cdnow_run(tmp_path_factory: pytest.TempPathFactory, cdnow_transactions) -> tuple[dict, dict]:
+def cdnow_run(tmp_path_factory: pytest.TempPathFactory, cdnow_transactions) -> tuple[dict, dict, Path]:
     path = tmp_path_factory.mktemp("cdnow") / "ws"
     ws, _ = Workspace.init(path)
     _load_cdnow(ws, cdnow_transactions)
@@ -76,11 +76,11 @@ def cdnow_run(tmp_path_factory: pytest.TempPathFactory, cdnow_transactions) -> t
         outputs = read_outputs(ws.project(), "clv", date.fromisoformat(AS_OF))
     finally:
         ws.close()
-    return doc["models"]["clv"], outputs
+    return doc["models"]["clv"], outputs, path
 
 
 def test_reproduces_the_published_cdnow_pareto_nbd_fit(cdnow_run) -> None:
-    run, _ = cdnow_run
+    run = cdnow_run[0]
     report = run["report"]
     assert run["users"] == 2357
     assert report["transaction_model"]["name"] == "paretonbd" and report["choice"]["mode"] == "named"
@@ -92,7 +92,7 @@ def test_reproduces_the_published_cdnow_pareto_nbd_fit(cdnow_run) -> None:
 
 
 def test_39_week_expectations_match_lifetimes(cdnow_run, cdnow_exact, lifetimes) -> None:
-    run, out = cdnow_run
+    run, out, _ = cdnow_run
     data = (cdnow_exact.frequency, cdnow_exact.recency, cdnow_exact.T)
     reference = lifetimes.ParetoNBDFitter().fit(*data)
     theirs = np.asarray(reference.conditional_expected_number_of_purchases_up_to_time(39.0, *data))
@@ -127,3 +127,12 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
         res = CliRunner().invoke(app, ["models", "run", "-w", str(tmp_path / "ws"), "--json", *extra])
         assert res.exit_code == 2, res.output
         assert json.loads(res.output)["error"]["code"] == "invalid"
+
+
+def test_text_output_names_the_model_and_why(cdnow_run) -> None:
+    app = typer.Typer()
+    app.add_typer(models_app, name="models")
+    args = ["models", "run", "-w", str(cdnow_run[2]), "--only", "clv", "--as-of", AS_OF, "--horizon-days", "273"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "model mbgnbd (auto): holdout of 90 days" in res.output  # CDNOW: a third of 272 days
