@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -32,14 +31,12 @@ def test_clv_options_are_checked() -> None:
             clv_options(*bad)
 
 
-def test_the_scheduled_job_passes_the_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import userloop.models.pipeline as pipeline
+def test_the_scheduled_job_passes_the_options(tmp_path: Path) -> None:
+    """The daily job, run for real on a small simulated business that ends yesterday in the project's zone."""
+    from datetime import timedelta
 
-    seen: dict[str, Any] = {}
-
-    def fake_run_models(project: Any, as_of: date, only: Any = None, **kwargs: Any) -> dict[str, Any]:
-        seen.update(kwargs)
-        return {"clv": {"report": {}}}
+    from userloop.core.clock import today_in
+    from userloop.models.base import latest_report
 
     ws, _ = Workspace.init(tmp_path / "ws")
     try:
@@ -47,9 +44,13 @@ def test_the_scheduled_job_passes_the_options(tmp_path: Path, monkeypatch: pytes
             user_models(ws, clv_model="nope")
         with pytest.raises(ValidationError):
             user_models(ws, horizon_days=0)
-        monkeypatch.setattr(pipeline, "run_models", fake_run_models)
-        assert user_models(ws, clv_model="paretonbd", horizon_days=60).fn("default")["models"] == {"clv": "ok"}
-        assert seen["clv_model"] == "paretonbd" and seen["horizon_days"] == 60
+        yesterday = today_in(ws.project_info("default").timezone) - timedelta(days=1)
+        run_simulation(ws, "default", users=300, days=90, seed=5, end_date=yesterday)
+        out = user_models(ws, clv_model="paretonbd", horizon_days=60).fn("default")
+        assert out["as_of"] == yesterday.isoformat() and out["models"]["clv"] == "ok"
+        report = latest_report(ws.project("default"), "clv", yesterday)["report"]
+        assert report["config"]["clv_model"] == "paretonbd" and report["config"]["horizon_days"] == 60
+        assert report["transaction_model"]["name"] == "paretonbd"
     finally:
         ws.close()
 
