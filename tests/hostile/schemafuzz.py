@@ -16,6 +16,7 @@ or a project to one that exists.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -65,12 +66,21 @@ class Seeded:
     def headers(self) -> dict[str, str]:
         return self.server.admin
 
+    def headers_for(self, case: schemathesis.Case) -> dict[str, str]:
+        """The admin token; on a collector route the project's write key as the SDKs send it (basic-auth user
+        name for Segment and Mixpanel; ``token`` in the query, set by :meth:`steer`, for Sensors and Mixpanel)."""
+        if is_collector(case.operation.path):
+            return {"Authorization": "Basic " + base64.b64encode(f"{self.server.write_key}:".encode()).decode()}
+        return self.headers
+
     def steer(self, case: schemathesis.Case) -> None:
         """Adjust a generated case in place (see the module's docstring); deterministic, so runs repeat.
 
         A DELETE of a kept thing deletes its spare instead; of the other cases that name a segment, an insight,
         a person or a project, those with an even id (or an id of even length) name one that exists.
         """
+        if is_collector(case.operation.path):
+            case.query = {**(case.query or {}), "token": self.server.write_key}
         params = case.path_parameters if case.path_parameters is not None else {}
         for name, known in self.kept.items():
             value = params.get(name)
@@ -92,6 +102,11 @@ class Seeded:
         response = httpx.request(method, self.server.url + path, headers=self.headers, timeout=120, **kwargs)
         assert response.status_code < 300, (method, path, response.status_code, response.text)
         return response.json()
+
+
+def is_collector(path: str) -> bool:
+    """An SDK route (``/sa``, ``/v1/batch``, ``/track``, …), whose key is a project write key."""
+    return not path.startswith("/api/") and path != "/healthz"
 
 
 def seed(folder: Path, *, users: int = 12, days: int = 30) -> Seeded:
@@ -220,7 +235,7 @@ def _check_one(
     tally.cases += 1
     tally.per_operation[case.operation.label] += 1
     try:
-        response = case.call(headers=seeded.headers, session=session, timeout=120)
+        response = case.call(headers=seeded.headers_for(case), session=session, timeout=120)
     except requests.RequestException as exc:  # the server closed the connection: as bad as a 500
         tally.statuses[599] += 1
         tally.server_errors.append(f"{case.operation.label}: no answer ({exc!r})\n    {_curl(case)}")
@@ -228,7 +243,7 @@ def _check_one(
     tally.statuses[response.status_code] += 1
     tally.by_operation_status[case.operation.label, response.status_code] += 1
     try:
-        case.validate_response(response, checks=checks, headers=seeded.headers)
+        case.validate_response(response, checks=checks, headers=seeded.headers_for(case))
     except (FailureGroup, Failure) as exc:
         line = f"{case.operation.label} -> {response.status_code}: {_titles(exc)}\n    {_curl(case)}"
         line += f"\n    answer: {response.text[:300]}"
