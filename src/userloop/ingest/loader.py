@@ -71,6 +71,8 @@ MAP = "_ul_map"  # the batch's distinct ids → person
 REFUSED = "_ul_refused"  # per record, the first property name refused in its table (collision, full table)
 #: New property columns added per transaction (see the module docstring).
 REGISTER_CHUNK = 50
+#: Checks judged in one CASE (see Loader._check_pass).
+CHECKS_PER_PASS = 200
 
 
 @dataclass(frozen=True)
@@ -434,22 +436,37 @@ class Loader:
         return checks
 
     def _check_pass(self, staged: Staged, checks: list[Check], columns: list[_Column], json_refusals: bool) -> None:
-        """One vectorised pass: every record's first failing check (field, reason) into the slim ``_chk``."""
-        # One CASE: the first failing check gives both the field and the reason (built only for that row).
-        why = (
-            "CASE "
-            + " ".join(f"WHEN {c.condition} THEN struct_pack(f := {c.field_expr}, r := {c.reason})" for c in checks)
-            + " END"
-        )
+        """One vectorised pass: every record's first failing check (field, reason) into the slim ``_chk``.
+
+        A wide batch (thousands of property checks) is judged in passes of :data:`CHECKS_PER_PASS` checks:
+        DuckDB keeps working vectors for every branch of a ``CASE`` on every thread, so one ``CASE`` of 2,000
+        branches alone took 350 MB. Each pass keeps only its failing rows; the first failing pass wins.
+        """
         source = f"{staged.relation} LEFT JOIN {REFUSED} USING (_row)" if json_refusals else staged.relation
+        groups = [checks[i : i + CHECKS_PER_PASS] for i in range(0, len(checks), CHECKS_PER_PASS)]
+        if len(groups) <= 1:
+            why, source_why = _case(checks), source
+            parts: list[str] = []
+        else:
+            parts = [f"_ul_why{n}" for n in range(len(groups))]
+            for name, group in zip(parts, groups, strict=True):
+                self.con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM "
+                    f"(SELECT _row, {_case(group)} AS _why FROM {source}) WHERE _why IS NOT NULL"
+                )
+            joins = " ".join(f"LEFT JOIN {name} AS {name} USING (_row)" for name in parts)
+            why = "coalesce(" + ", ".join(f"{name}._why" for name in parts) + ")"
+            source_why = f"{staged.relation} {joins}"
         # Only narrow columns are kept; later steps read ids and names from the staged relation itself.
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {CHK} AS
             SELECT _row, type, time, hash(event_id) AS _h, _why.r AS _reason, _why.f AS _field
-            FROM (SELECT *, {why} AS _why FROM {source})
+            FROM (SELECT _row, type, time, event_id, {why} AS _why FROM {source_why})
             """
         )
+        for name in parts:
+            self.con.execute(f"DROP TABLE {name}")
 
     def _counts(self) -> Counter[tuple[str, bool]]:
         rows = self.con.execute(f"SELECT coalesce(type, '?'), _reason IS NULL, count(*) FROM {CHK} GROUP BY ALL")
@@ -683,6 +700,12 @@ class Loader:
             return 0
         apply_item_ops(self.project, ops, now_ms)
         return ops.num_rows
+
+
+def _case(checks: list[Check]) -> str:
+    """One CASE: the first failing check gives both the field and the reason (built only for that row)."""
+    whens = " ".join(f"WHEN {c.condition} THEN struct_pack(f := {c.field_expr}, r := {c.reason})" for c in checks)
+    return f"CASE {whens} END"
 
 
 def _column(columns: list[_Column], table: str, name: str, ptype: PropertyType, source: PropSource) -> _Column:
