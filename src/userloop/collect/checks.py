@@ -87,7 +87,8 @@ class Pending:
         """The request's lines end at ``end`` in the spool (``None``: it was not spooled, forget its names)."""
         if end is None or not entry.names:
             self._requests.remove(entry)
-            self._rebuild()
+            if entry.names:
+                self._rebuild()
         else:
             entry.end = end
 

@@ -120,7 +120,13 @@ class BackgroundLoader:
     def _run(self) -> None:
         while not self._stop.is_set():
             start = self.stats.position
-            data, end = self.spool.read(start, READ_BYTES)
+            try:
+                data, end = self.spool.read(start, READ_BYTES)
+            except OSError as exc:  # the disk: say so and try again, never let the loader thread die
+                self.stats.last_error = f"reading the spool failed: {exc}"[:MAX_ERROR_CHARS]
+                log.exception("reading the spool failed")
+                self._stop.wait(1.0)
+                continue
             if end == start:
                 self._wake.wait(0.5)
                 self._wake.clear()
@@ -195,7 +201,10 @@ class BackgroundLoader:
         if refusals:
             self._write_rejects(store, [_refusal_row(source, payload) for source, payload in refusals])
         if records and self.on_loaded:
-            self.on_loaded(project, store)
+            try:  # a cache refresh for the front door: its failure must not fail (and replay) a committed load
+                self.on_loaded(project, store)
+            except Exception:
+                log.exception("refreshing the front door's rules of project %r failed", project)
 
     def _load_isolating(
         self, project: str, store: ProjectStore, source: str, lines: list[str], policy: TimePolicy
