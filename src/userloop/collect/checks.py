@@ -36,7 +36,13 @@ EVENT_TYPES = frozenset({"track", "track_signup", "track_id_bind"})
 MAX_ID_LENGTH = 255
 _DATETIME = re.compile(DATETIME_REGEX)
 _DATE = re.compile(DATE_REGEX)
-_TABLE = {"profile_set": "users", "profile_set_once": "users", "profile_increment": "users", "item_set": "items"}
+_TABLE = {
+    "profile_set": "users",
+    "profile_set_once": "users",
+    "profile_increment": "users",
+    "profile_append": "users",
+    "item_set": "items",
+}
 
 
 @dataclass
@@ -76,6 +82,19 @@ class Pending:
     def __init__(self) -> None:
         self._requests: list[Admission] = []
         self.spellings: dict[tuple[str, str], str] = {}  # (table, folded name) → the spelling admitted
+
+    def seed(self, record: Any, end: Position) -> None:
+        """Count the property names of a record already spooled (before a restart) until ``end`` is loaded."""
+        if not isinstance(record, dict) or not isinstance(record.get("properties"), dict):
+            return
+        rtype = record.get("type")
+        table = "events" if rtype in EVENT_TYPES else _TABLE.get(rtype) if isinstance(rtype, str) else None
+        if table is None:
+            return
+        if not self._requests or self._requests[-1].end != end:
+            self._requests.append(Admission(end=end))
+        names = [n for n in record["properties"] if isinstance(n, str) and n != "$is_login_id"]
+        self.add(self._requests[-1], table, names)
 
     def begin(self) -> Admission:
         """A new request's entry: its names, and (once spooled) where its lines end."""

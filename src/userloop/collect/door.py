@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from userloop.collect.checks import Admission, Pending, Rules, problem
 from userloop.collect.keys import KeyBook
 from userloop.collect.limits import RateLimiter
@@ -22,6 +24,8 @@ from userloop.collect.wire import Decoded, RawRequest, Receipt, WireFormat
 
 #: The largest record (as spooled JSON) the front door takes: far below what the loader reads at once.
 MAX_RECORD_BYTES = 1 << 20
+#: How much of an unloaded spool the door reads at start for the property names on their way.
+SEED_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,30 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def backlog_names(spool: Spool, budget: int = SEED_BYTES) -> dict[str, Pending]:
+    """The property names of the records spooled but not loaded yet (after a restart), per project.
+
+    The door's registry snapshot cannot know them, and without them it could take a spelling the loader will
+    refuse, or more new names than a cap allows. They count until the loader has loaded that backlog. A backlog
+    larger than ``budget`` bytes is read only up to it (the loader still enforces every rule).
+    """
+    pending: dict[str, Pending] = {}
+    end = spool.durable  # the start of the new segment: the backlog is everything before it
+    position, read = spool.committed(), 0
+    while position < end and read < budget:
+        data, position = spool.read(position, 16 << 20)
+        read += len(data)
+        for line in data.split(b"\n"):
+            parts = line.split(b"\t", 4)
+            if len(parts) == 5 and parts[0] == b"E":
+                try:
+                    record = orjson.loads(parts[4])
+                except orjson.JSONDecodeError:
+                    continue
+                pending.setdefault(parts[1].decode("utf-8", "replace"), Pending()).seed(record, end)
+    return pending
+
+
 class FrontDoor:
     """Takes requests of any wire format into the spool; see the module docstring."""
 
@@ -57,7 +85,7 @@ class FrontDoor:
         self.limits = limits
         self.limiter = RateLimiter(limits.rate_per_second, limits.burst)
         self.rules: dict[str, Rules] = {}
-        self.pending: dict[str, Pending] = {}  # per project: new property names on their way to the registry
+        self.pending = backlog_names(spool)  # per project: property names on their way to the registry
 
     async def take(self, wire: WireFormat, raw: RawRequest, *, admin_project: str | None = None) -> Answer:
         """Answer one request. ``admin_project``: the caller holds an admin token and names the project."""
