@@ -47,6 +47,16 @@ BAD_CASES = [
         "needs original_id",
     ),
     ({"type": "item_set", "item_id": "p1", "properties": {"a": 1}}, "item_id", "need item_type and item_id"),
+    (  # found by the hostile test: neither stored nor rejected
+        {"type": "track_id_unbind", "event": "$UnbindID", "distinct_id": "u", "time": NOW_MS, "identities": [1]},
+        "identities",
+        "identities must be an object",
+    ),
+    (
+        {"type": "track_id_unbind", "event": "$UnbindID", "distinct_id": "u", "time": NOW_MS},
+        "identities",
+        "track_id_unbind needs identities",
+    ),
 ]
 
 

@@ -123,6 +123,16 @@ def record_checks(
             f"list_contains({literal(list(ITEM_RECORDS))}, type) AND (item_id IS NULL OR item_type IS NULL)",
             _msg("item records need item_type and item_id"),
         ),
+        Check(
+            "identities",
+            "identities IS NOT NULL AND json_type(identities) <> 'OBJECT'",
+            _msg('identities must be an object of id type → id value, e.g. {"$identity_mobile": "13800000000"}'),
+        ),
+        Check(
+            "identities",
+            "type = 'track_id_unbind' AND (identities IS NULL OR identities::VARCHAR = '{}')",
+            _msg("track_id_unbind needs identities: the ids to detach from the person"),
+        ),
     ]
 
 
