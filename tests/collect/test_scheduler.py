@@ -7,8 +7,8 @@ from pathlib import Path
 
 from userloop.service.jobs import rejects_retention
 from userloop.service.scheduler import Job, Scheduler
-from userloop.service.tables import create_tables
 from userloop.store import Workspace
+from userloop.store.service_tables import create_tables
 
 
 def test_daily_slot_runs_once_across_restarts_and_failures_retry(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from userloop.core.clock import today_in
 from userloop.profile import history, segments, tags
 from userloop.service.jobs import profiles, user_models
 from userloop.service.scheduler import Scheduler
-from userloop.service.tables import create_tables
 from userloop.sim.run import run_simulation
 from userloop.store import Workspace
+from userloop.store.service_tables import create_tables
 
 
 def test_daily_jobs_compute_tags_and_refresh_segments_as_of_yesterday(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from sqlalchemy import inspect
 
 from userloop.core import ids
 from userloop.core.errors import NotFoundError, ValidationError
-from userloop.service.tables import collector_settings
 from userloop.store.meta import MetaStore, upgrade_meta_schema
+from userloop.store.service_tables import collector_settings
 
 
 @pytest.fixture

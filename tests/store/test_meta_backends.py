@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from tests.store.metadb import BACKENDS, meta_url
 from userloop.core.errors import NotFoundError, ValidationError
 from userloop.query import insights
-from userloop.service.tables import JobRun, collector_settings, save_collector_settings
 from userloop.store.meta import MetaStore
 from userloop.store.migrations import current_revision, head_revision
+from userloop.store.service_tables import JobRun, collector_settings, save_collector_settings
 
 
 @pytest.fixture(params=BACKENDS)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 import userloop.profile.segments
 import userloop.profile.tags
 import userloop.query.insights
-import userloop.service.tables
+import userloop.store.service_tables
 from tests.store.metadb import BACKENDS, meta_url
 from userloop.store.meta import Base
 from userloop.store.migrations import compare_type, current_revision, head_revision, upgrade
@@ -83,7 +83,7 @@ def test_a_workspace_made_before_migrations_upgrades_in_place(tmp_path: Path) ->
         assert len(userloop.profile.tags.listing(ws.meta, info.id)) == 36
         assert [s.name for s in userloop.profile.segments.listing(ws.meta, info.id)] == ["成熟期用户 / mature users"]
         assert [i.name for i in userloop.query.insights.listing(ws.meta, info.id)] == ["daily views"]
-        settings = userloop.service.tables.collector_settings(ws.meta, info.id)
+        settings = userloop.store.service_tables.collector_settings(ws.meta, info.id)
         assert (settings.cors_origins, settings.rate_per_second) == ("https://shop.example.com", 50.0)
         assert ws.project("default").con.execute(
             f"SELECT count(*) FROM {ws.project('default').table('events')}"

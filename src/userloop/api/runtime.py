@@ -16,9 +16,9 @@ from userloop.collect.spool import Spool
 from userloop.query.engine import ResultCache
 from userloop.service.jobs import profiles, rejects_retention, user_models
 from userloop.service.scheduler import Scheduler
-from userloop.service.tables import create_tables
 from userloop.store import owner
 from userloop.store.duck import ProjectStore
+from userloop.store.service_tables import create_tables
 from userloop.store.sqltext import literal
 from userloop.store.workspace import Workspace
 

@@ -208,7 +208,7 @@ def jobs_list(
     from userloop.api.client import ServerClient
     from userloop.cli.session import open_local
     from userloop.service.scheduler import Scheduler, run_as_dict
-    from userloop.service.tables import create_tables
+    from userloop.store.service_tables import create_tables
 
     cols = ["id", "job", "project", "slot", "status", "attempts", "started_at", "finished_at", "error"]
     out = Out(json_out)

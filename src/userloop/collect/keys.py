@@ -3,7 +3,7 @@
 A revoked key stops working within ``ttl`` seconds; the cache keeps SQLite off the hot path of every request.
 The caches (keys, negative answers included, and project settings) are LRU maps with a size cap, so made-up
 keys cannot grow memory. CORS: a response carries ``Access-Control-Allow-Origin`` only when its project lists
-the exact origin (or lists ``*`` as its one entry); see :func:`userloop.service.tables.check_origins`.
+the exact origin (or lists ``*`` as its one entry); see :func:`userloop.store.service_tables.check_origins`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from userloop.core import ids
-from userloop.service.tables import collector_settings
 from userloop.store.meta import MetaStore
+from userloop.store.service_tables import collector_settings
 
 V = TypeVar("V")
 #: Request headers a browser may send to the collector (preflight answers with this fixed list, never an echo).

@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from userloop.core.clock import utcnow
-from userloop.service.tables import JobRun
 from userloop.store.meta import MetaStore
+from userloop.store.service_tables import JobRun
 
 log = logging.getLogger(__name__)
 JobFn = Callable[[str], dict[str, Any]]

@@ -11,8 +11,8 @@ from fastapi import APIRouter, HTTPException
 from userloop.api.deps import Admin, AdminCaller, ReadCaller, Reader, RuntimeDep
 from userloop.api.models import ProjectIn, ProjectOut, ProjectSettings
 from userloop.core.errors import UserloopError
-from userloop.service.tables import collector_settings, save_collector_settings
 from userloop.store.meta import Project
+from userloop.store.service_tables import collector_settings, save_collector_settings
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"], dependencies=[Reader])
 
