@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -300,11 +300,50 @@ class CLVModel(Generic[P]):
 
 
 class TransactionModel(CLVModel[P], ABC):
-    """A purchase-count model (BG/NBD, Pareto/NBD): its log-likelihood and analytic gradient at any parameters."""
+    """A purchase-count model (BG/NBD, Pareto/NBD, MBG/NBD): its log-likelihood and analytic gradient at any
+    parameters, and the maximum-likelihood fit they share (:meth:`_fit_by_likelihood`)."""
+
+    #: The parameter record of the model.
+    params_class: ClassVar[type[ModelParams]]
+    #: Positions of the parameters measured in units of time (α; Pareto/NBD's β): they scale with the time unit.
+    time_scaled: ClassVar[tuple[int, ...]] = (1,)
 
     @abstractmethod
+    def _likelihood(self, data: CustomerData) -> LogLikAndGrad:
+        """``θ → (log-likelihood, gradient)`` on ``data``, with what does not depend on ``θ`` computed once."""
+
+    @abstractmethod
+    def _starting_points(self, data: CustomerData) -> list[list[float]]:
+        """Starting points of the optimiser, in the order of the parameters, for ``data`` in its fit units."""
+
     def _objective(self, theta: FloatArray, data: CustomerData) -> tuple[float, FloatArray]:
         """Log-likelihood and its gradient at parameter vector ``theta`` on ``data``."""
+        return self._likelihood(data)(theta)
+
+    def _fit_by_likelihood(
+        self,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,  # noqa: N803
+    ) -> Self:
+        """Validate the customers, maximise the log-likelihood and store the fit (see the model's ``fit``)."""
+        data = validate_customers(frequency, recency, T, min_customers=2)
+        require_identifiable(data, self.model_name)
+        # Fit in units of the mean T (the time-scale parameters); the likelihood then changes by a factor scale^-x.
+        scale = scale_of(data.T)
+        scaled = CustomerData(data.frequency, data.recency / scale, data.T / scale)
+        values, ll, iterations, tried = maximise_log_likelihood(
+            self._likelihood(scaled),
+            self._starting_points(scaled),
+            names=self.params_class.names(),
+            n_customers=data.n_customers,
+            model_name=self.model_name,
+        )
+        values[list(self.time_scaled)] *= scale
+        ll -= float(data.frequency.sum()) * np.log(scale)
+        params = cast(P, self.params_class.from_array(values))
+        self._store(FitResult(params, ll, data.n_customers, iterations, tried))
+        return self
 
     def log_likelihood(
         self,

@@ -20,14 +20,11 @@ from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from userloop.models.clv.base import (
     CustomerData,
-    FitResult,
     FloatArray,
+    LogLikAndGrad,
     ModelParams,
     TransactionModel,
     dot,
-    maximise_log_likelihood,
-    require_identifiable,
-    scale_of,
     validate_customers,
     validate_horizon,
 )
@@ -147,6 +144,7 @@ class BetaGeoModel(TransactionModel[BetaGeoParams]):
     """
 
     model_name = "BG/NBD"
+    params_class = BetaGeoParams
 
     def fit(self, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike) -> Self:  # noqa: N803
         """Estimate ``r, α, a, b`` by maximum likelihood (FHL 2005, eq. 6).
@@ -169,26 +167,14 @@ class BetaGeoModel(TransactionModel[BetaGeoParams]):
         CLVFitError
             Data that cannot identify the model.
         """
-        data = validate_customers(frequency, recency, T, min_customers=2)
-        require_identifiable(data, self.model_name)
-        # Fit in units of the mean T (α is a time scale); the likelihood then changes by a factor scale^-x.
-        scale = scale_of(data.T)
-        scaled = CustomerData(data.frequency, data.recency / scale, data.T / scale)
-        prepared = _Prepared.from_data(scaled)
-        values, ll, iterations, tried = maximise_log_likelihood(
-            lambda theta: _loglik_and_grad(theta, prepared),
-            _starts(scaled),
-            names=BetaGeoParams.names(),
-            n_customers=data.n_customers,
-            model_name=self.model_name,
-        )
-        values[1] *= scale
-        ll -= float(data.frequency.sum()) * np.log(scale)
-        self._store(FitResult(BetaGeoParams.from_array(values), ll, data.n_customers, iterations, tried))
-        return self
+        return self._fit_by_likelihood(frequency, recency, T)
 
-    def _objective(self, theta: FloatArray, data: CustomerData) -> tuple[float, FloatArray]:
-        return _loglik_and_grad(theta, _Prepared.from_data(data))
+    def _likelihood(self, data: CustomerData) -> LogLikAndGrad:
+        prepared = _Prepared.from_data(data)
+        return lambda theta: _loglik_and_grad(theta, prepared)
+
+    def _starting_points(self, data: CustomerData) -> list[list[float]]:
+        return _starts(data)
 
     def expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
         """Expected repeat purchases in ``(0, t]`` of a customer picked at random (FHL 2005, eq. 9).
