@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import gzip
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.collect.serving import Server
+from tests.collect.serving import Server, new_server
 from tests.conftest import examples
 
 JSON = st.recursive(
@@ -21,6 +24,15 @@ RECORDS = st.fixed_dictionaries(
     {"type": st.sampled_from(["track", "profile_set", "item_set", "x"]), "event": st.text(max_size=12)},
     optional={"distinct_id": JSON, "time": JSON, "properties": JSON, "messageId": JSON, "batch": JSON},
 )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The module's server: the fuzz sends hundreds of bad tokens from one address, which the default budget of
+    failed authentications (20 a minute, tests/hostile checks it) would answer with 429 for the next test."""
+    srv = new_server(Path(tmp_path_factory.mktemp("fuzz")), failed_auths_per_minute=100_000.0).start()
+    yield srv
+    srv.stop()
 
 
 def _encode(doc: object, how: str) -> bytes:

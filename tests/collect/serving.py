@@ -19,12 +19,15 @@ from userloop.store import Workspace
 LAUNCH = """
 import sys
 from pathlib import Path
+from userloop.api.limits import GuardConfig
 from userloop.api.runtime import ServiceConfig
 from userloop.api.server import serve
 from userloop.collect.door import Limits
 limits = Limits(max_body_bytes=int(sys.argv[3]), max_records=int(sys.argv[4]), rate_per_second=float(sys.argv[5]),
                 burst=float(sys.argv[5]) * 2)
-serve(Path(sys.argv[1]), ServiceConfig(port=int(sys.argv[2]), limits=limits, scheduler_tick=0.2), announce=False)
+guards = GuardConfig(failed_auths_per_minute=float(sys.argv[6]))
+config = ServiceConfig(port=int(sys.argv[2]), limits=limits, scheduler_tick=0.2, guards=guards)
+serve(Path(sys.argv[1]), config, announce=False)
 """
 
 
@@ -43,6 +46,7 @@ class Server:
     max_body: int = 5 << 20
     max_records: int = 10_000
     rate: float = 0.0
+    failed_auths_per_minute: float = 20.0
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,7 +58,8 @@ class Server:
         return {"Authorization": f"Bearer {self.admin_token}"}
 
     def start(self) -> Server:
-        args = [str(self.path), str(self.port), str(self.max_body), str(self.max_records), str(self.rate)]
+        args = [str(self.path), str(self.port), str(self.max_body), str(self.max_records), str(self.rate),
+                str(self.failed_auths_per_minute)]  # fmt: skip
         self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *args], env={**os.environ, "PYTHONWARNINGS": ""})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
