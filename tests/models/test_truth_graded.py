@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 from tests.models.conftest import GRADED_LEAD_DAYS, SIM_END
@@ -23,28 +22,13 @@ from userloop.models.churn import ChurnModel
 from userloop.models.churn_features import read_labels
 from userloop.models.clv_model import CLVConfig, CLVRunModel
 from userloop.models.evaluation import classification_report
+from userloop.models.grading import dropped_out_by
 from userloop.store import ProjectStore, Workspace
 
 pytestmark = pytest.mark.slow
 
 TZ = "Asia/Shanghai"
 AS_OF = SIM_END - timedelta(days=GRADED_LEAD_DAYS)
-
-
-def dropped_by(project: ProjectStore, truth_path: Path, user_id: np.ndarray, end: Any) -> np.ndarray:
-    """True where the person behind ``user_id`` had dropped out (truth ``dropout_time``) before ``end``."""
-    truth = pq.read_table(truth_path, columns=["anonymous_ids", "dropout_time"])
-    first_ids = [ids[0] for ids in truth.column("anonymous_ids").to_pylist()]
-    dropout = truth.column("dropout_time").to_numpy(zero_copy_only=False).astype("datetime64[ms]")
-    rows = project.con.execute(
-        f"SELECT id_value, user_id FROM {project.table('identities')} WHERE id_value IN (SELECT unnest(?))",
-        [first_ids],
-    ).fetchall()
-    index = {anon: i for i, anon in enumerate(first_ids)}
-    user_person = {uid: index[anon] for anon, uid in rows}
-    people = np.array([user_person[u] for u in user_id.tolist()])
-    when = dropout[people]
-    return np.asarray(~np.isnat(when) & (when < np.datetime64(end, "ms")))
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +42,7 @@ def test_p_alive_of_the_chosen_clv_model_ranks_the_truly_alive(graded: Any) -> N
     project, truth_path, ctx = graded
     run = CLVRunModel().run(project, AS_OF, timezone=TZ)
     out = read_outputs(project, "clv", AS_OF)
-    alive = (~dropped_by(project, truth_path, out["user_id"], ctx.end)).astype(np.int8)
+    alive = (~dropped_out_by(project, truth_path, out["user_id"], ctx.end)).astype(np.int8)
     graded_alive = classification_report(alive, out["p_alive"])
     print(f"\nchosen {run.report['choice']['model']}: P(alive) vs truly alive {graded_alive}")
     assert run.report["choice"]["mode"] == "auto" and run.report["validation"] is not None
@@ -82,7 +66,7 @@ def test_churn_is_calibrated_on_its_target_and_ranks_true_dropouts(graded: Any) 
     # The target, observed after the as-of day: no purchase in the next horizon_days days.
     outcome = read_labels(ctx, model.config.features, out["user_id"], model.config.horizon_days)
     on_target = classification_report(outcome, p)
-    gone = dropped_by(project, truth_path, out["user_id"], ctx.end).astype(np.int8)
+    gone = dropped_out_by(project, truth_path, out["user_id"], ctx.end).astype(np.int8)
     on_truth = classification_report(gone, p)
     print(f"\nchurn vs its target {on_target}\nchurn vs true drop-outs {on_truth}")
     assert "30 local days after the as-of day" in run.report["target"]
