@@ -60,12 +60,17 @@ class Server:
     def start(self) -> Server:
         args = [str(self.path), str(self.port), str(self.max_body), str(self.max_records), str(self.rate),
                 str(self.failed_auths_per_minute)]  # fmt: skip
-        self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *args], env={**os.environ, "PYTHONWARNINGS": ""})
+        self.spawn(LAUNCH, args)
+        return self
+
+    def spawn(self, script: str, args: list[str]) -> None:
+        """Run ``script`` with ``args`` in a new Python process and wait until the server answers /healthz."""
+        self.proc = subprocess.Popen([sys.executable, "-c", script, *args], env={**os.environ, "PYTHONWARNINGS": ""})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
+                    return
             except httpx.HTTPError:
                 time.sleep(0.05)
         raise RuntimeError("the server did not start")

@@ -12,8 +12,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,16 +54,8 @@ class ConfiguredServer(Server):
     options: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> ConfiguredServer:
-        args = [str(self.path), str(self.port), json.dumps(self.options)]
-        self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *args], env={**os.environ, "PYTHONWARNINGS": ""})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("the server did not start")
+        self.spawn(LAUNCH, [str(self.path), str(self.port), json.dumps(self.options)])
+        return self
 
 
 def configured(tmp: Path, **options: Any) -> ConfiguredServer:
