@@ -106,3 +106,20 @@ def test_console_script_runs(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("userloop")
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("userloop ")
+
+
+def test_the_cli_writes_private_files_whatever_the_umask_it_was_given() -> None:
+    """Exports and rejects files the CLI writes outside a workspace hold personal data: 0600, like the workspace."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "os.umask(0o022)\n"
+        "from userloop.cli.main import main\n"
+        "sys.argv = ['userloop', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(oct(os.umask(0)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "0o77"

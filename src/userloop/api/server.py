@@ -8,8 +8,9 @@ from pathlib import Path
 
 from userloop.api.runtime import Runtime, ServiceConfig
 from userloop.core.errors import WorkspaceError
+from userloop.core.permissions import restrict_permissions
 from userloop.store.owner import current_owner
-from userloop.store.workspace import restrict_permissions, secure_tree
+from userloop.store.workspace import secure_tree
 
 DEPLOY_DOC = "docs/deploy.md"
 

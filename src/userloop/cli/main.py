@@ -457,6 +457,9 @@ def demo(
 
 
 def main() -> None:
+    from userloop.core.permissions import restrict_permissions
+
+    restrict_permissions()  # exports and rejects files the CLI writes are its user's alone, server or not
     try:
         app()
     except UserloopError as exc:  # a command outside out.errors(): still one clear line

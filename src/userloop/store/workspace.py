@@ -31,6 +31,7 @@ import tomli_w
 
 from userloop.core.clock import DEFAULT_TIMEZONE, check_timezone
 from userloop.core.errors import NotFoundError, ValidationError, WorkspaceError
+from userloop.core.permissions import PRIVATE_UMASK, restrict_permissions
 from userloop.store.duck import EventStore, ProjectStore
 from userloop.store.meta import MetaStore, Project
 
@@ -38,17 +39,6 @@ CONFIG_FILE = "userloop.toml"
 FORMAT_VERSION = 1
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 DEFAULT_PROJECT = "default"
-#: Permission bits nobody but the owner gets on anything in a workspace.
-PRIVATE_UMASK = 0o077
-
-
-def restrict_permissions() -> None:
-    """From now on this process creates files 0600 and folders 0700 at most (umask 077).
-
-    Called when a workspace is created or opened and when the service starts: the engines (DuckDB, SQLite) and
-    the spool create their files themselves, so a umask is the one place that covers them all.
-    """
-    os.umask(os.umask(PRIVATE_UMASK) | PRIVATE_UMASK)
 
 
 def secure_tree(path: Path) -> None:
