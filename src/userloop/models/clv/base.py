@@ -220,6 +220,23 @@ def require_identifiable(data: CustomerData, model_name: str) -> None:
 
 
 @dataclass(frozen=True)
+class DistinctCustomers:
+    """Distinct ``(x, t_x, T)`` rows with their multiplicities, so a likelihood is evaluated once per distinct row
+    (Pareto/NBD, MBG/NBD)."""
+
+    x: FloatArray
+    t_x: FloatArray
+    t_end: FloatArray
+    weight: FloatArray
+
+    @classmethod
+    def from_data(cls, data: CustomerData) -> DistinctCustomers:
+        rows = np.column_stack([data.frequency, data.recency, data.T])
+        uniq, counts = np.unique(rows, axis=0, return_counts=True)
+        return cls(uniq[:, 0].copy(), uniq[:, 1].copy(), uniq[:, 2].copy(), counts.astype(np.float64))
+
+
+@dataclass(frozen=True)
 class ModelParams:
     """Base of the frozen parameter records: every field is a finite, positive float."""
 

@@ -29,6 +29,7 @@ from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from userloop.models.clv.base import (
     CustomerData,
+    DistinctCustomers,
     FloatArray,
     LogLikAndGrad,
     ModelParams,
@@ -52,22 +53,6 @@ class ModifiedBetaGeoParams(ModelParams):
     b: float
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """Distinct ``(x, t_x, T)`` rows with their multiplicities."""
-
-    x: FloatArray
-    t_x: FloatArray
-    t_end: FloatArray
-    weight: FloatArray
-
-    @classmethod
-    def from_data(cls, data: CustomerData) -> _Prepared:
-        rows = np.column_stack([data.frequency, data.recency, data.T])
-        uniq, counts = np.unique(rows, axis=0, return_counts=True)
-        return cls(uniq[:, 0].copy(), uniq[:, 1].copy(), uniq[:, 2].copy(), counts.astype(np.float64))
-
-
 def _log_branches(theta: FloatArray, x: FloatArray, t_x: FloatArray, t_end: FloatArray) -> tuple[FloatArray, ...]:
     """``log`` of the alive branch ``(α+T)^-(r+x)`` and of the gone branch ``a/(b+x) (α+t_x)^-(r+x)``."""
     r, alpha, a, b = (float(v) for v in theta)
@@ -77,7 +62,7 @@ def _log_branches(theta: FloatArray, x: FloatArray, t_x: FloatArray, t_end: Floa
     return l_alive, l_gone
 
 
-def _loglik_and_grad(theta: FloatArray, d: _Prepared) -> tuple[float, FloatArray]:
+def _loglik_and_grad(theta: FloatArray, d: DistinctCustomers) -> tuple[float, FloatArray]:
     """Total MBG/NBD log-likelihood (Batislam et al. 2007) and its analytic gradient in (r, α, a, b)."""
     r, alpha, a, b = (float(v) for v in theta)
     x, wt = d.x, d.weight
@@ -149,7 +134,7 @@ class ModifiedBetaGeoModel(TransactionModel[ModifiedBetaGeoParams]):
         return self._fit_by_likelihood(frequency, recency, T)
 
     def _likelihood(self, data: CustomerData) -> LogLikAndGrad:
-        prepared = _Prepared.from_data(data)
+        prepared = DistinctCustomers.from_data(data)
         return lambda theta: _loglik_and_grad(theta, prepared)
 
     def _starting_points(self, data: CustomerData) -> list[list[float]]:

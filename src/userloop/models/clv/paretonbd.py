@@ -33,6 +33,7 @@ from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from userloop.models.clv.base import (
     CustomerData,
+    DistinctCustomers,
     FloatArray,
     LogLikAndGrad,
     ModelParams,
@@ -85,23 +86,7 @@ def _log_integral(
     return out
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """Distinct (x, t_x, T) rows with their multiplicities."""
-
-    x: FloatArray
-    t_x: FloatArray
-    t_end: FloatArray
-    weight: FloatArray
-
-    @classmethod
-    def from_data(cls, data: CustomerData) -> _Prepared:
-        rows = np.column_stack([data.frequency, data.recency, data.T])
-        uniq, counts = np.unique(rows, axis=0, return_counts=True)
-        return cls(uniq[:, 0].copy(), uniq[:, 1].copy(), uniq[:, 2].copy(), counts.astype(np.float64))
-
-
-def _log_parts(theta: FloatArray, d: _Prepared) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _log_parts(theta: FloatArray, d: DistinctCustomers) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Per-row ``log`` of the gamma prefactor, of the alive branch ``E`` and of ``I``."""
     r, alpha, s, beta = (float(v) for v in theta)
     m = r + d.x
@@ -111,7 +96,7 @@ def _log_parts(theta: FloatArray, d: _Prepared) -> tuple[FloatArray, FloatArray,
     return log_pre, log_e, log_i
 
 
-def _grad_log_integral(theta: FloatArray, d: _Prepared, log_i: FloatArray) -> FloatArray:
+def _grad_log_integral(theta: FloatArray, d: DistinctCustomers, log_i: FloatArray) -> FloatArray:
     """Rows of ``∂ log I / ∂(r, α, s, β)`` where ``I > 0`` (zeros elsewhere)."""
     r, alpha, s, beta = (float(v) for v in theta)
     ok = np.isfinite(log_i)
@@ -131,7 +116,7 @@ def _grad_log_integral(theta: FloatArray, d: _Prepared, log_i: FloatArray) -> Fl
     return out
 
 
-def _loglik_and_grad(theta: FloatArray, d: _Prepared) -> tuple[float, FloatArray]:
+def _loglik_and_grad(theta: FloatArray, d: DistinctCustomers) -> tuple[float, FloatArray]:
     """Total Pareto/NBD log-likelihood (Fader & Hardie 2005 note) and its gradient."""
     r, alpha, s, beta = (float(v) for v in theta)
     log_pre, log_e, log_i = _log_parts(theta, d)
@@ -199,7 +184,7 @@ class ParetoNBDModel(TransactionModel[ParetoNBDParams]):
         return self._fit_by_likelihood(frequency, recency, T)
 
     def _likelihood(self, data: CustomerData) -> LogLikAndGrad:
-        prepared = _Prepared.from_data(data)
+        prepared = DistinctCustomers.from_data(data)
         return lambda theta: _loglik_and_grad(theta, prepared)
 
     def _starting_points(self, data: CustomerData) -> list[list[float]]:
