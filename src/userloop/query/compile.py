@@ -18,15 +18,18 @@ import functools
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import sqlglot
 from sqlglot import exp
 
 from userloop.core.errors import ValidationError
 from userloop.query.spec import ANY_EVENT, DateRange, EventRef, Filter, Interval, Source
 from userloop.schema.types import PropertyType
+from userloop.store.dialects import render as dialect_render
+from userloop.store.sqlbuild import col, literal, sql
+
+__all__ = ["Context", "col", "literal", "render", "sql"]
 
 if TYPE_CHECKING:
     from userloop.query.masking import Kind
@@ -48,52 +51,9 @@ USER_COLUMNS: dict[str, PropertyType] = {
 }
 
 
-@functools.lru_cache(maxsize=512)
-def _template(text: str) -> exp.Expr:
-    return sqlglot.parse_one(text, read=DIALECT)
-
-
-def sql(template: str, **subs: Any) -> exp.Expr:
-    """Parse ``template`` (DuckDB SQL with ``$name`` placeholders) and put ``subs`` in place.
-
-    A substitute is a sqlglot expression, or a Python value that becomes a literal. Parsed templates are cached;
-    each call works on a copy.
-    """
-    tree = _template(template).copy()
-
-    def put(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Placeholder) and node.name:
-            if node.name not in subs:
-                raise KeyError(f"template placeholder ${node.name} has no value")
-            value = subs[node.name]
-            if not isinstance(value, exp.Expr):
-                return literal(value)
-            # a substituted AND/OR keeps its meaning whatever surrounds the placeholder: `x AND $c` with
-            # c = `a OR b` must print `x AND (a OR b)`
-            return exp.paren(value.copy()) if isinstance(value, exp.Connector) else value.copy()
-        return node
-
-    return tree.transform(put, copy=False)
-
-
-def literal(value: object) -> exp.Expr:
-    """A Python value as a SQL literal node (datetimes become typed timestamps)."""
-    if isinstance(value, datetime):
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.Type.TIMESTAMP)
-    if isinstance(value, date):
-        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.DATE)
-    if isinstance(value, list | tuple):
-        return exp.Array(expressions=[literal(v) for v in value])
-    return exp.convert(value)
-
-
-def col(name: str, table: str | None = None) -> exp.Column:
-    """A quoted column reference, safe whatever characters ``name`` holds."""
-    return exp.column(name, table, quoted=True)
-
-
 def render(tree: exp.Expr) -> str:
-    return tree.sql(dialect=DIALECT)
+    """A tree as DuckDB text (for ``explain`` and snapshots; statements run through the backend's session)."""
+    return dialect_render(tree, DIALECT)
 
 
 @dataclass

@@ -9,15 +9,104 @@ disagree with the columns.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
+from sqlglot import exp
 
 from userloop.schema.types import PropertyType
-from userloop.store.sqltext import ident, qualified
+from userloop.store.backend import Capability, Params, engine_errors
+from userloop.store.dialects import render
+from userloop.store.sqltext import ident, literal, qualified
+
+engine_errors(duckdb.Error)
+
+DIALECT = "duckdb"
+CAPABILITIES = frozenset(Capability)
+
+
+class DuckRows:
+    """A statement's result on DuckDB."""
+
+    def __init__(self, result: duckdb.DuckDBPyConnection) -> None:
+        self._result = result
+
+    @property
+    def columns(self) -> list[str]:
+        return [d[0] for d in self._result.description or []]
+
+    @property
+    def types(self) -> list[str]:
+        return [str(d[1]) for d in self._result.description or []]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._result.fetchall()
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._result.fetchone()
+
+    def fetchmany(self, n: int) -> list[tuple[Any, ...]]:
+        return self._result.fetchmany(n)
+
+    def numpy(self) -> dict[str, Any]:
+        return self._result.fetchnumpy()
+
+    def arrow(self) -> pa.Table:
+        return self._result.fetch_arrow_table()
+
+
+class DuckSession:
+    """A :class:`~userloop.store.backend.Session` on one DuckDB connection or cursor."""
+
+    dialect = DIALECT
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def render(self, stmt: exp.Expr) -> str:
+        return render(stmt, DIALECT)
+
+    def execute(self, stmt: exp.Expr, params: Params = None) -> DuckRows:
+        return DuckRows(self._con.execute(self.render(stmt), params))
+
+    def executemany(self, stmt: exp.Expr, rows: Sequence[Sequence[Any]]) -> None:
+        self._con.executemany(self.render(stmt), [list(r) for r in rows])
+
+    def fetchall(self, stmt: exp.Expr, params: Params = None) -> list[tuple[Any, ...]]:
+        return self._con.execute(self.render(stmt), params).fetchall()
+
+    def fetchone(self, stmt: exp.Expr, params: Params = None) -> tuple[Any, ...] | None:
+        return self._con.execute(self.render(stmt), params).fetchone()
+
+    def scalar(self, stmt: exp.Expr, params: Params = None) -> Any:
+        row = self.fetchone(stmt, params)
+        return None if row is None else row[0]
+
+    def arrow(self, stmt: exp.Expr, params: Params = None) -> pa.Table:
+        if params:
+            return self._con.execute(self.render(stmt), params).fetch_arrow_table()
+        return self._con.sql(self.render(stmt)).to_arrow_table()
+
+    def batches(self, stmt: exp.Expr, params: Params = None, *, rows: int = 100_000) -> pa.RecordBatchReader:
+        return self._con.execute(self.render(stmt), params).fetch_record_batch(rows)
+
+    def register(self, view: str, data: Any) -> None:
+        """Make an Arrow table (or batch reader) readable by name on this session."""
+        self._con.register(view, data)
+
+    def unregister(self, view: str) -> None:
+        self._con.unregister(view)
+
+    def interrupt(self) -> None:
+        self._con.interrupt()
+
+    def close(self) -> None:
+        self._con.close()
 
 #: Tables whose properties are typed columns, with the columns every row has.
 PROPERTY_TABLES = ("events", "users", "items")
@@ -93,7 +182,14 @@ class Property:
 
 
 class EventStore:
-    """One DuckDB database file. Thread-safe: statements are serialised through one connection."""
+    """One DuckDB database file. Thread-safe: statements are serialised through one connection.
+
+    Layers above use :meth:`session` (a private cursor, for reads that may run long and be interrupted),
+    :meth:`transaction` (the writer, atomically) and :meth:`writer` (the writer, statement by statement); the
+    connection itself stays here."""
+
+    dialect = DIALECT
+    capabilities = CAPABILITIES
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = str(path)
@@ -119,6 +215,36 @@ class EventStore:
                 self.con.execute("ROLLBACK")
                 raise
             self.con.execute("COMMIT")
+
+    def render(self, stmt: exp.Expr) -> str:
+        return render(stmt, DIALECT)
+
+    @contextmanager
+    def session(self) -> Iterator[DuckSession]:
+        """A private cursor: its temp tables and registered views are its own; interrupting it stops only it."""
+        with self.lock:
+            cursor = self.con.cursor()
+        try:
+            yield DuckSession(cursor)
+        finally:
+            cursor.close()
+
+    @contextmanager
+    def writer(self) -> Iterator[DuckSession]:
+        """The one writing connection, held for the block (statements commit one by one)."""
+        with self.lock:
+            yield DuckSession(self.con)
+
+    @contextmanager
+    def atomic(self) -> Iterator[DuckSession]:
+        """:meth:`transaction` as a session."""
+        with self.transaction() as con:
+            yield DuckSession(con)
+
+    def set_memory_limit(self, size: str) -> None:
+        """Bound DuckDB's buffer pool (``"2GB"``)."""
+        with self.lock:
+            self.con.execute(f"SET memory_limit = {literal(size)}")
 
     def project(self, name: str) -> ProjectStore:
         return ProjectStore(self, schema_for(name))
@@ -147,6 +273,16 @@ SANDBOX_CONFIG: dict[str, str | bool | int | float | list[str]] = {
 }
 
 
+@contextmanager
+def sandbox_session() -> Iterator[DuckSession]:
+    """:func:`sandbox_connection` as a session, closed after the block."""
+    con = sandbox_connection()
+    try:
+        yield DuckSession(con)
+    finally:
+        con.close()
+
+
 def sandbox_connection() -> duckdb.DuckDBPyConnection:
     """A fresh in-memory DuckDB instance for analyst SQL that cannot reach files, extensions or the network.
 
@@ -171,6 +307,34 @@ class ProjectStore:
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         return self.store.con
+
+    # statements ----------------------------------------------------------------------------------------------
+    def session(self) -> Any:
+        """A private session on the store (see :meth:`EventStore.session`)."""
+        return self.store.session()
+
+    def writer(self) -> Any:
+        return self.store.writer()
+
+    def atomic(self) -> Any:
+        return self.store.atomic()
+
+    def fetchall(self, stmt: exp.Expr, params: Params = None) -> list[tuple[Any, ...]]:
+        """Run a short statement on the writer and return its rows."""
+        with self.store.writer() as s:
+            return s.fetchall(stmt, params)
+
+    def scalar(self, stmt: exp.Expr, params: Params = None) -> Any:
+        with self.store.writer() as s:
+            return s.scalar(stmt, params)
+
+    def execute(self, stmt: exp.Expr, params: Params = None) -> None:
+        with self.store.writer() as s:
+            s.execute(stmt, params)
+
+    def ref(self, name: str, alias: str | None = None) -> exp.Table:
+        """One of this project's tables as a tree node."""
+        return exp.table_(name, db=self.schema, quoted=True, alias=alias)
 
     def table(self, name: str) -> str:
         """The qualified, quoted name of one of this project's tables."""
