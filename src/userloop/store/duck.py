@@ -57,7 +57,7 @@ class DuckRows:
         return self._result.fetchnumpy()
 
     def arrow(self) -> pa.Table:
-        return self._result.fetch_arrow_table()
+        return self._result.to_arrow_table()
 
 
 class DuckSession:
@@ -89,11 +89,11 @@ class DuckSession:
 
     def arrow(self, stmt: exp.Expr, params: Params = None) -> pa.Table:
         if params:
-            return self._con.execute(self.render(stmt), params).fetch_arrow_table()
+            return self._con.execute(self.render(stmt), params).to_arrow_table()
         return self._con.sql(self.render(stmt)).to_arrow_table()
 
     def batches(self, stmt: exp.Expr, params: Params = None, *, rows: int = 100_000) -> pa.RecordBatchReader:
-        return self._con.execute(self.render(stmt), params).fetch_record_batch(rows)
+        return self._con.execute(self.render(stmt), params).to_arrow_reader(rows)
 
     def register(self, view: str, data: Any) -> None:
         """Make an Arrow table (or batch reader) readable by name on this session."""

@@ -74,8 +74,8 @@ def _splice(tree: exp.Expr) -> exp.Expr:
         if not node.meta.get(_SPLICE):
             continue
         parent, key = node.parent, node.arg_key
-        siblings = parent.args.get(key) if parent is not None else None
-        if not isinstance(siblings, list):
+        siblings = parent.args.get(key) if parent is not None and key else None
+        if parent is None or not key or not isinstance(siblings, list):
             raise ValueError(f"a list was put where one expression is expected ({key!r}); use a single node")
         at = siblings.index(node)
         parent.set(key, [*siblings[:at], *node.expressions, *siblings[at + 1 :]])
