@@ -9,6 +9,7 @@ from typing import Any
 from userloop.cli.output import Out
 from userloop.sim.run import run_simulation
 from userloop.store import Workspace
+from userloop.store.sqlbuild import sql
 
 
 def run_demo(out: Out, path: Path, *, users: int, days: int, seed: int, force: bool, serve: bool) -> None:
@@ -20,12 +21,16 @@ def run_demo(out: Out, path: Path, *, users: int, days: int, seed: int, force: b
             profiles = _profiles(ws, report.end_date)
         store = ws.project()
         counts = dict(
-            store.con.execute(
-                f"SELECT 'persons', count(*) FROM {store.table('users')} UNION ALL "
-                f"SELECT 'identities', count(*) FROM {store.table('identities')} UNION ALL "
-                f"SELECT 'items', count(*) FROM {store.table('items')} UNION ALL "
-                f"SELECT 'properties', count(*) FROM {store.table('registry')}"
-            ).fetchall()
+            store.fetchall(
+                sql(
+                    "SELECT 'persons', count(*) FROM $users UNION ALL SELECT 'identities', count(*) FROM $identities "
+                    "UNION ALL SELECT 'items', count(*) FROM $items UNION ALL SELECT 'properties', count(*) FROM $registry",
+                    users=store.ref("users"),
+                    identities=store.ref("identities"),
+                    items=store.ref("items"),
+                    registry=store.ref("registry"),
+                )
+            )
         )
     finally:
         ws.close()
@@ -102,8 +107,8 @@ def _profiles(ws: Workspace, as_of: date) -> dict[str, Any]:
         except UserloopError:  # e.g. the churn model could not train on a very short history
             continue
         segments.append({"id": row["id"], "name": row["name"], "size": row["size"]})
-    rows = store.con.execute(
-        f"SELECT first_id FROM {store.table('users')} WHERE first_id IS NOT NULL ORDER BY user_id LIMIT 1"
-    ).fetchall()
+    rows = store.fetchall(
+        sql("SELECT first_id FROM $users WHERE first_id IS NOT NULL ORDER BY user_id LIMIT 1", users=store.ref("users"))
+    )
     person = rows[0][0] if rows else "1"
     return {"as_of": as_of.isoformat(), "tags": len(computed), "segments": segments, "example_person": person}
