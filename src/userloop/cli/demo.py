@@ -23,8 +23,10 @@ def run_demo(out: Out, path: Path, *, users: int, days: int, seed: int, force: b
         counts = dict(
             store.fetchall(
                 sql(
-                    "SELECT 'persons', count(*) FROM $users UNION ALL SELECT 'identities', count(*) FROM $identities "
-                    "UNION ALL SELECT 'items', count(*) FROM $items UNION ALL SELECT 'properties', count(*) FROM $registry",
+                    "SELECT 'persons', count(*) FROM $users UNION ALL "
+                    "SELECT 'identities', count(*) FROM $identities UNION ALL "
+                    "SELECT 'items', count(*) FROM $items UNION ALL "
+                    "SELECT 'properties', count(*) FROM $registry",
                     users=store.ref("users"),
                     identities=store.ref("identities"),
                     items=store.ref("items"),
