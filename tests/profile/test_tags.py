@@ -276,7 +276,7 @@ def test_event_tag_with_a_profile_filter_reads_the_current_profile(
     row = define(ws, project, pid, name="sh_spend", kind="behaviour", type="number",
                  source={"from": "events", "event": "pay", "agg": "sum", "property": "amount",
                          "filters": [{"property": "city", "source": "user", "op": "eq", "value": "sh"}]})  # fmt: skip
-    assert row.as_dict()["incremental"] is False  # a profile change alone can change it
+    assert tags.as_dict(row)["incremental"] is False  # a profile change alone can change it
     run(ws, project, pid, date(2026, 2, 1))
     assert values(project, "sh_spend") == {"L1": 12.5, "L2": 0.0}
     load(project, profile_set("L2", "2026-02-02 00:00", city="sh"))
@@ -303,7 +303,7 @@ def test_starter_set_installs_once_and_materialises_sanely(simulated: tuple[Work
     project = ws.project("default")
     rows = tags.install_starter(ws.meta, project, pid)
     assert len(rows) >= 30 and {r.kind for r in rows} == {"basic", "behaviour", "result", "predictive"}
-    assert all(r.tag.title_zh and r.tag.title_en for r in rows)
+    assert all(tags.tag_of(r).title_zh and tags.tag_of(r).title_en for r in rows)
     assert [r.id for r in tags.install_starter(ws.meta, project, pid)] == [r.id for r in rows]
     runs = {r.target.removeprefix("tag_"): r for r in mat.materialise(project, ws.meta, pid, TZ, date(2026, 6, 30))}
     assert set(runs) == {r.name for r in rows}

@@ -136,13 +136,13 @@ def _checked(tag: TagDef, project: ProjectStore, ctx: Context) -> tagsql.ValueKi
 def _chosen(meta: MetaStore, project_id: int, names: list[str] | None) -> list[TagDef]:
     rows = tags.listing(meta, project_id)
     if names is None:
-        return [r.tag for r in rows if r.enabled and r.kind != "upload"]
+        return [tags.tag_of(r) for r in rows if r.enabled and r.kind != "upload"]
     by_name = {r.name: r for r in rows}
     out = []
     for name in dict.fromkeys(names):
         if name not in by_name:
             tags.get(meta, project_id, name)  # raises NotFoundError with suggestions
-        tag = by_name[name].tag
+        tag = tags.tag_of(by_name[name])
         if isinstance(tag.source, UploadSource):
             raise ValidationError(f"tag {name!r} takes its values from uploads; it is not computed")
         out.append(tag)
@@ -572,5 +572,5 @@ def upload(
     run_date: date,
 ) -> dict[str, Any]:
     """Set upload tag ``name``'s values from CSV text (see :func:`upload_values`)."""
-    return upload_values(project, tags.get(meta, project_id, name).tag, csv_text, id_column=id_column,
+    return upload_values(project, tags.tag_of(tags.get(meta, project_id, name)), csv_text, id_column=id_column,
                          id_kind=id_kind, value_column=value_column, run_date=run_date)  # fmt: skip

@@ -48,24 +48,24 @@ class Profiles:
         out = []
         for row in tags.listing(self.meta, self.info.id):
             last = history.runs(self.project, row.table, limit=1)
-            out.append({**row.as_dict(), "last_run": last[0] if last else None})
+            out.append({**tags.as_dict(row), "last_run": last[0] if last else None})
         return out
 
     def tag(self, name: str) -> dict[str, Any]:
         row = tags.get(self.meta, self.info.id, name)
-        return {**row.as_dict(), "coverage": coverage(self.project, self.meta, self.info.id, name)}
+        return {**tags.as_dict(row), "coverage": coverage(self.project, self.meta, self.info.id, name)}
 
     def save_tag(self, definition: dict[str, Any]) -> dict[str, Any]:
-        return tags.save(self.meta, self.project, self.info.id, definition).as_dict()
+        return tags.as_dict(tags.save(self.meta, self.project, self.info.id, definition))
 
     def update_tag(self, name: str, definition: dict[str, Any]) -> dict[str, Any]:
-        return tags.update(self.meta, self.project, self.info.id, name, definition).as_dict()
+        return tags.as_dict(tags.update(self.meta, self.project, self.info.id, name, definition))
 
     def delete_tag(self, name: str) -> None:
         tags.delete(self.meta, self.project, self.info.id, name)
 
     def install_starter(self) -> list[dict[str, Any]]:
-        return [row.as_dict() for row in tags.install_starter(self.meta, self.project, self.info.id)]
+        return [tags.as_dict(row) for row in tags.install_starter(self.meta, self.project, self.info.id)]
 
     def materialise(
         self, names: list[str] | None = None, *, run_date: date | None = None, full: bool = False
@@ -234,7 +234,7 @@ class Profiles:
         from userloop.profile import user360
 
         user_id = user360.resolve(self.project, key)
-        tag_list = [(t.name, t.title_zh, t.title_en) for t in tags.listing(self.meta, self.info.id)]
+        tag_list = [(t.name, *tags.titles(t)) for t in tags.listing(self.meta, self.info.id)]
         seg_list = [(s.id, s.name) for s in segments.listing(self.meta, self.info.id)]
         return user360.profile_360(self.project, user_id, timezone=self.info.timezone, tags=tag_list,
                                    segments=seg_list, unmask=unmask)  # fmt: skip

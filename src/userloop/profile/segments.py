@@ -7,7 +7,8 @@ Three kinds:
 - ``lookalike``: the top N people most like a seed segment (:mod:`userloop.profile.lookalike`), static once made.
 
 Membership lives in the project's DuckDB schema as a history table ``segment_<id>``
-(:mod:`userloop.profile.history`): ``valid_from`` is when a person entered, ``valid_to`` when they left.
+(:mod:`userloop.profile.history`): ``valid_from`` is when a person entered, ``valid_to`` when they left. The
+definitions table is :class:`userloop.store.tables.Segment`.
 
 Estimating, saving or changing a rule takes the caller's ``pii`` right: without it a condition on a phone number
 or an e-mail address is refused (``pii_required``), so a size estimate is no oracle for a guessed value.
@@ -17,14 +18,13 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 import duckdb
 import orjson
 import pyarrow as pa
-from sqlalchemy import ForeignKey, String, Text, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 from sqlglot import exp
 
 from userloop.core.clock import today_in, utcnow
@@ -38,66 +38,18 @@ from userloop.query.compile import col, render
 from userloop.query.engine import Engine
 from userloop.query.kinds import parse_definition
 from userloop.store.duck import ProjectStore
-from userloop.store.meta import Base, MetaStore, Project
+from userloop.store.meta import MetaStore, Project
+from userloop.store.tables import Segment
 
 SegmentKind = Literal["rule", "static", "lookalike"]
 
 
-class Segment(Base):
-    __tablename__ = "segments"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="")
-    kind: Mapped[str] = mapped_column(String(16))
-    #: The rule (kind ``rule``) or how the people were chosen (``static``: the source; ``lookalike``: seed, N).
-    definition: Mapped[str] = mapped_column(Text, default="{}")
-    #: ``daily`` (refreshed by the scheduler) or ``manual``.
-    refresh: Mapped[str] = mapped_column(String(16), default="daily")
-    size: Mapped[int | None] = mapped_column(nullable=True, default=None)
-    refreshed_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    @property
-    def table(self) -> str:
-        """The membership history table in the project's schema."""
-        return f"segment_{self.id}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "kind": self.kind,
-            "definition": orjson.loads(self.definition),
-            "refresh": self.refresh,
-            "size": self.size,
-            "refreshed_at": self.refreshed_at.isoformat() if self.refreshed_at else None,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
-
-_ready: set[int] = set()
-
-
-def ensure_tables(meta: MetaStore) -> None:
-    """Create the table on first use (workspaces made before segments existed lack it)."""
-    if id(meta.engine) not in _ready:
-        Base.metadata.create_all(meta.engine, tables=[Segment.__table__])  # type: ignore[list-item]
-        _ready.add(id(meta.engine))
-
-
 def listing(meta: MetaStore, project_id: int) -> list[Segment]:
-    ensure_tables(meta)
     with meta.session() as s:
         return list(s.scalars(select(Segment).where(Segment.project_id == project_id).order_by(Segment.id)))
 
 
 def get(meta: MetaStore, project_id: int, segment_id: int) -> Segment:
-    ensure_tables(meta)
     with meta.session() as s:
         row = s.get(Segment, segment_id)
     if row is None or row.project_id != project_id:
@@ -120,6 +72,7 @@ def rule_context(
     With ``rule``, only what it refers to is looked up (a size estimate should not pay for reading every model
     table's columns), and a tag or segment it uses that has never been computed is a clear error."""
     from userloop.profile.tags import listing as tag_listing
+    from userloop.profile.tags import tag_of
 
     wanted_tags = referenced_tags(rule) if rule is not None else None
     wanted_segments = referenced_segments(rule) if rule is not None else None
@@ -131,7 +84,7 @@ def rule_context(
                 f"tag {row.name!r} has not been computed yet; run `userloop tags materialise --name {row.name}` first",
                 code="tag_not_computed",
             )
-        tags[row.name] = TagInfo(row.type, row.tag.order)  # type: ignore[arg-type]
+        tags[row.name] = TagInfo(row.type, tag_of(row).order)  # type: ignore[arg-type]
     segs = set()
     for seg in listing(meta, info.id):
         if wanted_segments is not None and seg.id not in wanted_segments:
@@ -261,7 +214,6 @@ def _insert(
     description: str = "",
     refresh: str = "manual",
 ) -> Segment:
-    ensure_tables(meta)
     with meta.session.begin() as s:
         row = Segment(
             project_id=info.id,

@@ -1,8 +1,9 @@
 """Tags (标签, DOMAIN §3): named per-person values with history, their definitions and where they are kept.
 
-A tag is a JSON definition, validated here and stored in the metadata DB (:class:`TagRow`); its values live in
-the project's DuckDB schema as the history table ``tag_<name>`` (:mod:`userloop.profile.history`), written by
-:func:`userloop.profile.materialise.materialise`. Four kinds, each from a source::
+A tag is a JSON definition, validated here and stored in the metadata DB (:class:`userloop.store.tables.TagRow`);
+its values live in the project's DuckDB schema as the history table ``tag_<name>``
+(:mod:`userloop.profile.history`), written by :func:`userloop.profile.materialise.materialise`.
+Four kinds, each from a source::
 
     {"name": "orders_30d", "title_zh": "近30天支付订单数", "title_en": "Paid orders, last 30 days",
      "kind": "behaviour", "type": "number",
@@ -24,12 +25,10 @@ something else.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 
 from userloop.core.clock import utcnow
 from userloop.core.errors import NotFoundError, ValidationError
@@ -37,71 +36,42 @@ from userloop.profile import history
 from userloop.profile.features import Feature
 from userloop.profile.tagdefs import TagDef, parse_tag
 from userloop.profile.tagsql import check
-from userloop.store.meta import Base, MetaStore
+from userloop.store.meta import MetaStore
+from userloop.store.tables import TagRow
 
 if TYPE_CHECKING:
     from userloop.store.duck import ProjectStore
 
 
 # storage --------------------------------------------------------------------------------------------------------
-class TagRow(Base):
-    __tablename__ = "tags"
-    __table_args__ = (UniqueConstraint("project_id", "name"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
-    name: Mapped[str] = mapped_column(String(60))
-    kind: Mapped[str] = mapped_column(String(16))
-    type: Mapped[str] = mapped_column(String(16))
-    definition: Mapped[str] = mapped_column(Text)
-    builtin: Mapped[bool] = mapped_column(default=False)
-    enabled: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    @property
-    def tag(self) -> TagDef:
-        return parse_tag(orjson.loads(self.definition))
-
-    @property
-    def table(self) -> str:
-        """The history table in the project's schema."""
-        return f"tag_{self.name}"
-
-    @property
-    def title_zh(self) -> str:
-        return self.tag.title_zh or self.name
-
-    @property
-    def title_en(self) -> str:
-        return self.tag.title_en or self.name
-
-    def as_dict(self) -> dict[str, Any]:
-        tag = self.tag
-        return {
-            "id": self.id,
-            "name": self.name,
-            "kind": self.kind,
-            "type": self.type,
-            "title_zh": tag.title_zh,
-            "title_en": tag.title_en,
-            "definition": orjson.loads(self.definition),
-            "incremental": tag.incremental,
-            "builtin": self.builtin,
-            "enabled": self.enabled,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
+def tag_of(row: TagRow) -> TagDef:
+    """The parsed definition of a stored tag."""
+    return parse_tag(orjson.loads(row.definition))
 
 
-_ready: set[int] = set()
+def titles(row: TagRow) -> tuple[str, str]:
+    """The tag's Chinese and English titles, its name where a title is missing."""
+    tag = tag_of(row)
+    return tag.title_zh or row.name, tag.title_en or row.name
 
 
-def ensure_tables(meta: MetaStore) -> None:
-    """Create the table on first use (workspaces made before tags existed lack it)."""
-    if id(meta.engine) not in _ready:
-        Base.metadata.create_all(meta.engine, tables=[TagRow.__table__])  # type: ignore[list-item]
-        _ready.add(id(meta.engine))
+def as_dict(row: TagRow) -> dict[str, Any]:
+    """A stored tag as the API and the CLI show it."""
+    tag = tag_of(row)
+    return {
+        "id": row.id,
+        "name": row.name,
+        "kind": row.kind,
+        "type": row.type,
+        "title_zh": tag.title_zh,
+        "title_en": tag.title_en,
+        "definition": orjson.loads(row.definition),
+        "incremental": tag.incremental,
+        "builtin": row.builtin,
+        "enabled": row.enabled,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
 
 
 def _canonical(tag: TagDef) -> str:
@@ -118,7 +88,6 @@ def save(
     ...                         "source": {"from": "profile", "property": "gender"}})  # doctest: +SKIP
     """
 
-    ensure_tables(meta)
     tag = parse_tag(definition)
     check(tag, project)
     with meta.session() as s:
@@ -135,7 +104,6 @@ def save(
 
 
 def get(meta: MetaStore, project_id: int, name: str) -> TagRow:
-    ensure_tables(meta)
     with meta.session() as s:
         row = s.scalar(select(TagRow).where(TagRow.project_id == project_id, TagRow.name == name))
         if row is None:
@@ -148,7 +116,6 @@ def get(meta: MetaStore, project_id: int, name: str) -> TagRow:
 
 
 def listing(meta: MetaStore, project_id: int) -> list[TagRow]:
-    ensure_tables(meta)
     with meta.session() as s:
         return list(s.scalars(select(TagRow).where(TagRow.project_id == project_id).order_by(TagRow.name)))
 
@@ -227,7 +194,7 @@ def tag_features(
     for row in listing(meta, project_id):
         if not row.enabled or (project is not None and not history.exists(project, row.table)):
             continue
-        tag = row.tag
+        tag = tag_of(row)
         out.append(
             Feature(
                 name=f"tag:{tag.name}",
@@ -243,4 +210,4 @@ def tag_features(
 
 def tag_infos(meta: MetaStore, project_id: int) -> dict[str, tuple[str, tuple[str, ...] | None]]:
     """``name → (type, order)`` of every tag, for the segment rule compiler."""
-    return {row.name: (row.type, row.tag.order) for row in listing(meta, project_id)}
+    return {row.name: (row.type, tag_of(row).order) for row in listing(meta, project_id)}

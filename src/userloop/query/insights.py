@@ -1,4 +1,5 @@
-"""Saved analyses ("insights"): a named definition per project, grouped into dashboards, in the metadata DB.
+"""Saved analyses ("insights"): a named definition per project, grouped into dashboards, in the metadata DB
+(the table: :class:`userloop.store.tables.Insight`).
 
 A definition is validated (:func:`parse_definition`) before it is stored, so a saved insight always runs;
 a property it names may later disappear, which the run reports as a clear error.
@@ -6,53 +7,16 @@ a property it names may later disappear, which the run reports as a clear error.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ForeignKey, String, Text, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 
 from userloop.core.clock import utcnow
 from userloop.core.errors import NotFoundError, ValidationError
 from userloop.query.kinds import parse_definition
-from userloop.store.meta import Base, MetaStore
-
-
-class Insight(Base):
-    __tablename__ = "insights"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="")
-    dashboard: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    definition: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "dashboard": self.dashboard,
-            "kind": self.kind,
-            "definition": orjson.loads(self.definition),
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
-
-_ready: set[int] = set()
-
-
-def _ensure(meta: MetaStore) -> None:
-    """Create the table on first use (workspaces made before insights existed lack it)."""
-    if id(meta.engine) not in _ready:
-        Base.metadata.create_all(meta.engine, tables=[Insight.__table__])  # type: ignore[list-item]
-        _ready.add(id(meta.engine))
+from userloop.store.meta import MetaStore
+from userloop.store.tables import Insight
 
 
 def _check(name: str, definition: dict[str, Any]) -> str:
@@ -71,7 +35,6 @@ def save(
     description: str = "",
     dashboard: str | None = None,
 ) -> Insight:
-    _ensure(meta)
     kind = _check(name, definition)
     with meta.session.begin() as s:
         row = Insight(
@@ -87,7 +50,6 @@ def save(
 
 
 def get(meta: MetaStore, project_id: int, insight_id: int) -> Insight:
-    _ensure(meta)
     with meta.session() as s:
         row = s.get(Insight, insight_id)
     if row is None or row.project_id != project_id:
@@ -96,7 +58,6 @@ def get(meta: MetaStore, project_id: int, insight_id: int) -> Insight:
 
 
 def listing(meta: MetaStore, project_id: int, *, dashboard: str | None = None) -> list[Insight]:
-    _ensure(meta)
     query = select(Insight).where(Insight.project_id == project_id).order_by(Insight.id)
     if dashboard is not None:
         query = query.where(Insight.dashboard == dashboard)
