@@ -18,6 +18,7 @@ from userloop.core.errors import ValidationError
 from userloop.query.compile import bucket_of, buckets
 from userloop.query.engine import Engine
 from userloop.store import Workspace
+from userloop.store.sqlbuild import sql
 
 RANGE = (date(2026, 1, 5), date(2026, 1, 25))
 
@@ -332,7 +333,7 @@ def test_timeout_and_cancel(hand: Engine) -> None:
     heavy = {"kind": "trends", "date_range": {"last": 7}, "series": [{"event": "view"}]}
     with pytest.raises(QueryError, match="longer than"):
         # a statement that runs for seconds: interrupt it after 0.1 s
-        hand._execute({"s": "SELECT count(*) FROM range(3000000000) a"}, timeout_s=0.1, query_id=None)
+        hand._execute({"s": sql("SELECT count(*) FROM range(3000000000) a")}, timeout_s=0.1, query_id=None)
     assert hand.run(heavy, use_cache=False).result["series"]
 
     import threading
@@ -344,7 +345,7 @@ def test_timeout_and_cancel(hand: Engine) -> None:
 
     def long_query() -> None:
         try:
-            hand._execute({"s": "SELECT count(*) FROM range(3000000000) a"}, timeout_s=60, query_id="q1")
+            hand._execute({"s": sql("SELECT count(*) FROM range(3000000000) a")}, timeout_s=60, query_id="q1")
         except QueryError as exc:
             errors.append(exc)
 

@@ -1,12 +1,13 @@
-"""Run analyses: compile a definition, execute its statements on DuckDB, shape the result, cache it.
+"""Run analyses: compile a definition, run its statement trees on the project's store, shape the result, cache it.
 
-Every query runs on its own cursor with a timeout and can be cancelled by id from another thread
-(:func:`cancel`). Results are cached by (project, definition, today, data version): any load bumps the version
-(:meth:`ProjectStore.bump_data_version`), so a cached result is never stale. An engine made for a caller
-without the ``pii`` right masks breakdowns by personal data and refuses filters on it (:class:`Context`); the
-right is part of the cache key, so a result computed for one caller is never served to the other.
+Every query runs on a private session under the store's one deadline (:func:`userloop.store.backend.deadline`)
+and can be cancelled by its id from another thread with :func:`cancel` (the backend's, which the API's
+``DELETE /query/{id}`` calls through this module). Results are cached by (project, definition, today, data
+version): any load bumps the version (:meth:`ProjectStore.bump_data_version`), so a cached result is never
+stale. An engine made for a caller without the ``pii`` right masks breakdowns by personal data and refuses
+filters on it (:class:`Context`); the right is part of the cache key, so a result computed for one caller is
+never served to the other.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -16,16 +17,18 @@ from collections import OrderedDict
 from datetime import date
 from typing import Any
 
-import duckdb
 import orjson
 from pydantic import BaseModel, Field
+from sqlglot import exp
 
 from userloop.core.clock import today_in
-from userloop.core.errors import QueryError
 from userloop.query.compile import Context, render
 from userloop.query.kinds import parse_definition
 from userloop.query.kinds.base import Analysis, Frame
+from userloop.store.backend import cancel, deadline
 from userloop.store.duck import ProjectStore
+
+__all__ = ["DEFAULT_TIMEOUT_S", "MAX_TIMEOUT_S", "Engine", "QueryResult", "ResultCache", "cancel"]
 
 DEFAULT_TIMEOUT_S = 60.0
 MAX_TIMEOUT_S = 600.0
@@ -69,44 +72,6 @@ class ResultCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
-
-
-class _Running:
-    """A query in flight: its cursor and whether it was asked to stop (a timeout or a cancel)."""
-
-    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
-        self.cursor = cursor
-        self.timed_out = threading.Event()
-        self.cancelled = threading.Event()
-
-    def stop(self, *, timeout: bool) -> None:
-        (self.timed_out if timeout else self.cancelled).set()
-        self.cursor.interrupt()
-
-    def check(self, timeout_s: float) -> None:
-        if self.timed_out.is_set():
-            raise QueryError(
-                f"the query ran longer than {timeout_s:g} s and was stopped; "
-                "narrow the date range or raise the timeout",
-                code="query_timeout",
-            )
-        if self.cancelled.is_set():
-            raise QueryError("the query was cancelled", code="query_cancelled")
-
-
-_running: dict[str, _Running] = {}
-_running_lock = threading.Lock()
-
-
-def cancel(query_id: str) -> bool:
-    """Stop the running query with this id; False when none runs under it. A statement that had not started
-    yet never starts; one that is running is interrupted."""
-    with _running_lock:
-        running = _running.get(query_id)
-    if running is None:
-        return False
-    running.stop(timeout=False)
-    return True
 
 
 class Engine:
@@ -157,8 +122,7 @@ class Engine:
                 return hit.model_copy(update={"cached": True, "took_ms": 0.0, "query_id": query_id})
         started = time.perf_counter()
         trees = analysis.statements(ctx)
-        sql = {name: render(tree) for name, tree in trees.items()}
-        data = self._execute(sql, timeout_s=timeout_s, query_id=query_id)
+        data = self._execute(trees, timeout_s=timeout_s, query_id=query_id)
         result = analysis.shape(ctx, data)
         out = QueryResult(
             kind=analysis.kind,
@@ -168,45 +132,23 @@ class Engine:
             cached=False,
             data_version=version,
             query_id=query_id,
-            sql=sql if explain else None,
+            sql={name: render(tree) for name, tree in trees.items()} if explain else None,
         )
         if not explain:
             self.cache.put(key, out)
         return out
 
-    def _execute(self, sql: dict[str, str], *, timeout_s: float, query_id: str | None) -> dict[str, Frame]:
+    def _execute(self, trees: dict[str, exp.Expr], *, timeout_s: float, query_id: str | None) -> dict[str, Frame]:
+        """Run the statements in order on a private session under one deadline (and ``query_id`` for
+        :func:`cancel`)."""
         timeout_s = min(max(timeout_s, 0.1), MAX_TIMEOUT_S)
-        with self.project.store.lock:
-            cursor = self.project.con.cursor()
-        running = _Running(cursor)
-        if query_id is not None:
-            with _running_lock:
-                if query_id in _running:
-                    cursor.close()
-                    raise QueryError(f"a query with id {query_id!r} is already running", code="query_conflict")
-                _running[query_id] = running
-        timer = threading.Timer(timeout_s, running.stop, kwargs={"timeout": True})
-        timer.start()
         out: dict[str, Frame] = {}
-        try:
-            cursor.execute("SET TimeZone = 'UTC'")
-            for name, text in sql.items():
-                running.check(timeout_s)
-                result = cursor.execute(text)
-                columns = [d[0] for d in result.description or []]
-                out[name] = Frame(columns, result.fetchall())
-                running.check(timeout_s)
-        except duckdb.InterruptException as exc:
-            running.check(timeout_s)
-            raise QueryError("the query was interrupted", code="query_cancelled") from exc
-        except duckdb.Error as exc:
-            raise QueryError(f"the query failed in the engine: {str(exc).splitlines()[0]}") from exc
-        finally:
-            timer.cancel()
-            if query_id is not None:
-                with _running_lock:
-                    _running.pop(query_id, None)
-            cursor.close()
+        with deadline(timeout_s, query_id=query_id) as watch, self.project.session() as session:
+            watch.watch(session)
+            for name, tree in trees.items():
+                watch.check()
+                rows = session.execute(tree)
+                out[name] = Frame(rows.columns, rows.fetchall())
         return out
 
 

@@ -195,7 +195,8 @@ class EventStore:
         self.path = str(path)
         self.con = duckdb.connect(self.path, read_only=read_only)
         # Stored times are naive UTC; casts to TIMESTAMPTZ must read them as UTC whatever the host's zone.
-        self.con.execute("SET TimeZone = 'UTC'")
+        # GLOBAL: a cursor (every session) starts from the instance's settings, not from this connection's.
+        self.con.execute("SET GLOBAL TimeZone = 'UTC'")
         self.con.execute("SET enable_progress_bar = false")  # the CLI draws its own, on stderr
         self.lock = threading.RLock()
         self.read_only = read_only
