@@ -8,6 +8,7 @@ stale. An engine made for a caller without the ``pii`` right masks breakdowns by
 filters on it (:class:`Context`); the right is part of the cache key, so a result computed for one caller is
 never served to the other.
 """
+
 from __future__ import annotations
 
 import hashlib
