@@ -19,8 +19,8 @@ from userloop.store import Workspace
 LAUNCH = """
 import sys
 from pathlib import Path
-from userloop.api.limits import GuardConfig
-from userloop.api.runtime import ServiceConfig
+from userloop.service.guards import GuardConfig
+from userloop.service.runtime import ServiceConfig
 from userloop.api.server import serve
 from userloop.collect.door import Limits
 limits = Limits(max_body_bytes=int(sys.argv[3]), max_records=int(sys.argv[4]), rate_per_second=float(sys.argv[5]),

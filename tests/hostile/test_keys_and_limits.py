@@ -34,8 +34,8 @@ from userloop.store import Workspace
 LAUNCH = """
 import json, sys
 from pathlib import Path
-from userloop.api.limits import GuardConfig
-from userloop.api.runtime import ServiceConfig
+from userloop.service.guards import GuardConfig
+from userloop.service.runtime import ServiceConfig
 from userloop.api.server import serve
 options = json.loads(sys.argv[3])
 guards = GuardConfig(**options.pop("guards", {}))

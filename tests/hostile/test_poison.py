@@ -42,7 +42,7 @@ FAULTY_LAUNCH = """
 import os, socket, sys, time
 from pathlib import Path
 import userloop.collect.drain as drain
-from userloop.api.runtime import ServiceConfig
+from userloop.service.runtime import ServiceConfig
 from userloop.api.server import serve
 from userloop.collect.door import Limits
 real = drain.load_json_lines

@@ -40,8 +40,8 @@ from userloop.api.routers import (
     query,
     rejects,
 )
-from userloop.api.runtime import Runtime
 from userloop.core.errors import NotFoundError, UserloopError
+from userloop.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from userloop.api.limits import client_address, retry_seconds
-from userloop.api.runtime import Runtime
 from userloop.core import ids
+from userloop.service.runtime import Runtime
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import Project
 

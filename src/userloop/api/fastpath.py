@@ -2,7 +2,7 @@
 
 A collector request needs none of what FastAPI adds per request (dependency resolution, Request and Response
 objects, validation); at SDK rates that overhead costs more than the front door's own work. This middleware
-answers the collector paths listed in :data:`userloop.api.routers.collector.ROUTES` directly and passes every
+answers the collector paths listed in :data:`userloop.collect.routes.ROUTES` directly and passes every
 other request on. The FastAPI routes for the same paths stay, so the OpenAPI spec documents them and a request
 that reaches them (e.g. through a test client mounted without this middleware) is answered the same way.
 """
@@ -15,11 +15,11 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from userloop.api.routers.collector import ROUTES, Route
+from userloop.collect.routes import ROUTES, Route
 from userloop.collect.wire import RawRequest
 
 if TYPE_CHECKING:
-    from userloop.api.runtime import Runtime
+    from userloop.service.runtime import Runtime
 
 
 class CollectorFastPath:

@@ -5,64 +5,17 @@ per key (429 with ``Retry-After``), failed authentications per address, and CORS
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 from fastapi import Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from userloop.collect.keys import ALLOWED_HEADERS, TtlCache
-from userloop.collect.limits import TokenBuckets
+from userloop.collect.keys import ALLOWED_HEADERS
+from userloop.collect.routes import NATIVE_PATHS, ROUTES, is_collector
 
 if TYPE_CHECKING:
-    from userloop.api.runtime import Runtime
-
-#: Paths served to browsers by SDKs besides the SDK routes themselves: CORS applies to these only.
-NATIVE_COLLECTOR_PATHS = frozenset({"/api/v1/events:batch"})
-
-
-@dataclass(frozen=True)
-class GuardConfig:
-    """Request limits of the API, per client address and per key, and the size of the token cache."""
-
-    #: requests per second per client address on every route but the collector's (which has its own limits)
-    address_rate: float = 200.0
-    address_burst: float = 1_000.0
-    #: requests per second per API token
-    key_rate: float = 200.0
-    key_burst: float = 1_000.0
-    #: failed authentications per minute per client address (429 beyond, until the budget refills)
-    failed_auths_per_minute: float = 20.0
-    #: tokens (valid or not) remembered for a few seconds
-    auth_cache_size: int = 10_000
-    auth_cache_ttl: float = 5.0
-
-
-@dataclass
-class Guards:
-    """The live limiters and the token cache of one service (see :class:`GuardConfig`)."""
-
-    config: GuardConfig = field(default_factory=GuardConfig)
-    addresses: TokenBuckets = field(init=False)
-    keys: TokenBuckets = field(init=False)
-    failed: TokenBuckets = field(init=False)
-    auth_cache: TtlCache[Any] = field(init=False)
-
-    def __post_init__(self) -> None:
-        c = self.config
-        self.addresses = TokenBuckets(c.address_rate, c.address_burst)
-        self.keys = TokenBuckets(c.key_rate, c.key_burst)
-        per_minute = c.failed_auths_per_minute
-        self.failed = TokenBuckets(per_minute / 60.0, per_minute)
-        self.auth_cache = TtlCache(c.auth_cache_ttl, c.auth_cache_size)
-
-    def auth_blocked(self, address: str) -> float:
-        """Seconds until ``address`` may try a credential again (0: now)."""
-        return self.failed.wait(address)
-
-    def auth_failed(self, address: str) -> None:
-        self.failed.take(address, 1)
+    from userloop.service.runtime import Runtime
 
 
 def client_address(scope: Scope) -> str:
@@ -78,11 +31,9 @@ class ClientLimit:
     """
 
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
-        from userloop.api.routers.collector import ROUTES
-
         self.app = app
         self.runtime = runtime
-        self.exempt = frozenset(ROUTES) | NATIVE_COLLECTOR_PATHS
+        self.exempt = frozenset(ROUTES) | NATIVE_PATHS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in self.exempt:
@@ -158,11 +109,9 @@ async def preflight(request: Request) -> Response:
     """CORS preflight, for collector routes only: allowed when some project lists the exact origin (the real
     request is checked against its key's project). Management routes never answer with CORS headers; allowed
     request headers are a fixed list, never an echo of what was asked."""
-    from userloop.api.routers.collector import ROUTES
-
     origin = request.headers.get("origin")
     rt = request.app.state.runtime
-    collector = request.url.path in ROUTES or request.url.path in NATIVE_COLLECTOR_PATHS
+    collector = is_collector(request.url.path)
     if not collector or not origin or not rt.keys.any_project_allows(origin):
         return Response(status_code=403)
     return Response(

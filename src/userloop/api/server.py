@@ -6,9 +6,9 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from userloop.api.runtime import Runtime, ServiceConfig
 from userloop.core.errors import WorkspaceError
 from userloop.core.permissions import restrict_permissions
+from userloop.service.runtime import Runtime, ServiceConfig
 from userloop.store.owner import current_owner
 from userloop.store.workspace import secure_tree
 

@@ -36,9 +36,9 @@ def serve(
     rate: Annotated[float, typer.Option(help="Records per second per write key (429 above); 0: no limit.")] = 200_000,
 ) -> None:
     """Serve the workspace: collector (Sensors, Segment, PostHog, Mixpanel, native), REST API, scheduler."""
-    from userloop.api.runtime import ServiceConfig
     from userloop.api.server import serve as run
     from userloop.collect.door import Limits
+    from userloop.service.runtime import ServiceConfig
 
     limits = Limits(
         max_body_bytes=int(max_body_mb * (1 << 20)),

@@ -13,8 +13,8 @@ from fastapi import APIRouter, HTTPException
 
 from userloop.api.deps import Admin, AdminCaller, Caller, RuntimeDep, forget_tokens
 from userloop.api.models import KeyIn, KeyOut, RowId
-from userloop.api.runtime import SESSION_KEY_NAME, Runtime
 from userloop.core.errors import UserloopError
+from userloop.service.runtime import SESSION_KEY_NAME, Runtime
 from userloop.store.meta import ADMIN_ROLES, KNOWN_GRANTS, ROLES, ApiKey, Project
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"], dependencies=[Admin])

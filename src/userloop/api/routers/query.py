@@ -17,11 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from userloop.api.deps import Admin, BodyScope, ProjectInfo, Reader, RuntimeDep, may_see_pii
 from userloop.api.models import InsightIn, InsightPatch, QueryIn, RowId, SqlIn
-from userloop.api.runtime import Runtime
 from userloop.core.errors import NotFoundError, UserloopError
 from userloop.query import insights
 from userloop.query.dashboards import core_metrics
 from userloop.query.engine import Engine, cancel
+from userloop.service.runtime import Runtime
 from userloop.store.meta import Project
 
 router = APIRouter(prefix="/api/v1", tags=["query"], dependencies=[Reader])

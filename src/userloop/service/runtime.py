@@ -8,18 +8,17 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from userloop.api.limits import GuardConfig, Guards
 from userloop.collect.door import FrontDoor, Limits
 from userloop.collect.drain import BackgroundLoader, rules_for
 from userloop.collect.keys import KeyBook
 from userloop.collect.spool import Spool
 from userloop.query.engine import ResultCache
+from userloop.service.guards import GuardConfig, Guards
 from userloop.service.jobs import profiles, rejects_retention, user_models
 from userloop.service.scheduler import Scheduler
 from userloop.store import owner
 from userloop.store.duck import ProjectStore
 from userloop.store.service_tables import create_tables
-from userloop.store.sqltext import literal
 from userloop.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ class Runtime:
         self.path = self.ws.path
         create_tables(self.ws.meta)
         _ = self.ws.events  # take the DuckDB write lock now: a second server fails here, clearly
-        self.ws.events.con.execute(f"SET memory_limit = {literal(self.config.duckdb_memory)}")
+        self.ws.events.set_memory_limit(self.config.duckdb_memory)
         self.spool = Spool(self.path / "spool", fsync=self.config.fsync)
         self.keys = KeyBook(self.ws.meta)
         self.door = FrontDoor(self.spool, self.keys, self.config.limits)
