@@ -17,6 +17,7 @@ from userloop.core.errors import QueryError, ValidationError
 from userloop.query.engine import Engine
 from userloop.query.kinds import KINDS, kind_names
 from userloop.store import Workspace
+from userloop.store.sqlbuild import sql
 
 NASTY = [
     "view",
@@ -138,7 +139,7 @@ def test_any_json_is_answered_or_refused_with_a_reason(engine: Engine, definitio
     elif isinstance(refused, QueryError):  # only a timeout is acceptable; an engine error would be a compile bug
         assert refused.code == "query_timeout", refused.message
     # the tables are intact
-    assert engine.project.con.execute(f"SELECT count(*) FROM {engine.project.table('events')}").fetchall() == [(2,)]
+    assert engine.project.scalar(sql("SELECT count(*) FROM $events", events=engine.project.ref("events"))) == 2
 
 
 def test_every_base_definition_runs(engine: Engine) -> None:

@@ -14,8 +14,8 @@ from userloop.core.errors import QueryError, ReadOnlyViolation
 from userloop.ingest import load_json_lines
 from userloop.query import SqlResult, compile_readonly, run_readonly
 from userloop.query.sql import _fetch_views, _sandboxed, check_readonly
-from userloop.store import ProjectStore, Workspace
-from userloop.store.duck import sandbox_connection
+from userloop.store import ProjectStore, Workspace, sqlbuild
+from userloop.store.duck import sandbox_connection, sandbox_session
 
 
 def run_trusted(project: ProjectStore, sql: str, **kwargs: Any) -> SqlResult:
@@ -203,13 +203,10 @@ def test_the_sandbox_holds_only_the_views_the_query_names(workspace: Workspace) 
     load_json_lines(workspace.project("other"), lines(track("secret", "x")), source="t")
     project = workspace.project()
     checked = check_readonly("SELECT count(*) FROM events JOIN users USING (user_id)")
-    sandbox = sandbox_connection()
-    try:
-        _sandboxed(checked, _fetch_views(project.con.cursor(), project.schema, checked, False), sandbox)
-        names = sandbox.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()
-        listed = sandbox.execute("SELECT schema_name FROM duckdb_schemas()").fetchall()
-    finally:
-        sandbox.close()
+    with project.session() as store, sandbox_session() as sandbox:
+        _sandboxed(checked, _fetch_views(store, project.schema, checked, False), sandbox)
+        names = sandbox.fetchall(sqlbuild.sql("SELECT table_name FROM information_schema.tables ORDER BY 1"))
+        listed = sandbox.fetchall(sqlbuild.sql("SELECT schema_name FROM duckdb_schemas()"))
     assert names == [("_ul_view_events",), ("_ul_view_users",)]
     assert not any("p_" in str(s) for (s,) in listed)
 

@@ -15,7 +15,7 @@ CHUNK_ROWS = 1_000
 
 
 class _Rows(Protocol):
-    def fetchmany(self, size: int = ...) -> list[Any]: ...
+    def fetchmany(self, n: int) -> list[Any]: ...
 
 
 def json_size(rows: list[Any]) -> int:

@@ -44,13 +44,11 @@ finish). :func:`compile_readonly` applies the check and qualifies the views to t
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
@@ -59,7 +57,10 @@ from userloop.core.errors import QueryError, ReadOnlyViolation
 from userloop.query.masking import is_sensitive, mask_sql
 from userloop.query.replycap import fetch_capped
 from userloop.schema.types import PropertyType
-from userloop.store.duck import ProjectStore, sandbox_connection
+from userloop.store import sqlbuild
+from userloop.store.backend import Session, deadline
+from userloop.store.dialects import render
+from userloop.store.duck import DuckSession, ProjectStore, sandbox_session
 
 VIEWS = ("events", "users", "identities", "items")
 DEFAULT_TIMEOUT_S = 60.0
@@ -173,6 +174,7 @@ def check_readonly(sql: str) -> Checked:
     try:
         for node in tree.walk():
             _check_node(node)
+            node.comments = None  # nothing the analyst wrote outside the statement reaches the engine
         checked = Checked(tree)
         _resolve(tree, frozenset(), checked)
     except RecursionError as exc:
@@ -298,7 +300,7 @@ def _rename(table: exp.Table, view: str, target: exp.Identifier, schema: str | N
 
 def _render(tree: exp.Expr) -> str:
     try:
-        return tree.sql(dialect="duckdb", comments=False)
+        return render(tree, "duckdb")
     except (sqlglot.errors.SqlglotError, RecursionError) as exc:
         raise QueryError(f"cannot write the query for the engine: {str(exc).splitlines()[0]}") from exc
 
@@ -310,12 +312,14 @@ class _Column:
     ptype: PropertyType | None
 
 
-def _view_columns(cursor: duckdb.DuckDBPyConnection, schema: str, view: str) -> list[_Column]:
-    rows = cursor.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+def _view_columns(session: Session, schema: str, view: str) -> list[_Column]:
+    rows = session.fetchall(
+        sqlbuild.sql(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position"
+        ),
         [schema, _TABLE_OF_VIEW[view]],
-    ).fetchall()
+    )
     types = {"DOUBLE": PropertyType.NUMBER, "VARCHAR[]": PropertyType.LIST}
     return [_Column(str(n), types.get(str(t).upper())) for n, t in rows]
 
@@ -339,14 +343,16 @@ def _used_columns(checked: Checked, columns: list[_Column]) -> list[_Column]:
     return used or columns[:1]
 
 
-def _view_select(schema: str, view: str, columns: list[_Column], pii: bool, sensitive_ids: dict[str, str]) -> str:
+def _view_select(
+    schema: str, view: str, columns: list[_Column], pii: bool, sensitive_ids: dict[str, str]
+) -> exp.Select:
     """``SELECT <columns> FROM <schema>.<view>``, personal data masked unless ``pii``."""
-    source = exp.table_(_TABLE_OF_VIEW[view], db=schema, quoted=True)
-    return exp.select(*(_projection(view, c, pii, sensitive_ids) for c in columns)).from_(source).sql(dialect="duckdb")
+    source = sqlbuild.table(schema, _TABLE_OF_VIEW[view])
+    return exp.select(*(_projection(view, c, pii, sensitive_ids) for c in columns)).from_(source)
 
 
 def _projection(view: str, column: _Column, pii: bool, sensitive_ids: dict[str, str]) -> exp.Expr:
-    value = exp.column(column.name, quoted=True)
+    value = sqlbuild.col(column.name)
     if pii:
         return value
     kind = is_sensitive(column.name)
@@ -355,51 +361,21 @@ def _projection(view: str, column: _Column, pii: bool, sensitive_ids: dict[str, 
     if view == "identities" and column.name == "id_value" and sensitive_ids:
         case = exp.Case()
         for id_type, id_kind in sorted(sensitive_ids.items()):
-            is_type = exp.EQ(this=exp.column("id_type", quoted=True), expression=exp.Literal.string(id_type))
+            is_type = exp.EQ(this=sqlbuild.col("id_type"), expression=exp.Literal.string(id_type))
             case = case.when(is_type, mask_sql(id_kind, value.copy()))  # type: ignore[arg-type]
         return exp.alias_(case.else_(value.copy()), column.name, quoted=True)
     return value
 
 
-def _sensitive_id_types(cursor: duckdb.DuckDBPyConnection, schema: str) -> dict[str, str]:
+def _sensitive_id_types(session: Session, schema: str) -> dict[str, str]:
     """Identity types whose values are phone numbers or e-mail addresses, with their kind."""
-    source = exp.table_("identities", db=schema, quoted=True)
-    text = exp.select(exp.column("id_type")).distinct().from_(source).sql(dialect="duckdb")
-    types = [str(r[0]) for r in cursor.execute(text).fetchall()]
-    return {t: kind for t in types if (kind := is_sensitive(t)) is not None}
+    rows = session.fetchall(
+        sqlbuild.sql("SELECT DISTINCT id_type FROM $identities", identities=sqlbuild.table(schema, "identities"))
+    )
+    return {t: kind for t in (str(r[0]) for r in rows) if (kind := is_sensitive(t)) is not None}
 
 
 # running -------------------------------------------------------------------------------------------------------
-class _Deadline:
-    """Interrupts every connection it holds once ``timeout_s`` has passed."""
-
-    def __init__(self, timeout_s: float) -> None:
-        self.timeout_s = timeout_s
-        self.expired = threading.Event()
-        self._cons: list[duckdb.DuckDBPyConnection] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(timeout_s, self._stop)
-
-    def watch(self, con: duckdb.DuckDBPyConnection) -> None:
-        with self._lock:
-            self._cons.append(con)
-            if self.expired.is_set():
-                con.interrupt()
-
-    def _stop(self) -> None:
-        with self._lock:
-            self.expired.set()
-            for con in self._cons:
-                con.interrupt()
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-
-
 def run_readonly(
     project: ProjectStore,
     sql: str,
@@ -417,17 +393,11 @@ def run_readonly(
     caller that forgets to pass the right shows masks, not data) they reach the query already masked."""
     checked = check_readonly(sql)
     session = _sandboxed_session(project, checked, pii=pii, timeout_s=timeout_s, max_input_bytes=max_input_bytes)
-    with session as (sandbox, text):
-        result = sandbox.execute(text)
+    with session as (sandbox, tree):
+        result = sandbox.execute(tree)
         rows, cut = fetch_capped(result, max_rows, max_bytes)
-        description = result.description or []
-    return SqlResult(
-        columns=[d[0] for d in description],
-        types=[str(d[1]) for d in description],
-        rows=rows,
-        truncated=cut is not None,
-        truncated_reason=cut,
-    )
+        columns, types = result.columns, result.types
+    return SqlResult(columns=columns, types=types, rows=rows, truncated=cut is not None, truncated_reason=cut)
 
 
 def run_readonly_arrow(
@@ -445,11 +415,15 @@ def run_readonly_arrow(
     values; ``columns_only`` binds the query on empty views and returns an empty table with its columns (to
     validate a saved query without running it)."""
     checked = check_readonly(sql)
-    with _sandboxed_session(project, checked, pii=pii, timeout_s=timeout_s, empty=columns_only) as (sandbox, inner):
-        text = inner if wrap is None else _render(wrap(sqlglot.parse_one(inner, read="duckdb")))
+    with _sandboxed_session(project, checked, pii=pii, timeout_s=timeout_s, empty=columns_only) as (sandbox, tree):
+        stmt = tree if wrap is None else wrap(tree)
         if columns_only:
-            return sandbox.sql(text).limit(0).to_arrow_table()
-        return sandbox.sql(text).to_arrow_table()
+            stmt = (
+                exp.select(exp.Star())
+                .from_(exp.Subquery(this=stmt, alias=exp.TableAlias(this=sqlbuild.name("q"))))
+                .limit(0)
+            )
+        return sandbox.arrow(stmt)
 
 
 @contextmanager
@@ -461,32 +435,29 @@ def _sandboxed_session(
     timeout_s: float,
     empty: bool = False,
     max_input_bytes: int = MAX_INPUT_BYTES,
-) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
-    """A sandbox holding the views ``checked`` names (``empty``: no rows) and the query's text pointed at them,
-    both stopped after ``timeout_s``; DuckDB and Arrow failures become QueryErrors."""
-    with project.store.lock:
-        cursor = project.con.cursor()
-    sandbox = sandbox_connection()  # its input is bounded by max_input_bytes (the views are copied in)
-    try:
-        with _Deadline(timeout_s) as deadline:
-            deadline.watch(cursor)
-            deadline.watch(sandbox)
-            try:
-                tables = _fetch_views(cursor, project.schema, checked, pii, empty=empty, max_bytes=max_input_bytes)
-                yield sandbox, _sandboxed(checked, tables, sandbox)
-            except duckdb.Error as exc:
-                if deadline.expired.is_set() or isinstance(exc, duckdb.InterruptException):
-                    raise QueryError(f"the query ran longer than {timeout_s:g} s and was stopped") from exc
-                raise QueryError(str(exc).split("\n")[0]) from exc
-            except pa.ArrowException as exc:  # a view's column that Arrow cannot carry
-                raise QueryError(f"the query's data cannot be read: {str(exc).splitlines()[0]}") from exc
-    finally:
-        cursor.close()
-        sandbox.close()
+) -> Iterator[tuple[DuckSession, exp.Expr]]:
+    """A sandbox holding the views ``checked`` names (``empty``: no rows) and the query's tree pointed at them,
+    both sessions stopped after ``timeout_s`` (``query_timeout``); engine and Arrow failures become QueryErrors.
+
+    The sandbox's input is bounded by ``max_input_bytes`` (the views are copied in)."""
+    with (
+        deadline(timeout_s) as watch,
+        project.session() as store,
+        sandbox_session() as sandbox,
+    ):
+        watch.watch(store)
+        watch.watch(sandbox)
+        try:
+            tables = _fetch_views(store, project.schema, checked, pii, empty=empty, max_bytes=max_input_bytes)
+            yield sandbox, _sandboxed(checked, tables, sandbox)
+        except pa.ArrowException as exc:  # a view's column that Arrow cannot carry
+            raise QueryError(f"the query's data cannot be read: {str(exc).splitlines()[0]}") from exc
+        except (sqlglot.errors.SqlglotError, RecursionError) as exc:  # the tree cannot be written as SQL
+            raise QueryError(f"cannot write the query for the engine: {str(exc).splitlines()[0]}") from exc
 
 
 def _fetch_views(
-    cursor: duckdb.DuckDBPyConnection,
+    session: Session,
     schema: str,
     checked: Checked,
     pii: bool,
@@ -494,25 +465,24 @@ def _fetch_views(
     empty: bool = False,
     max_bytes: int = MAX_INPUT_BYTES,
 ) -> dict[str, pa.Table]:
-    """The views the query names, read from the main instance as Arrow: used columns only, masked unless ``pii``
+    """The views the query names, read from the event store as Arrow: used columns only, masked unless ``pii``
     (``empty``: their columns without rows). Read in batches and refused once they pass ``max_bytes`` in all."""
     tables: dict[str, pa.Table] = {}
     budget = max_bytes
     for view in sorted({name for _, name in checked.views}):
-        columns = _used_columns(checked, _view_columns(cursor, schema, view))
-        ids = _sensitive_id_types(cursor, schema) if view == "identities" and not pii else {}
-        relation = cursor.sql(_view_select(schema, view, columns, pii, ids))
+        columns = _used_columns(checked, _view_columns(session, schema, view))
+        ids = _sensitive_id_types(session, schema) if view == "identities" and not pii else {}
+        select = _view_select(schema, view, columns, pii, ids)
         if empty:
-            tables[view] = relation.limit(0).to_arrow_table()
+            tables[view] = session.arrow(select.limit(0))
             continue
-        tables[view], budget = _read_within(relation, view, len(columns), budget, max_bytes)
+        tables[view], budget = _read_within(session.batches(select, rows=65_536), view, len(columns), budget, max_bytes)
     return tables
 
 
 def _read_within(
-    relation: duckdb.DuckDBPyRelation, view: str, n_columns: int, budget: int, max_bytes: int
+    reader: pa.RecordBatchReader, view: str, n_columns: int, budget: int, max_bytes: int
 ) -> tuple[pa.Table, int]:
-    reader = relation.to_arrow_reader(batch_size=65_536)
     batches = []
     for batch in reader:
         budget -= batch.nbytes
@@ -526,10 +496,10 @@ def _read_within(
     return pa.Table.from_batches(batches, schema=reader.schema), budget
 
 
-def _sandboxed(checked: Checked, tables: dict[str, pa.Table], sandbox: duckdb.DuckDBPyConnection) -> str:
+def _sandboxed(checked: Checked, tables: dict[str, pa.Table], sandbox: Session) -> exp.Expr:
     """Register the views in the sandbox under reserved names and point the query's references at them."""
-    for view, table in tables.items():
-        sandbox.register(f"{RESERVED_PREFIX}view_{view}", table)
+    for view, data in tables.items():
+        sandbox.register(f"{RESERVED_PREFIX}view_{view}", data)
     for ref, view in checked.views:
         _rename(ref, view, exp.to_identifier(f"{RESERVED_PREFIX}view_{view}", quoted=True), None)
-    return _render(checked.tree)
+    return checked.tree

@@ -87,13 +87,12 @@ class DuckSession:
         row = self.fetchone(stmt, params)
         return None if row is None else row[0]
 
+    # Arrow results come from a relation (``sql``): Arrow output of a DB-API result copies the rows once more.
     def arrow(self, stmt: exp.Expr, params: Params = None) -> pa.Table:
-        if params:
-            return self._con.execute(self.render(stmt), params).to_arrow_table()
-        return self._con.sql(self.render(stmt)).to_arrow_table()
+        return self._con.sql(self.render(stmt), params=params).to_arrow_table()
 
     def batches(self, stmt: exp.Expr, params: Params = None, *, rows: int = 100_000) -> pa.RecordBatchReader:
-        return self._con.execute(self.render(stmt), params).to_arrow_reader(rows)
+        return self._con.sql(self.render(stmt), params=params).to_arrow_reader(rows)
 
     def register(self, view: str, data: Any) -> None:
         """Make an Arrow table (or batch reader) readable by name on this session."""
