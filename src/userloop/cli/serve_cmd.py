@@ -31,9 +31,27 @@ def serve(
     workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    max_body_mb: Annotated[float, typer.Option(help="Largest request body accepted (413 above).")] = 5.0,
-    max_records: Annotated[int, typer.Option(help="Most records in one request (413 above).")] = 10_000,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body accepted, as sent (413 above).")] = 5.0,
+    max_decompressed_mb: Annotated[
+        float, typer.Option(help="Largest collector body once decompressed (gzip, base64; 413 above).")
+    ] = 50.0,
+    max_records: Annotated[int, typer.Option(help="Most records in one collector request (413 above).")] = 10_000,
+    max_record_kb: Annotated[
+        float, typer.Option(help="Largest single record, as JSON: a larger one is refused alone, its neighbours kept.")
+    ] = 1024.0,
     rate: Annotated[float, typer.Option(help="Records per second per write key (429 above); 0: no limit.")] = 200_000,
+    burst: Annotated[
+        float | None, typer.Option(help="Records a write key may send at once before --rate applies (default 2 s).")
+    ] = None,
+    clv_model: Annotated[
+        str | None,
+        typer.Option(
+            help="The nightly models' CLV purchase model: auto (chosen by validation), bgnbd, paretonbd, mbgnbd."
+        ),
+    ] = None,
+    horizon_days: Annotated[
+        int | None, typer.Option(help="Days ahead the nightly CLV model predicts purchases and value for (default 90).")
+    ] = None,
 ) -> None:
     """Serve the workspace: collector (Sensors, Segment, PostHog, Mixpanel, native), REST API, scheduler."""
     from userloop.api.server import serve as run
@@ -42,12 +60,15 @@ def serve(
 
     limits = Limits(
         max_body_bytes=int(max_body_mb * (1 << 20)),
+        max_decompressed_bytes=int(max_decompressed_mb * (1 << 20)),
         max_records=max_records,
+        max_record_bytes=int(max_record_kb * (1 << 10)),
         rate_per_second=rate,
-        burst=max(rate * 2, 1.0),
+        burst=burst or max(rate * 2, 1.0),
     )
     with Out(False).errors():
-        run(workspace, ServiceConfig(host=host, port=port, limits=limits))
+        config = ServiceConfig(host=host, port=port, limits=limits, clv_model=clv_model, horizon_days=horizon_days)
+        run(workspace, config)
 
 
 def _key_row(key: Any, names: dict[int, str], rights: frozenset[str]) -> dict[str, Any]:

@@ -46,6 +46,16 @@ class ServiceConfig:
     import_max_bytes: int = 200 << 20
     #: DuckDB's buffer pool for the service; bounded so that the process's memory stays flat as data grows.
     duckdb_memory: str = "2GB"
+    #: the daily user models' CLV purchase model (auto, bgnbd, paretonbd, mbgnbd) and horizon in days; None keeps
+    #: the defaults (auto, 90), as ``userloop models run --clv-model … --horizon-days …`` does
+    clv_model: str | None = None
+    horizon_days: int | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse bad model options when the service is configured, not at the first nightly run."""
+        from userloop.models.pipeline import clv_options
+
+        clv_options(self.clv_model, self.horizon_days)
 
 
 class Runtime:
@@ -66,7 +76,9 @@ class Runtime:
         self.scheduler.register(
             rejects_retention(self.ws, keep_days=self.config.rejects_keep_days, max_bytes=self.config.rejects_max_bytes)
         )
-        self.scheduler.register(user_models(self.ws))
+        self.scheduler.register(
+            user_models(self.ws, clv_model=self.config.clv_model, horizon_days=self.config.horizon_days)
+        )
         self.scheduler.register(profiles(self.ws))
         self.url = f"http://{self.config.host}:{self.config.port}"
         self.session_token: str | None = None
