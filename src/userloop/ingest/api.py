@@ -21,12 +21,12 @@ def load_table(
                                       "time": [1_700_000_000_000], "event_id": ["e1"], "$os": ["iOS"]}),
                    source="example")
     """
-    with project.store.lock:
-        staged = stage_arrow(project, table, source=source)
+    with project.writer() as session:
+        staged = stage_arrow(session, table, source=source)
         try:
             return Loader(project, policy).load(staged, now_ms=now_ms)
         finally:
-            staged.release(project.con)
+            staged.release(session)
 
 
 def load_json_lines(
@@ -39,9 +39,9 @@ def load_json_lines(
     now_ms: int | None = None,
 ) -> LoadResult:
     """Load Sensors-format JSON records, one per string; ``first_line`` numbers them for the rejects."""
-    with project.store.lock:
-        staged = stage_json_lines(project, lines, first_line, source=source)
+    with project.writer() as session:
+        staged = stage_json_lines(session, lines, first_line, source=source)
         try:
             return Loader(project, policy).load(staged, now_ms=now_ms)
         finally:
-            staged.release(project.con)
+            staged.release(session)

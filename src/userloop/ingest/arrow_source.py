@@ -6,72 +6,85 @@ import itertools
 
 import numpy as np
 import pyarrow as pa
+from sqlglot import exp
 
 from userloop.ingest.source import CANONICAL, CANONICAL_TYPES, PropSource, Staged
-from userloop.store.duck import ProjectStore
-from userloop.store.sqltext import ident
+from userloop.store.duck import DuckSession
+from userloop.store.sqlbuild import col, name, sql, table, type_
 
 _counter = itertools.count()
 
 
-def stage_arrow(project: ProjectStore, table: pa.Table, *, source: str, first_row: int = 1) -> Staged:
-    """Register ``table`` and a view that gives it every canonical column.
+def stage_arrow(session: DuckSession, data: pa.Table, *, source: str, first_row: int = 1) -> Staged:
+    """Register ``data`` and a view that gives it every canonical column (``session``: the store's writer).
 
     Columns not in the canonical set are properties; their Arrow type decides the property type.
     A missing ``event_id`` is derived from a hash of the record, so re-loading the same rows adds nothing.
     """
-    name = f"_ul_arrow_{next(_counter)}"
-    if "_row" not in table.column_names:  # numbered here: a numbering window in SQL would serialise the scan
-        table = table.append_column("_row", pa.array(np.arange(first_row, first_row + table.num_rows, dtype=np.int64)))
-    project.con.register(name, table)
-    present = set(table.column_names)
+    registered = f"_ul_arrow_{next(_counter)}"
+    if "_row" not in data.column_names:  # numbered here: a numbering window in SQL would serialise the scan
+        data = data.append_column("_row", pa.array(np.arange(first_row, first_row + data.num_rows, dtype=np.int64)))
+    session.register(registered, data)
+    present = set(data.column_names)
     props = [
-        PropSource(col, "typed", col, _duck_type(table.schema.field(col).type))
-        for col in table.column_names
-        if col not in CANONICAL
+        PropSource(c, "typed", c, _duck_type(data.schema.field(c).type))
+        for c in data.column_names
+        if c not in CANONICAL
     ]
-    select = []
-    for col in CANONICAL:
-        if col == "event_id":  # records without an id (profiles, items) get a stable hash of themselves
-            given = f"CAST({ident(col)} AS VARCHAR)" if col in present else "NULL::VARCHAR"
-            expr = f"coalesce({given}, {_row_hash(present - {'event_id'}, props)})"
-        elif col in present:
-            expr = f"CAST({ident(col)} AS {CANONICAL_TYPES[col]})"
+    select: list[exp.Expr] = []
+    for c in CANONICAL:
+        if c == "event_id":  # records without an id (profiles, items) get a stable hash of themselves
+            given = _cast(col(c) if c in present else exp.null(), "VARCHAR")
+            expr = exp.func("coalesce", given, _row_hash(present - {"event_id"}, props))
         else:
-            expr = f"NULL::{CANONICAL_TYPES[col]}"
-        select.append(f"{expr} AS {ident(col)}")
-    select += [ident(p.column) for p in props]
-    staged = f"{name}_s"
+            expr = _cast(col(c) if c in present else exp.null(), CANONICAL_TYPES[c])
+        select.append(exp.alias_(expr, name(c)))
+    select += [col(p.column) for p in props]
+    staged = f"{registered}_s"
     # A view, not a copy: DuckDB scans the Arrow buffers in place (dictionary-encoded strings stay encoded
     # until a step needs them), and each of the loader's passes reads only the columns it uses.
-    project.con.execute(f"CREATE OR REPLACE TEMP VIEW {staged} AS SELECT {', '.join(select)} FROM {name}")
-    return Staged(
-        relation=staged, source=source, props=props, raw_available=False, cleanup=[f"VIEW {staged}"], registered=[name]
+    session.execute(
+        sql(
+            "CREATE OR REPLACE TEMP VIEW $view AS SELECT $select FROM $data",
+            view=table(None, staged),
+            select=select,
+            data=table(None, registered),
+        )
     )
-
-
-def stage_relation(project: ProjectStore, table: str, *, source: str, infer_text: bool = False) -> Staged:
-    """A temp table that already has the canonical columns (file import): its other columns are properties."""
-    described = project.con.execute(f"DESCRIBE {table}").fetchall()
-    props = [
-        PropSource(str(name), "typed", str(name), str(dtype)) for name, dtype, *_ in described if name not in CANONICAL
-    ]
     return Staged(
-        relation=table,
+        relation=staged,
         source=source,
         props=props,
         raw_available=False,
-        cleanup=[f"TABLE {table}"],
+        cleanup=[("VIEW", staged)],
+        registered=[registered],
+    )
+
+
+def stage_relation(session: DuckSession, relation: str, *, source: str, infer_text: bool = False) -> Staged:
+    """A temp table that already has the canonical columns (file import): its other columns are properties."""
+    described = session.fetchall(sql("DESCRIBE $t", t=table(None, relation)))
+    props = [PropSource(str(n), "typed", str(n), str(dtype)) for n, dtype, *_ in described if n not in CANONICAL]
+    return Staged(
+        relation=relation,
+        source=source,
+        props=props,
+        raw_available=False,
+        cleanup=[("TABLE", relation)],
         infer_text=infer_text,
     )
 
 
-def _row_hash(present: set[str], props: list[PropSource]) -> str:
+def _cast(value: exp.Expr, sql_type: str) -> exp.Expr:
+    return exp.Cast(this=value, to=type_(sql_type))
+
+
+def _row_hash(present: set[str], props: list[PropSource]) -> exp.Expr:
     """A stable id for a record without one: the MD5 of its fields."""
     fields = ("type", "event", "distinct_id", "is_login_id", "original_id", "time", "item_type", "item_id")
-    parts = [f"CAST({ident(c)} AS VARCHAR)" for c in fields if c in present]
-    parts += [f"CAST({ident(p.column)} AS VARCHAR)" for p in props]
-    return f"md5(concat_ws(chr(31), {', '.join(parts)}))"
+    parts = [_cast(col(c), "VARCHAR") for c in fields if c in present]
+    parts += [_cast(col(p.column), "VARCHAR") for p in props]
+    return sql("md5(concat_ws(chr(31), $parts))", parts=parts)
 
 
 def _duck_type(dtype: pa.DataType) -> str:

@@ -1,21 +1,32 @@
-"""Per-record checks, written as SQL over the staged relation.
+"""Per-record checks, as SQL trees over the staged relation.
 
 Each check is a condition and a reason; the loader folds them into one ``CASE`` so that every record gets the
-first reason that applies (the field and a message the user can act on) in a single vectorised pass.
+first reason that applies (the field and a message the user can act on) in a single vectorised pass. The rules
+on a record's own fields are declared once in :mod:`userloop.ingest.rules`, which the collector's door reads too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlglot import exp
+
+from userloop.ingest.rules import (
+    EVENT_MISSING,
+    EVENT_RECORDS,
+    ITEM_RECORDS,
+    PROPERTIES_NOT_OBJECT,
+    Window,
+    record_rules,
+)
 from userloop.ingest.source import PropSource
 from userloop.schema.names import RESERVED_EVENT_NAMES, name_problem
 from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, JSON_KINDS, PropertyType, RecordType
-from userloop.store.sqltext import ident, literal
+from userloop.store.sqlbuild import col, literal, sql, type_
 
-EVENT_RECORDS = ("track", "track_signup", "track_id_bind")
+__all__ = ["EVENT_RECORDS", "ITEM_RECORDS"]
+
 PROFILE_RECORDS = tuple(t.value for t in RecordType if t.is_profile)
-ITEM_RECORDS = tuple(t.value for t in RecordType if t.is_item)
 #: Record types whose properties are *not* values to type-check (unset names properties to clear).
 UNTYPED_PROPERTY_RECORDS = ("profile_unset", "profile_delete", "item_delete", "track_id_unbind")
 
@@ -25,24 +36,30 @@ TABLE_OF_RECORDS = {
     "items": ("item_set",),
 }
 
-MAX_ID_LENGTH = 255
 JSON_KEYS = "_k"
+#: Each record's list of JSON property names (a column of the JSON sources).
+KEYS = col(JSON_KEYS)
 
 
 @dataclass(frozen=True)
 class Check:
     field: str
-    condition: str
-    reason: str  # a SQL expression yielding the message
-    field_sql: str | None = None  # when the field depends on the record
+    condition: exp.Expr
+    reason: exp.Expr  # yields the message
+    field_sql: exp.Expr | None = None  # when the field depends on the record
 
     @property
-    def field_expr(self) -> str:
+    def field_expr(self) -> exp.Expr:
         return self.field_sql or literal(self.field)
 
 
-def _msg(text: str) -> str:
-    return literal(text)
+def _msg(text: str) -> exp.Expr:
+    return exp.Literal.string(text)
+
+
+def of_types(types: tuple[str, ...] | list[str]) -> exp.Expr:
+    """The records of these types."""
+    return sql("list_contains($types, type)", types=list(types))
 
 
 def record_checks(
@@ -53,97 +70,35 @@ def record_checks(
     ``bad_events`` maps each event name of the batch that breaks the name rules to its reason: names are
     checked once per distinct name in Python, not once per record in SQL.
     """
-    types = literal([t.value for t in RecordType])
-    needs_distinct = literal([t for t in (t.value for t in RecordType) if not t.startswith("item_")])
-    ev_types = literal(list(EVENT_RECORDS))
-    lo, hi = now_ms - max_past_ms, now_ms + max_future_ms
-    # A time too far out for a timestamp (9e18 ms) is shown as its number: formatting it would overflow and
-    # fail the whole batch instead of refusing this record.
-    ts = (
-        "CASE WHEN time BETWEEN -9000000000000 AND 9000000000000 "
-        "THEN strftime(make_timestamp(time * 1000), '%Y-%m-%d %H:%M:%S') || ' UTC' "
-        "ELSE time::VARCHAR || ' ms' END"
-    )
-    return [
-        Check(
-            "record",
-            "_error IS NOT NULL",
-            "_error",
+    window = Window(now_ms - max_past_ms, now_ms + max_future_ms)
+    reader_error = Check(
+        "record",
+        sql("_error IS NOT NULL"),
+        col("_error"),
+        sql(
             "CASE WHEN starts_with(_error, 'time') THEN 'time' "
-            "WHEN starts_with(_error, 'properties') THEN 'properties' ELSE 'record' END",
+            "WHEN starts_with(_error, 'properties') THEN 'properties' ELSE 'record' END"
         ),
-        Check("type", "type IS NULL", _msg("type is missing")),
-        Check(
-            "type",
-            f"NOT list_contains({types}, type)",
-            f"'unknown record type ' || to_json(type)::VARCHAR || '; expected one of ' || "
-            f"array_to_string({types}, ', ')",
-        ),
-        Check(
-            "distinct_id",
-            f"list_contains({needs_distinct}, type) AND (distinct_id IS NULL OR distinct_id = '')",
-            _msg("distinct_id is missing: every record needs distinct_id (or an identities object)"),
-        ),
-        Check(
-            "distinct_id",
-            f"length(distinct_id) > {MAX_ID_LENGTH}",
-            _msg(f"distinct_id is longer than {MAX_ID_LENGTH} characters"),
-        ),
-        Check("event", f"list_contains({ev_types}, type) AND event IS NULL", _msg("event is missing")),
-        *_event_name_checks(ev_types, bad_events or {}),
-        Check(
-            "time",
-            f"list_contains({ev_types}, type) AND time IS NULL",
-            _msg("time is missing: events need time as epoch milliseconds (UTC)"),
-        ),
-        Check(
-            "time",
-            f"time IS NOT NULL AND time < {lo}",
-            f"'time ' || {ts} || ' is older than the project accepts ({max_past_ms // 86_400_000} days); "
-            "is it epoch seconds instead of milliseconds?'",
-        ),
-        Check(
-            "time",
-            f"time IS NOT NULL AND time > {hi}",
-            f"'time ' || {ts} || ' is in the future by more than the project accepts "
-            f"({max_future_ms // 1000} seconds); check the client clock'",
-        ),
-        Check(
-            "original_id",
-            "type = 'track_signup' AND (original_id IS NULL OR original_id = '')",
-            _msg("track_signup needs original_id: the anonymous id to bind to the login id in distinct_id"),
-        ),
-        Check(
-            "original_id",
-            "type = 'track_signup' AND original_id = distinct_id",
-            _msg("track_signup has original_id equal to distinct_id; nothing to bind"),
-        ),
-        Check(
-            "item_id",
-            f"list_contains({literal(list(ITEM_RECORDS))}, type) AND (item_id IS NULL OR item_type IS NULL)",
-            _msg("item records need item_type and item_id"),
-        ),
-        Check(
-            "identities",
-            "identities IS NOT NULL AND json_type(identities) <> 'OBJECT'",
-            _msg('identities must be an object of id type → id value, e.g. {"$identity_mobile": "13800000000"}'),
-        ),
-        Check(
-            "identities",
-            "type = 'track_id_unbind' AND (identities IS NULL OR identities::VARCHAR = '{}')",
-            _msg("track_id_unbind needs identities: the ids to detach from the person"),
-        ),
-    ]
+    )
+    checks = [reader_error]
+    for rule in record_rules(max_past_ms=max_past_ms, max_future_ms=max_future_ms):
+        checks.append(Check(rule.field, rule.condition(window), rule.reason()))
+        if rule is EVENT_MISSING:
+            checks += _event_name_checks(bad_events or {})
+    return checks
 
 
-def _event_name_checks(ev_types: str, bad_events: dict[str, str]) -> list[Check]:
+def _event_name_checks(bad_events: dict[str, str]) -> list[Check]:
     if not bad_events:
         return []
-    names = literal(sorted(bad_events))
-    whens = " ".join(f"WHEN {literal(n)} THEN {literal(r)}" for n, r in sorted(bad_events.items()))
-    return [
-        Check("event", f"list_contains({ev_types}, type) AND list_contains({names}, event)", f"CASE event {whens} END")
-    ]
+    cond = sql("$records AND list_contains($names, event)", records=of_types(EVENT_RECORDS), names=sorted(bad_events))
+    return [Check("event", cond, _lookup(col("event"), bad_events))]
+
+
+def _lookup(key: exp.Expr, reasons: dict[str, str]) -> exp.Expr:
+    """``CASE key WHEN name THEN reason … END``."""
+    ifs = [exp.If(this=exp.Literal.string(n), true=exp.Literal.string(r)) for n, r in sorted(reasons.items())]
+    return exp.Case(this=key, ifs=ifs)
 
 
 def event_name_problem(name: str) -> str | None:
@@ -151,20 +106,18 @@ def event_name_problem(name: str) -> str | None:
     return name_problem(name, what="event", reserved=RESERVED_EVENT_NAMES)
 
 
-def name_checks(bad_names: dict[str, str], props: list[PropSource], keys: str | None) -> list[Check]:
+def name_checks(bad_names: dict[str, str], props: list[PropSource], json_keys: bool) -> list[Check]:
     """Reject records that carry a property whose name breaks the rules (the reason names it).
 
-    ``keys`` is the SQL for each record's list of property names, when properties come as JSON objects.
+    ``json_keys``: properties come as JSON objects, whose names are in each record's :data:`KEYS`.
     """
     checks: list[Check] = []
-    if keys and bad_names:
-        names = literal(sorted(bad_names))
-        first_bad = f"list_filter({keys}, lambda k: list_contains({names}, k))[1]"
-        whens = " ".join(f"WHEN {literal(n)} THEN {literal(r)}" for n, r in sorted(bad_names.items()))
-        checks.append(Check("properties", f"{first_bad} IS NOT NULL", f"CASE {first_bad} {whens} END"))
+    if json_keys and bad_names:
+        first_bad = sql("list_filter($keys, lambda k: list_contains($names, k))[1]", keys=KEYS, names=sorted(bad_names))
+        checks.append(Check("properties", sql("$b IS NOT NULL", b=first_bad), _lookup(first_bad, bad_names)))
     for prop in props:
         if prop.kind == "typed" and prop.name in bad_names:
-            checks.append(Check(prop.name, f"{ident(prop.column)} IS NOT NULL", _msg(bad_names[prop.name])))
+            checks.append(Check(prop.name, sql("$c IS NOT NULL", c=col(prop.column)), _msg(bad_names[prop.name])))
     return checks
 
 
@@ -178,103 +131,107 @@ def table_name_checks(refused: dict[tuple[str, str], str], props: list[PropSourc
     """
     checks: list[Check] = []
     if json_refusals:
-        checks.append(Check("properties", "_ref_reason IS NOT NULL", "_ref_reason", "_ref_name"))
+        checks.append(Check("properties", sql("_ref_reason IS NOT NULL"), col("_ref_reason"), col("_ref_name")))
     for (table, name), reason in sorted(refused.items()):
-        rows_of_table = f"list_contains({literal(list(TABLE_OF_RECORDS[table]))}, type)"
         for prop in props:
             if prop.kind == "typed" and prop.name == name:
-                checks.append(Check(prop.name, f"{rows_of_table} AND {ident(prop.column)} IS NOT NULL", _msg(reason)))
+                cond = sql("$records AND $c IS NOT NULL", records=of_types(TABLE_OF_RECORDS[table]), c=col(prop.column))
+                checks.append(Check(prop.name, cond, _msg(reason)))
     return checks
 
 
 def json_properties_check(json_column: str) -> Check:
-    col = ident(json_column)
-    return Check(
-        "properties",
-        f"{col} IS NOT NULL AND {JSON_KEYS} IS NULL",
-        _msg("properties must be a JSON object of name → value"),
-    )
+    cond = sql("$c IS NOT NULL AND $keys IS NULL", c=col(json_column), keys=KEYS)
+    return Check("properties", cond, _msg(PROPERTIES_NOT_OBJECT))
 
 
-def value_expr(prop: PropSource, ptype: PropertyType) -> str:
-    """SQL for the property's value as its registered type (NULL where absent or unreadable)."""
+def _cast(value: exp.Expr, sql_type: str, *, safe: bool = True) -> exp.Expr:
+    return (exp.TryCast if safe else exp.Cast)(this=value, to=type_(sql_type))
+
+
+def value_expr(prop: PropSource, ptype: PropertyType) -> exp.Expr:
+    """The property's value as its registered type (NULL where absent or unreadable)."""
     src = _source(prop)
     if prop.kind == "json":
-        text = f"({src}->>'$')"
-        return {
-            PropertyType.NUMBER: f"TRY_CAST({src} AS DOUBLE)",
-            PropertyType.BOOL: f"TRY_CAST({src} AS BOOLEAN)",
-            PropertyType.STRING: text,
-            PropertyType.DATETIME: f"TRY_CAST({text} AS TIMESTAMP)",
-            PropertyType.DATE: f"TRY_CAST({text} AS DATE)",
-            PropertyType.LIST: f"TRY_CAST(from_json({src}, '[\"VARCHAR\"]') AS VARCHAR[])",
-        }[ptype]
-    if typed_family(prop.duck_type) == ptype:
-        return f"CAST({src} AS {ptype.sql_type})"
-    return f"TRY_CAST({src} AS {ptype.sql_type})"
+        text = sql("$v ->> '$'", v=src)
+        if ptype in (PropertyType.NUMBER, PropertyType.BOOL):
+            return _cast(src, ptype.sql_type)
+        if ptype is PropertyType.STRING:
+            return exp.paren(text)
+        if ptype is PropertyType.LIST:
+            return _cast(sql("from_json($v, '[\"VARCHAR\"]')", v=src), "VARCHAR[]")
+        return _cast(text, ptype.sql_type)
+    return _cast(src, ptype.sql_type, safe=typed_family(prop.duck_type) != ptype)
 
 
 def conflict_check(prop: PropSource, ptype: PropertyType, table: str) -> Check | None:
     """The check that a value fits the registered type; None when it always does."""
     src = _source(prop)
-    rows_of_table = f"list_contains({literal(list(TABLE_OF_RECORDS[table]))}, type)"
+    rows_of_table = of_types(TABLE_OF_RECORDS[table])
     label = f"property {prop.name!r} is {ptype.value}"
     if prop.kind == "typed":
         family = typed_family(prop.duck_type)
         if family == ptype:
             return None
         if prop.duck_type == "VARCHAR":  # text columns (CSV) are read as the registered type
-            cond = f"{rows_of_table} AND {src} IS NOT NULL AND {value_expr(prop, ptype)} IS NULL"
-            reason = f"{literal(label + '; cannot read ')} || to_json({src})::VARCHAR || ' as {ptype.value}'"
+            cond = sql(
+                "$rows AND $v IS NOT NULL AND $typed IS NULL", rows=rows_of_table, v=src, typed=value_expr(prop, ptype)
+            )
+            reason = sql(
+                "$label || CAST(to_json($v) AS VARCHAR) || $as",
+                label=label + "; cannot read ",
+                v=src,
+                **{"as": f" as {ptype.value}"},
+            )
             return Check(prop.name, cond, reason)
         got = family.value if family else prop.duck_type
-        return Check(prop.name, f"{rows_of_table} AND {src} IS NOT NULL", _msg(f"{label}; got {got}"))
-    kind = f"json_type({src})"
-    accepted = literal([*JSON_KINDS[ptype], "NULL"])  # JSON null: not set
-    shape_ok = None
-    if ptype is PropertyType.DATETIME:
-        shape_ok = (
-            f"regexp_full_match({src}->>'$', {literal(DATETIME_REGEX)}) AND {value_expr(prop, ptype)} IS NOT NULL"
+        return Check(prop.name, sql("$rows AND $v IS NOT NULL", rows=rows_of_table, v=src), _msg(f"{label}; got {got}"))
+    kind = sql("json_type($v)", v=src)
+    accepted = [exp.Literal.string(k) for k in (*JSON_KINDS[ptype], "NULL")]  # JSON null: not set
+    shape_ok: exp.Expr | None = None
+    if ptype in (PropertyType.DATETIME, PropertyType.DATE):
+        regex = DATETIME_REGEX if ptype is PropertyType.DATETIME else DATE_REGEX
+        shape_ok = sql(
+            "regexp_full_match($v ->> '$', $re) AND $typed IS NOT NULL", v=src, re=regex, typed=value_expr(prop, ptype)
         )
-    elif ptype is PropertyType.DATE:
-        shape_ok = f"regexp_full_match({src}->>'$', {literal(DATE_REGEX)}) AND {value_expr(prop, ptype)} IS NOT NULL"
     elif ptype is PropertyType.LIST:
-        shape_ok = f"list_bool_and(list_transform(json_extract({src}, '$[*]'), lambda x: json_type(x) = 'VARCHAR'))"
+        shape_ok = sql(
+            "list_bool_and(list_transform(TRY_CAST($v AS JSON[]), lambda x: json_type(x) = 'VARCHAR'))", v=src
+        )
     # One json_type per value: a SQL NULL (key absent) gives NULL, so the condition is false for it.
-    wrong_kind = f"{kind} NOT IN {_tuple(accepted)}"
+    wrong_kind = sql("$kind NOT IN ($accepted)", kind=kind, accepted=accepted)
     if shape_ok is not None:
-        wrong_kind = f"({wrong_kind} OR ({kind} <> 'NULL' AND NOT ({shape_ok})))"
-    cond = f"{rows_of_table} AND {wrong_kind}"
-    reason = f"{literal(label + '; got ')} || {json_kind_label(kind)} || ' ' || left(({src})::VARCHAR, 60)"
+        wrong_kind = sql("($wrong OR ($kind <> 'NULL' AND NOT ($ok)))", wrong=wrong_kind, kind=kind, ok=shape_ok)
+    cond = sql("$rows AND $wrong", rows=rows_of_table, wrong=wrong_kind)
+    reason = sql(
+        "$label || $kind_label || ' ' || left(CAST($v AS VARCHAR), 60)",
+        label=label + "; got ",
+        kind_label=json_kind_label(kind),
+        v=src,
+    )
     return Check(prop.name, cond, reason)
 
 
-def json_kind_label(kind: str) -> str:
-    """SQL naming a JSON value's kind (``kind`` is a json_type expression) in the registry's words."""
-    return (
-        f"CASE {kind} WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOL' WHEN 'ARRAY' THEN 'LIST' "
+def json_kind_label(kind: exp.Expr) -> exp.Expr:
+    """A JSON value's kind (``kind`` is a json_type expression) in the registry's words."""
+    return sql(
+        "CASE $kind WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOL' WHEN 'ARRAY' THEN 'LIST' "
         "WHEN 'OBJECT' THEN 'an object' WHEN 'BIGINT' THEN 'NUMBER' WHEN 'UBIGINT' THEN 'NUMBER' "
-        f"WHEN 'DOUBLE' THEN 'NUMBER' ELSE {kind} END"
+        "WHEN 'DOUBLE' THEN 'NUMBER' ELSE $kind END",
+        kind=kind,
     )
+
+
+_NUMBER_TYPES = frozenset(
+    {"DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT"}
+    | {"UTINYINT", "REAL"}
+)
 
 
 def typed_family(duck_type: str) -> PropertyType | None:
     """The property type a DuckDB column type stores."""
     t = duck_type.upper()
-    if t in (
-        "DOUBLE",
-        "FLOAT",
-        "BIGINT",
-        "INTEGER",
-        "SMALLINT",
-        "TINYINT",
-        "HUGEINT",
-        "UBIGINT",
-        "UINTEGER",
-        "USMALLINT",
-        "UTINYINT",
-        "REAL",
-    ) or t.startswith("DECIMAL"):
+    if t in _NUMBER_TYPES or t.startswith("DECIMAL"):
         return PropertyType.NUMBER
     if t == "BOOLEAN":
         return PropertyType.BOOL
@@ -289,11 +246,7 @@ def typed_family(duck_type: str) -> PropertyType | None:
     return None
 
 
-def _source(prop: PropSource) -> str:
+def _source(prop: PropSource) -> exp.Expr:
     if prop.kind == "json":  # properties arrive as MAP(VARCHAR, JSON): one parse per record, upstream
-        return f"{ident(prop.column)}[{literal(prop.name)}]"
-    return ident(prop.column)
-
-
-def _tuple(list_literal: str) -> str:
-    return "(" + list_literal.strip("[]") + ")"
+        return exp.Bracket(this=col(prop.column), expressions=[exp.Literal.string(prop.name)])
+    return col(prop.column)

@@ -18,6 +18,7 @@ from typing import Literal
 
 import orjson
 import pyarrow.parquet as pq
+from sqlglot import exp
 
 from userloop.core.clock import now_ms
 from userloop.core.errors import NotFoundError, ValidationError
@@ -28,8 +29,8 @@ from userloop.ingest.loader import Loader, LoadResult, TimePolicy
 from userloop.ingest.source import CANONICAL, CANONICAL_TYPES, Staged
 from userloop.schema.names import RESERVED_PROPERTY_NAMES, name_problem
 from userloop.schema.types import PropertyType
-from userloop.store.duck import ProjectStore
-from userloop.store.sqltext import ident, literal
+from userloop.store.duck import DuckSession, ProjectStore
+from userloop.store.sqlbuild import col, literal, name, sql, table, type_
 
 Kind = Literal["events", "users", "items"]
 Progress = Callable[[int], None]
@@ -160,43 +161,45 @@ def import_files(
         if not path.exists():
             raise NotFoundError(f"no such file: {path}")
         summary.files.append(str(path))
-        for staged in _stages(project, path, kind, mapping, timezone):
-            try:
-                with project.store.lock:
+        with project.writer() as session:  # the staged relations are the writer's temp tables
+            for staged in _stages(project, session, path, kind, mapping, timezone):
+                try:
                     result = loader.load(staged)
-            finally:
-                staged.release(project.con)
-            summary.result.add(result)
-            if progress:
-                progress(result.received)
+                finally:
+                    staged.release(session)
+                summary.result.add(result)
+                if progress:
+                    progress(result.received)
     if rejects_path is not None and summary.result.rejected:
         summary.rejects_file = str(_write_rejects(project, [str(p) for p in paths], rejects_path, started_ms))
     return summary
 
 
-def _stages(project: ProjectStore, path: Path, kind: Kind, mapping: ColumnMapping, timezone: str) -> Iterator[Staged]:
+def _stages(
+    project: ProjectStore, session: DuckSession, path: Path, kind: Kind, mapping: ColumnMapping, timezone: str
+) -> Iterator[Staged]:
     fmt = detect_format(path)
     source = str(path)
     if fmt == "jsonl":
-        whole = stage_json_file(project, path, source=source)
+        whole = stage_json_file(session, path, source=source)
         if whole is not None:
             yield whole
             return
         for first, lines in iter_line_chunks(path):
-            yield stage_json_lines(project, lines, first, source=source)
+            yield stage_json_lines(session, lines, first, source=source)
         return
     if fmt == "parquet":
-        reader = f"read_parquet({literal(str(path))}, file_row_number = true)"
+        reader = _reader(sql("SELECT * FROM read_parquet($path, file_row_number = true)", path=str(path)))
         for lo, hi in _parquet_chunks(path):
             yield _stage_file(
-                project,
+                session,
                 reader,
                 kind,
                 mapping,
                 timezone,
                 source,
-                row="file_row_number + 1",
-                where=f"file_row_number >= {lo} AND file_row_number < {hi}",
+                row=sql("file_row_number + 1"),
+                where=sql("file_row_number >= $lo AND file_row_number < $hi", lo=lo, hi=hi),
                 text=False,
             )
         return
@@ -205,20 +208,32 @@ def _stages(project: ProjectStore, path: Path, kind: Kind, mapping: ColumnMappin
     texts = [n for n, t in project.properties(kind).items() if t.value == "STRING"] + [mapping.user]
     if mapping.event_id:
         texts.append(mapping.event_id)
-    header = [
-        d[0]
-        for d in project.con.execute(
-            f"SELECT * FROM read_csv({literal(str(path))}, delim = {literal(delim)}, header = true) LIMIT 0"
-        ).description
-        or []
-    ]
-    types = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in header if c in texts)
-    reader = (
-        f"read_csv({literal(str(path))}, delim = {literal(delim)}, header = true, sample_size = -1"
-        f"{', types = {' + types + '}' if types else ''})"
+    header = session.execute(
+        sql("SELECT * FROM read_csv($path, delim = $delim, header = true) LIMIT 0", path=str(path), delim=delim)
+    ).columns
+    types = [c for c in header if c in texts]
+    csv = sql(
+        "SELECT * FROM read_csv($path, delim = $delim, header = true, sample_size = -1)", path=str(path), delim=delim
     )
+    reader = _reader(csv)
+    if types:
+        reader.this.append("expressions", sql("types = $types", types=_struct(dict.fromkeys(types, "VARCHAR"))))
     yield _stage_file(
-        project, reader, kind, mapping, timezone, source, row="row_number() OVER ()", where="true", text=True
+        session, reader, kind, mapping, timezone, source, row=sql("row_number() OVER ()"), where=exp.true(), text=True
+    )
+
+
+def _reader(query: exp.Expr) -> exp.Table:
+    """The table function a ``SELECT * FROM reader(…)`` template reads (to put in other statements' FROM)."""
+    return query.args["from_"].this
+
+
+def _struct(fields: dict[str, str]) -> exp.Expr:
+    """A ``{'name': 'value', …}`` struct literal (a reader's column types)."""
+    return exp.Struct(
+        expressions=[
+            exp.PropertyEQ(this=exp.Literal.string(k), expression=exp.Literal.string(v)) for k, v in fields.items()
+        ]
     )
 
 
@@ -238,15 +253,15 @@ def _parquet_chunks(path: Path) -> list[tuple[int, int]]:
 
 
 def _stage_file(
-    project: ProjectStore,
-    reader: str,
+    session: DuckSession,
+    reader: exp.Expr,
     kind: Kind,
     mapping: ColumnMapping,
     timezone: str,
     source: str,
     *,
-    row: str,
-    where: str,
+    row: exp.Expr,
+    where: exp.Expr,
     text: bool,
 ) -> Staged:
     """(A chunk of) a file with canonical columns, mapped as asked, read once into a temp table.
@@ -255,15 +270,29 @@ def _stage_file(
     into DuckDB's own layout costs less than decoding it each time. ``text`` files (CSV) type new properties
     by their first value.
     """
-    described = project.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+    described = session.fetchall(sql("DESCRIBE SELECT * FROM $reader", reader=reader))
     columns = {str(r[0]): str(r[1]) for r in described if r[0] != "file_row_number"}
     select = _mapping_select(columns, kind, mapping, timezone, row)
-    name = f"_ul_file_{next(_counter)}"
-    project.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {select} FROM {reader} WHERE {where}")
-    return stage_relation(project, name, source=source, infer_text=text)
+    relation = f"_ul_file_{next(_counter)}"
+    session.execute(
+        sql(
+            "CREATE OR REPLACE TEMP TABLE $t AS SELECT $select FROM $reader WHERE $where",
+            t=table(None, relation),
+            select=select,
+            reader=reader,
+            where=where,
+        )
+    )
+    return stage_relation(session, relation, source=source, infer_text=text)
 
 
-def _mapping_select(columns: dict[str, str], kind: Kind, mapping: ColumnMapping, timezone: str, row: str) -> str:
+def _as(value: exp.Expr, sql_type: str) -> exp.Expr:
+    return exp.Cast(this=value, to=type_(sql_type))
+
+
+def _mapping_select(
+    columns: dict[str, str], kind: Kind, mapping: ColumnMapping, timezone: str, row: exp.Expr
+) -> list[exp.Expr]:
     special = {
         mapping.user,
         mapping.event,
@@ -274,48 +303,49 @@ def _mapping_select(columns: dict[str, str], kind: Kind, mapping: ColumnMapping,
         "event_id",
     }
     _require(list(columns), kind, mapping)
-    canon: dict[str, str] = {c: f"NULL::{CANONICAL_TYPES[c]}" for c in CANONICAL}
-    canon["_row"] = f"CAST({row} AS BIGINT)"
+    canon: dict[str, exp.Expr] = {c: _as(exp.null(), CANONICAL_TYPES[c]) for c in CANONICAL}
+    canon["_row"] = _as(row, "BIGINT")
     canon["type"] = literal(RECORD_TYPE[kind])
     if kind != "items":
-        canon["distinct_id"] = f"CAST({ident(mapping.user)} AS VARCHAR)"
+        canon["distinct_id"] = _as(col(mapping.user), "VARCHAR")
         canon["is_login_id"] = literal(mapping.login)
     if kind == "events":
-        canon["event"] = f"CAST({ident(mapping.event)} AS VARCHAR)"
+        canon["event"] = _as(col(mapping.event), "VARCHAR")
     if mapping.time in columns:
         time_sql = _time_expr(mapping.time, columns[mapping.time], mapping.time_unit, timezone)
         canon["time"] = time_sql
-        canon["_error"] = (
-            f"CASE WHEN {ident(mapping.time)} IS NOT NULL AND ({time_sql}) IS NULL THEN 'time ' || "
-            f"to_json(CAST({ident(mapping.time)} AS VARCHAR))::VARCHAR || ' is neither epoch seconds or milliseconds "
-            "nor an ISO 8601 date-time' END"
+        canon["_error"] = sql(
+            "CASE WHEN $c IS NOT NULL AND ($t) IS NULL THEN 'time ' || CAST(to_json(CAST($c AS VARCHAR)) AS VARCHAR) "
+            "|| ' is neither epoch seconds or milliseconds nor an ISO 8601 date-time' END",
+            c=col(mapping.time),
+            t=time_sql,
         )
     if kind == "items":
-        item_type = ident(mapping.item_type) if mapping.item_type in columns else literal(mapping.default_item_type)
-        canon["item_type"] = f"CAST({item_type} AS VARCHAR)"
-        canon["item_id"] = f"CAST({ident(mapping.item_id)} AS VARCHAR)"
+        item_type = col(mapping.item_type) if mapping.item_type in columns else literal(mapping.default_item_type)
+        canon["item_type"] = _as(item_type, "VARCHAR")
+        canon["item_id"] = _as(col(mapping.item_id), "VARCHAR")
     props: list[tuple[str, str]] = []
-    for col in columns:
-        if col in special or col in mapping.ignore:
+    for column in columns:
+        if column in special or column in mapping.ignore:
             continue
-        target = mapping.rename.get(col, col)
+        target = mapping.rename.get(column, column)
         problem = name_problem(target, reserved=RESERVED_PROPERTY_NAMES)
         if problem or target in CANONICAL:
             raise ValidationError(
-                f"column {col!r} cannot be a property: {problem or 'the name is used by userloop itself'}; "
-                f"rename it (--rename {col}=new_name) or leave it out (--ignore {col})"
+                f"column {column!r} cannot be a property: {problem or 'the name is used by userloop itself'}; "
+                f"rename it (--rename {column}=new_name) or leave it out (--ignore {column})"
             )
-        props.append((col, target))
+        props.append((column, target))
     id_col = mapping.event_id if mapping.event_id in columns else "event_id" if "event_id" in columns else None
     if id_col:
-        canon["event_id"] = f"CAST({ident(id_col)} AS VARCHAR)"
+        canon["event_id"] = _as(col(id_col), "VARCHAR")
     else:  # a stable id from the row itself, so that importing the same file twice adds nothing
         fields = [canon["type"], canon["distinct_id"], canon["event"], canon["time"], canon["item_id"]]
-        fields += [f"CAST({ident(c)} AS VARCHAR)" for c, _ in props]
-        canon["event_id"] = f"md5(concat_ws(chr(31), {', '.join(fields)}))"
-    out = [f"{expr} AS {ident(col)}" for col, expr in canon.items()]
-    out += [f"{ident(c)} AS {ident(t)}" for c, t in props]
-    return ", ".join(out)
+        fields += [_as(col(c), "VARCHAR") for c, _ in props]
+        canon["event_id"] = sql("md5(concat_ws(chr(31), $fields))", fields=fields)
+    out = [exp.alias_(expr, name(c)) for c, expr in canon.items()]
+    out += [exp.alias_(col(c), name(t)) for c, t in props]
+    return out
 
 
 def _require(columns: list[str], kind: Kind, mapping: ColumnMapping) -> None:
@@ -335,42 +365,44 @@ def _require(columns: list[str], kind: Kind, mapping: ColumnMapping) -> None:
         )
 
 
-def _time_expr(col: str, duck_type: str, unit: str, timezone: str) -> str:
+def _time_expr(column: str, duck_type: str, unit: str, timezone: str) -> exp.Expr:
     """Epoch milliseconds from an epoch number, a timestamp, or an ISO string (zone-less = project zone)."""
-    c = ident(col)
-    tz = literal(timezone)
+    c = col(column)
     family = typed_family(duck_type)
     if family is PropertyType.NUMBER:
         if unit == "s":
-            return f"CAST(round({c} * 1000) AS BIGINT)"
+            return sql("CAST(round($c * 1000) AS BIGINT)", c=c)
         if unit == "ms":
-            return f"CAST({c} AS BIGINT)"
-        return f"CAST(CASE WHEN abs({c}) < 100000000000 THEN round({c} * 1000) ELSE {c} END AS BIGINT)"
+            return _as(c, "BIGINT")
+        return sql("CAST(CASE WHEN abs($c) < 100000000000 THEN round($c * 1000) ELSE $c END AS BIGINT)", c=c)
     if duck_type.upper().startswith("TIMESTAMP WITH TIME ZONE"):
-        return f"epoch_ms({c})"
+        return sql("epoch_ms($c)", c=c)
     if family in (PropertyType.DATETIME, PropertyType.DATE):
         # Cast to microsecond TIMESTAMP first: DuckDB 2.0's epoch_ms/timezone have no TIMESTAMP_S/_MS/_NS
         # overloads ("Unimplemented type for cast"), and Parquet/Arrow files carry all four units.
-        return f"epoch_ms(timezone({tz}, CAST({c} AS TIMESTAMP)))"
-    text = f"trim(CAST({c} AS VARCHAR))"
-    zoned = f"regexp_matches({text}, '([zZ]|[+-][0-9]{{2}}:?[0-9]{{2}})$')"
-    return (
-        f"CASE WHEN regexp_full_match({text}, '-?[0-9]+') THEN "
-        f"CASE WHEN abs(TRY_CAST({text} AS HUGEINT)) < 100000000000 THEN TRY_CAST({text} AS BIGINT) * 1000 "
-        f"ELSE TRY_CAST({text} AS BIGINT) END "
-        f"WHEN {zoned} THEN epoch_ms(TRY_CAST({text} AS TIMESTAMPTZ)) "
-        f"ELSE epoch_ms(timezone({tz}, TRY_CAST({text} AS TIMESTAMP))) END"
+        return sql("epoch_ms(timezone($tz, CAST($c AS TIMESTAMP)))", tz=timezone, c=c)
+    return sql(
+        "CASE WHEN regexp_full_match($text, '-?[0-9]+') THEN "
+        "CASE WHEN abs(TRY_CAST($text AS HUGEINT)) < 100000000000 THEN TRY_CAST($text AS BIGINT) * 1000 "
+        "ELSE TRY_CAST($text AS BIGINT) END "
+        "WHEN regexp_matches($text, '([zZ]|[+-][0-9]{2}:?[0-9]{2})$') THEN epoch_ms(TRY_CAST($text AS TIMESTAMPTZ)) "
+        "ELSE epoch_ms(timezone($tz, TRY_CAST($text AS TIMESTAMP))) END",
+        text=sql("trim(CAST($c AS VARCHAR))", c=c),
+        tz=timezone,
     )
 
 
 def _write_rejects(project: ProjectStore, sources: list[str], path: Path, since_ms: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = project.con.execute(
-        f"SELECT source, row_no, field, reason, raw FROM {project.table('rejects')} "
-        "WHERE list_contains(?, source) AND received_at >= make_timestamp(? * 1000) "
-        "ORDER BY received_at, source, row_no",
+    rows = project.fetchall(
+        sql(
+            "SELECT source, row_no, field, reason, raw FROM $rejects "
+            "WHERE list_contains(?, source) AND received_at >= make_timestamp(? * 1000) "
+            "ORDER BY received_at, source, row_no",
+            rejects=project.ref("rejects"),
+        ),
         [sources, since_ms],
-    ).fetchall()
+    )
     with path.open("wb") as f:
         for source, row, fld, reason, raw in rows:
             f.write(orjson.dumps({"file": source, "row": row, "field": fld, "reason": reason, "raw": raw}) + b"\n")

@@ -18,7 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import duckdb
+from sqlglot import exp
+
+from userloop.store.duck import DuckSession
+from userloop.store.sqlbuild import sql
 
 LOGIN = "$identity_login_id"
 ANONYMOUS = "$identity_anonymous_id"
@@ -52,9 +55,9 @@ class IdentityPlan:
 class IdentityResolver:
     """Plans identity changes for a batch against the stored mapping (read once, for the ids involved)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, identities_table: str, next_person: PersonKeys) -> None:
-        self.con = con
-        self.table = identities_table
+    def __init__(self, session: DuckSession, identities: exp.Table, next_person: PersonKeys) -> None:
+        self.session = session
+        self.table = identities
         self.keys = next_person
         self.person: dict[tuple[str, str], int] = {}
         self.login_of: dict[int, str] = {}
@@ -65,18 +68,21 @@ class IdentityResolver:
         if not wanted:
             return
         ns, values = zip(*sorted(wanted), strict=True)
-        rows = self.con.execute(
-            f"SELECT i.ns, i.id_value, i.user_id FROM {self.table} i "
-            "JOIN (SELECT unnest(?) AS ns, unnest(?) AS id_value) w USING (ns, id_value)",
+        rows = self.session.fetchall(
+            sql(
+                "SELECT i.ns, i.id_value, i.user_id FROM $t AS i "
+                "JOIN (SELECT unnest(?) AS ns, unnest(?) AS id_value) AS w USING (ns, id_value)",
+                t=self.table,
+            ),
             [list(ns), list(values)],
-        ).fetchall()
+        )
         self.person = {(n, v): p for n, v, p in rows}
         persons = sorted(set(self.person.values()))
         if persons:
-            logins = self.con.execute(
-                f"SELECT user_id, id_value FROM {self.table} WHERE id_type = ? AND list_contains(?, user_id)",
+            logins = self.session.fetchall(
+                sql("SELECT user_id, id_value FROM $t WHERE id_type = ? AND list_contains(?, user_id)", t=self.table),
                 [LOGIN, persons],
-            ).fetchall()
+            )
             self.login_of = dict(logins)
 
     def apply(self, ops: list[BindOp]) -> IdentityPlan:

@@ -8,75 +8,97 @@ from __future__ import annotations
 
 import orjson
 import pyarrow as pa
+from sqlglot import exp
 
 from userloop.ingest.identity import ANONYMOUS, LOGIN, BindOp, IdentityPlan, final_merges
-from userloop.store.duck import ProjectStore
-from userloop.store.sqltext import ident
+from userloop.store.duck import DuckSession, ProjectStore
+from userloop.store.sqlbuild import col, sql
 
 
-def apply_plan(project: ProjectStore, plan: IdentityPlan, now_ms: int) -> None:
-    """Write a batch's identity plan: removed ids, new persons, merges, new ids (the caller holds a transaction)."""
-    con = project.con
-    t = project.table
-    ts = f"make_timestamp({now_ms} * 1000)"
+def apply_plan(project: ProjectStore, session: DuckSession, plan: IdentityPlan, now_ms: int) -> None:
+    """Write a batch's identity plan: removed ids, new persons, merges, new ids (``session`` is in the loader's
+    transaction)."""
+    identities = project.ref("identities")
     if plan.removed:
         ns, values = zip(*plan.removed, strict=True)
-        con.execute(
-            f"DELETE FROM {t('identities')} WHERE (ns, id_value) IN (SELECT (unnest(?), unnest(?)))",
+        session.execute(
+            sql("DELETE FROM $t WHERE (ns, id_value) IN (SELECT (unnest(?), unnest(?)))", t=identities),
             [list(ns), list(values)],
         )
     if plan.new_persons:
         persons = pa.table({"user_id": [p for p, _ in plan.new_persons], "first_id": [f for _, f in plan.new_persons]})
-        con.register("_ul_np", persons)
-        con.execute(
-            f"INSERT INTO {t('users')} (user_id, first_id, created_at, updated_at) "
-            f"SELECT user_id, first_id, {ts}, {ts} FROM _ul_np"
+        session.register("_ul_np", persons)
+        session.execute(
+            sql(
+                "INSERT INTO $t (user_id, first_id, created_at, updated_at) "
+                "SELECT user_id, first_id, make_timestamp(? * 1000), make_timestamp(? * 1000) FROM _ul_np",
+                t=project.ref("users"),
+            ),
+            [now_ms, now_ms],
         )
-        con.unregister("_ul_np")
+        session.unregister("_ul_np")
     merges = final_merges(plan.merges)
     if merges:
-        merge_persons(project, merges)
+        merge_persons(project, session, merges)
     if plan.new_ids:
         ns, types, values, persons_ = zip(*plan.new_ids, strict=True)
         final = [merges.get(p, p) for p in persons_]
         tab = pa.table({"ns": ns, "id_type": types, "id_value": values, "user_id": final})
-        con.register("_ul_ni", tab)
-        con.execute(f"INSERT INTO {t('identities')} SELECT ns, id_type, id_value, user_id, {ts} FROM _ul_ni")
-        con.unregister("_ul_ni")
+        session.register("_ul_ni", tab)
+        session.execute(
+            sql(
+                "INSERT INTO $t SELECT ns, id_type, id_value, user_id, make_timestamp(? * 1000) FROM _ul_ni",
+                t=identities,
+            ),
+            [now_ms],
+        )
+        session.unregister("_ul_ni")
 
 
-def merge_persons(project: ProjectStore, merges: dict[int, int]) -> None:
+def merge_persons(project: ProjectStore, session: DuckSession, merges: dict[int, int]) -> None:
     """Move merged persons' events, identities and profile values to the surviving person."""
-    con = project.con
-    t = project.table
-    con.register("_ul_m", pa.table({"old": list(merges), "new": list(merges.values())}))
-    for table in ("events", "identities"):
-        con.execute(f"UPDATE {t(table)} SET user_id = m.new FROM _ul_m m WHERE {t(table)}.user_id = m.old")
-    props = [ident(p) for p in project.properties("users")]
+    session.register("_ul_m", pa.table({"old": list(merges), "new": list(merges.values())}))
+    for name in ("events", "identities"):
+        target = project.ref(name)
+        session.execute(
+            sql(
+                "UPDATE $t SET user_id = m.new FROM _ul_m AS m WHERE $user = m.old", t=target, user=col("user_id", name)
+            )
+        )
+    props = list(project.properties("users"))
     # Several persons can merge into one in a batch (one login signing up from several devices at once). An
     # UPDATE … FROM with several matching rows applies just one of them, so the merged persons are folded into
     # one row per survivor first: earliest first_seen/created_at, latest last_seen, and for each profile
     # property the value of the earliest-created merged person that has one.
-    folded = ", ".join(
-        [f"arg_min(o.{p}, o.user_id) FILTER (WHERE o.{p} IS NOT NULL) AS {p}" for p in props]
-        + ["min(o.first_seen) AS first_seen", "max(o.last_seen) AS last_seen", "min(o.created_at) AS created_at"]
+    folded = [
+        sql(
+            "arg_min($o, o.user_id) FILTER (WHERE $o IS NOT NULL) AS $p",
+            o=col(p, "o"),
+            p=exp.to_identifier(p, quoted=True),
+        )
+        for p in props
+    ]
+    folded += [sql("min(o.first_seen) AS first_seen"), sql("max(o.last_seen) AS last_seen")]
+    folded.append(sql("min(o.created_at) AS created_at"))
+    sets = [exp.EQ(this=col(p), expression=sql("coalesce($u, $o)", u=col(p, "u"), o=col(p, "o"))) for p in props]
+    sets += [
+        sql("first_seen = least(u.first_seen, o.first_seen)"),
+        sql("last_seen = greatest(u.last_seen, o.last_seen)"),
+        sql("created_at = least(u.created_at, o.created_at)"),
+    ]
+    users = project.ref("users")
+    update = sql(
+        """UPDATE $users AS u SET x = 1
+            FROM (SELECT m.new AS _ul_survivor, $folded FROM _ul_m AS m JOIN $users AS o ON o.user_id = m.old
+                  GROUP BY m.new) AS o
+            WHERE u.user_id = o._ul_survivor""",
+        users=users,
+        folded=folded,
     )
-    sets = ", ".join(
-        [f"{p} = coalesce(u.{p}, o.{p})" for p in props]
-        + [
-            "first_seen = least(u.first_seen, o.first_seen)",
-            "last_seen = greatest(u.last_seen, o.last_seen)",
-            "created_at = least(u.created_at, o.created_at)",
-        ]
-    )
-    con.execute(
-        f"""UPDATE {t("users")} AS u SET {sets}
-            FROM (SELECT m.new AS _ul_survivor, {folded} FROM _ul_m m JOIN {t("users")} o ON o.user_id = m.old
-                  GROUP BY m.new) o
-            WHERE u.user_id = o._ul_survivor"""
-    )
-    con.execute(f"DELETE FROM {t('users')} WHERE user_id IN (SELECT old FROM _ul_m)")
-    con.unregister("_ul_m")
+    update.set("expressions", sets)
+    session.execute(update)
+    session.execute(sql("DELETE FROM $users WHERE user_id IN (SELECT old FROM _ul_m)", users=users))
+    session.unregister("_ul_m")
 
 
 def bind_op(

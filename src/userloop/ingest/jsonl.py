@@ -22,13 +22,15 @@ import mmap
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlglot import exp
 
+from userloop.ingest.rules import ANONYMOUS_ID, LOGIN_ID, PROPERTIES_NOT_OBJECT, TIME_NOT_INTEGER
 from userloop.ingest.source import Staged
-from userloop.store.duck import ProjectStore
-from userloop.store.sqltext import literal
+from userloop.store.backend import is_engine_error
+from userloop.store.duck import DuckSession
+from userloop.store.sqlbuild import col, name, sql, table, type_
 
 CHUNK_BYTES = 64 << 20
 #: Above this size a file is staged in chunks of lines, to bound memory.
@@ -50,103 +52,142 @@ FIELDS = {
     "identities": "JSON",
     "properties": "MAP(VARCHAR, JSON)",
 }
+#: The reader's ``columns`` argument: FIELDS as a struct of name → type.
+_COLUMNS = exp.Struct(
+    expressions=[
+        exp.PropertyEQ(this=exp.Literal.string(k), expression=exp.Literal.string(v)) for k, v in FIELDS.items()
+    ]
+)
 
 
-def _canonical(relation: str, *, raw: str, error: str) -> str:
+def _identity(id_type: str) -> exp.Expr:
+    """The record's id of ``id_type`` in its identities object, as text."""
+    return sql("identities ->> $path", path='$."' + id_type + '"')
+
+
+def _canonical(relation: exp.Expr, *, raw: exp.Expr, error: exp.Expr) -> exp.Expr:
     """Canonical columns from a relation holding the FIELDS (plus ``_row``)."""
-    login = "$identity_login_id"
-    anonymous = "$identity_anonymous_id"
-    record_hash = (
-        "md5(concat_ws(chr(31), type, event, distinct_id::VARCHAR, original_id, time::VARCHAR, item_type, item_id, "
-        "CAST(properties AS VARCHAR), identities::VARCHAR))"
+    record_hash = sql(
+        "md5(concat_ws(chr(31), type, event, CAST(distinct_id AS VARCHAR), original_id, CAST(time AS VARCHAR), "
+        "item_type, item_id, CAST(properties AS VARCHAR), CAST(identities AS VARCHAR)))"
     )
     # Sensors SDKs number each event (_track_id); with the sender and the time it identifies the event, and
     # needs no hashing.
-    track_hash = "concat_ws(':', 't', _track_id::VARCHAR, time::VARCHAR, event, distinct_id->>'$')"
-    return f"""
-        SELECT _row, {raw} AS _raw,
-               coalesce({error},
+    track_hash = sql(
+        "concat_ws(':', 't', CAST(_track_id AS VARCHAR), CAST(time AS VARCHAR), event, distinct_id ->> '$')"
+    )
+    return sql(
+        """SELECT _row, $raw AS _raw,
+               coalesce($error,
                         CASE WHEN time IS NOT NULL AND json_type(time) NOT IN ('BIGINT', 'UBIGINT', 'NULL')
-                             THEN 'time must be an integer: epoch milliseconds (UTC)' END) AS _error,
+                             THEN $time_error END) AS _error,
                type, event,
-               coalesce(distinct_id->>'$', identities->>{literal('$."' + login + '"')},
-                        identities->>{literal('$."' + anonymous + '"')}) AS distinct_id,
+               coalesce(distinct_id ->> '$', $login, $anonymous) AS distinct_id,
                coalesce(TRY_CAST(properties['$is_login_id'] AS BOOLEAN),
-                        distinct_id IS NULL AND identities->>{literal('$."' + login + '"')} IS NOT NULL) AS is_login_id,
+                        distinct_id IS NULL AND $login IS NOT NULL) AS is_login_id,
                original_id,
                TRY_CAST(time AS BIGINT) AS time,
-               coalesce(event_id, CASE WHEN _track_id IS NOT NULL THEN {track_hash} END, {record_hash}) AS event_id,
-               lib->>'$."$lib"' AS lib, item_type, item_id,
+               coalesce(event_id, CASE WHEN _track_id IS NOT NULL THEN $track_hash END, $record_hash) AS event_id,
+               lib ->> '$."$lib"' AS lib, item_type, item_id,
                identities, properties,
                map_keys(properties) AS _k
-        FROM {relation}
-    """
+        FROM $relation""",
+        raw=raw,
+        error=error,
+        time_error=TIME_NOT_INTEGER,
+        login=_identity(LOGIN_ID),
+        anonymous=_identity(ANONYMOUS_ID),
+        track_hash=track_hash,
+        record_hash=record_hash,
+        relation=relation,
+    )
 
 
-def stage_json_file(project: ProjectStore, path: Path, *, source: str) -> Staged | None:
+def stage_json_file(session: DuckSession, path: Path, *, source: str) -> Staged | None:
     """Stage a whole file with DuckDB's JSON reader, or None when a line is not a well-formed record."""
     if path.stat().st_size > FAST_PATH_MAX_BYTES or _has_blank_lines(path):
         return None
-    columns = "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in FIELDS.items()) + "}"
-    reader = (
-        f"read_json({literal(str(path))}, format = 'newline_delimited', columns = {columns}, "
-        "maximum_object_size = 16777216)"
+    relation = f"_ul_jsonf_{next(_counter)}"
+    copy = table(None, f"{relation}_t")
+    reader = sql(
+        "(SELECT CAST(NULL AS BIGINT) AS _row, * FROM "
+        "read_json(?, format = 'newline_delimited', columns = $columns, maximum_object_size = 16777216))",
+        columns=_COLUMNS,
     )
-    name = f"_ul_jsonf_{next(_counter)}"
+    canonical = _canonical(reader, raw=sql("CAST(NULL AS VARCHAR)"), error=exp.null())
     try:
         # Read in parallel and in file order; the table's rowid then numbers the lines (a numbering window
         # over the reader would serialise it), exposed as _row by a view.
-        canonical = _canonical(f"(SELECT NULL::BIGINT AS _row, * FROM {reader})", raw="NULL::VARCHAR", error="NULL")
-        project.con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_t AS {canonical}")
-    except duckdb.Error:
-        project.con.execute(f"DROP TABLE IF EXISTS {name}_t")
+        session.execute(sql("CREATE OR REPLACE TEMP TABLE $t AS $q", t=copy, q=canonical), [str(path)])
+    except Exception as exc:
+        if not is_engine_error(exc):
+            raise
+        session.execute(sql("DROP TABLE IF EXISTS $t", t=copy))
         return None
-    project.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * REPLACE (rowid + 1 AS _row) FROM {name}_t")
-    staged = _staged(name, source, raw_available=False)
-    staged.cleanup = [f"VIEW {name}", f"TABLE {name}_t"]
+    session.execute(
+        sql(
+            "CREATE OR REPLACE TEMP VIEW $v AS SELECT * REPLACE (rowid + 1 AS _row) FROM $t",
+            v=table(None, relation),
+            t=copy,
+        )
+    )
+    staged = _staged(relation, source, raw_available=False)
+    staged.cleanup = [("VIEW", relation), ("TABLE", copy.name)]
     return staged
 
 
 def stage_json_lines(
-    project: ProjectStore, lines: pa.Array | list[str | None], first_line: int, *, source: str
+    session: DuckSession, lines: pa.Array | list[str | None], first_line: int, *, source: str
 ) -> Staged:
     """Stage JSON lines one by one; ``first_line`` is the number of the first (blank lines are skipped)."""
-    name = f"_ul_jsonl_{next(_counter)}"
+    registered = f"_ul_jsonl_{next(_counter)}"
     array = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
     rows = pa.array(range(first_line, first_line + len(array)), pa.int64())
-    project.con.register(name, pa.table({"_row": rows, "line": array}))
-    paths = literal([f"$.{k}" for k in FIELDS])
-    fields = ", ".join(
-        f"x[{i + 1}]->>'$' AS {k}"
-        if t == "VARCHAR"
-        else f"TRY_CAST(x[{i + 1}] AS {t}) AS {k}"
-        if t.startswith("MAP")
-        else f"x[{i + 1}] AS {k}"
-        for i, (k, t) in enumerate(FIELDS.items())
-    )
-    error = (
+    session.register(registered, pa.table({"_row": rows, "line": array}))
+    fields = [exp.alias_(_field(i, t), name(k)) for i, (k, t) in enumerate(FIELDS.items())]
+    properties = _item(list(FIELDS).index("properties"))
+    error = sql(
         "CASE WHEN line IS NULL THEN 'line is not valid UTF-8' "
         "WHEN NOT ok THEN 'malformed JSON: ' || left(line, 80) "
         "WHEN json_type(line) <> 'OBJECT' THEN 'record is not a JSON object' "
-        "WHEN x[12] IS NOT NULL AND json_type(x[12]) NOT IN ('OBJECT', 'NULL') "
-        "THEN 'properties must be a JSON object of name → value' END"
+        "WHEN $props IS NOT NULL AND json_type($props) NOT IN ('OBJECT', 'NULL') THEN $not_object END",
+        props=properties,
+        not_object=PROPERTIES_NOT_OBJECT,
     )
-    parsed = f"""
-        (SELECT _row, line, ok, x, {fields}
+    parsed = sql(
+        """(SELECT _row, line, ok, x, $fields
          FROM (SELECT _row, line, ok,
-                      CASE WHEN ok AND json_type(line) = 'OBJECT' THEN json_extract(line, {paths}) END AS x
+                      CASE WHEN ok AND json_type(line) = 'OBJECT' THEN json_extract(line, $paths) END AS x
                FROM (SELECT _row, line, coalesce(json_valid(line), false) AS ok
-                     FROM (SELECT _row, rtrim(line, chr(13)) AS line FROM {name})
-                     WHERE line IS NULL OR trim(line) <> '')))
-    """
-    view = f"{name}_v"
+                     FROM (SELECT _row, rtrim(line, chr(13)) AS line FROM $lines)
+                     WHERE line IS NULL OR trim(line) <> '')))""",
+        fields=fields,
+        paths=[f"$.{k}" for k in FIELDS],
+        lines=table(None, registered),
+    )
+    relation = f"{registered}_v"
     try:
         # Materialised: the loader reads the staged records several times; each line is parsed only here.
-        canonical = _canonical(parsed, raw="coalesce(line, '<not UTF-8>')", error=error)
-        project.con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS {canonical}")
+        canonical = _canonical(parsed, raw=sql("coalesce(line, '<not UTF-8>')"), error=error)
+        session.execute(sql("CREATE OR REPLACE TEMP TABLE $t AS $q", t=table(None, relation), q=canonical))
     finally:
-        project.con.unregister(name)
-    return _staged(view, source, raw_available=True)
+        session.unregister(registered)
+    return _staged(relation, source, raw_available=True)
+
+
+def _field(i: int, duck_type: str) -> exp.Expr:
+    """The ``i``-th extracted field (of ``x``) typed as the reader would."""
+    value = _item(i)
+    if duck_type == "VARCHAR":
+        return sql("$v ->> '$'", v=value)
+    if duck_type.startswith("MAP"):
+        return exp.TryCast(this=value, to=type_(duck_type))
+    return value
+
+
+def _item(i: int) -> exp.Expr:
+    """``x[i + 1]``: the ``i``-th extracted field (sqlglot counts from 0 and prints DuckDB's 1-based index)."""
+    return exp.Bracket(this=col("x"), expressions=[exp.Literal.number(i)])
 
 
 def _staged(relation: str, source: str, *, raw_available: bool) -> Staged:
@@ -156,7 +197,7 @@ def _staged(relation: str, source: str, *, raw_available: bool) -> Staged:
         json_props_column="properties",
         ignore_keys=("$is_login_id",),
         raw_available=raw_available,
-        cleanup=[f"TABLE {relation}"],
+        cleanup=[("TABLE", relation)],
     )
 
 

@@ -25,15 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 
-import duckdb
 import pyarrow as pa
+from sqlglot import exp
 
 from userloop.ingest import identity as ident_mod
 from userloop.ingest import profile_sql
 from userloop.ingest.checks import (
     EVENT_RECORDS,
     ITEM_RECORDS,
-    JSON_KEYS,
+    KEYS,
     PROFILE_RECORDS,
     TABLE_OF_RECORDS,
     UNTYPED_PROPERTY_RECORDS,
@@ -42,6 +42,7 @@ from userloop.ingest.checks import (
     event_name_problem,
     json_properties_check,
     name_checks,
+    of_types,
     record_checks,
     table_name_checks,
     typed_family,
@@ -59,20 +60,27 @@ from userloop.schema.names import (
     name_problem,
 )
 from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, PropertyType
-from userloop.store.duck import ProjectStore
-from userloop.store.sqltext import ident, literal
+from userloop.store import sqlbuild as sb
+from userloop.store.duck import DuckSession, ProjectStore
+from userloop.store.rejects import insert_rejects
+from userloop.store.sqlbuild import sql
 
-CHK = "_ul_chk"  # one slim row per record: control fields, reason; no property values
-SKIP = "_ul_skip"  # valid rows not to write: duplicates, refused identity records
-BAD = "_ul_bad"  # every row not to write: rejected or skipped
-IDS = "_ul_ids"  # per distinct id of the batch's written records: first row, login flag, time span
-NEWIDS = "_ul_newids"
-MAP = "_ul_map"  # the batch's distinct ids → person
-REFUSED = "_ul_refused"  # per record, the first property name refused in its table (collision, full table)
+CHK = sb.table(None, "_ul_chk")  # one slim row per record: control fields, reason; no property values
+SKIP = sb.table(None, "_ul_skip")  # valid rows not to write: duplicates, refused identity records
+BAD = sb.table(None, "_ul_bad")  # every row not to write: rejected or skipped
+IDS = sb.table(None, "_ul_ids")  # per distinct id of the batch's written records: first row, login flag, time span
+NEWIDS = sb.table(None, "_ul_newids")
+MAP = sb.table(None, "_ul_map")  # the batch's distinct ids → person
+REFUSED = sb.table(
+    None, "_ul_refused"
+)  # per record, the first property name refused in its table (collision, full table)
 #: New property columns added per transaction (see the module docstring).
 REGISTER_CHUNK = 50
 #: Checks judged in one CASE (see Loader._check_pass).
 CHECKS_PER_PASS = 200
+#: Records that may be written: neither rejected nor skipped.
+NOT_BAD = sql("_row NOT IN (SELECT _row FROM $bad)", bad=BAD)
+IS_EVENT = of_types(EVENT_RECORDS)
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,8 @@ class Loader:
     ``caps``: the most properties each table may hold (default :data:`MAX_TABLE_PROPERTIES`).
     """
 
+    s: DuckSession  # the writer's session, while a load runs
+
     def __init__(
         self, project: ProjectStore, policy: TimePolicy | None = None, *, caps: dict[str, int] | None = None
     ) -> None:
@@ -161,16 +171,13 @@ class Loader:
         self.policy = policy or TimePolicy()
         self.caps = MAX_TABLE_PROPERTIES if caps is None else caps
 
-    @property
-    def con(self) -> duckdb.DuckDBPyConnection:
-        return self.project.con
-
     def load(self, staged: Staged, *, now_ms: int | None = None) -> LoadResult:
         started = time.perf_counter()
         now = now_ms if now_ms is not None else int(time.time() * 1000)
-        with self.project.store.lock:
+        with self.project.writer() as session:
+            self.s = session
             plan = self._plan(staged)
-            with self.project.store.transaction():
+            with self.project.atomic() as self.s:
                 result = self._load(staged, now, plan)
                 self.project.bump_data_version()
         self.project.forget_cache()
@@ -190,17 +197,17 @@ class Loader:
         """Add the new property columns, :data:`REGISTER_CHUNK` per transaction (bounded memory)."""
         items = [(t, n, ptype) for t, props in new.items() for n, ptype in props.items()]
         for start in range(0, len(items), REGISTER_CHUNK):
-            with self.project.store.transaction():
-                for table, group in groupby(items[start : start + REGISTER_CHUNK], key=lambda item: item[0]):
-                    self.project.register(table, {n: ptype for _, n, ptype in group})
+            with self.project.atomic():
+                for tbl, group in groupby(items[start : start + REGISTER_CHUNK], key=lambda item: item[0]):
+                    self.project.register(tbl, {n: ptype for _, n, ptype in group})
 
     def _load(self, staged: Staged, now_ms: int, plan: _Plan) -> LoadResult:
         result = LoadResult(source=staged.source)
-        columns = plan.columns
+        columns_ = plan.columns
         result.new_properties = [f"{t}.{n}" for t, n in plan.new_props]
         json_refusals = self._refused_rows(staged, plan.refused)
         checks = self._checks(staged, plan, now_ms, json_refusals)
-        self._check_pass(staged, checks, columns, json_refusals)
+        self._check_pass(staged, checks, json_refusals)
         counts = self._counts()
         result.received = sum(counts.values())
         result.rejected = self._write_rejects(staged, now_ms) if counts_rejected(counts) else 0
@@ -208,22 +215,21 @@ class Loader:
         result.rejected += self._identities(staged, now_ms)
         self._settle_bad_rows()
         self._allocate_persons(staged, now_ms)
-        source = f"SELECT * FROM {staged.relation}"
-        result.events = self._write_events(source, columns, now_ms)
-        profile_count = self._write_profiles(source, staged, columns, now_ms)
-        item_count = self._write_items(source, columns, now_ms)
+        result.events = self._write_events(staged, columns_, now_ms)
+        profile_count = self._write_profiles(staged, columns_, now_ms)
+        item_count = self._write_items(staged, columns_, now_ms)
         result.accepted = result.events + profile_count + item_count + self._unbinds_written
         self._remember_records(staged, now_ms)
         for (rtype, ok), n in counts.items():
             if ok:
                 result.by_type[rtype] += n
         for temp in (CHK, SKIP, NEWIDS, BAD, IDS, MAP, REFUSED):
-            self.con.execute(f"DROP TABLE IF EXISTS {temp}")
+            self.s.execute(sql("DROP TABLE IF EXISTS $t", t=temp))
         return result
 
     def _shape(self, staged: Staged) -> tuple[set[str], dict[str, str]]:
         """The tables the batch writes to, and its event names that break the rules (with the reason)."""
-        pairs = self.con.execute(f"SELECT DISTINCT type, event FROM {staged.relation}").fetchall()
+        pairs = self.s.fetchall(sql("SELECT DISTINCT type, event FROM $rel", rel=staged.ref))
         types = {t for t, _ in pairs}
         tables = {t for t, records in TABLE_OF_RECORDS.items() if types & set(records)}
         bad_events = {}
@@ -303,13 +309,15 @@ class Loader:
             return set(names), set()
         if not staged.json_props_column:
             return set(names[: max(room, 0)]), set(names[max(room, 0) :])
-        rows = self.con.execute(
-            f"""SELECT list(k) FROM (
-                    SELECT _row, unnest({JSON_KEYS}) AS k FROM {staged.relation}
-                    WHERE {JSON_KEYS} IS NOT NULL AND {_table_case()} = ?)
+        stmt = sql(
+            """SELECT list(k) FROM (
+                    SELECT _row, unnest($keys) AS k FROM $rel WHERE $keys IS NOT NULL AND $tbl = ?)
                 WHERE list_contains(?, k) GROUP BY _row ORDER BY _row""",
-            [table, [*names, *blocked]],
-        ).fetchall()
+            keys=KEYS,
+            rel=staged.ref,
+            tbl=TABLE_CASE,
+        )
+        rows = self.s.fetchall(stmt, [table, [*names, *blocked]])
         admitted: set[str] = set()
         refused: set[str] = set()
         for (carried,) in rows:
@@ -336,16 +344,25 @@ class Loader:
     def _discover_json(self, staged: Staged) -> list[tuple[str, str, str | None, str | None, int | None]]:
         """(table, key, first kind, first value, its row) of the JSON properties; kinds for unregistered keys."""
         assert staged.json_props_column
-        col = ident(staged.json_props_column)
-        untyped = literal(list(UNTYPED_PROPERTY_RECORDS))
-        ignore = literal(list(staged.ignore_keys) or [""])
-        keys = self.con.execute(
-            f"""SELECT DISTINCT tbl, k FROM (
+        props = sb.col(staged.json_props_column)
+        judged = sql(
+            "_error IS NULL AND $keys IS NOT NULL AND NOT list_contains($untyped, type)",
+            keys=KEYS,
+            untyped=list(UNTYPED_PROPERTY_RECORDS),
+        )
+        keys = self.s.fetchall(
+            sql(
+                """SELECT DISTINCT tbl, k FROM (
                     SELECT tbl, unnest(_k) AS k FROM (
-                        SELECT DISTINCT {_table_case()} AS tbl, {JSON_KEYS} AS _k FROM {staged.relation}
-                        WHERE _error IS NULL AND {JSON_KEYS} IS NOT NULL AND NOT list_contains({untyped}, type)))
-                WHERE tbl IS NOT NULL AND NOT list_contains({ignore}, k)"""
-        ).fetchall()
+                        SELECT DISTINCT $tbl AS tbl, $keys AS _k FROM $rel WHERE $judged))
+                WHERE tbl IS NOT NULL AND NOT list_contains($ignore, k)""",
+                tbl=TABLE_CASE,
+                keys=KEYS,
+                rel=staged.ref,
+                judged=judged,
+                ignore=list(staged.ignore_keys) or [""],
+            )
+        )
         registry = self.project.registry()
         known: list[tuple[str, str, str | None, str | None, int | None]] = [
             (t, k, None, None, None) for t, k in keys if (t, k) in registry or name_problem(k)
@@ -353,30 +370,36 @@ class Loader:
         new = [(t, k) for t, k in keys if (t, k) not in registry and not name_problem(k)]
         if not new:
             return known
-        value = f"{col}[k]"
-        first_rows = f"(SELECT * FROM {staged.relation} ORDER BY _row LIMIT 10000)"
+        first_rows = sql("(SELECT * FROM $rel ORDER BY _row LIMIT 10000)", rel=staged.ref)
         found: list[tuple[str, str, str | None, str | None, int | None]] = []
-        for relation in (first_rows, staged.relation):  # the head of the batch almost always decides
+        for relation in (first_rows, staged.ref):  # the head of the batch almost always decides
             done = {(f[0], f[1]) for f in found}
             missing = [f"{t}.{k}" for t, k in new if (t, k) not in done]
             if not missing:
                 break
-            found += self.con.execute(
-                f"""SELECT tbl, k, arg_min(json_type({value}), _row), arg_min({value}->>'$', _row), min(_row)
-                    FROM (SELECT _row, {col}, {_table_case()} AS tbl, unnest({JSON_KEYS}) AS k FROM {relation}
-                          WHERE _error IS NULL AND {JSON_KEYS} IS NOT NULL AND NOT list_contains({untyped}, type))
-                    WHERE list_contains(?, tbl || '.' || k) AND json_type({value}) <> 'NULL'
+            stmt = sql(
+                """SELECT tbl, k, arg_min(json_type($props[k]), _row), arg_min($props[k] ->> '$', _row), min(_row)
+                    FROM (SELECT _row, $props, $tbl AS tbl, unnest($keys) AS k FROM $relation WHERE $judged)
+                    WHERE list_contains(?, tbl || '.' || k) AND json_type($props[k]) <> 'NULL'
                     GROUP BY ALL""",
-                [missing],
-            ).fetchall()
+                props=props,
+                tbl=TABLE_CASE,
+                keys=KEYS,
+                relation=relation,
+                judged=judged,
+            )
+            found += self.s.fetchall(stmt, [missing])
         kinds = {(t, k): (kind, first, row) for t, k, kind, first, row in found}
         return known + [(t, k, *kinds.get((t, k), (None, None, None))) for t, k in new]
 
     def _first_value(self, staged: Staged, source: PropSource) -> str | None:
-        row = self.con.execute(
-            f"SELECT {ident(source.column)} FROM {staged.relation} WHERE {ident(source.column)} IS NOT NULL "
-            "ORDER BY _row LIMIT 1"
-        ).fetchone()
+        row = self.s.fetchone(
+            sql(
+                "SELECT $c FROM $rel WHERE $c IS NOT NULL ORDER BY _row LIMIT 1",
+                c=sb.col(source.column),
+                rel=staged.ref,
+            )
+        )
         return None if row is None else str(row[0])
 
     def _tables_of_typed(
@@ -385,8 +408,8 @@ class Loader:
         """Which table each typed column feeds: the tables of the records that carry a value in it."""
         if len(tables) <= 1 or not props:
             return [(p, t) for p in props for t in tables]
-        counts = ", ".join(f"count({ident(p.column)})" for p in props)
-        rows = self.con.execute(f"SELECT type, {counts} FROM {staged.relation} GROUP BY type").fetchall()
+        counts = [sql("count($c)", c=sb.col(p.column)) for p in props]
+        rows = self.s.fetchall(sql("SELECT type, $counts FROM $rel GROUP BY type", counts=counts, rel=staged.ref))
         table_of = {r: t for t, records in TABLE_OF_RECORDS.items() for r in records}
         used = {(i, table_of[r[0]]) for r in rows if r[0] in table_of for i, n in enumerate(r[1:]) if n}
         return [(p, t) for i, p in enumerate(props) for t in sorted(tables) if (i, t) in used]
@@ -402,19 +425,24 @@ class Loader:
                 "reason": list(refused.values()),
             }
         )
-        self.con.register("_ul_refused_names", names)
+        self.s.register("_ul_refused_names", names)
         try:
-            self.con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE {REFUSED} AS
-                SELECT _row, arg_min(k, pos) AS _ref_name, arg_min(r.reason, pos) AS _ref_reason
-                FROM (SELECT _row, {_table_case()} AS tbl, unnest({JSON_KEYS}) AS k,
-                             unnest(range(1, len({JSON_KEYS}) + 1)) AS pos
-                      FROM {staged.relation} WHERE {JSON_KEYS} IS NOT NULL) s
-                JOIN _ul_refused_names r ON r.tbl = s.tbl AND r.name = s.k
-                GROUP BY _row"""
+            self.s.execute(
+                sql(
+                    """CREATE OR REPLACE TEMP TABLE $refused AS
+                    SELECT _row, arg_min(k, pos) AS _ref_name, arg_min(r.reason, pos) AS _ref_reason
+                    FROM (SELECT _row, $tbl AS tbl, unnest($keys) AS k, unnest(range(1, len($keys) + 1)) AS pos
+                          FROM $rel WHERE $keys IS NOT NULL) AS s
+                    JOIN _ul_refused_names AS r ON r.tbl = s.tbl AND r.name = s.k
+                    GROUP BY _row""",
+                    refused=REFUSED,
+                    tbl=TABLE_CASE,
+                    keys=KEYS,
+                    rel=staged.ref,
+                )
             )
         finally:
-            self.con.unregister("_ul_refused_names")
+            self.s.unregister("_ul_refused_names")
         return True
 
     def _checks(self, staged: Staged, plan: _Plan, now_ms: int, json_refusals: bool) -> list[Check]:
@@ -426,8 +454,7 @@ class Loader:
         )
         if staged.json_props_column:
             checks.append(json_properties_check(staged.json_props_column))
-        keys = JSON_KEYS if staged.json_props_column else None
-        checks += name_checks(plan.bad_names, staged.props, keys)
+        checks += name_checks(plan.bad_names, staged.props, staged.json_props_column is not None)
         checks += table_name_checks(plan.refused, staged.props, json_refusals)
         for col in plan.columns:
             check = conflict_check(col.source, col.ptype, col.table)
@@ -435,52 +462,68 @@ class Loader:
                 checks.append(check)
         return checks
 
-    def _check_pass(self, staged: Staged, checks: list[Check], columns: list[_Column], json_refusals: bool) -> None:
+    def _check_pass(self, staged: Staged, checks: list[Check], json_refusals: bool) -> None:
         """One vectorised pass: every record's first failing check (field, reason) into the slim ``_chk``.
 
         A wide batch (thousands of property checks) is judged in passes of :data:`CHECKS_PER_PASS` checks:
         DuckDB keeps working vectors for every branch of a ``CASE`` on every thread, so one ``CASE`` of 2,000
         branches alone took 350 MB. Each pass keeps only its failing rows; the first failing pass wins.
         """
-        source = f"{staged.relation} LEFT JOIN {REFUSED} USING (_row)" if json_refusals else staged.relation
+        source: exp.Expr = staged.ref
+        if json_refusals:
+            source = sql("SELECT * FROM $rel LEFT JOIN $refused USING (_row)", rel=staged.ref, refused=REFUSED)
         groups = [checks[i : i + CHECKS_PER_PASS] for i in range(0, len(checks), CHECKS_PER_PASS)]
-        if len(groups) <= 1:
+        passes = [sb.table(None, f"_ul_why{n}") for n in range(len(groups))] if len(groups) > 1 else []
+        if not passes:
             why, source_why = _case(checks), source
-            parts: list[str] = []
         else:
-            parts = [f"_ul_why{n}" for n in range(len(groups))]
-            for name, group in zip(parts, groups, strict=True):
-                self.con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM "
-                    f"(SELECT _row, {_case(group)} AS _why FROM {source}) WHERE _why IS NOT NULL"
+            for part, group in zip(passes, groups, strict=True):
+                self.s.execute(
+                    sql(
+                        "CREATE OR REPLACE TEMP TABLE $part AS SELECT * FROM "
+                        "(SELECT _row, $case AS _why FROM $source) WHERE _why IS NOT NULL",
+                        part=part,
+                        case=_case(group),
+                        source=_relation(source),
+                    )
                 )
-            joins = " ".join(f"LEFT JOIN {name} AS {name} USING (_row)" for name in parts)
-            why = "coalesce(" + ", ".join(f"{name}._why" for name in parts) + ")"
-            source_why = f"{staged.relation} {joins}"
+            source_why = staged.ref
+            for part in passes:
+                source_why = sql(
+                    "SELECT * FROM $left LEFT JOIN $part USING (_row)", left=_relation(source_why), part=part
+                )
+            why = exp.func("coalesce", *(sb.col("_why", p.name) for p in passes))
         # Only narrow columns are kept; later steps read ids and names from the staged relation itself.
-        self.con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {CHK} AS
-            SELECT _row, type, time, hash(event_id) AS _h, _why.r AS _reason, _why.f AS _field
-            FROM (SELECT _row, type, time, event_id, {why} AS _why FROM {source_why})
-            """
+        self.s.execute(
+            sql(
+                """CREATE OR REPLACE TEMP TABLE $chk AS
+                SELECT _row, type, time, hash(event_id) AS _h, _why.r AS _reason, _why.f AS _field
+                FROM (SELECT _row, type, time, event_id, $why AS _why FROM $source)""",
+                chk=CHK,
+                why=why,
+                source=_relation(source_why),
+            )
         )
-        for name in parts:
-            self.con.execute(f"DROP TABLE {name}")
+        for part in passes:
+            self.s.execute(sql("DROP TABLE $t", t=part))
 
     def _counts(self) -> Counter[tuple[str, bool]]:
-        rows = self.con.execute(f"SELECT coalesce(type, '?'), _reason IS NULL, count(*) FROM {CHK} GROUP BY ALL")
-        return Counter({(t, ok): n for t, ok, n in rows.fetchall()})
+        rows = self.s.fetchall(
+            sql("SELECT coalesce(type, '?'), _reason IS NULL, count(*) FROM $chk GROUP BY ALL", chk=CHK)
+        )
+        return Counter({(t, ok): n for t, ok, n in rows})
 
     def _write_rejects(self, staged: Staged, now_ms: int) -> int:
         """Keep each refused record with its reason and its input (the line, or the row as JSON)."""
-        raw = "s._raw" if staged.raw_available else "to_json(s)::VARCHAR"
-        (n,) = self.con.execute(
-            f"INSERT INTO {self.project.table('rejects')} "
-            f"SELECT ?, c._row, c._field, c._reason, {raw}, make_timestamp(? * 1000) "
-            f"FROM {CHK} c JOIN {staged.relation} s USING (_row) WHERE c._reason IS NOT NULL",
-            [staged.source, now_ms],
-        ).fetchone() or (0,)
+        raw = sb.col("_raw", "s") if staged.raw_available else sql("CAST(to_json(s) AS VARCHAR)")
+        rows = sql(
+            "SELECT ?, c._row, c._field, c._reason, $raw, make_timestamp(? * 1000) "
+            "FROM $chk AS c JOIN $rel AS s USING (_row) WHERE c._reason IS NOT NULL",
+            raw=raw,
+            chk=CHK,
+            rel=staged.ref,
+        )
+        (n,) = self.s.fetchone(insert_rejects(self.project.ref("rejects"), rows), [staged.source, now_ms]) or (0,)
         return int(n)
 
     def _mark_duplicates(self, staged: Staged) -> int:
@@ -491,221 +534,292 @@ class Loader:
         resent event keeps its time; DuckDB skips row groups outside the span), and only when that span holds
         any; profile, item and identity records are compared with the ids in ``records_seen``.
         """
-        is_event = f"list_contains({literal(list(EVENT_RECORDS))}, type)"
-        valid = f"_row NOT IN (SELECT _row FROM {CHK} WHERE _reason IS NOT NULL)"
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {SKIP} (_row BIGINT, reason VARCHAR)")
-        candidates = [
-            r[0]
-            for r in self.con.execute(
-                f"SELECT _row FROM {CHK} WHERE _reason IS NULL AND _h IN ("
-                f"SELECT _h FROM {CHK} WHERE _reason IS NULL GROUP BY _h HAVING count(*) > 1)"
-            ).fetchall()
-        ]
+        s = self.s
+        valid = sql("_row NOT IN (SELECT _row FROM $chk WHERE _reason IS NOT NULL)", chk=CHK)
+        s.execute(sql("CREATE OR REPLACE TEMP TABLE $skip (_row BIGINT, reason VARCHAR)", skip=SKIP))
+        repeated = sql(
+            "SELECT _row FROM $chk WHERE _reason IS NULL AND _h IN "
+            "(SELECT _h FROM $chk WHERE _reason IS NULL GROUP BY _h HAVING count(*) > 1)",
+            chk=CHK,
+        )
+        candidates = [r[0] for r in s.fetchall(repeated)]
         if candidates:
-            self.con.execute(
-                f"""
-                INSERT INTO {SKIP}
-                SELECT _row, NULL FROM (
-                    SELECT _row, row_number() OVER (PARTITION BY event_id ORDER BY _row) AS rn
-                    FROM {staged.relation} WHERE list_contains(?, _row))
-                WHERE rn > 1
-                """,
+            s.execute(
+                sql(
+                    """INSERT INTO $skip
+                    SELECT _row, NULL FROM (
+                        SELECT _row, row_number() OVER (PARTITION BY event_id ORDER BY _row) AS rn
+                        FROM $rel WHERE list_contains(?, _row))
+                    WHERE rn > 1""",
+                    skip=SKIP,
+                    rel=staged.ref,
+                ),
                 [candidates],
             )
-        lo, hi = self.con.execute(
-            f"SELECT min(time), max(time) FROM {CHK} WHERE _reason IS NULL AND {is_event}"
-        ).fetchone() or (None, None)
-        events = self.project.table("events")
-        span = f"time BETWEEN make_timestamp({int(lo or 0)} * 1000) AND make_timestamp({int(hi or 0)} * 1000)"
-        if lo is not None and self.con.execute(f"SELECT 1 FROM {events} WHERE {span} LIMIT 1").fetchone():
-            self.con.execute(
-                f"INSERT INTO {SKIP} SELECT s._row, NULL FROM {staged.relation} s "
-                f"SEMI JOIN (SELECT event_id FROM {events} WHERE {span}) e USING (event_id) "
-                f"WHERE {is_event} AND {valid}"
+        span = sql(
+            "SELECT min(time), max(time) FROM $chk WHERE _reason IS NULL AND $is_event", chk=CHK, is_event=IS_EVENT
+        )
+        lo, hi = s.fetchone(span) or (None, None)
+        events = self.project.ref("events")
+        within = sql("time BETWEEN make_timestamp(? * 1000) AND make_timestamp(? * 1000)")
+        bounds = [int(lo or 0), int(hi or 0)]
+        if lo is not None and s.fetchone(
+            sql("SELECT 1 FROM $events WHERE $within LIMIT 1", events=events, within=within), bounds
+        ):
+            stmt = sql(
+                "INSERT INTO $skip SELECT s._row, NULL FROM $rel AS s "
+                "SEMI JOIN (SELECT event_id FROM $events WHERE $within) AS e USING (event_id) "
+                "WHERE $is_event AND $valid",
+                skip=SKIP,
+                rel=staged.ref,
+                events=events,
+                within=within,
+                is_event=IS_EVENT,
+                valid=valid,
             )
-        seen = self.project.table("records_seen")
-        if self.con.execute(f"SELECT 1 FROM {CHK} WHERE NOT {is_event} LIMIT 1").fetchone():
-            self.con.execute(
-                f"INSERT INTO {SKIP} SELECT s._row, NULL FROM {staged.relation} s "
-                f"SEMI JOIN {seen} r ON r.record_id = s.event_id WHERE NOT {is_event} AND {valid}"
+            s.execute(stmt, bounds)
+        if s.fetchone(sql("SELECT 1 FROM $chk WHERE NOT $is_event LIMIT 1", chk=CHK, is_event=IS_EVENT)):
+            stmt = sql(
+                "INSERT INTO $skip SELECT s._row, NULL FROM $rel AS s "
+                "SEMI JOIN $seen AS r ON r.record_id = s.event_id WHERE NOT $is_event AND $valid",
+                skip=SKIP,
+                rel=staged.ref,
+                seen=self.project.ref("records_seen"),
+                is_event=IS_EVENT,
+                valid=valid,
             )
-        (n,) = self.con.execute(f"SELECT count(DISTINCT _row) FROM {SKIP}").fetchone() or (0,)
+            s.execute(stmt)
+        (n,) = s.fetchone(sql("SELECT count(DISTINCT _row) FROM $skip", skip=SKIP)) or (0,)
         return int(n)
 
     def _remember_records(self, staged: Staged, now_ms: int) -> None:
         """Keep the ids of the non-event records written, so that loading them again adds nothing."""
-        self.con.execute(
-            f"INSERT INTO {self.project.table('records_seen')} "
-            f"SELECT event_id, make_timestamp({now_ms} * 1000) FROM {staged.relation} "
-            f"WHERE NOT list_contains({literal(list(EVENT_RECORDS))}, type) AND _row NOT IN (SELECT _row FROM {BAD})"
+        stmt = sql(
+            "INSERT INTO $seen SELECT event_id, make_timestamp(? * 1000) FROM $rel WHERE NOT $is_event AND $not_bad",
+            seen=self.project.ref("records_seen"),
+            rel=staged.ref,
+            is_event=IS_EVENT,
+            not_bad=NOT_BAD,
         )
+        self.s.execute(stmt, [now_ms])
 
     def _settle_bad_rows(self) -> None:
         """Gather every row that must not be written: rejected, duplicate, or refused by identity rules."""
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {BAD} AS "
-            f"SELECT _row FROM {CHK} WHERE _reason IS NOT NULL UNION SELECT _row FROM {SKIP}"
+        self.s.execute(
+            sql(
+                "CREATE OR REPLACE TEMP TABLE $bad AS "
+                "SELECT _row FROM $chk WHERE _reason IS NOT NULL UNION SELECT _row FROM $skip",
+                bad=BAD,
+                chk=CHK,
+                skip=SKIP,
+            )
         )
 
     _unbinds_written = 0
 
     def _identities(self, staged: Staged, now_ms: int) -> int:
         """Apply signup / bind / unbind records; returns how many were refused."""
-        rows = self.con.execute(
-            f"SELECT _row, type, distinct_id, is_login_id, original_id, identities::VARCHAR FROM {staged.relation} "
-            "WHERE type IN ('track_signup', 'track_id_bind', 'track_id_unbind') "
-            f"AND _row NOT IN (SELECT _row FROM {CHK} WHERE _reason IS NOT NULL) "
-            f"AND _row NOT IN (SELECT _row FROM {SKIP}) ORDER BY time, _row"
-        ).fetchall()
+        rows = self.s.fetchall(
+            sql(
+                "SELECT _row, type, distinct_id, is_login_id, original_id, CAST(identities AS VARCHAR) FROM $rel "
+                "WHERE type IN ('track_signup', 'track_id_bind', 'track_id_unbind') "
+                "AND _row NOT IN (SELECT _row FROM $chk WHERE _reason IS NOT NULL) "
+                "AND _row NOT IN (SELECT _row FROM $skip) ORDER BY time, _row",
+                rel=staged.ref,
+                chk=CHK,
+                skip=SKIP,
+            )
+        )
         self._unbinds_written = 0
         if not rows:
             return 0
         ops = [op for op in (bind_op(*r) for r in rows) if op is not None]
         keys = ident_mod.PersonKeys(self.project.take_person_keys)
-        resolver = ident_mod.IdentityResolver(self.con, self.project.table("identities"), keys)
+        resolver = ident_mod.IdentityResolver(self.s, self.project.ref("identities"), keys)
         plan = resolver.apply(ops)
-        apply_plan(self.project, plan, now_ms)
+        apply_plan(self.project, self.s, plan, now_ms)
         self._unbinds_written = sum(1 for op in ops if op.kind == "unbind" and op.row not in plan.rejects)
         if plan.rejects:
             rej = pa.table({"_row": list(plan.rejects), "reason": list(plan.rejects.values())})
-            self.con.register("_ul_idrej", rej)
-            self.con.execute(f"INSERT INTO {SKIP} SELECT _row, reason FROM _ul_idrej")
-            self.con.execute(
-                f"INSERT INTO {self.project.table('rejects')} "
-                f"SELECT ?, c._row, 'identities', r.reason, to_json(c)::VARCHAR, make_timestamp(? * 1000) "
-                f"FROM {staged.relation} c JOIN _ul_idrej r USING (_row)",
-                [staged.source, now_ms],
+            self.s.register("_ul_idrej", rej)
+            self.s.execute(sql("INSERT INTO $skip SELECT _row, reason FROM _ul_idrej", skip=SKIP))
+            rows_ = sql(
+                "SELECT ?, c._row, 'identities', r.reason, CAST(to_json(c) AS VARCHAR), make_timestamp(? * 1000) "
+                "FROM $rel AS c JOIN _ul_idrej AS r USING (_row)",
+                rel=staged.ref,
             )
-            self.con.unregister("_ul_idrej")
+            self.s.execute(insert_rejects(self.project.ref("rejects"), rows_), [staged.source, now_ms])
+            self.s.unregister("_ul_idrej")
         return len(plan.rejects)
 
     def _allocate_persons(self, staged: Staged, now_ms: int) -> None:
         """Give every id seen for the first time a new person key (login ids typed as such); stamp first/last
         seen. One aggregate over the batch's ids serves both."""
-        t = self.project.table
-        records = literal(list(EVENT_RECORDS) + list(PROFILE_RECORDS))
-        is_event = f"list_contains({literal(list(EVENT_RECORDS))}, type)"
-        self.con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {IDS} AS
-            SELECT 'd' AS _ns, distinct_id, min(_row) AS first_row, coalesce(bool_or(is_login_id), false) AS login,
-                   min(time) FILTER (WHERE {is_event}) AS lo, max(time) FILTER (WHERE {is_event}) AS hi
-            FROM {staged.relation}
-            WHERE list_contains({records}, type) AND _row NOT IN (SELECT _row FROM {BAD})
-            GROUP BY distinct_id
-            """
+        s = self.s
+        identities, users = self.project.ref("identities"), self.project.ref("users")
+        s.execute(
+            sql(
+                """CREATE OR REPLACE TEMP TABLE $ids AS
+                SELECT 'd' AS _ns, distinct_id, min(_row) AS first_row,
+                       coalesce(bool_or(is_login_id), false) AS login,
+                       min(time) FILTER (WHERE $is_event) AS lo, max(time) FILTER (WHERE $is_event) AS hi
+                FROM $rel WHERE $written AND $not_bad
+                GROUP BY distinct_id""",
+                ids=IDS,
+                is_event=IS_EVENT,
+                rel=staged.ref,
+                written=of_types(EVENT_RECORDS + PROFILE_RECORDS),
+                not_bad=NOT_BAD,
+            )
         )
-        self.con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {NEWIDS} AS
-            SELECT n._ns AS ns,
-                   CASE WHEN n.login THEN {literal(ident_mod.LOGIN)} ELSE {literal(ident_mod.ANONYMOUS)} END AS id_type,
-                   n.distinct_id AS id_value, row_number() OVER (ORDER BY n.first_row) AS k
-            FROM {IDS} n ANTI JOIN {t("identities")} i ON i.ns = n._ns AND i.id_value = n.distinct_id
-            """
+        s.execute(
+            sql(
+                """CREATE OR REPLACE TEMP TABLE $newids AS
+                SELECT n._ns AS ns, CASE WHEN n.login THEN $login ELSE $anonymous END AS id_type,
+                       n.distinct_id AS id_value, row_number() OVER (ORDER BY n.first_row) AS k
+                FROM $ids AS n ANTI JOIN $identities AS i ON i.ns = n._ns AND i.id_value = n.distinct_id""",
+                newids=NEWIDS,
+                login=ident_mod.LOGIN,
+                anonymous=ident_mod.ANONYMOUS,
+                ids=IDS,
+                identities=identities,
+            )
         )
-        (count,) = self.con.execute(f"SELECT count(*) FROM {NEWIDS}").fetchone() or (0,)
-        ts = f"make_timestamp({now_ms} * 1000)"
+        (count,) = s.fetchone(sql("SELECT count(*) FROM $newids", newids=NEWIDS)) or (0,)
         if count:
             base = self.project.take_person_keys(int(count)) - 1
-            self.con.execute(
-                f"INSERT INTO {t('identities')} SELECT ns, id_type, id_value, k + {base}, {ts} FROM {NEWIDS}"
+            s.execute(
+                sql(
+                    "INSERT INTO $identities "
+                    "SELECT ns, id_type, id_value, k + ?, make_timestamp(? * 1000) FROM $newids",
+                    identities=identities,
+                    newids=NEWIDS,
+                ),
+                [base, now_ms],
             )
-            self.con.execute(
-                f"INSERT INTO {t('users')} (user_id, first_id, created_at, updated_at) "
-                f"SELECT k + {base}, id_value, {ts}, {ts} FROM {NEWIDS}"
+            s.execute(
+                sql(
+                    "INSERT INTO $users (user_id, first_id, created_at, updated_at) "
+                    "SELECT k + ?, id_value, make_timestamp(? * 1000), make_timestamp(? * 1000) FROM $newids",
+                    users=users,
+                    newids=NEWIDS,
+                ),
+                [base, now_ms, now_ms],
             )
         # The batch's ids and their persons: a small map that the writes below join to, instead of every
         # identity of the project.
-        self.con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {MAP} AS
-            SELECT n.distinct_id, i.user_id, n.lo, n.hi
-            FROM {IDS} n JOIN {t("identities")} i ON i.ns = n._ns AND i.id_value = n.distinct_id
-            """
+        s.execute(
+            sql(
+                """CREATE OR REPLACE TEMP TABLE $map AS
+                SELECT n.distinct_id, i.user_id, n.lo, n.hi
+                FROM $ids AS n JOIN $identities AS i ON i.ns = n._ns AND i.id_value = n.distinct_id""",
+                map=MAP,
+                ids=IDS,
+                identities=identities,
+            )
         )
-        self.con.execute(
-            f"""
-            UPDATE {t("users")} AS u
-            SET first_seen = least(coalesce(u.first_seen, s.lo), s.lo),
-                last_seen = greatest(coalesce(u.last_seen, s.hi), s.hi)
-            FROM (SELECT user_id, make_timestamp(min(lo) * 1000) AS lo, make_timestamp(max(hi) * 1000) AS hi
-                  FROM {MAP} WHERE lo IS NOT NULL GROUP BY user_id) s
-            WHERE u.user_id = s.user_id
-            """
-        )
-
-    def _resolved(self, source: str, record_types: tuple[str, ...]) -> str:
-        """Staged rows of these types that are to be written, joined to their person."""
-        return (
-            f"({source}) c JOIN {MAP} i ON i.distinct_id = c.distinct_id "
-            f"WHERE list_contains({literal(list(record_types))}, c.type) AND c._row NOT IN (SELECT _row FROM {BAD})"
+        s.execute(
+            sql(
+                """UPDATE $users AS u
+                SET first_seen = least(coalesce(u.first_seen, s.lo), s.lo),
+                    last_seen = greatest(coalesce(u.last_seen, s.hi), s.hi)
+                FROM (SELECT user_id, make_timestamp(min(lo) * 1000) AS lo, make_timestamp(max(hi) * 1000) AS hi
+                      FROM $map WHERE lo IS NOT NULL GROUP BY user_id) AS s
+                WHERE u.user_id = s.user_id""",
+                users=users,
+                map=MAP,
+            )
         )
 
-    def _write_events(self, source: str, columns: list[_Column], now_ms: int) -> int:
-        t = self.project.table
-        props = [c for c in columns if c.table == "events"]
-        names = ", ".join(ident(c.name) for c in props)
-        values = ", ".join(value_expr(c.source, c.ptype) for c in props)
+    def _resolved(self, staged: Staged, record_types: tuple[str, ...], head: list[exp.Expr]) -> exp.Select:
+        """``SELECT head``: staged rows ``c`` of these types that are to be written, joined to their person ``i``."""
+        query = sql(
+            "SELECT $head FROM $rel AS c JOIN $map AS i ON i.distinct_id = c.distinct_id "
+            "WHERE list_contains($types, c.type) AND c._row NOT IN (SELECT _row FROM $bad)",
+            head=head,
+            rel=staged.ref,
+            map=MAP,
+            types=list(record_types),
+            bad=BAD,
+        )
+        assert isinstance(query, exp.Select)
+        return query
+
+    def _write_events(self, staged: Staged, columns_: list[_Column], now_ms: int) -> int:
+        props = [c for c in columns_ if c.table == "events"]
+        names = sb.columns(["event_id", "event", "user_id", "distinct_id", "time", "received_at", "lib"])
+        head = sql(
+            "SELECT c.event_id, c.event, i.user_id, c.distinct_id, make_timestamp(c.time * 1000), "
+            "make_timestamp(? * 1000), c.lib"
+        ).expressions
+        rows = self._resolved(staged, EVENT_RECORDS, head)
+        rows.select(*(value_expr(c.source, c.ptype) for c in props), copy=False)
+        target = exp.Schema(this=self.project.ref("events"), expressions=[*names, *(sb.name(c.name) for c in props)])
         # Events carry their own time; their physical order is free, which lets DuckDB write in parallel.
-        self.con.execute("SET preserve_insertion_order = false")
+        self.s.execute(sql("SET preserve_insertion_order = false"))
         try:
-            (n,) = self.con.execute(
-                f"""
-                INSERT INTO {t("events")} (event_id, event, user_id, distinct_id, time, received_at, lib
-                                           {", " + names if props else ""})
-                SELECT c.event_id, c.event, i.user_id, c.distinct_id, make_timestamp(c.time * 1000),
-                       make_timestamp({now_ms} * 1000), c.lib {", " + values if props else ""}
-                FROM {self._resolved(source, EVENT_RECORDS)}
-                """
-            ).fetchone() or (0,)
+            (n,) = self.s.fetchone(exp.Insert(this=target, expression=rows), [now_ms]) or (0,)
         finally:
-            self.con.execute("RESET preserve_insertion_order")
+            self.s.execute(sql("SET preserve_insertion_order = true"))
         if n:
-            written = f"list_contains({literal(list(EVENT_RECORDS))}, type) AND _row NOT IN (SELECT _row FROM {BAD})"
-            event_names = self.con.execute(f"SELECT DISTINCT event FROM ({source}) WHERE {written}").fetchall()
-            self.project.register_events([r[0] for r in event_names])
+            written = sql(
+                "SELECT DISTINCT event FROM $rel WHERE $is_event AND $not_bad",
+                rel=staged.ref,
+                is_event=IS_EVENT,
+                not_bad=NOT_BAD,
+            )
+            self.project.register_events([r[0] for r in self.s.fetchall(written)])
         return int(n)
 
-    def _write_profiles(self, source: str, staged: Staged, columns: list[_Column], now_ms: int) -> int:
-        props = [c for c in columns if c.table == "users"]
-        values = "".join(f", {value_expr(c.source, c.ptype)} AS {ident(c.name)}" for c in props)
-        keys = _keys_expr(staged) or "NULL::VARCHAR[]"
-        (count,) = self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {profile_sql.OPS} AS "
-            f"SELECT i.user_id, c.type, c.time, c._row, {keys} AS _keys {values} "
-            f"FROM {self._resolved(source, PROFILE_RECORDS)}"
-        ).fetchone() or (0,)
+    def _write_profiles(self, staged: Staged, columns_: list[_Column], now_ms: int) -> int:
+        props = [c for c in columns_ if c.table == "users"]
+        keys = _keys_expr(staged) or sql("CAST(NULL AS VARCHAR[])")
+        head = sql("SELECT i.user_id, c.type, c.time, c._row, $keys AS _keys", keys=keys).expressions
+        ops = self._resolved(staged, PROFILE_RECORDS, head)
+        ops.select(*(exp.alias_(value_expr(c.source, c.ptype), sb.name(c.name)) for c in props), copy=False)
+        create = sql("CREATE OR REPLACE TEMP TABLE $ops AS $q", ops=profile_sql.OPS, q=ops)
+        (count,) = self.s.fetchone(create) or (0,)
         if count:
             types = {c.name: c.ptype for c in props}
-            mixed = profile_sql.apply_simple_ops(self.project, types, now_ms)
-            ops = self.con.sql(
-                f"SELECT * EXCLUDE (time, _row) FROM {profile_sql.OPS} WHERE user_id IN ({mixed}) "
-                "ORDER BY time NULLS LAST, _row"
-            ).to_arrow_table()
-            if ops.num_rows:
-                apply_profile_ops(self.project, ops, types, now_ms)
-        self.con.execute(f"DROP TABLE {profile_sql.OPS}")
+            mixed = profile_sql.apply_simple_ops(self.project, self.s, types, now_ms)
+            ordered = sql(
+                "SELECT * EXCLUDE (time, _row) FROM $ops WHERE user_id IN ($mixed) ORDER BY time NULLS LAST, _row",
+                ops=profile_sql.OPS,
+                mixed=mixed,
+            )
+            rows = self.s.arrow(ordered)
+            if rows.num_rows:
+                apply_profile_ops(self.project, self.s, rows, types, now_ms)
+        self.s.execute(sql("DROP TABLE $ops", ops=profile_sql.OPS))
         return int(count)
 
-    def _write_items(self, source: str, columns: list[_Column], now_ms: int) -> int:
-        props = [c for c in columns if c.table == "items"]
-        values = "".join(f", {value_expr(c.source, c.ptype)} AS {ident(c.name)}" for c in props)
-        ops = self.con.sql(
-            f"SELECT item_type, item_id, type {values} FROM ({source}) "
-            f"WHERE list_contains({literal(list(ITEM_RECORDS))}, type) AND _row NOT IN (SELECT _row FROM {BAD}) "
-            "ORDER BY time NULLS LAST, _row"
-        ).to_arrow_table()
+    def _write_items(self, staged: Staged, columns_: list[_Column], now_ms: int) -> int:
+        props = [c for c in columns_ if c.table == "items"]
+        query = sql(
+            "SELECT item_type, item_id, type FROM $rel WHERE $items AND $not_bad ORDER BY time NULLS LAST, _row",
+            rel=staged.ref,
+            items=of_types(ITEM_RECORDS),
+            not_bad=NOT_BAD,
+        )
+        query.select(*(exp.alias_(value_expr(c.source, c.ptype), sb.name(c.name)) for c in props), copy=False)
+        ops = self.s.arrow(query)
         if ops.num_rows == 0:
             return 0
-        apply_item_ops(self.project, ops, now_ms)
+        apply_item_ops(self.project, self.s, ops, now_ms)
         return ops.num_rows
 
 
-def _case(checks: list[Check]) -> str:
+def _case(checks: list[Check]) -> exp.Expr:
     """One CASE: the first failing check gives both the field and the reason (built only for that row)."""
-    whens = " ".join(f"WHEN {c.condition} THEN struct_pack(f := {c.field_expr}, r := {c.reason})" for c in checks)
-    return f"CASE {whens} END"
+    ifs = [
+        exp.If(this=c.condition, true=sql("struct_pack(f := $f, r := $r)", f=c.field_expr, r=c.reason)) for c in checks
+    ]
+    return exp.Case(ifs=ifs)
+
+
+def _relation(source: exp.Expr) -> exp.Expr:
+    """A table as it is, a query as a subquery: what a ``FROM $slot`` takes."""
+    return source if isinstance(source, exp.Table | exp.Subquery) else source.subquery()
 
 
 def _column(columns: list[_Column], table: str, name: str, ptype: PropertyType, source: PropSource) -> _Column:
@@ -733,22 +847,21 @@ def counts_rejected(counts: Counter[tuple[str, bool]]) -> int:
     return sum(n for (_, ok), n in counts.items() if not ok)
 
 
-def _table_case() -> str:
-    whens = " ".join(
-        f"WHEN list_contains({literal(list(r))}, type) THEN {literal(t)}" for t, r in TABLE_OF_RECORDS.items()
-    )
-    return f"CASE {whens} END"
+#: Per record, the table its properties go to (NULL for records without typed properties).
+TABLE_CASE = exp.Case(
+    ifs=[exp.If(this=of_types(records), true=exp.Literal.string(t)) for t, records in TABLE_OF_RECORDS.items()]
+)
 
 
-def _keys_expr(staged: Staged) -> str | None:
+def _keys_expr(staged: Staged) -> exp.Expr | None:
     """Per record, the property names it carries (profile_unset needs them)."""
     if staged.json_props_column:
-        return JSON_KEYS
+        return KEYS
     typed = [p for p in staged.props if p.kind == "typed"]
     if not typed:
         return None
-    parts = ", ".join(f"CASE WHEN {ident(p.column)} IS NOT NULL THEN {literal(p.name)} END" for p in typed)
-    return f"list_filter([{parts}], lambda x: x IS NOT NULL)"
+    parts = [sql("CASE WHEN $c IS NOT NULL THEN $n END", c=sb.col(p.column), n=p.name) for p in typed]
+    return sql("list_filter([$parts], lambda x: x IS NOT NULL)", parts=parts)
 
 
 def _infer(source: PropSource, kind: str | None, first: str | None) -> PropertyType | None:

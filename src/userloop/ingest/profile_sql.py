@@ -14,82 +14,121 @@ time by :func:`userloop.ingest.profiles.apply_profile_ops`.
 
 from __future__ import annotations
 
+from sqlglot import exp
+
 from userloop.schema.types import PropertyType
-from userloop.store.duck import ProjectStore
-from userloop.store.sqltext import ident, literal
+from userloop.store.duck import DuckSession, ProjectStore
+from userloop.store.sqlbuild import col, name, sql, table
 
-OPS = "_ul_pops"
-AGG = "_ul_pagg"
+OPS = table(None, "_ul_pops")
+AGG = table(None, "_ul_pagg")
+#: Where a profile operation without a time sorts: last.
+NO_TIME = 9223372036854775807
 
 
-def apply_simple_ops(project: ProjectStore, types: dict[str, PropertyType], now_ms: int) -> str:
+def apply_simple_ops(
+    project: ProjectStore, session: DuckSession, types: dict[str, PropertyType], now_ms: int
+) -> exp.Expr:
     """Apply the operations in temp table ``OPS`` (user_id, type, time, _row, _keys, properties…) for persons
-    whose operations do not mix kinds on a property; returns SQL selecting the other persons' user_ids."""
-    con = project.con
+    whose operations do not mix kinds on a property; returns a query selecting the other persons' user_ids."""
     mixed = _mixed_persons(list(types))
-    aggregates = ["bool_or(type = 'profile_delete') AS _delete"]
-    for name, ptype in types.items():
-        aggregates += _aggregates(name, ptype)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {AGG} AS SELECT user_id, {', '.join(aggregates)} "
-        f"FROM {OPS} WHERE user_id NOT IN ({mixed}) GROUP BY user_id"
+    aggregates = [sql("bool_or(type = 'profile_delete') AS _delete")]
+    for prop, ptype in types.items():
+        aggregates += _aggregates(prop, ptype)
+    session.execute(
+        sql(
+            "CREATE OR REPLACE TEMP TABLE $agg AS SELECT user_id, $aggregates "
+            "FROM $ops WHERE user_id NOT IN ($mixed) GROUP BY user_id",
+            agg=AGG,
+            aggregates=aggregates,
+            ops=OPS,
+            mixed=mixed,
+        )
     )
-    users = project.table("users")
     all_props = list(project.properties("users"))
-    sets = [f"{ident(n)} = {_new_value(n, types.get(n))}" for n in all_props]
-    sets.append(f"updated_at = make_timestamp({now_ms} * 1000)")
-    con.execute(f"UPDATE {users} AS u SET {', '.join(sets)} FROM {AGG} a WHERE u.user_id = a.user_id")
-    con.execute(f"DROP TABLE {AGG}")
+    sets = [exp.EQ(this=col(n), expression=_new_value(n, types.get(n))) for n in all_props]
+    sets.append(sql("updated_at = make_timestamp(? * 1000)"))
+    update = sql(
+        "UPDATE $users AS u SET x = 1 FROM $agg AS a WHERE u.user_id = a.user_id", users=project.ref("users"), agg=AGG
+    )
+    update.set("expressions", sets)
+    session.execute(update, [now_ms])
+    session.execute(sql("DROP TABLE $agg", agg=AGG))
     return mixed
 
 
-def _mixed_persons(names: list[str]) -> str:
-    """SQL for persons whose operations need the one-by-one fold."""
-    parts = [
-        f"SELECT user_id FROM {OPS} GROUP BY user_id "
-        "HAVING bool_or(type = 'profile_delete') AND bool_or(type <> 'profile_delete')"
-    ]
-    for name in names:
-        touches = f"({ident(name)} IS NOT NULL OR (type = 'profile_unset' AND list_contains(_keys, {literal(name)})))"
-        parts.append(f"SELECT user_id FROM {OPS} WHERE {touches} GROUP BY user_id HAVING count(DISTINCT type) > 1")
-    return " UNION ".join(parts)
+def _mixed_persons(names: list[str]) -> exp.Expr:
+    """The persons whose operations need the one-by-one fold."""
+    query = sql(
+        "SELECT user_id FROM $ops GROUP BY user_id "
+        "HAVING bool_or(type = 'profile_delete') AND bool_or(type <> 'profile_delete')",
+        ops=OPS,
+    )
+    for prop in names:
+        touches = sql("$c IS NOT NULL OR (type = 'profile_unset' AND list_contains(_keys, $n))", c=col(prop), n=prop)
+        more = sql(
+            "SELECT user_id FROM $ops WHERE $touches GROUP BY user_id HAVING count(DISTINCT type) > 1",
+            ops=OPS,
+            touches=touches,
+        )
+        query = exp.union(query, more, distinct=True, copy=False)
+    return query
 
 
-def _aggregates(name: str, ptype: PropertyType) -> list[str]:
-    col = ident(name)
-    order = "ORDER BY time NULLS LAST, _row"
+def _aggregates(prop: str, ptype: PropertyType) -> list[exp.Expr]:
+    c = col(prop)
     out = [
-        f"arg_max({col}, [coalesce(time, 9223372036854775807), _row]) FILTER (WHERE type = 'profile_set' "
-        f"AND {col} IS NOT NULL) AS {ident(name + '__set')}",
-        f"arg_min({col}, [coalesce(time, 9223372036854775807), _row]) FILTER (WHERE type = 'profile_set_once' "
-        f"AND {col} IS NOT NULL) AS {ident(name + '__once')}",
-        f"bool_or(type = 'profile_unset' AND list_contains(_keys, {literal(name)})) AS {ident(name + '__unset')}",
+        sql(
+            "arg_max($c, [coalesce(time, $last), _row]) FILTER (WHERE type = 'profile_set' AND $c IS NOT NULL) AS $a",
+            c=c,
+            last=NO_TIME,
+            a=name(prop + "__set"),
+        ),
+        sql(
+            "arg_min($c, [coalesce(time, $last), _row]) FILTER (WHERE type = 'profile_set_once' AND $c IS NOT NULL) "
+            "AS $a",
+            c=c,
+            last=NO_TIME,
+            a=name(prop + "__once"),
+        ),
+        sql("bool_or(type = 'profile_unset' AND list_contains(_keys, $n)) AS $a", n=prop, a=name(prop + "__unset")),
     ]
     if ptype is PropertyType.NUMBER:
-        out.append(f"sum({col}) FILTER (WHERE type = 'profile_increment') AS {ident(name + '__inc')}")
+        out.append(sql("sum($c) FILTER (WHERE type = 'profile_increment') AS $a", c=c, a=name(prop + "__inc")))
     if ptype is PropertyType.LIST:
         out.append(
-            f"flatten(list({col} {order}) FILTER (WHERE type = 'profile_append' AND {col} IS NOT NULL)) "
-            f"AS {ident(name + '__app')}"
+            sql(
+                "flatten(list($c ORDER BY time NULLS LAST, _row) "
+                "FILTER (WHERE type = 'profile_append' AND $c IS NOT NULL)) AS $a",
+                c=c,
+                a=name(prop + "__app"),
+            )
         )
     return out
 
 
-def _new_value(name: str, ptype: PropertyType | None) -> str:
-    col = f"u.{ident(name)}"
+def _new_value(prop: str, ptype: PropertyType | None) -> exp.Expr:
+    current = col(prop, "u")
     if ptype is None:  # a property this batch does not carry: only a delete touches it
-        return f"CASE WHEN a._delete THEN NULL ELSE {col} END"
+        return sql("CASE WHEN a._delete THEN NULL ELSE $c END", c=current)
 
-    def a(suffix: str) -> str:
-        return f"a.{ident(name + '__' + suffix)}"
+    def a(suffix: str) -> exp.Expr:
+        return col(f"{prop}__{suffix}", "a")
 
     whens = [
-        "WHEN a._delete THEN NULL",
-        f"WHEN {a('unset')} THEN NULL",
-        f"WHEN {a('set')} IS NOT NULL THEN {a('set')}",
+        exp.If(this=sql("a._delete"), true=exp.null()),
+        exp.If(this=a("unset"), true=exp.null()),
+        exp.If(this=sql("$v IS NOT NULL", v=a("set")), true=a("set")),
     ]
     if ptype is PropertyType.NUMBER:
-        whens.append(f"WHEN {a('inc')} IS NOT NULL THEN coalesce({col}, 0) + {a('inc')}")
+        whens.append(
+            exp.If(this=sql("$v IS NOT NULL", v=a("inc")), true=sql("coalesce($c, 0) + $v", c=current, v=a("inc")))
+        )
     if ptype is PropertyType.LIST:
-        whens.append(f"WHEN {a('app')} IS NOT NULL THEN list_concat(coalesce({col}, []), {a('app')})")
-    return f"CASE {' '.join(whens)} ELSE coalesce({col}, {a('once')}) END"
+        whens.append(
+            exp.If(
+                this=sql("$v IS NOT NULL", v=a("app")),
+                true=sql("list_concat(coalesce($c, []), $v)", c=current, v=a("app")),
+            )
+        )
+    return exp.Case(ifs=whens, default=sql("coalesce($c, $v)", c=current, v=a("once")))

@@ -16,28 +16,31 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from userloop.schema.types import PropertyType
-from userloop.store.duck import ProjectStore
-from userloop.store.sqltext import ident
+from userloop.store.duck import DuckSession, ProjectStore
+from userloop.store.sqlbuild import columns, sql
 
 _CORE = ("user_id", "type", "_keys")
 
 
-def apply_profile_ops(project: ProjectStore, ops: pa.Table, types: dict[str, PropertyType], now_ms: int) -> None:
+def apply_profile_ops(
+    project: ProjectStore, session: DuckSession, ops: pa.Table, types: dict[str, PropertyType], now_ms: int
+) -> None:
     """Apply ``ops`` (columns user_id, type, _keys, then one per property) to the users table."""
-    users = project.table("users")
+    users = project.ref("users")
     ids = sorted(set(ops.column("user_id").to_pylist()))
-    project.con.register("_ul_pids", pa.table({"user_id": ids}))
-    current = project.con.sql(f"SELECT * FROM {users} SEMI JOIN _ul_pids USING (user_id)").to_arrow_table()
-    project.con.unregister("_ul_pids")
+    session.register("_ul_pids", pa.table({"user_id": ids}))
+    current = session.arrow(sql("SELECT * FROM $users SEMI JOIN _ul_pids USING (user_id)", users=users))
+    session.unregister("_ul_pids")
     all_props = list(project.properties("users"))
     rows = {r["user_id"]: r for r in current.to_pylist()}
     names = [n for n in ops.column_names if n not in _CORE]
     for op in ops.to_pylist():
         row = rows[op["user_id"]]
         _apply(row, op, names, all_props, types)
-    _write_back(project, users, current.schema, list(rows.values()), "user_id", now_ms)
+    _write_back(session, users, current.schema, list(rows.values()), now_ms)
 
 
 def _apply(
@@ -66,13 +69,14 @@ def _apply(
             row[n] = None
 
 
-def apply_item_ops(project: ProjectStore, ops: pa.Table, now_ms: int) -> None:
+def apply_item_ops(project: ProjectStore, session: DuckSession, ops: pa.Table, now_ms: int) -> None:
     """Apply ``item_set`` / ``item_delete`` records (columns item_type, item_id, type, properties…)."""
-    items = project.table("items")
+    items = project.ref("items")
     keys = sorted({(r["item_type"], r["item_id"]) for r in ops.select(["item_type", "item_id"]).to_pylist()})
-    project.con.register("_ul_keys", pa.table({"item_type": [k[0] for k in keys], "item_id": [k[1] for k in keys]}))
-    current = project.con.sql(f"SELECT * FROM {items} SEMI JOIN _ul_keys USING (item_type, item_id)").to_arrow_table()
-    project.con.unregister("_ul_keys")
+    key_table = pa.table({"item_type": [k[0] for k in keys], "item_id": [k[1] for k in keys]})
+    session.register("_ul_keys", key_table)
+    current = session.arrow(sql("SELECT * FROM $items SEMI JOIN _ul_keys USING (item_type, item_id)", items=items))
+    session.unregister("_ul_keys")
     rows: dict[tuple[str, str], dict[str, Any] | None] = {
         (r["item_type"], r["item_id"]): r for r in current.to_pylist()
     }
@@ -85,34 +89,36 @@ def apply_item_ops(project: ProjectStore, ops: pa.Table, now_ms: int) -> None:
         row = rows.get(key) or {"item_type": key[0], "item_id": key[1]}
         row.update({n: op[n] for n in names if op[n] is not None})
         rows[key] = row
-    project.con.register("_ul_keys", pa.table({"item_type": [k[0] for k in keys], "item_id": [k[1] for k in keys]}))
-    project.con.execute(
-        f"DELETE FROM {items} WHERE (item_type, item_id) IN (SELECT (item_type, item_id) FROM _ul_keys)"
+    session.register("_ul_keys", key_table)
+    session.execute(
+        sql("DELETE FROM $items WHERE (item_type, item_id) IN (SELECT (item_type, item_id) FROM _ul_keys)", items=items)
     )
-    project.con.unregister("_ul_keys")
+    session.unregister("_ul_keys")
     live = [r for r in rows.values() if r is not None]
-    _insert(project, items, current.schema, live, now_ms)
+    _insert(session, items, current.schema, live, now_ms)
 
 
 def _write_back(
-    project: ProjectStore, table: str, schema: pa.Schema, rows: list[dict[str, Any]], key: str, now_ms: int
+    session: DuckSession, target: exp.Table, schema: pa.Schema, rows: list[dict[str, Any]], now_ms: int
 ) -> None:
-    project.con.register("_ul_keys", pa.table({key: [r[key] for r in rows]}))
-    project.con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM _ul_keys)")
-    project.con.unregister("_ul_keys")
-    _insert(project, table, schema, rows, now_ms)
+    session.register("_ul_keys", pa.table({"user_id": [r["user_id"] for r in rows]}))
+    session.execute(sql("DELETE FROM $t WHERE user_id IN (SELECT user_id FROM _ul_keys)", t=target))
+    session.unregister("_ul_keys")
+    _insert(session, target, schema, rows, now_ms)
 
 
-def _insert(project: ProjectStore, table: str, schema: pa.Schema, rows: list[dict[str, Any]], now_ms: int) -> None:
+def _insert(
+    session: DuckSession, target: exp.Table, schema: pa.Schema, rows: list[dict[str, Any]], now_ms: int
+) -> None:
     if not rows:
         return
     for r in rows:
         r["updated_at"] = None
     data = pa.Table.from_pylist(rows, schema=schema)
-    project.con.register("_ul_rows", data)
-    cols = [c for c in schema.names if c != "updated_at"]
-    quoted = ", ".join(ident(c) for c in cols)
-    project.con.execute(
-        f"INSERT INTO {table} ({quoted}, updated_at) SELECT {quoted}, make_timestamp({now_ms} * 1000) FROM _ul_rows"
+    session.register("_ul_rows", data)
+    cols = columns([c for c in schema.names if c != "updated_at"])
+    stmt = sql(
+        "INSERT INTO $t ($cols, updated_at) SELECT $cols, make_timestamp(? * 1000) FROM _ul_rows", t=target, cols=cols
     )
-    project.con.unregister("_ul_rows")
+    session.execute(stmt, [now_ms])
+    session.unregister("_ul_rows")

@@ -19,7 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-import duckdb
+from sqlglot import exp
+
+from userloop.store.duck import DuckSession
+from userloop.store.sqlbuild import sql, table
 
 CANONICAL = (
     "_row",
@@ -73,7 +76,10 @@ class PropSource:
 
 @dataclass
 class Staged:
-    """A staged relation (a view or temp table in the store's connection) ready for the loader."""
+    """A staged relation (a view or temp table on the store's writer) ready for the loader.
+
+    ``cleanup``: the (kind, name) of the views and temp tables to drop once loaded, ``registered`` the Arrow
+    registrations to drop."""
 
     relation: str
     source: str
@@ -82,13 +88,23 @@ class Staged:
     raw_available: bool = True
     ignore_keys: tuple[str, ...] = ()
     infer_text: bool = False  # text columns (CSV) of new properties are typed by their first value
-    cleanup: list[str] = field(default_factory=list)
+    cleanup: list[tuple[str, str]] = field(default_factory=list)
     registered: list[str] = field(default_factory=list)
 
-    def release(self, con: duckdb.DuckDBPyConnection) -> None:
+    @property
+    def ref(self) -> exp.Table:
+        """The staged relation as a tree node."""
+        return table(None, self.relation)
+
+    def release(self, session: DuckSession) -> None:
         """Drop the temporary views and registrations this staging made."""
-        for what in self.cleanup:
-            kind, name = what.split()
-            con.execute(f"DROP {kind} IF EXISTS {name}")
+        for kind, name in self.cleanup:
+            session.execute(drop(kind, name))
         for name in self.registered:
-            con.unregister(name)
+            session.unregister(name)
+
+
+def drop(kind: str, name: str) -> exp.Expr:
+    """``DROP VIEW|TABLE IF EXISTS name`` for a temporary relation."""
+    template = {"VIEW": "DROP VIEW IF EXISTS $t", "TABLE": "DROP TABLE IF EXISTS $t"}[kind]
+    return sql(template, t=table(None, name))

@@ -182,3 +182,8 @@ def engine_errors(*kinds: type[BaseException]) -> None:
 
 def _is_engine_error(exc: BaseException) -> bool:
     return isinstance(exc, tuple(_ENGINE_ERRORS))
+
+
+def is_engine_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the engine refusing a statement (bad input, not a bug): for callers that fall back."""
+    return _is_engine_error(exc)
