@@ -13,8 +13,10 @@ from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
+from sqlglot import exp
 
 from userloop.models.base import ModelConfig, NoDataError, Outputs, RunContext, UserModel, fetch_columns
+from userloop.store.sqlbuild import literal, sql
 
 __all__ = ["ActivityConfig", "ActivityModel"]
 
@@ -40,22 +42,27 @@ class ActivityModel(UserModel[ActivityConfig]):
     def compute(self, ctx: RunContext) -> Outputs:
         """Distinct active local days per user in the window, weighted by age, in one query."""
         cfg = self.config
-        passive = ", ".join("?" for _ in cfg.passive_events) or "NULL"
         start = ctx.window_start(cfg.window_days)
-        sql = (
-            f"WITH days AS (SELECT DISTINCT user_id, {ctx.days_ago_sql('time')} AS age FROM {ctx.events} "
-            f"WHERE time >= ? AND time < ? AND event NOT IN ({passive})), "
-            "scored AS (SELECT user_id, sum(pow(0.5, age / ?)) AS weight, count(*) AS active_days FROM days "
+        stmt = sql(
+            "WITH days AS (SELECT DISTINCT user_id, $age AS age FROM $events "
+            "WHERE time >= $start AND time < $end AND event NOT IN ($passive)), "
+            "scored AS (SELECT user_id, sum(pow(0.5, age / $half_life)) AS weight, count(*) AS active_days FROM days "
             "GROUP BY user_id), "
-            f"sessions AS (SELECT user_id, count(*) AS sessions FROM {ctx.events} WHERE event = ? AND time >= ? "
-            "AND time < ? GROUP BY user_id), "
-            f"seen AS (SELECT DISTINCT user_id FROM {ctx.events} WHERE time < ?) "
+            "sessions AS (SELECT user_id, count(*) AS sessions FROM $events WHERE event = $session_event "
+            "AND time >= $start AND time < $end GROUP BY user_id), "
+            "seen AS (SELECT DISTINCT user_id FROM $events WHERE time < $end) "
             "SELECT user_id, coalesce(weight, 0)::DOUBLE AS weight, coalesce(active_days, 0)::BIGINT AS active_days, "
             "coalesce(sessions, 0)::BIGINT AS sessions FROM seen LEFT JOIN scored USING (user_id) "
-            "LEFT JOIN sessions USING (user_id) ORDER BY user_id"
+            "LEFT JOIN sessions USING (user_id) ORDER BY user_id",
+            age=ctx.days_ago("time"),
+            events=ctx.events(),
+            start=start,
+            end=ctx.end,
+            passive=[literal(e) for e in cfg.passive_events] or [exp.null()],
+            half_life=exp.cast(literal(cfg.half_life_days), exp.DataType.Type.DOUBLE),
+            session_event=cfg.session_event,
         )
-        params = [start, ctx.end, *cfg.passive_events, cfg.half_life_days, cfg.session_event, start, ctx.end, ctx.end]
-        cols = fetch_columns(ctx.project, sql, params)
+        cols = fetch_columns(ctx.project, stmt)
         if len(cols["user_id"]) == 0:
             raise NoDataError(f"no users have events before the end of {ctx.as_of}", code="model_no_users")
         best = float(np.sum(0.5 ** (np.arange(cfg.window_days) / cfg.half_life_days)))

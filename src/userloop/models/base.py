@@ -25,12 +25,14 @@ import numpy.typing as npt
 import orjson
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
+from sqlglot import exp
 
 from userloop.core.clock import DEFAULT_TIMEZONE, check_timezone, utcnow
 from userloop.core.errors import UserloopError
 from userloop.schema.types import PropertyType
 from userloop.store import ProjectStore
-from userloop.store.sqltext import ident, literal
+from userloop.store.backend import Params, Session
+from userloop.store.sqlbuild import add_column, col, sql
 
 __all__ = [
     "ModelConfig",
@@ -96,21 +98,20 @@ class RunContext:
         """Naive UTC start of the window of the last ``days`` local days ending with ``as_of``."""
         return self.day_start(self.as_of - timedelta(days=days - 1))
 
-    def local_day_sql(self, expr: str) -> str:
-        """SQL for the local calendar day of a stored (naive UTC) timestamp expression."""
-        return f"CAST(timezone({literal(self.timezone)}, CAST({expr} AS TIMESTAMPTZ)) AS DATE)"
+    def local_day(self, stamp: exp.Expr | str) -> exp.Expr:
+        """The local calendar day of a stored (naive UTC) timestamp (a column name or an expression)."""
+        value = col(stamp) if isinstance(stamp, str) else stamp
+        return sql("CAST(timezone($tz, CAST($value AS TIMESTAMPTZ)) AS DATE)", tz=self.timezone, value=value)
 
-    def days_ago_sql(self, expr: str) -> str:
-        """SQL for whole local days between the day of ``expr`` and ``as_of`` (0 = the same day)."""
-        return f"date_diff('day', {self.local_day_sql(expr)}, {literal(self.as_of)})"
+    def days_ago(self, stamp: exp.Expr | str) -> exp.Expr:
+        """Whole local days between the day of ``stamp`` and ``as_of`` (0 = the same day)."""
+        return sql("date_diff('day', $day, $as_of)", day=self.local_day(stamp), as_of=self.as_of)
 
-    @property
-    def events(self) -> str:
-        return self.project.table("events")
+    def events(self, alias: str | None = None) -> exp.Table:
+        return self.project.ref("events", alias)
 
-    @property
-    def users(self) -> str:
-        return self.project.table("users")
+    def users(self, alias: str | None = None) -> exp.Table:
+        return self.project.ref("users", alias)
 
     def require_event(self, event: str) -> None:
         """Raise :class:`NoDataError` (``model_unknown_event``) if the project never saw ``event``."""
@@ -216,17 +217,18 @@ class UserModel(ABC, Generic[C]):
         """Per-user outputs and the report, read from ``ctx.project`` as of ``ctx.as_of``."""
 
 
-def fetch_columns(project: ProjectStore, sql: str, params: list[Any] | None = None) -> dict[str, npt.NDArray[Any]]:
-    """Run ``sql`` and return its columns as numpy arrays (NULLs filled with NaN, 0 or '')."""
-    with project.store.lock:
-        raw = project.con.execute(sql, params or []).fetchnumpy()
+def fetch_columns(project: ProjectStore, stmt: exp.Expr, params: Params = None) -> dict[str, npt.NDArray[Any]]:
+    """Run ``stmt`` on a private session and return its columns as numpy arrays (NULLs filled with NaN, 0 or
+    '')."""
+    with project.session() as session:
+        raw = session.execute(stmt, params).numpy()
     out: dict[str, npt.NDArray[Any]] = {}
-    for name, col in raw.items():
-        if isinstance(col, np.ma.MaskedArray):
-            fill: Any = np.nan if col.dtype.kind == "f" else 0 if col.dtype.kind in "iub" else ""
-            out[name] = np.asarray(col.filled(fill))
+    for name, values in raw.items():
+        if isinstance(values, np.ma.MaskedArray):
+            fill: Any = np.nan if values.dtype.kind == "f" else 0 if values.dtype.kind in "iub" else ""
+            out[name] = np.asarray(values.filled(fill))
         else:
-            out[name] = np.asarray(col)
+            out[name] = np.asarray(values)
     return out
 
 
@@ -240,23 +242,24 @@ def write_rows(project: ProjectStore, table: str, run_date: date, version: str, 
     """Replace ``run_date``'s rows of project table ``table`` with ``data`` plus ``run_date, model_version``.
 
     Columns are ``user_id`` (if ``data`` has one), ``run_date``, ``model_version``, then the rest of ``data``.
+    The table is created, or widened by the columns it lacks, in the same transaction.
     """
-    target = project.table(table)
-    stamp = f"{literal(run_date)} AS run_date, {literal(version)} AS model_version"
+    target = project.ref(table)
     if "user_id" in data.column_names:
-        select = f"SELECT user_id, {stamp}, * EXCLUDE (user_id) FROM _ul_model_out"
+        template = "SELECT user_id, $day AS run_date, $version AS model_version, * EXCLUDE (user_id) FROM _ul_model_out"
     else:
-        select = f"SELECT {stamp}, * FROM _ul_model_out"
-    with project.store.lock:
-        project.con.register("_ul_model_out", data)
+        template = "SELECT $day AS run_date, $version AS model_version, * FROM _ul_model_out"
+    select = sql(template, day=run_date, version=version)
+    assert isinstance(select, exp.Select)
+    with project.atomic() as session:
+        session.register("_ul_model_out", data)
         try:
-            with project.store.transaction() as con:
-                con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS {select} LIMIT 0")
-                _add_missing_columns(con, target, select)
-                con.execute(f"DELETE FROM {target} WHERE run_date = {literal(run_date)}")
-                con.execute(f"INSERT INTO {target} BY NAME {select}")
+            session.execute(exp.Create(this=target, kind="TABLE", exists=True, expression=select.limit(0)))
+            _add_missing_columns(session, target, select)
+            session.execute(sql("DELETE FROM $target WHERE run_date = ?", target=target), [run_date])
+            session.execute(exp.Insert(this=target, expression=select, by_name=True))
         finally:
-            project.con.unregister("_ul_model_out")
+            session.unregister("_ul_model_out")
 
 
 def _arrow_columns(columns: dict[str, npt.NDArray[Any]]) -> dict[str, pa.Array]:
@@ -267,24 +270,30 @@ def _arrow_columns(columns: dict[str, npt.NDArray[Any]]) -> dict[str, pa.Array]:
     return out
 
 
-def _add_missing_columns(con: Any, target: str, select: str) -> None:
-    have = {row[0] for row in con.execute(f"DESCRIBE {target}").fetchall()}
-    for name, sql_type, *_ in con.execute(f"DESCRIBE {select}").fetchall():
+def _add_missing_columns(session: Session, target: exp.Table, select: exp.Expr) -> None:
+    have = {row[0] for row in session.fetchall(exp.Describe(this=target.copy()))}
+    for name, sql_type, *_ in session.fetchall(exp.Describe(this=select.copy())):
         if name not in have:
-            con.execute(f"ALTER TABLE {target} ADD COLUMN {ident(name)} {sql_type}")
+            session.execute(add_column(target, name, sql_type))
 
 
 def save_report(project: ProjectStore, name: str, run_date: date, version: str, report: dict[str, Any]) -> None:
     """Store ``report`` as JSON in ``model_reports``, replacing the same model's report for ``run_date``."""
-    reports = project.table(REPORTS_TABLE)
+    reports = project.ref(REPORTS_TABLE)
     doc = orjson.dumps(report, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
-    with project.store.transaction() as con:
-        con.execute(
-            f"CREATE TABLE IF NOT EXISTS {reports} (model VARCHAR NOT NULL, run_date DATE NOT NULL, "
-            "model_version VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, report VARCHAR NOT NULL)"
+    with project.atomic() as session:
+        session.execute(
+            sql(
+                "CREATE TABLE IF NOT EXISTS $reports (model VARCHAR NOT NULL, run_date DATE NOT NULL, "
+                "model_version VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, report VARCHAR NOT NULL)",
+                reports=reports,
+            )
         )
-        con.execute(f"DELETE FROM {reports} WHERE model = ? AND run_date = ?", [name, run_date])
-        con.execute(f"INSERT INTO {reports} VALUES (?, ?, ?, ?, ?)", [name, run_date, version, utcnow(), doc])
+        session.execute(sql("DELETE FROM $reports WHERE model = ? AND run_date = ?", reports=reports), [name, run_date])
+        session.execute(
+            sql("INSERT INTO $reports VALUES (?, ?, ?, ?, ?)", reports=reports),
+            [name, run_date, version, utcnow(), doc],
+        )
 
 
 def latest_report(project: ProjectStore, name: str, run_date: date | None = None) -> dict[str, Any]:
@@ -295,17 +304,20 @@ def latest_report(project: ProjectStore, name: str, run_date: date | None = None
     NoDataError
         ``model_no_report`` when the model has no stored report (for that date).
     """
-    reports = project.table(REPORTS_TABLE)
-    where = "model = ?" + ("" if run_date is None else " AND run_date = ?")
-    params: list[Any] = [name] if run_date is None else [name, run_date]
-    row = None
-    with project.store.lock:
-        if table_exists(project, REPORTS_TABLE):
-            row = project.con.execute(
-                f"SELECT run_date, model_version, created_at, report FROM {reports} WHERE {where} "
+    if not table_exists(project, REPORTS_TABLE):
+        row = None
+    else:
+        on_day = sql("TRUE") if run_date is None else sql("run_date = $day", day=run_date)
+        rows = project.fetchall(
+            sql(
+                "SELECT run_date, model_version, created_at, report FROM $reports WHERE model = ? AND $on_day "
                 "ORDER BY run_date DESC LIMIT 1",
-                params,
-            ).fetchone()
+                reports=project.ref(REPORTS_TABLE),
+                on_day=on_day,
+            ),
+            [name],
+        )
+        row = rows[0] if rows else None
     if row is None:
         when = "" if run_date is None else f" for {run_date}"
         raise NoDataError(f"model {name!r} has no stored report{when}; run it first", code="model_no_report")
@@ -317,15 +329,11 @@ def read_outputs(project: ProjectStore, name: str, run_date: date) -> dict[str, 
     """The per-user outputs model ``name`` stored for ``run_date``, sorted by ``user_id``."""
     if not table_exists(project, f"model_{name}"):
         raise NoDataError(f"model {name!r} has no stored outputs; run it first", code="model_no_outputs")
-    table = project.table(f"model_{name}")
-    return fetch_columns(project, f"SELECT * FROM {table} WHERE run_date = ? ORDER BY user_id", [run_date])
+    stmt = sql("SELECT * FROM $outputs WHERE run_date = ? ORDER BY user_id", outputs=project.ref(f"model_{name}"))
+    return fetch_columns(project, stmt, [run_date])
 
 
 def table_exists(project: ProjectStore, table: str) -> bool:
     """Whether the project's schema holds ``table``."""
-    with project.store.lock:
-        row = project.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [project.schema, table],
-        ).fetchone()
-    return bool(row and row[0])
+    stmt = sql("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?")
+    return bool(project.scalar(stmt, [project.schema, table]))

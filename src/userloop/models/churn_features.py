@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
+from sqlglot import exp
 
 from userloop.models.base import ModelConfig, RunContext, fetch_columns
 from userloop.models.purchases import PurchaseSource
 from userloop.schema.types import PropertyType
-from userloop.store.sqltext import ident
+from userloop.store.sqlbuild import col, literal, sql
 
 __all__ = ["ChurnFeatures", "FeatureSet", "read_features", "read_labels"]
 
@@ -57,29 +58,31 @@ class FeatureSet:
     matrix: npt.NDArray[np.float64]
 
 
-def _terms(ctx: RunContext, cfg: ChurnFeatures) -> list[tuple[str, str, list[Any]]]:
-    """(name, aggregate SQL, parameters) of the per-user aggregates, in SQL order."""
+def _terms(ctx: RunContext, cfg: ChurnFeatures) -> list[tuple[str, exp.Expr]]:
+    """(name, aggregate) of the per-user aggregates, in select order."""
     src = cfg.purchases
-    buy, bp = src.where(None, ctx.end)
-    recent, rp = src.where(ctx.window_start(cfg.recent_days), ctx.end)
-    before, pp = src.where(ctx.window_start(2 * cfg.recent_days), ctx.window_start(cfg.recent_days))
+    buy = src.where(None, ctx.end)
+    recent = src.where(ctx.window_start(cfg.recent_days), ctx.end)
+    before = src.where(ctx.window_start(2 * cfg.recent_days), ctx.window_start(cfg.recent_days))
     since = ctx.window_start(cfg.recent_days)
-    passive = ", ".join("?" for _ in cfg.passive_events) or "NULL"
+    passive = [literal(e) for e in cfg.passive_events] or [exp.null()]
+    count_since = "count(*) FILTER (WHERE event = $event AND time >= $since)"
     return [
-        ("last_purchase", f"max(time) FILTER (WHERE {buy})", bp),
-        ("first_purchase", f"min(time) FILTER (WHERE {buy})", bp),
-        ("last_active", f"max(time) FILTER (WHERE event NOT IN ({passive}))", list(cfg.passive_events)),
-        ("first_event", "min(time)", []),
-        ("frequency", f"count(*) FILTER (WHERE {buy})", bp),
-        ("monetary", f"coalesce(sum({src.money_sql()}) FILTER (WHERE {buy}), 0)", bp),
-        ("orders_recent", f"count(*) FILTER (WHERE {recent})", rp),
-        ("orders_before", f"count(*) FILTER (WHERE {before})", pp),
-        ("sessions_recent", "count(*) FILTER (WHERE event = ? AND time >= ?)", [cfg.session_event, since]),
-        ("events_recent", f"count(*) FILTER (WHERE event NOT IN ({passive}) AND time >= ?)",
-         [*cfg.passive_events, since]),
-        ("pushes_recent", "count(*) FILTER (WHERE event = ? AND time >= ?)", [cfg.push_event, since]),
-        ("coupons_used", "count(*) FILTER (WHERE event = ?)", [cfg.coupon_event]),
-        ("categories", f"count(DISTINCT {ident(cfg.category_property)}) FILTER (WHERE event = ?)", [cfg.item_event]),
+        ("last_purchase", sql("max(time) FILTER (WHERE $buy)", buy=buy)),
+        ("first_purchase", sql("min(time) FILTER (WHERE $buy)", buy=buy)),
+        ("last_active", sql("max(time) FILTER (WHERE event NOT IN ($passive))", passive=passive)),
+        ("first_event", sql("min(time)")),
+        ("frequency", sql("count(*) FILTER (WHERE $buy)", buy=buy)),
+        ("monetary", sql("coalesce(sum($amount) FILTER (WHERE $buy), 0)", amount=src.amount(), buy=buy)),
+        ("orders_recent", sql("count(*) FILTER (WHERE $recent)", recent=recent)),
+        ("orders_before", sql("count(*) FILTER (WHERE $before)", before=before)),
+        ("sessions_recent", sql(count_since, event=cfg.session_event, since=since)),
+        ("events_recent", sql("count(*) FILTER (WHERE event NOT IN ($passive) AND time >= $since)",
+                              passive=passive, since=since)),
+        ("pushes_recent", sql(count_since, event=cfg.push_event, since=since)),
+        ("coupons_used", sql("count(*) FILTER (WHERE event = $event)", event=cfg.coupon_event)),
+        ("categories", sql("count(DISTINCT $category) FILTER (WHERE event = $event)",
+                           category=col(cfg.category_property), event=cfg.item_event)),
     ]  # fmt: skip
 
 
@@ -90,22 +93,29 @@ def read_features(ctx: RunContext, cfg: ChurnFeatures) -> FeatureSet:
     orders_recent, orders_before, trend`` (recent minus previous window), ``sessions_recent, events_recent,
     pushes_recent, coupon_share, categories`` and one 0/1 column per profile flag (-1 when unknown).
     """
-    terms = _terms(ctx, cfg)
-    inner = ", ".join(f"{sql} AS {name}" for name, sql, _ in terms)
-    params = [p for _, _, ps in terms for p in ps]
-    flags = "".join(f", coalesce({ident('flag_' + f)}, -1) AS {ident('flag_' + f)}" for f in cfg.profile_flags)
-    profile = ", ".join(["user_id", *(f"{ident(f)}::INTEGER AS {ident('flag_' + f)}" for f in cfg.profile_flags)])
-    sql = (
-        f"SELECT a.user_id, {ctx.days_ago_sql('last_purchase')} AS recency_days, "
-        f"{ctx.days_ago_sql('first_purchase')} AS customer_days, {ctx.days_ago_sql('first_event')} AS seen_days, "
-        f"coalesce({ctx.days_ago_sql('last_active')}, seen_days + 1) AS idle_days, "
-        "frequency, monetary, orders_recent, orders_before, sessions_recent, events_recent, pushes_recent, "
-        f"coupons_used, categories{flags} "
-        f"FROM (SELECT user_id, {inner} FROM {ctx.events} WHERE time < ? GROUP BY user_id) a "
-        f"LEFT JOIN (SELECT {profile} FROM {ctx.users}) u USING (user_id) WHERE frequency > 0 ORDER BY a.user_id"
+    flags = [f"flag_{f}" for f in cfg.profile_flags]
+    # the last columns: categories, then one per profile flag (a list the template splices, never empty)
+    tail = [col("categories"), *(exp.alias_(sql("coalesce($f, -1)", f=col(f)), f, quoted=True) for f in flags)]
+    profile = [col("user_id"), *(exp.alias_(sql("$p::INTEGER", p=col(p)), f, quoted=True)
+                                 for p, f in zip(cfg.profile_flags, flags, strict=True))]  # fmt: skip
+    stmt = sql(
+        "SELECT a.user_id, $recency AS recency_days, $customer AS customer_days, $seen AS seen_days, "
+        "coalesce($idle, seen_days + 1) AS idle_days, frequency, monetary, orders_recent, orders_before, "
+        "sessions_recent, events_recent, pushes_recent, coupons_used, $tail "
+        "FROM (SELECT user_id, $aggregates FROM $events WHERE time < $end GROUP BY user_id) a "
+        "LEFT JOIN (SELECT $profile FROM $users) u USING (user_id) WHERE frequency > 0 ORDER BY a.user_id",
+        recency=ctx.days_ago("last_purchase"),
+        customer=ctx.days_ago("first_purchase"),
+        seen=ctx.days_ago("first_event"),
+        idle=ctx.days_ago("last_active"),
+        tail=tail,
+        aggregates=[exp.alias_(term, name) for name, term in _terms(ctx, cfg)],
+        events=ctx.events(),
+        end=ctx.end,
+        profile=profile,
+        users=ctx.users(),
     )
-    cols = fetch_columns(ctx.project, sql, [*params, ctx.end])
-    return _assemble(cols, cfg)
+    return _assemble(fetch_columns(ctx.project, stmt), cfg)
 
 
 def _assemble(cols: dict[str, npt.NDArray[Any]], cfg: ChurnFeatures) -> FeatureSet:
@@ -124,8 +134,12 @@ def read_labels(ctx: RunContext, cfg: ChurnFeatures, user_id: npt.NDArray[np.int
     """1 where a user made no purchase in the ``horizon_days`` local days after ``ctx.as_of``, else 0."""
     start = ctx.end
     stop = ctx.day_start(ctx.as_of + timedelta(days=horizon_days + 1))
-    where, params = cfg.purchases.where(start, stop)
-    bought = fetch_columns(ctx.project, f"SELECT DISTINCT user_id FROM {ctx.events} WHERE {where}", params)["user_id"]
+    stmt = sql(
+        "SELECT DISTINCT user_id FROM $events WHERE $purchases",
+        events=ctx.events(),
+        purchases=cfg.purchases.where(start, stop),
+    )
+    bought = fetch_columns(ctx.project, stmt)["user_id"]
     return (~np.isin(user_id, bought)).astype(np.int8)
 
 

@@ -22,6 +22,7 @@ from userloop.models.clv import GammaGammaModel, TransactionSummary, summarise_t
 from userloop.models.clv.base import CLVFitError, CLVInputError
 from userloop.models.clv.validation import CANDIDATES, PurchaseModel, choose_model, make_model, validate_candidates
 from userloop.models.purchases import PurchaseSource, require_rows
+from userloop.store.sqlbuild import sql
 
 __all__ = ["CLV_MODELS", "CLVConfig", "CLVRunModel"]
 
@@ -94,14 +95,15 @@ class CLVRunModel(UserModel[CLVConfig]):
     def _purchases(self, ctx: RunContext) -> tuple[dict[str, Any], float]:
         src = self.config.purchases
         src.validate_in(ctx)
-        where, params = src.where(None, ctx.end)
-        day = ctx.local_day_sql("time")
-        rows = fetch_columns(
-            ctx.project,
-            f"SELECT user_id, date_diff('day', DATE '1970-01-01', {day})::DOUBLE AS day, "
-            f"{src.money_sql()}::DOUBLE AS amount FROM {ctx.events} WHERE {where}",
-            params,
+        stmt = sql(
+            "SELECT user_id, date_diff('day', DATE '1970-01-01', $day)::DOUBLE AS day, "
+            "$money::DOUBLE AS amount FROM $events WHERE $purchases",
+            day=ctx.local_day("time"),
+            money=src.amount(),
+            events=ctx.events(),
+            purchases=src.where(None, ctx.end),
         )
+        rows = fetch_columns(ctx.project, stmt)
         require_rows(len(rows["user_id"]), f"{src.event} purchases", ctx)
         end_day = float((ctx.as_of - ctx.as_of.replace(year=1970, month=1, day=1)).days)
         return rows, end_day

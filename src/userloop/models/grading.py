@@ -29,6 +29,7 @@ from userloop.models.churn_features import read_labels
 from userloop.models.clv_model import CLVConfig, CLVRunModel
 from userloop.models.evaluation import classification_report
 from userloop.store import ProjectStore, Workspace
+from userloop.store.sqlbuild import sql
 
 __all__ = ["dropped_out_by", "grade"]
 
@@ -44,10 +45,11 @@ def dropped_out_by(project: ProjectStore, truth_path: Path, user_id: npt.NDArray
     truth = pq.read_table(truth_path, columns=["anonymous_ids", "dropout_time"])
     first_ids = [ids[0] for ids in truth.column("anonymous_ids").to_pylist()]
     dropout = truth.column("dropout_time").to_numpy(zero_copy_only=False).astype("datetime64[ms]")
-    rows = project.con.execute(
-        f"SELECT id_value, user_id FROM {project.table('identities')} WHERE id_value IN (SELECT unnest(?))",
-        [first_ids],
-    ).fetchall()
+    stmt = sql(
+        "SELECT id_value, user_id FROM $identities WHERE id_value IN (SELECT unnest(?))",
+        identities=project.ref("identities"),
+    )
+    rows = project.fetchall(stmt, [first_ids])
     person_of_id = {anon: i for i, anon in enumerate(first_ids)}
     person_of_user = {uid: person_of_id[anon] for anon, uid in rows}
     when = dropout[np.array([person_of_user[u] for u in user_id.tolist()], dtype=np.int64)]

@@ -28,11 +28,13 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field, model_validator
+from sqlglot import exp
 
 from userloop.core.clock import DEFAULT_TIMEZONE
 from userloop.models.base import ModelConfig, NoDataError, Outputs, RunContext, UserModel, fetch_columns
 from userloop.models.purchases import PurchaseSource
 from userloop.store import ProjectStore
+from userloop.store.sqlbuild import literal, sql
 
 __all__ = ["STAGES", "LifecycleConfig", "LifecycleModel", "TransitionMatrix", "assign_stages", "transition_matrix"]
 
@@ -120,24 +122,26 @@ class LifecycleModel(UserModel[LifecycleConfig]):
 def read_lifecycle_inputs(ctx: RunContext, config: LifecycleConfig) -> dict[str, npt.NDArray[Any]]:
     """Per-user rule inputs as of ``ctx.as_of``, sorted by user (days are -1 where there is no such event)."""
     src = config.purchases
-    purchase, p_params = src.where(None, ctx.end)
-    recent, r_params = src.where(ctx.window_start(config.maturity_window_days), ctx.end)
-    passive = ", ".join("?" for _ in config.passive_events) or "NULL"
-    inner = (
-        f"SELECT user_id, max(time) FILTER (WHERE event NOT IN ({passive})) AS last_active, "
-        f"max(time) FILTER (WHERE {purchase}) AS last_purchase, min(time) FILTER (WHERE {purchase}) AS first_purchase, "
-        f"count(*) FILTER (WHERE {purchase}) AS orders, count(*) FILTER (WHERE {recent}) AS recent_orders "
-        f"FROM {ctx.events} WHERE time < ? GROUP BY user_id"
-    )
-    sql = (
-        f"SELECT user_id, coalesce({ctx.days_ago_sql('last_active')}, -1)::BIGINT AS days_since_active, "
-        f"coalesce({ctx.days_ago_sql('last_purchase')}, -1)::BIGINT AS days_since_purchase, "
+    purchase = src.where(None, ctx.end)
+    stmt = sql(
+        "SELECT user_id, coalesce($since_active, -1)::BIGINT AS days_since_active, "
+        "coalesce($since_purchase, -1)::BIGINT AS days_since_purchase, "
         "orders::BIGINT AS orders, recent_orders::BIGINT AS recent_orders, "
-        f"coalesce({ctx.days_ago_sql('first_purchase')}, -1)::BIGINT AS customer_days "
-        f"FROM ({inner}) ORDER BY user_id"
+        "coalesce($customer_days, -1)::BIGINT AS customer_days "
+        "FROM (SELECT user_id, max(time) FILTER (WHERE event NOT IN ($passive)) AS last_active, "
+        "max(time) FILTER (WHERE $purchase) AS last_purchase, min(time) FILTER (WHERE $purchase) AS first_purchase, "
+        "count(*) FILTER (WHERE $purchase) AS orders, count(*) FILTER (WHERE $recent) AS recent_orders "
+        "FROM $events WHERE time < $end GROUP BY user_id) ORDER BY user_id",
+        since_active=ctx.days_ago("last_active"),
+        since_purchase=ctx.days_ago("last_purchase"),
+        customer_days=ctx.days_ago("first_purchase"),
+        passive=[literal(e) for e in config.passive_events] or [exp.null()],
+        purchase=purchase,
+        recent=src.where(ctx.window_start(config.maturity_window_days), ctx.end),
+        events=ctx.events(),
+        end=ctx.end,
     )
-    params = [*config.passive_events, *p_params, *p_params, *p_params, *r_params, ctx.end]
-    return fetch_columns(ctx.project, sql, params)
+    return fetch_columns(ctx.project, stmt)
 
 
 class TransitionMatrix(dict[str, Any]):

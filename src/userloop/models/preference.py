@@ -17,11 +17,12 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 from pydantic import Field
+from sqlglot import exp
 
 from userloop.models.base import NAME_PATTERN, ModelConfig, Outputs, RunContext, UserModel, fetch_columns, write_rows
 from userloop.models.purchases import require_rows
 from userloop.schema.types import PropertyType
-from userloop.store.sqltext import ident, literal
+from userloop.store.sqlbuild import col, literal, sql
 
 __all__ = ["AssociationConfig", "PreferenceConfig", "PreferenceModel", "read_associations"]
 
@@ -34,9 +35,9 @@ class PropertyDimension(ModelConfig):
     event: str
     property: str
 
-    def value_sql(self, ctx: RunContext) -> str:
+    def value(self, ctx: RunContext) -> exp.Expr:
         ctx.require_property("events", self.property, PropertyType.STRING)
-        return ident(self.property)
+        return col(self.property)
 
     def events(self) -> tuple[str, ...]:
         return (self.event,)
@@ -51,14 +52,14 @@ class BandDimension(ModelConfig):
     property: str
     edges: tuple[float, ...] = Field(min_length=1)
 
-    def value_sql(self, ctx: RunContext) -> str:
+    def value(self, ctx: RunContext) -> exp.Expr:
         ctx.require_property("events", self.property, PropertyType.NUMBER)
-        col, edges = ident(self.property), sorted(self.edges)
+        column, edges = col(self.property), sorted(self.edges)
         labels = [f"<{edges[0]:g}"] + [f"{a:g}-{b:g}" for a, b in itertools.pairwise(edges)]
-        cases = " ".join(
-            f"WHEN {col} < {literal(float(e))} THEN {literal(lab)}" for e, lab in zip(edges, labels, strict=True)
-        )
-        return f"CASE WHEN {col} IS NULL OR isnan({col}) THEN NULL {cases} ELSE {literal(f'>={edges[-1]:g}')} END"
+        case = exp.Case().when(sql("$v IS NULL OR isnan($v)", v=column), exp.null())
+        for edge, label in zip(edges, labels, strict=True):
+            case = case.when(sql("$v < $edge", v=column, edge=float(edge)), literal(label))
+        return case.else_(literal(f">={edges[-1]:g}"))
 
     def events(self) -> tuple[str, ...]:
         return (self.event,)
@@ -71,8 +72,8 @@ class EventDimension(ModelConfig):
     name: str = Field(pattern=NAME_PATTERN)
     event_names: tuple[str, ...] = Field(min_length=1)
 
-    def value_sql(self, ctx: RunContext) -> str:
-        return "event"
+    def value(self, ctx: RunContext) -> exp.Expr:
+        return col("event")
 
     def events(self) -> tuple[str, ...]:
         return self.event_names
@@ -87,11 +88,12 @@ class HourDimension(ModelConfig):
     starts: tuple[int, ...] = (0, 6, 11, 14, 18)
     labels: tuple[str, ...] = ("night", "morning", "noon", "afternoon", "evening")
 
-    def value_sql(self, ctx: RunContext) -> str:
-        hour = f"hour(timezone({literal(ctx.timezone)}, CAST(time AS TIMESTAMPTZ)))"
-        bands = sorted(zip(self.starts, self.labels, strict=True), reverse=True)
-        cases = " ".join(f"WHEN {hour} >= {int(s)} THEN {literal(lab)}" for s, lab in bands)
-        return f"CASE {cases} END"
+    def value(self, ctx: RunContext) -> exp.Expr:
+        hour = sql("hour(timezone($tz, CAST(time AS TIMESTAMPTZ)))", tz=ctx.timezone)
+        case = exp.Case()
+        for start, label in sorted(zip(self.starts, self.labels, strict=True), reverse=True):
+            case = case.when(sql("$hour >= $start", hour=hour, start=int(start)), literal(label))
+        return case
 
     def events(self) -> tuple[str, ...]:
         return (self.event,)
@@ -164,18 +166,19 @@ class PreferenceModel(UserModel[PreferenceConfig]):
 
 
 def _top_values(ctx: RunContext, dim: Any, start: Any) -> dict[str, npt.NDArray[Any]]:
-    names = dim.events()
-    marks = ", ".join("?" for _ in names)
-    counted = (
-        f"SELECT user_id, {dim.value_sql(ctx)} AS value, count(*) AS c FROM {ctx.events} "
-        f"WHERE event IN ({marks}) AND time >= ? AND time < ? GROUP BY ALL HAVING value IS NOT NULL"
-    )
-    sql = (
+    stmt = sql(
         "SELECT user_id, CAST(value AS VARCHAR) AS value, c::BIGINT AS support, "
-        f"(c / sum(c) OVER (PARTITION BY user_id))::DOUBLE AS confidence FROM ({counted}) "
-        "QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY c DESC, value) = 1 ORDER BY user_id"
+        "(c / sum(c) OVER (PARTITION BY user_id))::DOUBLE AS confidence "
+        "FROM (SELECT user_id, $value AS value, count(*) AS c FROM $events "
+        "WHERE event IN ($names) AND time >= $start AND time < $end GROUP BY ALL HAVING value IS NOT NULL) "
+        "QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY c DESC, value) = 1 ORDER BY user_id",
+        value=dim.value(ctx),
+        events=ctx.events(),
+        names=[literal(n) for n in dim.events()],
+        start=start,
+        end=ctx.end,
     )
-    return fetch_columns(ctx.project, sql, [*names, start, ctx.end])
+    return fetch_columns(ctx.project, stmt)
 
 
 def _distribution(values: npt.NDArray[Any]) -> dict[str, int]:
@@ -194,18 +197,24 @@ def read_associations(ctx: RunContext, cfg: AssociationConfig, start: Any) -> pa
     """
     for prop in (cfg.basket_property, cfg.item_property):
         ctx.require_property("events", prop, PropertyType.STRING)
-    basket, item = ident(cfg.basket_property), ident(cfg.item_property)
-    sql = (
-        f"WITH b AS (SELECT DISTINCT {basket} AS basket, {item} AS item FROM {ctx.events} WHERE event = ? "
-        f"AND time >= ? AND time < ? AND {basket} IS NOT NULL AND {item} IS NOT NULL), "
+    stmt = sql(
+        "WITH b AS (SELECT DISTINCT $basket AS basket, $item AS item FROM $events WHERE event = $event "
+        "AND time >= $start AND time < $end AND $basket IS NOT NULL AND $item IS NOT NULL), "
         "n AS (SELECT count(DISTINCT basket)::DOUBLE AS n FROM b), "
         "i AS (SELECT item, count(*)::DOUBLE AS c FROM b GROUP BY item), "
         "p AS (SELECT x.item AS a, y.item AS b, count(*) AS c FROM b x JOIN b y ON x.basket = y.basket "
-        "AND x.item <> y.item GROUP BY ALL HAVING count(*) >= ?) "
+        "AND x.item <> y.item GROUP BY ALL HAVING count(*) >= $min_baskets) "
         "SELECT p.a AS item, p.b AS also_item, p.c::BIGINT AS baskets, p.c / n AS support, p.c / ia.c AS confidence, "
         "(p.c / ia.c) / (ib.c / n) AS lift FROM p JOIN i ia ON ia.item = p.a JOIN i ib ON ib.item = p.b, n "
-        "ORDER BY lift DESC, support DESC, item, also_item LIMIT ?"
+        "ORDER BY lift DESC, support DESC, item, also_item LIMIT $max_rules",
+        basket=col(cfg.basket_property),
+        item=col(cfg.item_property),
+        events=ctx.events(),
+        event=cfg.event,
+        start=start,
+        end=ctx.end,
+        min_baskets=cfg.min_pair_baskets,
+        max_rules=cfg.max_rules,
     )
-    params = [cfg.event, start, ctx.end, cfg.min_pair_baskets, cfg.max_rules]
-    cols = fetch_columns(ctx.project, sql, params)
+    cols = fetch_columns(ctx.project, stmt)
     return pa.table({k: pa.array(v.tolist() if v.dtype.kind == "O" else v) for k, v in cols.items()})

@@ -1,20 +1,20 @@
 """Which events are purchases: the event, its money property and an optional business-line filter.
 
 Several models (RFM, lifecycle, value, CLV, churn) read purchases; they all describe them with
-:class:`PurchaseSource`, which validates the names once against the project's registry and renders the SQL
-condition with quoted identifiers and bound values.
+:class:`PurchaseSource`, which validates the names once against the project's registry and builds the
+condition as a tree, with quoted identifiers and literal values.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import Field
+from sqlglot import exp
 
 from userloop.models.base import NAME_PATTERN, ModelConfig, NoDataError, RunContext
 from userloop.schema.types import PropertyType
-from userloop.store.sqltext import ident
+from userloop.store.sqlbuild import col, sql
 
 __all__ = ["LineFilter", "PurchaseSource"]
 
@@ -49,26 +49,23 @@ class PurchaseSource(ModelConfig):
             kind = {bool: PropertyType.BOOL, str: PropertyType.STRING}.get(type(self.line.value), PropertyType.NUMBER)
             ctx.require_property("events", self.line.property, kind)
 
-    def where(self, start: datetime | None, end: datetime) -> tuple[str, list[Any]]:
-        """SQL condition (with ``?`` parameters) for purchases in ``[start, end)``."""
-        sql = "event = ? AND time < ?"
-        params: list[Any] = [self.event, end]
+    def where(self, start: datetime | None, end: datetime, alias: str | None = None) -> exp.Expr:
+        """The condition for purchases in ``[start, end)`` (columns of row ``alias``)."""
+        parts = [sql("$event = $name AND $time < $end", event=col("event", alias), name=self.event,
+                     time=col("time", alias), end=end)]  # fmt: skip
         if start is not None:
-            sql += " AND time >= ?"
-            params.append(start)
+            parts.append(sql("$time >= $start", time=col("time", alias), start=start))
         if self.line is not None:
-            sql += f" AND {ident(self.line.property)} = ?"
-            params.append(self.line.value)
-        return sql, params
+            parts.append(sql("$column = $value", column=col(self.line.property, alias), value=self.line.value))
+        return exp.and_(*parts)
 
-    def money_sql(self) -> str:
+    def amount(self, alias: str | None = None) -> exp.Expr:
         """The amount of a purchase, with a missing or non-finite amount read as 0."""
-        col = ident(self.money)
-        return f"CASE WHEN isfinite({col}) THEN {col} ELSE 0 END"
+        return sql("CASE WHEN isfinite($money) THEN $money ELSE 0 END", money=col(self.money, alias))
 
-    def missing_money_sql(self) -> str:
-        col = ident(self.money)
-        return f"count(*) FILTER (WHERE {col} IS NULL OR NOT isfinite({col}))"
+    def missing_amount(self) -> exp.Expr:
+        """How many purchases have no finite amount (an aggregate)."""
+        return sql("count(*) FILTER (WHERE $money IS NULL OR NOT isfinite($money))", money=col(self.money))
 
 
 def require_rows(n: int, what: str, ctx: RunContext, code: str = "model_no_purchases") -> None:

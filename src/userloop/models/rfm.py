@@ -28,6 +28,7 @@ from pydantic import Field
 from userloop.models.base import ModelConfig, NoDataError, Outputs, RunContext, UserModel, fetch_columns
 from userloop.models.purchases import PurchaseSource, require_rows
 from userloop.models.scores import above_median, mid_rank_scores
+from userloop.store.sqlbuild import sql
 
 __all__ = ["RFM_CLASSES", "RFMConfig", "RFMModel", "rfm_class_index"]
 
@@ -101,13 +102,17 @@ class RFMModel(UserModel[RFMConfig]):
 
 def read_rfm(ctx: RunContext, src: PurchaseSource, window_days: int) -> dict[str, npt.NDArray[Any]]:
     """Per-customer ``recency_days, frequency, monetary, missing_money`` in the window, sorted by user."""
-    where, params = src.where(ctx.window_start(window_days), ctx.end)
-    sql = (
-        f"SELECT user_id, {ctx.days_ago_sql('max(time)')}::BIGINT AS recency_days, count(*)::BIGINT AS frequency, "
-        f"sum({src.money_sql()})::DOUBLE AS monetary, {src.missing_money_sql()}::BIGINT AS missing_money "
-        f"FROM {ctx.events} WHERE {where} GROUP BY user_id ORDER BY user_id"
+    stmt = sql(
+        "SELECT user_id, $recency::BIGINT AS recency_days, count(*)::BIGINT AS frequency, "
+        "sum($money)::DOUBLE AS monetary, $missing::BIGINT AS missing_money "
+        "FROM $events WHERE $purchases GROUP BY user_id ORDER BY user_id",
+        recency=ctx.days_ago(sql("max(time)")),
+        money=src.amount(),
+        missing=src.missing_amount(),
+        events=ctx.events(),
+        purchases=src.where(ctx.window_start(window_days), ctx.end),
     )
-    return fetch_columns(ctx.project, sql, params)
+    return fetch_columns(ctx.project, stmt)
 
 
 def classify(recency: npt.NDArray[Any], frequency: npt.NDArray[Any], monetary: npt.NDArray[Any]) -> dict[str, Any]:

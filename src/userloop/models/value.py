@@ -23,6 +23,7 @@ from scipy.stats import rankdata
 from userloop.models.base import ModelConfig, NoDataError, Outputs, RunContext, UserModel, fetch_columns
 from userloop.models.purchases import PurchaseSource, require_rows
 from userloop.models.value_jump import ValueJumpConfig, value_jump
+from userloop.store.sqlbuild import sql
 
 __all__ = ["METRICS", "ValueConfig", "ValueModel", "evaluate_expression"]
 
@@ -137,15 +138,17 @@ class ValueModel(UserModel[ValueConfig]):
         cfg = self.config
         src = cfg.purchases
         src.validate_in(ctx)
-        where, params = src.where(ctx.window_start(cfg.window_days), ctx.end)
-        cols = fetch_columns(
-            ctx.project,
-            f"SELECT user_id, count(*)::DOUBLE AS frequency, sum({src.money_sql()})::DOUBLE AS monetary, "
-            f"{ctx.days_ago_sql('max(time)')}::DOUBLE AS recency_days, "
-            f"{ctx.days_ago_sql('min(time)')}::DOUBLE AS tenure_days "
-            f"FROM {ctx.events} WHERE {where} GROUP BY user_id ORDER BY user_id",
-            params,
+        stmt = sql(
+            "SELECT user_id, count(*)::DOUBLE AS frequency, sum($money)::DOUBLE AS monetary, "
+            "$recency::DOUBLE AS recency_days, $tenure::DOUBLE AS tenure_days "
+            "FROM $events WHERE $purchases GROUP BY user_id ORDER BY user_id",
+            money=src.amount(),
+            recency=ctx.days_ago(sql("max(time)")),
+            tenure=ctx.days_ago(sql("min(time)")),
+            events=ctx.events(),
+            purchases=src.where(ctx.window_start(cfg.window_days), ctx.end),
         )
+        cols = fetch_columns(ctx.project, stmt)
         require_rows(len(cols["user_id"]), f"{src.event} purchases in the window", ctx)
         user_id = cols.pop("user_id")
         cols["unit_price"] = cols["monetary"] / cols["frequency"]

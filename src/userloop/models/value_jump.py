@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field, model_validator
+from sqlglot import exp
 
 from userloop.models.base import ModelConfig, NoDataError, RunContext, fetch_columns
 from userloop.models.purchases import PurchaseSource
-from userloop.store.sqltext import ident
+from userloop.store.sqlbuild import col, literal, sql
 
 __all__ = ["ValueJumpConfig", "value_jump"]
 
@@ -42,37 +43,33 @@ class ValueJumpConfig(ModelConfig):
         return self
 
 
-def _groups_sql(ctx: RunContext, cfg: ValueJumpConfig) -> tuple[str, list[Any]]:
-    where, params = cfg.purchases.where(None, ctx.end)
-    stuck_before = ctx.day_start(ctx.as_of - timedelta(days=cfg.stuck_days - 1))
-    sql = (
-        f"WITH p AS (SELECT user_id, time, row_number() OVER (PARTITION BY user_id ORDER BY time, event_id) AS n "
-        f"FROM {ctx.events} WHERE {where}), "
-        "t AS (SELECT user_id, count(*) AS orders, max(time) AS last FROM p GROUP BY user_id), "
-        "g AS (SELECT p.user_id, p.time AS until, (t.orders >= ?) AS reached FROM p JOIN t USING (user_id) "
-        "WHERE p.n = ? AND (t.orders >= ? OR (t.orders = ? AND t.last < ?)))"
-    )
-    j, k = cfg.stuck_orders, cfg.reached_orders
-    return sql, [*params, k, j, k, j, stuck_before]
-
-
 def _behaviour_counts(ctx: RunContext, cfg: ValueJumpConfig) -> dict[str, Any]:
-    groups, params = _groups_sql(ctx, cfg)
-    skip = [cfg.purchases.event, *cfg.passive_events]
-    marks = ", ".join("?" for _ in skip)
+    """Per user of either group: the group, distinct categories, the period's days and event counts in it."""
     if cfg.category_property:
         ctx.require_property("events", cfg.category_property)
-    category = f"e.{ident(cfg.category_property)}" if cfg.category_property else "NULL"
-    joined = f"g JOIN {ctx.events} e ON e.user_id = g.user_id AND e.time <= g.until"
-    sql = (
-        f"{groups}, c AS (SELECT g.user_id, e.event, count(*)::DOUBLE AS c FROM {joined} "
-        f"WHERE e.event NOT IN ({marks}) GROUP BY ALL), "
-        f"s AS (SELECT g.user_id, any_value(g.reached) AS reached, count(DISTINCT {category})::DOUBLE AS categories, "
-        f"date_diff('second', min(e.time), any_value(g.until)) / 86400.0 AS days FROM {joined} GROUP BY g.user_id) "
+    stmt = sql(
+        "WITH p AS (SELECT user_id, time, row_number() OVER (PARTITION BY user_id ORDER BY time, event_id) AS n "
+        "FROM $events WHERE $purchases), "
+        "t AS (SELECT user_id, count(*) AS orders, max(time) AS last FROM p GROUP BY user_id), "
+        "g AS (SELECT p.user_id, p.time AS until, (t.orders >= $k) AS reached FROM p JOIN t USING (user_id) "
+        "WHERE p.n = $j AND (t.orders >= $k OR (t.orders = $j AND t.last < $stuck_before))), "
+        "c AS (SELECT g.user_id, e.event, count(*)::DOUBLE AS c "
+        "FROM g JOIN $e ON e.user_id = g.user_id AND e.time <= g.until WHERE e.event NOT IN ($skip) GROUP BY ALL), "
+        "s AS (SELECT g.user_id, any_value(g.reached) AS reached, count(DISTINCT $category)::DOUBLE AS categories, "
+        "date_diff('second', min(e.time), any_value(g.until)) / 86400.0 AS days "
+        "FROM g JOIN $e ON e.user_id = g.user_id AND e.time <= g.until GROUP BY g.user_id) "
         "SELECT s.user_id, s.reached, s.categories, s.days, coalesce(c.event, '') AS event, coalesce(c.c, 0) AS c "
-        "FROM s LEFT JOIN c USING (user_id) ORDER BY s.user_id"
+        "FROM s LEFT JOIN c USING (user_id) ORDER BY s.user_id",
+        events=ctx.events(),
+        purchases=cfg.purchases.where(None, ctx.end),
+        k=cfg.reached_orders,
+        j=cfg.stuck_orders,
+        stuck_before=ctx.day_start(ctx.as_of - timedelta(days=cfg.stuck_days - 1)),
+        e=ctx.events("e"),
+        skip=[literal(e) for e in (cfg.purchases.event, *cfg.passive_events)],
+        category=col(cfg.category_property, "e") if cfg.category_property else exp.null(),
     )
-    return fetch_columns(ctx.project, sql, [*params, *skip])
+    return fetch_columns(ctx.project, stmt)
 
 
 def value_jump(ctx: RunContext, cfg: ValueJumpConfig) -> dict[str, Any]:
