@@ -81,12 +81,13 @@ def definition_file(tmp_path: Path, doc: dict[str, Any]) -> str:
 
 def engine_document(ws: Path, definition: dict[str, Any]) -> dict[str, Any]:
     """The document ``userloop query --json`` printed before the text renderers: the engine's, as JSON."""
-    from userloop.cli.analyses import LocalAnalyses
+    from userloop.query.engine import Engine
     from userloop.store import Workspace
 
     workspace = Workspace.open(ws, read_only=True)
     try:
-        return LocalAnalyses(workspace, "default").query(definition, timeout=60, explain=False)
+        engine = Engine(workspace.project("default"), workspace.project_info("default").timezone)
+        return engine.run(definition, timeout_s=60).model_dump(mode="json")
     finally:
         workspace.close()
 

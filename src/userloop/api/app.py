@@ -33,11 +33,10 @@ from userloop.api.routers import (
     imports,
     jobs,
     keys,
-    models,
+    operations,
     profiles,
     projects,
     properties,
-    query,
     rejects,
 )
 from userloop.core.errors import NotFoundError, UserloopError
@@ -67,7 +66,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.runtime = runtime
-    for module in (health, collector, events, projects, keys, rejects, jobs, query, imports, models, properties):
+    for module in (health, collector, events, projects, keys, rejects, jobs, operations, imports, properties):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     for router in (profiles.tags_router, profiles.segments_router, profiles.users_router):
         app.include_router(router, responses=ERROR_RESPONSES)

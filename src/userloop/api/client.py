@@ -7,7 +7,7 @@ Example::
 
     client = ServerClient.for_workspace(Path("userloop-data"))
     if client is not None:
-        print(client.sql("SELECT count(*) FROM events")["rows"])
+        print(client.run("sql.run", RunSql(query="SELECT count(*) FROM events")).rows)
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
+from pydantic import BaseModel
 
 from userloop.core.errors import NotFoundError, UserloopError, WorkspaceError
+from userloop.ops import find
 from userloop.store.owner import current_owner
 
 TOKEN_FILE = "server.token"  # noqa: S105 - a file name, not a secret
@@ -61,6 +64,18 @@ class ServerClient:
             raise _error(response.status_code, response.content)
         return orjson.loads(response.content) if response.content else None
 
+    def run(self, op_id: str, request: BaseModel) -> Any:
+        """Operation ``op_id`` through its route: the path's fields fill the path, the others go in the query
+        string or a JSON body as the operation says; the reply comes back as the operation's typed reply."""
+        op = find(op_id)
+        fields = request.model_dump(mode="json")
+        path = op.path.format(**{n: quote(str(fields.pop(n)), safe="") for n in op.path_params})
+        if op.inputs == "query":
+            reply = self._call(op.method, path, params={k: v for k, v in fields.items() if v is not None})
+        else:
+            reply = self._call(op.method, path, json=fields)
+        return op.reply.validate_python(reply)
+
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Any route of the management API; the reply's JSON (None when empty). Errors become UserloopErrors."""
         return self._call(method, path, **kwargs)
@@ -81,10 +96,6 @@ class ServerClient:
         except httpx.HTTPError as exc:
             raise WorkspaceError(f"cannot reach the server at {self.url}: {exc}") from exc
         return written
-
-    def sql(self, query: str, *, project: str = "default", timeout: float = 60.0, limit: int = 10_000) -> Any:
-        body = {"query": query, "project": project, "timeout": timeout, "limit": limit}
-        return self._call("POST", "/api/v1/sql", json=body)
 
     def rejects(self, *, project: str = "default", limit: int = 50) -> Any:
         return self._call("GET", "/api/v1/rejects", params={"project": project, "limit": limit})
@@ -129,66 +140,6 @@ class ServerClient:
 
     def properties(self, *, project: str = "default") -> Any:
         return self._call("GET", "/api/v1/properties", params={"project": project})
-
-    def run_models(
-        self,
-        *,
-        project: str = "default",
-        only: str | None = None,
-        as_of: str | None = None,
-        clv_model: str | None = None,
-        horizon_days: int | None = None,
-    ) -> Any:
-        given = {"project": project, "only": only, "as_of": as_of, "clv_model": clv_model, "horizon_days": horizon_days}
-        params = {k: v for k, v in given.items() if v is not None}
-        return self._call("POST", "/api/v1/models/run", params=params)
-
-    def model_report(self, name: str, *, project: str = "default", run_date: str | None = None) -> Any:
-        params = {k: v for k, v in {"project": project, "run_date": run_date}.items() if v is not None}
-        return self._call("GET", f"/api/v1/models/{name}/report", params=params)
-
-    # analyses ------------------------------------------------------------------------------------------
-    def query(
-        self,
-        definition: dict[str, Any],
-        *,
-        project: str = "default",
-        timeout: float = 60.0,
-        explain: bool = False,
-        use_cache: bool = True,
-    ) -> Any:
-        body = {"project": project, "definition": definition, "timeout": timeout, "explain": explain,
-                "use_cache": use_cache}  # fmt: skip
-        return self._call("POST", "/api/v1/query", json=body)
-
-    def insights(self, *, project: str = "default", dashboard: str | None = None) -> Any:
-        params = {k: v for k, v in {"project": project, "dashboard": dashboard}.items() if v is not None}
-        return self._call("GET", "/api/v1/insights", params=params)
-
-    def save_insight(
-        self, name: str, definition: dict[str, Any], *, project: str = "default", description: str = "",
-        dashboard: str | None = None,
-    ) -> Any:  # fmt: skip
-        body = {"project": project, "name": name, "definition": definition, "description": description,
-                "dashboard": dashboard}  # fmt: skip
-        return self._call("POST", "/api/v1/insights", json=body)
-
-    def insight(self, insight_id: int, *, project: str = "default") -> Any:
-        return self._call("GET", f"/api/v1/insights/{insight_id}", params={"project": project})
-
-    def update_insight(self, insight_id: int, *, project: str = "default", **changes: Any) -> Any:
-        body = {"project": project, **{k: v for k, v in changes.items() if v is not None}}
-        return self._call("PUT", f"/api/v1/insights/{insight_id}", json=body)
-
-    def delete_insight(self, insight_id: int, *, project: str = "default") -> Any:
-        return self._call("DELETE", f"/api/v1/insights/{insight_id}", params={"project": project})
-
-    def run_insight(self, insight_id: int, *, project: str = "default", timeout: float = 60.0) -> Any:
-        params = {"project": project, "timeout": timeout}
-        return self._call("POST", f"/api/v1/insights/{insight_id}/run", params=params)
-
-    def core_metrics(self, *, project: str = "default", last: int = 30) -> Any:
-        return self._call("POST", "/api/v1/dashboards/core-metrics/run", params={"project": project, "last": last})
 
 
 def _error(status: int, content: bytes) -> UserloopError:

@@ -346,28 +346,15 @@ def sql(
     """Run read-only SQL. Views: events(event_id, event, distinct_id, user_id, time, …properties),
     users(user_id, …profile), identities(id_type, id_value, user_id), items(item_type, item_id, …).
     `user_id` is the resolved person; times are UTC."""
-    from userloop.cli.session import open_local, server_client
-    from userloop.query import SqlResult, run_readonly
+    from userloop.cli.dispatch import as_json, call
 
     out = Out(json_out)
     with out.errors():
-        client = server_client(workspace)
-        if client is not None:
-            result = SqlResult(
-                **{
-                    k: v
-                    for k, v in client.sql(query, project=project, timeout=timeout, limit=limit).items()
-                    if k in ("columns", "types", "rows", "truncated")
-                }
-            )
-        else:
-            with open_local(workspace, read_only=True) as ws:
-                # an operator on this machine is trusted with personal data
-                result = run_readonly(ws.project(project), query, pii=True, timeout_s=timeout, max_rows=limit)
+        result = call(workspace, "sql.run", project=project, query=query, timeout=timeout, limit=limit)
         if csv_out:
-            out.csv(result.columns, result.rows)
+            out.csv(result.columns, [tuple(r) for r in result.rows])
         elif json_out:
-            out.emit(result.as_dict())
+            out.emit(as_json("sql.run", result))
         else:
             out.table([dict(zip(result.columns, r, strict=True)) for r in result.rows], result.columns)
             if result.truncated:

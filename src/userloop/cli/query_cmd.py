@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from userloop.cli.analyses import analyses
+from userloop.cli.dispatch import as_json, call, session
 from userloop.cli.options import DEFAULT_WORKSPACE_PATH, Json_, Project_, Workspace_
 from userloop.cli.output import Out
 from userloop.core.errors import ValidationError
@@ -51,9 +51,8 @@ def query(
     out = Out(json_out)
     with out.errors():
         doc = read_definition(definition)
-        with analyses(workspace, project) as backend:
-            result = backend.query(doc, timeout=timeout, explain=explain)
-        show_result(out, result)
+        reply = call(workspace, "query.run", project=project, definition=doc, timeout=timeout, explain=explain)
+        show_result(out, as_json("query.run", reply))
 
 
 @insights_app.command("list")
@@ -65,9 +64,9 @@ def insights_list(
 ) -> None:
     """List saved analyses."""
     out = Out(json_out)
-    with out.errors(), analyses(workspace, project) as backend:
-        rows = backend.insights(dashboard)
-        out.table(rows, ["id", "name", "kind", "dashboard", "updated_at"])
+    with out.errors():
+        rows = call(workspace, "insights.list", project=project, dashboard=dashboard)
+        out.table(as_json("insights.list", rows), ["id", "name", "kind", "dashboard", "updated_at"])
 
 
 @insights_app.command("save")
@@ -84,9 +83,9 @@ def insights_save(
     out = Out(json_out)
     with out.errors():
         doc = read_definition(definition)
-        with analyses(workspace, project) as backend:
-            row = backend.save_insight(name, doc, description=description, dashboard=dashboard)
-        out.emit(row, text=[f"saved insight {row['id']}: {row['name']} ({row['kind']})"])
+        row = call(workspace, "insights.save", project=project, name=name, definition=doc,
+                   description=description, dashboard=dashboard)  # fmt: skip
+        out.emit(as_json("insights.save", row), text=[f"saved insight {row.id}: {row.name} ({row.kind})"])
 
 
 @insights_app.command("show")
@@ -98,10 +97,10 @@ def insights_show(
 ) -> None:
     """Print a saved analysis and its definition."""
     out = Out(json_out)
-    with out.errors(), analyses(workspace, project) as backend:
-        row = backend.insight(insight_id)
-        pretty = orjson.dumps(row["definition"], option=orjson.OPT_INDENT_2).decode()
-        out.emit(row, text=[f"{row['id']}: {row['name']} ({row['kind']})", pretty])
+    with out.errors():
+        row = call(workspace, "insights.get", project=project, insight_id=insight_id)
+        pretty = orjson.dumps(row.definition, option=orjson.OPT_INDENT_2).decode()
+        out.emit(as_json("insights.get", row), text=[f"{row.id}: {row.name} ({row.kind})", pretty])
 
 
 @insights_app.command("run")
@@ -114,8 +113,9 @@ def insights_run(
 ) -> None:
     """Run a saved analysis."""
     out = Out(json_out)
-    with out.errors(), analyses(workspace, project) as backend:
-        show_result(out, backend.run_insight(insight_id, timeout=timeout))
+    with out.errors():
+        reply = call(workspace, "insights.run", project=project, insight_id=insight_id, timeout=timeout)
+        show_result(out, as_json("insights.run", reply))
 
 
 @insights_app.command("update")
@@ -133,11 +133,9 @@ def insights_update(
     out = Out(json_out)
     with out.errors():
         doc = None if definition is None else read_definition(definition)
-        with analyses(workspace, project) as backend:
-            row = backend.update_insight(
-                insight_id, name=name, definition=doc, description=description, dashboard=dashboard
-            )
-        out.emit(row, text=[f"updated insight {row['id']}: {row['name']} ({row['kind']})"])
+        row = call(workspace, "insights.update", project=project, insight_id=insight_id, name=name,
+                   definition=doc, description=description, dashboard=dashboard)  # fmt: skip
+        out.emit(as_json("insights.update", row), text=[f"updated insight {row.id}: {row.name} ({row.kind})"])
 
 
 @insights_app.command("delete")
@@ -149,9 +147,9 @@ def insights_delete(
 ) -> None:
     """Delete a saved analysis."""
     out = Out(json_out)
-    with out.errors(), analyses(workspace, project) as backend:
-        backend.delete_insight(insight_id)
-        out.emit({"deleted": insight_id}, text=[f"deleted insight {insight_id}"])
+    with out.errors():
+        reply = call(workspace, "insights.delete", project=project, insight_id=insight_id)
+        out.emit(as_json("insights.delete", reply), text=[f"deleted insight {insight_id}"])
 
 
 @dashboard_app.command("core-metrics")
@@ -169,15 +167,16 @@ def core_metrics(
     from userloop.query.dashboards.core_metrics import DASHBOARD, definitions
 
     out = Out(json_out)
-    with out.errors(), analyses(workspace, project) as backend:
+    with out.errors(), session(workspace) as run:
         if save:
             rows = [
-                backend.save_insight(p["title_en"], p["definition"], description=p["title_zh"], dashboard=DASHBOARD)
+                as_json("insights.save", run("insights.save", project=project, name=p["title_en"],
+                        definition=p["definition"], description=p["title_zh"], dashboard=DASHBOARD))
                 for p in definitions(last)
-            ]
+            ]  # fmt: skip
             out.emit(rows, text=[f"saved {len(rows)} insights on dashboard {DASHBOARD}"])
             return
-        doc = backend.core_metrics(last)
+        doc = as_json("dashboards.core_metrics.run", run("dashboards.core_metrics.run", project=project, last=last))
         if json_out:
             out.emit(doc)
             return

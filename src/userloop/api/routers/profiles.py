@@ -19,6 +19,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from userloop.api.deps import Admin, ProjectInfo, ReadCaller, Reader, RuntimeDep
+from userloop.api.deps import PiiAllowed as Pii
 from userloop.api.models import (
     AnalysisSegmentIn,
     CompareIn,
@@ -29,7 +30,6 @@ from userloop.api.models import (
     StaticSegmentIn,
     TagMaterialiseIn,
 )
-from userloop.api.routers.query import Pii
 from userloop.core.clock import parse_day
 from userloop.core.errors import ValidationError
 from userloop.profile import segments
