@@ -130,9 +130,11 @@ def shop(ws: Workspace) -> ProjectStore:
         assert load_json_lines(project, [json.dumps(r) for r in batch], source="t").rejected == 0
     users = project.table("users")
     for day, levels in ((date(2026, 1, 20), "'low'"), (date(2026, 1, 21), "CASE WHEN age > 40 THEN 'high' END")):
-        history.apply_snapshot(project, "tag_level", "VARCHAR", day, f"SELECT user_id, {levels} AS value FROM {users}")
+        history.apply_snapshot(project, "tag_level", "VARCHAR", day,
+                               sqlglot.parse_one(f"SELECT user_id, {levels} AS value FROM {users}", read="duckdb"))
     history.apply_snapshot(
-        project, "tag_spend", "DOUBLE", date(2026, 1, 21), f"SELECT user_id, age / 4 AS value FROM {users}"
+        project, "tag_spend", "DOUBLE", date(2026, 1, 21),
+        sqlglot.parse_one(f"SELECT user_id, age / 4 AS value FROM {users}", read="duckdb"),
     )
     ids = [r[0] for r in project.con.execute(f"SELECT user_id FROM {users} ORDER BY user_id").fetchall()]
     for n, day in enumerate((date(2026, 1, 20), date(2026, 1, 21))):

@@ -48,11 +48,10 @@ from sqlglot import exp
 from userloop.core.errors import ValidationError
 from userloop.profile.features import Feature
 from userloop.profile.groups import (
-    A_IDS,
-    B_IDS,
     DEFAULT_TIMEOUT_S,
     EPOCH,
     HISTOGRAM_BINS,
+    TEMP,
     GroupReader,
     MembershipBitmap,
     PerFeatureJoin,
@@ -242,8 +241,8 @@ def compare(
         for statement in group_ids(project, a, b):
             reader.execute(statement)
         [(a_size, b_size, overlap)] = reader.rows(
-            sql(f"SELECT (SELECT count(*) FROM {A_IDS}), (SELECT count(*) FROM {B_IDS}), "
-                f"(SELECT count(*) FROM {A_IDS} AS a JOIN {B_IDS} AS b ON a.user_id = b.user_id)")
+            sql("SELECT (SELECT count(*) FROM $a_ids), (SELECT count(*) FROM $b_ids), "
+                "(SELECT count(*) FROM $a_ids AS a JOIN $b_ids AS b ON a.user_id = b.user_id)", **TEMP)
         )  # fmt: skip
         out = Comparison(names, int(a_size), int(b_size), int(overlap), b is None, alpha, correction)
         out.notes = _notes(out)

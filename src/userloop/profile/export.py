@@ -20,13 +20,13 @@ caller may see personal data, so clear values never leave the database.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import duckdb
 from sqlglot import exp
 
 from userloop.core.clock import check_timezone
@@ -34,7 +34,7 @@ from userloop.core.errors import ValidationError
 from userloop.ingest.identity import ANONYMOUS, LOGIN
 from userloop.profile import history
 from userloop.profile.user360 import USER_TIMES, model_tables
-from userloop.query.compile import USER_COLUMNS, col, render, sql
+from userloop.query.compile import USER_COLUMNS, col, sql
 from userloop.query.masking import Kind, is_sensitive, mask_sql
 from userloop.schema.types import PropertyType
 from userloop.store.duck import ProjectStore
@@ -89,18 +89,16 @@ def _catalog(project: ProjectStore, tags: set[str]) -> dict[str, Field]:
 
 
 def _column_types(project: ProjectStore, table: str) -> dict[str, str]:
-    with project.store.lock:
-        rows = project.con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-            "ORDER BY ordinal_position",
-            [project.schema, table],
-        ).fetchall()
+    rows = project.fetchall(
+        sql("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position"),
+        [project.schema, table],
+    )  # fmt: skip
     return dict(rows)
 
 
 def _id_types(project: ProjectStore) -> list[str]:
-    with project.store.lock:
-        rows = project.con.execute(f"SELECT DISTINCT id_type FROM {project.table('identities')}").fetchall()
+    rows = project.fetchall(sql("SELECT DISTINCT id_type FROM $i", i=project.ref("identities")))
     return sorted({LOGIN, ANONYMOUS, *(r[0] for r in rows)})
 
 
@@ -173,7 +171,7 @@ def export_segment(
     chosen = _choose(_catalog(project, tags), fields, tags)
     masked = [f.name for f in chosen if f.sensitive is not None and not unmask]
     query = _select(project, members, chosen, timezone, unmask, limit)
-    rows = _copy(project, copy_statement(query, target, format), target)
+    rows = _copy(project, copy_statement(query, target, format))
     return {
         "rows": rows,
         "bytes": target.stat().st_size,
@@ -194,6 +192,9 @@ def _check_path(path: Path) -> Path:
         raise ValidationError(f"path: {text!r} is a folder; give a file name")
     if not target.parent.is_dir():
         raise ValidationError(f"path: the folder {str(target.parent)!r} does not exist")
+    # checked here, in the caller's terms, rather than read from the engine's error after the query ran
+    if not os.access(target if target.exists() else target.parent, os.W_OK):
+        raise ValidationError(f"path: cannot write {str(target)!r}: permission denied")
     return target
 
 
@@ -205,16 +206,9 @@ def copy_statement(query: exp.Select, path: Path, format: Format) -> exp.Copy:
     return exp.Copy(this=exp.Subquery(this=query), kind=False, files=[exp.Literal.string(str(path))], params=params)
 
 
-def _copy(project: ProjectStore, statement: exp.Copy, target: Path) -> int:
-    with project.store.lock:
-        cursor = project.con.cursor()  # a long write: its own connection, so it does not hold the store's lock
-    try:
-        cursor.execute("SET TimeZone = 'UTC'")
-        rows = cursor.execute(render(statement)).fetchall()
-    except duckdb.IOException as exc:
-        raise ValidationError(f"path: cannot write {str(target)!r}: {str(exc).splitlines()[0]}") from exc
-    finally:
-        cursor.close()
+def _copy(project: ProjectStore, statement: exp.Copy) -> int:
+    with project.session() as s:  # a long write: a private session, so it does not hold the store's lock
+        rows = s.fetchall(statement)
     return int(rows[0][0]) if rows else 0
 
 

@@ -1,6 +1,6 @@
 """Reading features for two groups of people at once: the counting half of :mod:`userloop.profile.compare`.
 
-Each group's ids are materialised once as a temp table on the reader's own cursor (:class:`GroupReader`, with a
+Each group's ids are materialised once as a temp table on the reader's private session (:class:`GroupReader`, with a
 deadline). A feature row then learns which groups it belongs to either from membership bitmaps per block of ids
 (:class:`MembershipBitmap`: two bit reads instead of a hash join with a million-row group) or, when ids are too
 sparse for bitmaps, from one join per feature (:class:`PerFeatureJoin`, also the reference the bitmaps are tested
@@ -10,25 +10,24 @@ statistics only: counts per value, or moments, quartiles and a shared-bin histog
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack
 from datetime import date
 from typing import Any, ClassVar
 
-import duckdb
 import pyarrow as pa
+import sqlglot
 from sqlglot import exp
 
-from userloop.core.errors import QueryError
 from userloop.profile.features import Feature
-from userloop.query.compile import literal, render, sql
-from userloop.store.duck import ProjectStore
+from userloop.store.backend import deadline
+from userloop.store.duck import DuckSession, ProjectStore
+from userloop.store.sqlbuild import TEMPLATE_DIALECT, literal, sql
 
 DEFAULT_TIMEOUT_S = 60.0
 HISTOGRAM_BINS = 20
 EPOCH = date(1970, 1, 1)
-GROUPS, A_IDS, B_IDS, BLOCKS = "_ul_groups", "_ul_a", "_ul_b", "_ul_blocks"  # temp tables of the reader's cursor
+#: Temp tables of the reader's session, for the templates' ``$groups``, ``$a_ids``, ``$b_ids`` and ``$blocks``.
+TEMP = {name: exp.to_table(f"_ul_{name}") for name in ("groups", "a_ids", "b_ids", "blocks")}
 #: Membership bitmaps cover blocks of 2**BLOCK_BITS consecutive ids (512 bytes a block and group).
 BLOCK_BITS = 12
 BLOCK_MASK = 2**BLOCK_BITS - 1
@@ -38,56 +37,37 @@ CATEGORICAL_VALUE = exp.cast(exp.column("value", "s0"), exp.DataType.Type.VARCHA
 
 
 class GroupReader:
-    """A private cursor on the project with a deadline: temp tables made here are seen by no other reader.
+    """A private session on the project under one deadline: temp tables made here are seen by no other reader.
 
-    Every statement is a sqlglot tree; a statement that outlives ``timeout_s`` is interrupted and raises a
-    :class:`~userloop.core.errors.QueryError` with code ``query_timeout``.
+    Every statement is a sqlglot tree; once ``timeout_s`` has passed the session is interrupted and the block
+    raises a :class:`~userloop.core.errors.QueryError` with code ``query_timeout``
+    (:func:`userloop.store.backend.deadline`).
     """
 
     def __init__(self, project: ProjectStore, timeout_s: float) -> None:
         self.project = project
         self.timeout_s = timeout_s
-        with project.store.lock:
-            self.cursor = project.con.cursor()
-        self._timed_out = threading.Event()
-        self._timer = threading.Timer(timeout_s, self._stop)
-
-    def _stop(self) -> None:
-        self._timed_out.set()
-        self.cursor.interrupt()
-
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
-        try:
-            yield
-        except duckdb.Error as exc:
-            if self._timed_out.is_set():
-                raise QueryError(
-                    f"the query ran longer than {self.timeout_s:g} s and was stopped", code="query_timeout"
-                ) from exc
-            raise QueryError(f"the query failed in the engine: {str(exc).splitlines()[0]}") from exc
+        self._stack = ExitStack()
 
     def execute(self, tree: exp.Expr) -> None:
-        with self._guard():
-            self.cursor.execute(render(tree)).fetchall()
+        self.session.execute(tree).fetchall()
 
     def rows(self, tree: exp.Expr) -> list[tuple[Any, ...]]:
-        with self._guard():
-            return self.cursor.execute(render(tree)).fetchall()
+        return self.session.fetchall(tree)
 
     def arrow(self, tree: exp.Expr) -> pa.Table:
-        with self._guard():
-            return self.cursor.sql(render(tree)).to_arrow_table()
+        return self.session.arrow(tree)
 
     def __enter__(self) -> GroupReader:
-        self._timer.start()
-        with self._guard():
-            self.cursor.execute("SET TimeZone = 'UTC'")
+        with self._stack as stack:
+            watch = stack.enter_context(deadline(self.timeout_s))
+            self.session: DuckSession = stack.enter_context(self.project.session())
+            watch.watch(self.session)
+            self._stack = stack.pop_all()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-        self.cursor.close()
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._stack.__exit__(*exc)
 
 
 def distinct_ids(group: exp.Select) -> exp.Expr:
@@ -104,13 +84,13 @@ def all_persons(project: ProjectStore) -> exp.Select:
 
 def group_ids(project: ProjectStore, a: exp.Select, b: exp.Select | None) -> list[exp.Expr]:
     """Statements that put each group's distinct ids in a temp table (B with ``b=None``: every person not in A)."""
-    make_a = sql(f"CREATE OR REPLACE TEMP TABLE {A_IDS} AS SELECT * FROM ($a) AS a0", a=distinct_ids(a))
+    make_a = sql("CREATE OR REPLACE TEMP TABLE $a_ids AS SELECT * FROM ($a) AS a0", a=distinct_ids(a), **TEMP)
     if b is None:
-        others = sql(f"SELECT p.user_id AS user_id FROM ($p) AS p WHERE p.user_id NOT IN (SELECT user_id FROM {A_IDS})",
-                     p=distinct_ids(all_persons(project)))  # fmt: skip
+        others = sql("SELECT p.user_id AS user_id FROM ($p) AS p WHERE p.user_id NOT IN (SELECT user_id FROM $a_ids)",
+                     p=distinct_ids(all_persons(project)), **TEMP)  # fmt: skip
     else:
         others = distinct_ids(b)
-    make_b = sql(f"CREATE OR REPLACE TEMP TABLE {B_IDS} AS SELECT * FROM ($o) AS o0", o=others)
+    make_b = sql("CREATE OR REPLACE TEMP TABLE $b_ids AS SELECT * FROM ($o) AS o0", o=others, **TEMP)
     return [make_a, make_b]
 
 
@@ -125,15 +105,26 @@ def _union(parts: list[exp.Expr]) -> exp.Expr:
     return parts[0] if len(parts) == 1 else exp.union(*parts, distinct=False, copy=False)
 
 
-# Templates are composed from these texts so that each feature's source is put (and copied) into one statement
-# once: a feature select can be large, and copying it per nesting level cost as much as a tenth of a comparison.
-#: Feature $i's counts per value ``v`` (rows ``(v, na, nb)``, NULL ``v``: no value) → the ``$k`` most common values
-#: (``kind`` 0), the rest folded (1) and no value (2), with the number of distinct values in each.
+def _open(template: str, **subs: Any) -> exp.Expr:
+    """``template`` parsed with ``subs`` (and the temp tables) in place and its other ``$slots`` kept open."""
+    slots = {p.name for p in sqlglot.parse_one(template, read=TEMPLATE_DIALECT).find_all(exp.Placeholder) if p.name}
+    return sql(template, **{**{n: exp.Placeholder(this=n) for n in slots}, **TEMP, **subs})
+
+
+def _nest(template: str, **parts: str) -> str:
+    """``template`` with some ``$slots`` filled by other templates, as one template again.
+
+    A statement is then built from it in one :func:`~userloop.store.sqlbuild.sql` call, so each feature's source
+    is put (and copied) into the statement once: a feature select can be large, and copying it per nesting level
+    cost as much as a tenth of a comparison."""
+    return _open(template, **{k: _open(v) for k, v in parts.items()}).sql(TEMPLATE_DIALECT)
+
+
 RANKED = """SELECT $i AS f, CASE WHEN r.v IS NULL THEN 2 WHEN r.rn <= $k THEN 0 ELSE 1 END AS kind,
               CASE WHEN r.v IS NOT NULL AND r.rn <= $k THEN r.v END AS v, sum(r.na) AS na, sum(r.nb) AS nb,
               count(*) AS n_values
             FROM (SELECT c.*, row_number() OVER (ORDER BY c.v IS NULL, c.na + c.nb DESC, c.v) AS rn
-                  FROM ({counts}) AS c) AS r
+                  FROM ($counts) AS c) AS r
             GROUP BY ALL"""
 #: Feature $i's n, mean, variance, quartiles, min, max and histogram per group ``grp`` from rows ``(grp, x, lo, hi)``
 #: with the range ``[lo, hi]`` of both groups' values, cut in :data:`HISTOGRAM_BINS` equal bins.
@@ -141,7 +132,7 @@ MOMENTS = """SELECT $i AS f, j.grp AS grp, count(j.x), avg(j.x), var_samp(j.x), 
                min(j.x), max(j.x),
                histogram(CASE WHEN j.hi > j.lo THEN least(floor((j.x - j.lo) / (j.hi - j.lo) * $bins), $last) END)
                  FILTER (WHERE j.x IS NOT NULL)
-             FROM ({rows}) AS j
+             FROM ($rows) AS j
              GROUP BY j.grp"""
 BINS = {"bins": HISTOGRAM_BINS, "last": HISTOGRAM_BINS - 1}
 NumericRows = dict[tuple[int, int], tuple[Any, ...]]
@@ -154,22 +145,23 @@ class PerFeatureJoin:
     for ids too sparse for bitmaps."""
 
     #: Each (person, group) row with the feature's value ``x`` (NULL without one).
-    JOINED = f"""SELECT g.grp AS grp, s.x AS x FROM {GROUPS} AS g
-                 LEFT JOIN (SELECT s0.user_id AS user_id, $value AS x FROM ($src) AS s0) AS s
-                   ON s.user_id = g.user_id"""
-    COUNTS = RANKED.format(
-        counts=f"""SELECT j.x AS v, count(*) FILTER (WHERE j.grp = 0) AS na, count(*) FILTER (WHERE j.grp = 1) AS nb
-                   FROM ({JOINED}) AS j GROUP BY ALL"""
-    )
-    NUMERIC = MOMENTS.format(
-        rows=f"SELECT j0.*, min(j0.x) OVER () AS lo, max(j0.x) OVER () AS hi FROM ({JOINED}) AS j0"
-    )
+    JOINED = """SELECT g.grp AS grp, s.x AS x FROM $groups AS g
+                LEFT JOIN (SELECT s0.user_id AS user_id, $value AS x FROM ($src) AS s0) AS s
+                  ON s.user_id = g.user_id"""
+    COUNTS = _nest(RANKED, counts=_nest(
+        """SELECT j.x AS v, count(*) FILTER (WHERE j.grp = 0) AS na, count(*) FILTER (WHERE j.grp = 1) AS nb
+           FROM ($joined) AS j GROUP BY ALL""",
+        joined=JOINED,
+    ))  # fmt: skip
+    NUMERIC = _nest(MOMENTS, rows=_nest(
+        "SELECT j0.*, min(j0.x) OVER () AS lo, max(j0.x) OVER () AS hi FROM ($joined) AS j0", joined=JOINED
+    ))  # fmt: skip
 
     def __init__(self, reader: GroupReader) -> None:
         self.reader = reader
-        reader.execute(sql(f"CREATE OR REPLACE TEMP TABLE {GROUPS} AS SELECT a.user_id AS user_id, 0 AS grp "
-                           f"FROM {A_IDS} AS a UNION ALL "
-                           f"SELECT b.user_id AS user_id, 1 AS grp FROM {B_IDS} AS b"))  # fmt: skip
+        reader.execute(sql("CREATE OR REPLACE TEMP TABLE $groups AS SELECT a.user_id AS user_id, 0 AS grp "
+                           "FROM $a_ids AS a UNION ALL SELECT b.user_id AS user_id, 1 AS grp FROM $b_ids AS b",
+                           **TEMP))  # fmt: skip
 
     def categorical(self, features: list[tuple[int, Feature]], top_values: int, sizes: tuple[int, int]
                     ) -> list[tuple[Any, ...]]:  # fmt: skip
@@ -195,39 +187,42 @@ class MembershipBitmap:
     """
 
     #: The feature's rows: the value ``x`` and whether the person is in A (``ia`` 1) and in B (``ib`` 1).
-    ROWS = f"""SELECT $value AS x, coalesce(get_bit(g.a, CAST(s0.user_id & $mask AS INTEGER)), 0) AS ia,
-                      coalesce(get_bit(g.b, CAST(s0.user_id & $mask AS INTEGER)), 0) AS ib
-               FROM ($src) AS s0 JOIN {BLOCKS} AS g ON g.block = s0.user_id >> $bits"""
-    COUNTS = RANKED.format(
-        counts=f"""SELECT r.x AS v, sum(r.ia) AS na, sum(r.ib) AS nb FROM ({ROWS}) AS r
-                   WHERE r.x IS NOT NULL GROUP BY r.x HAVING sum(r.ia) + sum(r.ib) > 0"""
-    )
+    ROWS = """SELECT $value AS x, coalesce(get_bit(g.a, CAST(s0.user_id & $mask AS INTEGER)), 0) AS ia,
+                     coalesce(get_bit(g.b, CAST(s0.user_id & $mask AS INTEGER)), 0) AS ib
+              FROM ($src) AS s0 JOIN $blocks AS g ON g.block = s0.user_id >> $bits"""
+    COUNTS = _nest(RANKED, counts=_nest(
+        """SELECT r.x AS v, sum(r.ia) AS na, sum(r.ib) AS nb FROM ($rows) AS r
+           WHERE r.x IS NOT NULL GROUP BY r.x HAVING sum(r.ia) + sum(r.ib) > 0""",
+        rows=ROWS,
+    ))  # fmt: skip
     # a person in both groups is counted in each: the rows are paired with the groups they are in
-    NUMERIC = MOMENTS.format(
-        rows=f"""SELECT m.grp AS grp, r.x AS x, r.lo AS lo, r.hi AS hi
-                 FROM (SELECT r0.*, min(r0.x) OVER () AS lo, max(r0.x) OVER () AS hi
-                       FROM ({ROWS}) AS r0 WHERE r0.x IS NOT NULL AND r0.ia + r0.ib > 0) AS r,
-                      (VALUES (0), (1)) AS m(grp)
-                 WHERE (m.grp = 0 AND r.ia = 1) OR (m.grp = 1 AND r.ib = 1)"""
-    )
+    NUMERIC = _nest(MOMENTS, rows=_nest(
+        """SELECT m.grp AS grp, r.x AS x, r.lo AS lo, r.hi AS hi
+           FROM (SELECT r0.*, min(r0.x) OVER () AS lo, max(r0.x) OVER () AS hi
+                 FROM ($rows) AS r0 WHERE r0.x IS NOT NULL AND r0.ia + r0.ib > 0) AS r,
+                (VALUES (0), (1)) AS m(grp)
+           WHERE (m.grp = 0 AND r.ia = 1) OR (m.grp = 1 AND r.ib = 1)""",
+        rows=ROWS,
+    ))  # fmt: skip
     LOOKUP: ClassVar[dict[str, int]] = {"mask": BLOCK_MASK, "bits": BLOCK_BITS}
 
     def __init__(self, reader: GroupReader) -> None:
         self.reader = reader
         reader.execute(sql(
-            f"""CREATE OR REPLACE TEMP TABLE {BLOCKS} AS
-                SELECT m.user_id >> $bits AS block,
-                       bitstring_agg(m.user_id & $mask, 0, $mask) FILTER (WHERE m.grp = 0) AS a,
-                       bitstring_agg(m.user_id & $mask, 0, $mask) FILTER (WHERE m.grp = 1) AS b
-                FROM (SELECT user_id, 0 AS grp FROM {A_IDS} UNION ALL SELECT user_id, 1 AS grp FROM {B_IDS}) AS m
-                GROUP BY ALL""",
-            **self.LOOKUP))  # fmt: skip
+            """CREATE OR REPLACE TEMP TABLE $blocks AS
+               SELECT m.user_id >> $bits AS block,
+                      bitstring_agg(m.user_id & $mask, 0, $mask) FILTER (WHERE m.grp = 0) AS a,
+                      bitstring_agg(m.user_id & $mask, 0, $mask) FILTER (WHERE m.grp = 1) AS b
+               FROM (SELECT user_id, 0 AS grp FROM $a_ids UNION ALL SELECT user_id, 1 AS grp FROM $b_ids) AS m
+               GROUP BY ALL""",
+            **self.LOOKUP, **TEMP))  # fmt: skip
 
     @classmethod
     def make(cls, reader: GroupReader) -> MembershipBitmap | None:
         """Bitmaps of the groups, or None when the ids are spread too thinly for them."""
-        [(blocks,)] = reader.rows(sql(f"SELECT count(DISTINCT m.user_id >> $bits) FROM (SELECT user_id FROM {A_IDS} "
-                                      f"UNION ALL SELECT user_id FROM {B_IDS}) AS m", bits=BLOCK_BITS))  # fmt: skip
+        count = sql("SELECT count(DISTINCT m.user_id >> $bits) FROM (SELECT user_id FROM $a_ids "
+                    "UNION ALL SELECT user_id FROM $b_ids) AS m", bits=BLOCK_BITS, **TEMP)  # fmt: skip
+        [(blocks,)] = reader.rows(count)
         if blocks * 2 * (2**BLOCK_BITS // 8) > MAX_BITMAP_BYTES:
             return None
         return cls(reader)

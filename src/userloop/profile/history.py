@@ -19,7 +19,7 @@ Each run leaves a row in ``profile_runs`` (target, date, users with a value, cha
 statistics such as a tag's value distribution), which is also how coverage over time is read.
 
 Tables are named by the caller (``tag_<name>``, ``segment_<id>``); names are checked against
-:data:`TABLE_PATTERN` and quoted. Values and dates are bound parameters or sqlglot literals.
+:data:`TABLE_PATTERN` and quoted. Statements are sqlglot trees; values and dates are bound parameters or literals.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -36,8 +36,9 @@ from sqlglot import exp
 
 from userloop.core.clock import utcnow
 from userloop.core.errors import ValidationError
-from userloop.query.compile import col, literal, sql
-from userloop.store.duck import ProjectStore
+from userloop.store.backend import Deadline
+from userloop.store.duck import DuckSession, ProjectStore
+from userloop.store.sqlbuild import col, literal, sql, type_
 
 TABLE_PATTERN = re.compile(r"^(tag|segment)_[a-z0-9_]{1,60}$")
 RUNS_TABLE = "profile_runs"
@@ -80,45 +81,45 @@ def ensure(project: ProjectStore, table: str, value_type: str) -> None:
     check_table(table)
     if value_type not in VALUE_TYPES:
         raise ValidationError(f"history values are one of {', '.join(VALUE_TYPES)}, not {value_type!r}")
-    with project.store.lock:
-        project.con.execute(
-            f"CREATE TABLE IF NOT EXISTS {project.table(table)} (user_id BIGINT NOT NULL, value {value_type}, "
-            "valid_from DATE NOT NULL, valid_to DATE, changed_at TIMESTAMP NOT NULL)"
-        )
-        project.con.execute(
-            f"CREATE TABLE IF NOT EXISTS {project.table(RUNS_TABLE)} (target VARCHAR NOT NULL, run_date DATE NOT NULL, "
+    create = sql(
+        "CREATE TABLE IF NOT EXISTS $t (user_id BIGINT NOT NULL, value VARCHAR, valid_from DATE NOT NULL, "
+        "valid_to DATE, changed_at TIMESTAMP NOT NULL)",
+        t=project.ref(table),
+    )
+    value = next(c for c in create.find_all(exp.ColumnDef) if c.name == "value")
+    value.set("kind", type_(value_type))
+    with project.writer() as s:
+        s.execute(create)
+        s.execute(sql(
+            "CREATE TABLE IF NOT EXISTS $t (target VARCHAR NOT NULL, run_date DATE NOT NULL, "
             "finished_at TIMESTAMP NOT NULL, users BIGINT NOT NULL, opened BIGINT NOT NULL, closed BIGINT NOT NULL, "
-            "seconds DOUBLE NOT NULL, stats VARCHAR NOT NULL)"
-        )
+            "seconds DOUBLE NOT NULL, stats VARCHAR NOT NULL)",
+            t=project.ref(RUNS_TABLE),
+        ))  # fmt: skip
+
+
+_TABLE_EXISTS = "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?"
 
 
 def exists(project: ProjectStore, table: str) -> bool:
-    with project.store.lock:
-        row = project.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [project.schema, check_table(table)],
-        ).fetchall()
-    return bool(row and row[0][0])
+    return bool(project.fetchall(sql(_TABLE_EXISTS), [project.schema, check_table(table)])[0][0])
 
 
 def last_run(project: ProjectStore, table: str) -> date | None:
     """The latest date a snapshot was applied for, or None before the first run."""
     if not _runs_exist(project):
         return None
-    with project.store.lock:
-        row = project.con.execute(
-            f"SELECT max(run_date) FROM {project.table(RUNS_TABLE)} WHERE target = ?", [check_table(table)]
-        ).fetchall()
-    return row[0][0] if row else None
+    stmt = sql("SELECT max(run_date) FROM $runs WHERE target = ?", runs=project.ref(RUNS_TABLE))
+    found: date | None = project.fetchall(stmt, [check_table(table)])[0][0]
+    return found
 
 
 def _runs_exist(project: ProjectStore) -> bool:
-    with project.store.lock:
-        row = project.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [project.schema, RUNS_TABLE],
-        ).fetchall()
-    return bool(row and row[0][0])
+    return bool(project.fetchall(sql(_TABLE_EXISTS), [project.schema, RUNS_TABLE])[0][0])
+
+
+#: The name an Arrow snapshot is read by while it is applied.
+SNAPSHOT_VIEW = "_ul_snapshot_in"
 
 
 def apply_snapshot(
@@ -126,24 +127,27 @@ def apply_snapshot(
     table: str,
     value_type: str,
     run_date: date,
-    snapshot: str | pa.Table,
+    snapshot: exp.Expr | pa.Table,
     *,
     params: list[Any] | None = None,
-    only_users: str | None = None,
+    only_users: exp.Expr | None = None,
     stats: dict[str, Any] | None = None,
+    watch: Deadline | None = None,
 ) -> RunStats:
     """Turn ``run_date``'s snapshot into history rows of ``table``, atomically.
 
     Parameters
     ----------
-    snapshot : str or pyarrow.Table
+    snapshot : sqlglot.exp.Expr or pyarrow.Table
         A SELECT giving ``user_id, value`` (one row per person; NULL values mean "no value"), with ``params``
         bound, or an Arrow table of those two columns.
-    only_users : str, optional
+    only_users : sqlglot.exp.Expr, optional
         A SELECT of ``user_id``: an incremental run that recomputed only these people; everyone else keeps
         their current interval untouched.
     stats : dict, optional
         Extra statistics stored with the run (a tag's value distribution, a segment's rule).
+    watch : Deadline, optional
+        The caller's deadline (:func:`userloop.store.backend.deadline`): it stops the writing statements too.
 
     Raises
     ------
@@ -152,7 +156,6 @@ def apply_snapshot(
     """
     started = time.perf_counter()
     ensure(project, table, value_type)
-    target = project.table(table)
     latest = last_run(project, table)
     if latest is not None and run_date < latest:
         raise ValidationError(
@@ -161,78 +164,98 @@ def apply_snapshot(
             code="history_backwards",
         )
     now = utcnow()
-    with project.store.lock:
-        if isinstance(snapshot, pa.Table):
-            project.con.register("_ul_snapshot_in", snapshot)
-            source, source_params = "SELECT user_id, value FROM _ul_snapshot_in", []
-        else:
-            source, source_params = snapshot, list(params or [])
+    arrow = isinstance(snapshot, pa.Table)
+    source = sql("SELECT user_id, value FROM $v", v=exp.to_table(SNAPSHOT_VIEW)) if arrow else snapshot
+    with project.writer() as writer:
+        if watch is not None:
+            watch.watch(writer)
+        if arrow:
+            writer.register(SNAPSHOT_VIEW, snapshot)
         try:
-            with project.store.transaction() as con:
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE _ul_snap AS SELECT CAST(user_id AS BIGINT) AS user_id, "
-                    f"CAST(value AS {value_type}) AS value FROM ({source}) WHERE value IS NOT NULL",
-                    source_params,
-                )
-                dups = con.execute(
-                    "SELECT user_id, count(*) FROM _ul_snap GROUP BY user_id HAVING count(*) > 1 LIMIT 1"
-                ).fetchall()
-                if dups:
-                    dup = dups[0]
-                    raise ValidationError(
-                        f"the values for {table} give person {dup[0]} {dup[1]} values; each person may have one",
-                        code="history_duplicate",
-                    )
-                if latest == run_date:  # a re-run of the latest date replaces it
-                    con.execute(f"DELETE FROM {target} WHERE valid_from = ?", [run_date])
-                    con.execute(f"UPDATE {target} SET valid_to = NULL WHERE valid_to = ?", [run_date])
-                    con.execute(f"DELETE FROM {project.table(RUNS_TABLE)} WHERE target = ? AND run_date = ?",
-                                [table, run_date])  # fmt: skip
-                scope = "" if only_users is None else f" AND t.user_id IN ({only_users})"
-                (closed,) = con.execute(
-                    f"UPDATE {target} AS t SET valid_to = ? WHERE t.valid_to IS NULL{scope} AND NOT EXISTS "
-                    "(SELECT 1 FROM _ul_snap s WHERE s.user_id = t.user_id AND s.value = t.value)",
-                    [run_date],
-                ).fetchall()[0]
-                (opened,) = con.execute(
-                    f"INSERT INTO {target} SELECT s.user_id, s.value, ?, NULL, ? FROM _ul_snap s WHERE NOT EXISTS "
-                    f"(SELECT 1 FROM {target} t WHERE t.user_id = s.user_id AND t.valid_to IS NULL "
-                    "AND t.value = s.value)",
-                    [run_date, now],
-                ).fetchall()[0]
-                (users,) = con.execute(f"SELECT count(*) FROM {target} WHERE valid_to IS NULL").fetchall()[0]
+            with project.atomic() as s:
+                counts = _apply(s, project, table, value_type, (run_date, latest, now), source, list(params or []),
+                                only_users)  # fmt: skip
                 seconds = time.perf_counter() - started
-                con.execute(
-                    f"INSERT INTO {project.table(RUNS_TABLE)} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [table, run_date, now, users, opened, closed, seconds,
+                s.execute(
+                    sql("INSERT INTO $runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", runs=project.ref(RUNS_TABLE)),
+                    [table, run_date, now, counts[0], counts[1], counts[2], seconds,
                      orjson.dumps(stats or {}, default=str).decode()],
                 )  # fmt: skip
-                con.execute("DROP TABLE IF EXISTS _ul_snap")
+                s.execute(sql("DROP TABLE IF EXISTS _ul_snap"))
         finally:
-            if isinstance(snapshot, pa.Table):
-                project.con.unregister("_ul_snapshot_in")
-    return RunStats(table, run_date, int(users), int(opened), int(closed), seconds, stats or {})
+            if arrow:
+                writer.unregister(SNAPSHOT_VIEW)
+    users, opened, closed = counts
+    return RunStats(table, run_date, users, opened, closed, seconds, stats or {})
+
+
+def _apply(
+    s: DuckSession,
+    project: ProjectStore,
+    table: str,
+    value_type: str,
+    dates: tuple[date, date | None, datetime],
+    source: exp.Expr,
+    params: list[Any],
+    only_users: exp.Expr | None,
+) -> tuple[int, int, int]:
+    """The interval changes of one run inside the caller's transaction: (users, opened, closed).
+
+    ``dates``: the run's date, the latest run's date (None before the first run) and the time of the change."""
+    run_date, latest, now = dates
+    target = project.ref(table)
+    value = exp.cast(exp.column("value"), type_(value_type))
+    s.execute(sql(
+        "CREATE OR REPLACE TEMP TABLE _ul_snap AS SELECT CAST(user_id AS BIGINT) AS user_id, $value AS value "
+        "FROM ($source) WHERE value IS NOT NULL",
+        value=value, source=source,
+    ), params)  # fmt: skip
+    # every result is read to its end (fetchall): DuckDB refuses the next statement while one is half read
+    dups = s.fetchall(sql("SELECT user_id, count(*) FROM _ul_snap GROUP BY user_id HAVING count(*) > 1 LIMIT 1"))
+    if dups:
+        dup = dups[0]
+        raise ValidationError(
+            f"the values for {table} give person {dup[0]} {dup[1]} values; each person may have one",
+            code="history_duplicate",
+        )
+    if latest == run_date:  # a re-run of the latest date replaces it
+        s.execute(sql("DELETE FROM $t WHERE valid_from = ?", t=target), [run_date])
+        s.execute(sql("UPDATE $t SET valid_to = NULL WHERE valid_to = ?", t=target), [run_date])
+        s.execute(sql("DELETE FROM $runs WHERE target = ? AND run_date = ?", runs=project.ref(RUNS_TABLE)),
+                  [table, run_date])  # fmt: skip
+    scope = exp.true() if only_users is None else sql("t.user_id IN ($q)", q=only_users)
+    [(closed,)] = s.fetchall(sql(
+        "UPDATE $t AS t SET valid_to = ? WHERE t.valid_to IS NULL AND $scope AND NOT EXISTS "
+        "(SELECT 1 FROM _ul_snap s WHERE s.user_id = t.user_id AND s.value = t.value)",
+        t=target, scope=scope,
+    ), [run_date])  # fmt: skip
+    [(opened,)] = s.fetchall(sql(
+        "INSERT INTO $t SELECT s.user_id, s.value, ?, NULL, ? FROM _ul_snap s WHERE NOT EXISTS "
+        "(SELECT 1 FROM $t t WHERE t.user_id = s.user_id AND t.valid_to IS NULL AND t.value = s.value)",
+        t=target,
+    ), [run_date, now])  # fmt: skip
+    [(users,)] = s.fetchall(sql("SELECT count(*) FROM $t WHERE valid_to IS NULL", t=target))
+    return int(users), int(opened), int(closed)
 
 
 def reset(project: ProjectStore, table: str) -> None:
     """Forget ``table``'s history and runs (a definition changed meaning, or a rebuild from an earlier date)."""
     check_table(table)
-    with project.store.transaction() as con:
-        con.execute(f"DROP TABLE IF EXISTS {project.table(table)}")
+    with project.atomic() as s:
+        s.execute(sql("DROP TABLE IF EXISTS $t", t=project.ref(table)))
         if _runs_exist(project):
-            con.execute(f"DELETE FROM {project.table(RUNS_TABLE)} WHERE target = ?", [table])
+            s.execute(sql("DELETE FROM $runs WHERE target = ?", runs=project.ref(RUNS_TABLE)), [table])
 
 
 def runs(project: ProjectStore, table: str, *, limit: int = 60) -> list[dict[str, Any]]:
     """The latest runs of ``table``, newest first."""
     if not _runs_exist(project):
         return []
-    with project.store.lock:
-        rows = project.con.execute(
-            f"SELECT run_date, finished_at, users, opened, closed, seconds, stats FROM {project.table(RUNS_TABLE)} "
-            "WHERE target = ? ORDER BY run_date DESC LIMIT ?",
-            [check_table(table), limit],
-        ).fetchall()
+    rows = project.fetchall(
+        sql("SELECT run_date, finished_at, users, opened, closed, seconds, stats FROM $runs "
+            "WHERE target = ? ORDER BY run_date DESC LIMIT ?", runs=project.ref(RUNS_TABLE)),
+        [check_table(table), limit],
+    )  # fmt: skip
     return [
         {"run_date": r[0].isoformat(), "finished_at": r[1].isoformat(), "users": r[2], "opened": r[3],
          "closed": r[4], "seconds": r[5], "stats": orjson.loads(r[6])}
@@ -257,12 +280,11 @@ def user_history(project: ProjectStore, table: str, user_id: int) -> list[dict[s
     """Every interval of one person in ``table``, oldest first (for the user 360 view)."""
     if not exists(project, table):
         return []
-    with project.store.lock:
-        rows = project.con.execute(
-            f"SELECT value, valid_from, valid_to, changed_at FROM {project.table(table)} WHERE user_id = ? "
-            "ORDER BY valid_from",
-            [user_id],
-        ).fetchall()
+    rows = project.fetchall(
+        sql("SELECT value, valid_from, valid_to, changed_at FROM $t WHERE user_id = ? ORDER BY valid_from",
+            t=project.ref(table)),
+        [user_id],
+    )  # fmt: skip
     return [
         {"value": _json_value(r[0]), "from": r[1].isoformat(), "to": r[2].isoformat() if r[2] else None,
          "changed_at": r[3].isoformat()}

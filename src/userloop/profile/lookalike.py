@@ -69,7 +69,8 @@ CV_FOLDS = 5
 CV_MAX_ROWS = 20_000
 TOP_VALUES = 10
 SCORE_CHUNK = 131_072
-SEED, POP = "_ul_seed", "_ul_pop"  # temp tables, private to the reader's cursor
+#: Temp tables, private to the reader's session, for the templates' ``$seed_ids`` and ``$pop``.
+TEMP = {"seed_ids": exp.to_table("_ul_seed"), "pop": exp.to_table("_ul_pop")}
 NUMERIC = ("number", "date", "bool")
 
 
@@ -209,13 +210,14 @@ def _population(
     """``(user_id, seed, cand)`` for everyone in the seed or the universe; ``cand``: may be scored."""
     everyone = distinct_ids(universe if universe is not None else all_persons(project))
     return [
-        sql(f"CREATE OR REPLACE TEMP TABLE {SEED} AS SELECT * FROM ($s) AS s0", s=distinct_ids(seed)),
+        sql("CREATE OR REPLACE TEMP TABLE $seed_ids AS SELECT * FROM ($s) AS s0", s=distinct_ids(seed), **TEMP),
         sql(
-            f"CREATE OR REPLACE TEMP TABLE {POP} AS SELECT coalesce(s.user_id, u.user_id) AS user_id, "
+            "CREATE OR REPLACE TEMP TABLE $pop AS SELECT coalesce(s.user_id, u.user_id) AS user_id, "
             "s.user_id IS NOT NULL AS seed, u.user_id IS NOT NULL AND (s.user_id IS NULL OR NOT $exclude) AS cand, "
-            f"u.user_id IS NOT NULL AS in_universe FROM {SEED} AS s FULL JOIN ($u) AS u ON s.user_id = u.user_id",
+            "u.user_id IS NOT NULL AS in_universe FROM $seed_ids AS s FULL JOIN ($u) AS u ON s.user_id = u.user_id",
             u=everyone,
             exclude=exclude_seed,
+            **TEMP,
         ),
     ]
 
@@ -233,7 +235,7 @@ def _raw_value(f: Feature, alias: str, as_of: date) -> exp.Expr:
 
 def _matrix_query(features: list[Feature], as_of: date) -> exp.Select:
     """One row per person of the population with every feature's raw value (``c0`` …), in no set order."""
-    q = exp.select(col("user_id", "p"), col("seed", "p"), col("cand", "p")).from_(exp.to_table(POP).as_("p"))
+    q = exp.select(col("user_id", "p"), col("seed", "p"), col("cand", "p")).from_(TEMP["pop"].as_("p"))
     for i, f in enumerate(features):
         alias = f"s{i}"
         q = q.select(exp.alias_(_raw_value(f, alias, as_of), f"c{i}"), copy=False)
@@ -414,8 +416,8 @@ def _check_options(features: list[Feature], top_n: int, max_train: int, top_valu
 
 def _sizes(reader: GroupReader) -> dict[str, int]:
     [(population, seed, universe, others)] = reader.rows(
-        sql(f"SELECT count(*), count(*) FILTER (WHERE seed), count(*) FILTER (WHERE in_universe), "
-            f"count(*) FILTER (WHERE in_universe AND NOT seed) FROM {POP}")
+        sql("SELECT count(*), count(*) FILTER (WHERE seed), count(*) FILTER (WHERE in_universe), "
+            "count(*) FILTER (WHERE in_universe AND NOT seed) FROM $pop", **TEMP)
     )  # fmt: skip
     if seed == 0:
         raise ValidationError("the seed is empty; a look-alike needs people to look like", code="seed_empty")

@@ -1,7 +1,7 @@
 """Computing tags for a date: full or incremental runs, their history, coverage and value distributions.
 
 :func:`materialise` computes tags as of the end of a local day and writes each one's dated run through
-:func:`userloop.profile.history.apply_snapshot`. The long reads run on a cursor of their own (so the store's lock
+:func:`userloop.profile.history.apply_snapshot`. The long reads run on a private session (so the store's lock
 is held only while a run is written): the event tags in one grouped scan per event name
 (:func:`tagsql.event_batch`), the profile tags in one pass over ``users``, each model tag from its model's latest
 run, each SQL tag in the sandbox with a timeout. Upload tags change only when a CSV is uploaded (:func:`upload_values`).
@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import duckdb
 import orjson
 import pyarrow as pa
+from sqlglot import exp
 
 from userloop.core.clock import utcnow
 from userloop.core.errors import QueryError, UserloopError, ValidationError
@@ -56,9 +56,10 @@ from userloop.profile.tagdefs import (
     TagDef,
     UploadSource,
 )
-from userloop.query.compile import Context, render
-from userloop.store.duck import ProjectStore
+from userloop.query.compile import Context
+from userloop.store.duck import DuckSession, ProjectStore
 from userloop.store.meta import MetaStore
+from userloop.store.sqlbuild import sql, type_
 
 DEFAULT_SQL_TIMEOUT_S = 60.0
 #: Loads stamp ``received_at`` when they start; a load in flight while a run read its watermark may commit rows
@@ -105,10 +106,8 @@ def materialise(
     chosen = _chosen(meta, project_id, names)
     ctx = tagsql.context(project, timezone, run_date)
     planned = [(tag, _checked(tag, project, ctx)) for tag in chosen]
-    with project.store.lock:
-        cursor = project.con.cursor()
-    try:
-        run = _Run.start(project, ctx, run_date, cursor)
+    with project.session() as session:
+        run = _Run.start(project, ctx, run_date, session)
         out: dict[str, RunStats] = {}
         events = [(t, k) for t, k in planned if isinstance(t.source, EventSource)]
         incremental = [(t, k) for t, k in events if _previous(project, t, run_date, full) is not None]
@@ -120,8 +119,6 @@ def materialise(
                 out[tag.name] = run.model(tag, kind)
             elif isinstance(tag.source, SqlSource):
                 out[tag.name] = run.sql(tag, sql_timeout_s)
-    finally:
-        cursor.close()
     return [out[t.name] for t, _ in planned if t.name in out]
 
 
@@ -170,29 +167,30 @@ def _previous(project: ProjectStore, tag: TagDef, run_date: date, full: bool) ->
 
 @dataclass
 class _Run:
-    """One materialisation: the project, the day, a cursor for the reads and what every tag's stats share."""
+    """One materialisation: the project, the day, a private session for the reads and what every tag's stats
+    share."""
 
     project: ProjectStore
     ctx: Context
     run_date: date
-    cursor: duckdb.DuckDBPyConnection
+    session: DuckSession
     hi: datetime  # naive UTC end of run_date
     watermark: datetime | None
     persons: int
     first_day: date
 
     @classmethod
-    def start(cls, project: ProjectStore, ctx: Context, run_date: date, cursor: duckdb.DuckDBPyConnection) -> _Run:
-        cursor.execute("SET TimeZone = 'UTC'")
+    def start(cls, project: ProjectStore, ctx: Context, run_date: date, session: DuckSession) -> _Run:
         hi = ctx.utc_bounds(run_date, run_date)[1]
-        e, u = project.table("events"), project.table("users")
-        with project.store.lock:  # no load is half-written while the watermark is read
-            (mark, earliest) = project.con.execute(f"SELECT max(received_at), min(time) FROM {e}").fetchall()[0]
-        (persons,) = cursor.execute(
-            f"SELECT count(*) FROM {u} WHERE first_seen < ? OR first_seen IS NULL", [hi]
-        ).fetchall()[0]
+        # on the writer: no load is half-written while the watermark is read
+        bounds = sql("SELECT max(received_at), min(time) FROM $e", e=project.ref("events"))
+        [(mark, earliest)] = project.fetchall(bounds)
+        # results are read to their end (fetchall): DuckDB refuses the next statement while one is half read
+        [(persons,)] = session.fetchall(
+            sql("SELECT count(*) FROM $u WHERE first_seen < ? OR first_seen IS NULL", u=project.ref("users")), [hi]
+        )
         first_day = run_date if earliest is None else min(run_date, earliest.date() - timedelta(days=1))
-        return cls(project, ctx, run_date, cursor, hi, mark, int(persons), first_day)
+        return cls(project, ctx, run_date, session, hi, mark, int(persons), first_day)
 
     # event tags -------------------------------------------------------------------------------------------------
     def events(
@@ -204,42 +202,40 @@ class _Run:
         if touched is not None and touched.num_rows > INCREMENTAL_MAX_SHARE * self.persons:
             touched = None  # most people changed: recomputing everyone is cheaper than picking them out
         if touched is not None:
-            self.cursor.register(TOUCHED, touched)
+            self.session.register(TOUCHED, touched)
         try:
             query = tagsql.event_batch(self.ctx, planned, self.run_date, self.first_day,
                                        touched=TOUCHED if touched is not None else None)  # fmt: skip
-            wide = self.cursor.sql(render(query)).to_arrow_table()
+            wide = self.session.arrow(query)
             return {t.name: self.apply(t, _column(wide, t.name), touched) for t, _ in planned}
         finally:
             if touched is not None:
-                self.cursor.unregister(TOUCHED)
+                self.session.unregister(TOUCHED)
 
     def _touched(self, planned: list[TagDef]) -> pa.Table:
         """The people an incremental run recomputes (see the module's docstring)."""
         previous = [p for p in (_previous(self.project, t, self.run_date, False) for t in planned) if p is not None]
         since = min(p.watermark for p in previous) - WATERMARK_MARGIN
         prev_hi = self.ctx.utc_bounds(min(p.run_date for p in previous), min(p.run_date for p in previous))[1]
-        t = self.project.table
+        t = self.project.ref
         parts = [
-            f"SELECT user_id FROM {t('events')} WHERE received_at > $since",
-            f"SELECT user_id FROM {t('events')} WHERE time >= $prev_hi AND time < $hi",
-            f"SELECT user_id FROM {t('identities')} WHERE created_at > $since",
-            f"SELECT user_id FROM {t('users')} WHERE created_at > $since",
+            sql("SELECT user_id FROM $e WHERE received_at > $since", e=t("events"), since=since),
+            sql("SELECT user_id FROM $e WHERE time >= $prev_hi AND time < $hi", e=t("events"), prev_hi=prev_hi,
+                hi=self.hi),
+            sql("SELECT user_id FROM $i WHERE created_at > $since", i=t("identities"), since=since),
+            sql("SELECT user_id FROM $u WHERE created_at > $since", u=t("users"), since=since),
         ]
         for tag in planned:
             if history.exists(self.project, tag.table):
-                parts.append(
-                    f"SELECT h.user_id FROM {t(tag.table)} h WHERE h.valid_to IS NULL AND NOT EXISTS "
-                    f"(SELECT 1 FROM {t('users')} u WHERE u.user_id = h.user_id)"
-                )
-        text = " UNION ".join(parts)
-        return self.cursor.sql(text, params={"since": since, "prev_hi": prev_hi, "hi": self.hi}).to_arrow_table()
+                parts.append(sql("SELECT h.user_id FROM $h h WHERE h.valid_to IS NULL AND NOT EXISTS "
+                                 "(SELECT 1 FROM $u u WHERE u.user_id = h.user_id)", h=t(tag.table), u=t("users")))
+        return self.session.arrow(exp.union(*parts, distinct=True, copy=False))
 
     # other sources ----------------------------------------------------------------------------------------------
     def profiles(self, planned: list[tuple[TagDef, tagsql.ValueKind | None]]) -> dict[str, RunStats]:
         if not planned:
             return {}
-        wide = self.cursor.sql(render(tagsql.profile_batch(self.ctx, planned, self.run_date))).to_arrow_table()
+        wide = self.session.arrow(tagsql.profile_batch(self.ctx, planned, self.run_date))
         return {t.name: self.apply(t, _column(wide, t.name), None) for t, _ in planned}
 
     def model(self, tag: TagDef, kind: tagsql.ValueKind | None) -> RunStats:
@@ -247,14 +243,14 @@ class _Run:
         if tagsql.model_columns(self.project, tag.source.model) is None:
             note = f"model {tag.source.model!r} has not run yet: nobody has a value"
             return self.apply(tag, _empty(), None, note=note)
-        values = self.cursor.sql(render(tagsql.model_select(self.ctx, tag, kind, self.run_date))).to_arrow_table()
+        values = self.session.arrow(tagsql.model_select(self.ctx, tag, kind, self.run_date))
         return self.apply(tag, values, None)
 
     def sql(self, tag: TagDef, timeout_s: float) -> RunStats:
         try:
             values = tagsql.sql_values(self.project, tag, timeout_s)
         except QueryError as exc:
-            if "longer than" in exc.message:
+            if exc.code == "query_timeout":
                 raise QueryError(f"the query of SQL tag {tag.name!r} ran longer than {timeout_s:g} s and was stopped",
                                  code="query_timeout") from exc  # fmt: skip
             raise QueryError(f"the query of SQL tag {tag.name!r} failed: {exc.message}") from exc
@@ -268,27 +264,28 @@ class _Run:
             stats["note"] = note
         if touched is None:
             return history.apply_snapshot(self.project, tag.table, tag.sql_type, self.run_date, values, stats=stats)
-        with self.project.store.lock:
-            self.project.con.register(TOUCHED, touched)
+        with self.project.writer() as writer:  # the snapshot is written on the writer, which reads the touched
+            writer.register(TOUCHED, touched)
             try:
                 return history.apply_snapshot(self.project, tag.table, tag.sql_type, self.run_date, values,
-                                              only_users=f"SELECT user_id FROM {TOUCHED}", stats=stats)  # fmt: skip
+                                              only_users=sql("SELECT user_id FROM $t", t=exp.to_table(TOUCHED)),
+                                              stats=stats)  # fmt: skip
             finally:
-                self.project.con.unregister(TOUCHED)
+                writer.unregister(TOUCHED)
 
     def _stats(self, tag: TagDef, values: pa.Table, touched: pa.Table | None) -> dict[str, Any]:
-        source = f"SELECT CAST(value AS {tag.sql_type}) AS value FROM {VALUES} WHERE value IS NOT NULL"
+        source = sql("SELECT $v AS value FROM $values WHERE value IS NOT NULL",
+                     v=exp.cast(exp.column("value"), type_(tag.sql_type)), values=exp.to_table(VALUES))  # fmt: skip
         if touched is not None and history.exists(self.project, tag.table):
             # everyone else keeps their current value
-            kept = render(history.values_on(self.project.schema, tag.table))
-            source += (
-                f" UNION ALL SELECT k.value FROM ({kept}) k WHERE k.user_id NOT IN (SELECT user_id FROM {TOUCHED})"
-            )
-        self.cursor.register(VALUES, values)
+            kept = sql("SELECT k.value FROM ($kept) k WHERE k.user_id NOT IN (SELECT user_id FROM $t)",
+                       kept=history.values_on(self.project.schema, tag.table), t=exp.to_table(TOUCHED))  # fmt: skip
+            source = exp.union(source, kept, distinct=False, copy=False)
+        self.session.register(VALUES, values)
         try:
-            dist = distribution(self.cursor, source, tag)
+            dist = distribution(self.session, source, tag)
         finally:
-            self.cursor.unregister(VALUES)
+            self.session.unregister(VALUES)
         users = int(dist.pop("users"))
         return {
             "mode": "full" if touched is None else "incremental",
@@ -311,21 +308,22 @@ def _empty() -> pa.Table:
 
 
 # statistics ------------------------------------------------------------------------------------------------------
-def distribution(con: duckdb.DuckDBPyConnection, source: str, tag: TagDef) -> dict[str, Any]:
+def distribution(session: DuckSession, source: exp.Expr, tag: TagDef) -> dict[str, Any]:
     """The value distribution of ``source`` (a SELECT of non-null ``value``) for ``tag``'s type, with ``users``."""
-    (users,) = con.sql(f"SELECT count(*) FROM ({source})").fetchall()[0]
+    [(users,)] = session.fetchall(sql("SELECT count(*) FROM ($s)", s=source))
     out: dict[str, Any] = {"users": int(users)}
     if tag.type == "number":
-        out.update(_numeric(con, source))
+        out.update(_numeric(session, source))
     elif tag.type == "date":
-        out.update(_dates(con, source))
+        out.update(_dates(session, source))
     else:
-        out.update(_counts(con, source, tag))
+        out.update(_counts(session, source, tag))
     return out
 
 
-def _counts(con: duckdb.DuckDBPyConnection, source: str, tag: TagDef) -> dict[str, Any]:
-    rows = con.sql(f"SELECT value, count(*) AS n FROM ({source}) GROUP BY value ORDER BY n DESC, value").fetchall()
+def _counts(session: DuckSession, source: exp.Expr, tag: TagDef) -> dict[str, Any]:
+    rows = session.fetchall(sql("SELECT value, count(*) AS n FROM ($s) GROUP BY value ORDER BY n DESC, value",
+                                s=source))  # fmt: skip
     if tag.order is not None:  # an enumeration: every value, in its order
         counted = dict(rows)
         listed = [{"value": v, "count": int(counted.get(v, 0))} for v in tag.order]
@@ -334,21 +332,18 @@ def _counts(con: duckdb.DuckDBPyConnection, source: str, tag: TagDef) -> dict[st
     return {"kind": "counts", "values": top, "other": int(sum(n for _, n in rows[TOP_VALUES:])), "distinct": len(rows)}
 
 
-def _numeric(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, Any]:
-    row = con.sql(
-        f"SELECT min(value), max(value), avg(value), quantile_cont(value, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, "
-        f"0.9]) FROM ({source})"
-    ).fetchall()[0]
-    lo, hi, mean, qs = row
+def _numeric(session: DuckSession, source: exp.Expr) -> dict[str, Any]:
+    [(lo, hi, mean, qs)] = session.fetchall(sql(
+        "SELECT min(value), max(value), avg(value), quantile_cont(value, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, "
+        "0.9]) FROM ($s)", s=source,
+    ))  # fmt: skip
     if lo is None:
         return {"kind": "numeric", "min": None, "max": None, "mean": None, "quantiles": {}, "histogram": []}
     width = (hi - lo) / HISTOGRAM_BINS if hi > lo else 1.0
-    bins = dict(
-        con.sql(
-            f"SELECT least(CAST(floor((value - ?) / ?) AS BIGINT), ?) AS b, count(*) FROM ({source}) GROUP BY b",
-            params=[lo, width, HISTOGRAM_BINS - 1],
-        ).fetchall()
-    )
+    bins = dict(session.fetchall(
+        sql("SELECT least(CAST(floor((value - ?) / ?) AS BIGINT), ?) AS b, count(*) FROM ($s) GROUP BY b", s=source),
+        [lo, width, HISTOGRAM_BINS - 1],
+    ))  # fmt: skip
     n_bins = HISTOGRAM_BINS if hi > lo else 1
     histogram = [{"from": lo + i * width, "to": lo + (i + 1) * width if hi > lo else hi, "count": int(bins.get(i, 0))}
                  for i in range(n_bins)]  # fmt: skip
@@ -361,14 +356,14 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _dates(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, Any]:
-    lo, hi = con.sql(f"SELECT min(value), max(value) FROM ({source})").fetchall()[0]
+def _dates(session: DuckSession, source: exp.Expr) -> dict[str, Any]:
+    [(lo, hi)] = session.fetchall(sql("SELECT min(value), max(value) FROM ($s)", s=source))
     if lo is None:
         return {"kind": "dates", "min": None, "max": None, "by": "month", "counts": []}
     by = "month" if (hi.year - lo.year) * 12 + hi.month - lo.month < 120 else "year"
     fmt = "%Y-%m" if by == "month" else "%Y"
-    rows = con.sql(f"SELECT strftime(value, ?) AS p, count(*) FROM ({source}) GROUP BY p ORDER BY p",
-                   params=[fmt]).fetchall()  # fmt: skip
+    rows = session.fetchall(sql("SELECT strftime(value, ?) AS p, count(*) FROM ($s) GROUP BY p ORDER BY p", s=source),
+                            [fmt])  # fmt: skip
     return {"kind": "dates", "min": lo.isoformat(), "max": hi.isoformat(), "by": by,
             "counts": [{"period": p, "count": int(n)} for p, n in rows]}  # fmt: skip
 
@@ -445,14 +440,9 @@ def upload_values(
         raise ValidationError(f"no row of the CSV could be used; {_reject_summary(parsed)}", code="upload_rejected")
     column = pa.array([parsed.values[r] for r in kept.values()], _ARROW_TYPES[tag.type])
     values = pa.table({"user_id": pa.array(list(kept), pa.int64()), "value": column})
-    with project.store.lock:
-        cursor = project.con.cursor()
-    try:
+    with project.session() as session:
         ctx = tagsql.context(project, "UTC", run_date)
-        run = _Run.start(project, ctx, run_date, cursor)
-        stats = run.apply(tag, values, None)
-    finally:
-        cursor.close()
+        stats = _Run.start(project, ctx, run_date, session).apply(tag, values, None)
     rejects = sorted(parsed.rejects)
     return {
         "tag": tag.name,
@@ -547,8 +537,8 @@ def _store_rejects(project: ProjectStore, source: str, parsed: _Upload) -> None:
         return
     now = utcnow()
     rows = [[source, r, f, why, parsed.raw.get(r, ""), now] for r, f, why in sorted(parsed.rejects)]
-    with project.store.transaction() as con:
-        con.executemany(f"INSERT INTO {project.table('rejects')} VALUES (?, ?, ?, ?, ?, ?)", rows)
+    with project.atomic() as s:
+        s.executemany(sql("INSERT INTO $r VALUES (?, ?, ?, ?, ?, ?)", r=project.ref("rejects")), rows)
 
 
 def _reject_summary(parsed: _Upload) -> str:

@@ -21,7 +21,7 @@ from userloop.profile.features import Feature, property_features
 from userloop.profile.materialise import coverage, materialise, upload
 from userloop.profile.rules import conditions, parse_rule, referenced_tags
 from userloop.profile.rulesql import model_fields
-from userloop.query.compile import col
+from userloop.query.compile import col, sql
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore, Project
 
@@ -146,12 +146,11 @@ class Profiles:
         limit = max(1, min(limit, MAX_MEMBERS_PAGE))
         if not history.exists(self.project, row.table):
             return {"user_ids": [], "next": None}
-        with self.project.store.lock:
-            rows = self.project.con.execute(
-                f"SELECT user_id FROM {self.project.table(row.table)} WHERE valid_to IS NULL AND user_id > ? "
-                "ORDER BY user_id LIMIT ?",
-                [after if after is not None else -(2**63), limit],
-            ).fetchall()
+        rows = self.project.fetchall(
+            sql("SELECT user_id FROM $t WHERE valid_to IS NULL AND user_id > ? ORDER BY user_id LIMIT ?",
+                t=self.project.ref(row.table)),
+            [after if after is not None else -(2**63), limit],
+        )  # fmt: skip
         ids = [int(r[0]) for r in rows]
         return {"user_ids": ids, "next": ids[-1] if len(ids) == limit else None}
 

@@ -118,12 +118,11 @@ def count_rule(rule: Any, rctx: RuleContext) -> exp.Select:
 def model_fields(project: ProjectStore) -> dict[str, dict[str, str]]:
     """The per-person model tables of ``project`` (``model_<name>`` with ``user_id`` and ``run_date``) and their
     output columns as feature types (number, string, bool, date); columns of other types are left out."""
-    with project.store.lock:
-        rows = project.con.execute(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = ? AND starts_with(table_name, 'model_') ORDER BY table_name, ordinal_position",
-            [project.schema],
-        ).fetchall()
+    rows = project.fetchall(
+        sql("SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND starts_with(table_name, 'model_') ORDER BY table_name, ordinal_position"),
+        [project.schema],
+    )  # fmt: skip
     tables: dict[str, dict[str, str]] = {}
     for table, column, dtype in rows:
         tables.setdefault(str(table), {})[str(column)] = str(dtype).upper()

@@ -16,29 +16,28 @@ or an e-mail address is refused (``pii_required``), so a size estimate is no ora
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import date
 from typing import Any, Literal
 
-import duckdb
 import orjson
 import pyarrow as pa
 from sqlalchemy import select
 from sqlglot import exp
 
 from userloop.core.clock import today_in, utcnow
-from userloop.core.errors import NotFoundError, QueryError, UserloopError, ValidationError
+from userloop.core.errors import NotFoundError, UserloopError, ValidationError
 from userloop.profile import history
 from userloop.profile.groups import GroupReader
 from userloop.profile.ids import resolve_ids
 from userloop.profile.rules import conditions, parse_rule, referenced_segments, referenced_tags
 from userloop.profile.rulesql import RuleContext, TagInfo, compile_rule, model_fields
-from userloop.query.compile import col, render
 from userloop.query.engine import Engine
 from userloop.query.kinds import parse_definition
+from userloop.store.backend import deadline
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore, Project
+from userloop.store.sqlbuild import col, sql
 from userloop.store.tables import Segment
 
 SegmentKind = Literal["rule", "static", "lookalike"]
@@ -147,7 +146,7 @@ def estimate(
     tree, warnings = compile_members(project, meta, info, rule, today=today, pii=pii)
     count = exp.select(exp.func("count", exp.Star())).from_(_sub(tree, "s"))
     total = exp.select(exp.func("count", exp.Star())).from_(exp.table_("users", db=project.schema, quoted=True))
-    with GroupReader(project, timeout_s) as reader:  # its own cursor, interrupted at the deadline
+    with GroupReader(project, timeout_s) as reader:  # a private session, interrupted at the deadline
         size, everyone = int(reader.rows(count)[0][0]), int(reader.rows(total)[0][0])
     return {
         "size": size,
@@ -302,7 +301,7 @@ def refresh(
     day = run_date or today_in(info.timezone)
     tree, warnings = compile_members(project, meta, info, orjson.loads(row.definition), today=day)
     snapshot = exp.select(col("user_id", "r"), exp.alias_(exp.true(), "value")).from_(_sub(tree, "r"))
-    stats = _apply_members(project, row, day, render(snapshot), {"warnings": warnings}, timeout_s=timeout_s)
+    stats = _apply_members(project, row, day, snapshot, {"warnings": warnings}, timeout_s=timeout_s)
     _record_size(meta, segment_id, stats.users)
     return stats
 
@@ -311,19 +310,13 @@ def _apply_members(
     project: ProjectStore,
     row: Segment,
     day: date,
-    snapshot: str | pa.Table,
+    snapshot: exp.Expr | pa.Table,
     stats: dict[str, Any],
     *,
     timeout_s: float = 600.0,
 ) -> history.RunStats:
-    timer = threading.Timer(timeout_s, project.con.interrupt)
-    timer.start()
-    try:
-        return history.apply_snapshot(project, row.table, "BOOLEAN", day, snapshot, stats=stats)
-    except duckdb.InterruptException as exc:
-        raise QueryError(f"the segment took longer than {timeout_s:g} s and was stopped", code="query_timeout") from exc
-    finally:
-        timer.cancel()
+    with deadline(timeout_s, what="the segment") as watch:
+        return history.apply_snapshot(project, row.table, "BOOLEAN", day, snapshot, stats=stats, watch=watch)
 
 
 def _record_size(meta: MetaStore, segment_id: int, size: int) -> None:
@@ -459,13 +452,9 @@ def changes(project: ProjectStore, segment: Segment, day: date) -> dict[str, lis
     """Who entered and who left the segment in the run of ``day`` (for journeys to trigger on)."""
     if not history.exists(project, segment.table):
         return {"entered": [], "left": []}
-    with project.store.lock:
-        entered = project.con.execute(
-            f"SELECT user_id FROM {project.table(segment.table)} WHERE valid_from = ? ORDER BY user_id", [day]
-        ).fetchall()
-        left = project.con.execute(
-            f"SELECT user_id FROM {project.table(segment.table)} WHERE valid_to = ? ORDER BY user_id", [day]
-        ).fetchall()
+    members = project.ref(segment.table)
+    entered = project.fetchall(sql("SELECT user_id FROM $t WHERE valid_from = ? ORDER BY user_id", t=members), [day])
+    left = project.fetchall(sql("SELECT user_id FROM $t WHERE valid_to = ? ORDER BY user_id", t=members), [day])
     return {"entered": [int(r[0]) for r in entered], "left": [int(r[0]) for r in left]}
 
 

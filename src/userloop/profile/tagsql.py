@@ -148,11 +148,10 @@ def _event_kind(s: EventSource, ctx: Context) -> ValueKind:
 
 def model_columns(project: ProjectStore, model: str) -> dict[str, str] | None:
     """The output columns of ``model_<model>`` and their SQL types, or None if the model has never run."""
-    with project.store.lock:
-        rows = project.con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [project.schema, f"model_{model}"],
-        ).fetchall()
+    rows = project.fetchall(
+        sql("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?"),
+        [project.schema, f"model_{model}"],
+    )
     if not rows:
         return None
     return {str(n): str(t) for n, t in rows if n not in MODEL_KEYS}
@@ -409,15 +408,27 @@ def _aggregate(
     if agg == "distinct_count":
         return sql("count(DISTINCT $p) FILTER (WHERE $c)", p=prop, c=cond)
     if agg in ("first", "last"):
-        fn = "arg_min" if agg == "first" else "arg_max"
         has = and_([cond, exp.Not(this=exp.Is(this=prop.copy(), expression=exp.Null()))])
-        return sql(f"{fn}($p, ($t, $i)) FILTER (WHERE $c)", p=prop, t=t, i=eid, c=has)
+        return sql(_ORDERED_AGGS[agg], p=prop, t=t, i=eid, c=has)
     if agg in ("sum", "avg"):
         # exact decimal sums: a parallel float sum depends on the order rows meet, and a value that moved in its
         # last bit would look like a change in the history
-        exact = exp.cast(prop, exp.DataType.build("DECIMAL(38, 9)"))
-        return sql(f"{agg}($p) FILTER (WHERE $c)", p=exact, c=cond)
-    return sql(f"{agg}($p) FILTER (WHERE $c)", p=prop, c=cond)  # min, max
+        prop = exp.cast(prop, exp.DataType.build("DECIMAL(38, 9)"))
+    return sql(_VALUE_AGGS[agg], p=prop, c=cond)
+
+
+#: The value on a person's first or last matching event, in the order of (time, event id).
+_ORDERED_AGGS = {
+    "first": "arg_min($p, ($t, $i)) FILTER (WHERE $c)",
+    "last": "arg_max($p, ($t, $i)) FILTER (WHERE $c)",
+}
+#: Aggregates of a property's values over the matching events.
+_VALUE_AGGS = {
+    "sum": "sum($p) FILTER (WHERE $c)",
+    "avg": "avg($p) FILTER (WHERE $c)",
+    "min": "min($p) FILTER (WHERE $c)",
+    "max": "max($p) FILTER (WHERE $c)",
+}
 
 
 def _most_frequent(ctx: Context, cond: exp.Expr, prop: exp.Expr) -> exp.Select:

@@ -31,7 +31,7 @@ from userloop.core.clock import check_timezone
 from userloop.core.errors import NotFoundError, ValidationError
 from userloop.ingest.identity import ANONYMOUS, LOGIN
 from userloop.profile import history
-from userloop.query.compile import EVENT_COLUMNS, and_, col, literal, render, sql
+from userloop.query.compile import EVENT_COLUMNS, and_, col, literal, sql
 from userloop.query.masking import mask_field
 from userloop.schema.types import PropertyType
 from userloop.store.duck import ProjectStore
@@ -71,7 +71,7 @@ def resolve(project: ProjectStore, key: str) -> int:
         raise ValidationError("a person is given by a person key or one of their ids (1 to 1000 characters)")
     if key.isascii() and key.isdigit() and len(key) < 19 and _exists(project, int(key)):
         return int(key)
-    rows = _rows(project, f"SELECT id_type, user_id FROM {project.table('identities')} WHERE id_value = ?", [key])
+    rows = _rows(project, sql("SELECT id_type, user_id FROM $i WHERE id_value = ?", i=project.ref("identities")), [key])
     if not rows:
         raise NotFoundError(f"no person with the key or id {key!r} in this project")
     rank = {t: i for i, t in enumerate(ID_PREFERENCE)}
@@ -80,7 +80,7 @@ def resolve(project: ProjectStore, key: str) -> int:
 
 
 def _exists(project: ProjectStore, user_id: int) -> bool:
-    return bool(_rows(project, f"SELECT 1 FROM {project.table('users')} WHERE user_id = ? LIMIT 1", [user_id]))
+    return bool(_rows(project, sql("SELECT 1 FROM $u WHERE user_id = ? LIMIT 1", u=project.ref("users")), [user_id]))
 
 
 def _require(project: ProjectStore, user_id: int) -> None:
@@ -136,7 +136,8 @@ def profile_360(
 
 
 def _profile(project: ProjectStore, user_id: int, zone: ZoneInfo, unmask: bool) -> Row:
-    columns, rows = _query(project, f"SELECT * FROM {project.table('users')} WHERE user_id = ? LIMIT 1", [user_id])
+    person = sql("SELECT * FROM $u WHERE user_id = ? LIMIT 1", u=project.ref("users"))
+    columns, rows = _query(project, person, [user_id])
     if not rows:
         raise NotFoundError(f"no person {user_id} in this project")
     out: Row = {}
@@ -151,8 +152,8 @@ def _profile(project: ProjectStore, user_id: int, zone: ZoneInfo, unmask: bool) 
 def _identities(project: ProjectStore, user_id: int, zone: ZoneInfo, unmask: bool) -> list[Row]:
     rows = _rows(
         project,
-        f"SELECT id_type, id_value, created_at FROM {project.table('identities')} WHERE user_id = ? "
-        "ORDER BY created_at, id_type, id_value",
+        sql("SELECT id_type, id_value, created_at FROM $i WHERE user_id = ? ORDER BY created_at, id_type, id_value",
+            i=project.ref("identities")),
         [user_id],
     )
     return [{"id_type": t, "id_value": mask_field(t, v, unmask=unmask), "since": _local(at, zone)} for t, v, at in rows]
@@ -193,9 +194,9 @@ def model_tables(project: ProjectStore) -> list[str]:
     """The per-user model output tables of the project (``model_<name>`` with user, run date and version)."""
     rows = _rows(
         project,
-        "SELECT table_name FROM information_schema.columns WHERE table_schema = ? AND starts_with(table_name, ?) "
-        "AND column_name IN ('user_id', 'run_date', 'model_version') GROUP BY table_name HAVING count(*) = 3 "
-        "ORDER BY table_name",
+        sql("SELECT table_name FROM information_schema.columns WHERE table_schema = ? AND starts_with(table_name, ?) "
+            "AND column_name IN ('user_id', 'run_date', 'model_version') GROUP BY table_name HAVING count(*) = 3 "
+            "ORDER BY table_name"),
         [project.schema, "model_"],
     )
     return [r[0] for r in rows]
@@ -212,12 +213,11 @@ def _models(project: ProjectStore, user_id: int) -> list[Row]:
 
 def _model_view(project: ProjectStore, table: str, user_id: int) -> Row | None:
     """The person's outputs in the table's latest run, and the previous run's values of the fields that changed."""
-    name = project.table(table)
     columns, rows = _query(
         project,
-        f"WITH r AS (SELECT DISTINCT run_date FROM {name} ORDER BY run_date DESC LIMIT 2) "
-        f"SELECT *, (SELECT max(run_date) FROM r) AS _latest FROM {name} "
-        "WHERE user_id = ? AND run_date IN (SELECT run_date FROM r) ORDER BY run_date DESC",
+        sql("WITH r AS (SELECT DISTINCT run_date FROM $m ORDER BY run_date DESC LIMIT 2) "
+            "SELECT *, (SELECT max(run_date) FROM r) AS _latest FROM $m "
+            "WHERE user_id = ? AND run_date IN (SELECT run_date FROM r) ORDER BY run_date DESC", m=project.ref(table)),
         [user_id],
     )
     runs = [dict(zip(columns, r, strict=True)) for r in rows]
@@ -274,7 +274,7 @@ def _orders(
     )
     events = exp.table_("events", db=project.schema, quoted=True, alias="e")
     head = exp.select(exp.func("count", exp.Star()), total).from_(events).where(where)
-    ((count, total_amount),) = _rows(project, render(head))
+    ((count, total_amount),) = _rows(project, head)
     listing = (
         exp.select(col("event_id", "e"), col("time", "e"), *(col(n, "e") for n in names))
         .from_(events.copy())
@@ -284,7 +284,7 @@ def _orders(
     )
     items = [
         {"event_id": r[0], "time": _local(r[1], zone), "properties": _props(names, r[2:], unmask)}
-        for r in _rows(project, render(listing))
+        for r in _rows(project, listing)
     ]
     return {"event": event, "count": int(count), "amount": total_amount, "items": items}
 
@@ -297,14 +297,15 @@ def _check_event_props(names: list[str], known: dict[str, PropertyType]) -> list
 
 
 def _summary(project: ProjectStore, user_id: int, zone: ZoneInfo) -> Row:
-    events = project.table("events")
+    events = project.ref("events")
     by_event = _rows(
-        project, f"SELECT event, count(*) FROM {events} WHERE user_id = ? GROUP BY event ORDER BY event", [user_id]
+        project, sql("SELECT event, count(*) FROM $e WHERE user_id = ? GROUP BY event ORDER BY event", e=events),
+        [user_id],
     )
     ((total, days, first, last),) = _rows(
         project,
-        "SELECT count(*), count(DISTINCT CAST(timezone(?, CAST(time AS TIMESTAMPTZ)) AS DATE)), min(time), "
-        f"max(time) FROM {events} WHERE user_id = ?",
+        sql("SELECT count(*), count(DISTINCT CAST(timezone(?, CAST(time AS TIMESTAMPTZ)) AS DATE)), min(time), "
+            "max(time) FROM $e WHERE user_id = ?", e=events),
         [zone.key, user_id],
     )
     return {
@@ -366,7 +367,7 @@ def timeline(
         .order_by(exp.Ordered(this=col("time", "e"), desc=True), exp.Ordered(this=col("event_id", "e"), desc=True))
         .limit(limit + 1)
     )
-    columns, rows = _query(project, render(query))
+    columns, rows = _query(project, query)
     page = [dict(zip(columns, r, strict=True)) for r in rows[:limit]]
     more = len(rows) > limit
     return {
@@ -427,17 +428,15 @@ def decode_cursor(cursor: str, user_id: int) -> tuple[datetime, str]:
 
 # plumbing -----------------------------------------------------------------------------------------------------
 def _query(
-    project: ProjectStore, text: str, params: list[Any] | None = None
+    project: ProjectStore, stmt: exp.Expr, params: list[Any] | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    with project.store.lock:
-        result = project.con.execute(text, params or [])
-        rows = result.fetchall()
-        columns = [d[0] for d in result.description or []]
-    return columns, rows
+    with project.writer() as s:
+        result = s.execute(stmt, params or [])
+        return result.columns, result.fetchall()
 
 
-def _rows(project: ProjectStore, text: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    return _query(project, text, params)[1]
+def _rows(project: ProjectStore, stmt: exp.Expr, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    return _query(project, stmt, params)[1]
 
 
 def _local(value: datetime | None, zone: ZoneInfo) -> str | None:
