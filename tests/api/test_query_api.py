@@ -70,7 +70,7 @@ def test_bad_definitions_are_400_with_a_reason(served: tuple[Server, dict[str, s
     for definition, reason in cases:
         r = _post(served, "/api/v1/query", {"definition": definition})
         assert r.status_code == 400, (definition, r.text)
-        assert reason in r.json()["detail"]["message"], r.text
+        assert reason in r.json()["error"]["message"], r.text
     server, headers = served
     assert httpx.delete(server.url + "/api/v1/query/none-such", headers=headers).status_code == 404
     assert httpx.post(server.url + "/api/v1/query", json={"definition": TRENDS}).status_code == 401

@@ -225,7 +225,7 @@ def test_the_findings_are_refused_by_the_check(hostile: Hostile) -> None:
     ):
         response = hostile.sql(query)
         assert response.status_code == 400, response.text
-        assert response.json()["detail"]["code"] == "read_only", response.text
+        assert response.json()["error"]["code"] == "read_only", response.text
 
 
 def test_legitimate_sql_still_works_and_sees_only_its_project(hostile: Hostile) -> None:
@@ -295,8 +295,8 @@ def test_breakdowns_mask_personal_data_and_filters_on_it_are_refused(hostile: Ho
     assert PHONE not in again.text  # a cached result of a pii caller is never served to another
     filtered = _trends(filters=[{"property": "phone", "source": "user", "op": "eq", "value": PHONE}])
     refused = hostile.post("/api/v1/query", filtered)
-    assert refused.status_code == 400 and refused.json()["detail"]["code"] == "pii_required", refused.text
-    assert "phone" in refused.json()["detail"]["message"]
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "pii_required", refused.text
+    assert "phone" in refused.json()["error"]["message"]
     assert hostile.post("/api/v1/query", filtered, pii=True).status_code == 200
 
 
@@ -310,10 +310,10 @@ def test_segment_estimates_are_no_oracle_for_personal_data(hostile: Hostile) -> 
     for rule in rules:
         response = hostile.post("/api/v1/segments/estimate", {"rule": rule})
         assert response.status_code == 400, response.text
-        detail = response.json()["detail"]
+        detail = response.json()["error"]
         assert detail["code"] == "pii_required" and ("phone" in detail["message"] or "email" in detail["message"])
         saved = hostile.post("/api/v1/segments", {"name": "guess", "rule": rule})
-        assert saved.status_code == 400 and saved.json()["detail"]["code"] == "pii_required", saved.text
+        assert saved.status_code == 400 and saved.json()["error"]["code"] == "pii_required", saved.text
     allowed = hostile.post("/api/v1/segments/estimate", {"rule": rules[0]}, pii=True)
     assert allowed.status_code == 200 and allowed.json()["size"] == 1, allowed.text
     city = {"type": "property", "property": "city", "op": "eq", "value": "上海"}
@@ -337,7 +337,7 @@ def test_other_analyses_mask_breakdowns_and_refuse_guesses(hostile: Hostile) -> 
     measure = _trends()
     measure["definition"]["series"] = [{"event": "view", "math": "sum", "property": "phone"}]
     refused = hostile.post("/api/v1/query", measure)
-    assert refused.status_code == 400 and refused.json()["detail"]["code"] == "pii_required", refused.text
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "pii_required", refused.text
     guess = {
         "name": "guess",
         "definition": {
@@ -351,4 +351,4 @@ def test_other_analyses_mask_breakdowns_and_refuse_guesses(hostile: Hostile) -> 
         },
     }
     made = hostile.post("/api/v1/segments/from-analysis", guess)
-    assert made.status_code == 400 and made.json()["detail"]["code"] == "pii_required", made.text
+    assert made.status_code == 400 and made.json()["error"]["code"] == "pii_required", made.text

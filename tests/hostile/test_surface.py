@@ -132,7 +132,8 @@ def test_ids_out_of_range_are_422(server: Server, number: int) -> None:
     for method, path, body in requests:
         response = httpx.request(method, server.url + path, headers=server.admin, json=body)
         assert response.status_code == 422, (method, path, response.status_code, response.text)
-        assert "detail" in response.json()
+        error = response.json()["error"]
+        assert error["code"] == "invalid_request" and error["field"], (method, path, error)
 
 
 def test_the_largest_id_is_a_plain_404(server: Server) -> None:

@@ -8,20 +8,16 @@ Example::
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import duckdb
-import pyarrow as pa
-from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import Scope
 
 from userloop import __version__
+from userloop.api import errors
 from userloop.api.fastpath import CollectorFastPath
 from userloop.api.guard import ResponseGuard
 from userloop.api.limits import BodyLimit, ClientLimit, preflight
@@ -39,10 +35,7 @@ from userloop.api.routers import (
     properties,
     rejects,
 )
-from userloop.core.errors import NotFoundError, UserloopError
 from userloop.service.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 
 def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
@@ -73,10 +66,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.router.add_api_route(
         "/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False, route_class_override=_PreflightRoute
     )
-    app.add_exception_handler(UserloopError, _user_error)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
-    for kind in _BAD_INPUT:
-        app.add_exception_handler(kind, _bad_input)
+    errors.install(app)
     app.add_middleware(CollectorFastPath, runtime=runtime)
     app.add_middleware(BodyLimit, max_bytes=runtime.config.limits.max_body_bytes)
     app.add_middleware(ClientLimit, runtime=runtime)  # 429 before the body is read
@@ -92,37 +82,3 @@ class _PreflightRoute(APIRoute):
         if scope.get("method") != "OPTIONS":
             return Match.NONE, {}
         return super().matches(scope)
-
-
-#: Errors that the engines raise on a value the request brought (a number out of range, bytes that are not the
-#: file they claim to be). Routes map them to a 400 naming the field where they can; these handlers catch the
-#: rest, so that user input never makes a 500.
-_BAD_INPUT: tuple[type[Exception], ...] = (
-    OverflowError,
-    duckdb.ConversionException,
-    duckdb.InvalidInputException,
-    duckdb.OutOfRangeException,
-    pa.ArrowInvalid,
-)
-
-
-async def _invalid_request(_request: Request, exc: Exception) -> Response:
-    """422 with where and why, without echoing the input: a body that is not UTF-8 cannot be echoed as JSON
-    (FastAPI's default handler fails on it with a 500)."""
-    assert isinstance(exc, RequestValidationError)
-    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-              for e in exc.errors()]  # fmt: skip
-    return JSONResponse({"detail": errors}, 422)
-
-
-async def _bad_input(request: Request, exc: Exception) -> Response:
-    """400 for a value of the request that an engine could not use (see ``_BAD_INPUT``)."""
-    log.info("bad input on %s %s: %r", request.method, request.url.path, exc)
-    message = f"a value in the request cannot be used: {exc}"
-    return JSONResponse({"detail": {"code": "invalid_value", "message": message}}, 400)
-
-
-async def _user_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, UserloopError)
-    status = 404 if isinstance(exc, NotFoundError) else 400
-    return JSONResponse({"detail": {"code": exc.code, "message": exc.message}}, status)

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import orjson
 from pydantic import BaseModel
 
-from userloop.core.errors import NotFoundError, UserloopError, WorkspaceError
+from userloop.core.errors import CODES, NotFoundError, UserloopError, WorkspaceError, code_for_status
 from userloop.ops import find
 from userloop.store.owner import current_owner
 
@@ -143,12 +143,17 @@ class ServerClient:
 
 
 def _error(status: int, content: bytes) -> UserloopError:
+    """The server's error body (``{"error": {code, message, field?, hint?}}``) as the error it raised; a body
+    that is not one (a proxy's page, a code this version does not know) keeps its status's code."""
     try:
-        detail = orjson.loads(content).get("detail")
+        error = orjson.loads(content).get("error")
     except (orjson.JSONDecodeError, AttributeError):
-        detail = content.decode("utf-8", "replace")[:300]
-    message = detail.get("message", str(detail)) if isinstance(detail, dict) else str(detail)
-    code = detail.get("code") if isinstance(detail, dict) else None
+        error = None
+    if not isinstance(error, dict):
+        error = {"message": content.decode("utf-8", "replace")[:300] or f"HTTP {status}"}
+    code = error.get("code")
+    code = code if code in CODES else code_for_status(status)
+    message, field, hint = str(error.get("message", "")), error.get("field"), error.get("hint")
     if status == 404:
-        return NotFoundError(message)
-    return UserloopError(f"server: {message}", code=code or f"http_{status}")
+        return NotFoundError(message, code=code, field=field, hint=hint)
+    return UserloopError(f"server: {message}", code=code, field=field, hint=hint)

@@ -23,7 +23,8 @@ import orjson
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from userloop.api.limits import client_address, retry_seconds
+from userloop.api.errors import retry_seconds
+from userloop.api.limits import client_address
 from userloop.core import ids
 from userloop.service.runtime import Runtime
 from userloop.store.duck import ProjectStore

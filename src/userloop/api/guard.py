@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from userloop.api.errors import send_error
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class ResponseGuard:
             log.exception("unhandled error answering %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            await _send_500(send, extra)
+            await send_error(send, "internal", "the server failed; the error is in its log", extra_headers=extra)
 
 
 def with_security_headers(
@@ -89,10 +90,3 @@ def with_security_headers(
     """``headers`` plus ``extra``; a header the answer already set (e.g. its own Cache-Control) is kept."""
     present = {name.lower() for name, _ in headers}
     return [*headers, *(h for h in extra if h[0] not in present)]
-
-
-async def _send_500(send: Send, extra: list[tuple[bytes, bytes]]) -> None:
-    body = orjson.dumps({"detail": {"code": "internal", "message": "the server failed; the error is in its log"}})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
-    await send({"type": "http.response.start", "status": 500, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

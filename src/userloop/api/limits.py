@@ -4,13 +4,12 @@ per key (429 with ``Retry-After``), failed authentications per address, and CORS
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
-import orjson
 from fastapi import Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from userloop.api.errors import json_error, send_error
 from userloop.collect.keys import ALLOWED_HEADERS
 from userloop.collect.routes import NATIVE_PATHS, ROUTES, is_collector
 
@@ -39,7 +38,8 @@ class ClientLimit:
         if scope["type"] == "http" and scope["path"] not in self.exempt:
             wait = self.runtime.guards.addresses.take(("address", client_address(scope)))
             if wait:
-                await send_error(send, 429, "too many requests from this address; retry later", retry_after=wait)
+                message = "too many requests from this address; retry later"
+                await send_error(send, "rate_limited", message, retry_after=wait)
                 return
         await self.app(scope, receive, send)
 
@@ -87,22 +87,7 @@ class BodyLimit:
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    await send_error(send, 413, f"request body is larger than {limit} bytes")
-
-
-async def send_error(send: Send, status: int, message: str, *, retry_after: float | None = None) -> None:
-    """A JSON error reply sent straight on the ASGI channel (before any handler runs)."""
-    body = orjson.dumps({"error": {"status": status, "message": message}})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if retry_after is not None:
-        headers.append((b"retry-after", str(retry_seconds(retry_after)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def retry_seconds(wait: float) -> int:
-    """A ``Retry-After`` value: whole seconds, at least one."""
-    return max(1, math.ceil(wait)) if math.isfinite(wait) else 3600
+    await send_error(send, "too_large", f"request body is larger than {limit} bytes")
 
 
 async def preflight(request: Request) -> Response:
@@ -113,7 +98,8 @@ async def preflight(request: Request) -> Response:
     rt = request.app.state.runtime
     collector = is_collector(request.url.path)
     if not collector or not origin or not rt.keys.any_project_allows(origin):
-        return Response(status_code=403)
+        return json_error("forbidden", "cross-origin requests are allowed on collector paths, from the origins "
+                          "a project lists (its cors_origins setting), only")  # fmt: skip
     return Response(
         status_code=204,
         headers={

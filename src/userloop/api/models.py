@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from userloop.core.errors import CODES
 
 #: The largest row id the stores hold (SQLite INTEGER and DuckDB BIGINT are signed 64-bit); a larger number in a
 #: path or body can name nothing, and reaching the database with it raises OverflowError (a 500) instead of a 4xx.
@@ -22,27 +24,48 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+#: The registered error codes, as the OpenAPI enum of ``error.code``.
+_CODE_ENUM: list[JsonValue] = [*sorted(CODES)]
+
+
 class ErrorDetail(BaseModel):
-    code: str
-    message: str
+    """What went wrong: a registered code (see :data:`userloop.core.errors.CODES`), a message for people, the
+    input at fault and what to do, when known."""
+
+    code: str = Field(
+        description="Stable; scripts react to it. One of the registered codes.",
+        json_schema_extra={"enum": _CODE_ENUM},
+    )
+    message: str = Field(description="What went wrong and, where it can, what to do about it.")
+    field: str | None = Field(default=None, description="The input at fault, dotted (`definition.steps.0`).")
+    hint: str | None = Field(default=None, description="What to do about it.")
 
 
 class ErrorOut(BaseModel):
-    """The body of a 4xx/5xx answer: ``detail`` is a message, a ``{code, message}`` or a list of field errors."""
+    """The body of every 4xx and 5xx answer."""
 
-    detail: str | ErrorDetail | list[dict[str, Any]] | dict[str, Any]
+    error: ErrorDetail
 
 
-#: The error answers every management route may give, for the OpenAPI spec (``include_router(responses=…)``).
+def _error_response(status: int, text: str) -> dict[str, Any]:
+    codes = ", ".join(f"`{c}`" for c, entry in sorted(CODES.items()) if entry.status == status)
+    return {"model": ErrorOut, "description": f"{text}; `error.code` is one of: {codes}" if codes else text}
+
+
+#: The error answers every management route may give, for the OpenAPI spec (``include_router(responses=…)``);
+#: each lists the codes registered with its status. Declaring 422 here replaces FastAPI's own 422 schema.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut, "description": text}
+    status: _error_response(status, text)
     for status, text in (
-        (400, "The request breaks a rule; `detail` says which field and why"),
-        (401, "No admin token, or not a valid one"),
+        (400, "The request breaks a rule"),
+        (401, "No API token, or not a valid one"),
         (403, "The token may not do this"),
         (404, "No such project or resource"),
+        (409, "The request conflicts with the workspace's state"),
         (413, "The body is larger than the server accepts"),
+        (422, "The request does not match the route's schema; `error.field` names the field"),
         (429, "Too many requests from this address or token; retry after `Retry-After` seconds"),
+        (500, "The server failed; the error is in its log"),
     )
 }
 

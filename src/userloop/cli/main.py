@@ -19,7 +19,7 @@ import typer
 from userloop import __version__
 from userloop.cli.models_cmd import models_app
 from userloop.cli.options import DEFAULT_WORKSPACE, Json_, Project_, Workspace_
-from userloop.cli.output import Out, fail
+from userloop.cli.output import Out, report
 from userloop.cli.profile_cmd import register as register_profile_commands
 from userloop.cli.query_cmd import register as register_query_commands
 from userloop.cli.serve_cmd import register as register_service_commands
@@ -444,13 +444,16 @@ def demo(
 
 
 def main() -> None:
+    import sys
+
     from userloop.core.permissions import restrict_permissions
 
     restrict_permissions()  # exports and rejects files the CLI writes are its user's alone, server or not
     try:
         app()
-    except UserloopError as exc:  # a command outside out.errors(): still one clear line
-        fail(exc, json_out=False)
+    except UserloopError as exc:  # a command outside out.errors(): still one clear line, or the body with --json
+        report(exc, json_out="--json" in sys.argv[1:])
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -27,11 +27,22 @@ def to_json(doc: Any) -> str:
     return orjson.dumps(doc, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def fail(exc: UserloopError, *, json_out: bool) -> NoReturn:
+def report(exc: UserloopError, *, json_out: bool) -> None:
+    """Print ``exc``: with ``json_out`` the API's error body on stdout (``{"error": {"code", "message", "field"?,
+    "hint"?}}``), else one line on stderr and the hint after it."""
     if json_out:
-        typer.echo(to_json({"error": {"code": exc.code, "message": exc.message}}))
-    else:
-        typer.echo(f"error: {exc.message}", err=True)
+        typer.echo(to_json(exc.body()))
+        return
+    error = exc.body()["error"]
+    where = f" ({error['field']})" if "field" in error else ""
+    typer.echo(f"error: {exc.message}{where}", err=True)
+    if "hint" in error:
+        typer.echo(f"hint: {error['hint']}", err=True)
+
+
+def fail(exc: UserloopError, *, json_out: bool) -> NoReturn:
+    """Print ``exc`` (:func:`report`) and end the command with exit code 2."""
+    report(exc, json_out=json_out)
     raise typer.Exit(2)
 
 
