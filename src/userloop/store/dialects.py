@@ -1,86 +1,253 @@
 """Per-dialect rendering: one statement tree, the SQL each backend runs.
 
 sqlglot knows most functions in every dialect and transpiles them itself (``date_trunc``, ``count(DISTINCT)``,
-casts). What it does not know it keeps as an *anonymous* call and prints verbatim, which is right for the
-dialect the template was written in (DuckDB) and wrong anywhere else. Each dialect therefore has a table of
-functions: for every DuckDB function sqlglot passes through untranslated, either the dialect has it under the
-same name (listed in ``native``), or ``rewrite`` builds the dialect's equivalent from the arguments.
+casts). Where it does not, a dialect's table says what to do, as data:
 
-:func:`unportable` lists what a tree uses that a dialect cannot run; the snapshot test renders every snapshot
-statement for DuckDB and ClickHouse and fails on any name it returns, so a new DuckDB-only function in ``query/``,
-``profile/`` or ``models/`` is seen the day it is written, not the day the ClickHouse backend runs it.
+* an *anonymous* call (a DuckDB function sqlglot does not know, printed verbatim) is either ``native`` (the
+  dialect has it under the same name) or has a ``rewrite`` built from the call's arguments;
+* a *typed* node sqlglot knows but prints wrongly for the dialect (a name the dialect lacks, or a function of the
+  same name with other semantics: ClickHouse's ``lag`` defaults to 0, not NULL; its ``median`` is approximate) has
+  a ``nodes`` rewrite built from the node;
+* a typed function sqlglot prints under its generic name (no dialect-specific spelling) must be one the dialect
+  has: its name is in ``native``.
+
+:meth:`Dialect.unportable` lists what a tree uses that a dialect cannot run; the dialect test renders every
+snapshot statement, segment rule and model read for DuckDB and ClickHouse and fails on any name it returns, so a
+new DuckDB-only function in ``query/``, ``profile/`` or ``models/`` is seen the day it is written, not the day
+the ClickHouse backend runs it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect as SqlglotDialect
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
+#: An anonymous call's arguments -> the dialect's equivalent.
 Rewrite = Callable[[list[exp.Expr]], exp.Expr]
+#: A typed node -> the dialect's equivalent (built from the node's arguments).
+NodeRewrite = Callable[[Any], exp.Expr]
 
 
 @dataclass(frozen=True)
 class Dialect:
-    """How one backend spells functions sqlglot does not translate."""
+    """How one backend spells what sqlglot does not translate for it."""
 
     #: sqlglot's name of the dialect
     name: str
-    #: anonymous functions the dialect has under the same name (lower case)
+    #: functions the dialect has under the name sqlglot prints (lower case): anonymous calls, generic typed nodes
     native: frozenset[str] = frozenset()
     #: anonymous function (lower case) -> its equivalent, built from the call's arguments
     rewrite: Mapping[str, Rewrite] = field(default_factory=dict)
+    #: typed node sqlglot prints wrongly for the dialect -> its equivalent
+    nodes: Mapping[type[exp.Expr], NodeRewrite] = field(default_factory=dict)
 
     def translate(self, tree: exp.Expr) -> exp.Expr:
-        if not self.rewrite:
+        """A copy of ``tree`` with the table's rewrites applied, innermost first (a rewrite sees rewritten
+        arguments)."""
+        if not self.rewrite and not self.nodes:
             return tree
+        tree = tree.copy()
+        for node in reversed(list(tree.walk())):
+            swapped = self._swap(node)
+            if swapped is not node:
+                if node is tree:
+                    return swapped
+                node.replace(swapped)
+        return tree
 
-        def swap(node: exp.Expr) -> exp.Expr:
-            if isinstance(node, exp.Anonymous):
-                build = self.rewrite.get(str(node.this).lower())
-                if build is not None:
-                    return build([a.copy() for a in node.expressions])
-            return node
-
-        return tree.transform(swap)
+    def _swap(self, node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Anonymous):
+            build = self.rewrite.get(str(node.this).lower())
+            return node if build is None else build(list(node.expressions))
+        node_build = self.nodes.get(type(node))
+        return node if node_build is None else node_build(node)
 
     def render(self, tree: exp.Expr) -> str:
         return self.translate(tree).sql(dialect=self.name)
 
     def unportable(self, tree: exp.Expr) -> list[str]:
-        """What ``tree`` uses that this dialect cannot run: unknown anonymous functions, and constructs sqlglot
-        reports as unsupported when it renders them."""
-        problems = sorted(
-            {
-                f"function {name}()"
-                for node in tree.find_all(exp.Anonymous)
-                if (name := str(node.this).lower()) not in self.native and name not in self.rewrite
-            }
-        )
+        """What ``tree`` uses that this dialect cannot run: unknown anonymous functions, typed functions printed
+        under a generic name the dialect lacks, and constructs sqlglot reports as unsupported."""
+        problems = {
+            f"function {name}()"
+            for node in tree.find_all(exp.Anonymous)
+            if (name := str(node.this).lower()) not in self.native and name not in self.rewrite
+        }
+        translated = self.translate(tree)
+        generator = SqlglotDialect.get_or_raise(self.name).generator_class
+        problems |= {
+            f"function {node.sql_name()}() (sqlglot's generic spelling)"
+            for node in translated.find_all(exp.Func)
+            if not isinstance(node, exp.Anonymous)
+            and type(node) not in generator.TRANSFORMS
+            and not hasattr(generator, f"{node.key}_sql")
+            and node.sql_name().lower() not in self.native
+        }
+        found = sorted(problems)
         try:
-            self.translate(tree).sql(dialect=self.name, unsupported_level=ErrorLevel.RAISE)
+            translated.sql(dialect=self.name, unsupported_level=ErrorLevel.RAISE)
         except UnsupportedError as exc:
-            problems.append(f"unsupported: {str(exc).splitlines()[0]}")
-        return problems
-
-
-def _call(name: str) -> Rewrite:
-    return lambda args: exp.Anonymous(this=name, expressions=args)
+            found.append(f"unsupported: {str(exc).splitlines()[0]}")
+        return found
 
 
 #: DuckDB: the templates' own dialect; every function it parses, it runs.
 DUCKDB = Dialect(name="duckdb")
 
-#: ClickHouse (the distributed backend, and chdb). Functions sqlglot leaves anonymous when reading DuckDB.
+
+# ClickHouse -----------------------------------------------------------------------------------------------------
+def _call(name: str, *args: exp.Expr | None) -> exp.Expr:
+    return exp.Anonymous(this=name, expressions=[a for a in args if a is not None])
+
+
+def _rename(name: str) -> Rewrite:
+    return lambda args: _call(name, *args)
+
+
+def _micros(value: exp.Expr) -> exp.Expr:
+    """Microseconds since the epoch of a timestamp (DuckDB ``epoch_us``)."""
+    return _call("toUnixTimestamp64Micro", _call("toDateTime64", value, exp.Literal.number(6)))
+
+
+def _quantile(args: list[exp.Expr]) -> exp.Expr:
+    """DuckDB ``quantile_cont(x, q)`` (linear interpolation, Hyndman & Fan type 7) is ClickHouse's
+    ``quantileExactInclusive(q)(x)``; a list of fractions gives the array of ``quantilesExactInclusive``."""
+    value, fractions = args[0], args[1]
+    if isinstance(fractions, exp.Array):
+        return exp.ParameterizedAgg(this="quantilesExactInclusive", expressions=fractions.expressions, params=[value])
+    return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[fractions], params=[value])
+
+
+def _series(node: exp.GenerateSeries) -> exp.Expr:
+    """DuckDB ``generate_series(a, b)`` includes ``b``, ``range(a, b)`` does not; ClickHouse's ``range`` never
+    does. As a table (``FROM range(0, k) AS r(k)``) the table's rewrite takes it."""
+    if isinstance(node.parent, exp.Table):
+        return node
+    end = node.args["end"]
+    if not node.args.get("is_end_exclusive"):
+        end = exp.Add(this=exp.paren(end), expression=exp.Literal.number(1))
+    return _call("range", node.args["start"], end, node.args.get("step"))
+
+
+def _rows_of(array: exp.Expr, alias: exp.TableAlias | None) -> exp.Expr:
+    """A table function over one array (``unnest(list) AS h(n)``, ``range(0, k) AS r(k)``) as ClickHouse's
+    ``(SELECT arrayJoin(list) AS n) AS h``."""
+    columns = alias.args.get("columns") if alias is not None else None
+    name = columns[0] if columns else exp.to_identifier("unnest")
+    return exp.select(exp.alias_(_call("arrayJoin", array), name)).subquery(alias.this if alias is not None else None)
+
+
+def _table_function(node: exp.Table) -> exp.Expr:
+    inner = node.this
+    if isinstance(inner, exp.GenerateSeries):
+        inner.pop()
+        return _rows_of(_series(inner), node.args.get("alias"))
+    return node
+
+
+def _unnest(node: exp.Unnest) -> exp.Expr:
+    arrays = node.expressions
+    if len(arrays) == 1 and isinstance(node.parent, exp.From | exp.Join):
+        return _rows_of(arrays[0], node.args.get("alias"))
+    return node
+
+
+def _with_null_default(name: str) -> NodeRewrite:
+    """DuckDB's ``lag``/``lead`` give NULL past the partition's edge; ClickHouse's give the type's default (0)
+    unless the value is nullable and the default NULL."""
+
+    def build(node: exp.Lag | exp.Lead) -> exp.Expr:
+        offset = node.args.get("offset") or exp.Literal.number(1)
+        default = node.args.get("default") or exp.null()
+        return _call(name, _call("toNullable", node.this), offset, default)
+
+    return build
+
+
+def _sort(node: exp.ArraySort) -> exp.Expr:
+    descending = node.args.get("asc") is not None and not node.args["asc"].this
+    return _call("arrayReverseSort" if descending else "arraySort", node.this)
+
+
+def _epoch_seconds(node: exp.TimeToUnix) -> exp.Expr:
+    """DuckDB ``epoch(x)``: seconds (with fraction) of an interval ``a - b`` or since the epoch of a timestamp."""
+    value = node.this
+    if isinstance(value, exp.Sub):
+        micros = _call("dateDiff", exp.Literal.string("microsecond"), value.expression, value.this)
+    else:
+        micros = _micros(value)
+    return exp.Div(this=micros, expression=exp.Literal.number("1000000.0"))
+
+
+def _named_tuple(node: exp.Struct) -> exp.Expr:
+    """DuckDB ``{k: v}`` / ``struct_pack(k := v)`` as ClickHouse's ``tuple(v AS k)``; the ClickHouse session sets
+    ``enable_named_columns_in_function_tuple`` so the elements keep their names (``tupleElement(t, 'k')``)."""
+    items = []
+    for item in node.expressions:
+        if isinstance(item, exp.PropertyEQ | exp.Slice | exp.EQ):
+            key = item.this.name if isinstance(item.this, exp.Expr) else str(item.this)
+            items.append(exp.alias_(item.expression, key, quoted=True))
+        else:
+            items.append(item)
+    return _call("tuple", *items)
+
+
+def _binary(name: str) -> NodeRewrite:
+    return lambda node: _call(name, node.this, node.expression)
+
+
+#: Functions ClickHouse has under the name sqlglot prints for them (checked on chdb).
+_CLICKHOUSE_NATIVE = (
+    "abs", "avg", "count", "sum", "coalesce", "greatest", "least", "row_number", "grouping", "power", "hour",
+    "position", "lower", "upper", "exp", "ln", "sqrt", "floor", "ceil", "round", "concat", "repeat", "left",
+    "right", "replace", "stddev_samp", "var_samp", "rank", "dense_rank", "ntile", "percent_rank",
+)  # fmt: skip
+
+#: ClickHouse (the distributed backend, and chdb). Each entry is checked against chdb (ClickHouse 26.9) beside
+#: DuckDB on the same values.
 CLICKHOUSE = Dialect(
     name="clickhouse",
-    native=frozenset({"least", "greatest"}),
+    native=frozenset(_CLICKHOUSE_NATIVE),
     rewrite={
-        "list_sort": _call("arraySort"),
-        "list_distinct": _call("arrayDistinct"),
-        "len": _call("length"),
+        "epoch_us": lambda args: _micros(args[0]),
+        "to_seconds": _rename("toIntervalSecond"),
+        "isfinite": _rename("isFinite"),
+        "timezone": lambda args: _call("toTimeZone", args[1], args[0]),
+        "quantile_cont": _quantile,
+        "list_position": lambda args: _call("nullIf", _call("indexOf", *args), exp.Literal.number(0)),
+        # arg_min_null keeps a NULL argument; ClickHouse's argMin skips it unless it is wrapped in a tuple
+        "arg_min_null": lambda args: _call(
+            "tupleElement", _call("argMin", _call("tuple", args[0]), args[1]), exp.Literal.number(1)
+        ),
+        "bit_count": _rename("bitCount"),
+    },
+    nodes={
+        exp.GenerateSeries: _series,
+        exp.Table: _table_function,
+        exp.Unnest: _unnest,
+        exp.ArraySort: _sort,
+        # DuckDB's len/length of a list is ClickHouse's length; of text, characters where ClickHouse counts bytes
+        # (the same for the ASCII the product measures: masked phone numbers and e-mail addresses)
+        exp.Length: lambda node: _call("length", node.this),
+        exp.StructExtract: lambda node: _call("tupleElement", node.this, node.expression),
+        exp.Struct: _named_tuple,
+        exp.TimeToUnix: _epoch_seconds,
+        exp.Median: lambda node: _quantile([node.this, exp.Literal.number("0.5")]),
+        exp.PercentileCont: lambda node: _quantile([node.this, node.expression]),
+        exp.Lag: _with_null_default("lag"),
+        exp.Lead: _with_null_default("lead"),
+        exp.FirstValue: lambda node: _call("first_value_respect_nulls", node.this),
+        exp.LastValue: lambda node: _call("last_value_respect_nulls", node.this),
+        exp.BitwiseAnd: _binary("bitAnd"),
+        exp.BitwiseOr: _binary("bitOr"),
+        exp.BitwiseXor: _binary("bitXor"),
+        exp.BitwiseLeftShift: _binary("bitShiftLeft"),
+        exp.BitwiseRightShift: _binary("bitShiftRight"),
     },
 )
 
