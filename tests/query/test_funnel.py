@@ -188,12 +188,12 @@ def plain(defn: dict[str, Any]) -> dict[str, Any]:
 def test_plain_sequential_funnels_take_the_fast_passes_and_match_the_reference(
     ws: Workspace, records: list[dict[str, Any]], defn: dict[str, Any], tz: str
 ) -> None:
-    from userloop.query.kinds.funnel import _Compiler
+    from userloop.query.kinds.funnel.statement import FunnelStatement
 
     _, project = fresh_project(ws, tz)
-    assert _Compiler(Engine(project, tz).context(TODAY), FunnelQuery.model_validate(defn))._fast()
+    assert FunnelStatement(Engine(project, tz).context(TODAY), FunnelQuery.model_validate(defn)).plain_sequential()
     check_against_reference(project, tz, records, defn)
-    with patch.object(_Compiler, "_fast", lambda self: False):  # the general passes give the same result
+    with patch.object(FunnelStatement, "plain_sequential", lambda self: False):  # the general passes, same result
         general = Engine(project, tz).run(defn, today=TODAY, use_cache=False).result
     assert Engine(project, tz).run(defn, today=TODAY, use_cache=False).result == general
 

@@ -1,0 +1,73 @@
+"""What a funnel returns: per step counts, conversion and times, per breakdown value the same series, the time to
+convert histogram, the people asked for and the conversion trend."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from userloop.query.kinds.base import Result
+
+
+class FunnelStepResult(Result):
+    step: int
+    label: str
+    event: str | None
+    optional: bool = False
+    count: int
+    conversion_from_first: float | None
+    conversion_from_previous: float | None
+    dropped: int
+    drop_off_rate: float | None
+    avg_time_from_previous: float | None = Field(None, description="Seconds.")
+    median_time_from_previous: float | None = None
+    avg_time_from_first: float | None = None
+    median_time_from_first: float | None = None
+    is_breakpoint: bool = False
+
+
+class FunnelSeries(Result):
+    breakdown: str | None = None
+    steps: list[FunnelStepResult]
+    entered: int
+    converted: int
+    conversion_rate: float | None
+    avg_time_to_convert: float | None = Field(None, description="Seconds from step 1 to the last step.")
+    median_time_to_convert: float | None = None
+
+
+class TimeBin(Result):
+    from_seconds: float
+    to_seconds: float
+    count: int
+
+
+class FunnelPeople(Result):
+    step: int
+    status: Literal["converted", "dropped"]
+    breakdown: str | None = None
+    total: int
+    user_ids: list[int]
+
+
+class FunnelTrendPoint(Result):
+    bucket: str
+    entered: int
+    converted: int
+    rate: float | None
+
+
+class FunnelResult(Result):
+    order: str
+    window_seconds: int
+    steps: list[FunnelStepResult]
+    entered: int
+    converted: int
+    conversion_rate: float | None
+    avg_time_to_convert: float | None
+    median_time_to_convert: float | None
+    time_to_convert: list[TimeBin]
+    breakdowns: list[FunnelSeries] | None = None
+    people: FunnelPeople | None = None
+    trend: list[FunnelTrendPoint] | None = None
