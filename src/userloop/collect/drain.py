@@ -28,14 +28,15 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import duckdb
 import orjson
 
 from userloop.collect.checks import Rules
 from userloop.collect.spool import Attempt, Position, Spool
+from userloop.core.clock import utcnow
 from userloop.ingest import load_json_lines
 from userloop.ingest.loader import LoadResult, TimePolicy
-from userloop.store.duck import ProjectStore
+from userloop.store import rejects
+from userloop.store.duck import IO_ERRORS, TRANSIENT_ERRORS, ProjectStore
 from userloop.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ MAX_FAILURES = 3
 #: Records per load in a range that failed once (then one per load).
 CAREFUL_LINES = 64
 #: Errors of the machine, not of the records: never a reason to set records aside.
-TRANSIENT = (OSError, MemoryError, duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException)
+TRANSIENT: tuple[type[BaseException], ...] = (OSError, MemoryError, *TRANSIENT_ERRORS)
 MAX_ERROR_CHARS = 500
 
 
@@ -138,7 +139,7 @@ class BackgroundLoader:
                 last = self.spool.last_attempt()
                 failures = last.failed(start) if last else 1
                 log.exception("loading spooled records failed (failure %d)", failures)
-                if isinstance(exc, OSError | duckdb.IOException) and last is not None and last.at == start:
+                if isinstance(exc, (OSError, *IO_ERRORS)) and last is not None and last.at == start:
                     # the disk, not the records: not counted towards setting a record aside
                     self.spool.begin_attempt(Attempt(last.at, last.lines, last.end, last.failures - 1))
                 self._stop.wait(min(2.0, 0.1 * 2**failures))
@@ -263,8 +264,9 @@ class BackgroundLoader:
         return TimePolicy(max_future_seconds=info.max_future_seconds, max_past_days=info.max_past_days)
 
     def _write_rejects(self, store: ProjectStore, rows: list[tuple[str, object, object, object, object]]) -> None:
-        with store.store.transaction() as con:
-            con.executemany(f"INSERT INTO {store.table('rejects')} VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)", rows)
+        now = utcnow()
+        with store.atomic() as session:
+            session.executemany(rejects.insert_rows(store.ref(rejects.TABLE)), [(*row, now) for row in rows])
         self.stats.dead_lettered += len(rows)
 
 

@@ -435,3 +435,14 @@ class ProjectStore:
                 [zh, en, text, table, name],
             ).fetchall()
         return bool(row)
+
+
+#: Engine failures that say nothing about the data (the disk, memory, a dead database handle): work that met one
+#: is retried later instead of having its records refused.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    duckdb.IOException,
+    duckdb.OutOfMemoryException,
+    duckdb.FatalException,
+)
+#: Failures of the storage under the engine (retried in place when nothing has moved).
+IO_ERRORS: tuple[type[BaseException], ...] = (duckdb.IOException,)
