@@ -59,10 +59,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.runtime = runtime
-    for module in (health, collector, events, projects, keys, rejects, jobs, operations, imports, properties):
+    for module in (health, collector, events, projects, keys, rejects, jobs, operations, imports, properties, profiles):
         app.include_router(module.router, responses=ERROR_RESPONSES)
-    for router in (profiles.tags_router, profiles.segments_router, profiles.users_router):
-        app.include_router(router, responses=ERROR_RESPONSES)
     app.router.add_api_route(
         "/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False, route_class_override=_PreflightRoute
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
@@ -23,6 +23,11 @@ from pydantic import BaseModel
 from userloop.core.errors import CODES, NotFoundError, UserloopError, WorkspaceError, code_for_status
 from userloop.ops import find
 from userloop.store.owner import current_owner
+
+if TYPE_CHECKING:
+    from userloop.ops.imports import ImportedByServer, ImportFiles
+    from userloop.ops.segments import Downloaded, ExportSegment
+    from userloop.ops.tags import Uploaded, UploadTag
 
 TOKEN_FILE = "server.token"  # noqa: S105 - a file name, not a secret
 
@@ -100,24 +105,43 @@ class ServerClient:
     def rejects(self, *, project: str = "default", limit: int = 50) -> Any:
         return self._call("GET", "/api/v1/rejects", params={"project": project, "limit": limit})
 
-    def import_file(
-        self,
-        kind: str,
-        path: Path,
-        *,
-        project: str = "default",
-        mapping: dict[str, Any] | None = None,
-        max_past_days: int | None = None,
-    ) -> Any:
-        params: dict[str, Any] = {
-            "project": project,
-            "filename": path.name,
-            "mapping": orjson.dumps(mapping or {}).decode(),
-        }
-        if max_past_days:
-            params["max_past_days"] = max_past_days
+    def import_file(self, req: ImportFiles, path: Path) -> ImportedByServer:
+        """One file of ``req`` through ``POST /api/v1/imports/{kind}``, its bytes streamed as the body."""
+        from dataclasses import asdict
+
+        from userloop.ops.imports import ImportedByServer
+
+        if not path.is_file():
+            raise NotFoundError(f"no such file: {path}")
+        params: dict[str, Any] = {"project": req.project, "filename": path.name,
+                                  "mapping": orjson.dumps(asdict(req.mapping)).decode()}  # fmt: skip
+        if req.max_past_days:
+            params["max_past_days"] = req.max_past_days
         with path.open("rb") as f:
-            return self._call("POST", f"/api/v1/imports/{kind}", params=params, content=f.read())
+            chunks = iter(lambda: f.read(1 << 20), b"")
+            reply = self._call("POST", f"/api/v1/imports/{req.kind}", params=params, content=chunks)
+        return ImportedByServer.model_validate(reply)
+
+    def upload_tag(self, req: UploadTag) -> Uploaded:
+        """``req.csv`` as the text/csv body of ``POST /api/v1/tags/{tag}/upload``."""
+        from userloop.ops.tags import Uploaded
+
+        params = {"project": req.project, "id_column": req.id_column, "id_kind": req.id_kind,
+                  "value_column": req.value_column}  # fmt: skip
+        reply = self._call("POST", f"/api/v1/tags/{quote(req.tag, safe='')}/upload", content=req.csv.encode(),
+                           params={k: v for k, v in params.items() if v is not None},
+                           headers={"Content-Type": "text/csv"})  # fmt: skip
+        return Uploaded.model_validate(reply)
+
+    def export_segment(self, req: ExportSegment) -> Downloaded:
+        """The file of ``GET /api/v1/segments/{id}/export``, written to ``req.path``."""
+        from userloop.ops.segments import Downloaded
+
+        params = {"project": req.project, "fields": ",".join(req.fields), "format": req.format, "unmask": req.unmask,
+                  "limit": req.limit}  # fmt: skip
+        path = f"/api/v1/segments/{req.segment_id}/export"
+        size = self.download(path, req.path, params={k: v for k, v in params.items() if v is not None})
+        return Downloaded(path=str(req.path), bytes=size, fields=req.fields, format=req.format)
 
     def list_keys(self, *, project: str | None = None) -> Any:
         return self._call("GET", "/api/v1/keys", params={"project": project} if project else {})

@@ -13,19 +13,22 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 
 from userloop.core.errors import ValidationError
-from userloop.ops import OpContext, find
+from userloop.ops import OpContext, ProjectScoped, find
 
 if TYPE_CHECKING:
     from userloop.api.client import ServerClient
     from userloop.store import Workspace
+
+R = TypeVar("R", bound=pydantic.BaseModel)
+T = TypeVar("T")
 
 
 class Dispatcher:
@@ -42,11 +45,23 @@ class Dispatcher:
         request = build(op.request, fields)
         if self.client is not None:
             return self.client.run(op_id, request)
+        return op.fn(self._context(request), request)
+
+    def transfer(self, local: Callable[[OpContext, R], T], request: R, remote: Callable[[ServerClient, R], T]) -> T:
+        """An operation whose content is a file rather than JSON (an upload, an import, an export), on a route of
+        its own: ``remote`` calls that route through the client when a server runs, else ``local`` (the
+        operation's function) runs in process on the same request."""
+        if self.client is not None:
+            return remote(self.client, request)
+        return local(self._context(request), request)
+
+    def _context(self, request: pydantic.BaseModel) -> OpContext:
+        """The context of a call in process: the workspace's owner, and the project a scoped request names."""
         assert self.ws is not None
         ctx = OpContext(self.ws)
-        if op.scoped:
-            ctx.project = ctx.resolve(str(getattr(request, "project")))  # noqa: B009 - ProjectScoped's field
-        return op.fn(ctx, request)
+        if isinstance(request, ProjectScoped):
+            ctx.project = ctx.resolve(request.project)
+        return ctx
 
 
 @contextmanager

@@ -8,11 +8,10 @@ line that says what to do; with ``--json`` they print ``{"error": {"code": …, 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,6 +26,11 @@ from userloop.core.clock import DEFAULT_TIMEZONE
 from userloop.core.errors import UserloopError
 from userloop.ingest.files import ColumnMapping
 from userloop.ingest.files import Kind as ImportKind
+
+if TYPE_CHECKING:
+    from userloop.api.client import ServerClient
+    from userloop.ops import OpContext
+    from userloop.ops.imports import Imported, ImportFiles
 
 app = typer.Typer(
     name="userloop",
@@ -163,47 +167,34 @@ def _import(
     rejects: Path | None,
     max_past_days: int | None = None,
 ) -> None:
-    from userloop.cli.session import open_local, server_client
-    from userloop.ingest.files import import_files
-    from userloop.ingest.loader import TimePolicy
+    """Import ``files``: through the server that owns the workspace (a request per file), else in process."""
+    from userloop.cli.dispatch import build, session
+    from userloop.ops.imports import ImportFiles, import_files
 
     out = Out(json_out)
     with out.errors():
-        client = server_client(workspace)
-        if client is not None:  # a running server owns the workspace: it does the import
-            for path in files:
-                doc = client.import_file(
-                    kind, path, project=project, mapping=asdict(mapping), max_past_days=max_past_days
-                )
-                out.emit(doc, text=[f"{path}: accepted {doc.get('accepted')}, rejected {doc.get('rejected')}"])
-            return
-    with out.errors(), open_local(workspace) as ws:
-        info = ws.project_info(project)
-        store = ws.project(project)
-        policy = TimePolicy(
-            max_future_seconds=info.max_future_seconds, max_past_days=max_past_days or info.max_past_days
-        )
-        rejects_path = rejects or ws.path / "rejects" / f"{project}-{kind}-{_stamp()}.jsonl"
-        with out.progress(f"importing {kind}", total=None) as advance:
-            summary = import_files(
-                store,
-                files,
-                kind=kind,
-                timezone=info.timezone,
-                mapping=mapping,
-                policy=policy,
-                rejects_path=rejects_path,
-                progress=advance,
-            )
-        r = summary.result
-        text = [
-            f"Imported {kind} from {len(files)} file(s) in {r.seconds:.1f} s / 导入完成",
-            f"  accepted     {r.accepted:>12,}",
-            f"  rejected     {r.rejected:>12,}" + (f"   → {summary.rejects_file}" if summary.rejects_file else ""),
-            f"  duplicates   {r.duplicates:>12,}",
-            f"  new properties {', '.join(r.new_properties) or 'none'}",
-        ]
-        out.emit(summary.as_dict(), text=text)
+        fields = {"project": project, "kind": kind, "files": files, "mapping": mapping, "rejects": rejects,
+                  "max_past_days": max_past_days}  # fmt: skip
+        req = build(ImportFiles, fields)
+        with out.progress(f"importing {kind}", total=None) as advance, session(workspace, writes=True) as run:
+
+            def local(ctx: OpContext, req: ImportFiles) -> list[Imported]:
+                return [import_files(ctx, req, progress=advance)]
+
+            replies = run.transfer(local, req, _import_remote)
+        for r in replies:
+            text = [
+                f"Imported {kind} from {len(r.files)} file(s) in {r.seconds:.1f} s / 导入完成",
+                f"  accepted     {r.accepted:>12,}",
+                f"  rejected     {r.rejected:>12,}" + (f"   → {r.rejects_file}" if r.rejects_file else ""),
+                f"  duplicates   {r.duplicates:>12,}",
+                f"  new properties {', '.join(r.new_properties) or 'none'}",
+            ]
+            out.emit(r.model_dump(mode="json"), text=text)
+
+
+def _import_remote(client: ServerClient, req: ImportFiles) -> list[Imported]:
+    return [client.import_file(req, path) for path in req.files]
 
 
 def _pairs(values: list[str] | None) -> dict[str, str]:
@@ -215,11 +206,6 @@ def _pairs(values: list[str] | None) -> dict[str, str]:
         pairs[old] = new
     return pairs
 
-
-def _stamp() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%SZ")  # one clock: UTC, never the machine's zone
 
 
 Files_ = Annotated[

@@ -1,7 +1,8 @@
 """``userloop tags …``, ``userloop segments …`` and ``userloop users …``: the profile platform from the command line.
 
-Register on the main app with :func:`register`. Every command works against a running server (through its API)
-or, when none runs, on the workspace directly.
+Register on the main app with :func:`register`. Every command runs an operation (:mod:`userloop.ops.tags`,
+:mod:`userloop.ops.segments`, :mod:`userloop.ops.users`) through :mod:`userloop.cli.dispatch`: against a running
+server (through its API) or, when none runs, on the workspace directly; ``--json`` prints what the API answers.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from userloop.cli.dispatch import as_json, build, call, session
 from userloop.cli.options import DEFAULT_WORKSPACE_PATH, Json_, Project_, Workspace_
 from userloop.cli.output import Out
-from userloop.cli.profile_backend import profile_backend
 from userloop.cli.query_cmd import read_definition
 from userloop.core.clock import parse_day
 from userloop.core.errors import ValidationError
@@ -57,8 +58,8 @@ def tags_list(
 ) -> None:
     """List tags with their last run and coverage."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project) as p:
-        rows = p.tags()
+    with out.errors():
+        rows = as_json("tags.list", call(workspace, "tags.list", project=project))
         flat = [
             {
                 **r,
@@ -79,8 +80,8 @@ def tags_show(
 ) -> None:
     """A tag's definition, coverage over time and latest value distribution."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project) as p:
-        row = p.tag(name)
+    with out.errors():
+        row = as_json("tags.get", call(workspace, "tags.get", project=project, tag=name))
         out.emit(row, text=[orjson.dumps(row, option=orjson.OPT_INDENT_2, default=str).decode()])
 
 
@@ -95,8 +96,7 @@ def tags_create(
     out = Out(json_out)
     with out.errors():
         doc = read_definition(definition)
-        with profile_backend(workspace, project, writes=True) as p:
-            row = p.save_tag(doc)
+        row = as_json("tags.create", call(workspace, "tags.create", **{**doc, "project": project}))
         out.emit(row, text=[f"saved tag {row['name']} ({row['kind']}, {row['type']})"])
 
 
@@ -112,8 +112,7 @@ def tags_update(
     out = Out(json_out)
     with out.errors():
         doc = read_definition(definition)
-        with profile_backend(workspace, project, writes=True) as p:
-            row = p.update_tag(name, doc)
+        row = as_json("tags.update", call(workspace, "tags.update", **{**doc, "project": project, "tag": name}))
         out.emit(row, text=[f"updated tag {row['name']}; its history starts again at the next run"])
 
 
@@ -126,9 +125,9 @@ def tags_delete(
 ) -> None:
     """Delete a tag and its history."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project, writes=True) as p:
-        p.delete_tag(name)
-        out.emit({"deleted": name}, text=[f"deleted tag {name}"])
+    with out.errors():
+        done = as_json("tags.delete", call(workspace, "tags.delete", project=project, tag=name))
+        out.emit(done, text=[f"deleted tag {name}"])
 
 
 @tags_app.command("starter")
@@ -137,8 +136,8 @@ def tags_starter(
 ) -> None:
     """Install the starter tags for the simulated business (idempotent)."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project, writes=True) as p:
-        rows = p.install_starter()
+    with out.errors():
+        rows = as_json("tags.starter", call(workspace, "tags.starter", project=project))
         out.emit(rows, text=[f"{len(rows)} starter tags installed; compute them with `userloop tags materialise`"])
 
 
@@ -153,8 +152,10 @@ def tags_materialise(
 ) -> None:
     """Compute tags now, dated; earlier values stay readable in the history."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project, writes=True) as p:
-        result = p.materialise(names, run_date=_day(on), full=full)
+    with out.errors():
+        _day(on)
+        result = as_json("tags.materialise", call(workspace, "tags.materialise", project=project, names=names,
+                                                  date=on, full=full))  # fmt: skip
         rows = [{**r, "stats": None} for r in result["tags"]]
         if json_out:
             out.emit(result)
@@ -181,9 +182,14 @@ def tags_upload(
             text = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise ValidationError(f"cannot read {path}: {exc}") from exc
-        with profile_backend(workspace, project, writes=True) as p:
-            result = p.upload_tag(name, text, id_column=id_column, id_kind=id_kind, value_column=value_column)
-        out.emit(result)
+        from userloop.api.client import ServerClient
+        from userloop.ops.tags import UploadTag, upload_tag
+
+        req = build(UploadTag, {"project": project, "tag": name, "csv": text, "id_column": id_column,
+                                "id_kind": id_kind, "value_column": value_column})  # fmt: skip
+        with session(workspace, writes=True) as run:
+            result = run.transfer(upload_tag, req, ServerClient.upload_tag)
+        out.emit(result.model_dump(mode="json"))
 
 
 # segments -----------------------------------------------------------------------------------------------------
@@ -193,8 +199,9 @@ def segments_list(
 ) -> None:
     """List segments with their size and last refresh."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project) as p:
-        out.table(p.segments(), ["id", "name", "kind", "refresh", "size", "refreshed_at"])
+    with out.errors():
+        rows = as_json("segments.list", call(workspace, "segments.list", project=project))
+        out.table(rows, ["id", "name", "kind", "refresh", "size", "refreshed_at"])
 
 
 @segments_app.command("show")
@@ -206,8 +213,8 @@ def segments_show(
 ) -> None:
     """A segment's definition and its refresh history (size, entered, left)."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project) as p:
-        row = p.segment(segment_id)
+    with out.errors():
+        row = as_json("segments.get", call(workspace, "segments.get", project=project, segment_id=segment_id))
         out.emit(row, text=[orjson.dumps(row, option=orjson.OPT_INDENT_2, default=str).decode()])
 
 
@@ -222,8 +229,7 @@ def segments_estimate(
     out = Out(json_out)
     with out.errors():
         doc = read_definition(rule)
-        with profile_backend(workspace, project) as p:
-            result = p.estimate(doc)
+        result = as_json("segments.estimate", call(workspace, "segments.estimate", project=project, rule=doc))
         lines = [f"{result['size']:,} of {result['total']:,} people ({result['share']:.2%})"]
         out.emit(result, text=lines + [f"warning: {w}" for w in result.get("warnings", [])])
 
@@ -242,8 +248,9 @@ def segments_create(
     out = Out(json_out)
     with out.errors():
         doc = read_definition(rule)
-        with profile_backend(workspace, project, writes=True) as p:
-            row = p.save_segment(name, doc, description=description, refresh="manual" if manual else "daily")
+        reply = call(workspace, "segments.create", project=project, name=name, rule=doc, description=description,
+                     refresh="manual" if manual else "daily")  # fmt: skip
+        row = as_json("segments.create", reply)
         out.emit(row, text=[f"saved segment {row['id']}: {row['name']} — {row['size']:,} people"])
 
 
@@ -264,8 +271,8 @@ def segments_update(
         changes: dict[str, Any] = {"name": name, "description": description, "refresh": refresh}
         if rule is not None:
             changes["rule"] = read_definition(rule)
-        with profile_backend(workspace, project, writes=True) as p:
-            row = p.update_segment(segment_id, **{k: v for k, v in changes.items() if v is not None})
+        reply = call(workspace, "segments.update", project=project, segment_id=segment_id, **changes)
+        row = as_json("segments.update", reply)
         out.emit(row, text=[f"updated segment {row['id']}: {row['name']}"])
 
 
@@ -278,9 +285,9 @@ def segments_delete(
 ) -> None:
     """Delete a segment and its membership history."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project, writes=True) as p:
-        p.delete_segment(segment_id)
-        out.emit({"deleted": segment_id}, text=[f"deleted segment {segment_id}"])
+    with out.errors():
+        done = as_json("segments.delete", call(workspace, "segments.delete", project=project, segment_id=segment_id))
+        out.emit(done, text=[f"deleted segment {segment_id}"])
 
 
 @segments_app.command("refresh")
@@ -293,8 +300,10 @@ def segments_refresh(
 ) -> None:
     """Recompute a rule segment's members now and record who entered and who left."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project, writes=True) as p:
-        r = p.refresh_segment(segment_id, run_date=_day(on))
+    with out.errors():
+        _day(on)
+        reply = call(workspace, "segments.refresh", project=project, segment_id=segment_id, date=on)
+        r = as_json("segments.refresh", reply)
         out.emit(r, text=[f"{r['users']:,} members on {r['run_date']}: {r['opened']:,} entered, {r['closed']:,} left"])
 
 
@@ -312,8 +321,9 @@ def segments_static(
     out = Out(json_out)
     with out.errors():
         ids = read_ids(path)
-        with profile_backend(workspace, project, writes=True) as p:
-            row = p.static_segment(name, ids, id_kind=id_kind, description=description)
+        reply = call(workspace, "segments.static", project=project, name=name, ids=ids, id_kind=id_kind,
+                     description=description)  # fmt: skip
+        row = as_json("segments.static", reply)
         lines = [f"saved segment {row['id']}: {row['name']} — {row['size']:,} people"]
         lines += [f"  row {r['row']}: {r['id']!r}: {r['reason']}" for r in row["rejects"][:20]]
         out.emit(row, text=lines)
@@ -344,8 +354,9 @@ def segments_from_analysis(
     out = Out(json_out)
     with out.errors():
         doc = read_definition(definition)
-        with profile_backend(workspace, project, writes=True) as p:
-            row = p.segment_from_analysis(name, doc, description=description)
+        reply = call(workspace, "segments.from_analysis", project=project, name=name, definition=doc,
+                     description=description)  # fmt: skip
+        row = as_json("segments.from_analysis", reply)
         out.emit(row, text=[f"saved segment {row['id']}: {row['name']} — {row['size']:,} people"])
 
 
@@ -362,8 +373,10 @@ def segments_lookalike(
 ) -> None:
     """Find the people most like a seed segment and save the top N as a segment."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project, writes=not dry_run) as p:
-        result = p.lookalike(name, seed, top_n=top, kinds=_kinds(features), save=not dry_run)
+    with out.errors():
+        reply = call(workspace, "segments.lookalike", project=project, name=name, seed=seed, top_n=top,
+                     features=list(_kinds(features)), save=not dry_run)  # fmt: skip
+        result = as_json("segments.lookalike", reply)
         out.emit(result, text=[orjson.dumps(result, option=orjson.OPT_INDENT_2, default=str).decode()])
 
 
@@ -378,8 +391,9 @@ def segments_members(
 ) -> None:
     """A page of current members (person keys)."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project) as p:
-        page = p.members(segment_id, limit=limit, after=after)
+    with out.errors():
+        reply = call(workspace, "segments.members", project=project, segment_id=segment_id, limit=limit, after=after)
+        page = as_json("segments.members", reply)
         more = [f"(more: --after {page['next']})"] if page["next"] is not None else []
         out.emit(page, text=[str(u) for u in page["user_ids"]] + more)
 
@@ -395,10 +409,9 @@ def segments_changes(
     """Who entered and who left the segment in a day's refresh."""
     out = Out(json_out)
     with out.errors():
-        day = _day(on)
-        assert day is not None
-        with profile_backend(workspace, project) as p:
-            result = p.changes(segment_id, day)
+        _day(on)
+        result = as_json("segments.changes", call(workspace, "segments.changes", project=project,
+                                                  segment_id=segment_id, date=on))  # fmt: skip
         out.emit(result, text=[f"entered {len(result['entered']):,}, left {len(result['left']):,} on {on}"])
 
 
@@ -416,9 +429,11 @@ def segments_compare(
 ) -> None:
     """Compare segment A with B (or with everyone else) on every tag and property, ranked by effect size."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project) as p:
-        result = p.compare({"segment": a}, {"segment": b} if b is not None else None, kinds=_kinds(features),
-                           correction=correction, alpha=alpha)  # type: ignore[arg-type]  # fmt: skip
+    with out.errors():
+        reply = call(workspace, "segments.compare", project=project, a={"segment": a},
+                     b={"segment": b} if b is not None else None, features=list(_kinds(features)),
+                     correction=correction, alpha=alpha)  # fmt: skip
+        result = as_json("segments.compare", reply)
         if json_out:
             out.emit(result)
             return
@@ -447,11 +462,16 @@ def segments_export(
     with out.errors():
         if fmt not in ("csv", "parquet"):
             raise ValidationError("--format is csv or parquet")
+        from userloop.api.client import ServerClient
+        from userloop.ops.segments import ExportSegment, export_segment
+
         chosen = [f.strip() for f in fields.split(",") if f.strip()]
-        with profile_backend(workspace, project) as p:
-            result = p.export(segment_id, chosen, path=output.expanduser().resolve(),
-                              fmt="csv" if fmt == "csv" else "parquet", unmask=unmask, limit=limit)  # fmt: skip
-        out.emit(result, text=[f"wrote {output} ({fmt})"])
+        fields_ = {"project": project, "segment_id": segment_id, "fields": chosen, "format": fmt,
+                   "path": output.expanduser().resolve(), "unmask": unmask, "limit": limit}  # fmt: skip
+        req = build(ExportSegment, fields_)
+        with session(workspace) as run:
+            result = run.transfer(export_segment, req, ServerClient.export_segment)
+        out.emit(result.model_dump(mode="json"), text=[f"wrote {output} ({fmt})"])
 
 
 @segments_app.command("fields")
@@ -460,8 +480,8 @@ def segments_fields(
 ) -> None:
     """The fields an export can hold; sensitive ones are masked unless unmasked."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project) as p:
-        rows = p.export_fields()
+    with out.errors():
+        rows = as_json("segments.export_fields", call(workspace, "segments.export_fields", project=project))
         out.table(rows, list(rows[0].keys()) if rows else ["field"])
 
 
@@ -476,8 +496,8 @@ def users_show(
 ) -> None:
     """The 360 view of one person: profile, identities, tags with history, models, segments, orders."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project) as p:
-        row = p.user(key, unmask=unmask)
+    with out.errors():
+        row = as_json("users.get", call(workspace, "users.get", project=project, key=key, unmask=unmask))
         out.emit(row, text=user_lines(row))
 
 
@@ -518,8 +538,10 @@ def users_timeline(
 ) -> None:
     """A page of one person's events, newest first."""
     out = Out(json_out)
-    with out.errors(), profile_backend(workspace, project) as p:
-        page = p.timeline(key, limit=limit, before=before, events=events, unmask=unmask)
+    with out.errors():
+        reply = call(workspace, "users.timeline", project=project, key=key, limit=limit, before=before,
+                     events=",".join(events) if events else None, unmask=unmask)  # fmt: skip
+        page = as_json("users.timeline", reply)
         if json_out:
             out.emit(page)
             return

@@ -39,7 +39,7 @@ Right = Literal["read", "write", "admin"]
 MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 #: The modules that register operations; :func:`operations` imports them so the registry is complete.
-DOMAINS = ("query", "user_models")
+DOMAINS = ("query", "user_models", "tags", "segments", "users")
 
 
 class Strict(BaseModel):

@@ -81,10 +81,13 @@ def endpoint(op: Operation) -> Any:
     else:
         params.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY,
                                         annotation=Annotated[_body_model(op), Body()]))  # fmt: skip
+        if op.scoped:  # a body's project may also be named as every GET names it: ?project= (the body wins)
+            params.append(inspect.Parameter("project", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                            annotation=Annotated[str | None, Query(max_length=40)]))  # fmt: skip
 
     def run(rt: Runtime, caller: Caller, body: BaseModel | None = None, **values: Any) -> Any:
         if body is not None:
-            values |= body.model_dump(exclude_unset=True)
+            values = {k: v for k, v in values.items() if v is not None} | body.model_dump(exclude_unset=True)
         req = op.request.model_validate(values)
         return op.fn(context(rt, caller, req, op), req)
 
