@@ -1,0 +1,46 @@
+"""First-time cohorts whose start and return are the same event, counted "on" period k, with no breakdown, values
+or people, over at most 63 periods: one grouping of the events by person gives both the first event (the cohort)
+and a bit per period with an event — ClickHouse's ``retention()`` shape. The counts are those of
+:mod:`.first_time` (see **Cohort entries** and **Returned in period k** in :mod:`userloop.query.kinds.retention`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from userloop.query.compile import col, sql
+from userloop.query.kinds.retention.parts import Parts
+
+if TYPE_CHECKING:
+    from userloop.query.kinds.retention.query import RetentionQuery
+
+
+def one_pass_cells(q: RetentionQuery, p: Parts) -> exp.Expr:
+    """The first event is the earliest of the person's events, so no return of period 0 comes before it and
+    shifting the person's period bits down by the cohort's index gives the periods after the start."""
+    i = p.index_of(col("time", "e"))
+    return sql(
+        """WITH u AS (
+             SELECT e.user_id AS user_id, min(e.time) AS t0,
+               bit_or(CASE WHEN e.time >= $lo THEN CAST(1 AS UBIGINT) << CAST($i AS INTEGER) END) AS m
+             FROM $events AS e WHERE e.time < $hi AND $start AND $filters GROUP BY 1),
+           masks AS (
+             SELECT $ci AS ci, CAST(NULL AS VARCHAR) AS bd, m >> CAST($ci AS INTEGER) AS m
+             FROM u WHERE u.t0 >= $lo AND u.t0 < $chi)
+        SELECT 'cell' AS part, ci, bd, r.k AS k, count(*) AS n, CAST(NULL AS DOUBLE) AS v
+        FROM masks, range(0, $top) AS r(k)
+        WHERE ((m >> CAST(r.k AS INTEGER)) & CAST(1 AS UBIGINT)) = CAST(1 AS UBIGINT)
+        GROUP BY ci, bd, r.k
+        UNION ALL SELECT 'size', ci, bd, NULL, count(*), NULL FROM masks GROUP BY ci, bd""",
+        i=i,
+        ci=p.index_of(sql("u.t0")),
+        events=p.events,
+        lo=p.lo,
+        hi=p.hi,
+        chi=p.chi,
+        start=p.start,
+        filters=p.filters,
+        top=q.periods + 1,
+    )
