@@ -26,6 +26,7 @@ from userloop.profile import history
 from userloop.profile.user360 import decode_cursor, encode_cursor, profile_360, resolve, timeline
 from userloop.query.masking import mask_email, mask_phone
 from userloop.store import ProjectStore, Workspace
+from userloop.store.sqlbuild import sql
 
 TZ = "Asia/Shanghai"
 MOBILE = "$identity_mobile"
@@ -308,18 +309,14 @@ def test_tags_segments_and_models_with_history(ws: Workspace) -> None:
     }  # fmt: skip
     project = _load(ws, data, 1)
     one, two, three = (resolve(project, who) for who in ("a1", "a2", "a3"))
-    users = project.table("users")
     d1, d2 = date(2026, 1, 5), date(2026, 1, 6)
     # tag x: a1 low → high, a2 low throughout, a3 none
     history.apply_snapshot(project, "tag_x", "VARCHAR", d1, pa.table({"user_id": [one, two], "value": ["low", "low"]}))
     history.apply_snapshot(project, "tag_x", "VARCHAR", d2, pa.table({"user_id": [one, two], "value": ["high", "low"]}))
     # segment 1: a1 member on d1 only, a2 enters on d2
-    history.apply_snapshot(
-        project, "segment_1", "BOOLEAN", d1, f"SELECT user_id, user_id = {one} AS value FROM {users}"
-    )
-    history.apply_snapshot(
-        project, "segment_1", "BOOLEAN", d2, f"SELECT user_id, user_id = {two} AS value FROM {users}"
-    )
+    members = sql("SELECT user_id, user_id = ? AS value FROM $u", u=project.ref("users"))
+    history.apply_snapshot(project, "segment_1", "BOOLEAN", d1, members, params=[one])
+    history.apply_snapshot(project, "segment_1", "BOOLEAN", d2, members, params=[two])
     # model churn: a1 medium → high; a2 unchanged; a3 only in the first run
     churn1 = {"user_id": [one, two, three], "risk_tier": ["medium", "low", "low"], "churn_probability": [0.5, 0.1, 0.1]}
     write_rows(project, "model_churn", d1, "v1", pa.table(churn1))
