@@ -31,6 +31,7 @@ from userloop.query.compile import literal, render
 from userloop.query.masking import Kind, as_text, is_sensitive, mask, mask_email, mask_phone, mask_sql
 from userloop.schema.types import PropertyType
 from userloop.store import ProjectStore, Workspace
+from userloop.store.sqlbuild import sql
 
 TZ = "Asia/Shanghai"
 TAGS = {"level", "spend", "never_run"}
@@ -129,13 +130,14 @@ def shop(ws: Workspace) -> ProjectStore:
     for batch in (first, second):
         assert load_json_lines(project, [json.dumps(r) for r in batch], source="t").rejected == 0
     users = project.table("users")
-    for day, levels in ((date(2026, 1, 20), "'low'"), (date(2026, 1, 21), "CASE WHEN age > 40 THEN 'high' END")):
-        history.apply_snapshot(project, "tag_level", "VARCHAR", day,
-                               sqlglot.parse_one(f"SELECT user_id, {levels} AS value FROM {users}", read="duckdb"))
-    history.apply_snapshot(
-        project, "tag_spend", "DOUBLE", date(2026, 1, 21),
-        sqlglot.parse_one(f"SELECT user_id, age / 4 AS value FROM {users}", read="duckdb"),
+    levels = (
+        (date(2026, 1, 20), "SELECT user_id, 'low' AS value FROM $u"),
+        (date(2026, 1, 21), "SELECT user_id, CASE WHEN age > 40 THEN 'high' END AS value FROM $u"),
     )
+    for day, level in levels:
+        history.apply_snapshot(project, "tag_level", "VARCHAR", day, sql(level, u=project.ref("users")))
+    spend = sql("SELECT user_id, age / 4 AS value FROM $u", u=project.ref("users"))
+    history.apply_snapshot(project, "tag_spend", "DOUBLE", date(2026, 1, 21), spend)
     ids = [r[0] for r in project.con.execute(f"SELECT user_id FROM {users} ORDER BY user_id").fetchall()]
     for n, day in enumerate((date(2026, 1, 20), date(2026, 1, 21))):
         tiers = [rnd.choice(["low", "medium", "high"]) for _ in ids]

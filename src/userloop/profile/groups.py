@@ -120,6 +120,8 @@ def _nest(template: str, **parts: str) -> str:
     return _open(template, **{k: _open(v) for k, v in parts.items()}).sql(TEMPLATE_DIALECT)
 
 
+#: Feature $i's counts per value ``v`` (rows ``(v, na, nb)``, NULL ``v``: no value) → the ``$k`` most common values
+#: (``kind`` 0), the rest folded (1) and no value (2), with the number of distinct values in each.
 RANKED = """SELECT $i AS f, CASE WHEN r.v IS NULL THEN 2 WHEN r.rn <= $k THEN 0 ELSE 1 END AS kind,
               CASE WHEN r.v IS NOT NULL AND r.rn <= $k THEN r.v END AS v, sum(r.na) AS na, sum(r.nb) AS nb,
               count(*) AS n_values

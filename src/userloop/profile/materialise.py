@@ -220,15 +220,17 @@ class _Run:
         t = self.project.ref
         parts = [
             sql("SELECT user_id FROM $e WHERE received_at > $since", e=t("events"), since=since),
-            sql("SELECT user_id FROM $e WHERE time >= $prev_hi AND time < $hi", e=t("events"), prev_hi=prev_hi,
-                hi=self.hi),
+            sql("SELECT user_id FROM $e WHERE time >= $lo AND time < $hi", e=t("events"), lo=prev_hi, hi=self.hi),
             sql("SELECT user_id FROM $i WHERE created_at > $since", i=t("identities"), since=since),
             sql("SELECT user_id FROM $u WHERE created_at > $since", u=t("users"), since=since),
         ]
+        merged = (
+            "SELECT h.user_id FROM $h h WHERE h.valid_to IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM $u u WHERE u.user_id = h.user_id)"
+        )
         for tag in planned:
             if history.exists(self.project, tag.table):
-                parts.append(sql("SELECT h.user_id FROM $h h WHERE h.valid_to IS NULL AND NOT EXISTS "
-                                 "(SELECT 1 FROM $u u WHERE u.user_id = h.user_id)", h=t(tag.table), u=t("users")))
+                parts.append(sql(merged, h=t(tag.table), u=t("users")))
         return self.session.arrow(exp.union(*parts, distinct=True, copy=False))
 
     # other sources ----------------------------------------------------------------------------------------------

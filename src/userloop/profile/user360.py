@@ -152,8 +152,10 @@ def _profile(project: ProjectStore, user_id: int, zone: ZoneInfo, unmask: bool) 
 def _identities(project: ProjectStore, user_id: int, zone: ZoneInfo, unmask: bool) -> list[Row]:
     rows = _rows(
         project,
-        sql("SELECT id_type, id_value, created_at FROM $i WHERE user_id = ? ORDER BY created_at, id_type, id_value",
-            i=project.ref("identities")),
+        sql(
+            "SELECT id_type, id_value, created_at FROM $i WHERE user_id = ? ORDER BY created_at, id_type, id_value",
+            i=project.ref("identities"),
+        ),
         [user_id],
     )
     return [{"id_type": t, "id_value": mask_field(t, v, unmask=unmask), "since": _local(at, zone)} for t, v, at in rows]
@@ -194,9 +196,11 @@ def model_tables(project: ProjectStore) -> list[str]:
     """The per-user model output tables of the project (``model_<name>`` with user, run date and version)."""
     rows = _rows(
         project,
-        sql("SELECT table_name FROM information_schema.columns WHERE table_schema = ? AND starts_with(table_name, ?) "
+        sql(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = ? AND starts_with(table_name, ?) "
             "AND column_name IN ('user_id', 'run_date', 'model_version') GROUP BY table_name HAVING count(*) = 3 "
-            "ORDER BY table_name"),
+            "ORDER BY table_name"
+        ),
         [project.schema, "model_"],
     )
     return [r[0] for r in rows]
@@ -215,9 +219,12 @@ def _model_view(project: ProjectStore, table: str, user_id: int) -> Row | None:
     """The person's outputs in the table's latest run, and the previous run's values of the fields that changed."""
     columns, rows = _query(
         project,
-        sql("WITH r AS (SELECT DISTINCT run_date FROM $m ORDER BY run_date DESC LIMIT 2) "
+        sql(
+            "WITH r AS (SELECT DISTINCT run_date FROM $m ORDER BY run_date DESC LIMIT 2) "
             "SELECT *, (SELECT max(run_date) FROM r) AS _latest FROM $m "
-            "WHERE user_id = ? AND run_date IN (SELECT run_date FROM r) ORDER BY run_date DESC", m=project.ref(table)),
+            "WHERE user_id = ? AND run_date IN (SELECT run_date FROM r) ORDER BY run_date DESC",
+            m=project.ref(table),
+        ),
         [user_id],
     )
     runs = [dict(zip(columns, r, strict=True)) for r in rows]
@@ -299,13 +306,17 @@ def _check_event_props(names: list[str], known: dict[str, PropertyType]) -> list
 def _summary(project: ProjectStore, user_id: int, zone: ZoneInfo) -> Row:
     events = project.ref("events")
     by_event = _rows(
-        project, sql("SELECT event, count(*) FROM $e WHERE user_id = ? GROUP BY event ORDER BY event", e=events),
+        project,
+        sql("SELECT event, count(*) FROM $e WHERE user_id = ? GROUP BY event ORDER BY event", e=events),
         [user_id],
     )
     ((total, days, first, last),) = _rows(
         project,
-        sql("SELECT count(*), count(DISTINCT CAST(timezone(?, CAST(time AS TIMESTAMPTZ)) AS DATE)), min(time), "
-            "max(time) FROM $e WHERE user_id = ?", e=events),
+        sql(
+            "SELECT count(*), count(DISTINCT CAST(timezone(?, CAST(time AS TIMESTAMPTZ)) AS DATE)), min(time), "
+            "max(time) FROM $e WHERE user_id = ?",
+            e=events,
+        ),
         [zone.key, user_id],
     )
     return {
