@@ -56,6 +56,13 @@ Math = Literal[
 #: Maths whose measure over the range follows from the buckets' values.
 _ADDITIVE: dict[str, Callable[[list[float]], float]] = {"total": sum, "sum": sum, "min": min, "max": max}
 _PROPERTY_MATHS = {"sum", "avg", "min", "max", "median", "p90", "p95", "p99"}
+#: One row per matching event: person, bucket, breakdown value, measured value (with the person's profile joined
+#: when the breakdown is a profile property).
+_ROWS = "SELECT e.user_id AS user_id, $bucket AS bucket, $bd AS bd, $value AS v FROM $events AS e WHERE $where"
+_ROWS_WITH_USERS = (
+    "SELECT e.user_id AS user_id, $bucket AS bucket, $bd AS bd, $value AS v "
+    "FROM $events AS e LEFT JOIN $users AS u ON u.user_id = e.user_id WHERE $where"
+)
 _ROLLING_DAYS = {"dau": 1, "wau": 7, "mau": 30}
 _QUANTILES = {"median": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -109,9 +116,8 @@ class TrendsQuery(Analysis):
         where = and_([ctx.time_cond(scan_first, last), ctx.event_cond(s), ctx.filters_cond(self.filters)])
         value = exp.null() if s.property is None else self._numeric(ctx, s.property)
         bd, join_users = self._breakdown_expr(ctx)
-        source = "$events AS e LEFT JOIN $users AS u ON u.user_id = e.user_id" if join_users else "$events AS e"
         rows = sql(
-            f"SELECT e.user_id AS user_id, $bucket AS bucket, $bd AS bd, $value AS v FROM {source} WHERE $where",
+            _ROWS_WITH_USERS if join_users else _ROWS,
             bucket=bucket,
             bd=bd,
             value=value,
