@@ -14,6 +14,7 @@ DUMMY = {
     "insight_id": "1",
     "segment_id": "1",
     "key": "u1",
+    "tag": "t1",
 }
 BODIES = {  # well-formed for each wire format, with no key anywhere
     "/sa": b"data=eyJ0eXBlIjoidHJhY2sifQ%3D%3D",
