@@ -1,7 +1,9 @@
 """Front-line checks: the rules a record can be judged by before it is acknowledged.
 
 The loader checks everything again inside DuckDB; these checks exist so that the response to the SDK can say
-which records were refused and why. They use the project's time policy and a snapshot of its property registry
+which records were refused and why. The rules on a record's fields and on property values are the loader's own
+(:mod:`userloop.ingest.rules`, judged here in Python), so a record gets the same field and message at the door
+as in the dead letter. They use the project's time policy and a snapshot of its property registry
 (refreshed by the background loader after each batch); a conflict that only the loader can see (two new
 properties of different types in flight at once) still lands in the dead letter, just not in the response.
 
@@ -13,36 +15,37 @@ count as pending until the next refresh, so a burst of requests cannot pass a ca
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from userloop.collect.spool import Position
+from userloop.ingest.rules import (
+    EVENT_RECORDS,
+    PROPERTIES_NOT_OBJECT,
+    TABLE_OF_RECORDS,
+    TIME_NOT_INTEGER,
+    RulesByType,
+    Window,
+    canonical,
+    conflict_message,
+    event_name_problem,
+    fits,
+    property_name_problem,
+)
+from userloop.ingest.rules import RECORD_TYPES as _RECORD_TYPES
 from userloop.schema.names import (
     MAX_TABLE_PROPERTIES,
-    RESERVED_EVENT_NAMES,
-    RESERVED_PROPERTY_NAMES,
     cap_reason,
     collision_reason,
     fold,
-    name_problem,
 )
-from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, PropertyType, RecordType
+from userloop.schema.types import PropertyType
 
-RECORD_TYPES = frozenset(t.value for t in RecordType)
-EVENT_TYPES = frozenset({"track", "track_signup", "track_id_bind"})
-MAX_ID_LENGTH = 255
-_DATETIME = re.compile(DATETIME_REGEX)
-_DATE = re.compile(DATE_REGEX)
-_TABLE = {
-    "profile_set": "users",
-    "profile_set_once": "users",
-    "profile_increment": "users",
-    "profile_append": "users",
-    "item_set": "items",
-}
+RECORD_TYPES = frozenset(_RECORD_TYPES)
+#: The table whose properties a record type carries.
+_TABLE = {rtype: table for table, records in TABLE_OF_RECORDS.items() for rtype in records}
 
 
 @dataclass
@@ -88,7 +91,7 @@ class Pending:
         if not isinstance(record, dict) or not isinstance(record.get("properties"), dict):
             return
         rtype = record.get("type")
-        table = "events" if rtype in EVENT_TYPES else _TABLE.get(rtype) if isinstance(rtype, str) else None
+        table = _TABLE.get(rtype) if isinstance(rtype, str) else None
         if table is None:
             return
         if not self._requests or self._requests[-1].end != end:
@@ -131,14 +134,14 @@ class Pending:
         self.spellings = {key: name for r in self._requests for key, name in r.names.items()}
 
 
-@lru_cache(maxsize=65_536)  # names repeat across records: check each once
-def _event_name_problem(name: str) -> str | None:
-    return name_problem(name, what="event", reserved=RESERVED_EVENT_NAMES)
+@lru_cache(maxsize=64)
+def _rules(max_past_ms: int, max_future_ms: int) -> RulesByType:
+    return RulesByType(max_past_ms=max_past_ms, max_future_ms=max_future_ms)
 
 
-@lru_cache(maxsize=65_536)
-def _property_name_problem(name: str) -> str | None:
-    return name_problem(name, reserved=RESERVED_PROPERTY_NAMES)
+@lru_cache(maxsize=16)  # a request's records share one now
+def _judge(now_ms: int, max_past_ms: int, max_future_ms: int) -> tuple[RulesByType, Window]:
+    return _rules(max_past_ms, max_future_ms), Window(now_ms - max_past_ms, now_ms + max_future_ms)
 
 
 def problem(
@@ -155,47 +158,29 @@ def problem(
     """
     if not isinstance(record, dict):
         return "record", "record is not a JSON object"
-    rtype = record.get("type")
-    if rtype not in RECORD_TYPES:
-        return "type", f"unknown record type {rtype!r}; expected one of {', '.join(sorted(RECORD_TYPES))}"
-    found = _ids(record, rtype) or _event(record, rtype, rules, now_ms)
-    return found or _properties(record, rtype, rules, pending or Pending(), entry)
+    found = _fields(record, rules, now_ms)
+    if found:
+        return found
+    rtype = record["type"]
+    return _properties(record, rtype, rules, pending or Pending(), entry)
 
 
-def _ids(record: dict[str, Any], rtype: str) -> tuple[str, str] | None:
-    if rtype.startswith("item_"):
-        if not isinstance(record.get("item_id"), str) or not isinstance(record.get("item_type"), str):
-            return "item_id", "item records need item_type and item_id"
-        return None
-    distinct = record.get("distinct_id")
-    if distinct is None and isinstance(record.get("identities"), dict):
-        return None
-    if not isinstance(distinct, str | int) or isinstance(distinct, bool) or distinct == "":
-        return "distinct_id", "distinct_id is missing: every record needs distinct_id (or an identities object)"
-    if len(str(distinct)) > MAX_ID_LENGTH:
-        return "distinct_id", f"distinct_id is longer than {MAX_ID_LENGTH} characters"
-    return None
-
-
-def _event(record: dict[str, Any], rtype: str, rules: Rules, now_ms: int) -> tuple[str, str] | None:
-    if rtype not in EVENT_TYPES:
-        return None
-    event = record.get("event")
-    bad = _event_name_problem(event) if isinstance(event, str) else name_problem(event, what="event")
-    if bad:
-        return "event", bad
+def _fields(record: dict[str, Any], rules: Rules, now_ms: int) -> tuple[str, str] | None:
+    """The loader's rules on the record's own fields, in its order (the JSON reader's first)."""
+    props = record.get("properties")
+    if type(props) is not dict and props is not None:
+        return "properties", PROPERTIES_NOT_OBJECT
     when = record.get("time")
-    if not isinstance(when, int) or isinstance(when, bool):
-        return "time", "time is missing or not an integer: events need time as epoch milliseconds (UTC)"
-    if when > now_ms + rules.max_future_ms:
-        return "time", "time is in the future by more than the project accepts; check the client clock"
-    if when < now_ms - rules.max_past_ms:
-        return "time", "time is older than the project accepts; is it epoch seconds instead of milliseconds?"
-    if rtype == "track_signup" and (
-        not record.get("original_id") or record.get("original_id") == record.get("distinct_id")
-    ):
-        return "original_id", "track_signup needs original_id (the anonymous id), different from distinct_id"
-    return None
+    if type(when) is not int and when is not None:  # (a bool is not an int here)
+        return "time", TIME_NOT_INTEGER
+    by_type, window = _judge(now_ms, rules.max_past_ms, rules.max_future_ms)
+    rule = by_type.first(record, window)
+    if record.get("type") in EVENT_RECORDS and (rule is None or rule in by_type.after_event_name):
+        event = record.get("event")
+        bad = event_name_problem(event if type(event) is str else canonical(record)["event"])
+        if bad:
+            return "event", bad
+    return None if rule is None else (rule.field, rule.text(canonical(record)))
 
 
 def _properties(
@@ -209,19 +194,19 @@ def _properties(
     if props is None:
         return None
     if not isinstance(props, dict):
-        return "properties", "properties must be a JSON object of name → value"
+        return "properties", PROPERTIES_NOT_OBJECT
     if len(props) > rules.max_properties:
         return "properties", f"more than {rules.max_properties} properties"
-    table = "events" if rtype in EVENT_TYPES else _TABLE.get(rtype)
+    table = _TABLE.get(rtype)
     for name, value in props.items():
         if name == "$is_login_id":
             continue
-        bad = _property_name_problem(name) if isinstance(name, str) else name_problem(name)
+        bad = property_name_problem(name)
         if bad:
             return name, bad
         known = rules.registry.get((table, name)) if table else None
-        if known is not None and value is not None and not _fits(value, known):
-            return name, f"property {name} is {known.value}; got {type(value).__name__} {str(value)[:60]!r}"
+        if known is not None and not fits(value, known):
+            return name, conflict_message(name, known, value)
     if table is None:
         return None
     return _names(props, table, rules, pending, entry)
@@ -257,17 +242,3 @@ def _names(
     if entry is not None:
         pending.add(entry, table, list(new.values()))
     return None
-
-
-def _fits(value: object, ptype: PropertyType) -> bool:
-    if ptype is PropertyType.NUMBER:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if ptype is PropertyType.BOOL:
-        return isinstance(value, bool)
-    if ptype is PropertyType.STRING:
-        return isinstance(value, str)
-    if ptype is PropertyType.LIST:
-        return isinstance(value, list)
-    if ptype is PropertyType.DATETIME:
-        return isinstance(value, str) and bool(_DATETIME.match(value))
-    return isinstance(value, str) and bool(_DATE.match(value))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pyarrow as pa
 from sqlglot import exp
@@ -12,7 +10,9 @@ from userloop.ingest.source import CANONICAL, CANONICAL_TYPES, PropSource, Stage
 from userloop.store.duck import DuckSession
 from userloop.store.sqlbuild import col, name, sql, table, type_
 
-_counter = itertools.count()
+#: The registered table and the view over it (one staging at a time: the writer is held throughout).
+REGISTERED = "_ul_arrow"
+STAGED = "_ul_arrow_s"
 
 
 def stage_arrow(session: DuckSession, data: pa.Table, *, source: str, first_row: int = 1) -> Staged:
@@ -21,10 +21,9 @@ def stage_arrow(session: DuckSession, data: pa.Table, *, source: str, first_row:
     Columns not in the canonical set are properties; their Arrow type decides the property type.
     A missing ``event_id`` is derived from a hash of the record, so re-loading the same rows adds nothing.
     """
-    registered = f"_ul_arrow_{next(_counter)}"
     if "_row" not in data.column_names:  # numbered here: a numbering window in SQL would serialise the scan
         data = data.append_column("_row", pa.array(np.arange(first_row, first_row + data.num_rows, dtype=np.int64)))
-    session.register(registered, data)
+    session.register(REGISTERED, data)
     present = set(data.column_names)
     props = [
         PropSource(c, "typed", c, _duck_type(data.schema.field(c).type))
@@ -35,29 +34,28 @@ def stage_arrow(session: DuckSession, data: pa.Table, *, source: str, first_row:
     for c in CANONICAL:
         if c == "event_id":  # records without an id (profiles, items) get a stable hash of themselves
             given = _cast(col(c) if c in present else exp.null(), "VARCHAR")
-            expr = exp.func("coalesce", given, _row_hash(present - {"event_id"}, props))
+            expr: exp.Expr = exp.func("coalesce", given, _row_hash(present - {"event_id"}, props))
         else:
             expr = _cast(col(c) if c in present else exp.null(), CANONICAL_TYPES[c])
         select.append(exp.alias_(expr, name(c)))
     select += [col(p.column) for p in props]
-    staged = f"{registered}_s"
     # A view, not a copy: DuckDB scans the Arrow buffers in place (dictionary-encoded strings stay encoded
     # until a step needs them), and each of the loader's passes reads only the columns it uses.
     session.execute(
         sql(
             "CREATE OR REPLACE TEMP VIEW $view AS SELECT $select FROM $data",
-            view=table(None, staged),
+            view=table(None, STAGED),
             select=select,
-            data=table(None, registered),
+            data=table(None, REGISTERED),
         )
     )
     return Staged(
-        relation=staged,
+        relation=STAGED,
         source=source,
         props=props,
         raw_available=False,
-        cleanup=[("VIEW", staged)],
-        registered=[registered],
+        cleanup=[("VIEW", STAGED)],
+        registered=[REGISTERED],
     )
 
 

@@ -15,26 +15,28 @@ from userloop.ingest.rules import (
     EVENT_MISSING,
     EVENT_RECORDS,
     ITEM_RECORDS,
+    KIND_LABELS,
+    PROFILE_RECORDS,
     PROPERTIES_NOT_OBJECT,
-    Window,
+    SHOWN_CHARS,
+    TABLE_OF_RECORDS,
+    UNTYPED_PROPERTY_RECORDS,
+    conflict_prefix,
+    event_name_problem,
     record_rules,
 )
 from userloop.ingest.source import PropSource
-from userloop.schema.names import RESERVED_EVENT_NAMES, name_problem
-from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, JSON_KINDS, PropertyType, RecordType
+from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, JSON_KINDS, PropertyType
 from userloop.store.sqlbuild import col, literal, sql, type_
 
-__all__ = ["EVENT_RECORDS", "ITEM_RECORDS"]
-
-PROFILE_RECORDS = tuple(t.value for t in RecordType if t.is_profile)
-#: Record types whose properties are *not* values to type-check (unset names properties to clear).
-UNTYPED_PROPERTY_RECORDS = ("profile_unset", "profile_delete", "item_delete", "track_id_unbind")
-
-TABLE_OF_RECORDS = {
-    "events": EVENT_RECORDS,
-    "users": tuple(t for t in PROFILE_RECORDS if t not in UNTYPED_PROPERTY_RECORDS),
-    "items": ("item_set",),
-}
+__all__ = [
+    "EVENT_RECORDS",
+    "ITEM_RECORDS",
+    "PROFILE_RECORDS",
+    "TABLE_OF_RECORDS",
+    "UNTYPED_PROPERTY_RECORDS",
+    "event_name_problem",
+]
 
 JSON_KEYS = "_k"
 #: Each record's list of JSON property names (a column of the JSON sources).
@@ -62,15 +64,13 @@ def of_types(types: tuple[str, ...] | list[str]) -> exp.Expr:
     return sql("list_contains($types, type)", types=list(types))
 
 
-def record_checks(
-    *, now_ms: int, max_future_ms: int, max_past_ms: int, bad_events: dict[str, str] | None = None
-) -> list[Check]:
-    """Checks on the canonical fields, in the order their reasons are reported.
+def record_checks(*, max_future_ms: int, max_past_ms: int, bad_events: dict[str, str] | None = None) -> list[Check]:
+    """Checks on the canonical fields, in the order their reasons are reported; the time window's bounds are
+    the columns :data:`userloop.ingest.rules.WINDOW_LO` and ``WINDOW_HI``.
 
     ``bad_events`` maps each event name of the batch that breaks the name rules to its reason: names are
     checked once per distinct name in Python, not once per record in SQL.
     """
-    window = Window(now_ms - max_past_ms, now_ms + max_future_ms)
     reader_error = Check(
         "record",
         sql("_error IS NOT NULL"),
@@ -82,7 +82,7 @@ def record_checks(
     )
     checks = [reader_error]
     for rule in record_rules(max_past_ms=max_past_ms, max_future_ms=max_future_ms):
-        checks.append(Check(rule.field, rule.condition(window), rule.reason()))
+        checks.append(Check(rule.field, rule.condition(), rule.reason()))
         if rule is EVENT_MISSING:
             checks += _event_name_checks(bad_events or {})
     return checks
@@ -99,11 +99,6 @@ def _lookup(key: exp.Expr, reasons: dict[str, str]) -> exp.Expr:
     """``CASE key WHEN name THEN reason … END``."""
     ifs = [exp.If(this=exp.Literal.string(n), true=exp.Literal.string(r)) for n, r in sorted(reasons.items())]
     return exp.Case(this=key, ifs=ifs)
-
-
-def event_name_problem(name: str) -> str | None:
-    """Why an event name is refused (Sensors rules), or None."""
-    return name_problem(name, what="event", reserved=RESERVED_EVENT_NAMES)
 
 
 def name_checks(bad_names: dict[str, str], props: list[PropSource], json_keys: bool) -> list[Check]:
@@ -204,22 +199,19 @@ def conflict_check(prop: PropSource, ptype: PropertyType, table: str) -> Check |
         wrong_kind = sql("($wrong OR ($kind <> 'NULL' AND NOT ($ok)))", wrong=wrong_kind, kind=kind, ok=shape_ok)
     cond = sql("$rows AND $wrong", rows=rows_of_table, wrong=wrong_kind)
     reason = sql(
-        "$label || $kind_label || ' ' || left(CAST($v AS VARCHAR), 60)",
-        label=label + "; got ",
+        "$label || $kind_label || ' ' || left(CAST($v AS VARCHAR), $n)",
+        label=conflict_prefix(prop.name, ptype),
         kind_label=json_kind_label(kind),
         v=src,
+        n=SHOWN_CHARS,
     )
     return Check(prop.name, cond, reason)
 
 
 def json_kind_label(kind: exp.Expr) -> exp.Expr:
     """A JSON value's kind (``kind`` is a json_type expression) in the registry's words."""
-    return sql(
-        "CASE $kind WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOL' WHEN 'ARRAY' THEN 'LIST' "
-        "WHEN 'OBJECT' THEN 'an object' WHEN 'BIGINT' THEN 'NUMBER' WHEN 'UBIGINT' THEN 'NUMBER' "
-        "WHEN 'DOUBLE' THEN 'NUMBER' ELSE $kind END",
-        kind=kind,
-    )
+    ifs = [exp.If(this=exp.Literal.string(k), true=exp.Literal.string(label)) for k, label in KIND_LABELS.items()]
+    return exp.Case(this=kind, ifs=ifs, default=kind.copy())
 
 
 _NUMBER_TYPES = frozenset(

@@ -9,7 +9,6 @@ rejects table and to a rejects file (JSON lines: row, field, reason, raw); the v
 from __future__ import annotations
 
 import gzip
-import itertools
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,7 +37,6 @@ Progress = Callable[[int], None]
 PARQUET_BATCH_ROWS = 5_000_000
 #: The least a Parquet cell weighs once read (for the decompressed-size bound of an import).
 PARQUET_CELL_BYTES = 4
-_counter = itertools.count()
 
 RECORD_TYPE = {"events": "track", "users": "profile_set", "items": "item_set"}
 
@@ -273,7 +271,7 @@ def _stage_file(
     described = session.fetchall(sql("DESCRIBE SELECT * FROM $reader", reader=reader))
     columns = {str(r[0]): str(r[1]) for r in described if r[0] != "file_row_number"}
     select = _mapping_select(columns, kind, mapping, timezone, row)
-    relation = f"_ul_file_{next(_counter)}"
+    relation = "_ul_file"  # one staging at a time: the writer is held throughout
     session.execute(
         sql(
             "CREATE OR REPLACE TEMP TABLE $t AS SELECT $select FROM $reader WHERE $where",

@@ -80,7 +80,9 @@ def merge_persons(project: ProjectStore, session: DuckSession, merges: dict[int,
     ]
     folded += [sql("min(o.first_seen) AS first_seen"), sql("max(o.last_seen) AS last_seen")]
     folded.append(sql("min(o.created_at) AS created_at"))
-    sets = [exp.EQ(this=col(p), expression=sql("coalesce($u, $o)", u=col(p, "u"), o=col(p, "o"))) for p in props]
+    sets: list[exp.Expr] = [
+        exp.EQ(this=col(p), expression=sql("coalesce($u, $o)", u=col(p, "u"), o=col(p, "o"))) for p in props
+    ]
     sets += [
         sql("first_seen = least(u.first_seen, o.first_seen)"),
         sql("last_seen = greatest(u.last_seen, o.last_seen)"),

@@ -16,8 +16,8 @@ while the good ones are kept. Both ways produce the same columns, and the same i
 
 from __future__ import annotations
 
+import functools
 import gzip
-import itertools
 import mmap
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,12 +30,11 @@ from userloop.ingest.rules import ANONYMOUS_ID, LOGIN_ID, PROPERTIES_NOT_OBJECT,
 from userloop.ingest.source import Staged
 from userloop.store.backend import is_engine_error
 from userloop.store.duck import DuckSession
-from userloop.store.sqlbuild import col, name, sql, table, type_
+from userloop.store.sqlbuild import col, freeze, name, sql, table, type_
 
 CHUNK_BYTES = 64 << 20
 #: Above this size a file is staged in chunks of lines, to bound memory.
 FAST_PATH_MAX_BYTES = 2 << 30
-_counter = itertools.count()
 
 #: The record's fields as the JSON reader types them; anything looser is JSON and checked by the loader.
 FIELDS = {
@@ -107,7 +106,7 @@ def stage_json_file(session: DuckSession, path: Path, *, source: str) -> Staged 
     """Stage a whole file with DuckDB's JSON reader, or None when a line is not a well-formed record."""
     if path.stat().st_size > FAST_PATH_MAX_BYTES or _has_blank_lines(path):
         return None
-    relation = f"_ul_jsonf_{next(_counter)}"
+    relation = "_ul_jsonf"  # one staging at a time: the writer is held throughout
     copy = table(None, f"{relation}_t")
     reader = sql(
         "(SELECT CAST(NULL AS BIGINT) AS _row, * FROM "
@@ -140,10 +139,26 @@ def stage_json_lines(
     session: DuckSession, lines: pa.Array | list[str | None], first_line: int, *, source: str
 ) -> Staged:
     """Stage JSON lines one by one; ``first_line`` is the number of the first (blank lines are skipped)."""
-    registered = f"_ul_jsonl_{next(_counter)}"
     array = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
     rows = pa.array(range(first_line, first_line + len(array)), pa.int64())
-    session.register(registered, pa.table({"_row": rows, "line": array}))
+    session.register(LINES, pa.table({"_row": rows, "line": array}))
+    try:
+        # Materialised: the loader reads the staged records several times; each line is parsed only here.
+        session.execute(_stage_lines())
+    finally:
+        session.unregister(LINES)
+    return _staged(STAGED_LINES, source, raw_available=True)
+
+
+#: The registered lines and the table of their records (one staging at a time: the writer is held throughout).
+LINES = "_ul_jsonl"
+STAGED_LINES = "_ul_jsonl_v"
+
+
+@functools.cache
+def _stage_lines() -> exp.Expr:
+    """The statement that parses the registered lines into the staged records (built once: the collector
+    stages batch after batch)."""
     fields = [exp.alias_(_field(i, t), name(k)) for i, (k, t) in enumerate(FIELDS.items())]
     properties = _item(list(FIELDS).index("properties"))
     error = sql(
@@ -163,16 +178,10 @@ def stage_json_lines(
                      WHERE line IS NULL OR trim(line) <> '')))""",
         fields=fields,
         paths=[f"$.{k}" for k in FIELDS],
-        lines=table(None, registered),
+        lines=table(None, LINES),
     )
-    relation = f"{registered}_v"
-    try:
-        # Materialised: the loader reads the staged records several times; each line is parsed only here.
-        canonical = _canonical(parsed, raw=sql("coalesce(line, '<not UTF-8>')"), error=error)
-        session.execute(sql("CREATE OR REPLACE TEMP TABLE $t AS $q", t=table(None, relation), q=canonical))
-    finally:
-        session.unregister(registered)
-    return _staged(relation, source, raw_available=True)
+    canonical = _canonical(parsed, raw=sql("coalesce(line, '<not UTF-8>')"), error=error)
+    return freeze(sql("CREATE OR REPLACE TEMP TABLE $t AS $q", t=table(None, STAGED_LINES), q=canonical))
 
 
 def _field(i: int, duck_type: str) -> exp.Expr:

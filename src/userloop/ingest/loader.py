@@ -19,6 +19,7 @@ if the batch then fails.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -50,10 +51,10 @@ from userloop.ingest.checks import (
 )
 from userloop.ingest.identity_writes import apply_plan, bind_op
 from userloop.ingest.profiles import apply_item_ops, apply_profile_ops
+from userloop.ingest.rules import WINDOW_HI, WINDOW_LO, property_name_problem
 from userloop.ingest.source import PropSource, Staged
 from userloop.schema.names import (
     MAX_TABLE_PROPERTIES,
-    RESERVED_PROPERTY_NAMES,
     cap_reason,
     collision_reason,
     fold,
@@ -206,8 +207,7 @@ class Loader:
         columns_ = plan.columns
         result.new_properties = [f"{t}.{n}" for t, n in plan.new_props]
         json_refusals = self._refused_rows(staged, plan.refused)
-        checks = self._checks(staged, plan, now_ms, json_refusals)
-        self._check_pass(staged, checks, json_refusals)
+        self._check_pass(staged, plan, now_ms, json_refusals)
         counts = self._counts()
         result.received = sum(counts.values())
         result.rejected = self._write_rejects(staged, now_ms) if counts_rejected(counts) else 0
@@ -223,13 +223,15 @@ class Loader:
         for (rtype, ok), n in counts.items():
             if ok:
                 result.by_type[rtype] += n
-        for temp in (CHK, SKIP, NEWIDS, BAD, IDS, MAP, REFUSED):
-            self.s.execute(sql("DROP TABLE IF EXISTS $t", t=temp))
+        for drop in _DROPS:
+            self.s.execute(drop)
         return result
 
     def _shape(self, staged: Staged) -> tuple[set[str], dict[str, str]]:
         """The tables the batch writes to, and its event names that break the rules (with the reason)."""
-        pairs = self.s.fetchall(sql("SELECT DISTINCT type, event FROM $rel", rel=staged.ref))
+        pairs = self.s.fetchall(
+            _memo(("shape", staged.relation), lambda: sql("SELECT DISTINCT type, event FROM $rel", rel=staged.ref))
+        )
         types = {t for t, _ in pairs}
         tables = {t for t, records in TABLE_OF_RECORDS.items() if types & set(records)}
         bad_events = {}
@@ -259,7 +261,7 @@ class Loader:
         candidates: dict[str, dict[str, tuple[PropSource, PropertyType]]] = {}  # table → new name → source, type
         columns: list[_Column] = []
         for (table, name), (source, first_kind, first_value, _) in sorted(seen.items(), key=_first_seen(registry)):
-            problem = name_problem(name, reserved=RESERVED_PROPERTY_NAMES)
+            problem = property_name_problem(name)
             if problem:
                 bad[name] = problem
                 continue
@@ -350,17 +352,21 @@ class Loader:
             keys=KEYS,
             untyped=list(UNTYPED_PROPERTY_RECORDS),
         )
+        ignore = tuple(staged.ignore_keys) or ("",)
         keys = self.s.fetchall(
-            sql(
-                """SELECT DISTINCT tbl, k FROM (
+            _memo(
+                ("json keys", staged.relation, ignore),
+                lambda: sql(
+                    """SELECT DISTINCT tbl, k FROM (
                     SELECT tbl, unnest(_k) AS k FROM (
                         SELECT DISTINCT $tbl AS tbl, $keys AS _k FROM $rel WHERE $judged))
                 WHERE tbl IS NOT NULL AND NOT list_contains($ignore, k)""",
-                tbl=TABLE_CASE,
-                keys=KEYS,
-                rel=staged.ref,
-                judged=judged,
-                ignore=list(staged.ignore_keys) or [""],
+                    tbl=TABLE_CASE,
+                    keys=KEYS,
+                    rel=staged.ref,
+                    judged=judged,
+                    ignore=list(ignore),
+                ),
             )
         )
         registry = self.project.registry()
@@ -445,85 +451,50 @@ class Loader:
             self.s.unregister("_ul_refused_names")
         return True
 
-    def _checks(self, staged: Staged, plan: _Plan, now_ms: int, json_refusals: bool) -> list[Check]:
-        checks = record_checks(
-            now_ms=now_ms,
-            max_future_ms=self.policy.max_future_seconds * 1000,
-            max_past_ms=self.policy.max_past_days * 86_400_000,
-            bad_events=plan.bad_events,
-        )
-        if staged.json_props_column:
-            checks.append(json_properties_check(staged.json_props_column))
-        checks += name_checks(plan.bad_names, staged.props, staged.json_props_column is not None)
-        checks += table_name_checks(plan.refused, staged.props, json_refusals)
-        for col in plan.columns:
-            check = conflict_check(col.source, col.ptype, col.table)
-            if check is not None:
-                checks.append(check)
-        return checks
-
-    def _check_pass(self, staged: Staged, checks: list[Check], json_refusals: bool) -> None:
+    def _check_pass(self, staged: Staged, plan: _Plan, now_ms: int, json_refusals: bool) -> None:
         """One vectorised pass: every record's first failing check (field, reason) into the slim ``_chk``.
 
-        A wide batch (thousands of property checks) is judged in passes of :data:`CHECKS_PER_PASS` checks:
-        DuckDB keeps working vectors for every branch of a ``CASE`` on every thread, so one ``CASE`` of 2,000
-        branches alone took 350 MB. Each pass keeps only its failing rows; the first failing pass wins.
+        The statements depend on the batch's shape, not on its time: the window of accepted times is bound as
+        parameters (see :func:`_check_statements`).
         """
-        source: exp.Expr = staged.ref
-        if json_refusals:
-            source = sql("SELECT * FROM $rel LEFT JOIN $refused USING (_row)", rel=staged.ref, refused=REFUSED)
-        groups = [checks[i : i + CHECKS_PER_PASS] for i in range(0, len(checks), CHECKS_PER_PASS)]
-        passes = [sb.table(None, f"_ul_why{n}") for n in range(len(groups))] if len(groups) > 1 else []
-        if not passes:
-            why, source_why = _case(checks), source
-        else:
-            for part, group in zip(passes, groups, strict=True):
-                self.s.execute(
-                    sql(
-                        "CREATE OR REPLACE TEMP TABLE $part AS SELECT * FROM "
-                        "(SELECT _row, $case AS _why FROM $source) WHERE _why IS NOT NULL",
-                        part=part,
-                        case=_case(group),
-                        source=_relation(source),
-                    )
-                )
-            source_why = staged.ref
-            for part in passes:
-                source_why = sql(
-                    "SELECT * FROM $left LEFT JOIN $part USING (_row)", left=_relation(source_why), part=part
-                )
-            why = exp.func("coalesce", *(sb.col("_why", p.name) for p in passes))
-        # Only narrow columns are kept; later steps read ids and names from the staged relation itself.
-        self.s.execute(
-            sql(
-                """CREATE OR REPLACE TEMP TABLE $chk AS
-                SELECT _row, type, time, hash(event_id) AS _h, _why.r AS _reason, _why.f AS _field
-                FROM (SELECT _row, type, time, event_id, $why AS _why FROM $source)""",
-                chk=CHK,
-                why=why,
-                source=_relation(source_why),
+        window = [now_ms - self.policy.max_past_days * 86_400_000, now_ms + self.policy.max_future_seconds * 1000]
+        statements = _check_statements(
+            _CheckShape(
+                relation=staged.relation,
+                json_column=staged.json_props_column,
+                props=tuple(staged.props),
+                max_past_ms=self.policy.max_past_days * 86_400_000,
+                max_future_ms=self.policy.max_future_seconds * 1000,
+                bad_events=tuple(sorted(plan.bad_events.items())),
+                bad_names=tuple(sorted(plan.bad_names.items())),
+                refused=tuple(sorted(plan.refused.items())),
+                columns=tuple(plan.columns),
+                json_refusals=json_refusals,
             )
         )
-        for part in passes:
-            self.s.execute(sql("DROP TABLE $t", t=part))
+        for stmt, windowed in statements:
+            self.s.execute(stmt, window if windowed else None)
 
     def _counts(self) -> Counter[tuple[str, bool]]:
-        rows = self.s.fetchall(
-            sql("SELECT coalesce(type, '?'), _reason IS NULL, count(*) FROM $chk GROUP BY ALL", chk=CHK)
-        )
+        rows = self.s.fetchall(_COUNTS)
         return Counter({(t, ok): n for t, ok, n in rows})
 
     def _write_rejects(self, staged: Staged, now_ms: int) -> int:
         """Keep each refused record with its reason and its input (the line, or the row as JSON)."""
-        raw = sb.col("_raw", "s") if staged.raw_available else sql("CAST(to_json(s) AS VARCHAR)")
-        rows = sql(
-            "SELECT ?, c._row, c._field, c._reason, $raw, make_timestamp(? * 1000) "
-            "FROM $chk AS c JOIN $rel AS s USING (_row) WHERE c._reason IS NOT NULL",
-            raw=raw,
-            chk=CHK,
-            rel=staged.ref,
-        )
-        (n,) = self.s.fetchone(insert_rejects(self.project.ref("rejects"), rows), [staged.source, now_ms]) or (0,)
+
+        def build() -> exp.Expr:
+            raw = sb.col("_raw", "s") if staged.raw_available else sql("CAST(to_json(s) AS VARCHAR)")
+            rows = sql(
+                "SELECT ?, c._row, c._field, c._reason, $raw, make_timestamp(? * 1000) "
+                "FROM $chk AS c JOIN $rel AS s USING (_row) WHERE c._reason IS NOT NULL",
+                raw=raw,
+                chk=CHK,
+                rel=staged.ref,
+            )
+            return insert_rejects(self.project.ref("rejects"), rows)
+
+        stmt = _memo(("rejects", self.project.schema, staged.relation, staged.raw_available), build)
+        (n,) = self.s.fetchone(stmt, [staged.source, now_ms]) or (0,)
         return int(n)
 
     def _mark_duplicates(self, staged: Staged) -> int:
@@ -534,93 +505,46 @@ class Loader:
         resent event keeps its time; DuckDB skips row groups outside the span), and only when that span holds
         any; profile, item and identity records are compared with the ids in ``records_seen``.
         """
-        s = self.s
-        valid = sql("_row NOT IN (SELECT _row FROM $chk WHERE _reason IS NOT NULL)", chk=CHK)
-        s.execute(sql("CREATE OR REPLACE TEMP TABLE $skip (_row BIGINT, reason VARCHAR)", skip=SKIP))
-        repeated = sql(
-            "SELECT _row FROM $chk WHERE _reason IS NULL AND _h IN "
-            "(SELECT _h FROM $chk WHERE _reason IS NULL GROUP BY _h HAVING count(*) > 1)",
-            chk=CHK,
-        )
-        candidates = [r[0] for r in s.fetchall(repeated)]
+        s, q = self.s, _duplicates(self.project.schema, staged.relation)
+        s.execute(q.create)
+        candidates = [r[0] for r in s.fetchall(q.repeated)]
         if candidates:
-            s.execute(
-                sql(
-                    """INSERT INTO $skip
-                    SELECT _row, NULL FROM (
-                        SELECT _row, row_number() OVER (PARTITION BY event_id ORDER BY _row) AS rn
-                        FROM $rel WHERE list_contains(?, _row))
-                    WHERE rn > 1""",
-                    skip=SKIP,
-                    rel=staged.ref,
-                ),
-                [candidates],
-            )
-        span = sql(
-            "SELECT min(time), max(time) FROM $chk WHERE _reason IS NULL AND $is_event", chk=CHK, is_event=IS_EVENT
-        )
-        lo, hi = s.fetchone(span) or (None, None)
-        events = self.project.ref("events")
-        within = sql("time BETWEEN make_timestamp(? * 1000) AND make_timestamp(? * 1000)")
+            s.execute(q.repeats, [candidates])
+        lo, hi = s.fetchone(q.span) or (None, None)
         bounds = [int(lo or 0), int(hi or 0)]
-        if lo is not None and s.fetchone(
-            sql("SELECT 1 FROM $events WHERE $within LIMIT 1", events=events, within=within), bounds
-        ):
-            stmt = sql(
-                "INSERT INTO $skip SELECT s._row, NULL FROM $rel AS s "
-                "SEMI JOIN (SELECT event_id FROM $events WHERE $within) AS e USING (event_id) "
-                "WHERE $is_event AND $valid",
-                skip=SKIP,
-                rel=staged.ref,
-                events=events,
-                within=within,
-                is_event=IS_EVENT,
-                valid=valid,
-            )
-            s.execute(stmt, bounds)
-        if s.fetchone(sql("SELECT 1 FROM $chk WHERE NOT $is_event LIMIT 1", chk=CHK, is_event=IS_EVENT)):
-            stmt = sql(
-                "INSERT INTO $skip SELECT s._row, NULL FROM $rel AS s "
-                "SEMI JOIN $seen AS r ON r.record_id = s.event_id WHERE NOT $is_event AND $valid",
-                skip=SKIP,
-                rel=staged.ref,
-                seen=self.project.ref("records_seen"),
-                is_event=IS_EVENT,
-                valid=valid,
-            )
-            s.execute(stmt)
-        (n,) = s.fetchone(sql("SELECT count(DISTINCT _row) FROM $skip", skip=SKIP)) or (0,)
+        if lo is not None and s.fetchone(q.any_stored, bounds):
+            s.execute(q.stored, bounds)
+        if s.fetchone(q.any_records):
+            s.execute(q.seen)
+        (n,) = s.fetchone(q.count) or (0,)
         return int(n)
 
     def _remember_records(self, staged: Staged, now_ms: int) -> None:
         """Keep the ids of the non-event records written, so that loading them again adds nothing."""
-        stmt = sql(
-            "INSERT INTO $seen SELECT event_id, make_timestamp(? * 1000) FROM $rel WHERE NOT $is_event AND $not_bad",
-            seen=self.project.ref("records_seen"),
-            rel=staged.ref,
-            is_event=IS_EVENT,
-            not_bad=NOT_BAD,
+        stmt = _memo(
+            ("remember", self.project.schema, staged.relation),
+            lambda: sql(
+                "INSERT INTO $seen SELECT event_id, make_timestamp(? * 1000) FROM $rel "
+                "WHERE NOT $is_event AND $not_bad",
+                seen=self.project.ref("records_seen"),
+                rel=staged.ref,
+                is_event=IS_EVENT,
+                not_bad=NOT_BAD,
+            ),
         )
         self.s.execute(stmt, [now_ms])
 
     def _settle_bad_rows(self) -> None:
         """Gather every row that must not be written: rejected, duplicate, or refused by identity rules."""
-        self.s.execute(
-            sql(
-                "CREATE OR REPLACE TEMP TABLE $bad AS "
-                "SELECT _row FROM $chk WHERE _reason IS NOT NULL UNION SELECT _row FROM $skip",
-                bad=BAD,
-                chk=CHK,
-                skip=SKIP,
-            )
-        )
+        self.s.execute(_SETTLE)
 
     _unbinds_written = 0
 
     def _identities(self, staged: Staged, now_ms: int) -> int:
         """Apply signup / bind / unbind records; returns how many were refused."""
-        rows = self.s.fetchall(
-            sql(
+        select = _memo(
+            ("identity records", staged.relation),
+            lambda: sql(
                 "SELECT _row, type, distinct_id, is_login_id, original_id, CAST(identities AS VARCHAR) FROM $rel "
                 "WHERE type IN ('track_signup', 'track_id_bind', 'track_id_unbind') "
                 "AND _row NOT IN (SELECT _row FROM $chk WHERE _reason IS NOT NULL) "
@@ -628,8 +552,9 @@ class Loader:
                 rel=staged.ref,
                 chk=CHK,
                 skip=SKIP,
-            )
+            ),
         )
+        rows = self.s.fetchall(select)
         self._unbinds_written = 0
         if not rows:
             return 0
@@ -655,130 +580,67 @@ class Loader:
     def _allocate_persons(self, staged: Staged, now_ms: int) -> None:
         """Give every id seen for the first time a new person key (login ids typed as such); stamp first/last
         seen. One aggregate over the batch's ids serves both."""
-        s = self.s
-        identities, users = self.project.ref("identities"), self.project.ref("users")
-        s.execute(
-            sql(
-                """CREATE OR REPLACE TEMP TABLE $ids AS
-                SELECT 'd' AS _ns, distinct_id, min(_row) AS first_row,
-                       coalesce(bool_or(is_login_id), false) AS login,
-                       min(time) FILTER (WHERE $is_event) AS lo, max(time) FILTER (WHERE $is_event) AS hi
-                FROM $rel WHERE $written AND $not_bad
-                GROUP BY distinct_id""",
-                ids=IDS,
-                is_event=IS_EVENT,
-                rel=staged.ref,
-                written=of_types(EVENT_RECORDS + PROFILE_RECORDS),
-                not_bad=NOT_BAD,
-            )
-        )
-        s.execute(
-            sql(
-                """CREATE OR REPLACE TEMP TABLE $newids AS
-                SELECT n._ns AS ns, CASE WHEN n.login THEN $login ELSE $anonymous END AS id_type,
-                       n.distinct_id AS id_value, row_number() OVER (ORDER BY n.first_row) AS k
-                FROM $ids AS n ANTI JOIN $identities AS i ON i.ns = n._ns AND i.id_value = n.distinct_id""",
-                newids=NEWIDS,
-                login=ident_mod.LOGIN,
-                anonymous=ident_mod.ANONYMOUS,
-                ids=IDS,
-                identities=identities,
-            )
-        )
-        (count,) = s.fetchone(sql("SELECT count(*) FROM $newids", newids=NEWIDS)) or (0,)
+        s, q = self.s, _persons(self.project.schema, staged.relation)
+        s.execute(q.ids)
+        s.execute(q.newids)
+        (count,) = s.fetchone(q.count) or (0,)
         if count:
             base = self.project.take_person_keys(int(count)) - 1
-            s.execute(
-                sql(
-                    "INSERT INTO $identities "
-                    "SELECT ns, id_type, id_value, k + ?, make_timestamp(? * 1000) FROM $newids",
-                    identities=identities,
-                    newids=NEWIDS,
-                ),
-                [base, now_ms],
-            )
-            s.execute(
-                sql(
-                    "INSERT INTO $users (user_id, first_id, created_at, updated_at) "
-                    "SELECT k + ?, id_value, make_timestamp(? * 1000), make_timestamp(? * 1000) FROM $newids",
-                    users=users,
-                    newids=NEWIDS,
-                ),
-                [base, now_ms, now_ms],
-            )
+            s.execute(q.identities, [base, now_ms])
+            s.execute(q.users, [base, now_ms, now_ms])
         # The batch's ids and their persons: a small map that the writes below join to, instead of every
         # identity of the project.
-        s.execute(
-            sql(
-                """CREATE OR REPLACE TEMP TABLE $map AS
-                SELECT n.distinct_id, i.user_id, n.lo, n.hi
-                FROM $ids AS n JOIN $identities AS i ON i.ns = n._ns AND i.id_value = n.distinct_id""",
-                map=MAP,
-                ids=IDS,
-                identities=identities,
-            )
-        )
-        s.execute(
-            sql(
-                """UPDATE $users AS u
-                SET first_seen = least(coalesce(u.first_seen, s.lo), s.lo),
-                    last_seen = greatest(coalesce(u.last_seen, s.hi), s.hi)
-                FROM (SELECT user_id, make_timestamp(min(lo) * 1000) AS lo, make_timestamp(max(hi) * 1000) AS hi
-                      FROM $map WHERE lo IS NOT NULL GROUP BY user_id) AS s
-                WHERE u.user_id = s.user_id""",
-                users=users,
-                map=MAP,
-            )
-        )
-
-    def _resolved(self, staged: Staged, record_types: tuple[str, ...], head: list[exp.Expr]) -> exp.Select:
-        """``SELECT head``: staged rows ``c`` of these types that are to be written, joined to their person ``i``."""
-        query = sql(
-            "SELECT $head FROM $rel AS c JOIN $map AS i ON i.distinct_id = c.distinct_id "
-            "WHERE list_contains($types, c.type) AND c._row NOT IN (SELECT _row FROM $bad)",
-            head=head,
-            rel=staged.ref,
-            map=MAP,
-            types=list(record_types),
-            bad=BAD,
-        )
-        assert isinstance(query, exp.Select)
-        return query
+        s.execute(q.map)
+        s.execute(q.seen)
 
     def _write_events(self, staged: Staged, columns_: list[_Column], now_ms: int) -> int:
-        props = [c for c in columns_ if c.table == "events"]
-        names = sb.columns(["event_id", "event", "user_id", "distinct_id", "time", "received_at", "lib"])
-        head = sql(
-            "SELECT c.event_id, c.event, i.user_id, c.distinct_id, make_timestamp(c.time * 1000), "
-            "make_timestamp(? * 1000), c.lib"
-        ).expressions
-        rows = self._resolved(staged, EVENT_RECORDS, head)
-        rows.select(*(value_expr(c.source, c.ptype) for c in props), copy=False)
-        target = exp.Schema(this=self.project.ref("events"), expressions=[*names, *(sb.name(c.name) for c in props)])
+        props = tuple(c for c in columns_ if c.table == "events")
+
+        def build() -> exp.Expr:
+            names = sb.columns(["event_id", "event", "user_id", "distinct_id", "time", "received_at", "lib"])
+            head = sql(
+                "SELECT c.event_id, c.event, i.user_id, c.distinct_id, make_timestamp(c.time * 1000), "
+                "make_timestamp(? * 1000), c.lib"
+            ).expressions
+            rows = _resolved(staged.ref, EVENT_RECORDS, head)
+            rows.select(*(value_expr(c.source, c.ptype) for c in props), copy=False)
+            target = exp.Schema(
+                this=self.project.ref("events"), expressions=[*names, *(sb.name(c.name) for c in props)]
+            )
+            return exp.Insert(this=target, expression=rows)
+
+        insert = _memo(("events", self.project.schema, staged.relation, props), build)
         # Events carry their own time; their physical order is free, which lets DuckDB write in parallel.
-        self.s.execute(sql("SET preserve_insertion_order = false"))
+        self.s.execute(_UNORDERED)
         try:
-            (n,) = self.s.fetchone(exp.Insert(this=target, expression=rows), [now_ms]) or (0,)
+            (n,) = self.s.fetchone(insert, [now_ms]) or (0,)
         finally:
-            self.s.execute(sql("SET preserve_insertion_order = true"))
+            self.s.execute(_ORDERED)
         if n:
-            written = sql(
-                "SELECT DISTINCT event FROM $rel WHERE $is_event AND $not_bad",
-                rel=staged.ref,
-                is_event=IS_EVENT,
-                not_bad=NOT_BAD,
+            written = _memo(
+                ("event names", staged.relation),
+                lambda: sql(
+                    "SELECT DISTINCT event FROM $rel WHERE $is_event AND $not_bad",
+                    rel=staged.ref,
+                    is_event=IS_EVENT,
+                    not_bad=NOT_BAD,
+                ),
             )
             self.project.register_events([r[0] for r in self.s.fetchall(written)])
         return int(n)
 
     def _write_profiles(self, staged: Staged, columns_: list[_Column], now_ms: int) -> int:
-        props = [c for c in columns_ if c.table == "users"]
-        keys = _keys_expr(staged) or sql("CAST(NULL AS VARCHAR[])")
-        head = sql("SELECT i.user_id, c.type, c.time, c._row, $keys AS _keys", keys=keys).expressions
-        ops = self._resolved(staged, PROFILE_RECORDS, head)
-        ops.select(*(exp.alias_(value_expr(c.source, c.ptype), sb.name(c.name)) for c in props), copy=False)
-        create = sql("CREATE OR REPLACE TEMP TABLE $ops AS $q", ops=profile_sql.OPS, q=ops)
-        (count,) = self.s.fetchone(create) or (0,)
+        props = tuple(c for c in columns_ if c.table == "users")
+
+        def build() -> exp.Expr:
+            keys = _keys_expr(staged) or sql("CAST(NULL AS VARCHAR[])")
+            head = sql("SELECT i.user_id, c.type, c.time, c._row, $keys AS _keys", keys=keys).expressions
+            ops = _resolved(staged.ref, PROFILE_RECORDS, head)
+            ops.select(*(exp.alias_(value_expr(c.source, c.ptype), sb.name(c.name)) for c in props), copy=False)
+            return sql("CREATE OR REPLACE TEMP TABLE $ops AS $q", ops=profile_sql.OPS, q=ops)
+
+        shape = (staged.relation, staged.json_props_column, tuple(staged.props), props)
+        (count,) = self.s.fetchone(_memo(("profiles", *shape), build)) or (0,)
         if count:
             types = {c.name: c.ptype for c in props}
             mixed = profile_sql.apply_simple_ops(self.project, self.s, types, now_ms)
@@ -790,36 +652,328 @@ class Loader:
             rows = self.s.arrow(ordered)
             if rows.num_rows:
                 apply_profile_ops(self.project, self.s, rows, types, now_ms)
-        self.s.execute(sql("DROP TABLE $ops", ops=profile_sql.OPS))
+        self.s.execute(_DROP_OPS)
         return int(count)
 
     def _write_items(self, staged: Staged, columns_: list[_Column], now_ms: int) -> int:
-        props = [c for c in columns_ if c.table == "items"]
-        query = sql(
-            "SELECT item_type, item_id, type FROM $rel WHERE $items AND $not_bad ORDER BY time NULLS LAST, _row",
-            rel=staged.ref,
-            items=of_types(ITEM_RECORDS),
-            not_bad=NOT_BAD,
-        )
-        query.select(*(exp.alias_(value_expr(c.source, c.ptype), sb.name(c.name)) for c in props), copy=False)
-        ops = self.s.arrow(query)
+        props = tuple(c for c in columns_ if c.table == "items")
+
+        def build() -> exp.Expr:
+            query = sql(
+                "SELECT item_type, item_id, type FROM $rel WHERE $items AND $not_bad ORDER BY time NULLS LAST, _row",
+                rel=staged.ref,
+                items=of_types(ITEM_RECORDS),
+                not_bad=NOT_BAD,
+            )
+            assert isinstance(query, exp.Select)
+            return query.select(*(exp.alias_(value_expr(c.source, c.ptype), sb.name(c.name)) for c in props))
+
+        ops = self.s.arrow(_memo(("items", staged.relation, props), build))
         if ops.num_rows == 0:
             return 0
         apply_item_ops(self.project, self.s, ops, now_ms)
         return ops.num_rows
 
 
+_COUNTS = sb.freeze(sql("SELECT coalesce(type, '?'), _reason IS NULL, count(*) FROM $chk GROUP BY ALL", chk=CHK))
+_SETTLE = sb.freeze(
+    sql(
+        "CREATE OR REPLACE TEMP TABLE $bad AS "
+        "SELECT _row FROM $chk WHERE _reason IS NOT NULL UNION SELECT _row FROM $skip",
+        bad=BAD,
+        chk=CHK,
+        skip=SKIP,
+    )
+)
+_DROPS = tuple(
+    sb.freeze(sql("DROP TABLE IF EXISTS $t", t=temp)) for temp in (CHK, SKIP, NEWIDS, BAD, IDS, MAP, REFUSED)
+)
+_UNORDERED = sb.freeze(sql("SET preserve_insertion_order = false"))
+_ORDERED = sb.freeze(sql("SET preserve_insertion_order = true"))
+_DROP_OPS = sb.freeze(sql("DROP TABLE $ops", ops=profile_sql.OPS))
+
+
+def _resolved(rel: exp.Table, record_types: tuple[str, ...], head: list[exp.Expr]) -> exp.Select:
+    """``SELECT head``: staged rows ``c`` of these types that are to be written, joined to their person ``i``."""
+    query = sql(
+        "SELECT $head FROM $rel AS c JOIN $map AS i ON i.distinct_id = c.distinct_id "
+        "WHERE list_contains($types, c.type) AND c._row NOT IN (SELECT _row FROM $bad)",
+        head=head,
+        rel=rel,
+        map=MAP,
+        types=list(record_types),
+        bad=BAD,
+    )
+    assert isinstance(query, exp.Select)
+    return query
+
+
+@dataclass(frozen=True)
+class _Duplicates:
+    """The statements that find a batch's duplicates (see Loader._mark_duplicates)."""
+
+    create: exp.Expr
+    repeated: exp.Expr
+    repeats: exp.Expr
+    span: exp.Expr
+    any_stored: exp.Expr
+    stored: exp.Expr
+    any_records: exp.Expr
+    seen: exp.Expr
+    count: exp.Expr
+
+
+@functools.lru_cache(maxsize=64)
+def _duplicates(schema: str, relation: str) -> _Duplicates:
+    rel = sb.table(None, relation)
+    events = sb.table(schema, "events")
+    valid = sql("_row NOT IN (SELECT _row FROM $chk WHERE _reason IS NOT NULL)", chk=CHK)
+    within = sql("time BETWEEN make_timestamp(? * 1000) AND make_timestamp(? * 1000)")
+    statements = _Duplicates(
+        create=sql("CREATE OR REPLACE TEMP TABLE $skip (_row BIGINT, reason VARCHAR)", skip=SKIP),
+        repeated=sql(
+            "SELECT _row FROM $chk WHERE _reason IS NULL AND _h IN "
+            "(SELECT _h FROM $chk WHERE _reason IS NULL GROUP BY _h HAVING count(*) > 1)",
+            chk=CHK,
+        ),
+        repeats=sql(
+            """INSERT INTO $skip
+            SELECT _row, NULL FROM (
+                SELECT _row, row_number() OVER (PARTITION BY event_id ORDER BY _row) AS rn
+                FROM $rel WHERE list_contains(?, _row))
+            WHERE rn > 1""",
+            skip=SKIP,
+            rel=rel,
+        ),
+        span=sql(
+            "SELECT min(time), max(time) FROM $chk WHERE _reason IS NULL AND $is_event", chk=CHK, is_event=IS_EVENT
+        ),
+        any_stored=sql("SELECT 1 FROM $events WHERE $within LIMIT 1", events=events, within=within),
+        stored=sql(
+            "INSERT INTO $skip SELECT s._row, NULL FROM $rel AS s "
+            "SEMI JOIN (SELECT event_id FROM $events WHERE $within) AS e USING (event_id) "
+            "WHERE $is_event AND $valid",
+            skip=SKIP,
+            rel=rel,
+            events=events,
+            within=within,
+            is_event=IS_EVENT,
+            valid=valid,
+        ),
+        any_records=sql("SELECT 1 FROM $chk WHERE NOT $is_event LIMIT 1", chk=CHK, is_event=IS_EVENT),
+        seen=sql(
+            "INSERT INTO $skip SELECT s._row, NULL FROM $rel AS s "
+            "SEMI JOIN $seen AS r ON r.record_id = s.event_id WHERE NOT $is_event AND $valid",
+            skip=SKIP,
+            rel=rel,
+            seen=sb.table(schema, "records_seen"),
+            is_event=IS_EVENT,
+            valid=valid,
+        ),
+        count=sql("SELECT count(DISTINCT _row) FROM $skip", skip=SKIP),
+    )
+    for stmt in vars(statements).values():
+        sb.freeze(stmt)
+    return statements
+
+
+@dataclass(frozen=True)
+class _Persons:
+    """The statements that give a batch's new ids their person and stamp first/last seen."""
+
+    ids: exp.Expr
+    newids: exp.Expr
+    count: exp.Expr
+    identities: exp.Expr
+    users: exp.Expr
+    map: exp.Expr
+    seen: exp.Expr
+
+
+@functools.lru_cache(maxsize=64)
+def _persons(schema: str, relation: str) -> _Persons:
+    identities, users = sb.table(schema, "identities"), sb.table(schema, "users")
+    statements = _Persons(
+        ids=sql(
+            """CREATE OR REPLACE TEMP TABLE $ids AS
+            SELECT 'd' AS _ns, distinct_id, min(_row) AS first_row,
+                   coalesce(bool_or(is_login_id), false) AS login,
+                   min(time) FILTER (WHERE $is_event) AS lo, max(time) FILTER (WHERE $is_event) AS hi
+            FROM $rel WHERE $written AND $not_bad
+            GROUP BY distinct_id""",
+            ids=IDS,
+            is_event=IS_EVENT,
+            rel=sb.table(None, relation),
+            written=of_types(EVENT_RECORDS + PROFILE_RECORDS),
+            not_bad=NOT_BAD,
+        ),
+        newids=sql(
+            """CREATE OR REPLACE TEMP TABLE $newids AS
+            SELECT n._ns AS ns, CASE WHEN n.login THEN $login ELSE $anonymous END AS id_type,
+                   n.distinct_id AS id_value, row_number() OVER (ORDER BY n.first_row) AS k
+            FROM $ids AS n ANTI JOIN $identities AS i ON i.ns = n._ns AND i.id_value = n.distinct_id""",
+            newids=NEWIDS,
+            login=ident_mod.LOGIN,
+            anonymous=ident_mod.ANONYMOUS,
+            ids=IDS,
+            identities=identities,
+        ),
+        count=sql("SELECT count(*) FROM $newids", newids=NEWIDS),
+        identities=sql(
+            "INSERT INTO $identities SELECT ns, id_type, id_value, k + ?, make_timestamp(? * 1000) FROM $newids",
+            identities=identities,
+            newids=NEWIDS,
+        ),
+        users=sql(
+            "INSERT INTO $users (user_id, first_id, created_at, updated_at) "
+            "SELECT k + ?, id_value, make_timestamp(? * 1000), make_timestamp(? * 1000) FROM $newids",
+            users=users,
+            newids=NEWIDS,
+        ),
+        map=sql(
+            """CREATE OR REPLACE TEMP TABLE $map AS
+            SELECT n.distinct_id, i.user_id, n.lo, n.hi
+            FROM $ids AS n JOIN $identities AS i ON i.ns = n._ns AND i.id_value = n.distinct_id""",
+            map=MAP,
+            ids=IDS,
+            identities=identities,
+        ),
+        seen=sql(
+            """UPDATE $users AS u
+            SET first_seen = least(coalesce(u.first_seen, s.lo), s.lo),
+                last_seen = greatest(coalesce(u.last_seen, s.hi), s.hi)
+            FROM (SELECT user_id, make_timestamp(min(lo) * 1000) AS lo, make_timestamp(max(hi) * 1000) AS hi
+                  FROM $map WHERE lo IS NOT NULL GROUP BY user_id) AS s
+            WHERE u.user_id = s.user_id""",
+            users=users,
+            map=MAP,
+        ),
+    )
+    for stmt in vars(statements).values():
+        sb.freeze(stmt)
+    return statements
+
+
+#: Statements built for a batch's shape (relation, project, columns, rules), frozen and kept: a collector
+#: loads batch after batch of the same shape, and building and rendering a tree costs more Python time than
+#: DuckDB takes to run most of them. The key holds everything a statement depends on.
+_STATEMENTS: dict[tuple[object, ...], exp.Expr] = {}
+_STATEMENTS_MAX = 2048
+
+
+def _memo(key: tuple[object, ...], build: Callable[[], exp.Expr]) -> exp.Expr:
+    """The statement for ``key``, built by ``build`` the first time."""
+    tree = _STATEMENTS.get(key)
+    if tree is None:
+        if len(_STATEMENTS) >= _STATEMENTS_MAX:
+            _STATEMENTS.clear()
+        tree = _STATEMENTS[key] = sb.freeze(build())
+    return tree
+
+
+@dataclass(frozen=True)
+class _CheckShape:
+    """What a batch's checks depend on."""
+
+    relation: str
+    json_column: str | None
+    props: tuple[PropSource, ...]
+    max_past_ms: int
+    max_future_ms: int
+    bad_events: tuple[tuple[str, str], ...]
+    bad_names: tuple[tuple[str, str], ...]
+    refused: tuple[tuple[tuple[str, str], str], ...]
+    columns: tuple[_Column, ...]
+    json_refusals: bool
+
+
+def _checks(shape: _CheckShape) -> list[Check]:
+    checks = record_checks(
+        max_future_ms=shape.max_future_ms, max_past_ms=shape.max_past_ms, bad_events=dict(shape.bad_events)
+    )
+    props = list(shape.props)
+    if shape.json_column:
+        checks.append(json_properties_check(shape.json_column))
+    checks += name_checks(dict(shape.bad_names), props, shape.json_column is not None)
+    checks += table_name_checks(dict(shape.refused), props, shape.json_refusals)
+    for column in shape.columns:
+        check = conflict_check(column.source, column.ptype, column.table)
+        if check is not None:
+            checks.append(check)
+    return checks
+
+
+@functools.lru_cache(maxsize=64)
+def _check_statements(shape: _CheckShape) -> tuple[tuple[exp.Expr, bool], ...]:
+    """The statements of the check pass, each with whether it takes the window ``[lo, hi]`` as parameters.
+
+    A wide batch (thousands of property checks) is judged in passes of :data:`CHECKS_PER_PASS` checks:
+    DuckDB keeps working vectors for every branch of a ``CASE`` on every thread, so one ``CASE`` of 2,000
+    branches alone took 350 MB. Each pass keeps only its failing rows; the first failing pass wins.
+    """
+    checks = _checks(shape)
+    rel = sb.table(None, shape.relation)
+    source: exp.Expr = rel
+    if shape.json_refusals:
+        source = sql("SELECT * FROM $rel LEFT JOIN $refused USING (_row)", rel=rel, refused=REFUSED)
+    # the window's bounds, as the columns the time rules read
+    source = sql(
+        "SELECT *, CAST(? AS BIGINT) AS $lo, CAST(? AS BIGINT) AS $hi FROM $source",
+        lo=sb.name(WINDOW_LO),
+        hi=sb.name(WINDOW_HI),
+        source=_relation(source),
+    )
+    groups = [checks[i : i + CHECKS_PER_PASS] for i in range(0, len(checks), CHECKS_PER_PASS)]
+    passes = [sb.table(None, f"_ul_why{n}") for n in range(len(groups))] if len(groups) > 1 else []
+    out: list[tuple[exp.Expr, bool]] = []
+    if not passes:
+        why, source_why = _case(checks), source
+    else:
+        for part, group in zip(passes, groups, strict=True):
+            create = sql(
+                "CREATE OR REPLACE TEMP TABLE $part AS SELECT * FROM "
+                "(SELECT _row, $case AS _why FROM $source) WHERE _why IS NOT NULL",
+                part=part,
+                case=_case(group),
+                source=_relation(source),
+            )
+            out.append((create, True))
+        source_why = rel
+        for part in passes:
+            source_why = sql("SELECT * FROM $left LEFT JOIN $part USING (_row)", left=_relation(source_why), part=part)
+        why = exp.func("coalesce", *(sb.col("_why", p.name) for p in passes))
+    # Only narrow columns are kept; later steps read ids and names from the staged relation itself.
+    final = sql(
+        """CREATE OR REPLACE TEMP TABLE $chk AS
+        SELECT _row, type, time, hash(event_id) AS _h, _why.r AS _reason, _why.f AS _field
+        FROM (SELECT _row, type, time, event_id, $why AS _why FROM $source)""",
+        chk=CHK,
+        why=why,
+        source=_relation(source_why),
+    )
+    out.append((final, not passes))
+    out += [(sql("DROP TABLE $t", t=part), False) for part in passes]
+    return tuple((sb.freeze(stmt), windowed) for stmt, windowed in out)
+
+
 def _case(checks: list[Check]) -> exp.Expr:
     """One CASE: the first failing check gives both the field and the reason (built only for that row)."""
-    ifs = [
-        exp.If(this=c.condition, true=sql("struct_pack(f := $f, r := $r)", f=c.field_expr, r=c.reason)) for c in checks
-    ]
-    return exp.Case(ifs=ifs)
+    return exp.Case(ifs=[exp.If(this=c.condition, true=_why(c.field_expr, c.reason)) for c in checks])
+
+
+def _why(field_: exp.Expr, reason: exp.Expr) -> exp.Expr:
+    """``{'f': field, 'r': reason}``: a refused record's field and reason."""
+    return exp.Struct(
+        expressions=[
+            exp.PropertyEQ(this=exp.to_identifier("f"), expression=field_),
+            exp.PropertyEQ(this=exp.to_identifier("r"), expression=reason),
+        ]
+    )
 
 
 def _relation(source: exp.Expr) -> exp.Expr:
     """A table as it is, a query as a subquery: what a ``FROM $slot`` takes."""
-    return source if isinstance(source, exp.Table | exp.Subquery) else source.subquery()
+    return source if isinstance(source, exp.Table | exp.Subquery) else exp.Subquery(this=source)
 
 
 def _column(columns: list[_Column], table: str, name: str, ptype: PropertyType, source: PropSource) -> _Column:

@@ -46,7 +46,7 @@ def apply_simple_ops(
         )
     )
     all_props = list(project.properties("users"))
-    sets = [exp.EQ(this=col(n), expression=_new_value(n, types.get(n))) for n in all_props]
+    sets: list[exp.Expr] = [exp.EQ(this=col(n), expression=_new_value(n, types.get(n))) for n in all_props]
     sets.append(sql("updated_at = make_timestamp(? * 1000)"))
     update = sql(
         "UPDATE $users AS u SET x = 1 FROM $agg AS a WHERE u.user_id = a.user_id", users=project.ref("users"), agg=AGG

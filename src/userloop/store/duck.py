@@ -22,6 +22,7 @@ from sqlglot import exp
 from userloop.schema.types import PropertyType
 from userloop.store.backend import Capability, Params, engine_errors
 from userloop.store.dialects import render
+from userloop.store.sqlbuild import rendered
 from userloop.store.sqltext import ident, literal, qualified
 
 engine_errors(duckdb.Error)
@@ -69,7 +70,7 @@ class DuckSession:
         self._con = con
 
     def render(self, stmt: exp.Expr) -> str:
-        return render(stmt, DIALECT)
+        return rendered(stmt, DIALECT, render)
 
     def execute(self, stmt: exp.Expr, params: Params = None) -> DuckRows:
         return DuckRows(self._con.execute(self.render(stmt), params))

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -122,3 +123,26 @@ def add_column(target: exp.Table, column: str, sql_type: str) -> exp.Expr:
     """``ALTER TABLE target ADD COLUMN "column" sql_type`` (a type cannot stand in a template's slot)."""
     definition = exp.ColumnDef(this=name(column), kind=type_(sql_type))
     return exp.Alter(this=target, kind="TABLE", actions=[definition])
+
+
+_FROZEN = "userloop_frozen"
+
+
+def freeze(tree: exp.Expr) -> exp.Expr:
+    """Mark a statement that is built once and run many times (a hot path caches it) as final: a session then
+    renders it once and keeps the text on the tree. A frozen tree must not be changed; a copy of it is not
+    frozen."""
+    tree.meta[_FROZEN] = (id(tree), {})
+    return tree
+
+
+def rendered(tree: exp.Expr, dialect: str, render: Callable[[exp.Expr, str], str]) -> str:
+    """``render(tree, dialect)``, computed once per dialect for a :func:`frozen <freeze>` tree."""
+    frozen = tree.meta.get(_FROZEN)
+    if frozen is None or frozen[0] != id(tree):
+        return render(tree, dialect)
+    texts: dict[str, str] = frozen[1]
+    text = texts.get(dialect)
+    if text is None:
+        text = texts[dialect] = render(tree, dialect)
+    return text
