@@ -82,7 +82,10 @@ class DuckSession:
         return self._con.execute(self.render(stmt), params).fetchall()
 
     def fetchone(self, stmt: exp.Expr, params: Params = None) -> tuple[Any, ...] | None:
-        return self._con.execute(self.render(stmt), params).fetchone()
+        """The first row of a statement that returns at most a few. The result is read to its end: DuckDB
+        refuses to register an Arrow view on a connection with a half-read result."""
+        rows = self._con.execute(self.render(stmt), params).fetchall()
+        return rows[0] if rows else None
 
     def scalar(self, stmt: exp.Expr, params: Params = None) -> Any:
         row = self.fetchone(stmt, params)
