@@ -7,6 +7,7 @@ on a record's own fields are declared once in :mod:`userloop.ingest.rules`, whic
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -45,10 +46,17 @@ KEYS = col(JSON_KEYS)
 
 @dataclass(frozen=True)
 class Check:
+    """A record check: the ``condition`` that refuses a record, on ``field``, with ``reason``.
+
+    ``value``: a JSON value the reason goes on to show (its kind and text, see :func:`shown_value`); that part
+    is added once after the checks rather than in each, which keeps a wide batch's statement small.
+    """
+
     field: str
     condition: exp.Expr
     reason: exp.Expr  # yields the message
     field_sql: exp.Expr | None = None  # when the field depends on the record
+    value: exp.Expr | None = None
 
     @property
     def field_expr(self) -> exp.Expr:
@@ -159,6 +167,7 @@ def value_expr(prop: PropSource, ptype: PropertyType) -> exp.Expr:
     return _cast(src, ptype.sql_type, safe=typed_family(prop.duck_type) != ptype)
 
 
+@functools.lru_cache(maxsize=16_384)  # a project's columns come back batch after batch
 def conflict_check(prop: PropSource, ptype: PropertyType, table: str) -> Check | None:
     """The check that a value fits the registered type; None when it always does."""
     src = _source(prop)
@@ -181,37 +190,43 @@ def conflict_check(prop: PropSource, ptype: PropertyType, table: str) -> Check |
             return Check(prop.name, cond, reason)
         got = family.value if family else prop.duck_type
         return Check(prop.name, sql("$rows AND $v IS NOT NULL", rows=rows_of_table, v=src), _msg(f"{label}; got {got}"))
-    kind = sql("json_type($v)", v=src)
     accepted = [exp.Literal.string(k) for k in (*JSON_KINDS[ptype], "NULL")]  # JSON null: not set
-    shape_ok: exp.Expr | None = None
+    # One json_type per value: a SQL NULL (key absent) gives NULL, so the condition is false for it.
     if ptype in (PropertyType.DATETIME, PropertyType.DATE):
         regex = DATETIME_REGEX if ptype is PropertyType.DATETIME else DATE_REGEX
-        shape_ok = sql(
-            "regexp_full_match($v ->> '$', $re) AND $typed IS NOT NULL", v=src, re=regex, typed=value_expr(prop, ptype)
+        cond = sql(
+            "$rows AND (json_type($v) NOT IN ($accepted) OR (json_type($v) <> 'NULL' AND "
+            "NOT (regexp_full_match($v ->> '$', $re) AND $typed IS NOT NULL)))",
+            rows=rows_of_table,
+            v=src,
+            accepted=accepted,
+            re=regex,
+            typed=value_expr(prop, ptype),
         )
     elif ptype is PropertyType.LIST:
-        shape_ok = sql(
-            "list_bool_and(list_transform(TRY_CAST($v AS JSON[]), lambda x: json_type(x) = 'VARCHAR'))", v=src
+        cond = sql(
+            "$rows AND (json_type($v) NOT IN ($accepted) OR (json_type($v) <> 'NULL' AND "
+            "NOT list_bool_and(list_transform(TRY_CAST($v AS JSON[]), lambda x: json_type(x) = 'VARCHAR'))))",
+            rows=rows_of_table,
+            v=src,
+            accepted=accepted,
         )
-    # One json_type per value: a SQL NULL (key absent) gives NULL, so the condition is false for it.
-    wrong_kind = sql("$kind NOT IN ($accepted)", kind=kind, accepted=accepted)
-    if shape_ok is not None:
-        wrong_kind = sql("($wrong OR ($kind <> 'NULL' AND NOT ($ok)))", wrong=wrong_kind, kind=kind, ok=shape_ok)
-    cond = sql("$rows AND $wrong", rows=rows_of_table, wrong=wrong_kind)
-    reason = sql(
-        "$label || $kind_label || ' ' || left(CAST($v AS VARCHAR), $n)",
-        label=conflict_prefix(prop.name, ptype),
-        kind_label=json_kind_label(kind),
-        v=src,
+    else:
+        cond = sql("$rows AND json_type($v) NOT IN ($accepted)", rows=rows_of_table, v=src, accepted=accepted)
+    return Check(prop.name, cond, _msg(conflict_prefix(prop.name, ptype)), value=src)
+
+
+def shown_value(reason: exp.Expr, value: exp.Expr) -> exp.Expr:
+    """``reason`` followed by a JSON ``value``'s kind, in the registry's words, and its text (cut)."""
+    kind = sql("json_type($v)", v=value)
+    ifs = [exp.If(this=exp.Literal.string(k), true=exp.Literal.string(label)) for k, label in KIND_LABELS.items()]
+    return sql(
+        "$reason || $label || ' ' || left(CAST($v AS VARCHAR), $n)",
+        reason=reason,
+        label=exp.Case(this=kind, ifs=ifs, default=kind.copy()),
+        v=value,
         n=SHOWN_CHARS,
     )
-    return Check(prop.name, cond, reason)
-
-
-def json_kind_label(kind: exp.Expr) -> exp.Expr:
-    """A JSON value's kind (``kind`` is a json_type expression) in the registry's words."""
-    ifs = [exp.If(this=exp.Literal.string(k), true=exp.Literal.string(label)) for k, label in KIND_LABELS.items()]
-    return exp.Case(this=kind, ifs=ifs, default=kind.copy())
 
 
 _NUMBER_TYPES = frozenset(

@@ -45,6 +45,7 @@ from userloop.ingest.checks import (
     name_checks,
     of_types,
     record_checks,
+    shown_value,
     table_name_checks,
     typed_family,
     value_expr,
@@ -926,8 +927,10 @@ def _check_statements(shape: _CheckShape) -> tuple[tuple[exp.Expr, bool], ...]:
     groups = [checks[i : i + CHECKS_PER_PASS] for i in range(0, len(checks), CHECKS_PER_PASS)]
     passes = [sb.table(None, f"_ul_why{n}") for n in range(len(groups))] if len(groups) > 1 else []
     out: list[tuple[exp.Expr, bool]] = []
+    # Only narrow columns are kept; later steps read ids and names from the staged relation itself.
+    narrow = "SELECT _row, type, time, event_id, $why AS _why FROM $source"
     if not passes:
-        why, source_why = _case(checks), source
+        judged = sql(narrow, why=_case(checks), source=_relation(source))
     else:
         for part, group in zip(passes, groups, strict=True):
             create = sql(
@@ -938,18 +941,19 @@ def _check_statements(shape: _CheckShape) -> tuple[tuple[exp.Expr, bool], ...]:
                 source=_relation(source),
             )
             out.append((create, True))
-        source_why = rel
+        judged = sql(narrow, why=exp.func("coalesce", *(sb.col("_why", p.name) for p in passes)), source=rel)
+        assert isinstance(judged, exp.Select)
         for part in passes:
-            source_why = sql("SELECT * FROM $left LEFT JOIN $part USING (_row)", left=_relation(source_why), part=part)
-        why = exp.func("coalesce", *(sb.col("_why", p.name) for p in passes))
-    # Only narrow columns are kept; later steps read ids and names from the staged relation itself.
+            judged = judged.join(part, using=["_row"], join_type="left", copy=False)
+    reason = sql(
+        "CASE WHEN _why.v IS NULL THEN _why.r ELSE $shown END", shown=shown_value(sql("_why.r"), sql("_why.v"))
+    )
     final = sql(
         """CREATE OR REPLACE TEMP TABLE $chk AS
-        SELECT _row, type, time, hash(event_id) AS _h, _why.r AS _reason, _why.f AS _field
-        FROM (SELECT _row, type, time, event_id, $why AS _why FROM $source)""",
+        SELECT _row, type, time, hash(event_id) AS _h, $reason AS _reason, _why.f AS _field FROM $judged""",
         chk=CHK,
-        why=why,
-        source=_relation(source_why),
+        reason=reason,
+        judged=_relation(judged),
     )
     out.append((final, not passes))
     out += [(sql("DROP TABLE $t", t=part), False) for part in passes]
@@ -958,17 +962,24 @@ def _check_statements(shape: _CheckShape) -> tuple[tuple[exp.Expr, bool], ...]:
 
 def _case(checks: list[Check]) -> exp.Expr:
     """One CASE: the first failing check gives both the field and the reason (built only for that row)."""
-    return exp.Case(ifs=[exp.If(this=c.condition, true=_why(c.field_expr, c.reason)) for c in checks])
+    # copies: checks are cached (conflict_check) and a node belongs to one tree
+    return exp.Case(ifs=[exp.If(this=c.condition.copy(), true=_why(c)) for c in checks])
 
 
-def _why(field_: exp.Expr, reason: exp.Expr) -> exp.Expr:
-    """``{'f': field, 'r': reason}``: a refused record's field and reason."""
+def _why(check: Check) -> exp.Expr:
+    """``{'f': field, 'r': reason, 'v': value}``: a refused record's field, reason and the value the reason
+    goes on to show (NULL when none)."""
+    value = check.value if check.value is not None else _NO_VALUE
     return exp.Struct(
         expressions=[
-            exp.PropertyEQ(this=exp.to_identifier("f"), expression=field_),
-            exp.PropertyEQ(this=exp.to_identifier("r"), expression=reason),
+            exp.PropertyEQ(this=exp.to_identifier("f"), expression=check.field_expr.copy()),
+            exp.PropertyEQ(this=exp.to_identifier("r"), expression=check.reason.copy()),
+            exp.PropertyEQ(this=exp.to_identifier("v"), expression=value.copy()),
         ]
     )
+
+
+_NO_VALUE = sql("CAST(NULL AS JSON)")
 
 
 def _relation(source: exp.Expr) -> exp.Expr:
