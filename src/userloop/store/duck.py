@@ -20,6 +20,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from userloop.schema.types import PropertyType
+from userloop.store import rejects
 from userloop.store.backend import Capability, Params, engine_errors
 from userloop.store.dialects import render
 from userloop.store.sqlbuild import rendered
@@ -159,14 +160,6 @@ _DDL = (
         display_en VARCHAR,
         first_seen TIMESTAMP NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS {s}.rejects (
-        source VARCHAR NOT NULL,
-        row_no BIGINT,
-        field VARCHAR,
-        reason VARCHAR NOT NULL,
-        raw VARCHAR,
-        received_at TIMESTAMP NOT NULL
-    )""",
     """CREATE OR REPLACE VIEW {s}.identities_view AS
         SELECT id_type, id_value, user_id, created_at FROM {s}.identities""",
     """CREATE TABLE IF NOT EXISTS {s}.records_seen (record_id VARCHAR NOT NULL, seen_at TIMESTAMP NOT NULL)""",
@@ -259,6 +252,7 @@ class EventStore:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
             for ddl in _DDL:
                 con.execute(ddl.format(s=ident(schema)))
+            con.execute(render(rejects.create(exp.table_(rejects.TABLE, db=schema, quoted=True)), DIALECT))
         return ProjectStore(self, schema)
 
 
