@@ -107,6 +107,9 @@ def test_the_cli_prints_the_same_json_in_process_and_through_the_server(
         ["insights", "list", "--dashboard", "ops"],
         ["insights", "show", str(saved["id"])],
         ["models", "report", "rfm"],
+        ["projects", "list"],
+        ["properties", "list"],
+        ["rejects", "list"],
     ]
     _cli(path, "models", "run", "--only", "rfm", "--as-of", "2026-06-30")
     local = [_cli(path, *c) for c in commands]

@@ -28,6 +28,7 @@ from userloop.collect.limits import TokenBuckets
 from userloop.core.errors import ValidationError
 from userloop.ingest.files import ExpandedTooLargeError, check_expanded_size
 from userloop.ingest.rejects_files import prune_rejects
+from userloop.ops import NoInput
 from userloop.service.jobs import rejects_retention
 from userloop.store import Workspace
 
@@ -201,7 +202,7 @@ def test_the_last_admin_and_the_service_token_are_not_revocable(fresh: Configure
     # the CLI's session token still works
     client = ServerClient.for_workspace(fresh.path)
     assert client is not None
-    assert [p["name"] for p in client.projects()] == ["default"]
+    assert [p.name for p in client.run("projects.list", NoInput())] == ["default"]
 
 
 # collector rate limit ------------------------------------------------------------------------------------------

@@ -22,19 +22,7 @@ from userloop.api.fastpath import CollectorFastPath
 from userloop.api.guard import ResponseGuard
 from userloop.api.limits import BodyLimit, ClientLimit, preflight
 from userloop.api.models import ERROR_RESPONSES
-from userloop.api.routers import (
-    collector,
-    events,
-    health,
-    imports,
-    jobs,
-    keys,
-    operations,
-    profiles,
-    projects,
-    properties,
-    rejects,
-)
+from userloop.api.routers import collector, events, health, imports, operations, profiles
 from userloop.service.runtime import Runtime
 
 
@@ -59,7 +47,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.runtime = runtime
-    for module in (health, collector, events, projects, keys, rejects, jobs, operations, imports, properties, profiles):
+    for module in (health, collector, events, operations, imports, profiles):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.router.add_api_route(
         "/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False, route_class_override=_PreflightRoute

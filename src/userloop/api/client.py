@@ -102,9 +102,6 @@ class ServerClient:
             raise WorkspaceError(f"cannot reach the server at {self.url}: {exc}") from exc
         return written
 
-    def rejects(self, *, project: str = "default", limit: int = 50) -> Any:
-        return self._call("GET", "/api/v1/rejects", params={"project": project, "limit": limit})
-
     def import_file(self, req: ImportFiles, path: Path) -> ImportedByServer:
         """One file of ``req`` through ``POST /api/v1/imports/{kind}``, its bytes streamed as the body."""
         from dataclasses import asdict
@@ -155,15 +152,6 @@ class ServerClient:
 
     def jobs(self, *, limit: int = 50) -> Any:
         return self._call("GET", "/api/v1/jobs", params={"limit": limit})
-
-    def projects(self) -> Any:
-        return self._call("GET", "/api/v1/projects")
-
-    def create_project(self, name: str, *, timezone: str) -> Any:
-        return self._call("POST", "/api/v1/projects", json={"name": name, "timezone": timezone})
-
-    def properties(self, *, project: str = "default") -> Any:
-        return self._call("GET", "/api/v1/properties", params={"project": project})
 
 
 def _error(status: int, content: bytes) -> UserloopError:

@@ -115,16 +115,11 @@ def projects_create(
     json_out: Json_ = False,
 ) -> None:
     """Create a project; prints its write key once."""
-    from userloop.cli.session import open_local, server_client
+    from userloop.cli.dispatch import call
 
     out = Out(json_out)
     with out.errors():
-        client = server_client(workspace)
-        if client is not None:
-            write_key = str(client.create_project(name, timezone=timezone)["write_key"])
-        else:
-            with open_local(workspace) as ws:
-                write_key = ws.create_project(name, timezone=timezone).write_key
+        write_key = call(workspace, "projects.create", name=name, timezone=timezone).write_key
         out.emit(
             {"project": name, "timezone": timezone, "write_key": write_key},
             text=[f"Project {name} created (time zone {timezone})", f"  write key  {write_key}"],
@@ -134,20 +129,12 @@ def projects_create(
 @projects_app.command("list")
 def projects_list(workspace: Workspace_ = Path(DEFAULT_WORKSPACE), json_out: Json_ = False) -> None:
     """List the projects of the workspace."""
-    from userloop.cli.session import open_local, server_client
+    from userloop.cli.dispatch import as_json, call
 
     out = Out(json_out)
     with out.errors():
-        client = server_client(workspace)
-        if client is not None:
-            rows = [{"project": p["name"], "timezone": p["timezone"], "created_at": p["created_at"]}
-                    for p in client.projects()]  # fmt: skip
-        else:
-            with open_local(workspace) as ws:
-                rows = [
-                    {"project": p.name, "timezone": p.timezone, "created_at": p.created_at.isoformat()}
-                    for p in ws.meta.projects()
-                ]
+        projects = as_json("projects.list", call(workspace, "projects.list"))
+        rows = [{"project": p["name"], "timezone": p["timezone"], "created_at": p["created_at"]} for p in projects]
         out.table(rows, ["project", "timezone", "created_at"])
 
 
@@ -205,7 +192,6 @@ def _pairs(values: list[str] | None) -> dict[str, str]:
             raise UserloopError(f"--rename takes OLD=NEW, got {item!r}", code="invalid")
         pairs[old] = new
     return pairs
-
 
 
 Files_ = Annotated[
@@ -355,18 +341,15 @@ def rejects_list(
     json_out: Json_ = False,
 ) -> None:
     """List refused records with the field and the reason."""
-    from userloop.cli.session import open_local, server_client
+    from userloop.cli.dispatch import as_json, call
 
     out = Out(json_out)
     cols = ["received_at", "source", "row", "field", "reason", "raw"]
     with out.errors():
-        client = server_client(workspace)
-        if client is not None:
-            out.table(list(client.rejects(project=project, limit=limit)), cols)
-            return
-        with open_local(workspace, read_only=True) as ws:
-            rows = ws.project(project).recent_rejects(limit, raw_chars=200)
-        out.table([{**r, "received_at": str(r["received_at"])} for r in rows], cols)
+        rows = as_json("rejects.list", call(workspace, "rejects.list", project=project, limit=limit))
+        if not json_out:  # a table shows the start of the raw input; JSON has what the API gives
+            rows = [{**r, "raw": (r["raw"] or "")[:200]} for r in rows]
+        out.table(rows, cols)
 
 
 @properties_app.command("list")
@@ -376,17 +359,12 @@ def properties_list(
     json_out: Json_ = False,
 ) -> None:
     """List registered properties with their table and type."""
-    from userloop.cli.session import open_local, server_client
+    from userloop.cli.dispatch import as_json, call
 
     out = Out(json_out)
     cols = ["table", "name", "type", "display_zh", "display_en", "first_seen"]
     with out.errors():
-        client = server_client(workspace)
-        if client is not None:
-            out.table(list(client.properties(project=project)), cols)
-            return
-        with open_local(workspace, read_only=True) as ws:
-            out.table(ws.project(project).property_rows(), cols)
+        out.table(as_json("properties.list", call(workspace, "properties.list", project=project)), cols)
 
 
 @app.command()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, TypeVar, ge
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from userloop.core.errors import NotFoundError
+from userloop.core.errors import NotFoundError, UserloopError
 
 if TYPE_CHECKING:
     from userloop.query.engine import Engine, ResultCache
@@ -39,7 +39,7 @@ Right = Literal["read", "write", "admin"]
 MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 #: The modules that register operations; :func:`operations` imports them so the registry is complete.
-DOMAINS = ("query", "user_models", "tags", "segments", "users")
+DOMAINS = ("query", "user_models", "projects", "keys", "jobs", "rejects", "properties", "tags", "segments", "users")
 
 
 class Strict(BaseModel):
@@ -69,6 +69,7 @@ class Access:
 
     rights: frozenset[str]
     project_id: int | None = None
+    project_name: str | None = None
     key_id: int | None = None
 
     @classmethod
@@ -83,6 +84,17 @@ class Access:
     def covers(self, project: Project) -> bool:
         return self.project_id is None or self.project_id == project.id
 
+    def check_project(self, name: str) -> None:
+        """Refuse (``forbidden``) a project outside the scope, before it is looked up: a project-scoped token
+        cannot learn which other projects exist."""
+        if self.project_name is not None and name != self.project_name:
+            raise UserloopError(f"this token is for project {self.project_name!r} only, not {name!r}", code="forbidden")
+
+    def check_workspace(self, what: str) -> None:
+        """Refuse (``forbidden``) ``what`` unless the rights hold over every project."""
+        if not self.workspace:
+            raise UserloopError(f"{what} needs a workspace-level admin token", code="forbidden")
+
 
 class Service(Protocol):
     """What a running service adds to an operation's context: its scheduler, and hooks that keep its caches
@@ -91,9 +103,14 @@ class Service(Protocol):
     @property
     def scheduler(self) -> Scheduler: ...
 
-    def project_created(self, name: str) -> None: ...
+    def project_created(self, name: str) -> None:
+        """A project was made: the collector reads its rules afresh."""
 
-    def keys_changed(self) -> None: ...
+    def settings_changed(self) -> None:
+        """A project's collector settings changed: the collector forgets what it cached."""
+
+    def keys_changed(self) -> None:
+        """A key was revoked: cached tokens are forgotten, so it stops working at once."""
 
 
 @dataclass

@@ -33,6 +33,9 @@ class RuntimeService:
     def project_created(self, name: str) -> None:
         self.rt.door.rules.pop(name, None)
 
+    def settings_changed(self) -> None:
+        self.rt.keys.forget()
+
     def keys_changed(self) -> None:
         from userloop.api.deps import forget_tokens
 
@@ -41,7 +44,7 @@ class RuntimeService:
 
 def context(rt: Runtime, caller: Caller, req: BaseModel, op: Operation) -> OpContext:
     """The context of ``op`` called by ``caller``: its access, the service's caches, the project it names."""
-    access = Access(caller.rights, caller.project_id, caller.key_id)
+    access = Access(caller.rights, caller.project_id, caller.project_name, caller.key_id)
     ctx = OpContext(rt.ws, access, cache=rt.query_cache, sql_max_reply_bytes=rt.config.sql_max_reply_bytes,
                     service=RuntimeService(rt))  # fmt: skip
     if op.scoped:
