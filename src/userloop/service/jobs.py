@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from userloop.service.scheduler import Job
+from userloop.store import rejects
+from userloop.store.sqlbuild import sql
 from userloop.store.workspace import Workspace
 
 REJECTS_KEEP_DAYS = 30
 REJECTS_MAX_BYTES = 100 << 20
+#: A rejects row received more than ``?`` days ago.
+_OLDER = sql("received_at < now()::TIMESTAMP - to_days(?)")
 
 
 def rejects_retention(
@@ -22,15 +26,11 @@ def rejects_retention(
 
         files = prune_rejects(ws.path / "rejects", project, keep_days=keep_days, max_bytes=max_bytes)
         store = ws.project(project)
-        with store.store.transaction() as con:
-            (deleted,) = con.execute(
-                f"SELECT count(*) FROM {store.table('rejects')} WHERE received_at < now()::TIMESTAMP - to_days(?)",
-                [keep_days],
-            ).fetchone() or (0,)
-            con.execute(
-                f"DELETE FROM {store.table('rejects')} WHERE received_at < now()::TIMESTAMP - to_days(?)", [keep_days]
-            )
-        return {"deleted": int(deleted), "keep_days": keep_days, "files_deleted": len(files.deleted)}
+        target = store.ref(rejects.TABLE)
+        with store.atomic() as s:
+            deleted = s.scalar(sql("SELECT count(*) FROM $t WHERE $old", t=target, old=_OLDER), [keep_days])
+            s.execute(sql("DELETE FROM $t WHERE $old", t=target, old=_OLDER), [keep_days])
+        return {"deleted": int(deleted or 0), "keep_days": keep_days, "files_deleted": len(files.deleted)}
 
     return Job("rejects_retention", run, kind="daily", at=at)
 
