@@ -20,7 +20,12 @@ from userloop.sim.run import run_simulation
 from userloop.store import Workspace
 
 DOMAINS = ("tags", "segments", "users")
-RULE = {"type": "event", "event": "order_paid", "count": {"op": "gte", "value": 1}, "window": {"from": "2026-05-01", "to": "2026-06-30"}}
+RULE = {
+    "type": "event",
+    "event": "order_paid",
+    "count": {"op": "gte", "value": 1},
+    "window": {"from": "2026-05-01", "to": "2026-06-30"},
+}
 UPLOAD_TAG = {"name": "vip", "kind": "upload", "type": "bool", "title_zh": "VIP", "title_en": "VIP",
               "source": {"from": "upload"}}  # fmt: skip
 
