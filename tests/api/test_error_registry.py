@@ -145,8 +145,8 @@ def _codes_in(node: ast.AST) -> list[str]:
         first = text(node.args[1] if name == "send_error" and len(node.args) > 1 else None)
         first += text(node.args[0] if name in ("json_error", "error_body") and node.args else None)
         details = [a for a in node.args if name == "HTTPException" and isinstance(a, ast.Dict)]
-        first += [v for d in details for k, v in zip(d.keys, d.values, strict=True) if text(k) == ["code"]
-                  for v in text(v)]  # fmt: skip
+        pairs = [(k, v) for d in details for k, v in zip(d.keys, d.values, strict=True)]
+        first += [code for k, v in pairs if text(k) == ["code"] for code in text(v)]
         return first + [s for k in node.keywords if k.arg == "code" for s in text(k.value)]
     if isinstance(node, ast.ClassDef):
         assigns = [s for s in node.body if isinstance(s, ast.Assign)]
