@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field
 
 from userloop.ops.base import MAX_ROW_ID, OpContext, ProjectScoped, RowId, Strict, operation
-from userloop.ops.tags import HistoryRun, RunDone, absent, profiles
+from userloop.ops.tags import HistoryRun, Number, RunDone, absent, profiles
 from userloop.profile import segments
 
 FeatureKind = Literal["tag", "property", "model"]
@@ -132,19 +132,19 @@ class Spread(Report):
 
     n: int
     missing: int
-    mean: float | None
-    sd: float | None
-    p25: float | None
-    p50: float | None
-    p75: float | None
-    min: float | None
-    max: float | None
+    mean: Number | None
+    sd: Number | None
+    p25: Number | None
+    p50: Number | None
+    p75: Number | None
+    min: Number | None
+    max: Number | None
     dates: dict[str, str | None] | None = Field(default=None, exclude_if=absent, description="A date feature's "
                                                 "mean, quartiles and range as days.")  # fmt: skip
 
 
 class Histogram(Report):
-    edges: list[float] | list[str | None]
+    edges: list[Number] | list[str | None]
     a: list[int]
     b: list[int]
 

@@ -16,6 +16,8 @@ from userloop.profile.platform import Profiles
 from userloop.profile.tagdefs import NAME_PATTERN, TagDef
 
 TagName = Annotated[str, Field(max_length=60, pattern=NAME_PATTERN, description="The tag's name.")]
+#: A value measured on a column that may hold integers or decimals: it keeps its kind in the JSON.
+Number = int | float
 
 
 def absent(value: Any) -> bool:
@@ -41,8 +43,8 @@ class ValueCount(Strict):
 
 
 class Bin(Aliased):
-    start: float = Field(alias="from")
-    to: float
+    start: Number = Field(alias="from")
+    to: Number
     count: int
 
 
@@ -62,10 +64,10 @@ class Counts(Strict):
 
 class Numeric(Strict):
     kind: Literal["numeric"]
-    min: float | None
-    max: float | None
-    mean: float | None
-    quantiles: dict[str, float | None] = Field(description="p10 … p90.")
+    min: Number | None
+    max: Number | None
+    mean: Number | None
+    quantiles: dict[str, Number | None] = Field(description="p10 … p90.")
     histogram: list[Bin]
 
 

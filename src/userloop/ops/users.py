@@ -12,7 +12,7 @@ from pydantic import Field
 
 from userloop.ops.base import OpContext, ProjectScoped, Strict, operation
 from userloop.ops.segments import require_unmask
-from userloop.ops.tags import Aliased, profiles
+from userloop.ops.tags import Aliased, Number, profiles
 
 UserKey = Annotated[str, Field(min_length=1, max_length=255, description="A person key or any id they are known by.")]
 Unmask = Annotated[bool, Field(description="Phone numbers and e-mail addresses in clear (needs the 'pii' right).")]
@@ -74,7 +74,7 @@ class Order(Strict):
 class Orders(Strict):
     event: str
     count: int
-    amount: float | None
+    amount: Number | None
     items: list[Order]
 
 
