@@ -12,7 +12,8 @@ import inspect
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
-from pydantic import BaseModel, create_model
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError, create_model
 
 from userloop.api.deps import Caller, RuntimeDep, require
 from userloop.ops import Access, OpContext, Operation, operations
@@ -91,7 +92,11 @@ def endpoint(op: Operation) -> Any:
     def run(rt: Runtime, caller: Caller, body: BaseModel | None = None, **values: Any) -> Any:
         if body is not None:
             values = {k: v for k, v in values.items() if v is not None} | body.model_dump(exclude_unset=True)
-        req = op.request.model_validate(values)
+        try:
+            req = op.request.model_validate(values)
+        except ValidationError as exc:  # a rule across fields (a model validator), which the body's schema lacks
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            raise RequestValidationError(errors) from exc
         return op.fn(context(rt, caller, req, op), req)
 
     run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
