@@ -7,7 +7,7 @@ breakdowns, and may not filter on them (:class:`userloop.query.compile.Context`)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import Field
@@ -15,6 +15,9 @@ from pydantic import Field
 from userloop.core.errors import NotFoundError
 from userloop.ops.base import OpContext, ProjectScoped, RowId, Strict, operation
 from userloop.query.engine import QueryResult
+
+if TYPE_CHECKING:
+    from userloop.store.tables import Insight as InsightRow
 
 
 # analyses -----------------------------------------------------------------------------------------------------
@@ -100,7 +103,7 @@ class Insight(Strict):
     updated_at: datetime
 
     @classmethod
-    def of(cls, row: Any) -> Insight:
+    def of(cls, row: InsightRow) -> Insight:
         return cls(
             id=row.id, name=row.name, description=row.description, dashboard=row.dashboard, kind=row.kind,
             definition=orjson.loads(row.definition), created_at=row.created_at, updated_at=row.updated_at,
