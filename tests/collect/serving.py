@@ -73,6 +73,8 @@ class Server:
                     return
             except httpx.HTTPError:
                 time.sleep(0.05)
+        self.proc.kill()  # a server that never answered would outlive the test (and its workspace) otherwise
+        self.proc.wait()
         raise RuntimeError("the server did not start")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
