@@ -26,7 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from userloop.ingest.rules import ANONYMOUS_ID, LOGIN_ID, PROPERTIES_NOT_OBJECT, TIME_NOT_INTEGER
+from userloop.ingest.identity import ANONYMOUS, LOGIN
+from userloop.ingest.rules import PROPERTIES_NOT_OBJECT, TIME_NOT_INTEGER
 from userloop.ingest.source import Staged
 from userloop.store.backend import is_engine_error
 from userloop.store.duck import DuckSession
@@ -94,8 +95,8 @@ def _canonical(relation: exp.Expr, *, raw: exp.Expr, error: exp.Expr) -> exp.Exp
         raw=raw,
         error=error,
         time_error=TIME_NOT_INTEGER,
-        login=_identity(LOGIN_ID),
-        anonymous=_identity(ANONYMOUS_ID),
+        login=_identity(LOGIN),
+        anonymous=_identity(ANONYMOUS),
         track_hash=track_hash,
         record_hash=record_hash,
         relation=relation,

@@ -1,13 +1,16 @@
 """Record rules: each declared once (field, condition, message), judged in two places.
 
-The collector's door judges a record in Python before acknowledging it (:func:`first_broken`), so that the SDK's
+The collector's door judges a record in Python before acknowledging it (:class:`RulesByType`), so that the SDK's
 response says which records were refused and why; the loader judges every staged record again in SQL, in one
-vectorised pass (:func:`userloop.ingest.checks.record_checks`). Both read the same :data:`RECORD_RULES`, so a
-record refused at the door carries the same field and message as it would in the dead letter.
+vectorised pass (:func:`userloop.ingest.checks.record_checks`). Both take the same :func:`record_rules`, so a
+record refused at the door carries the same field and message as it would in the dead letter; the same holds for
+event and property names (:func:`event_name_problem`, :func:`property_name_problem`) and for property values
+(:func:`fits`, :func:`conflict_message`).
 
-Conditions read a record's *canonical* fields (:func:`canonical`: ``distinct_id`` falls back to the login or
-anonymous id of ``identities``, as the JSON reader does), and a message is text with a record's values shown in
-it (:class:`Shown`), rendered by Python at the door and by SQL in the loader.
+Each condition is written twice, side by side in its class: as SQL over the staged records and as a Python
+expression over a record's *canonical* fields (``distinct_id`` falls back to the login or anonymous id of
+``identities``, as the JSON reader does). A message is text with a record's values shown in it (:class:`Shown`),
+rendered by Python at the door and by SQL in the loader.
 """
 
 from __future__ import annotations
@@ -22,12 +25,11 @@ from typing import Any, NamedTuple
 import orjson
 from sqlglot import exp
 
+from userloop.ingest.identity import ANONYMOUS, LOGIN
 from userloop.schema.names import RESERVED_EVENT_NAMES, RESERVED_PROPERTY_NAMES, name_problem
 from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, EVENT_TYPES, JSON_KINDS, PropertyType, RecordType
 from userloop.store.sqlbuild import col, sql
 
-LOGIN_ID = "$identity_login_id"
-ANONYMOUS_ID = "$identity_anonymous_id"
 RECORD_TYPES = tuple(t.value for t in RecordType)
 EVENT_RECORDS = tuple(t.value for t in RecordType if t in EVENT_TYPES)
 ITEM_RECORDS = tuple(t.value for t in RecordType if t.is_item)
@@ -454,9 +456,9 @@ _CANONICAL = {
     "distinct_id": (
         '    f_distinct_id = get("distinct_id")\n'
         "    if f_distinct_id is None and type(f_identities) is dict:\n"
-        "        f_distinct_id = f_identities.get(LOGIN_ID)\n"
+        "        f_distinct_id = f_identities.get(LOGIN)\n"
         "        if f_distinct_id is None:\n"
-        "            f_distinct_id = f_identities.get(ANONYMOUS_ID)\n"
+        "            f_distinct_id = f_identities.get(ANONYMOUS)\n"
         "    if type(f_distinct_id) is not str and f_distinct_id is not None:\n"
         "        f_distinct_id = as_json(f_distinct_id)\n"
     ),
@@ -472,7 +474,7 @@ def _compile(name: str, body: str) -> Callable[..., Any]:
     if "distinct_id" in reads:
         reads.add("identities")
     prelude = "".join(code for f, code in _CANONICAL.items() if f in reads)
-    namespace: dict[str, Any] = {"LOGIN_ID": LOGIN_ID, "ANONYMOUS_ID": ANONYMOUS_ID, "as_json": _as_json}
+    namespace: dict[str, Any] = {"LOGIN": LOGIN, "ANONYMOUS": ANONYMOUS, "as_json": _as_json}
     source = f"def {name}(record, lo, hi):\n    get = record.get\n{prelude}{body}"
     code = compile(source, f"<record rules: {name}>", "exec")
     exec(code, namespace)  # noqa: S102 -- source built here from the rules' own expressions, no input
