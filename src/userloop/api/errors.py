@@ -16,7 +16,6 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import duckdb
 import orjson
 import pyarrow as pa
 from fastapi import FastAPI, Request, Response
@@ -25,19 +24,14 @@ from starlette.exceptions import HTTPException
 from starlette.types import Send
 
 from userloop.core.errors import UserloopError, code_for_status, error_body, registered
+from userloop.store.duck import BAD_VALUE_ERRORS
 
 log = logging.getLogger(__name__)
 
 #: Errors that the engines raise on a value the request brought (a number out of range, bytes that are not the
 #: file they claim to be). Routes map them to a 400 naming the field where they can; these handlers catch the
 #: rest, so that user input never makes a 500.
-BAD_INPUT: tuple[type[Exception], ...] = (
-    OverflowError,
-    duckdb.ConversionException,
-    duckdb.InvalidInputException,
-    duckdb.OutOfRangeException,
-    pa.ArrowInvalid,
-)
+BAD_INPUT: tuple[type[Exception], ...] = (OverflowError, *BAD_VALUE_ERRORS, pa.ArrowInvalid)
 #: Where FastAPI says a request field came from: the first element of a validation error's location.
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
 #: FastAPI's detail of the 400 for a body it cannot decode.

@@ -444,3 +444,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 #: Failures of the storage under the engine (retried in place when nothing has moved).
 IO_ERRORS: tuple[type[BaseException], ...] = (duckdb.IOException,)
+#: Engine failures caused by a value a request brought (a number out of range, text that is not the type it
+#: claims): the API answers them as the caller's mistake (400), never a 500.
+BAD_VALUE_ERRORS: tuple[type[Exception], ...] = (
+    duckdb.ConversionException,
+    duckdb.InvalidInputException,
+    duckdb.OutOfRangeException,
+)

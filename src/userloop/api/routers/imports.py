@@ -17,7 +17,6 @@ import zlib
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import pyarrow as pa
 import pydantic
 from fastapi import APIRouter, Query, Request
@@ -28,15 +27,15 @@ from userloop.api.routers.profiles import op_context
 from userloop.core.errors import UserloopError, ValidationError
 from userloop.ingest.files import ColumnMapping
 from userloop.ops.imports import ImportedByServer, ImportFiles, Kind, Pruned, import_files
+from userloop.store.duck import BAD_VALUE_ERRORS
 
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
 #: A plain file name: no path separator, and not starting with '.' (so never '.' or '..', which name folders).
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$")
 #: What reading a file that is not what its name says raises (garbage bytes named .parquet, .csv, …).
-_UNREADABLE = (
+_UNREADABLE: tuple[type[Exception], ...] = (
     pa.ArrowException,
-    duckdb.InvalidInputException,
-    duckdb.ConversionException,
+    *BAD_VALUE_ERRORS,
     UnicodeDecodeError,
     EOFError,
     zlib.error,
