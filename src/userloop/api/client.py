@@ -81,10 +81,6 @@ class ServerClient:
             reply = self._call(op.method, path, json=fields)
         return op.reply.validate_python(reply)
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Any route of the management API; the reply's JSON (None when empty). Errors become UserloopErrors."""
-        return self._call(method, path, **kwargs)
-
     def download(self, path: str, dest: Path, *, params: dict[str, Any] | None = None) -> int:
         """Stream a GET route's body into ``dest``; returns the bytes written."""
         import httpx
@@ -139,19 +135,6 @@ class ServerClient:
         path = f"/api/v1/segments/{req.segment_id}/export"
         size = self.download(path, req.path, params={k: v for k, v in params.items() if v is not None})
         return Downloaded(path=str(req.path), bytes=size, fields=req.fields, format=req.format)
-
-    def list_keys(self, *, project: str | None = None) -> Any:
-        return self._call("GET", "/api/v1/keys", params={"project": project} if project else {})
-
-    def create_key(self, kind: str, *, project: str | None, name: str, rights: list[str] | None = None) -> Any:
-        body = {"kind": kind, "project": project, "name": name, "rights": rights}
-        return self._call("POST", "/api/v1/keys", json=body)
-
-    def revoke_key(self, key_id: int) -> Any:
-        return self._call("DELETE", f"/api/v1/keys/{key_id}")
-
-    def jobs(self, *, limit: int = 50) -> Any:
-        return self._call("GET", "/api/v1/jobs", params={"limit": limit})
 
 
 def _error(status: int, content: bytes) -> UserloopError:

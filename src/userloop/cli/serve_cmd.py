@@ -1,12 +1,13 @@
 """``userloop serve``, ``userloop keys …`` and ``userloop jobs list``.
 
-Wire them into the main app with ``register(app)``. Key and job commands go through the running server when
-one owns the workspace (:class:`userloop.api.client.ServerClient`), else they open the workspace directly.
+Wire them into the main app with ``register(app)``. Key and job commands run their operations (``keys.*``,
+``jobs.list``) through :mod:`userloop.cli.dispatch`: the running server's API when one owns the workspace, else
+in process over the workspace's files.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -71,36 +72,15 @@ def serve(
         run(workspace, config)
 
 
-def _key_row(key: Any, names: dict[int, str], rights: frozenset[str]) -> dict[str, Any]:
-    return {
-        "id": key.id,
-        "kind": key.kind,
-        "project": names.get(key.project_id) if key.project_id else None,
-        "rights": " ".join(sorted(rights)),
-        "name": key.name,
-        "prefix": key.prefix,
-        "created_at": key.created_at,
-        "revoked_at": key.revoked_at,
-    }
-
-
 @keys_app.command("list")
 def keys_list(workspace: Workspace_ = DEFAULT_WORKSPACE_PATH, json_out: Json_ = False) -> None:
     """List keys (their prefixes; secrets are never stored)."""
-    from userloop.api.client import ServerClient
-    from userloop.cli.session import open_local
+    from userloop.cli.dispatch import as_json, call
 
     out = Out(json_out)
     with out.errors():
-        client = ServerClient.for_workspace(workspace)
-        if client is not None:
-            rows = [{**k, "rights": " ".join(k.get("rights", []))} for k in client.list_keys()]
-            rows = [{c: k.get(c) for c in KEY_COLUMNS} for k in rows]
-        else:
-            with open_local(workspace) as ws:
-                names = {p.id: p.name for p in ws.meta.projects()}
-                rows = [_key_row(k, names, ws.meta.rights(k)) for k in ws.meta.keys(None)]
-        out.table(rows, KEY_COLUMNS)
+        keys = as_json("keys.list", call(workspace, "keys.list"))
+        out.table([{**{c: k[c] for c in KEY_COLUMNS}, "rights": " ".join(k["rights"])} for k in keys], KEY_COLUMNS)
 
 
 @keys_app.command("create")
@@ -124,41 +104,19 @@ def keys_create(
 ) -> None:
     """Create a key and print its secret once. Through a running server a token never gets more rights than the
     session's own."""
-    from userloop.api.client import ServerClient
-    from userloop.cli.session import open_local
+    from userloop.cli.dispatch import call
     from userloop.core.errors import ValidationError
-    from userloop.store.meta import ADMIN_ROLES, KNOWN_GRANTS, ROLES
 
     out = Out(json_out)
     with out.errors():
-        if kind not in ("write", "admin"):
-            raise ValidationError("--kind is write or admin")
         if rights is not None and kind == "write":
             raise ValidationError("a write key holds 'write' only; --rights is for API tokens (--kind admin)")
-        wanted = [r.strip() for r in rights.split(",") if r.strip()] if rights is not None else list(ADMIN_ROLES)
-        target = (project or "default") if kind == "write" else project
-        client = ServerClient.for_workspace(workspace)
-        if client is not None:
-            doc = client.create_key(
-                kind, project=target, name=name or f"{kind} key", rights=wanted if kind == "admin" else None
-            )
-            secret, key_id = doc["secret"], doc["id"]
-        else:
-            with open_local(workspace) as ws:
-                project_id = ws.project_info(target).id if target else None
-                roles = [r for r in wanted if r in ROLES] if kind == "admin" else None
-                unknown = [r for r in wanted if r not in ROLES and r not in KNOWN_GRANTS]
-                if unknown:
-                    raise ValidationError(f"unknown rights {unknown}; the rights are write, read, admin, pii")
-                key, secret = ws.meta.add_key(kind, name or f"{kind} key", project_id, roles=roles)
-                for grant in (r for r in wanted if r in KNOWN_GRANTS and kind == "admin"):
-                    ws.meta.grant(key.id, grant)
-                key_id = key.id
+        wanted = None if rights is None else [r.strip() for r in rights.split(",") if r.strip()]
+        key = call(workspace, "keys.create", kind=kind, project=project, name=name, rights=wanted)
         out.emit(
-            {"id": key_id, "kind": kind, "project": target, "rights": wanted if kind == "admin" else ["write"],
-             "secret": secret},
-            text=[f"{kind} key {key_id} created: {secret}", "Keep it now: only its hash is stored."],
-        )  # fmt: skip
+            {"id": key.id, "kind": key.kind, "project": key.project, "rights": key.rights, "secret": key.secret},
+            text=[f"{key.kind} key {key.id} created: {key.secret}", "Keep it now: only its hash is stored."],
+        )
 
 
 @keys_app.command("revoke")
@@ -168,26 +126,11 @@ def keys_revoke(
     json_out: Json_ = False,
 ) -> None:
     """Revoke a key: requests using it are refused (within seconds on a running server)."""
-    from userloop.api.client import ServerClient
-    from userloop.cli.session import open_local
-    from userloop.core.errors import NotFoundError, ValidationError
+    from userloop.cli.dispatch import call
 
     out = Out(json_out)
     with out.errors():
-        client = ServerClient.for_workspace(workspace)
-        if client is not None:
-            client.revoke_key(key_id)
-        else:
-            with open_local(workspace) as ws:
-                key = ws.meta.key(key_id)
-                if key is None:
-                    raise NotFoundError(f"no key with id {key_id}")
-                if [k.id for k in ws.meta.workspace_admins()] == [key_id]:
-                    raise ValidationError(
-                        f"key {key_id} is the last workspace-level admin token; create another first "
-                        "(`userloop keys create --kind admin`), then revoke this one"
-                    )
-                ws.meta.revoke_key(key_id)
+        call(workspace, "keys.revoke", key_id=key_id)
         out.emit({"id": key_id, "revoked": True}, text=[f"key {key_id} revoked"])
 
 
@@ -199,23 +142,15 @@ def keys_grant(
     workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
     json_out: Json_ = False,
 ) -> None:
-    """Give an admin token a right (or take it away). Only someone who can open the workspace's files can do
-    this — there is no API route for it, so a token can never raise its own rights."""
-    from userloop.core.errors import NotFoundError, ValidationError
-    from userloop.store import Workspace
+    """Give an admin token a right (or take it away). Through a running server the session token (or
+    ``USERLOOP_TOKEN``) does it, and a token never gives or takes a right it does not hold itself."""
+    from userloop.cli.dispatch import call
+    from userloop.store.meta import KNOWN_GRANTS
 
     out = Out(json_out)
-    with out.errors(), Workspace.open(workspace) as ws:  # the metadata DB only: safe while a server runs
-        key = next((k for k in ws.meta.keys(None) if k.id == key_id), None)
-        if key is None:
-            raise NotFoundError(f"no key with id {key_id}")
-        if key.kind != "admin":
-            raise ValidationError(f"key {key_id} is a {key.kind} key; rights are for admin tokens")
-        if revoke:
-            ws.meta.revoke_grant(key_id, right)
-        else:
-            ws.meta.grant(key_id, right)
-        held = sorted(ws.meta.grants(key_id))
+    with out.errors():
+        key = call(workspace, "keys.grant", key_id=key_id, right=right, revoke=revoke)
+        held = [r for r in key.rights if r in KNOWN_GRANTS]
         out.emit({"id": key_id, "grants": held}, text=[f"key {key_id} holds: {', '.join(held) or 'no rights'}"])
 
 
@@ -226,19 +161,9 @@ def jobs_list(
     json_out: Json_ = False,
 ) -> None:
     """Show recent runs of the scheduled jobs."""
-    from userloop.api.client import ServerClient
-    from userloop.cli.session import open_local
-    from userloop.service.scheduler import Scheduler, run_as_dict
-    from userloop.store.service_tables import create_tables
+    from userloop.cli.dispatch import as_json, call
 
     cols = ["id", "job", "project", "slot", "status", "attempts", "started_at", "finished_at", "error"]
     out = Out(json_out)
     with out.errors():
-        client = ServerClient.for_workspace(workspace)
-        if client is not None:
-            runs = client.jobs(limit=limit)["runs"]
-        else:
-            with open_local(workspace) as ws:
-                create_tables(ws.meta)
-                runs = [run_as_dict(r) for r in Scheduler(ws.meta).history(limit=limit)]
-        out.table(runs, cols)
+        out.table(as_json("jobs.list", call(workspace, "jobs.list", limit=limit))["runs"], cols)

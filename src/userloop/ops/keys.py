@@ -1,8 +1,9 @@
 """Keys: project write keys and API tokens with rights; secrets are shown once, at creation.
 
 Every operation needs ``admin`` over the key's project: a project-scoped token manages its own project's keys, a
-workspace-level one manages all. A token never makes a key with a right it does not hold itself; the last
-workspace-level admin token and the running server's own session token cannot be revoked (``conflict``).
+workspace-level one manages all. A token never makes a key with a right it does not hold itself, nor gives or takes
+away a grant (``pii``) it does not hold, so it can never raise its own rights; the last workspace-level admin token
+and the running server's own session token cannot be revoked (``conflict``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from userloop.core.errors import NotFoundError, UserloopError
+from userloop.core.errors import NotFoundError, UserloopError, ValidationError
 from userloop.ops.base import OpContext, RowId, Strict, operation
 from userloop.store.meta import ApiKey, Project
 
 Right = Literal["write", "read", "admin", "pii"]
+Grant = Literal["pii"]  # the rights beyond a key's roles (store.meta.KNOWN_GRANTS)
 _revoking = threading.Lock()  # the last-admin check and the revocation happen together
 
 
@@ -141,3 +143,29 @@ def _check_revocable(ctx: OpContext, key: ApiKey) -> None:
             "(`userloop keys create --kind admin`), then revoke this one",
             code="conflict",
         )
+
+
+class GrantRight(Strict):
+    key_id: RowId
+    right: Grant = Field(description="The right beyond the token's roles: pii (see personal data unmasked).")
+    revoke: bool = Field(default=False, description="Take the right away instead.")
+
+
+@operation("keys.grant", "POST", "/api/v1/keys/{key_id}/grants", right="admin",
+           summary="Give an admin token a right beyond its roles, or take it away (one the caller holds)")  # fmt: skip
+def grant_right(ctx: OpContext, req: GrantRight) -> KeyOut:
+    """The same rule as :func:`create_key`: a caller could mint a token with any right it holds, so handing such
+    a right to a token it manages gives nothing new, and a right it lacks is refused either way."""
+    key = ctx.ws.meta.key(req.key_id)
+    if key is None or not (ctx.access.workspace or key.project_id == ctx.access.project_id):
+        raise NotFoundError(f"no key with id {req.key_id}")
+    if req.right not in ctx.access.rights:
+        raise UserloopError(f"a token cannot give or take a right it does not hold itself: {req.right}",
+                            code="forbidden")  # fmt: skip
+    if key.kind != "admin":
+        raise ValidationError(f"key {req.key_id} is a {key.kind} key; rights are for admin tokens")
+    if req.revoke:
+        ctx.ws.meta.revoke_grant(key.id, req.right)
+    else:
+        ctx.ws.meta.grant(key.id, req.right)
+    return _out(ctx, key)
