@@ -101,8 +101,8 @@ def caller_for(request: Request, rt: Runtime, secret: str) -> Caller:
 def _lookup(rt: Runtime, secret: str) -> Caller | None:
     """The caller for ``secret``: the token from the short-lived cache, else from the metadata DB (then cached).
 
-    Grants are read on every request: ``userloop keys grant`` changes them in the database, out of the server's
-    reach, and a right taken away must not linger in a cache."""
+    Grants are read on every request, not cached with the token: a right taken away (``keys.grant`` with
+    ``revoke``) must not linger in a cache."""
     if len(secret) > 200:
         return None
     digest = ids.digest(secret)
