@@ -188,6 +188,8 @@ class IntervalQuery(Analysis):
         # a condition on a missing property is NULL, which must read as "no"
         is_a = exp.func("coalesce", ctx.event_cond(self.from_event), exp.false())
         is_b = exp.func("coalesce", ctx.event_cond(self.to_event), exp.false())
+        # gaps in microseconds: DuckDB's epoch_ms() is overloaded (a number to a timestamp, and back), and other
+        # dialects read it as the first; epoch_us() means one thing everywhere
         pairs = sql(
             """WITH r AS (
               SELECT e.user_id AS user_id, e.time AS time, e.event_id AS event_id, $is_a AS is_a, $is_b AS is_b
@@ -199,8 +201,8 @@ class IntervalQuery(Analysis):
                   PARTITION BY user_id ORDER BY time, event_id ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
                 ) AS next_b
               FROM r)
-            SELECT user_id, time, event_id, (epoch_ms(next_b) - epoch_ms(time)) / 1000.0 AS v FROM w
-            WHERE is_a AND time < $hi AND epoch_ms(next_b) - epoch_ms(time) <= $gap_ms""",
+            SELECT user_id, time, event_id, (epoch_us(next_b) - epoch_us(time)) / 1000000.0 AS v FROM w
+            WHERE is_a AND time < $hi AND epoch_us(next_b) - epoch_us(time) <= $gap_us""",
             events=ctx.table("events"),
             lo=lo,
             hi=hi,
@@ -209,7 +211,7 @@ class IntervalQuery(Analysis):
             is_b=is_b,
             either=or_([is_a, is_b]),
             filters=ctx.filters_cond(self.filters),
-            gap_ms=self.max_gap.seconds * 1000,
+            gap_us=self.max_gap.seconds * 1_000_000,
         )
         if self.per == "person":
             pairs = sql(
