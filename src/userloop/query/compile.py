@@ -18,21 +18,18 @@ import functools
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
 from userloop.core.errors import ValidationError
+from userloop.query.masking import Kind, is_sensitive, mask_sql
 from userloop.query.spec import ANY_EVENT, DateRange, EventRef, Filter, Interval, Source
 from userloop.schema.types import PropertyType
 from userloop.store.dialects import render as dialect_render
 from userloop.store.sqlbuild import col, literal, sql
 
 __all__ = ["Context", "col", "literal", "render", "sql"]
-
-if TYPE_CHECKING:
-    from userloop.query.masking import Kind
 
 DIALECT = "duckdb"
 
@@ -90,16 +87,12 @@ class Context:
         kind = self.personal(name)
         if kind is None:
             return col(name, alias)
-        from userloop.query.masking import mask_sql  # masking builds on this module
-
         return mask_sql(kind, col(name, alias), ptype)
 
     def personal(self, name: str) -> Kind | None:
         """``"phone"``/``"email"`` when the property ``name`` holds personal data the caller may not see."""
         if self.pii:
             return None
-        from userloop.query.masking import is_sensitive  # masking builds on this module
-
         return is_sensitive(name)
 
     def require_pii(self, name: str, use: str = "a filter on") -> None:

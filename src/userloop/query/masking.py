@@ -31,8 +31,8 @@ from typing import Literal
 
 from sqlglot import exp
 
-from userloop.query.compile import sql
 from userloop.schema.types import PropertyType
+from userloop.store.sqlbuild import sql
 
 Kind = Literal["phone", "email"]
 
