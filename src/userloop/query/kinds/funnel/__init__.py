@@ -43,8 +43,11 @@ most ``window`` after the attempt's start. This is PostHog's rule of removing pe
 between the steps, applied to the one attempt the funnel reports for the person.
 
 **Counts.** Step ``k``'s ``count`` is the people reaching it; ``conversion_from_previous`` and ``dropped`` compare
-with the previous *required* step (an optional step never loses people for the step after it); the breakpoint is
-the required step with the highest drop-off rate (DOMAIN §6 item 3: the step where most people are lost).
+with the previous *required* step (an optional step never loses people for the step after it). Breakpoints
+(:mod:`.breakpoints`): overall, the required step with the highest drop-off rate (DOMAIN §6 item 3: the step where
+most people are lost); in each breakdown series, the steps where that value converts significantly (two-proportion
+z-test, Benjamini–Hochberg q ≤ 1%) and materially (drop-off ≥ 2× and ≥ 5 points) worse than the other values
+pooled; each flagged step says why in ``breakpoint``.
 ``people`` lists who reached a step (``converted``) or reached the previous required step but not this one
 (``dropped``). The conversion ``trend`` puts each person in the bucket of their first step-1 event in the range
 and counts them as converted when they reached the last step (with any attempt starting in the range).
@@ -64,6 +67,7 @@ analyses each person's depth.
 from userloop.query.kinds.funnel.levels import funnel_levels
 from userloop.query.kinds.funnel.query import FunnelQuery
 from userloop.query.kinds.funnel.results import (
+    Breakpoint,
     FunnelPeople,
     FunnelResult,
     FunnelSeries,
@@ -80,6 +84,7 @@ from userloop.query.kinds.funnel.spec import (
 )
 
 __all__ = [
+    "Breakpoint",
     "ConversionWindow",
     "Exclusion",
     "FunnelPeople",

@@ -10,6 +10,23 @@ from pydantic import Field
 from userloop.query.kinds.base import Result
 
 
+class Breakpoint(Result):
+    """Why a step is a breakpoint (see :mod:`userloop.query.kinds.funnel.breakpoints`).
+
+    ``largest_drop_off``: the required step with the highest drop-off rate of its series (no breakdown, or the
+    overall series). ``behind_other_values``: this breakdown value converts at this step significantly
+    (Benjamini–Hochberg q-value ≤ 1%) and materially (drop-off ≥ 2× and ≥ 5 points above) worse than the other
+    values pooled.
+    """
+
+    rule: Literal["largest_drop_off", "behind_other_values"]
+    drop_off_rate: float = Field(description="The step's drop-off rate in this series.")
+    conversion: float | None = Field(None, description="This value's conversion from the previous required step.")
+    others_conversion: float | None = Field(None, description="The other values' pooled conversion at this step.")
+    p_value: float | None = Field(None, description="Two-sided two-proportion z-test, this value vs the others.")
+    q_value: float | None = Field(None, description="The p-value adjusted by Benjamini–Hochberg over the funnel.")
+
+
 class FunnelStepResult(Result):
     step: int
     label: str
@@ -25,6 +42,7 @@ class FunnelStepResult(Result):
     avg_time_from_first: float | None = None
     median_time_from_first: float | None = None
     is_breakpoint: bool = False
+    breakpoint: Breakpoint | None = None
 
 
 class FunnelSeries(Result):

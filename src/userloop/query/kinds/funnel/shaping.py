@@ -1,7 +1,7 @@
 """The funnel's rows (one statement, tagged by ``section``) shaped into a :class:`FunnelResult`: the series of
 steps overall and per breakdown value, with ``conversion_from_previous`` and ``dropped`` measured against the
-previous *required* step and the breakpoint at the required step with the highest drop-off rate (see **Counts** in
-:mod:`userloop.query.kinds.funnel`)."""
+previous *required* step, and the breakpoints (:mod:`.breakpoints`): overall, the required step with the highest
+drop-off rate; per breakdown value, the steps where the value converts significantly worse than the others."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from userloop.query.compile import Context, buckets
 from userloop.query.kinds.base import Frame
+from userloop.query.kinds.funnel.breakpoints import mark_behind_others, mark_largest_drop
 from userloop.query.kinds.funnel.results import (
     FunnelPeople,
     FunnelResult,
@@ -47,10 +48,12 @@ def shape(q: FunnelQuery, ctx: Context, frame: Frame) -> FunnelResult:
         elif section == "trend":
             trend[str(bd)] = (int(count), int(k))
     total = _series(q, per.get(None, {}), None)
+    mark_largest_drop(total)
     breakdowns = None
     if q.breakdown is not None:
         series = [_series(q, steps, bd) for bd, steps in per.items() if bd is not None]
         breakdowns = sorted(series, key=lambda s: (s.breakdown in (OTHER, NONE), -s.entered, s.breakdown or ""))
+        mark_behind_others(q, breakdowns)
     histogram = [
         TimeBin(
             from_seconds=(lo + i * width) / MICROS, to_seconds=(lo + (i + 1) * width) / MICROS, count=bins.get(i, 0)
@@ -116,13 +119,6 @@ def _series(q: FunnelQuery, per_step: dict[int, dict[str, Any]], breakdown: str 
                 median_time_from_first=_seconds(row.get("d")),
             )
         )
-    rates = [
-        (s.drop_off_rate, -s.step)
-        for s in steps[1:]
-        if not s.optional and s.drop_off_rate is not None and s.drop_off_rate > 0
-    ]
-    if rates:
-        steps[-max(rates)[1] - 1].is_breakpoint = True
     last = steps[-1]
     return FunnelSeries(
         breakdown=breakdown,
