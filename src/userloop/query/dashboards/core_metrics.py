@@ -1,8 +1,9 @@
 """The core-metrics dashboard (DOMAIN §10 growth framework, §11 core metric system) over the simulator's events.
 
 Panels: new users, DAU and MAU with DAU/MAU, new-user retention, registration conversion, repurchase of new and
-of all buyers, GMV per community per week, the categories of first orders, and channel quality (conversion and
-retention by acquisition channel — the simulator plants a fake-install channel that shows up here).
+of all buyers, GMV per community per week, the categories of first orders, and channel quality (by acquisition
+channel, from the install: install → register → first order, and retention after install — the simulator plants
+a fake-install channel that shows up here as the worst on both).
 Each panel is an ordinary definition, so it can be saved as an insight and edited.
 """
 
@@ -14,6 +15,12 @@ from userloop.core.errors import UserloopError
 from userloop.query.engine import Engine
 
 DASHBOARD = "core_metrics"
+#: An install: the first ``app_start`` on a device (``$is_first_time``). Channel quality starts here, not at
+#: registration: a channel that buys installs of which few are real people (DOMAIN §10, "watch for fake installs")
+#: loses them before they register, so a funnel starting at ``register`` cannot see it.
+INSTALL: dict[str, Any] = {
+    "event": "app_start", "name": "install", "filters": [{"property": "$is_first_time", "op": "eq", "value": True}],
+}  # fmt: skip
 
 
 def definitions(last_days: int = 30) -> list[dict[str, Any]]:
@@ -66,14 +73,14 @@ def definitions(last_days: int = 30) -> list[dict[str, Any]]:
             "steps": [{"event": "register"}, paid],
             "breakdown": {"property": "main_category"}, "breakdown_attribution": {"step": 2},
         }),
-        _panel("channel_conversion", "渠道质量：转化", "Channel quality: conversion", {
+        _panel("channel_conversion", "渠道质量：安装→注册→首单", "Channel quality: install → register → order", {
             "kind": "funnel", "date_range": weeks, "window": {"value": 14, "unit": "day"},
-            "steps": [{"event": "register"}, paid],
+            "steps": [INSTALL, {"event": "register"}, paid],
             "breakdown": {"property": "channel", "source": "user"},
         }),
-        _panel("channel_retention", "渠道质量：留存", "Channel quality: retention", {
+        _panel("channel_retention", "渠道质量：安装后留存", "Channel quality: retention after install", {
             "kind": "retention", "date_range": weeks, "interval": "week", "periods": 4,
-            "start": {"event": "register"}, "return_event": {"event": "$any"}, "start_type": "first_time",
+            "start": INSTALL, "return_event": {"event": "$any"}, "start_type": "first_time",
             "breakdown": {"property": "channel", "source": "user"},
         }),
     ]  # fmt: skip
