@@ -88,7 +88,8 @@ def test_the_docs_pages_get_the_policy_they_need_and_still_cannot_be_framed(serv
         assert page.status_code == 200
         _assert_secured(page)
         csp = page.headers["content-security-policy"]
-        assert "https://cdn.jsdelivr.net" in csp and "default-src 'none'" in csp
+        assert "script-src 'self'" in csp and "default-src 'none'" in csp
+        assert "http" not in csp  # every asset is served by userloop itself: no CDN, no other host
 
 
 def test_replies_with_a_new_secret_are_never_cached(server: Server) -> None:

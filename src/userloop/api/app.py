@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -45,8 +49,11 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         description="Collector (Sensors, Segment, PostHog, Mixpanel, native) and management API.",
         lifespan=lifespan,
         redirect_slashes=False,
+        docs_url=None,  # served below, with assets from DOCS_ASSETS instead of a CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
+    _install_docs(app)
     for module in (health, collector, events, operations, imports, profiles):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.router.add_api_route(
@@ -58,6 +65,51 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.add_middleware(ClientLimit, runtime=runtime)  # 429 before the body is read
     app.add_middleware(ResponseGuard)  # added last: outermost (headers on every answer, the last-resort 500)
     return app
+
+
+#: Where the interactive docs' scripts, styles and icon are served from (no credentials needed, as /healthz).
+DOCS_ASSETS = "/docs-assets"
+
+
+def docs_assets_dir() -> Path:
+    """The Swagger UI and ReDoc files, as the locked package ``fastapi-offline`` ships them."""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).parent / "static"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` whose pages load every asset from userloop itself, so they work on
+    a machine without internet (FastAPI's defaults load them from the jsDelivr CDN)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=docs_assets_dir()), name="docs-assets")
+    oauth2_redirect = "/docs/oauth2-redirect"
+
+    def root(request: Request) -> str:
+        return str(request.scope.get("root_path", ""))
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        base = root(request)
+        return get_swagger_ui_html(
+            openapi_url=f"{base}{app.openapi_url}", title="userloop API — Swagger UI",
+            oauth2_redirect_url=oauth2_redirect, swagger_js_url=f"{base}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{base}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{base}{DOCS_ASSETS}/favicon.png",
+        )  # fmt: skip
+
+    @app.get(oauth2_redirect, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        base = root(request)
+        return get_redoc_html(
+            openapi_url=f"{base}{app.openapi_url}", title="userloop API — ReDoc",
+            redoc_js_url=f"{base}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{base}{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )  # fmt: skip
 
 
 class _PreflightRoute(APIRoute):

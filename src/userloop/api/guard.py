@@ -9,8 +9,8 @@ The headers:
 * ``X-Content-Type-Options: nosniff`` — a browser never guesses a JSON or CSV answer is HTML;
 * ``X-Frame-Options: DENY`` and CSP ``frame-ancestors 'none'`` — no page can frame the API (clickjacking);
 * ``Content-Security-Policy: default-src 'none'`` — an answer rendered by mistake can load and run nothing; the
-  interactive docs (``/docs``, ``/redoc``) get the policy their pages need (their scripts and styles come from
-  the jsDelivr CDN, as FastAPI serves them);
+  interactive docs (``/docs``, ``/redoc``) get the policy their pages need: scripts, styles and images from
+  userloop itself (``/docs-assets``, see :func:`userloop.api.app.create_app`), never from another host;
 * ``Cache-Control: no-store`` — answers hold personal data and new secrets (a key's or a project's write key,
   shown once): no proxy or browser cache may keep them;
 * ``Referrer-Policy: no-referrer``.
@@ -29,12 +29,11 @@ from userloop.api.errors import send_error
 log = logging.getLogger(__name__)
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-#: FastAPI's Swagger UI and ReDoc pages: CDN scripts and styles, one inline script, fetches of /openapi.json.
+#: The Swagger UI and ReDoc pages: local scripts and styles, one inline script, fetches of /openapi.json.
 DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
