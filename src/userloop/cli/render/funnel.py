@@ -1,6 +1,7 @@
 """Funnel results as text: steps as rows (count, conversion from the previous and from the first step, drop-off,
-median time), the breakpoint marked, then each breakdown value (by OS, channel, category …) as its own block
-after an overview of all values, the time-to-convert histogram and the conversion trend."""
+median time), the breakpoint marked and explained, then each breakdown value (by OS, channel, category …) as its
+own block after an overview of all values and their breakpoints (a step where a value converts significantly worse
+than the others, with the numbers), the time-to-convert histogram and the conversion trend."""
 
 from __future__ import annotations
 
@@ -22,11 +23,20 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
         summary(result),
         *steps_table(result["steps"], console),
     ]
-    if any(s.get("is_breakpoint") for s in result["steps"]):
-        out.append(note(f"{BREAKPOINT} 流失最多的一步 / breakpoint: the step where the most people are lost"))
+    out += breakpoint_notes(result["steps"], None)
     breakdowns = result.get("breakdowns") or []
     if breakdowns:
         out += breakdown_overview(breakdowns, console)
+        flagged = [n for series in breakdowns for n in breakpoint_notes(series["steps"], series.get("breakdown"))]
+        if flagged:
+            out.append(
+                note(
+                    f"{BREAKPOINT} 分组断点：该组在这一步的转化显著且明显低于其他组 / breakpoint of a value: it converts "
+                    "at this step significantly (BH q ≤ 1%) and materially (drop-off ≥ 2× and ≥ 5 points) worse "
+                    "than the other values"
+                )
+            )
+            out += flagged
         # With two steps the overview already says everything a value's block would; with more, each gets one.
         for series in breakdowns if len(result["steps"]) > 2 else []:
             out += [title(f"{fmt.lab('breakdown')}: {fmt.text(series.get('breakdown'))}"), summary(series)]
@@ -109,7 +119,7 @@ def breakdown_overview(breakdowns: list[dict[str, Any]], console: Console) -> li
     ]
     rows = []
     for series in breakdowns:
-        broken = next((s["label"] for s in series["steps"] if s.get("is_breakpoint")), "")
+        broken = ", ".join(str(s["label"]) for s in series["steps"] if s.get("is_breakpoint"))
         rows.append(
             [
                 fmt.text(series.get("breakdown")),
@@ -121,6 +131,41 @@ def breakdown_overview(breakdowns: list[dict[str, Any]], console: Console) -> li
             ]
         )
     return [title("分组概览", "by breakdown value"), *fit(console, columns, rows)]
+
+
+def breakpoint_notes(steps: list[dict[str, Any]], value: str | None) -> list[RenderableType]:
+    """One line per breakpoint of a series saying why it is one: the largest drop-off of the funnel, or (for a
+    breakdown value) this value's conversion against the other values' with the Benjamini–Hochberg q-value."""
+    out: list[RenderableType] = []
+    for step in steps:
+        if not step.get("is_breakpoint"):
+            continue
+        why = step.get("breakpoint") or {}
+        if why.get("rule") == "behind_other_values":
+            out.append(
+                note(
+                    f"{BREAKPOINT} {fmt.text(value)} · {step['label']}: "
+                    f"转化 {fmt.pct(why.get('conversion'))}，其他组 {fmt.pct(why.get('others_conversion'))} / "
+                    f"converts {fmt.pct(why.get('conversion'))} vs {fmt.pct(why.get('others_conversion'))} for "
+                    f"the other values (q = {_p(why.get('q_value'))})"
+                )
+            )
+        else:
+            out.append(
+                note(
+                    f"{BREAKPOINT} {step['label']}: 流失最多的一步（流失 {fmt.pct(step.get('drop_off_rate'))}）/ "
+                    f"breakpoint: the step where the most people are lost ({fmt.pct(step.get('drop_off_rate'))} "
+                    "drop off)"
+                )
+            )
+    return out
+
+
+def _p(value: Any) -> str:
+    """A p- or q-value: three decimals, or a power of ten when smaller than 0.001 (``3e-20``)."""
+    if value is None:
+        return ""
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.0e}"
 
 
 def histogram(bins: list[dict[str, Any]], console: Console) -> list[RenderableType]:
