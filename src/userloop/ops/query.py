@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from userloop.core.errors import NotFoundError
 from userloop.ops.base import OpContext, ProjectScoped, RowId, Strict, operation
@@ -29,6 +29,17 @@ class RunQuery(ProjectScoped):
     )
     use_cache: bool = True
     explain: bool = Field(default=False, description="Also return the SQL each statement ran.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wrapped(cls, data: Any) -> Any:
+        """A bare definition (``kind`` at the top) is refused with the form to use (docs/api.md)."""
+        if isinstance(data, dict) and "definition" not in data and "kind" in data:
+            raise ValueError(
+                'the body holds the definition under "definition": {"definition": {"kind": …}, "timeout": 60} '
+                "(docs/api.md) / 分析定义须放在 definition 字段中"
+            )
+        return data
 
 
 @operation(
