@@ -66,6 +66,9 @@ CODES: dict[str, ErrorCode] = _codes(
               "name only the columns it needs, or ask in smaller pieces"),
     ErrorCode("pii_required", 400, "The request reads personal data (phone numbers, e-mail addresses) and the "
               "token lacks the 'pii' right.", "break down by masked values, or ask for a token with the grant"),
+    # the event registry
+    ErrorCode("unknown_event", 404, "The project has no event of that name (it has never been seen).",
+              "`userloop events list` shows the project's events"),
     # imports
     ErrorCode("too_large", 413, "A body or a file (once decompressed) is larger than the server accepts."),
     ErrorCode("unreadable_file", 400, "An imported file cannot be read as the format it claims."),

@@ -156,6 +156,7 @@ class _Plan:
     refused: dict[tuple[str, str], str]  # (table, name) → reason: case collisions, a full table
     columns: list[_Column]
     new_props: list[tuple[str, str]]
+    passive: tuple[str, ...] = ()  # the batch's passive event names: they leave first and last seen alone
 
 
 class Loader:
@@ -189,11 +190,12 @@ class Loader:
     # the steps -----------------------------------------------------------------------------------------
     def _plan(self, staged: Staged) -> _Plan:
         """The batch's tables, bad names and columns; registers its new properties (outside the load)."""
-        tables, bad_events = self._shape(staged)
+        tables, bad_events, events = self._shape(staged)
         bad_names, refused, columns, new = self._properties(staged, tables)
         self._register(new)
         new_props = [(t, n) for t, props in new.items() for n in props]
-        return _Plan(tables, bad_events, bad_names, refused, columns, new_props)
+        passive = tuple(sorted(e for e in events if self.project.is_passive(e)))
+        return _Plan(tables, bad_events, bad_names, refused, columns, new_props, passive)
 
     def _register(self, new: dict[str, dict[str, PropertyType]]) -> None:
         """Add the new property columns, :data:`REGISTER_CHUNK` per transaction (bounded memory)."""
@@ -215,7 +217,7 @@ class Loader:
         result.duplicates = self._mark_duplicates(staged)
         result.rejected += self._identities(staged, now_ms)
         self._settle_bad_rows()
-        self._allocate_persons(staged, now_ms)
+        self._allocate_persons(staged, now_ms, plan.passive)
         result.events = self._write_events(staged, columns_, now_ms)
         profile_count = self._write_profiles(staged, columns_, now_ms)
         item_count = self._write_items(staged, columns_, now_ms)
@@ -228,8 +230,9 @@ class Loader:
             self.s.execute(drop)
         return result
 
-    def _shape(self, staged: Staged) -> tuple[set[str], dict[str, str]]:
-        """The tables the batch writes to, and its event names that break the rules (with the reason)."""
+    def _shape(self, staged: Staged) -> tuple[set[str], dict[str, str], set[str]]:
+        """The tables the batch writes to, its event names that break the rules (with the reason), and all of
+        its event names."""
         pairs = self.s.fetchall(
             _memo(("shape", staged.relation), lambda: sql("SELECT DISTINCT type, event FROM $rel", rel=staged.ref))
         )
@@ -241,7 +244,8 @@ class Loader:
                 problem = event_name_problem(event)
                 if problem:
                     bad_events[event] = problem
-        return tables, bad_events
+        events = {e for t, e in pairs if t in EVENT_RECORDS and e is not None}
+        return tables, bad_events, events
 
     def _properties(
         self, staged: Staged, tables: set[str]
@@ -578,10 +582,11 @@ class Loader:
             self.s.unregister("_ul_idrej")
         return len(plan.rejects)
 
-    def _allocate_persons(self, staged: Staged, now_ms: int) -> None:
+    def _allocate_persons(self, staged: Staged, now_ms: int, passive: tuple[str, ...]) -> None:
         """Give every id seen for the first time a new person key (login ids typed as such); stamp first/last
-        seen. One aggregate over the batch's ids serves both."""
-        s, q = self.s, _persons(self.project.schema, staged.relation)
+        seen from the batch's active events (``passive`` names the others). One aggregate over the batch's ids
+        serves both."""
+        s, q = self.s, _persons(self.project.schema, staged.relation, passive)
         s.execute(q.ids)
         s.execute(q.newids)
         (count,) = s.fetchone(q.count) or (0,)
@@ -792,18 +797,21 @@ class _Persons:
 
 
 @functools.lru_cache(maxsize=64)
-def _persons(schema: str, relation: str) -> _Persons:
+def _persons(schema: str, relation: str, passive: tuple[str, ...]) -> _Persons:
+    """The statements for a batch of ``relation`` in ``schema`` whose passive event names are ``passive`` (part of
+    the cache key: first and last seen count active events only)."""
     identities, users = sb.table(schema, "identities"), sb.table(schema, "users")
+    active = sql("$e AND NOT list_contains($p, event)", e=IS_EVENT, p=list(passive)) if passive else IS_EVENT
     statements = _Persons(
         ids=sql(
             """CREATE OR REPLACE TEMP TABLE $ids AS
             SELECT 'd' AS _ns, distinct_id, min(_row) AS first_row,
                    coalesce(bool_or(is_login_id), false) AS login,
-                   min(time) FILTER (WHERE $is_event) AS lo, max(time) FILTER (WHERE $is_event) AS hi
+                   min(time) FILTER (WHERE $active) AS lo, max(time) FILTER (WHERE $active) AS hi
             FROM $rel WHERE $written AND $not_bad
             GROUP BY distinct_id""",
             ids=IDS,
-            is_event=IS_EVENT,
+            active=active,
             rel=sb.table(None, relation),
             written=of_types(EVENT_RECORDS + PROFILE_RECORDS),
             not_bad=NOT_BAD,

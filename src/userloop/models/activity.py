@@ -27,7 +27,8 @@ class ActivityConfig(ModelConfig):
     window_days: int = Field(default=30, ge=1, le=365)
     half_life_days: float = Field(default=7.0, gt=0)
     low_frequency_max_days: int = Field(default=3, ge=1)
-    passive_events: tuple[str, ...] = ("push_received", "coupon_received")
+    #: Events that are not activity; None (the default): the project's passive events from its event registry.
+    passive_events: tuple[str, ...] | None = None
     session_event: str = "app_start"
 
 
@@ -58,7 +59,7 @@ class ActivityModel(UserModel[ActivityConfig]):
             events=ctx.events(),
             start=start,
             end=ctx.end,
-            passive=[literal(e) for e in cfg.passive_events] or [exp.null()],
+            passive=[literal(e) for e in ctx.passive_events(cfg.passive_events)] or [exp.null()],
             half_life=exp.cast(literal(cfg.half_life_days), exp.DataType.Type.DOUBLE),
             session_event=cfg.session_event,
         )

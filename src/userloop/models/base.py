@@ -98,6 +98,11 @@ class RunContext:
         """Naive UTC start of the window of the last ``days`` local days ending with ``as_of``."""
         return self.day_start(self.as_of - timedelta(days=days - 1))
 
+    def passive_events(self, configured: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """The events that are not activity: ``configured`` when a model's configuration names them, else the
+        project's passive events (:meth:`userloop.store.duck.ProjectStore.passive_events`)."""
+        return tuple(configured) if configured is not None else tuple(sorted(self.project.passive_events()))
+
     def local_day(self, stamp: exp.Expr | str) -> exp.Expr:
         """The local calendar day of a stored (naive UTC) timestamp (a column name or an expression)."""
         value = col(stamp) if isinstance(stamp, str) else stamp

@@ -38,7 +38,8 @@ class ChurnFeatures(ModelConfig):
     push_event: str = "push_received"
     item_event: str = "order_item"
     category_property: str = "category"
-    passive_events: tuple[str, ...] = ("push_received", "coupon_received")
+    #: Events that are not activity; None (the default): the project's passive events from its event registry.
+    passive_events: tuple[str, ...] | None = None
     profile_flags: tuple[str, ...] = ("push_enabled",)
     recent_days: int = Field(default=30, ge=1, le=365)
 
@@ -65,7 +66,7 @@ def _terms(ctx: RunContext, cfg: ChurnFeatures) -> list[tuple[str, exp.Expr]]:
     recent = src.where(ctx.window_start(cfg.recent_days), ctx.end)
     before = src.where(ctx.window_start(2 * cfg.recent_days), ctx.window_start(cfg.recent_days))
     since = ctx.window_start(cfg.recent_days)
-    passive = [literal(e) for e in cfg.passive_events] or [exp.null()]
+    passive = [literal(e) for e in ctx.passive_events(cfg.passive_events)] or [exp.null()]
     count_since = "count(*) FILTER (WHERE event = $event AND time >= $since)"
     return [
         ("last_purchase", sql("max(time) FILTER (WHERE $buy)", buy=buy)),

@@ -59,7 +59,8 @@ class LifecycleConfig(ModelConfig):
     mature_orders: int = Field(default=4, ge=1)
     maturity_window_days: int = Field(default=90, ge=1)
     mature_tenure_days: int = Field(default=30, ge=0)
-    passive_events: tuple[str, ...] = ("push_received", "coupon_received")
+    #: Events that are not activity; None (the default): the project's passive events from its event registry.
+    passive_events: tuple[str, ...] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> LifecycleConfig:
@@ -135,7 +136,7 @@ def read_lifecycle_inputs(ctx: RunContext, config: LifecycleConfig) -> dict[str,
         since_active=ctx.days_ago("last_active"),
         since_purchase=ctx.days_ago("last_purchase"),
         customer_days=ctx.days_ago("first_purchase"),
-        passive=[literal(e) for e in config.passive_events] or [exp.null()],
+        passive=[literal(e) for e in ctx.passive_events(config.passive_events)] or [exp.null()],
         purchase=purchase,
         recent=src.where(ctx.window_start(config.maturity_window_days), ctx.end),
         events=ctx.events(),

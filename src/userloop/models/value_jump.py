@@ -32,7 +32,8 @@ class ValueJumpConfig(ModelConfig):
     stuck_orders: int = Field(default=2, ge=1)
     reached_orders: int = Field(default=5, ge=2)
     stuck_days: int = Field(default=30, ge=0)
-    passive_events: tuple[str, ...] = ("push_received", "coupon_received")
+    #: Events that are not activity; None (the default): the project's passive events from its event registry.
+    passive_events: tuple[str, ...] | None = None
     category_property: str | None = "category"
     min_group: int = Field(default=10, ge=2)
 
@@ -66,7 +67,7 @@ def _behaviour_counts(ctx: RunContext, cfg: ValueJumpConfig) -> dict[str, Any]:
         j=cfg.stuck_orders,
         stuck_before=ctx.day_start(ctx.as_of - timedelta(days=cfg.stuck_days - 1)),
         e=ctx.events("e"),
-        skip=[literal(e) for e in (cfg.purchases.event, *cfg.passive_events)],
+        skip=[literal(e) for e in (cfg.purchases.event, *ctx.passive_events(cfg.passive_events))],
         category=col(cfg.category_property, "e") if cfg.category_property else exp.null(),
     )
     return fetch_columns(ctx.project, stmt)

@@ -39,7 +39,19 @@ Right = Literal["read", "write", "admin"]
 MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 #: The modules that register operations; :func:`operations` imports them so the registry is complete.
-DOMAINS = ("query", "user_models", "projects", "keys", "jobs", "rejects", "properties", "tags", "segments", "users")
+DOMAINS = (
+    "query",
+    "user_models",
+    "projects",
+    "keys",
+    "jobs",
+    "rejects",
+    "properties",
+    "events",
+    "tags",
+    "segments",
+    "users",
+)
 
 
 class Strict(BaseModel):

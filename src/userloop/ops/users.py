@@ -81,9 +81,13 @@ class Orders(Strict):
 class Activity(Strict):
     events: int
     by_event: dict[str, int]
-    active_days: int
+    active_days: int = Field(
+        description="Local days with an active event (passive events, such as a push "
+        "received, do not make a day active)."
+    )
     first_event: str | None
-    last_event: str | None
+    last_event: str | None = Field(description="The latest event of any kind, passive ones included.")
+    last_active: str | None = Field(None, description="The latest active event: the person's own last activity.")
 
 
 class User360(Strict):

@@ -68,6 +68,7 @@ def context(project: ProjectStore, timezone: str, today: date) -> Context:
         event_props=project.properties("events"),
         user_props=project.properties("users"),
         event_names=project.event_names(),
+        passive_events=project.passive_events(),
     )
 
 
@@ -453,8 +454,10 @@ def _most_frequent(ctx: Context, cond: exp.Expr, prop: exp.Expr) -> exp.Select:
 def _condition(ctx: Context, s: EventSource, run_date: date, *, named: bool = True) -> exp.Expr:
     """The event name (unless ``named`` is false), filters and window of one tag; the end of the run date is
     in the scan's pre-filter."""
-    event = s.event if named else ANY_EVENT
-    parts = [ctx.event_cond(EventRef(event=event, filters=list(s.filters), name=None), "e")]
+    if named or s.event == ANY_EVENT:  # ``$any`` is every active event, whatever the scan's pre-filter
+        parts = [ctx.event_cond(EventRef(event=s.event, filters=list(s.filters), name=None), "e")]
+    else:  # the scan already keeps only ``s.event``, which may be a passive event named on purpose
+        parts = [ctx.filters_cond(list(s.filters), "e")]
     window = _window(s, run_date)
     if window is not None:
         first, last = window
@@ -465,7 +468,7 @@ def _condition(ctx: Context, s: EventSource, run_date: date, *, named: bool = Tr
 def _window(s: EventSource, run_date: date) -> tuple[date, date] | None:
     if s.window is None:
         return None
-    first, last = s.window.resolve(run_date)
+    first, last = s.window.resolve(run_date, current=True)
     return first, min(last, run_date)
 
 

@@ -310,14 +310,17 @@ def _summary(project: ProjectStore, user_id: int, zone: ZoneInfo) -> Row:
         sql("SELECT event, count(*) FROM $e WHERE user_id = ? GROUP BY event ORDER BY event", e=events),
         [user_id],
     )
-    ((total, days, first, last),) = _rows(
+    # active days and the last active time count what the person did, not what was sent to them (a push)
+    passive = sorted(project.passive_events())
+    ((total, days, first, last, last_active),) = _rows(
         project,
         sql(
-            "SELECT count(*), count(DISTINCT CAST(timezone(?, CAST(time AS TIMESTAMPTZ)) AS DATE)), min(time), "
-            "max(time) FROM $e WHERE user_id = ?",
+            "SELECT count(*), count(DISTINCT CAST(timezone(?, CAST(time AS TIMESTAMPTZ)) AS DATE)) "
+            "FILTER (WHERE NOT list_contains(?, event)), min(time), max(time), "
+            "max(time) FILTER (WHERE NOT list_contains(?, event)) FROM $e WHERE user_id = ?",
             e=events,
         ),
-        [zone.key, user_id],
+        [zone.key, passive, passive, user_id],
     )
     return {
         "events": int(total),
@@ -325,6 +328,7 @@ def _summary(project: ProjectStore, user_id: int, zone: ZoneInfo) -> Row:
         "active_days": int(days),
         "first_event": _local(first, zone),
         "last_event": _local(last, zone),
+        "last_active": _local(last_active, zone),
     }
 
 

@@ -66,6 +66,9 @@ class Context:
     warnings: list[str] = field(default_factory=list)
     #: The caller may see phone numbers and e-mail addresses in clear.
     pii: bool = True
+    #: Events sent to a person rather than done by them (:mod:`userloop.schema.activity`): ``$any`` leaves them
+    #: out, so "any event" means any activity; a reference that names one still counts it.
+    passive_events: frozenset[str] = frozenset()
 
     # tables -------------------------------------------------------------------------------------------------
     def table(self, name: str, alias: str | None = None) -> exp.Table:
@@ -108,14 +111,23 @@ class Context:
 
     # conditions ---------------------------------------------------------------------------------------------
     def event_cond(self, ref: EventRef, alias: str = "e") -> exp.Expr:
-        """The event name (unless ``$any``) and the reference's own filters."""
+        """The event name, or for ``$any`` every active event, and the reference's own filters."""
         parts: list[exp.Expr] = []
         if ref.event != ANY_EVENT:
             if ref.event not in self.event_names:
                 self.warn(f"event {ref.event!r} has never been seen in this project")
             parts.append(exp.EQ(this=col("event", alias), expression=exp.Literal.string(ref.event)))
+        else:
+            parts.append(self.active_cond(alias))
         parts.extend(self.filter_cond(f, alias) for f in ref.filters)
         return and_(parts)
+
+    def active_cond(self, alias: str = "e") -> exp.Expr:
+        """Row ``alias`` is an active event (TRUE when the project has no passive events)."""
+        if not self.passive_events:
+            return exp.true()
+        names = [exp.Literal.string(n) for n in sorted(self.passive_events)]
+        return exp.Not(this=exp.In(this=col("event", alias), expressions=names))
 
     def filters_cond(self, filters: list[Filter], alias: str = "e") -> exp.Expr:
         return and_([self.filter_cond(f, alias) for f in filters])

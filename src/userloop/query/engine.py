@@ -96,6 +96,7 @@ class Engine:
             user_props=self.project.properties("users"),
             event_names=self.project.event_names(),
             pii=self.pii,
+            passive_events=self.project.passive_events(),
         )
 
     def compile(self, definition: Analysis | dict[str, Any], *, today: date | None = None) -> dict[str, str]:

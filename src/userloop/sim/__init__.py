@@ -13,6 +13,14 @@ from __future__ import annotations
 
 from userloop.sim.config import SimConfig
 from userloop.sim.generator import estimate_event_count, simulate
-from userloop.sim.truth import ground_truth, write_ground_truth
+from userloop.sim.truth import PASSIVE_EVENTS, daily_active, ground_truth, write_ground_truth
 
-__all__ = ["SimConfig", "estimate_event_count", "ground_truth", "simulate", "write_ground_truth"]
+__all__ = [
+    "PASSIVE_EVENTS",
+    "SimConfig",
+    "daily_active",
+    "estimate_event_count",
+    "ground_truth",
+    "simulate",
+    "write_ground_truth",
+]

@@ -67,7 +67,7 @@ def run_simulation(
     progress: Callable[[int], None] | None = None,
 ) -> SimulationReport:
     """Simulate ``users`` people over ``days`` days ending ``end_date`` (default: yesterday, project time)."""
-    from userloop.sim import SimConfig, simulate, write_ground_truth
+    from userloop.sim import PASSIVE_EVENTS, SimConfig, simulate, write_ground_truth
 
     info = ws.project_info(project)
     end = end_date or today_in(info.timezone) - timedelta(days=1)
@@ -84,6 +84,8 @@ def run_simulation(
         report.result.add(result)
         if progress:
             progress(result.events)
+    for event in PASSIVE_EVENTS:  # the simulated platform's sends: passive, whatever the project's defaults
+        store.set_event_active(event, False)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -2,17 +2,19 @@
 
 It replays the latent process (:class:`~userloop.sim.timeline.Timeline`) with the same draws as
 :func:`~userloop.sim.generator.simulate`, without expanding events, so it is cheap and always consistent with
-the records.
+the records. :func:`daily_active` replays the day's sessions too: who really used the app on each day.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from userloop.sim.behaviour import SERVER_KINDS, Visits
 from userloop.sim.columns import TIMESTAMP_MS, numbers
 from userloop.sim.config import CHANNELS, SimConfig
 from userloop.sim.geography import COMMUNITY_KINDS
@@ -99,6 +101,43 @@ def ground_truth(config: SimConfig) -> pa.Table:
             "push_enabled": pa.array(people.push_enabled),
         }
     )
+
+
+#: The events the simulated platform sends to people (the server-side sessions: a push delivered, a coupon
+#: granted); every other event is something a person did in the app. :func:`userloop.sim.run.run_simulation` marks
+#: these passive in the project's event registry.
+PASSIVE_EVENTS: tuple[str, ...] = ("push_received", "coupon_received")
+
+
+def daily_active(config: SimConfig) -> dict[date, np.ndarray]:
+    """Per local day of the window, the simulated people (sorted ``person`` numbers, as in :func:`ground_truth`)
+    who really used the app that day: who had at least one session of their own. A push or a coupon received
+    (:data:`PASSIVE_EVENTS`) is something done to a person and does not count.
+
+    It replays the latent process and the visits with the simulator's draws, without laying events out; no
+    session crosses midnight, so a session's day is the day of its start.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> active = daily_active(SimConfig(users=200, days=14, end_date=date(2024, 6, 30)))
+    >>> len(active), min(active), max(active)
+    (14, datetime.date(2024, 6, 17), datetime.date(2024, 6, 30))
+    """
+    world = World.build(config)
+    timeline = Timeline(world)
+    visits = Visits(world, timeline)
+    calendar = world.calendar
+    out: dict[date, np.ndarray] = {}
+    for day in range(calendar.days):
+        sessions = visits.day(timeline.advance())
+        own = ~np.isin(sessions.kind, SERVER_KINDS)
+        start = sessions.start_ms[own]
+        inside = (start >= calendar.day_start_ms[day]) & (start < calendar.day_start_ms[day + 1])
+        if not inside.all():
+            raise AssertionError(f"a session of day {calendar.dates[day]} starts outside it")
+        out[calendar.dates[day]] = np.unique(sessions.person[own]).astype(np.int64)
+    return out
 
 
 def write_ground_truth(config: SimConfig, path: str | Path) -> Path:

@@ -4,6 +4,10 @@ A project's schema holds ``events``, ``users``, ``identities``, ``items``, the p
 ``event_names`` registry and the ``rejects`` (dead letter) table. Property columns are typed and added on first
 sight; the registry row and the ``ALTER TABLE`` are written in one transaction, so the registry can never
 disagree with the columns.
+
+The ``event_names`` registry marks each event active or passive (:mod:`userloop.schema.activity`). A store made
+before the flag existed is upgraded in place when it is opened for writing (:func:`upgrade_event_store`); opened
+read-only, it reads every event as its default.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from userloop.schema.activity import DEFAULT_PASSIVE_EVENTS, passive_by_default
 from userloop.schema.types import PropertyType
 from userloop.store import rejects
 from userloop.store.backend import Capability, Params, engine_errors
@@ -112,6 +117,7 @@ class DuckSession:
     def close(self) -> None:
         self._con.close()
 
+
 #: Tables whose properties are typed columns, with the columns every row has.
 PROPERTY_TABLES = ("events", "users", "items")
 
@@ -158,7 +164,8 @@ _DDL = (
         event VARCHAR NOT NULL,
         display_zh VARCHAR,
         display_en VARCHAR,
-        first_seen TIMESTAMP NOT NULL
+        first_seen TIMESTAMP NOT NULL,
+        active BOOLEAN
     )""",
     """CREATE OR REPLACE VIEW {s}.identities_view AS
         SELECT id_type, id_value, user_id, created_at FROM {s}.identities""",
@@ -196,6 +203,8 @@ class EventStore:
         self.con.execute("SET enable_progress_bar = false")  # the CLI draws its own, on stderr
         self.lock = threading.RLock()
         self.read_only = read_only
+        if not read_only:
+            upgrade_event_store(self.con)
 
     def close(self) -> None:
         with self.lock:
@@ -260,6 +269,48 @@ def schema_for(project: str) -> str:
     return f"p_{project}"
 
 
+def upgrade_event_store(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Bring every project schema made by an earlier version up to date, in place; returns the schemas changed.
+
+    The one step so far: ``event_names`` gains the ``active`` flag, set from each name's default
+    (:func:`userloop.schema.activity.passive_by_default`); first and last seen are stamped again from active
+    events, and the data version moves on, so no cached result counts a passive event as activity."""
+    rows = con.execute(
+        "SELECT t.table_schema FROM information_schema.tables AS t WHERE t.table_name = 'event_names' "
+        "AND t.table_schema LIKE 'p\\_%' ESCAPE '\\' AND NOT EXISTS (SELECT 1 FROM information_schema.columns AS c "
+        "WHERE c.table_schema = t.table_schema AND c.table_name = 'event_names' AND c.column_name = 'active') "
+        "ORDER BY 1"
+    ).fetchall()
+    changed = [r[0] for r in rows]
+    for schema in changed:
+        names = qualified(schema, "event_names")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"ALTER TABLE {names} ADD COLUMN active BOOLEAN")
+            con.execute(f"UPDATE {names} SET active = NOT list_contains(?, event)", [sorted(DEFAULT_PASSIVE_EVENTS)])
+            passive = [r[0] for r in con.execute(f"SELECT event FROM {names} WHERE NOT active").fetchall()]
+            _restamp_seen(con, schema, passive)
+            con.execute(f"UPDATE {qualified(schema, 'counters')} SET value = value + 1 WHERE name = 'data_version'")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+    return changed
+
+
+def _restamp_seen(con: duckdb.DuckDBPyConnection, schema: str, passive: list[str]) -> None:
+    """Set every person's first and last seen from their active events (NULL without any)."""
+    users, events = qualified(schema, "users"), qualified(schema, "events")
+    con.execute(
+        f"""UPDATE {users} AS u SET first_seen = s.lo, last_seen = s.hi
+        FROM (SELECT p.user_id, min(e.time) AS lo, max(e.time) AS hi FROM {users} AS p
+              LEFT JOIN {events} AS e ON e.user_id = p.user_id AND NOT list_contains(?, e.event)
+              GROUP BY p.user_id) AS s
+        WHERE u.user_id = s.user_id""",
+        [passive],
+    )
+
+
 #: The sandbox instance's settings: no files, URLs or databases (``enable_external_access``), no extension
 #: installed or loaded behind the query's back, no Python variable read as a table (replacement scans).
 SANDBOX_CONFIG: dict[str, str | bool | int | float | list[str]] = {
@@ -300,7 +351,7 @@ class ProjectStore:
         self.store = store
         self.schema = schema
         self._registry: dict[tuple[str, str], PropertyType] | None = None
-        self._event_names: set[str] | None = None
+        self._event_flags: dict[str, bool] | None = None
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -365,23 +416,83 @@ class ProjectStore:
 
     def forget_cache(self) -> None:
         self._registry = None
-        self._event_names = None
+        self._event_flags = None
 
     def event_names(self) -> set[str]:
-        if self._event_names is None:
+        return set(self.event_flags())
+
+    def event_flags(self) -> dict[str, bool]:
+        """Event name → active (True) or passive (False), cached; a store made before the flag existed and
+        opened read-only reads each name's default."""
+        if self._event_flags is None:
             with self.store.lock:
-                rows = self.con.execute(f"SELECT event FROM {self.table('event_names')}").fetchall()
-            self._event_names = {r[0] for r in rows}
-        return self._event_names
+                has_flag = self.con.execute(
+                    "SELECT count(*) FROM information_schema.columns WHERE table_schema = ? "
+                    "AND table_name = 'event_names' AND column_name = 'active'",
+                    [self.schema],
+                ).fetchall()[0][0]
+                flag = "active" if has_flag else "NULL"
+                rows = self.con.execute(f"SELECT event, {flag} FROM {self.table('event_names')}").fetchall()
+            self._event_flags = {e: (not passive_by_default(e)) if a is None else bool(a) for e, a in rows}
+        return self._event_flags
+
+    def passive_events(self) -> frozenset[str]:
+        """The registered events that are passive (sent to a person, not done by them)."""
+        return frozenset(e for e, active in self.event_flags().items() if not active)
+
+    def is_passive(self, event: str) -> bool:
+        """Whether ``event`` is passive: its registered flag, or its default when it has not been seen yet."""
+        active = self.event_flags().get(event)
+        return passive_by_default(event) if active is None else not active
 
     def register_events(self, names: list[str]) -> None:
+        """Add new event names with their default flag; the caller holds a transaction."""
         new = sorted(set(names) - self.event_names())
         if new:
             self.con.executemany(
-                f"INSERT INTO {self.table('event_names')} VALUES (?, NULL, NULL, now()::TIMESTAMP)",
-                [[n] for n in new],
+                f"INSERT INTO {self.table('event_names')} (event, display_zh, display_en, first_seen, active) "
+                "VALUES (?, NULL, NULL, now()::TIMESTAMP, ?)",
+                [[n, not passive_by_default(n)] for n in new],
             )
-            self._event_names = None
+            self._event_flags = None
+
+    def set_event_active(self, event: str, active: bool) -> bool | None:
+        """Mark a registered event active or passive; returns whether the flag changed (None: no such event).
+
+        A change stamps every person's first and last seen again from active events and moves the data version
+        on, so cached results are recomputed."""
+        with self.store.transaction() as con:
+            row = con.execute(f"SELECT active FROM {self.table('event_names')} WHERE event = ?", [event]).fetchall()
+            if not row:
+                return None
+            if row[0][0] is not None and bool(row[0][0]) == active:
+                return False
+            con.execute(f"UPDATE {self.table('event_names')} SET active = ? WHERE event = ?", [active, event])
+            passive = [r[0] for r in con.execute(
+                f"SELECT event FROM {self.table('event_names')} WHERE NOT active"
+            ).fetchall()]  # fmt: skip
+            _restamp_seen(con, self.schema, passive)
+            self.bump_data_version()
+        self._event_flags = None
+        return True
+
+    def event_rows(self) -> list[dict[str, object]]:
+        """The event registry as rows (event, active, display names, first seen), for listings."""
+        flags = self.event_flags()
+        with self.store.lock:
+            rows = self.con.execute(
+                f"SELECT event, display_zh, display_en, first_seen FROM {self.table('event_names')} ORDER BY event"
+            ).fetchall()
+        return [
+            {
+                "event": e,
+                "active": flags.get(e, True),
+                "display_zh": zh,
+                "display_en": en,
+                "first_seen": seen.isoformat(sep=" ", timespec="seconds"),
+            }
+            for e, zh, en, seen in rows
+        ]
 
     def take_person_keys(self, n: int) -> int:
         """Reserve ``n`` person keys; returns the first. The caller holds a transaction."""

@@ -1,0 +1,49 @@
+"""Active and passive events: what a person does, and what the platform sends to a person.
+
+Every event name in a project's registry is **active** (the person did something: opened the app, viewed an
+item, paid) or **passive** (something was done *to* the person: a push or an e-mail was delivered, a coupon or a
+benefit was granted). Amplitude calls the second kind "inactive events". Everything the product calls "active"
+counts active events only: DAU/WAU/MAU and ``$any`` in analyses, retention's "any event" return, lifecycle,
+stickiness, a person's first and last seen, activity tags and the user models. A definition that names a passive
+event (a funnel step ``push_received``, a trend of ``coupon_received``) still counts it.
+
+A new event name is passive when it is one of :data:`DEFAULT_PASSIVE_EVENTS`, the delivery and grant events that
+servers and the journeys runtime emit; every other name starts active. A project can change any event
+(``userloop events set-active NAME --passive``, ``PUT /api/v1/event-names/{event}``).
+"""
+
+from __future__ import annotations
+
+#: Event names that are passive when first seen: deliveries and grants sent to a person by the platform or a
+#: server. Exact names only: a suffix rule would misjudge a person's own ``comment_sent`` or ``order_received``.
+DEFAULT_PASSIVE_EVENTS: frozenset[str] = frozenset(
+    {
+        # pushes
+        "push_sent",
+        "push_delivered",
+        "push_received",
+        # in-app messages, inbox, generic messages
+        "message_sent",
+        "message_delivered",
+        "inbox_delivered",
+        # e-mail
+        "email_sent",
+        "email_delivered",
+        "email_bounced",
+        # text messages
+        "sms_sent",
+        "sms_delivered",
+        # coupons, benefits, points granted by the platform
+        "coupon_received",
+        "coupon_granted",
+        "benefit_granted",
+        "points_granted",
+        # webhooks a journey calls about the person
+        "webhook_delivered",
+    }
+)
+
+
+def passive_by_default(event: str) -> bool:
+    """Whether a newly seen event name starts passive (see :data:`DEFAULT_PASSIVE_EVENTS`)."""
+    return event in DEFAULT_PASSIVE_EVENTS
