@@ -64,6 +64,9 @@ CODES: dict[str, ErrorCode] = _codes(
     ErrorCode("query_conflict", 409, "A query with the same id is already running."),
     ErrorCode("query_too_large", 400, "A query reads more data than one answer may hold.",
               "name only the columns it needs, or ask in smaller pieces"),
+    ErrorCode("partial_period", 400, "A comparison would set a period still running (today, or a week or month "
+              "not over) against a complete one.",
+              'leave out "include_current" so relative ranges end yesterday, or end the range ("to") before today'),
     ErrorCode("pii_required", 400, "The request reads personal data (phone numbers, e-mail addresses) and the "
               "token lacks the 'pii' right.", "break down by masked values, or ask for a token with the grant"),
     # the event registry

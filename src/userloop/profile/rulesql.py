@@ -366,7 +366,10 @@ class _Compiler:
                     "order": "sequential",
                     "steps": [{"event": s.event, "filters": s.filters} for s in c.steps],
                     "window": {"value": c.within.value, "unit": c.within.unit},
-                    "date_range": c.window,
+                    # a rule's today is a whole day (evaluated at its end): its relative window includes it
+                    "date_range": c.window.model_copy(
+                        update={"include_current": c.window.include_current is not False}
+                    ),
                 }
             )
         except PydanticValidationError as exc:
@@ -422,7 +425,7 @@ class _Compiler:
 
     def _window(self, window: Any) -> tuple[datetime, datetime]:
         """The window's UTC bounds, cut at the end of today (an empty span when it starts after today)."""
-        first, last = window.resolve(self.today)
+        first, last = window.resolve(self.today, current=True)
         last = min(last, self.today)
         if last < first:
             return self.cap, self.cap

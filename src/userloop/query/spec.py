@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+
+from userloop.core.errors import ValidationError
 
 #: The event name that matches every event.
 ANY_EVENT = "$any"
@@ -46,13 +48,21 @@ class Spec(BaseModel):
 class DateRange(Spec):
     """Local calendar days in the project's time zone: ``{"from": …, "to": …}`` or ``{"last": N}``.
 
-    ``last`` counts days back from today (today included unless ``include_today`` is false).
+    ``last`` counts **complete** days back from today: ``{"last": 7}`` is the seven days that ended at the last
+    local midnight, today left out, so a range never ends on a day still running. ``"include_current": true``
+    (alias ``include_today``) ends it on today instead; a result then marks the periods still running as
+    partial. A ``from`` without ``to`` ends the same way. Profile rules and tags, evaluated as of the end of a
+    day, pass ``current=True`` to :meth:`resolve`: their "today" is a whole day.
     """
 
     start: date | None = Field(None, alias="from")
     end: date | None = Field(None, alias="to")
     last: int | None = Field(None, ge=1, le=3660)
-    include_today: bool = True
+    include_current: bool | None = Field(
+        None,
+        validation_alias=AliasChoices("include_current", "include_today"),
+        description="End a relative range on today (a partial day) instead of yesterday; default false.",
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> DateRange:
@@ -66,13 +76,29 @@ class DateRange(Spec):
             raise ValueError("a date range may span at most 3,660 days")
         return self
 
-    def resolve(self, today: date) -> tuple[date, date]:
-        """The first and last local day, both included."""
+    def resolve(self, today: date, *, current: bool = False) -> tuple[date, date]:
+        """The first and last local day, both included.
+
+        A relative or open-ended range ends on the day before ``today`` (the last complete day), or on ``today``
+        when ``include_current`` is true; ``current`` is the default when the range does not say.
+        """
+        include = self.include_current if self.include_current is not None else current
+        end = today if include else today - timedelta(days=1)
         if self.last is not None:
-            end = today if self.include_today else today - timedelta(days=1)
             return end - timedelta(days=self.last - 1), end
         assert self.start is not None
-        return self.start, self.end or today
+        if self.end is not None:
+            return self.start, self.end
+        if end < self.start and not include:
+            raise ValidationError(
+                f"the range from {self.start} has no complete day yet (today is {today})",
+                hint='add "include_current": true to include today, or give "to"',
+            )
+        return self.start, end
+
+    def partial(self, today: date) -> bool:
+        """Whether the resolved range reaches today or later: its last period is still running."""
+        return self.resolve(today)[1] >= today
 
 
 class Filter(Spec):

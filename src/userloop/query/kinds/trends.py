@@ -9,9 +9,12 @@ Each series is an event (or ``$any``) with filters and a ``math``:
 
 Several series combine with a ``formula`` over their letters (``A/B*100``), evaluated per bucket. A breakdown
 splits every series by an event or profile property (top values, the rest as ``$other``; or numeric bins).
-``compare: true`` runs the previous period of the same length too. The ``total`` of a series is its measure
-over the whole range (unique people over the range for ``users``), not a sum of buckets, except for counts and
-sums where the two agree.
+``compare: true`` runs the previous period of the same length too; it is refused (``partial_period``) when the
+range reaches today, so a running period is never set against a finished one. ``partial`` lists the buckets that
+are not whole finished periods (cut by the range, or still running: today, the current week or month).
+
+The ``total`` of a series is its measure over the whole range (unique people over the range for ``users``), not a
+sum of buckets, except for counts and sums where the two agree.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlglot import exp
 from userloop.core.errors import ValidationError
 from userloop.query.compile import Context, and_, bucket_of, buckets, col, next_bucket, sql
 from userloop.query.kinds.base import Analysis, Frame, Result
+from userloop.query.periods import partial_buckets, refuse_partial
 from userloop.query.spec import NONE, OTHER, Breakdown, EventRef, Interval, Name
 from userloop.schema.types import PropertyType
 
@@ -104,6 +108,7 @@ class TrendsQuery(Analysis):
             raise ValidationError("hourly trends cover at most 31 days; narrow the date range or use 'day'")
         out = {f"s{i}": self._series_sql(ctx, s, first, last) for i, s in enumerate(self.series)}
         if self.compare:
+            refuse_partial("the range", first, last, ctx.today, field="date_range")
             p_first, p_last = previous_period(first, last)
             out |= {f"p{i}": self._series_sql(ctx, s, p_first, p_last) for i, s in enumerate(self.series)}
         return out
@@ -161,10 +166,12 @@ class TrendsQuery(Analysis):
             interval=self.interval,
             buckets=[_label(b) for b in buckets(self.interval, first, last)],
             series=self._shape_period(data, "s", first, last),
+            partial=partial_buckets(self.interval, first, last, ctx.today),
         )
         if self.compare:
             p_first, p_last = previous_period(first, last)
             result.compare_buckets = [_label(b) for b in buckets(self.interval, p_first, p_last)]
+            result.compare_partial = partial_buckets(self.interval, p_first, p_last, ctx.today)
             result.compare = self._shape_period(data, "p", p_first, p_last)
         return result
 
@@ -243,6 +250,10 @@ class TrendsResult(Result):
     series: list[TrendsLine]
     compare_buckets: list[str] | None = None
     compare: list[TrendsLine] | None = None
+    partial: list[str] = Field(
+        default_factory=list, description="Buckets that are not whole finished periods (cut by the range, or running)."
+    )
+    compare_partial: list[str] | None = None
 
 
 # SQL pieces ------------------------------------------------------------------------------------------------------
