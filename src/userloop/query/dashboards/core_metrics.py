@@ -9,6 +9,7 @@ Each panel is an ordinary definition, so it can be saved as an insight and edite
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from userloop.core.errors import UserloopError
@@ -90,12 +91,13 @@ def _panel(key: str, zh: str, en: str, definition: dict[str, Any]) -> dict[str, 
     return {"key": key, "title_zh": zh, "title_en": en, "definition": definition}
 
 
-def run(engine: Engine, *, last_days: int = 30, timeout_s: float = 120.0) -> dict[str, Any]:
-    """Run every panel; a panel that fails carries its error and the others still run."""
+def run(engine: Engine, *, last_days: int = 30, timeout_s: float = 120.0, today: date | None = None) -> dict[str, Any]:
+    """Run every panel (as of ``today``, default the project's today); a panel that fails carries its error and
+    the others still run."""
     panels = []
     for panel in definitions(last_days):
         try:
-            result = engine.run(panel["definition"], timeout_s=timeout_s)
+            result = engine.run(panel["definition"], timeout_s=timeout_s, today=today)
             panels.append({**panel, "result": result.result, "warnings": result.warnings, "took_ms": result.took_ms})
         except UserloopError as exc:
             panels.append({**panel, "error": {"code": exc.code, "message": exc.message}})
