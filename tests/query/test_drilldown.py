@@ -84,6 +84,9 @@ def test_drilldown_matches_reference(ws: Workspace, tz: str, shift: int, data: s
         got = engine.run(q).result
         want = ref.drilldown(evs, tz, days, q, profiles)
         check(got, want, q)
+        for earlier in got["test"]["earlier"][:2]:  # the comparable earlier periods' totals, brute force
+            span_ = (date.fromisoformat(earlier["start"]), date.fromisoformat(earlier["end"]))
+            assert earlier["value"] == ref.drilldown(evs, tz, {"current": span_}, q, profiles)["totals"]["current"]
 
 
 def check(got: dict[str, Any], want: dict[str, Any], q: dict[str, Any]) -> None:
@@ -101,7 +104,11 @@ def check(got: dict[str, Any], want: dict[str, Any], q: dict[str, Any]) -> None:
         assert len(seen) == len(dim["values"])
         for v in dim["values"]:
             assert v["contribution"] == ((v["current"] - v["baseline"]) / change if change else None)
-        chosen, _ = ref.explanatory(rows, totals)
+        # Adtributor's set, from the values whose change differs significantly from the rest's
+        significant = {v["label"] for v in dim["values"] if v["significant"]}
+        assert all(v["kind"] != "other" and v["p_value"] < 0.05 for v in dim["values"] if v["significant"])
+        assert not significant or got["test"]["significant"]
+        chosen, _ = ref.explanatory({k: r for k, r in rows.items() if k in significant}, totals)
         assert dim["root_cause"] == (chosen is not None), (name, q)
         assert dim["explanatory"] == (chosen or []), (name, q)
     # ranked: root causes first, by the surprise of their explanatory set
@@ -121,11 +128,11 @@ def test_surprise_is_jensen_shannon() -> None:
 
 
 def hand_log() -> list[dict[str, Any]]:
-    """Baseline day 2026-01-06: 10 people on channel a, 10 on b. Current day 2026-01-07: 3 on a, 10 on b.
+    """Baseline day 2026-01-06: 100 people on channel a, 100 on b. Current day 2026-01-07: 30 on a, 100 on b.
     Plan gold/free splits both channels evenly (so plan explains nothing), and the b people also do 'cart'."""
     records = []
-    for day, n_a in (("2026-01-06", 10), ("2026-01-07", 3)):
-        for channel, n in (("a", n_a), ("b", 10)):
+    for day, n_a in (("2026-01-06", 100), ("2026-01-07", 30)):
+        for channel, n in (("a", n_a), ("b", 100)):
             for i in range(n):
                 who = f"{channel}{i}"
                 t = ms(f"{day} 09:00") + i * 1000
@@ -144,14 +151,14 @@ def test_drilldown_hand_case(ws: Workspace) -> None:
         "dimensions": [{"property": "event"}, {"property": "channel"}],
     }
     got = engine.run(q).result
-    assert (got["current"]["value"], got["baseline"]["value"], got["change"]) == (13.0, 20.0, -7.0)
+    assert (got["current"]["value"], got["baseline"]["value"], got["change"]) == (130.0, 200.0, -70.0)
     assert got["baseline"]["start"] == got["baseline"]["end"] == "2026-01-06"
     assert got["change_pct"] == pytest.approx(-0.35)
     channel, event = got["dimensions"]
     assert channel["property"] == "channel" and channel["root_cause"] and channel["explanatory"] == ["a"]
     assert [(v["label"], v["current"], v["baseline"], v["contribution"]) for v in channel["values"]] == [
-        ("a", 3.0, 10.0, 1.0),
-        ("b", 10.0, 10.0, 0.0),
+        ("a", 30.0, 100.0, 1.0),
+        ("b", 100.0, 100.0, 0.0),
     ]
     assert not event["root_cause"]  # one value holds everything in both periods: no surprise
     assert got["summary"] == {
@@ -162,14 +169,14 @@ def test_drilldown_hand_case(ws: Workspace) -> None:
     # never under 'cart' (1 ms later), so 'cart' never appears
     anyq = {**q, "series": {"event": "$any", "math": "users"}, "dimensions": [{"property": "event"}]}
     values = engine.run(anyq).result["dimensions"][0]["values"]
-    assert [(v["label"], v["current"], v["baseline"]) for v in values] == [("view", 13.0, 20.0)]
+    assert [(v["label"], v["current"], v["baseline"]) for v in values] == [("view", 130.0, 200.0)]
     # events: 'cart' has channel c, so channel's values are a, b, c; top 1 folds b and c into $other
     totalq = {**q, "series": {"event": "$any"}, "dimensions": [{"property": "channel"}], "top": 1}
     totals = engine.run(totalq).result
     assert [(v["label"], v["kind"], v["values_folded"], v["current"], v["baseline"])
             for v in totals["dimensions"][0]["values"]] == [
-        ("a", "value", 1, 3.0, 10.0),
-        ("$other", "other", 2, 20.0, 20.0),
+        ("a", "value", 1, 30.0, 100.0),
+        ("$other", "other", 2, 200.0, 200.0),
     ]  # fmt: skip
     assert totals["summary"]["en"] == "$any events fell 23%: 100% of the drop is channel = a"
 
@@ -184,28 +191,42 @@ def test_drilldown_sentences_for_edge_cases(ws: Workspace) -> None:
     }
     got = engine.run(same).result
     assert got["summary"] == {
-        "en": "view events did not change (10 in both periods).",
-        "zh": "view 次数 没有变化（两个时期都是 10）。",
+        "en": "view events did not change (100 in both periods).",
+        "zh": "view 次数 没有变化（两个时期都是 100）。",
     }
     assert got["dimensions"][0]["values"][0]["contribution"] is None
     rise = {**same, "series": {"event": "view"}, "current": {"from": "2026-01-06", "to": "2026-01-06"}}
     got = engine.run(rise).result
     assert got["baseline"]["value"] == 0.0 and got["change_pct"] is None
-    assert got["summary"]["en"].startswith("view events rose from 0 to 20")
-    assert got["summary"]["zh"].startswith("view 次数 从 0 上升到 20")
-    # a rise spread evenly over the values: no dimension is a root cause; the sentence still names the largest share
-    even = [
-        ref.track("view", f"{c}{i}", ms(f"{day} 10:00") + i, event_id=f"{day}{c}{i}", channel=c)
-        for day, n in (("2026-01-06", 2), ("2026-01-07", 4))
-        for c in "ab"
-        for i in range(n)
-    ]
-    engine = ref.prepare(ws, SH, even)
+    assert got["summary"] == {  # both channels came from nothing: the rise is everywhere at once
+        "en": "view events rose from 0 to 200, spread evenly across values: no value stands out.",
+        "zh": "view 次数 从 0 上升到 200，各维度均匀变化，没有突出的取值。",
+    }
+
+    def even(n_base: int, n_cur: int) -> list[dict[str, Any]]:
+        return [
+            ref.track("view", f"{c}{i}", ms(f"{day} 10:00") + i, event_id=f"{day}{c}{i}", channel=c)
+            for day, n in (("2026-01-06", n_base), ("2026-01-07", n_cur))
+            for c in "ab"
+            for i in range(n)
+        ]
+
+    # a rise spread evenly over the values: significant, but no value stands out, so none is named
+    engine = ref.prepare(ws, SH, even(20, 40))
     got = engine.run({**same, "series": {"event": "view", "math": "sum", "property": "amount"}}).result
     assert got["summary"]["en"] == "sum of amount in view did not change (0 in both periods)."
     got = engine.run({**same, "series": {"event": "view"}}).result
-    assert not got["dimensions"][0]["root_cause"]
-    assert got["summary"]["en"] == "view events rose 100%: 50% of the rise is channel = a"
+    assert got["verdict"] == "even" and got["test"]["significant"] and not got["dimensions"][0]["root_cause"]
+    assert got["summary"]["en"] == "view events rose 100%, spread evenly across values: no value stands out."
+    # 4 → 8 events: a doubling, but within counting noise (z = 4 / sqrt(4 + 8) = 1.15): no cause named
+    engine = ref.prepare(ws, SH, even(2, 4))
+    got = engine.run({**same, "series": {"event": "view"}}).result
+    assert got["verdict"] == "noise" and got["test"]["method"] == "poisson"
+    assert got["test"]["statistic"] == pytest.approx(4 / 12**0.5)
+    assert got["summary"] == {
+        "en": "view events rose 100%, within normal variation (a usual change is ±3.46): no cause named.",
+        "zh": "view 次数 上升 100%，在正常波动范围内（通常变化 ±3.46），不指认原因。",
+    }
 
 
 BAD = [

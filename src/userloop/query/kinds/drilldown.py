@@ -24,6 +24,7 @@ the first dimension's set, e.g. "DAU fell 12%: 70% of the drop is $os = Android"
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -34,15 +35,26 @@ from sqlglot import exp
 from userloop.core.errors import ValidationError
 from userloop.query.compile import Context, and_, col, sql
 from userloop.query.kinds.base import Analysis, Frame, Result
+from userloop.query.periods import refuse_partial
 from userloop.query.spec import NONE, OTHER, DateRange, EventRef, Name, Source, Spec
 from userloop.schema.types import PropertyType
+from userloop.stats.change import change_test, dispersion, rate_ratio_z, two_sided_p
+from userloop.stats.correction import adjust_p
 
 MAX_DIMENSIONS = 10
 #: Adtributor's thresholds (Bhagwan et al. 2014, §3.3): a value must explain more than T_EEP of the change to
 #: join a dimension's explanatory set, and the set must explain more than T_EP of it.
 T_EEP = 0.10
 T_EP = 0.67
+#: Comparable periods (the current period's length, just before the earlier of the two periods) read to learn
+#: the metric's own variation, and the most days they may span together.
+HISTORY_PERIODS = 8
+HISTORY_DAYS = 366
+#: The total change must pass its test at this level; values' p-values are Benjamini–Hochberg adjusted to FDR.
+ALPHA = 0.05
+FDR = 0.05
 Slot = Literal["value", "other", "none"]
+Verdict = Literal["no_change", "noise", "even", "cause"]
 _SLOTS: tuple[Slot, ...] = ("value", "other", "none")
 
 
@@ -86,32 +98,49 @@ class DrilldownQuery(Analysis):
 
     # statements ----------------------------------------------------------------------------------------------
     def periods(self, ctx: Context) -> tuple[tuple[date, date], tuple[date, date]]:
+        """The current and baseline days; refused (``partial_period``) when either reaches today."""
         cur = ctx.days(self.current)
+        refuse_partial("the current period", cur[0], cur[1], ctx.today, field="current")
         if self.baseline is None:
             n = (cur[1] - cur[0]).days + 1
             return cur, (cur[0] - timedelta(days=n), cur[0] - timedelta(days=1))
         base = ctx.days(self.baseline)
+        refuse_partial("the baseline", base[0], base[1], ctx.today, field="baseline")
         if base[0] <= cur[1] and cur[0] <= base[1]:
             raise ValidationError(
                 f"baseline {base[0]}..{base[1]} overlaps current {cur[0]}..{cur[1]}; pick periods that do not overlap"
             )
         return cur, base
 
+    def spans(self, ctx: Context) -> list[tuple[date, date]]:
+        """Current, baseline, then the comparable earlier periods (newest first): the current period's length,
+        consecutive, ending the day before the earlier of the two periods."""
+        cur, base = self.periods(ctx)
+        n = (cur[1] - cur[0]).days + 1
+        start = min(cur[0], base[0])
+        k = min(HISTORY_PERIODS, HISTORY_DAYS // n)
+        return [cur, base] + [(start - timedelta(days=n * j), start - timedelta(days=n * (j - 1) + 1)) for j in
+                              range(1, k + 1)]  # fmt: skip
+
     def statements(self, ctx: Context) -> dict[str, exp.Expr]:
-        (c_first, c_last), (b_first, b_last) = self.periods(ctx)
-        lo, hi = ctx.utc_bounds(min(c_first, b_first), max(c_last, b_last))  # one scan covers both periods
+        spans = self.spans(ctx)
+        # one scan covers every period; k numbers them: 0 current, 1 baseline, 2… the earlier ones
+        lo, hi = ctx.utc_bounds(min(f for f, _ in spans), max(last for _, last in spans))
+        period = exp.Case(
+            ifs=[exp.If(this=ctx.time_cond(f, last), true=exp.Literal.number(i)) for i, (f, last) in enumerate(spans)]
+        )
         names = [f"d{i}" for i in range(len(self.dimensions))]
         per_person = self.series.math == "users"
         # one row per event; for people, profile values join after the events are reduced to one row per person
         events_dims = [self._dim(ctx, d) if d.source == "event" or not per_person else None for d in self.dimensions]
         rows = sql(
-            """SELECT e.user_id AS user_id, e.time AS time, e.event_id AS event_id, $in_current AS cur, $v AS v
-            FROM $events AS e WHERE e.time >= $lo AND e.time < $hi AND ($in_current OR $in_baseline) AND $where""",
+            """SELECT e.user_id AS user_id, e.time AS time, e.event_id AS event_id, $period AS k, $v AS v
+            FROM $events AS e WHERE e.time >= $lo AND e.time < $hi AND $in_any AND $where""",
             events=ctx.table("events"),
             lo=lo,
             hi=hi,
-            in_current=ctx.time_cond(c_first, c_last),
-            in_baseline=ctx.time_cond(b_first, b_last),
+            period=period,
+            in_any=exp.paren(exp.or_(*(ctx.time_cond(f, last) for f, last in spans))),
             v=self._value(ctx),
             where=and_([ctx.event_cond(self.series), ctx.filters_cond(self.filters)]),
         )
@@ -148,7 +177,7 @@ class DrilldownQuery(Analysis):
         dims = list(zip(self.dimensions, names, strict=True))
         on_events = [n for d, n in dims if d.source == "event"]
         people = sql(
-            """SELECT p.user_id AS user_id, p.cur AS cur, 1 AS v FROM ($rows) AS p GROUP BY p.user_id, p.cur""",
+            """SELECT p.user_id AS user_id, p.k AS k, 1 AS v FROM ($rows) AS p GROUP BY p.user_id, p.k""",
             rows=rows,
         )
         assert isinstance(people, exp.Select)
@@ -167,19 +196,19 @@ class DrilldownQuery(Analysis):
             )
             for d, n in dims
         ]
-        out = exp.select("q.user_id", "q.cur", "q.v", *columns).from_(exp.Subquery(this=people, alias="q"))
+        out = exp.select("q.user_id", "q.k", "q.v", *columns).from_(exp.Subquery(this=people, alias="q"))
         if any(d.source == "user" for d in self.dimensions):
             out = out.join(ctx.table("users", "u"), on="u.user_id = q.user_id", join_type="left")
         return out
 
     def _split(self, rows: exp.Select, names: list[str]) -> exp.Expr:
-        """Per dimension and value: the metric in both periods, top values kept, the rest folded into $other."""
+        """Per dimension, value and period: the metric's sum and sum of squares; the ``top`` values by their change
+        between current and baseline kept, the rest folded into $other (values seen only in earlier periods
+        too), unset as $none. ``n_all`` is the number of distinct values in current and baseline."""
         dims = [exp.column(n) for n in names]
-        sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[d.copy()]) for d in dims])
+        sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[d.copy(), exp.column("k")]) for d in dims])
         grouped = sql(
-            """SELECT $g AS g, $val AS val,
-              coalesce(sum(v) FILTER (WHERE cur), 0) AS cur_v, coalesce(sum(v) FILTER (WHERE NOT cur), 0) AS base_v
-            FROM ($rows) AS r GROUP BY ALL""",
+            """SELECT $g AS g, $val AS val, k, sum(v) AS s, sum(v * v) AS q FROM ($rows) AS r GROUP BY ALL""",
             rows=rows,
             g=exp.func("grouping", *dims),
             val=exp.func("coalesce", *dims) if len(dims) > 1 else dims[0],
@@ -187,76 +216,133 @@ class DrilldownQuery(Analysis):
         grouped.set("group", exp.Group(grouping_sets=[sets]))
         return sql(
             """WITH g AS ($grouped),
+            t AS (
+              SELECT g, val, coalesce(sum(s) FILTER (WHERE k = 0), 0) AS cur_v,
+                coalesce(sum(s) FILTER (WHERE k = 1), 0) AS base_v
+              FROM g WHERE val IS NOT NULL AND k <= 1 GROUP BY g, val),
             ranked AS (
-              SELECT g, val, cur_v, base_v,
+              SELECT g, val, count(*) OVER (PARTITION BY g) AS n_all,
                 row_number() OVER (PARTITION BY g ORDER BY abs(cur_v - base_v) DESC, cur_v + base_v DESC, val) AS rn
-              FROM g WHERE val IS NOT NULL)
-            SELECT g, CASE WHEN rn <= $top THEN val END AS val, CASE WHEN rn <= $top THEN 0 ELSE 1 END AS slot,
-              sum(cur_v) AS cur, sum(base_v) AS base, count(*) AS n_values
-            FROM ranked GROUP BY ALL
-            UNION ALL
-            SELECT g, NULL, 2, cur_v, base_v, 1 FROM g WHERE val IS NULL""",
+              FROM t)
+            SELECT g.g AS g, CASE WHEN r.rn <= $top THEN g.val END AS val,
+              CASE WHEN g.val IS NULL THEN 2 WHEN r.rn <= $top THEN 0 ELSE 1 END AS slot, g.k AS k,
+              sum(g.s) AS s, sum(g.q) AS q, max(r.n_all) AS n_all, count(*) FILTER (WHERE g.k <= 1) AS present
+            FROM g LEFT JOIN ranked AS r ON r.g = g.g AND r.val = g.val
+            GROUP BY ALL""",
             grouped=grouped,
             top=self.top,
         )
 
     # shaping -------------------------------------------------------------------------------------------------
     def shape(self, ctx: Context, data: dict[str, Frame]) -> DrilldownResult:
-        (c_first, c_last), (b_first, b_last) = self.periods(ctx)
+        spans = self.spans(ctx)
+        (c_first, c_last), (b_first, b_last) = spans[0], spans[1]
         k = len(self.dimensions)
         index = {(2**k - 1) - 2 ** (k - 1 - i): i for i in range(k)}
-        per_dim: list[list[tuple[Any, ...]]] = [[] for _ in range(k)]
-        for g, val, slot, cur, base, n_values in data["values"].rows:
-            per_dim[index[int(g)]].append((val, int(slot), _n(cur), _n(base), int(n_values)))
-        for rows in per_dim:  # values by absolute change, as they were ranked; then $other, $none
-            rows.sort(key=lambda r: (r[1], -abs(r[2] - r[3]), -(r[2] + r[3]), r[0] or ""))
-        current = sum(r[2] for r in per_dim[0])
-        baseline = sum(r[3] for r in per_dim[0])
-        dims = [self._dimension(d, rows, current, baseline) for d, rows in zip(self.dimensions, per_dim, strict=True)]
+        cells: list[dict[tuple[Any, int], _Cell]] = [{} for _ in range(k)]
+        n_all = [0] * k
+        for g, val, slot, period, s, q, n, present in data["values"].rows:
+            d = index[int(g)]
+            cell = cells[d].setdefault((val, int(slot)), _Cell(len(spans)))
+            cell.s[int(period)] += _n(s)
+            cell.q[int(period)] += _n(q)
+            cell.present += int(present)
+            n_all[d] = max(n_all[d], int(n or 0))
+        totals = _Cell(len(spans))
+        for cell in cells[0].values():
+            totals.add(cell)
+        current, baseline = totals.s[0], totals.s[1]
+        # the comparable earlier periods, newest first, up to the first one without data (before the data began)
+        refs = ([1] if self.baseline is None else []) + list(range(2, len(spans)))
+        cut = next((i for i, j in enumerate(refs) if totals.s[j] == 0), len(refs))
+        refs = refs[:cut]
+        earlier = [totals.s[a] - totals.s[b] for a, b in itertools.pairwise(refs)]
+        test = change_test(current - baseline, totals.q[0] + totals.q[1], earlier)
+        dims = [self._dimension(d, cells[i], n_all[i], totals, refs) for i, d in enumerate(self.dimensions)]
+        _adjust(dims)
+        significant = current != baseline and test.p_value < ALPHA
+        for dim in dims:
+            _explain(dim, significant, current - baseline)
         ranked = sorted(enumerate(dims), key=lambda p: _rank_key(p[1], p[0]))
         label_en, label_zh = self._labels()
+        verdict: Verdict = (
+            "no_change"
+            if current == baseline
+            else "noise"
+            if not significant
+            else "cause"
+            if ranked and ranked[0][1].root_cause
+            else "even"
+        )
         result = DrilldownResult(
             metric=label_en,
             current=Period(start=c_first, end=c_last, value=current),
             baseline=Period(start=b_first, end=b_last, value=baseline),
             change=current - baseline,
             change_pct=(current - baseline) / baseline if baseline else None,
+            test=ChangeSignificance(
+                method=test.method,
+                statistic=test.statistic,
+                dof=test.dof,
+                p_value=test.p_value,
+                typical_change=test.typical,
+                significant=significant,
+                earlier=[Period(start=spans[j][0], end=spans[j][1], value=totals.s[j]) for j in refs],
+            ),
+            verdict=verdict,
             dimensions=[d for _, d in ranked],
             summary={},
         )
         result.summary = {"en": summary_en(result, label_en), "zh": summary_zh(result, label_zh)}
         return result
 
-    def _dimension(self, d: Dimension, rows: list[tuple[Any, ...]], current: float, baseline: float) -> DimensionResult:
+    def _dimension(
+        self, d: Dimension, cells: dict[tuple[Any, int], _Cell], n_all: int, totals: _Cell, refs: list[int]
+    ) -> DimensionResult:
+        current, baseline = totals.s[0], totals.s[1]
         total_change = current - baseline
-        values = [
-            ValueChange(
-                value=val,
-                label={"value": str(val), "other": OTHER, "none": NONE}[_SLOTS[slot]],
-                kind=_SLOTS[slot],
-                values_folded=n_values,
-                current=cur,
-                baseline=base,
-                change=cur - base,
-                change_pct=(cur - base) / base if base else None,
-                contribution=(cur - base) / total_change if total_change else None,
-                surprise=js_surprise(base / baseline if baseline else 0.0, cur / current if current else 0.0),
-            )
-            for val, slot, cur, base, n_values in rows
+        rows = [(val, slot, cell) for (val, slot), cell in cells.items() if cell.present > 0]
+        # values by absolute change, as they were ranked; then $other, $none
+        rows.sort(key=lambda r: (r[1], -abs(r[2].s[0] - r[2].s[1]), -(r[2].s[0] + r[2].s[1]), r[0] or ""))
+        # over-dispersion: the same test on consecutive earlier periods, where nothing was planted
+        history_z = [
+            z
+            for cell in cells.values()
+            for a, b in itertools.pairwise(refs)
+            if (z := rate_ratio_z((cell.at(a), cell.at(b)), (totals.minus(cell, a), totals.minus(cell, b)))) is not None
         ]
-        chosen, explains = explanatory_set(values)
-        score = sum(v.surprise for v in chosen) if chosen is not None else 0.0
-        if score == 0:  # the values' shares did not move: the change is spread evenly, nothing to point at
-            chosen = None
+        phi = dispersion(history_z)
+        values = []
+        for val, slot, cell in rows:
+            cur, base = cell.s[0], cell.s[1]
+            z = None
+            if _SLOTS[slot] != "other":
+                z = rate_ratio_z((cell.at(0), cell.at(1)), (totals.minus(cell, 0), totals.minus(cell, 1)))
+            values.append(
+                ValueChange(
+                    value=val,
+                    label={"value": str(val), "other": OTHER, "none": NONE}[_SLOTS[slot]],
+                    kind=_SLOTS[slot],
+                    values_folded=max(n_all - self.top, 0) if _SLOTS[slot] == "other" else 1,
+                    current=cur,
+                    baseline=base,
+                    change=cur - base,
+                    change_pct=(cur - base) / base if base else None,
+                    contribution=(cur - base) / total_change if total_change else None,
+                    surprise=js_surprise(base / baseline if baseline else 0.0, cur / current if current else 0.0),
+                    z=None if z is None else z / math.sqrt(phi),
+                )
+            )
         contributions = [abs(v.contribution) for v in values if v.contribution is not None]
         return DimensionResult(
             property=d.property,
             source=d.source,
-            root_cause=chosen is not None,
-            score=score if chosen is not None else None,
-            explains=explains if chosen is not None else None,
-            explanatory=[v.label for v in chosen or []],
+            root_cause=False,
+            score=None,
+            explains=None,
+            explanatory=[],
             max_contribution=max(contributions) if contributions else None,
+            dispersion=phi,
             values=values,
         )
 
@@ -282,16 +368,26 @@ class ValueChange(Result):
     change_pct: float | None
     contribution: float | None = Field(description="This value's change / the total change (None: no change).")
     surprise: float = Field(description="Jensen–Shannon divergence of this value's share, baseline vs current.")
+    z: float | None = Field(
+        None, description="Wald z of this value's rate ratio against the rest's, over-dispersion removed."
+    )
+    p_value: float | None = Field(None, description="Two-sided p-value of z, Benjamini–Hochberg adjusted.")
+    significant: bool = Field(
+        False, description="Its change differs from the rest's (p < FDR) in the direction of the total change."
+    )
 
 
 class DimensionResult(Result):
     property: str
     source: Source
-    root_cause: bool = Field(description="True when a few values explain more than 67% of the change.")
+    root_cause: bool = Field(
+        description="True when the total change is significant and significant values explain more than 67% of it."
+    )
     score: float | None = Field(description="Total surprise of the explanatory set (Adtributor).")
     explains: float | None = Field(description="The share of the change the explanatory set explains.")
     explanatory: list[str]
     max_contribution: float | None
+    dispersion: float = Field(1.0, description="Over-dispersion of the values' shares over the earlier periods.")
     values: list[ValueChange]
 
 
@@ -301,14 +397,71 @@ class Period(Result):
     value: float
 
 
+class ChangeSignificance(Result):
+    """The total change against the metric's own variation (:func:`userloop.stats.change.change_test`)."""
+
+    method: Literal["history", "poisson"]
+    statistic: float
+    dof: float
+    p_value: float
+    typical_change: float = Field(description="The usual size of a change: RMS of the earlier ones, or counting noise.")
+    significant: bool
+    earlier: list[Period] = Field(description="The comparable earlier periods read, newest first.")
+
+
 class DrilldownResult(Result):
     metric: str
     current: Period
     baseline: Period
     change: float
     change_pct: float | None
+    test: ChangeSignificance
+    verdict: Verdict = Field(
+        description="no_change; noise (within normal variation); even (spread evenly across values); cause."
+    )
     dimensions: list[DimensionResult]
     summary: dict[str, str]
+
+
+class _Cell:
+    """Sums and sums of squares of one value (or of the total) per period, and whether it shows in current or
+    baseline."""
+
+    def __init__(self, periods: int) -> None:
+        self.s = [0.0] * periods
+        self.q = [0.0] * periods
+        self.present = 0
+
+    def add(self, other: _Cell) -> None:
+        self.s = [a + b for a, b in zip(self.s, other.s, strict=True)]
+        self.q = [a + b for a, b in zip(self.q, other.q, strict=True)]
+
+    def at(self, k: int) -> tuple[float, float]:
+        return self.s[k], self.q[k]
+
+    def minus(self, part: _Cell, k: int) -> tuple[float, float]:
+        return self.s[k] - part.s[k], self.q[k] - part.q[k]
+
+
+def _adjust(dims: list[DimensionResult]) -> None:
+    """Benjamini–Hochberg over every value tested, in every dimension."""
+    tested = [v for d in dims for v in d.values if v.z is not None]
+    adjusted = adjust_p([two_sided_p(v.z or 0.0) for v in tested], "bh")
+    for v, p in zip(tested, adjusted, strict=True):
+        v.p_value = float(p)
+
+
+def _explain(dim: DimensionResult, significant: bool, change: float) -> None:
+    """Each value's verdict, and the dimension's explanatory set from the values that differ from the rest."""
+    for v in dim.values:
+        toward = (v.z or 0.0) * change > 0  # the value moved more than the rest, the way the total moved
+        v.significant = significant and toward and v.p_value is not None and v.p_value < FDR
+    chosen, explains = explanatory_set([v for v in dim.values if v.significant])
+    score = sum(v.surprise for v in chosen) if chosen is not None else 0.0
+    if chosen is None or score == 0:  # the shares did not move: the change is spread evenly
+        return
+    dim.root_cause, dim.score, dim.explains = True, score, explains
+    dim.explanatory = [v.label for v in chosen]
 
 
 # Adtributor pieces -------------------------------------------------------------------------------------------------
@@ -342,21 +495,13 @@ def _rank_key(d: DimensionResult, position: int) -> tuple[Any, ...]:
 
 # the sentence ----------------------------------------------------------------------------------------------------
 def _lead(result: DrilldownResult) -> tuple[DimensionResult, list[ValueChange], float] | None:
-    """The dimension and values the sentence names: the first dimension's explanatory set, or else its value with
-    the largest share of the change in the change's direction."""
-    if not result.dimensions or not result.change:
+    """The dimension and values the sentence names: the first dimension's explanatory set, when there is one."""
+    if result.verdict != "cause":
         return None
     top = result.dimensions[0]
-    if top.root_cause:
-        chosen = [v for v in top.values if v.label in top.explanatory]
-        chosen.sort(key=lambda v: top.explanatory.index(v.label))
-        return top, chosen, top.explains or 0.0
-    best = max(
-        (v for v in top.values if v.kind != "other" and (v.contribution or 0.0) > 0),
-        key=lambda v: v.contribution or 0.0,
-        default=None,
-    )
-    return (top, [best], best.contribution or 0.0) if best is not None else None
+    chosen = [v for v in top.values if v.label in top.explanatory]
+    chosen.sort(key=lambda v: top.explanatory.index(v.label))
+    return top, chosen, top.explains or 0.0
 
 
 def summary_en(result: DrilldownResult, label: str) -> str:
@@ -369,9 +514,12 @@ def summary_en(result: DrilldownResult, label: str) -> str:
         if result.change_pct is None
         else f"{label} {'rose' if up else 'fell'} {_pct(result.change_pct)}"
     )
+    if result.verdict == "noise":
+        typical = _fmt(round(result.test.typical_change, 2))
+        return f"{head}, within normal variation (a usual change is ±{typical}): no cause named."
     lead = _lead(result)
     if lead is None:
-        return head + "."
+        return f"{head}, spread evenly across values: no value stands out."
     dim, values, share = lead
     names = " or ".join(v.label for v in values[:3]) + (" …" if len(values) > 3 else "")
     return f"{head}: {_pct(share)} of the {'rise' if up else 'drop'} is {dim.property} = {names}"
@@ -387,9 +535,12 @@ def summary_zh(result: DrilldownResult, label: str) -> str:
         if result.change_pct is None
         else f"{label} {word} {_pct(result.change_pct)}"
     )
+    if result.verdict == "noise":
+        typical = _fmt(round(result.test.typical_change, 2))
+        return f"{head}，在正常波动范围内（通常变化 ±{typical}），不指认原因。"
     lead = _lead(result)
     if lead is None:
-        return head + "。"
+        return f"{head}，各维度均匀变化，没有突出的取值。"
     dim, values, share = lead
     names = "、".join(v.label for v in values[:3]) + ("等" if len(values) > 3 else "")
     return f"{head}：{_pct(share)} 的{word}来自 {dim.property} = {names}"
