@@ -13,7 +13,6 @@ platform's sends marked passive as ``userloop sim`` does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any

@@ -50,7 +50,11 @@ def test_a_known_case_and_the_direction_of_z() -> None:
 
 
 def test_degenerate_counts_give_a_neutral_result_with_a_registered_code() -> None:
-    for args, code in (((0, 0, 5, 10), "too_few"), ((3, 4, 2, 5), "too_few_expected"), ((0, 50, 0, 50), "too_few_expected")):
+    for args, code in (
+        ((0, 0, 5, 10), "too_few"),
+        ((3, 4, 2, 5), "too_few_expected"),
+        ((0, 50, 0, 50), "too_few_expected"),
+    ):
         test = two_proportion_z(*args)
         assert (test.statistic, test.p_value, test.code) == (0.0, 1.0, code)
         assert code in DEGENERATE

@@ -31,9 +31,9 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
         if flagged:
             out.append(
                 note(
-                    f"{BREAKPOINT} 分组断点：该组在这一步的转化显著且明显低于其他组 / breakpoint of a value: it converts "
-                    "at this step significantly (BH q ≤ 1%) and materially (drop-off ≥ 2× and ≥ 5 points) worse "
-                    "than the other values"
+                    f"{BREAKPOINT} 分组断点：该组在这一步的转化显著且明显低于其他组 / "
+                    "breakpoint of a value: it converts at this step significantly (BH q ≤ 1%) and materially "
+                    "(drop-off ≥ 2× and ≥ 5 points) worse than the other values"
                 )
             )
             out += flagged

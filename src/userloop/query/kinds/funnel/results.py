@@ -21,10 +21,18 @@ class Breakpoint(Result):
 
     rule: Literal["largest_drop_off", "behind_other_values"]
     drop_off_rate: float = Field(description="The step's drop-off rate in this series.")
-    conversion: float | None = Field(None, description="This value's conversion from the previous required step.")
-    others_conversion: float | None = Field(None, description="The other values' pooled conversion at this step.")
-    p_value: float | None = Field(None, description="Two-sided two-proportion z-test, this value vs the others.")
-    q_value: float | None = Field(None, description="The p-value adjusted by Benjamini–Hochberg over the funnel.")
+    conversion: float | None = Field(
+        default=None, description="This value's conversion from the previous required step."
+    )
+    others_conversion: float | None = Field(
+        default=None, description="The other values' pooled conversion at this step."
+    )
+    p_value: float | None = Field(
+        default=None, description="Two-sided two-proportion z-test, this value vs the others."
+    )
+    q_value: float | None = Field(
+        default=None, description="The p-value adjusted by Benjamini–Hochberg over the funnel."
+    )
 
 
 class FunnelStepResult(Result):
