@@ -8,7 +8,7 @@
   ``register``.
 
 Each simulation is 1,500 people over 40 days, loaded through the real ingest path into a workspace, with the
-platform's sends marked passive as ``userloop sim`` does.
+platform's sends marked passive as ``userloop simulate`` does.
 """
 
 from __future__ import annotations
