@@ -1,6 +1,6 @@
 """docs/api.md and the API agree: the documented ``POST /api/v1/query`` body, read from the doc's code block,
 runs against a real server and gives the numbers an independent SQL sum gives; a bare definition is refused with
-the form to use."""
+the form to use; the project settings (money property) read and change as documented."""
 
 from __future__ import annotations
 
@@ -68,3 +68,24 @@ def test_a_bare_definition_is_refused_with_the_form_to_use(served: Server) -> No
     assert reply.status_code == 422
     error = reply.json()["error"]
     assert error["code"] == "invalid_request" and '"definition"' in error["message"], error
+
+
+def test_the_money_property_is_a_project_setting(served: Server) -> None:
+    url = served.url + "/api/v1/projects/default"
+    assert httpx.get(url, headers=served.admin).json()["money_property"] == "order_amount"
+    refused = httpx.patch(url, headers=served.admin, json={"money_property": "payment_method"})
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == "money_property_invalid" and "NUMBER" in error["message"] and "hint" in error
+    try:
+        changed = httpx.patch(url, headers=served.admin, json={"money_property": "item_count"})
+        assert changed.status_code == 200 and changed.json()["money_property"] == "item_count"
+        # the dashboard's GMV panel now sums it
+        panels = httpx.get(served.url + "/api/v1/dashboards/core-metrics", headers=served.admin).json()
+        sums = [s["property"] for p in panels for s in p["definition"].get("series", []) if s.get("math") == "sum"]
+        assert sums and set(sums) == {"item_count"}
+        # a change of the collector's settings alone leaves the money property as it is
+        limited = httpx.patch(url, headers=served.admin, json={"rate_per_second": 500})
+        assert limited.status_code == 200 and limited.json()["money_property"] == "item_count"
+    finally:
+        httpx.patch(url, headers=served.admin, json={"money_property": "order_amount", "rate_per_second": None})

@@ -164,7 +164,7 @@ def core_metrics(
 ) -> None:
     """Run the core-metrics dashboard (new users, DAU/MAU, retention, conversion, repurchase, GMV per community,
     first-order categories, channel quality)."""
-    from userloop.query.dashboards.core_metrics import DASHBOARD, definitions
+    from userloop.query.dashboards.core_metrics import DASHBOARD
 
     out = Out(json_out)
     with out.errors(), session(workspace) as run:
@@ -172,7 +172,7 @@ def core_metrics(
             rows = [
                 as_json("insights.save", run("insights.save", project=project, name=p["title_en"],
                         definition=p["definition"], description=p["title_zh"], dashboard=DASHBOARD))
-                for p in definitions(last)
+                for p in as_json("dashboards.core_metrics", run("dashboards.core_metrics", project=project, last=last))
             ]  # fmt: skip
             out.emit(rows, text=[f"saved {len(rows)} insights on dashboard {DASHBOARD}"])
             return

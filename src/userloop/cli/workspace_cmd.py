@@ -84,6 +84,38 @@ def projects_list(workspace: Workspace_ = Path(DEFAULT_WORKSPACE), json_out: Jso
         out.table(rows, ["project", "timezone", "created_at"])
 
 
+@projects_app.command("settings")
+def projects_settings(
+    name: Annotated[str, typer.Argument(help="The project.")] = "default",
+    money_property: Annotated[
+        str | None,
+        typer.Option("--money-property", help="Make this NUMBER event property the purchases' amount (金额属性)."),
+    ] = None,
+    workspace: Workspace_ = Path(DEFAULT_WORKSPACE),
+    json_out: Json_ = False,
+) -> None:
+    """Show a project's settings, or change its money property (the amount models, GMV and LTV read)."""
+    from userloop.cli.dispatch import as_json, call
+
+    out = Out(json_out)
+    with out.errors():
+        if money_property is None:
+            doc = as_json("projects.show", call(workspace, "projects.show", name=name))
+        else:
+            doc = as_json("projects.update", call(workspace, "projects.update", name=name,
+                                                  money_property=money_property))  # fmt: skip
+        rate = doc.get("rate_per_second")
+        out.emit(
+            doc,
+            text=[
+                f"project {doc['name']} (time zone {doc['timezone']})",
+                f"  money property / 金额属性   {doc['money_property']}",
+                f"  collector rate / 采集限速   {'none' if rate is None else f'{rate:g}/s'}",
+                f"  CORS origins / 跨域来源     {', '.join(doc.get('cors_origins') or []) or 'none'}",
+            ],
+        )
+
+
 class SqlFormat(StrEnum):
     table = "table"
     json = "json"

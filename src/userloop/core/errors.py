@@ -100,6 +100,8 @@ CODES: dict[str, ErrorCode] = _codes(
     ErrorCode("model_no_users", 400, "No users have events before the model's day."),
     ErrorCode("model_no_purchases", 400, "No purchases before the model's day."),
     ErrorCode("model_no_money", 400, "No purchase has a finite amount.", "check the money property"),
+    ErrorCode("money_property_invalid", 400, "A project's money property must be a NUMBER event property it has.",
+              "`userloop properties list` shows the project's properties and their types"),
     ErrorCode("model_no_report", 404, "A model has no stored report for that day.", "run the model first"),
     ErrorCode("model_no_outputs", 404, "A model has no stored outputs.", "run the model first"),
     ErrorCode("churn_not_enough_history", 400, "The churn model needs both outcomes in its training snapshots.",

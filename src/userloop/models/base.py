@@ -13,6 +13,7 @@ events before local midnight that starts ``as_of + 1``.
 
 from __future__ import annotations
 
+import copy
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -207,10 +208,16 @@ class UserModel(ABC, Generic[C]):
         -------
         ModelRun
         """
+        from userloop.models.purchases import with_money
+        from userloop.store.settings import money_property
+
         ctx = RunContext(project, as_of, check_timezone(timezone))
         started = time.perf_counter()
-        outputs = self.compute(ctx)
-        report = {"config": self.config.model_dump(mode="json"), **outputs.report}
+        # purchases valued by "the project's money property" read the project's setting, for this run only
+        model = copy.copy(self)
+        model.config = with_money(self.config, money_property(project))
+        outputs = model.compute(ctx)
+        report = {"config": model.config.model_dump(mode="json"), **outputs.report}
         table = f"model_{self.output_name}"
         write_outputs(project, table, as_of, self.version, outputs)
         save_report(project, self.output_name, as_of, self.version, report)

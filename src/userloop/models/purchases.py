@@ -8,15 +8,19 @@ condition as a tree, with quoted identifiers and literal values.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, TypeVar
 
 from pydantic import Field
 from sqlglot import exp
 
 from userloop.models.base import NAME_PATTERN, ModelConfig, NoDataError, RunContext
 from userloop.schema.types import PropertyType
+from userloop.store.settings import DEFAULTS, MONEY_PROPERTY
 from userloop.store.sqlbuild import col, sql
 
-__all__ = ["LineFilter", "PurchaseSource"]
+__all__ = ["LineFilter", "PurchaseSource", "with_money"]
+
+C = TypeVar("C", bound=ModelConfig)
 
 
 class LineFilter(ModelConfig):
@@ -31,11 +35,20 @@ class LineFilter(ModelConfig):
 
 
 class PurchaseSource(ModelConfig):
-    """Purchases: ``event`` rows, valued by the NUMBER property ``money``, optionally one business ``line``."""
+    """Purchases: ``event`` rows, valued by the NUMBER property ``money``, optionally one business ``line``.
+
+    ``money`` left out means the project's money property (a project setting, :mod:`userloop.store.settings`);
+    :meth:`UserModel.run <userloop.models.base.UserModel.run>` puts the project's value in before computing.
+    """
 
     event: str = Field(default="order_paid", min_length=1)
-    money: str = Field(default="order_amount", min_length=1)
+    money: str | None = Field(default=None, min_length=1, description="Default: the project's money property.")
     line: LineFilter | None = None
+
+    @property
+    def money_name(self) -> str:
+        """The money property read: ``money``, or the default setting when the source was never resolved."""
+        return self.money or DEFAULTS[MONEY_PROPERTY]
 
     def suffix(self) -> str:
         """``""`` or ``"_<line>"``: appended to output names so lines do not overwrite each other."""
@@ -44,7 +57,7 @@ class PurchaseSource(ModelConfig):
     def validate_in(self, ctx: RunContext) -> None:
         """Check once that the event and properties exist with usable types."""
         ctx.require_event(self.event)
-        ctx.require_property("events", self.money, PropertyType.NUMBER)
+        ctx.require_property("events", self.money_name, PropertyType.NUMBER)
         if self.line is not None:
             kind = {bool: PropertyType.BOOL, str: PropertyType.STRING}.get(type(self.line.value), PropertyType.NUMBER)
             ctx.require_property("events", self.line.property, kind)
@@ -61,11 +74,26 @@ class PurchaseSource(ModelConfig):
 
     def amount(self, alias: str | None = None) -> exp.Expr:
         """The amount of a purchase, with a missing or non-finite amount read as 0."""
-        return sql("CASE WHEN isfinite($money) THEN $money ELSE 0 END", money=col(self.money, alias))
+        return sql("CASE WHEN isfinite($money) THEN $money ELSE 0 END", money=col(self.money_name, alias))
 
     def missing_amount(self) -> exp.Expr:
         """How many purchases have no finite amount (an aggregate)."""
-        return sql("count(*) FILTER (WHERE $money IS NULL OR NOT isfinite($money))", money=col(self.money))
+        return sql("count(*) FILTER (WHERE $money IS NULL OR NOT isfinite($money))", money=col(self.money_name))
+
+
+def with_money(config: C, money: str) -> C:
+    """``config`` with ``money`` put in every purchase source (nested ones too) that leaves it to the project."""
+    updates: dict[str, Any] = {}
+    for name in type(config).model_fields:
+        value = getattr(config, name)
+        if isinstance(value, PurchaseSource):
+            if value.money is None:
+                updates[name] = value.model_copy(update={"money": money})
+        elif isinstance(value, ModelConfig):
+            resolved = with_money(value, money)
+            if resolved is not value:
+                updates[name] = resolved
+    return config.model_copy(update=updates) if updates else config
 
 
 def require_rows(n: int, what: str, ctx: RunContext, code: str = "model_no_purchases") -> None:

@@ -92,7 +92,7 @@ class RFMModel(UserModel[RFMConfig]):
         missing = int(cols.pop("missing_money").sum())
         if missing == int(cols["frequency"].sum()):
             raise NoDataError(
-                f"none of the {missing} purchases has a finite {src.money!r}; check the money property",
+                f"none of the {missing} purchases has a finite {src.money_name!r}; check the money property",
                 code="model_no_money",
             )
         out = classify(cols["recency_days"], cols["frequency"], cols["monetary"])

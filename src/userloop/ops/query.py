@@ -247,16 +247,17 @@ class DashboardRun(Strict):
     panels: list[PanelRun]
 
 
-class CorePanels(Strict):
+class CorePanels(ProjectScoped):
     last: int = Field(default=30, ge=7, le=365, description="Days of history for the daily panels.")
 
 
 @operation("dashboards.core_metrics", "GET", "/api/v1/dashboards/core-metrics", right="read",
            summary="The core-metrics dashboard's definitions (DOMAIN §10–11)")  # fmt: skip
-def core_metrics_panels(_ctx: OpContext, req: CorePanels) -> list[Panel]:
+def core_metrics_panels(ctx: OpContext, req: CorePanels) -> list[Panel]:
     from userloop.query.dashboards import core_metrics
+    from userloop.store.settings import money_property
 
-    return [Panel.model_validate(p) for p in core_metrics.definitions(req.last)]
+    return [Panel.model_validate(p) for p in core_metrics.definitions(req.last, money_property(ctx.store))]
 
 
 class RunCoreMetrics(ProjectScoped):
@@ -267,5 +268,7 @@ class RunCoreMetrics(ProjectScoped):
            inputs="query", exclude_none=True, summary="Run every panel of the core-metrics dashboard")  # fmt: skip
 def run_core_metrics(ctx: OpContext, req: RunCoreMetrics) -> DashboardRun:
     from userloop.query.dashboards import core_metrics
+    from userloop.store.settings import money_property
 
-    return DashboardRun.model_validate(core_metrics.run(ctx.engine(), last_days=req.last))
+    money = money_property(ctx.store)
+    return DashboardRun.model_validate(core_metrics.run(ctx.engine(), last_days=req.last, money=money))

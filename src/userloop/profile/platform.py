@@ -235,8 +235,11 @@ class Profiles:
         user_id = user360.resolve(self.project, key)
         tag_list = [(t.name, *tags.titles(t)) for t in tags.listing(self.meta, self.info.id)]
         seg_list = [(s.id, s.name) for s in segments.listing(self.meta, self.info.id)]
+        from userloop.store.settings import money_property
+
         return user360.profile_360(self.project, user_id, timezone=self.info.timezone, tags=tag_list,
-                                   segments=seg_list, unmask=unmask)  # fmt: skip
+                                   segments=seg_list, unmask=unmask,
+                                   order_amount=money_property(self.project))  # fmt: skip
 
     def timeline(
         self, key: str, *, limit: int = 50, before: str | None = None, events: list[str] | None = None,

@@ -121,3 +121,17 @@ PREDICTIVE: list[dict[str, Any]] = [
 
 #: Every starter tag, basic first.
 STARTER_TAGS: list[dict[str, Any]] = [*BASIC, *BEHAVIOUR, *RESULT, *PREDICTIVE]
+#: The money property the starter tags above are written with; :func:`starter_tags` puts the project's in.
+MONEY = "order_amount"
+
+
+def starter_tags(money: str = MONEY) -> list[dict[str, Any]]:
+    """The starter tags with purchase amounts read from ``money`` (the project's money property)."""
+    if money == MONEY:
+        return STARTER_TAGS
+    out = []
+    for doc in STARTER_TAGS:
+        source = doc.get("source") or {}
+        reads_money = source.get("property") == MONEY
+        out.append({**doc, "source": {**source, "property": money}} if reads_money else doc)
+    return out

@@ -169,11 +169,12 @@ def install_starter(meta: MetaStore, project: ProjectStore, project_id: int) -> 
     """Save the starter tags (:mod:`userloop.profile.starter`) that the project's data supports and that are not
     there yet; returns every starter tag now defined. Installing twice changes nothing; a starter tag that names
     an event or property the project lacks is left out (install again once the data has it)."""
-    from userloop.profile.starter import STARTER_TAGS
+    from userloop.profile.starter import starter_tags
+    from userloop.store.settings import money_property
 
     have = {row.name: row for row in listing(meta, project_id)}
     out: list[TagRow] = []
-    for doc in STARTER_TAGS:
+    for doc in starter_tags(money_property(project)):
         row = have.get(doc["name"])
         if row is None:
             try:

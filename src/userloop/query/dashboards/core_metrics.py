@@ -24,8 +24,9 @@ INSTALL: dict[str, Any] = {
 }  # fmt: skip
 
 
-def definitions(last_days: int = 30) -> list[dict[str, Any]]:
-    """The panels: ``key``, titles in Chinese and English, and the definition."""
+def definitions(last_days: int = 30, money: str = "order_amount") -> list[dict[str, Any]]:
+    """The panels: ``key``, titles in Chinese and English, and the definition; GMV sums the ``money`` property
+    (the project's money property, :func:`userloop.store.settings.money_property`)."""
     rng = {"last": last_days, "include_today": False}
     weeks = {"last": max(last_days, 56), "include_today": False}
     paid = {"event": "order_paid"}
@@ -66,7 +67,7 @@ def definitions(last_days: int = 30) -> list[dict[str, Any]]:
         }),
         _panel("gmv_by_community", "社区周 GMV", "GMV per community, weekly", {
             "kind": "trends", "date_range": weeks, "interval": "week",
-            "series": [{"event": "order_paid", "math": "sum", "property": "order_amount"}],
+            "series": [{"event": "order_paid", "math": "sum", "property": money}],
             "breakdown": {"property": "community", "source": "user", "limit": 20},
         }),
         _panel("first_order_categories", "首单品类", "Categories of first orders", {
@@ -91,11 +92,18 @@ def _panel(key: str, zh: str, en: str, definition: dict[str, Any]) -> dict[str, 
     return {"key": key, "title_zh": zh, "title_en": en, "definition": definition}
 
 
-def run(engine: Engine, *, last_days: int = 30, timeout_s: float = 120.0, today: date | None = None) -> dict[str, Any]:
+def run(
+    engine: Engine,
+    *,
+    last_days: int = 30,
+    timeout_s: float = 120.0,
+    today: date | None = None,
+    money: str = "order_amount",
+) -> dict[str, Any]:
     """Run every panel (as of ``today``, default the project's today); a panel that fails carries its error and
     the others still run."""
     panels = []
-    for panel in definitions(last_days):
+    for panel in definitions(last_days, money):
         try:
             result = engine.run(panel["definition"], timeout_s=timeout_s, today=today)
             panels.append({**panel, "result": result.result, "warnings": result.warnings, "took_ms": result.took_ms})
