@@ -22,7 +22,8 @@ from userloop.store import Workspace
 SH = "Asia/Shanghai"
 FIRST = date(2026, 1, 5)  # a Monday
 WEEKS = 10
-CURRENT = {"from": (FIRST + timedelta(weeks=WEEKS - 1)).isoformat(), "to": (FIRST + timedelta(weeks=WEEKS, days=-1)).isoformat()}  # fmt: skip
+LAST_WEEK = FIRST + timedelta(weeks=WEEKS - 1)
+CURRENT = {"from": LAST_WEEK.isoformat(), "to": (LAST_WEEK + timedelta(days=6)).isoformat()}
 RATES = {"a": 60.0, "b": 40.0, "c": 30.0}  # events per day and channel
 
 

@@ -4,10 +4,11 @@ Two tests for drill-down (issue 13 item 3), on per-period sums ``s`` and sums of
 counted (1 per event or person, the property's value for a sum):
 
 **The total** (:func:`change_test`). The change ``Δ = current − baseline`` is set against the period-to-period
-changes ``d_1 … d_m`` of the metric over the comparable periods before (same length, consecutive). If those
-changes and ``Δ`` are independent draws of one zero-mean normal variable, ``Δ / sqrt(Σ d_j² / m)`` follows
-Student's t with ``m`` degrees of freedom (Student 1908; the ratio of a normal to an independent chi-square root),
-so a trend or a weekly rhythm the history already shows counts as normal. Counting noise is a floor: for
+changes ``d_1 … d_m`` of the metric over the comparable periods before (same length, consecutive): if ``Δ`` and
+the ``d_j`` are independent draws of one normal variable, ``(Δ − mean d) / (sd d · sqrt(1 + 1/m))`` follows
+Student's t with ``m − 1`` degrees of freedom — the prediction interval of a new observation (Hahn & Meeker,
+*Statistical Intervals*, 1991, §4.2). A steady trend (a growing business) is expected, and the usual size of
+its swings is the yardstick. Counting noise is a floor: for
 independent events (a Poisson process, or a compound Poisson one for sums) ``Var Δ = q_current + q_baseline``, and
 a change must pass both tests. With fewer than :data:`MIN_HISTORY` earlier changes only the counting test is
 made (``method = "poisson"``).
@@ -38,8 +39,9 @@ MIN_HISTORY = 3
 @dataclass(frozen=True)
 class ChangeTest:
     """The total change's test: ``statistic`` (t or z), ``dof`` (0 for the counting test alone), two-sided
-    ``p_value`` (the larger of the two tests'), ``typical`` (the root mean square of earlier changes, or the
-    counting noise's standard deviation), ``method`` and the number of earlier changes used."""
+    ``p_value`` (the larger of the two tests'), ``typical`` (the prediction standard error from the earlier
+    changes, or the counting noise's standard deviation), ``expected`` (the earlier changes' mean; 0 for the
+    counting test), ``method`` and the number of earlier changes used."""
 
     statistic: float
     dof: float
@@ -47,14 +49,15 @@ class ChangeTest:
     typical: float
     method: Literal["history", "poisson"]
     history: int
+    expected: float = 0.0
 
 
 def change_test(delta: float, counting_var: float, earlier: Sequence[float]) -> ChangeTest:
     """Test ``delta`` against the earlier period-to-period changes ``earlier`` and the counting variance.
 
     >>> t = change_test(-40.0, 100.0, [5.0, -8.0, 6.0, -3.0])
-    >>> (t.method, round(t.statistic, 3), t.p_value < 0.01)
-    ('history', -6.911, True)
+    >>> (t.method, round(t.statistic, 3), t.p_value < 0.05)
+    ('history', -5.353, True)
     >>> change_test(-10.0, 400.0, []).p_value > 0.5
     True
     """
@@ -66,15 +69,17 @@ def change_test(delta: float, counting_var: float, earlier: Sequence[float]) -> 
     m = len(earlier)
     if m < MIN_HISTORY:
         return ChangeTest(z_count, 0.0, p_count, math.sqrt(max(counting_var, 0.0)), "poisson", m)
-    rms = math.sqrt(sum(d * d for d in earlier) / m)
-    if rms == 0:
-        stat, p_hist = (0.0, 1.0) if delta == 0 else (math.copysign(math.inf, delta), 0.0)
+    mean = sum(earlier) / m
+    sd = math.sqrt(sum((d - mean) ** 2 for d in earlier) / (m - 1))
+    typical = sd * math.sqrt(1 + 1 / m)
+    if typical == 0:
+        stat, p_hist = (0.0, 1.0) if delta == mean else (math.copysign(math.inf, delta - mean), 0.0)
     else:
-        stat = delta / rms
-        p_hist = float(2 * student_t.sf(abs(stat), m))
+        stat = (delta - mean) / typical
+        p_hist = float(2 * student_t.sf(abs(stat), m - 1))
     if p_count > p_hist:  # counting noise alone explains more than the history says: report that test
         return ChangeTest(z_count, 0.0, p_count, math.sqrt(counting_var), "poisson", m)
-    return ChangeTest(stat, float(m), p_hist, rms, "history", m)
+    return ChangeTest(stat, float(m - 1), p_hist, typical, "history", m, mean)
 
 
 def rate_ratio_z(part: tuple[Cell, Cell], rest: tuple[Cell, Cell]) -> float | None:

@@ -286,6 +286,7 @@ class DrilldownQuery(Analysis):
                 dof=test.dof,
                 p_value=test.p_value,
                 typical_change=test.typical,
+                expected_change=test.expected,
                 significant=significant,
                 earlier=[Period(start=spans[j][0], end=spans[j][1], value=totals.s[j]) for j in refs],
             ),
@@ -331,6 +332,8 @@ class DrilldownQuery(Analysis):
                     contribution=(cur - base) / total_change if total_change else None,
                     surprise=js_surprise(base / baseline if baseline else 0.0, cur / current if current else 0.0),
                     z=None if z is None else z / math.sqrt(phi),
+                    p_value=None,
+                    significant=False,
                 )
             )
         contributions = [abs(v.contribution) for v in values if v.contribution is not None]
@@ -404,7 +407,8 @@ class ChangeSignificance(Result):
     statistic: float
     dof: float
     p_value: float
-    typical_change: float = Field(description="The usual size of a change: RMS of the earlier ones, or counting noise.")
+    expected_change: float = Field(description="The change the earlier periods lead to expect (their mean change).")
+    typical_change: float = Field(description="The usual deviation from it (prediction error), or counting noise.")
     significant: bool
     earlier: list[Period] = Field(description="The comparable earlier periods read, newest first.")
 
@@ -515,8 +519,7 @@ def summary_en(result: DrilldownResult, label: str) -> str:
         else f"{label} {'rose' if up else 'fell'} {_pct(result.change_pct)}"
     )
     if result.verdict == "noise":
-        typical = _fmt(round(result.test.typical_change, 2))
-        return f"{head}, within normal variation (a usual change is ±{typical}): no cause named."
+        return f"{head}, within normal variation (a usual change is {_usual(result)}): no cause named."
     lead = _lead(result)
     if lead is None:
         return f"{head}, spread evenly across values: no value stands out."
@@ -536,14 +539,19 @@ def summary_zh(result: DrilldownResult, label: str) -> str:
         else f"{label} {word} {_pct(result.change_pct)}"
     )
     if result.verdict == "noise":
-        typical = _fmt(round(result.test.typical_change, 2))
-        return f"{head}，在正常波动范围内（通常变化 ±{typical}），不指认原因。"
+        return f"{head}，在正常波动范围内（通常变化 {_usual(result)}），不指认原因。"
     lead = _lead(result)
     if lead is None:
         return f"{head}，各维度均匀变化，没有突出的取值。"
     dim, values, share = lead
     names = "、".join(v.label for v in values[:3]) + ("等" if len(values) > 3 else "")
     return f"{head}：{_pct(share)} 的{word}来自 {dim.property} = {names}"
+
+
+def _usual(result: DrilldownResult) -> str:
+    """``±T``, or ``+E ± T`` when the earlier periods show a trend."""
+    expected, typical = round(result.test.expected_change, 2), _fmt(round(result.test.typical_change, 2))
+    return f"±{typical}" if expected == 0 else f"{'+' if expected > 0 else '-'}{_fmt(abs(expected))} ± {typical}"
 
 
 def _pct(x: float) -> str:
