@@ -1,6 +1,7 @@
 """Drill-down results as text: the sentence that says what moved (Chinese and English), the two periods with
-their values and the change, then per dimension the values ranked with current, baseline, change, % change and
-contribution, the explanatory values marked."""
+their values and the change, the verdict of the change's test against the metric's own variation, then per
+dimension the values ranked with current, baseline, change, % change, contribution and the value's adjusted
+p-value, the explanatory values marked."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
 MARK = "◀"
+VERDICTS = {
+    "no_change": "没有变化 / no change",
+    "noise": "在正常波动范围内 / within normal variation",
+    "even": "各维度均匀变化 / spread evenly across values",
+    "cause": "集中在少数取值 / concentrated in a few values",
+}
 
 
 def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
@@ -32,6 +39,7 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
                     f"{fmt.number(result.get('change'), signed=True)} "
                     f"({fmt.pct(result.get('change_pct'), signed=True)})",
                 ),
+                *test_facts(result),
             ]
         )
     )
@@ -40,6 +48,30 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     if any(d.get("explanatory") for d in result.get("dimensions", [])):
         out.append(note(f"{MARK} 解释变化的值 / explains the change"))
     return out
+
+
+def test_facts(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """The verdict and the test behind it (absent from results recorded before the test existed)."""
+    test = result.get("test")
+    if not test:
+        return []
+    if test.get("method") == "history":
+        how = f"t = {test['statistic']:.2f}, {len(test.get('earlier') or [])} 个前期 / earlier periods"
+        usual = f"{fmt.number(test.get('expected_change'), signed=True)} ± {fmt.number(test.get('typical_change'))}"
+    else:
+        how = f"z = {test['statistic']:.2f}, 计数噪声 / counting noise"
+        usual = f"± {fmt.number(test.get('typical_change'))}"
+    return [
+        ("结论 / verdict", VERDICTS.get(str(result.get("verdict")), str(result.get("verdict")))),
+        ("检验 / test", f"{how}, p = {_p(test.get('p_value'))}"),
+        ("通常变化 / usual change", usual),
+    ]
+
+
+def _p(value: Any) -> str:
+    if value is None:
+        return ""
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def dimension(dim: dict[str, Any], console: Console) -> list[RenderableType]:
@@ -57,6 +89,7 @@ def dimension(dim: dict[str, Any], console: Console) -> list[RenderableType]:
         Col(fmt.head("变化", "change")),
         Col(fmt.head("变化率", "% change")),
         Col(fmt.head("贡献", "contribution")),
+        Col(fmt.head("显著性", "p (BH)")),
     ]
     rows = []
     for v in dim.get("values", []):
@@ -69,6 +102,7 @@ def dimension(dim: dict[str, Any], console: Console) -> list[RenderableType]:
                 fmt.number(v["change"], signed=True),
                 fmt.pct(v.get("change_pct"), signed=True),
                 fmt.pct(v.get("contribution")),
+                _p(v.get("p_value")),
             ]
         )
     return [title(head), *fit(console, columns, rows)]

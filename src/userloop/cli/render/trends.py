@@ -1,6 +1,7 @@
 """Trends results as text: one row per bucket (dates as the result gives them, in the project's zone), one
 column per series and breakdown value, a total row; split into several tables when the columns do not fit; the
-previous period beside each line when the definition compares."""
+previous period beside each line when the definition compares. Buckets that are not whole finished periods (the
+result's ``partial``: cut by the range, or still running) carry ``*`` and a footnote."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from userloop.cli.render.table import Col, fit, name, note, title
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
+#: The footnote under a table with partial periods (the same words as ``userloop.query.periods.PARTIAL_NOTE``).
+PARTIAL_NOTE = "* 未完结周期 / partial period"
+
+
+def mark(bucket: Any, partial: set[str]) -> str:
+    """A bucket's label, with `` *`` when it is a partial period."""
+    return f"{bucket} *" if str(bucket) in partial else str(bucket)
+
 
 def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     """Buckets as rows; lines as rows instead when there are more lines than buckets (many breakdown values)."""
@@ -22,6 +31,8 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     columns = [name(fmt.hd("bucket"), width=20)]
     columns += [Col(line_header(line)) for line in lines]
     previous = result.get("compare_buckets") or []
+    partial = set(result.get("partial") or [])
+    previous_partial = set(result.get("compare_partial") or [])
     if compare:
         columns.append(Col(fmt.head("上期时间", "previous period"), justify="left"))
         columns += [Col(line_header(line, previous=True)) for line in compare]
@@ -31,9 +42,10 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     for i, bucket in enumerate(result.get("buckets", [])):
         cells = [f(_at(line["data"], i)) for f, line in zip(shown, lines, strict=True)]
         if compare:
-            cells += [str(_at(previous, i) or "")]
+            before = _at(previous, i)
+            cells += [mark(before, previous_partial) if before is not None else ""]
             cells += [f(_at(line["data"], i)) for f, line in zip(compared, compare, strict=True)]
-        rows.append([str(bucket), *cells])
+        rows.append([mark(bucket, partial), *cells])
     totals = [f(line.get("total")) for f, line in zip(shown, lines, strict=True)]
     if compare:
         totals += ["", *(f(line.get("total")) for f, line in zip(compared, compare, strict=True))]
@@ -44,13 +56,16 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     out: list[RenderableType] = [title("趋势", "trends"), *fit(console, columns, rows, sections=sections)]
     if not lines:
         out.append(title("（无数据 / no data）", style="dim"))
+    if partial or previous_partial:
+        out.append(note(PARTIAL_NOTE))
     return out
 
 
 def transposed(result: dict[str, Any], console: Console) -> list[RenderableType]:
     """One row per series and breakdown value, one column per bucket, the total last."""
     lines = result.get("series") or []
-    buckets = [str(b) for b in result.get("buckets") or []]
+    partial = set(result.get("partial") or [])
+    buckets = [mark(b, partial) for b in result.get("buckets") or []]
     one_label = len({(line.get("series"), line.get("label")) for line in lines}) == 1
     columns = [name(fmt.hd("breakdown") if one_label else fmt.head("序列", "series"), width=24)]
     columns += [Col(b) for b in buckets]
@@ -63,7 +78,8 @@ def transposed(result: dict[str, Any], console: Console) -> list[RenderableType]
     out: list[RenderableType] = []
     if one_label and lines:
         out.append(note(line_header({**lines[0], "breakdown": None}).replace("\n", " · ")))
-    return [*out, *fit(console, columns, rows)]
+    tail = [note(PARTIAL_NOTE)] if partial else []
+    return [*out, *fit(console, columns, rows), *tail]
 
 
 def line_header(line: dict[str, Any], *, previous: bool = False) -> str:
