@@ -20,6 +20,16 @@ A set whose surprise is zero (every share stayed the same: the change is spread 
 with such a set come first, by the total surprise of the set; the others follow by their largest
 absolute contribution. ``$other`` never enters an explanatory set (it is not one value). The summary sentence names
 the first dimension's set, e.g. "DAU fell 12%: 70% of the drop is $os = Android".
+
+Adtributor alone names a "cause" for any change, noise included. So only values that pass two tests may join an
+explanatory set (:mod:`userloop.stats.change`): the **total** change must be beyond the metric's own variation —
+the same scan measures up to :data:`HISTORY_PERIODS` earlier comparable periods, and the change is tested against
+their period-to-period changes (a prediction interval, Student's t), with Poisson counting noise as a floor — and
+the **value**'s change must differ from the rest's (the Wald z of the log ratio of rate ratios, scaled by the
+over-dispersion the earlier periods show, Benjamini–Hochberg adjusted over all values). Otherwise the verdict is
+``noise`` ("within normal variation / 在正常波动范围内") or ``even`` ("spread evenly across values / 各维度均匀变化"),
+and the sentence names nothing. A period reaching today is refused (``partial_period``): a day still running
+against a finished one reads the missing hours as a change.
 """
 
 from __future__ import annotations
