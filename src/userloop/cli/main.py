@@ -56,6 +56,8 @@ COMMANDS: dict[str, Lazy] = {
                  "admin, pii)."),
     "jobs": Lazy("userloop.cli.serve_cmd", "jobs_app", "Scheduled jobs of the service and their runs."),
     "properties": Lazy(_W, "properties_app", "The property registry: names, types, display names."),
+    "events": Lazy("userloop.cli.events_cmd", "events_app", "Events of the registry: active (a person's action) or "
+                   "passive (sent to the person, such as a push received)."),
     "rejects": Lazy(_W, "rejects_app", "Records that were refused, with the reason (the dead letter)."),
 }  # fmt: skip
 
