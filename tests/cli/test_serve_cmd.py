@@ -24,6 +24,7 @@ def test_options_configure_the_collector_limits_and_the_nightly_models(
         started.append((workspace, config))
 
     monkeypatch.setattr("userloop.api.server.serve", run)
+    monkeypatch.setattr("userloop.cli.ports.claim", lambda host, port: None)  # no real port for a fake server
     args = ["serve", "-w", str(tmp_path), "--host", "127.0.0.2", "--port", "8123", "--max-body-mb", "2",
             "--max-decompressed-mb", "8", "--max-records", "500", "--max-record-kb", "64", "--rate", "50",
             "--burst", "70", "--clv-model", "paretonbd", "--horizon-days", "30"]  # fmt: skip
@@ -45,6 +46,7 @@ def test_options_configure_the_collector_limits_and_the_nightly_models(
 def test_defaults_are_the_service_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[ServiceConfig] = []
     monkeypatch.setattr("userloop.api.server.serve", lambda _ws, config, **_: started.append(config))
+    monkeypatch.setattr("userloop.cli.ports.claim", lambda host, port: None)  # no real port for a fake server
     result = runner.invoke(app, ["serve", "-w", str(tmp_path)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert started == [ServiceConfig()]

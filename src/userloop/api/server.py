@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import sys
 from pathlib import Path
 
@@ -15,8 +16,13 @@ from userloop.store.workspace import secure_tree
 DEPLOY_DOC = "docs/deploy.md"
 
 
-def serve(workspace_path: Path, config: ServiceConfig, *, announce: bool = True) -> None:
+def serve(
+    workspace_path: Path, config: ServiceConfig, *, announce: bool = True, sock: socket.socket | None = None
+) -> None:
     """Own the workspace and serve HTTP until interrupted (SIGINT/SIGTERM stop it cleanly).
+
+    ``sock``: a socket already listening on ``config.host:config.port`` (:func:`userloop.cli.ports.claim`), so
+    that a taken port is found before any loading and nothing can take it in between.
 
     Files the service creates are private to its user (umask 077; see :mod:`userloop.store.workspace`); binding
     beyond loopback prints :func:`exposure_warning` to stderr first.
@@ -49,14 +55,16 @@ def serve(workspace_path: Path, config: ServiceConfig, *, announce: bool = True)
             timeout_graceful_shutdown=10,
         )
     )
-    server.run()
+    server.run(sockets=[sock] if sock is not None else None)
     if server.started is False:
         sys.exit(1)
 
 
-def serve_forever(workspace_path: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve_forever(
+    workspace_path: Path, host: str = "127.0.0.1", port: int = 8000, *, sock: socket.socket | None = None
+) -> None:
     """Serve ``workspace_path`` until interrupted; prints the URL first (the last step of ``make demo``)."""
-    serve(workspace_path, ServiceConfig(host=host, port=port))
+    serve(workspace_path, ServiceConfig(host=host, port=port), sock=sock)
 
 
 def is_loopback(host: str) -> bool:

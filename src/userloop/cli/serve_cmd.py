@@ -56,6 +56,7 @@ def serve(
 ) -> None:
     """Serve the workspace: collector (Sensors, Segment, PostHog, Mixpanel, native), REST API, scheduler."""
     from userloop.api.server import serve as run
+    from userloop.cli.ports import claim
     from userloop.collect.door import Limits
     from userloop.service.runtime import ServiceConfig
 
@@ -69,7 +70,8 @@ def serve(
     )
     with Out(False).errors():
         config = ServiceConfig(host=host, port=port, limits=limits, clv_model=clv_model, horizon_days=horizon_days)
-        run(workspace, config)
+        sock = claim(host, port)  # a taken port is refused before the workspace is opened, with a free one named
+        run(workspace, config, sock=sock)
 
 
 @keys_app.command("list")

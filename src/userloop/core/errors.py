@@ -53,6 +53,8 @@ CODES: dict[str, ErrorCode] = _codes(
     # the base kinds of core/errors
     ErrorCode("workspace", 400, "The workspace is missing, malformed or owned by another process.",
               "`userloop init` makes a workspace; `userloop serve` owns one"),
+    ErrorCode("port_in_use", 409, "The address and port the service would listen on are taken (another process "
+              "listens there) or cannot be bound.", "pass another --port, or stop the other process"),
     ErrorCode("not_found", 404, "A named thing does not exist: a project, key, tag, segment, model or path."),
     ErrorCode("invalid", 400, "Input breaks a rule: a bad name, mapping, definition or option."),
     ErrorCode("read_only", 400, "An analyst query tried to write, change the schema or reach outside the project."),
