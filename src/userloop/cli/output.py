@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -93,17 +96,110 @@ class Out:
             )
 
     @contextmanager
-    def progress(self, label: str, total: int | None) -> Iterator[Callable[[int], None]]:
-        """A progress bar on stderr (none with --json or when stderr is not a terminal)."""
-        if self.json or not sys.stderr.isatty():
+    def progress(self, label: str, total: int | None, unit: str = "") -> Iterator[Callable[[int], None]]:
+        """Progress of a long step, on stderr; yields ``advance(n)``. On a terminal, a bar with the count out of
+        ``total`` (of ``unit``, e.g. "day"), the time spent and the time left; otherwise (piped to a log, or
+        under a test runner) a plain line every :func:`progress_seconds` while the step runs and one when it
+        ends, so a log is never silent for long. Nothing with --json."""
+        if self.json:
             yield lambda _n: None
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        if not (sys.stderr.isatty() and sys.stdout.isatty()):
+            with ProgressLines(label, total, unit, progress_seconds()) as lines:
+                yield lines.advance
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+        if unit:
+            columns.append(TextColumn(f"{unit}s"))
+        columns += [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
         with Progress(*columns, transient=True, console=_stderr_console()) as bar:
             task = bar.add_task(label, total=total)
             yield lambda n: bar.advance(task, n)
+
+
+#: Seconds between two plain progress lines (when not on a terminal); tests set it short.
+PROGRESS_SECONDS_ENV = "USERLOOP_PROGRESS_SECONDS"
+
+
+def progress_seconds() -> float:
+    try:
+        return max(0.05, float(os.environ.get(PROGRESS_SECONDS_ENV, "5")))
+    except ValueError:
+        return 5.0
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` in human units: 42s, 1m20s, 1h05m."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+class ProgressLines:
+    """Plain progress lines on stderr for logs: ``label: day 40/180 (22%), 35s elapsed, ETA 2m03s``.
+
+    A line every ``every`` seconds while the step runs (from a timer thread, so a long batch still shows the
+    time going by), and a last one when it ends; a step shorter than ``every`` prints nothing."""
+
+    def __init__(self, label: str, total: int | None, unit: str, every: float) -> None:
+        self.label, self.total, self.unit, self.every = label, total, unit, every
+        self.done = 0
+        self.printed = False
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._tick, name="progress-lines", daemon=True)
+
+    def __enter__(self) -> ProgressLines:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.printed:
+            self._print(final=exc[0] is None)
+
+    def advance(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+
+    def line(self, *, final: bool = False) -> str:
+        elapsed = time.monotonic() - self._started
+        with self._lock:
+            done = self.done
+        unit = f"{self.unit} " if self.unit else ""
+        if self.total:
+            share = min(done / self.total, 1.0)
+            text = f"{self.label}: {unit}{done:,}/{self.total:,} ({share:.0%})"
+        else:
+            text = f"{self.label}: {done:,}{' ' + self.unit + 's' if self.unit else ''} so far" if done else self.label
+        if final:
+            return f"{text}, done in {duration(elapsed)} / 完成"
+        text += f", {duration(elapsed)} elapsed"
+        if self.total and 0 < done < self.total:
+            text += f", ETA {duration(elapsed * (self.total - done) / done)}"
+        return text
+
+    def _print(self, *, final: bool = False) -> None:
+        print(self.line(final=final), file=sys.stderr, flush=True)
+        self.printed = True
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.every):
+            self._print()
 
 
 def _stderr_console() -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -66,7 +66,9 @@ def run_simulation(
     end_date: date | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> SimulationReport:
-    """Simulate ``users`` people over ``days`` days ending ``end_date`` (default: yesterday, project time)."""
+    """Simulate ``users`` people over ``days`` days ending ``end_date`` (default: yesterday, project time).
+
+    ``progress`` is called with the number of simulated days each load completes (they add up to ``days``)."""
     from userloop.sim import PASSIVE_EVENTS, SimConfig, simulate, write_ground_truth
 
     info = ws.project_info(project)
@@ -79,15 +81,32 @@ def run_simulation(
     report = SimulationReport(users=users, days=days, seed=seed, end_date=end, ground_truth=str(truth))
     policy = TimePolicy(max_future_seconds=info.max_future_seconds, max_past_days=max(info.max_past_days, days + 30))
     started = time.perf_counter()
+    first_day = end - timedelta(days=days - 1)
+    days_done = 0
     for batch in _batches(simulate(config, workers=1), LOAD_BATCH_ROWS):
         result = load_table(store, batch, source="sim", policy=policy)
         report.result.add(result)
         if progress:
-            progress(result.events)
+            reached = max(days_done, _days_reached(batch, first_day, days))
+            progress(reached - days_done)
+            days_done = reached
+    if progress and days_done < days:
+        progress(days - days_done)
     for event in PASSIVE_EVENTS:  # the simulated platform's sends: passive, whatever the project's defaults
         store.set_event_active(event, False)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _days_reached(batch: pa.Table, first_day: date, days: int) -> int:
+    """How many of the simulated days a loaded batch reaches (by its latest record; chunks come in day order)."""
+    import pyarrow.compute as pc
+
+    latest = pc.max(batch.column("time")).as_py()
+    if latest is None:
+        return 0
+    day = datetime.fromtimestamp(latest / 1000, tz=UTC).date()
+    return max(0, min(days, (day - first_day).days + 1))
 
 
 def _batches(tables: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
