@@ -10,6 +10,8 @@ LATEST := .venv-latest
 WORKSPACE ?= demo-workspace
 USERS ?= 100000
 DAYS ?= 180
+HOST ?= 127.0.0.1
+PORT ?= 8000
 PYTEST_ARGS ?=
 
 .PHONY: demo test test-deep test-latest lint typecheck bench clean install install-dev lock check-lock
@@ -35,7 +37,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(BIN)/userloop demo -w $(WORKSPACE) --users $(USERS) --days $(DAYS) --force
+	$(BIN)/userloop demo -w $(WORKSPACE) --users $(USERS) --days $(DAYS) --host $(HOST) --port $(PORT) --force
 
 test: install-dev check-lock
 	$(BIN)/ruff check src tests bench lock

@@ -199,7 +199,7 @@ def simulate(
     out = Out(json_out)
     with out.errors(), open_local(workspace) as ws:
         end = date.fromisoformat(end_date) if end_date else None
-        with out.progress("simulating", total=None) as advance:
+        with out.progress("simulating and loading", total=days, unit="day") as advance:
             report = run_simulation(ws, project, users=users, days=days, seed=seed, end_date=end, progress=advance)
         out.emit(report.as_dict(), text=report.lines())
 
@@ -210,6 +210,8 @@ def demo(
     days: Annotated[int, typer.Option(help="Days of history.")] = 180,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after loading (no service).")] = False,
+    host: Annotated[str, typer.Option(help="Address to serve on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to serve on; a taken port is refused before any loading.")] = 8000,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing workspace.")] = False,
     json_out: Json_ = False,
 ) -> None:
@@ -218,4 +220,5 @@ def demo(
 
     out = Out(json_out)
     with out.errors():
-        run_demo(out, workspace, users=users, days=days, seed=seed, force=force, serve=not no_serve)
+        run_demo(out, workspace, users=users, days=days, seed=seed, force=force, serve=not no_serve, host=host,
+                 port=port)  # fmt: skip
