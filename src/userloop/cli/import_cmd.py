@@ -69,7 +69,32 @@ def _import(
 
 
 def _import_remote(client: ServerClient, req: ImportFiles) -> list[Imported]:
-    return [client.import_file(req, path) for path in req.files]
+    """Each file through the server's import route, reported as a local import reports it: the file named as
+    given, and the rejects in ``--rejects`` when given (the server writes them in the workspace; the CLI, on
+    the same machine and as the same user, copies them where asked)."""
+    replies: list[Imported] = []
+    copied = False
+    for path in req.files:
+        reply = client.import_file(req, path)
+        reply.files = [str(path)]
+        if req.rejects is not None and reply.rejects_file:
+            reply.rejects_file = _copy_rejects(Path(reply.rejects_file), req.rejects, append=copied)
+            copied = True
+        replies.append(reply)
+    return replies
+
+
+def _copy_rejects(source: Path, target: Path, *, append: bool) -> str:
+    """The server's rejects file ``source`` copied to ``target`` (appended for a second file of one import, as
+    a local import writes the rejects of all its files to one file); ``source`` when it cannot be read here."""
+    try:
+        data = source.read_bytes()
+    except OSError:
+        return str(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("ab" if append else "wb") as f:
+        f.write(data)
+    return str(target)
 
 
 def _pairs(values: list[str] | None) -> dict[str, str]:

@@ -87,4 +87,5 @@ async def import_file(
         max_bytes=rt.config.rejects_max_bytes,
         keep=rejects if rejects.exists() else None,
     )
-    return ImportedByServer(**done.model_dump(), rejects_pruned=Pruned.model_validate(pruned.as_dict()))
+    summary = {**done.model_dump(), "files": [filename]}  # the sender's file, not the deleted copy here
+    return ImportedByServer(**summary, rejects_pruned=Pruned.model_validate(pruned.as_dict()))
