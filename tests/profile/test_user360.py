@@ -30,7 +30,7 @@ from userloop.store.sqlbuild import sql
 
 TZ = "Asia/Shanghai"
 MOBILE = "$identity_mobile"
-EVENT_KINDS = ("view", "order_paid", "push")
+EVENT_KINDS = ("view", "order_paid", "push", "push_received")  # push_received: passive by default
 SETTINGS = settings(
     max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -168,13 +168,20 @@ def _check_profile(clear: dict[str, Any], masked: dict[str, Any], want: dict[str
 def _check_summary(summary: dict[str, Any], profile: dict[str, Any], evs: list[Ev]) -> None:
     assert summary["events"] == len(evs)
     assert summary["by_event"] == dict(Counter(e.event for e in evs))
-    assert summary["active_days"] == len({e.local_day(TZ) for e in evs})
+    active = [e for e in evs if e.event != "push_received"]  # a push received is not the person's activity
+    assert summary["active_days"] == len({e.local_day(TZ) for e in active})
     if evs:
         first, last = min(e.time_ms for e in evs), max(e.time_ms for e in evs)
-        assert _naive(summary["first_event"]) == _local(first) == _naive(profile["first_seen"])
-        assert _naive(summary["last_event"]) == _local(last) == _naive(profile["last_seen"])
+        assert _naive(summary["first_event"]) == _local(first)
+        assert _naive(summary["last_event"]) == _local(last)
     else:
         assert summary["first_event"] is None and summary["last_event"] is None
+    if active:
+        first, last = min(e.time_ms for e in active), max(e.time_ms for e in active)
+        assert _naive(profile["first_seen"]) == _local(first)
+        assert _naive(summary["last_active"]) == _local(last) == _naive(profile["last_seen"])
+    else:
+        assert summary["last_active"] is None and profile.get("last_seen") is None
 
 
 def _check_orders(orders: dict[str, Any], evs: list[Ev], ref: Reference) -> None:

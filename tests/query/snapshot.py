@@ -57,6 +57,8 @@ def _record(engine: Engine, definition: dict[str, Any]) -> str:
         "user_props": {k: v.value for k, v in sorted(ctx.user_props.items())},
         "event_names": sorted(ctx.event_names),
     }
+    if ctx.passive_events:  # recorded only when there are some, so older snapshots keep their inputs
+        doc["passive_events"] = sorted(ctx.passive_events)
     return json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
 
 
@@ -72,6 +74,7 @@ def snapshot_statements() -> Iterator[tuple[str, str, exp.Expr]]:
             user_props={k: PropertyType(v) for k, v in doc["user_props"].items()},
             event_names=set(doc["event_names"]),
             pii=doc["pii"],
+            passive_events=frozenset(doc.get("passive_events", ())),
         )
         for key, tree in parse_definition(doc["definition"]).statements(ctx).items():
             yield inputs.stem, key, tree

@@ -109,6 +109,9 @@ class _Project:
     def event_names(self) -> set[str]:
         return {"order_paid", "order_item", "page_view", "app_start"}
 
+    def passive_events(self) -> frozenset[str]:
+        return frozenset({"push_received", "coupon_received"})
+
     @contextmanager
     def session(self) -> Iterator[_RecordingSession]:
         yield _RecordingSession()
