@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
+from pydantic import TypeAdapter
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sqlglot import exp
@@ -26,7 +27,9 @@ from userloop.core.errors import ValidationError
 from userloop.ingest import load_json_lines
 from userloop.profile import history
 from userloop.profile.features import Feature, property_features
-from userloop.profile.lookalike import LOGISTIC, lookalike
+from userloop.profile.leakage import leaking, rule_reads
+from userloop.profile.lookalike import LOGISTIC, PERFECT_AUC, lookalike
+from userloop.profile.tagdefs import Source
 from userloop.store import ProjectStore, Workspace
 
 N = 1500
@@ -210,3 +213,68 @@ def test_bad_seeds_are_clear_errors(world: World) -> None:
         lookalike(world.project, seed, features, top_n=0)
     with pytest.raises(ValidationError, match="at least one feature"):
         lookalike(world.project, seed, [], top_n=10)
+
+
+# guards against a look-alike that restates its seed ---------------------------------------------------------
+def test_a_suspiciously_perfect_fit_is_warned_about_and_a_real_one_is_not(world: World) -> None:
+    real = lookalike(world.project, world.group("seed", world.seed), world.features(), top_n=50, as_of=AS_OF)
+    assert real.quality["cv_auc"] < PERFECT_AUC and real.warnings == []
+    # a seed that *is* a feature's value (tier a), scored on that feature: the model only finds the rule again
+    tier_a = np.array([t == "a" for t in world.values["tier"]])
+    leaked = lookalike(world.project, world.group("tier_a", tier_a), world.features(), top_n=50, as_of=AS_OF)
+    assert leaked.quality["cv_auc"] >= PERFECT_AUC
+    (warning,) = leaked.warnings
+    assert warning["code"] == "lookalike_perfect_fit" and "held-out AUC" in warning["en"] and "tier" in warning["en"]
+    assert "拟合过于完美" in warning["zh"]
+    doc = leaked.as_dict()
+    assert doc["warnings"] == leaked.warnings
+    assert "Warning: Suspiciously perfect fit" in doc["note"]["en"] and "警告" in doc["note"]["zh"]
+    # without the leaking feature the fit is an honest one again
+    honest = [f for f in world.features() if f.label != "tier"]
+    fixed = lookalike(world.project, world.group("tier_a", tier_a), honest, top_n=50, as_of=AS_OF,
+                      excluded=[{"feature": "property:tier", "reason": {"en": "the rule", "zh": "规则"}}])  # fmt: skip
+    assert fixed.quality["cv_auc"] < PERFECT_AUC and fixed.warnings == []
+    assert fixed.as_dict()["excluded"][0]["feature"] == "property:tier"
+    assert "Left out as the seed's own definition: property:tier" in fixed.note_en
+
+
+def parse_tag_source(source: dict[str, Any]) -> Any:
+    return TypeAdapter(Source).validate_python(source)
+
+
+def _feature(name: str, kind: str) -> Feature:
+    return Feature(name, name, kind, "number", exp.select("1"))  # type: ignore[arg-type]
+
+
+def test_the_features_of_the_seeds_rule_are_found() -> None:
+    tag_sources = {
+        "orders_30d": parse_tag_source({"from": "events", "event": "order_paid", "agg": "count"}),
+        "city_tag": parse_tag_source({"from": "profile", "property": "city"}),
+        "rfm_class": parse_tag_source({"from": "model", "model": "rfm", "field": "rfm_class"}),
+        "views": parse_tag_source({"from": "events", "event": "view_item", "agg": "count"}),
+    }
+    features = [_feature(n, k) for n, k in [
+        ("tag:orders_30d", "tag"), ("tag:city_tag", "tag"), ("tag:rfm_class", "tag"), ("tag:views", "tag"),
+        ("property:city", "property"), ("property:age", "property"), ("model:rfm.rfm_class", "model"),
+        ("model:clv.p_alive", "model"), ("model:preference.top_category", "model"),
+    ]]  # fmt: skip
+    inner = {"type": "property", "property": "city", "op": "eq", "value": "上海"}
+    rules = {7: inner, 8: None}  # segment 7 is a rule, 8 a static list
+
+    def reads(rule: dict[str, Any]) -> set[str]:
+        return {leak.feature for leak in leaking(features, rule_reads(rule, rules.get), tag_sources)}
+
+    buyers = {"type": "event", "event": "order_paid", "count": {"op": "gte", "value": 2}, "window": {"last": 30}}
+    # the purchase event leaks the tags counting it and the models computed from purchases
+    assert reads(buyers) == {"tag:orders_30d", "model:rfm.rfm_class", "model:clv.p_alive"}
+    # a tag leaks itself and what it is computed from; a property leaks itself and the tags made of it
+    assert reads({"type": "tag", "tag": "rfm_class", "op": "eq", "value": "HHH"}) == {
+        "tag:rfm_class", "model:rfm.rfm_class"}  # fmt: skip
+    assert reads({"type": "segment", "segment": 7}) == {"property:city", "tag:city_tag"}  # through the segment
+    assert reads({"type": "segment", "segment": 8}) == set()
+    assert reads({"not": {"type": "property", "property": "age", "op": "gt", "value": 30}}) == {"property:age"}
+    seq = {"type": "sequence", "steps": [{"event": "view_item"}, {"event": "add_to_cart"}],
+           "within": {"value": 1, "unit": "day"}, "window": {"last": 7}}  # fmt: skip
+    assert reads(seq) == {"tag:views"}
+    leak = leaking(features, rule_reads(buyers, rules.get), tag_sources)[0]
+    assert "order_paid" in leak.en and "order_paid" in leak.zh and leak.as_dict()["reason"]["zh"] == leak.zh

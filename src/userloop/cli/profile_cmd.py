@@ -377,7 +377,32 @@ def segments_lookalike(
         reply = call(workspace, "segments.lookalike", project=project, name=name, seed=seed, top_n=top,
                      features=list(_kinds(features)), save=not dry_run)  # fmt: skip
         result = as_json("segments.lookalike", reply)
-        out.emit(result, text=[orjson.dumps(result, option=orjson.OPT_INDENT_2, default=str).decode()])
+        out.emit(result, text=_lookalike_lines(result))
+
+
+def _lookalike_lines(result: dict[str, Any]) -> list[str]:
+    """A look-alike's reply as text: what was found, how well, what was left out and any warning (zh/en)."""
+    quality = result["quality"]
+    auc = quality.get("cv_auc")
+    saved = result.get("segment")
+    lines = [
+        f"look-alikes / 相似人群: {result['size']:,} of {result['candidates']:,} candidates, "
+        f"seed {result['seed_size']:,}" + (f" → segment {saved['id']} ({saved['name']})" if saved else " (dry run)"),
+        f"held-out AUC / 留出集 AUC: {'n/a' if auc is None else f'{auc:.3f}'}",
+    ]
+    holdout = quality.get("holdout")
+    if holdout:
+        lines.append(f"hidden seed found / 隐藏种子召回: {holdout['recall']:.0%} in the top {holdout['top_n']:,} "
+                     f"({holdout['lift']:.1f}× chance / 随机水平的倍数)")  # fmt: skip
+    if result.get("excluded"):
+        lines.append("left out, the seed's own definition / 已排除（种子定义本身）:")
+        lines += [f"  {e['feature']}: {e['reason']['en']} / {e['reason']['zh']}" for e in result["excluded"]]
+    if result.get("influential"):
+        lines.append("most influential / 影响最大的特征:")
+        lines += [f"  {i['en']} / {i['zh']}" for i in result["influential"][:5]]
+    for w in result.get("warnings") or []:
+        lines += [f"warning: {w['en']}", f"警告：{w['zh']}"]
+    return lines
 
 
 @segments_app.command("members")

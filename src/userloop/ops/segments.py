@@ -227,6 +227,15 @@ class Influence(Report):
     zh: str
 
 
+class LeakedFeature(Report):
+    feature: str
+    reason: Bilingual
+
+
+class LookalikeWarning(Bilingual):
+    code: str
+
+
 class Lookalike(Report):
     model: str
     size: int
@@ -238,6 +247,10 @@ class Lookalike(Report):
     quality: Quality
     influential: list[Influence]
     skipped: list[dict[str, str]]
+    excluded: list[LeakedFeature] = Field(
+        description="Features left out because the seed's own rule is made of them (they would leak the rule)."
+    )
+    warnings: list[LookalikeWarning] = Field(description="E.g. a suspiciously perfect fit (held-out AUC ≥ 0.99).")
     note: Bilingual
     seconds: float
     segment: ShownSegment | None = Field(default=None, exclude_if=absent, description="The saved segment.")

@@ -30,6 +30,11 @@ members (20 % of the seed in the split) are scored by the model that never saw t
 outside the seed, and the report says what share of them land in the top N (recall), with the precision and its
 lift over chance.
 
+Two guards against a look-alike that only finds its seed's definition again (DOMAIN §4): the caller leaves out
+the features the seed's own rule is made of (:mod:`userloop.profile.leakage`) and passes them as ``excluded``,
+which the report lists; and a fit that is suspiciously perfect — cross-validated AUC ≥ :data:`PERFECT_AUC` on the
+held-out folds — comes with a warning, in English and Chinese, that some feature probably restates the seed.
+
 Example
 -------
 >>> found = lookalike(project, high_value, features, top_n=5000)          # doctest: +SKIP
@@ -72,6 +77,8 @@ SCORE_CHUNK = 131_072
 #: Temp tables, private to the reader's session, for the templates' ``$seed_ids`` and ``$pop``.
 TEMP = {"seed_ids": exp.to_table("_ul_seed"), "pop": exp.to_table("_ul_pop")}
 NUMERIC = ("number", "date", "bool")
+#: A held-out AUC at or above this is too good to be likeness: some feature very likely restates the seed.
+PERFECT_AUC = 0.99
 
 
 @dataclass
@@ -89,6 +96,8 @@ class Lookalike:
     note_en: str = ""
     note_zh: str = ""
     skipped: list[dict[str, str]] = field(default_factory=list)
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -103,6 +112,8 @@ class Lookalike:
             "quality": self.quality,
             "influential": self.influential,
             "skipped": self.skipped,
+            "excluded": self.excluded,
+            "warnings": self.warnings,
             "note": {"en": self.note_en, "zh": self.note_zh},
             "seconds": round(self.seconds, 3),
         }
@@ -328,6 +339,7 @@ def lookalike(
     top_values: int = TOP_VALUES,
     as_of: date | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    excluded: list[dict[str, Any]] | None = None,
 ) -> Lookalike:
     """Score the universe by likeness to ``seed`` and return the ``top_n`` best.
 
@@ -353,6 +365,9 @@ def lookalike(
         Values of an enumeration or string that get a column of their own (the rest share ``$other``).
     as_of : date, optional
         Dates become "days before ``as_of``" (default: today, UTC).
+    excluded : list of dict, optional
+        Features the caller left out because the seed is defined by them (``{"feature", "reason": {"en",
+        "zh"}}``, :meth:`userloop.profile.leakage.Leak.as_dict`): reported, and named in the note.
 
     Raises
     ------
@@ -394,7 +409,9 @@ def lookalike(
         influential=_influential(enc, model.coef_[0]),
         columns=len(enc.columns),
         skipped=pop.skipped + unused,
+        excluded=list(excluded or []),
     )
+    out.warnings = _warnings(out)
     out.note_en, out.note_zh = _note(out, len(features))
     out.seconds = time.perf_counter() - started
     return out
@@ -548,6 +565,23 @@ def _influential(enc: Encoding, coef: FloatArray, k: int = 10) -> list[dict[str,
     return out
 
 
+def _warnings(out: Lookalike) -> list[dict[str, str]]:
+    """A warning when the held-out AUC is suspiciously perfect (≥ :data:`PERFECT_AUC`)."""
+    auc = out.quality["cv_auc"]
+    if auc is None or auc < PERFECT_AUC:
+        return []
+    top = ", ".join(i["feature"] for i in out.influential[:3])
+    return [{
+        "code": "lookalike_perfect_fit",
+        "en": f"Suspiciously perfect fit: held-out AUC {auc:.3f} ≥ {PERFECT_AUC}. The features almost certainly "
+              f"restate how the seed was chosen (most influential: {top}), so the scores rank closeness to that "
+              "definition, not likeness; leave those features out (--features) or use a seed defined otherwise.",
+        "zh": f"拟合过于完美：留出集 AUC 为 {auc:.3f}（≥ {PERFECT_AUC}）。特征几乎必然复述了种子人群的定义"
+              f"（影响最大：{top}），得分衡量的是与该定义的接近程度而非相似度；请排除这些特征（--features）"
+              "或换用其他方式定义的种子人群。",
+    }]  # fmt: skip
+
+
 def _note(out: Lookalike, n_features: int) -> tuple[str, str]:
     auc, h = out.quality["cv_auc"], out.quality["holdout"]
     auc_text = "n/a" if auc is None else f"{auc:.2f}"
@@ -560,4 +594,11 @@ def _note(out: Lookalike, n_features: int) -> tuple[str, str]:
                f"{h['top_n']} ({h['lift']:.1f}× chance).")  # fmt: skip
         zh += (f"检验：训练时隐藏的 {h['hidden']} 名种子成员中，{h['recall']:.0%} 进入前 {h['top_n']} 名"
                f"（为随机水平的 {h['lift']:.1f} 倍）。")  # fmt: skip
+    if out.excluded:
+        names = ", ".join(e["feature"] for e in out.excluded)
+        en += f" Left out as the seed's own definition: {names}."
+        zh += f"已排除种子人群定义本身所用的特征：{names}。"
+    for w in out.warnings:
+        en += f" Warning: {w['en']}"
+        zh += f"警告：{w['zh']}"
     return en, zh

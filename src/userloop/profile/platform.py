@@ -215,18 +215,36 @@ class Profiles:
 
         seed_group = self.group({"segment": seed})
         assert seed_group is not None
+        features = self.features(kinds)
+        leaks = {leak.feature: leak.as_dict() for leak in self._leaks(seed, features)}
         found = lookalike(
-            self.project, seed_group, self.features(kinds), top_n=top_n, as_of=today_in(self.info.timezone)
-        )
+            self.project, seed_group, [f for f in features if f.name not in leaks], top_n=top_n,
+            as_of=today_in(self.info.timezone), excluded=list(leaks.values()),
+        )  # fmt: skip
         report = found.as_dict()
         if not save:
             return report
         people = [int(u) for u in found.scores.column("user_id").to_pylist()]
         row = segments.create_people(
             self.meta, self.project, self.info, name=name, kind="lookalike", people=people,
-            definition={"seed": seed, "top_n": top_n, "features": list(kinds), "quality": report.get("quality")},
+            definition={"seed": seed, "top_n": top_n, "features": list(kinds), "quality": report.get("quality"),
+                        "excluded": sorted(leaks)},
         )  # fmt: skip
         return {**report, "segment": self.segment(row.id)}
+
+    def _leaks(self, seed: int, features: list[Feature]) -> list[Any]:
+        """The features segment ``seed``'s own rule is made of (:mod:`userloop.profile.leakage`)."""
+        from userloop.profile.leakage import leaking, rule_reads
+
+        def segment_rule(segment_id: int) -> Any | None:
+            row = segments.get(self.meta, self.info.id, segment_id)
+            return orjson.loads(row.definition) if row.kind == "rule" else None
+
+        rule = segment_rule(seed)
+        if rule is None:
+            return []
+        sources = {row.name: tags.tag_of(row).source for row in tags.listing(self.meta, self.info.id)}
+        return leaking(features, rule_reads(rule, segment_rule), sources)
 
     # people ---------------------------------------------------------------------------------------------------
     def user(self, key: str, *, unmask: bool = False) -> dict[str, Any]:
