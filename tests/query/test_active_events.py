@@ -229,6 +229,35 @@ def _names(project: ProjectStore) -> dict[int, str]:
     return {int(row[0]): str(row[1]) for row in rows}
 
 
+def test_activity_tags_leave_passive_events_out(ws: Workspace) -> None:
+    from userloop.profile import history, tags
+    from userloop.profile import materialise as mat
+
+    name, project = fresh_project(ws, TZ)
+    load(project, HAND)
+    pid = ws.project_info(name).id
+    window = {"from": "2026-01-05", "to": "2026-01-09"}
+    sources = {
+        "active_days_any": {"from": "events", "event": "$any", "agg": "active_days", "window": window},
+        "pushes": {"from": "events", "event": "push_received", "agg": "count", "window": window},
+        "last_any": {"from": "events", "event": "$any", "agg": "last_time"},
+    }
+    for tag, source in sources.items():
+        kind = "date" if tag == "last_any" else "number"
+        tags.save(ws.meta, project, pid, {"name": tag, "kind": "behaviour", "type": kind, "source": source})
+    mat.materialise(project, ws.meta, pid, TZ, date(2026, 1, 12))
+    names = _names(project)
+
+    def values(tag: str) -> dict[str, Any]:
+        rows = project.fetchall(history.values_on(project.schema, f"tag_{tag}", None))
+        return {names[int(u)]: v for u, v in rows}
+
+    assert values("active_days_any") == {"u1": 1, "u2": 2, "u3": 0}  # the pushes and the coupon make no day active
+    assert values("pushes") == {"u1": 2, "u2": 1, "u3": 0}  # named on purpose: counted
+    last = values("last_any")
+    assert str(last["u1"]) == "2026-01-05" and str(last["u2"]) == "2026-01-07" and last.get("u3") is None
+
+
 def test_snapshot_of_any_without_passive_events(hand: ProjectStore) -> None:
     assert_snapshot("trends_dau_passive", Engine(hand, TZ), DAU)
 
