@@ -276,7 +276,7 @@ def _trends(**extra: Any) -> dict[str, Any]:
         "use_cache": False,
         "definition": {
             "kind": "trends",
-            "date_range": {"last": 3},
+            "date_range": {"last": 3, "include_current": True},  # the events were sent today
             "series": [{"event": "$any", "math": "total"}],
             **extra,
         },
@@ -326,7 +326,7 @@ def test_other_analyses_mask_breakdowns_and_refuse_guesses(hostile: Hostile) -> 
         "use_cache": False,
         "definition": {
             "kind": "funnel",
-            "date_range": {"last": 3},
+            "date_range": {"last": 3, "include_current": True},  # the events were sent today
             "steps": [{"event": "view"}, {"event": "buy"}],
             "breakdown": {"property": "phone", "source": "user"},
         },
@@ -342,7 +342,7 @@ def test_other_analyses_mask_breakdowns_and_refuse_guesses(hostile: Hostile) -> 
         "name": "guess",
         "definition": {
             "kind": "funnel",
-            "date_range": {"last": 3},
+            "date_range": {"last": 3, "include_current": True},  # the events were sent today
             "steps": [
                 {"event": "view", "filters": [{"property": "email", "source": "user", "op": "eq", "value": EMAIL}]},
                 {"event": "buy"},
