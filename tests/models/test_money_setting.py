@@ -125,6 +125,28 @@ def test_dashboards_and_starter_tags_follow_the_setting() -> None:
     assert starter_tags() == starter_tags("order_amount")
 
 
+def test_ltv_sums_the_money_property_by_default_and_a_change_is_never_a_stale_cache_hit() -> None:
+    from userloop.query.engine import Engine
+
+    project, purchases = _project()
+    try:
+        engine = Engine(project, TZ)  # one engine, one cache across the change
+        ltv = {"kind": "ltv", "date_range": {"from": "2026-02-25", "to": "2026-03-31"}, "cohort_interval": "month",
+               "value_event": {"event": "order_paid"}, "days": [60]}  # fmt: skip
+
+        def total(definition: dict[str, object]) -> float:
+            (everyone,) = [engine.run(definition, today=date(2026, 6, 1)).result["all"]]
+            return float(everyone["totals"][0])
+
+        by_default = total(ltv)
+        assert by_default == pytest.approx(sum(p[2] for p in purchases))  # every purchase, by order_amount
+        assert by_default == pytest.approx(total({**ltv, "value_property": "order_amount"}))
+        set_money_property(project, "price")
+        assert total(ltv) == pytest.approx(sum(p[3] for p in purchases))  # the setting, not the cached answer
+    finally:
+        project.store.close()
+
+
 @pytest.fixture(scope="module")
 def small_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from userloop.sim.run import run_simulation

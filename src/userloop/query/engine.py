@@ -101,8 +101,21 @@ class Engine:
 
     def compile(self, definition: Analysis | dict[str, Any], *, today: date | None = None) -> dict[str, str]:
         """The SQL each statement of ``definition`` runs, rendered for DuckDB."""
-        analysis = _as_analysis(definition)
+        analysis = self._project_defaults(_as_analysis(definition))
         return {name: render(tree) for name, tree in analysis.statements(self.context(today)).items()}
+
+    def _project_defaults(self, analysis: Analysis) -> Analysis:
+        """``analysis`` with the project's settings where it leaves them out (before the cache key is made, so a
+        changed setting never returns a stale result): an LTV ``sum`` sums the project's money property."""
+        from userloop.query.kinds.ltv import LtvQuery
+        from userloop.schema.types import PropertyType
+        from userloop.store.settings import money_property
+
+        if isinstance(analysis, LtvQuery) and analysis.math == "sum" and analysis.value_property is None:
+            money = money_property(self.project)
+            if self.project.properties("events").get(money) is PropertyType.NUMBER:
+                return analysis.model_copy(update={"value_property": money})
+        return analysis
 
     def run(
         self,
@@ -114,7 +127,7 @@ class Engine:
         explain: bool = False,
         today: date | None = None,
     ) -> QueryResult:
-        analysis = _as_analysis(definition)
+        analysis = self._project_defaults(_as_analysis(definition))
         ctx = self.context(today)
         version = self.project.data_version()
         key = _cache_key(self.project.schema, analysis, ctx.today, version, self.pii)

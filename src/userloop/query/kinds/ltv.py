@@ -4,7 +4,8 @@ A person belongs to the cohort of the day, week or month of their **first ever**
 the data stored (events before the date range included), so a person whose first such event falls before the
 range is in no cohort. The date range selects which cohorts are shown.
 
-Value is the sum of ``value_property`` over the person's ``value_event`` events (``math: "sum"``), or the number
+Value is the sum of ``value_property`` (default: the project's money property, a project setting, see
+:mod:`userloop.store.settings`) over the person's ``value_event`` events (``math: "sum"``), or the number
 of those events (``math: "count"``), counted from the instant of the first cohort event (ties included) up to the
 end of local day N, where day 0 is the local day of the first cohort event. A cell is that cumulative value
 divided by the cohort's size (value per member, members without value count as zero). This is the "LTV" of
@@ -48,7 +49,9 @@ class LtvQuery(Analysis):
     cohort_interval: CohortInterval = "day"
     value_event: EventRef
     math: Literal["sum", "count"] = "sum"
-    value_property: Name | None = Field(None, description="The numeric event property summed by math 'sum'.")
+    value_property: Name | None = Field(
+        None, description="The numeric event property summed by math 'sum' (default: the project's money property)."
+    )
     days: list[int] = Field(default_factory=lambda: list(DEFAULT_DAYS), min_length=1, max_length=30)
 
     @field_validator("days")
@@ -60,8 +63,6 @@ class LtvQuery(Analysis):
 
     @model_validator(mode="after")
     def _property_when_needed(self) -> LtvQuery:
-        if self.math == "sum" and self.value_property is None:
-            raise ValueError("math 'sum' needs a numeric 'value_property' (or use math 'count')")
         if self.math == "count" and self.value_property is not None:
             raise ValueError("math 'count' counts events and takes no 'value_property'")
         return self
@@ -73,6 +74,11 @@ class LtvQuery(Analysis):
         value_last = max(first, min(last + timedelta(days=self.days[-1]), ctx.today))
         lo, hi = ctx.utc_bounds(first, last)
         _, value_hi = ctx.utc_bounds(first, value_last)
+        if self.math == "sum" and self.value_property is None:  # the engine puts the money property in when it can
+            raise ValidationError(
+                "math 'sum' needs a numeric 'value_property' (or use math 'count'); the project's money property "
+                "is not a NUMBER event property, so it cannot be the default"
+            )
         value = exp.Literal.number(1) if self.value_property is None else self._numeric(ctx, self.value_property)
         cohort_where = and_([ctx.event_cond(self.cohort_event), ctx.filters_cond(self.filters)])
         value_where = and_([ctx.event_cond(self.value_event), ctx.filters_cond(self.filters)])
