@@ -22,6 +22,8 @@ import pytest
 
 from tests.collect.serving import free_port
 
+pytestmark = pytest.mark.slow  # a real demo (300 people × 30 days) and a dozen CLI processes: about a minute
+
 REPO = Path(__file__).resolve().parents[2]
 USERS, DAYS = 300, 30
 

@@ -51,7 +51,8 @@ def _import(
         fields = {"project": project, "kind": kind, "files": files, "mapping": mapping, "rejects": rejects,
                   "max_past_days": max_past_days}  # fmt: skip
         req = build(ImportFiles, fields)
-        with out.progress(f"importing {kind}", total=None, unit="record") as advance, session(workspace, writes=True) as run:
+        progress = out.progress(f"importing {kind}", total=None, unit="record")
+        with progress as advance, session(workspace, writes=True) as run:
 
             def local(ctx: OpContext, req: ImportFiles) -> list[Imported]:
                 return [import_files(ctx, req, progress=advance)]
