@@ -96,10 +96,6 @@ class DateRange(Spec):
             )
         return self.start, end
 
-    def partial(self, today: date) -> bool:
-        """Whether the resolved range reaches today or later: its last period is still running."""
-        return self.resolve(today)[1] >= today
-
 
 class Filter(Spec):
     """A condition on an event property (``source: "event"``) or on the person's profile (``"user"``)."""
