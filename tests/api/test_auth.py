@@ -15,6 +15,7 @@ DUMMY = {
     "segment_id": "1",
     "key": "u1",
     "tag": "t1",
+    "event": "view",
 }
 BODIES = {  # well-formed for each wire format, with no key anywhere
     "/sa": b"data=eyJ0eXBlIjoidHJhY2sifQ%3D%3D",

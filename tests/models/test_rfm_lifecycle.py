@@ -20,6 +20,7 @@ from userloop.models.lifecycle import STAGES, LifecycleConfig, LifecycleModel, t
 from userloop.models.purchases import LineFilter, PurchaseSource
 from userloop.models.rfm import RFM_CLASSES, RFMConfig, RFMModel
 from userloop.models.scores import mid_rank_scores
+from userloop.schema.activity import DEFAULT_PASSIVE_EVENTS
 
 AS_OF = date(2026, 3, 15)
 ZONES = ("Asia/Shanghai", "America/New_York", "UTC")
@@ -154,7 +155,9 @@ def ref_stage(rows: list[Row], uid: int, tz: str, cfg: LifecycleConfig) -> str |
     if not mine:
         return None
     buys = [d for ev, d in mine if ev == "order_paid"]
-    active = [d for ev, d in mine if ev not in cfg.passive_events]
+    # no passive events configured: the project's registry, where the events took their default flags
+    passive = cfg.passive_events if cfg.passive_events is not None else DEFAULT_PASSIVE_EVENTS
+    active = [d for ev, d in mine if ev not in passive]
     last = max(buys) if buys else max(active) if active else None
     idle = (AS_OF - last).days if last else 10**9
     recent = sum((AS_OF - d).days < cfg.maturity_window_days for d in buys)

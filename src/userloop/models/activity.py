@@ -59,7 +59,7 @@ class ActivityModel(UserModel[ActivityConfig]):
             events=ctx.events(),
             start=start,
             end=ctx.end,
-            passive=[literal(e) for e in ctx.passive_events(cfg.passive_events)] or [exp.null()],
+            passive=ctx.passive_list(cfg.passive_events),
             half_life=exp.cast(literal(cfg.half_life_days), exp.DataType.Type.DOUBLE),
             session_event=cfg.session_event,
         )

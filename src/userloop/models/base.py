@@ -33,7 +33,7 @@ from userloop.core.errors import UserloopError
 from userloop.schema.types import PropertyType
 from userloop.store import ProjectStore
 from userloop.store.backend import Params, Session
-from userloop.store.sqlbuild import add_column, col, sql
+from userloop.store.sqlbuild import add_column, col, literal, sql
 
 __all__ = [
     "ModelConfig",
@@ -103,6 +103,12 @@ class RunContext:
         """The events that are not activity: ``configured`` when a model's configuration names them, else the
         project's passive events (:meth:`userloop.store.duck.ProjectStore.passive_events`)."""
         return tuple(configured) if configured is not None else tuple(sorted(self.project.passive_events()))
+
+    def passive_list(self, configured: tuple[str, ...] | None = None) -> list[exp.Expr]:
+        """:meth:`passive_events` as the literals of an ``event NOT IN (…)`` list, never empty: with no passive
+        events it holds ``''``, which no event is named (the name rules), so every event is active; an empty list
+        cannot be written and ``NOT IN (NULL)`` would hold for no event at all."""
+        return [literal(e) for e in self.passive_events(configured)] or [literal("")]
 
     def local_day(self, stamp: exp.Expr | str) -> exp.Expr:
         """The local calendar day of a stored (naive UTC) timestamp (a column name or an expression)."""

@@ -24,7 +24,7 @@ from sqlglot import exp
 from userloop.models.base import ModelConfig, RunContext, fetch_columns
 from userloop.models.purchases import PurchaseSource
 from userloop.schema.types import PropertyType
-from userloop.store.sqlbuild import col, literal, sql
+from userloop.store.sqlbuild import col, sql
 
 __all__ = ["ChurnFeatures", "FeatureSet", "read_features", "read_labels"]
 
@@ -66,7 +66,7 @@ def _terms(ctx: RunContext, cfg: ChurnFeatures) -> list[tuple[str, exp.Expr]]:
     recent = src.where(ctx.window_start(cfg.recent_days), ctx.end)
     before = src.where(ctx.window_start(2 * cfg.recent_days), ctx.window_start(cfg.recent_days))
     since = ctx.window_start(cfg.recent_days)
-    passive = [literal(e) for e in ctx.passive_events(cfg.passive_events)] or [exp.null()]
+    passive = ctx.passive_list(cfg.passive_events)
     count_since = "count(*) FILTER (WHERE event = $event AND time >= $since)"
     return [
         ("last_purchase", sql("max(time) FILTER (WHERE $buy)", buy=buy)),

@@ -28,13 +28,12 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field, model_validator
-from sqlglot import exp
 
 from userloop.core.clock import DEFAULT_TIMEZONE
 from userloop.models.base import ModelConfig, NoDataError, Outputs, RunContext, UserModel, fetch_columns
 from userloop.models.purchases import PurchaseSource
 from userloop.store import ProjectStore
-from userloop.store.sqlbuild import literal, sql
+from userloop.store.sqlbuild import sql
 
 __all__ = ["STAGES", "LifecycleConfig", "LifecycleModel", "TransitionMatrix", "assign_stages", "transition_matrix"]
 
@@ -136,7 +135,7 @@ def read_lifecycle_inputs(ctx: RunContext, config: LifecycleConfig) -> dict[str,
         since_active=ctx.days_ago("last_active"),
         since_purchase=ctx.days_ago("last_purchase"),
         customer_days=ctx.days_ago("first_purchase"),
-        passive=[literal(e) for e in ctx.passive_events(config.passive_events)] or [exp.null()],
+        passive=ctx.passive_list(config.passive_events),
         purchase=purchase,
         recent=src.where(ctx.window_start(config.maturity_window_days), ctx.end),
         events=ctx.events(),
