@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Events that are not something a person did in the app (sent to them, or bookkeeping).
-_NOT_ACTIVITY = ["push_received", "coupon_received", "$SignUp"]
+#: Bookkeeping events that are not something a person did in the app. Events sent to a person (a push or coupon
+#: received) need no list here: ``$any`` is every *active* event of the project's registry.
+_NOT_ACTIVITY = ["$SignUp"]
 
 
 def _tag(name: str, zh: str, en: str, kind: str, type_: str, source: dict[str, Any], **more: Any) -> dict[str, Any]:
