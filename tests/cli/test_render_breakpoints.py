@@ -21,10 +21,12 @@ def test_each_breakpoint_is_marked_and_explained_at_80_columns() -> None:
     assert [(b["breakdown"], s["label"]) for b, s in flagged] == [("Android", "enter_password")]
     _, step = flagged[0]
     why = step["breakpoint"]
+    # a q-value a double cannot tell from zero is shown as a bound, not as "0e+00"
+    q_shown = "< 1e-15" if why["q_value"] < 1e-15 else f"= {why['q_value']:.0e}"
     assert (
         f"◀ Android · enter_password: 转化 {pct(why['conversion'])}，其他组 {pct(why['others_conversion'])} / "
         f"converts {pct(why['conversion'])} vs {pct(why['others_conversion'])} for the other values "
-        f"(q = {why['q_value']:.0e})"
+        f"(q {q_shown})"
     ) in flat
     # The overview names the value's breakpoint; the other values have none.
     overview = text.split("分组概览")[1].split("分组 / breakdown:")[0]

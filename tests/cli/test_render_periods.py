@@ -49,5 +49,5 @@ def test_drilldown_shows_the_verdict_the_test_and_p_values() -> None:
     assert "在正常波动范围内 / within normal variation" in text
     assert "t = 1.23, 8 个前期 / earlier periods, p = 0.260" in text
     assert "+150 ± 80.50" in text or "+150 ± 80.5" in text
-    assert "<0.001" in line_with(text, first["label"], f"{first['current']:,.0f}")
+    assert "4e-04" in line_with(text, first["label"], f"{first['current']:,.0f}")
     assert_fits(text, 80)

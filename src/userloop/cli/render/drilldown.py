@@ -63,15 +63,9 @@ def test_facts(result: dict[str, Any]) -> list[tuple[str, str]]:
         usual = f"± {fmt.number(test.get('typical_change'))}"
     return [
         ("结论 / verdict", VERDICTS.get(str(result.get("verdict")), str(result.get("verdict")))),
-        ("检验 / test", f"{how}, p = {_p(test.get('p_value'))}"),
+        ("检验 / test", f"{how}, p {fmt.p_is(test.get('p_value'))}"),
         ("通常变化 / usual change", usual),
     ]
-
-
-def _p(value: Any) -> str:
-    if value is None:
-        return ""
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def dimension(dim: dict[str, Any], console: Console) -> list[RenderableType]:
@@ -102,7 +96,7 @@ def dimension(dim: dict[str, Any], console: Console) -> list[RenderableType]:
                 fmt.number(v["change"], signed=True),
                 fmt.pct(v.get("change_pct"), signed=True),
                 fmt.pct(v.get("contribution")),
-                _p(v.get("p_value")),
+                fmt.p_value(v.get("p_value")),
             ]
         )
     return [title(head), *fit(console, columns, rows)]

@@ -38,6 +38,24 @@ def pct(value: Any, *, signed: bool = False) -> str:
     return text.replace("-0.0%", "0.0%").replace("+0.0%", "0.0%")
 
 
+def p_value(value: Any) -> str:
+    """A p- or q-value: three decimals, a power of ten below 0.001 (``3e-20``), and ``<1e-15`` below what a
+    double's normal approximation can still tell apart from zero."""
+    if _missing(value):
+        return ""
+    if value < 1e-15:
+        return "<1e-15"
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.0e}"
+
+
+def p_is(value: Any) -> str:
+    """``= 0.012``, ``= 3e-20`` or ``< 1e-15``: a p-value after its symbol in a sentence."""
+    text = p_value(value)
+    if not text:
+        return ""
+    return f"< {text[1:]}" if text.startswith("<") else f"= {text}"
+
+
 def money(value: Any) -> str:
     """An amount of money: two decimals with thousands separators, ``12,345.60``."""
     if _missing(value):

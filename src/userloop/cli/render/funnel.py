@@ -147,7 +147,7 @@ def breakpoint_notes(steps: list[dict[str, Any]], value: str | None) -> list[Ren
                     f"{BREAKPOINT} {fmt.text(value)} · {step['label']}: "
                     f"转化 {fmt.pct(why.get('conversion'))}，其他组 {fmt.pct(why.get('others_conversion'))} / "
                     f"converts {fmt.pct(why.get('conversion'))} vs {fmt.pct(why.get('others_conversion'))} for "
-                    f"the other values (q = {_p(why.get('q_value'))})"
+                    f"the other values (q {fmt.p_is(why.get('q_value'))})"
                 )
             )
         else:
@@ -159,13 +159,6 @@ def breakpoint_notes(steps: list[dict[str, Any]], value: str | None) -> list[Ren
                 )
             )
     return out
-
-
-def _p(value: Any) -> str:
-    """A p- or q-value: three decimals, or a power of ten when smaller than 0.001 (``3e-20``)."""
-    if value is None:
-        return ""
-    return f"{value:.3f}" if value >= 0.001 else f"{value:.0e}"
 
 
 def histogram(bins: list[dict[str, Any]], console: Console) -> list[RenderableType]:
