@@ -425,7 +425,7 @@ def test_churn_report_validation_and_feature_importance() -> None:
     text = render(doc, 80)
     assert_fits(text, 80)
     assert "21.2%" in line_with(text, "正例率 / positive rate")
-    assert "0.812" in line_with(text, "auc") and "2.86" in line_with(text, "top-decile lift")
+    assert "0.812" in line_with(text, "AUC") and "2.86" in line_with(text, "top-decile lift")
     importance = text.split("特征重要性 / feature importance")[1]
     assert importance.index("orders_90d") < importance.index("sessions_30d") < importance.index("recency")
     assert "13.6%" in line_with(text, "high", "120")
