@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from userloop.core.errors import WorkspaceError
-from userloop.store import Workspace
 from userloop.store.owner import current_owner
 
 if TYPE_CHECKING:
     from userloop.api.client import ServerClient
+    from userloop.store import Workspace
 
 
 def server_client(path: Path) -> ServerClient | None:
@@ -35,6 +35,8 @@ def open_local(path: Path, *, read_only: bool = False) -> Iterator[Workspace]:
         raise WorkspaceError(
             f"the server at {owner.url} (pid {owner.pid}) owns this workspace; use its API, or stop it first"
         )
+    from userloop.store import Workspace  # DuckDB and SQLAlchemy: only when the files are opened here
+
     ws = Workspace.open(path, read_only=read_only)
     try:
         yield ws

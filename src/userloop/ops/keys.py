@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from userloop.core.errors import NotFoundError, UserloopError, ValidationError
 from userloop.ops.base import OpContext, RowId, Strict, operation
-from userloop.store.meta import ApiKey, Project
+
+if TYPE_CHECKING:
+    from userloop.store.meta import ApiKey, Project
 
 Right = Literal["write", "read", "admin", "pii"]
 Grant = Literal["pii"]  # the rights beyond a key's roles (store.meta.KNOWN_GRANTS)

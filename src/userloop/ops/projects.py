@@ -8,12 +8,15 @@ needs ``admin`` over it; creating a project needs a workspace-level ``admin`` to
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from userloop.core.errors import UserloopError
 from userloop.ops.base import NoInput, OpContext, Strict, operation
-from userloop.store.meta import Project
+
+if TYPE_CHECKING:
+    from userloop.store.meta import Project
 
 
 class ProjectOut(Strict):

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from userloop.core.errors import NotFoundError
 from userloop.ops.base import OpContext, ProjectScoped, RowId, Strict, operation
-from userloop.query.engine import QueryResult
+from userloop.query.result import QueryResult
 
 if TYPE_CHECKING:
     from userloop.store.tables import Insight as InsightRow

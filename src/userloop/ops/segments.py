@@ -16,7 +16,6 @@ from pydantic import ConfigDict, Field
 
 from userloop.ops.base import MAX_ROW_ID, OpContext, ProjectScoped, RowId, Strict, operation
 from userloop.ops.tags import HistoryRun, Number, RunDone, absent, profiles
-from userloop.profile import segments
 
 FeatureKind = Literal["tag", "property", "model"]
 Text = Annotated[str, Field(max_length=5000)]
@@ -314,6 +313,8 @@ class EstimateRule(ProjectScoped):
 @operation("segments.estimate", "POST", "/api/v1/segments/estimate", right="read",
            summary="How many people a rule selects now, before saving it")  # fmt: skip
 def estimate(ctx: OpContext, req: EstimateRule) -> Estimate:
+    from userloop.profile import segments
+
     done = segments.estimate(ctx.store, ctx.ws.meta, ctx.info, req.rule, timeout_s=req.timeout, pii=ctx.pii)
     return Estimate.model_validate(done)
 
@@ -329,6 +330,8 @@ class Compare(ProjectScoped):
 @operation("segments.compare", "POST", "/api/v1/segments/compare", right="read",
            summary="Compare two groups on every tag and property")  # fmt: skip
 def compare(ctx: OpContext, req: Compare) -> Comparison:
+    from userloop.profile import segments
+
     for group in (req.a, req.b):
         if group is not None and "rule" in group:
             segments.require_rule_pii(ctx.store, ctx.ws.meta, ctx.info, group["rule"], pii=ctx.pii)
@@ -348,6 +351,8 @@ class CreateSegment(ProjectScoped):
 @operation("segments.create", "POST", "/api/v1/segments", right="admin", status=201, store_writes=True,
            summary="Save a rule segment (and compute its members)")  # fmt: skip
 def create_segment(ctx: OpContext, req: CreateSegment) -> ShownSegment:
+    from userloop.profile import segments
+
     segments.require_rule_pii(ctx.store, ctx.ws.meta, ctx.info, req.rule, pii=ctx.pii)
     saved = profiles(ctx).save_segment(req.name, req.rule, description=req.description, refresh=req.refresh,
                                        compute=req.compute)  # fmt: skip
@@ -377,6 +382,8 @@ class FromAnalysis(ProjectScoped):
 @operation("segments.from_analysis", "POST", "/api/v1/segments/from-analysis", right="admin", status=201,
            store_writes=True, summary="A segment of an analysis' people (e.g. dropped)")  # fmt: skip
 def create_from_analysis(ctx: OpContext, req: FromAnalysis) -> ShownSegment:
+    from userloop.profile import segments
+
     segments.require_analysis_pii(ctx.store, ctx.info, req.definition, pii=ctx.pii)
     made = profiles(ctx).segment_from_analysis(req.name, req.definition, description=req.description)
     return ShownSegment.model_validate(made)
@@ -408,6 +415,8 @@ class UpdateSegment(ProjectScoped):
 @operation("segments.update", "PATCH", "/api/v1/segments/{segment_id}", right="admin", store_writes=True,
            summary="Rename, re-describe, change the rule or the refresh")  # fmt: skip
 def update_segment(ctx: OpContext, req: UpdateSegment) -> ShownSegment:
+    from userloop.profile import segments
+
     if req.rule is not None:
         segments.require_rule_pii(ctx.store, ctx.ws.meta, ctx.info, req.rule, pii=ctx.pii)
     changed = req.model_dump(exclude_none=True, include={"name", "rule", "description", "refresh"})

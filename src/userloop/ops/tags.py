@@ -7,13 +7,15 @@ Reading needs ``read``; every change needs ``admin``. A definition is the typed 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
 from userloop.ops.base import OpContext, ProjectScoped, Strict, operation
-from userloop.profile.platform import Profiles
 from userloop.profile.tagdefs import NAME_PATTERN, TagDef
+
+if TYPE_CHECKING:
+    from userloop.profile.platform import Profiles
 
 TagName = Annotated[str, Field(max_length=60, pattern=NAME_PATTERN, description="The tag's name.")]
 #: A value measured on a column that may hold integers or decimals: it keeps its kind in the JSON.
@@ -26,7 +28,9 @@ def absent(value: Any) -> bool:
 
 
 def profiles(ctx: OpContext) -> Profiles:
-    """The profile platform of the request's project."""
+    """The profile platform of the request's project (imported here: a client reading the types needs no engine)."""
+    from userloop.profile.platform import Profiles
+
     return Profiles(ctx.ws.meta, ctx.store, ctx.info)
 
 

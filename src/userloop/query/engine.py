@@ -19,13 +19,13 @@ from datetime import date
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, Field
 from sqlglot import exp
 
 from userloop.core.clock import today_in
 from userloop.query.compile import Context, render
 from userloop.query.kinds import parse_definition
 from userloop.query.kinds.base import Analysis, Frame
+from userloop.query.result import QueryResult
 from userloop.store.backend import cancel, deadline
 from userloop.store.duck import ProjectStore
 
@@ -33,19 +33,6 @@ __all__ = ["DEFAULT_TIMEOUT_S", "MAX_TIMEOUT_S", "Engine", "QueryResult", "Resul
 
 DEFAULT_TIMEOUT_S = 60.0
 MAX_TIMEOUT_S = 600.0
-
-
-class QueryResult(BaseModel):
-    """What ``POST /api/v1/query`` and ``userloop query --json`` return."""
-
-    kind: str
-    result: dict[str, Any]
-    warnings: list[str] = Field(default_factory=list)
-    took_ms: float
-    cached: bool
-    data_version: int
-    query_id: str | None = None
-    sql: dict[str, str] | None = None
 
 
 class ResultCache:
