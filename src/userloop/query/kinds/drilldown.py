@@ -535,7 +535,12 @@ def summary_en(result: DrilldownResult, label: str) -> str:
         return f"{head}, spread evenly across values: no value stands out."
     dim, values, share = lead
     names = " or ".join(v.label for v in values[:3]) + (" …" if len(values) > 3 else "")
-    return f"{head}: {_pct(share)} of the {'rise' if up else 'drop'} is {dim.property} = {names}"
+    what = "rise" if up else "drop"
+    if share > 1:  # the other values moved the other way: the named values account for more than the change
+        other_way = "the other values moved the other way"
+        verb = "accounts" if len(values) == 1 else "account"
+        return f"{head}: {dim.property} = {names} {verb} for {_pct(share)} of the {what}; {other_way}"
+    return f"{head}: {_pct(share)} of the {what} is {dim.property} = {names}"
 
 
 def summary_zh(result: DrilldownResult, label: str) -> str:
@@ -555,6 +560,8 @@ def summary_zh(result: DrilldownResult, label: str) -> str:
         return f"{head}，各维度均匀变化，没有突出的取值。"
     dim, values, share = lead
     names = "、".join(v.label for v in values[:3]) + ("等" if len(values) > 3 else "")
+    if share > 1:
+        return f"{head}：{dim.property} = {names} 贡献了 {_pct(share)} 的{word}，其他取值反向变化"
     return f"{head}：{_pct(share)} 的{word}来自 {dim.property} = {names}"
 
 
