@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.collect.serving import new_server
+from userloop.api.client import ServerClient
+from userloop.core.errors import WorkspaceError
+from userloop.ops.query import RunSql
 from userloop.store import Workspace
 
 #: Runs ``userloop ARGS…`` as the console script does, then writes the modules it imported to the file
@@ -53,7 +59,8 @@ def test_commands_through_a_server_load_neither_the_server_nor_the_engines(tmp_p
     try:
         code, out, modules = run_cli(tmp_path, "sql", "SELECT 41 + 1 AS answer", "-w", ws, "--json")
         assert (code, json.loads(out)["rows"]) == (0, [[42]])
-        assert "httpx" in modules  # it did talk HTTP
+        assert "http.client" in modules  # it did talk HTTP
+        assert "httpx" not in modules  # the standard library's client is enough
         assert loaded(modules, SERVER_SIDE + ENGINES) == []
         for command in (["tags", "list"], ["segments", "list"], ["projects", "list"], ["insights", "list"]):
             code, out, modules = run_cli(tmp_path, *command, "-w", ws, "--json")
@@ -70,7 +77,7 @@ def test_commands_in_process_do_not_load_the_server(tmp_path: Path) -> None:
     code, out, modules = run_cli(tmp_path, "sql", "SELECT 41 + 1 AS answer", "-w", str(ws.path), "--json")
     assert (code, json.loads(out)["rows"]) == (0, [[42]])
     assert "duckdb" in modules  # it ran here
-    assert loaded(modules, (*SERVER_SIDE, "httpx", "userloop.query.engine", "userloop.profile.platform")) == []
+    assert loaded(modules, (*SERVER_SIDE, "http.client", "userloop.query.engine", "userloop.profile.platform")) == []
 
 
 def test_every_operations_types_load_without_the_engines() -> None:
@@ -88,3 +95,13 @@ def test_every_operations_types_load_without_the_engines() -> None:
     found = json.loads(done.stdout)
     assert found["count"] >= 40
     assert loaded(set(found["modules"]), SERVER_SIDE + ENGINES + ("httpx",)) == []
+
+
+def test_a_server_that_is_gone_is_a_clear_error() -> None:
+    """The owner file names a server that no longer answers: a WorkspaceError names its address."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, never listening: the connection is refused
+        client = ServerClient(url, "token", timeout=5)
+        with pytest.raises(WorkspaceError, match=f"cannot reach the server at {url}"):
+            client.run("sql.run", RunSql(query="SELECT 1"))
