@@ -144,7 +144,11 @@ def ltv(evs: list[Ev], tz: str, first: date, last: date, today: date, q: dict[st
         all_totals.append(t)
         all_values.append(t / sum(r["size"] for r in seen))
     everyone = {"cohort": "all", "size": sum(r["size"] for r in rows), "totals": all_totals, "values": all_values}
-    return {"interval": interval, "days": days, "cohorts": rows, "all": everyone}
+    # a cohort is partial when the range cuts its period or the period has not ended before today
+    starts = cohort_starts(first, last, interval)
+    ends = [s - timedelta(days=1) for s in cohort_starts(first, last + timedelta(days=31), interval)[1:]]
+    partial = [s.isoformat() for s, e in zip(starts, ends, strict=False) if s < first or e > last or e >= today]
+    return {"interval": interval, "days": days, "cohorts": rows, "all": everyone, "partial": partial}
 
 
 # distributions ----------------------------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 """Attribution results as text: conversions and how many had a touch, then per channel the touched conversions
 and, for every model, the credited share — then credited conversions and value (money) per model as tables of
-their own, so five models still fit 80 columns."""
+their own, so five models still fit 80 columns. A range that reaches into a period still running (``partial``)
+is marked ``*`` with a footnote."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from userloop.cli.render import fmt
-from userloop.cli.render.table import Col, facts, fit, name, title
+from userloop.cli.render.table import Col, facts, fit, name, partial_note, partial_title, title
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -36,14 +37,15 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     ]
     if result.get("value") is not None:
         pairs.append(("价值 / value", fmt.money(result["value"])))
-    out: list[RenderableType] = [title("归因", "attribution"), facts(pairs)]
+    partial = bool(result.get("partial"))
+    out: list[RenderableType] = [partial_title("归因", "attribution", partial), facts(pairs)]
     models = result.get("models") or []
     channels = result.get("channels") or []
     out += [title("份额 / share"), *_table(console, channels, models, "share", fmt.pct, touched=True)]
     out += [title("归因转化 / credited conversions"), *_table(console, channels, models, "conversions", _credited)]
     if result.get("value") is not None:
         out += [title("归因价值 / credited value"), *_table(console, channels, models, "value", fmt.money)]
-    return out
+    return [*out, *partial_note(partial)]
 
 
 def _table(

@@ -1,12 +1,13 @@
 """Distribution results as text: people per bucket with their share and the cumulative share, then mean,
-median, p90, min and max (two decimals for sums of a property such as money, one for counts)."""
+median, p90, min and max (two decimals for sums of a property such as money, one for counts); a range that reaches
+into a period still running (``partial``) marked ``*`` with a footnote."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from userloop.cli.render import fmt
-from userloop.cli.render.table import Col, facts, fit, name, title
+from userloop.cli.render.table import Col, facts, fit, name, partial_note, partial_title
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -17,7 +18,7 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     stat = fmt.money if measure == "sum" else _one_decimal
     what = "金额合计 / sum" if measure == "sum" else "次数 / count"
     out: list[RenderableType] = [
-        title("分布", "distribution"),
+        partial_title("分布", "distribution", bool(result.get("partial"))),
         facts([(fmt.lab("people"), fmt.count(result.get("people"))), ("度量 / measure", what)]),
         facts(
             [
@@ -40,7 +41,7 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     for b in result.get("buckets", []):
         cumulative += b.get("share") or 0.0
         rows.append([str(b["label"]), fmt.count(b["people"]), fmt.pct(b.get("share")), fmt.pct(min(cumulative, 1.0))])
-    return [*out, *fit(console, columns, rows)]
+    return [*out, *fit(console, columns, rows), *partial_note(bool(result.get("partial")))]
 
 
 def _one_decimal(value: Any) -> str:

@@ -1,14 +1,16 @@
 """Funnel results as text: steps as rows (count, conversion from the previous and from the first step, drop-off,
 median time), the breakpoint marked and explained, then each breakdown value (by OS, channel, category …) as its
 own block after an overview of all values and their breakpoints (a step where a value converts significantly worse
-than the others, with the numbers), the time-to-convert histogram and the conversion trend."""
+than the others, with the numbers), the time-to-convert histogram and the conversion trend. As in trends, partial
+trend buckets (``trend_partial``) carry ``*`` and a footnote, and so does the heading when the range reaches into a
+period still running (``partial``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from userloop.cli.render import fmt
-from userloop.cli.render.table import Col, fit, name, note, title
+from userloop.cli.render.table import Col, fit, mark, name, note, partial_note, partial_title, title
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -19,7 +21,7 @@ BREAKPOINT = "◀"
 def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     """The whole funnel, every breakdown value and the extras the definition asked for."""
     out: list[RenderableType] = [
-        title("漏斗", "funnel"),
+        partial_title("漏斗", "funnel", bool(result.get("partial"))),
         summary(result),
         *steps_table(result["steps"], console),
     ]
@@ -44,10 +46,15 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     if result.get("time_to_convert"):
         out += [title("转化耗时分布", "time to convert"), *histogram(result["time_to_convert"], console)]
     if result.get("trend"):
-        out += [title("转化趋势", "conversion trend"), *trend(result["trend"], console)]
+        partial = set(result.get("trend_partial") or [])
+        out += [
+            title("转化趋势", "conversion trend"),
+            *trend(result["trend"], console, partial),
+            *partial_note(partial),
+        ]
     if result.get("people"):
         out.append(people(result["people"]))
-    return out
+    return [*out, *partial_note(bool(result.get("partial")))]
 
 
 def summary(series: dict[str, Any]) -> RenderableType:
@@ -176,9 +183,14 @@ def histogram(bins: list[dict[str, Any]], console: Console) -> list[RenderableTy
     return list(fit(console, columns, rows))
 
 
-def trend(points: list[dict[str, Any]], console: Console) -> list[RenderableType]:
+def trend(points: list[dict[str, Any]], console: Console, partial: set[str] | None = None) -> list[RenderableType]:
+    """One row per bucket: entered, converted and conversion; partial buckets marked ``*``."""
+    partial = partial or set()
     columns = [name(fmt.hd("bucket")), Col(fmt.hd("entered")), Col(fmt.hd("converted")), Col(fmt.hd("conversion"))]
-    rows = [[p["bucket"], fmt.count(p["entered"]), fmt.count(p["converted"]), fmt.pct(p.get("rate"))] for p in points]
+    rows = [
+        [mark(p["bucket"], partial), fmt.count(p["entered"]), fmt.count(p["converted"]), fmt.pct(p.get("rate"))]
+        for p in points
+    ]
     return list(fit(console, columns, rows))
 
 

@@ -1,12 +1,13 @@
 """Interval results (time from one event to the next) as text: pairs and people, mean and quantiles in human
-units, the histogram on human-duration edges with shares."""
+units, the histogram on human-duration edges with shares; a range that reaches into a period still running
+(``partial``) marked ``*`` with a footnote."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from userloop.cli.render import fmt
-from userloop.cli.render.table import Col, facts, fit, name, title
+from userloop.cli.render.table import Col, facts, fit, name, partial_note, partial_title
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -26,7 +27,7 @@ STATS = (
 def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     per = "每人首次 / first per person" if result.get("per") == "person" else "每对 / every pair"
     out: list[RenderableType] = [
-        title("间隔", "interval"),
+        partial_title("间隔", "interval", bool(result.get("partial"))),
         facts(
             [
                 ("配对数 / pairs", fmt.count(result.get("pairs"))),
@@ -48,4 +49,4 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
         cumulative += b.get("share") or 0.0
         span = f"{fmt.duration(b['lo_seconds'])} – {fmt.duration(b.get('hi_seconds')) or '∞'}"
         rows.append([span, fmt.count(b["count"]), fmt.pct(b.get("share")), fmt.pct(min(cumulative, 1.0))])
-    return [*out, *fit(console, columns, rows)]
+    return [*out, *fit(console, columns, rows), *partial_note(bool(result.get("partial")))]

@@ -1,12 +1,13 @@
 """LTV results as text: per cohort its size and the cumulative value per member by day N (money, two decimals),
-the all-cohorts row last; then the cumulative totals. Cells not yet observable stay empty."""
+the all-cohorts row last; then the cumulative totals. Cells not yet observable stay empty; cohorts whose period is
+not a whole finished one (the result's ``partial``) carry ``*`` and a footnote, as in trends."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from userloop.cli.render import fmt
-from userloop.cli.render.table import Col, fit, name, note, title
+from userloop.cli.render.table import Col, fit, mark, name, note, partial_note, title
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -18,9 +19,13 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     columns += [Col(fmt.head(f"第{d}天", f"day {d}")) for d in days]
     cohorts = list(result.get("cohorts") or [])
     everyone = result.get("all")
+    partial = set(result.get("partial") or [])
 
     def rows(field: str) -> tuple[list[list[str]], set[int]]:
-        out = [[str(c["cohort"]), fmt.count(c["size"]), *(fmt.money(v) for v in c.get(field) or [])] for c in cohorts]
+        out = [
+            [mark(c["cohort"], partial), fmt.count(c["size"]), *(fmt.money(v) for v in c.get(field) or [])]
+            for c in cohorts
+        ]
         sections = set()
         if everyone:
             sections = {len(out) - 1} if out else set()
@@ -35,4 +40,5 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
         *fit(console, columns, per_member, sections=sections),
         title("累计总价值", "cumulative total value"),
         *fit(console, columns, totals, sections=sections),
+        *partial_note(partial),
     ]

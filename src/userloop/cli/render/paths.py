@@ -1,12 +1,13 @@
 """Paths results as text: the most common whole paths (events joined by arrows) with people, sessions and share
-of all paths, then the busiest transitions step by step."""
+of all paths, then the busiest transitions step by step; a stream that reaches into a period still running
+(``partial``) marked ``*`` with a footnote."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from userloop.cli.render import fmt
-from userloop.cli.render.table import Col, facts, fit, name, title
+from userloop.cli.render.table import Col, facts, fit, name, partial_note, partial_title, title
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -18,8 +19,9 @@ TOP_LINKS = 20
 def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     total = result.get("paths_total") or 0
     direction = "正向 / forward" if result.get("direction") == "forward" else "反向 / backward"
+    partial = bool(result.get("partial"))
     out: list[RenderableType] = [
-        title("路径", "paths"),
+        partial_title("路径", "paths", partial),
         facts(
             [
                 (fmt.lab("people"), fmt.count(result.get("users"))),
@@ -64,7 +66,7 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
             for link in top
         ]
         out += [title("主要流向", "top transitions"), *fit(console, columns, rows)]
-    return out
+    return [*out, *partial_note(partial)]
 
 
 def _event(node_id: str) -> str:

@@ -1,12 +1,12 @@
 """Stickiness results as text: people by the number of periods they were active on, with their share, and the
-average."""
+average; a range that reaches into a period still running (``partial``) marked ``*`` with a footnote."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from userloop.cli.render import fmt
-from userloop.cli.render.table import Col, facts, fit, title
+from userloop.cli.render.table import Col, facts, fit, partial_note, partial_title
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -17,8 +17,9 @@ UNIT = {"day": ("天", "days"), "week": ("周", "weeks"), "month": ("月", "mont
 def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     zh, en = UNIT.get(str(result.get("interval")), ("期", "periods"))
     average = result.get("average")
+    partial = bool(result.get("partial"))
     out: list[RenderableType] = [
-        title("粘性", "stickiness"),
+        partial_title("粘性", "stickiness", partial),
         facts(
             [
                 ("活跃人数 / active people", fmt.count(result.get("total"))),
@@ -41,7 +42,7 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
         at_least = remaining / total if total else None
         rows.append([str(r["intervals"]), fmt.count(r["people"]), fmt.pct(r.get("share")), fmt.pct(at_least)])
         remaining -= r["people"]
-    out += fit(console, columns, rows)
+    out += [*fit(console, columns, rows), *partial_note(partial)]
     if result.get("people"):
         from userloop.cli.render.people import people_line
 

@@ -8,7 +8,7 @@ as ``Text``, never as markup, so event names such as ``[2, 5)`` or ``[bold]`` pr
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -204,3 +204,28 @@ def note(message: str) -> Text:
     from rich.text import Text
 
     return Text(message, style="dim")
+
+
+# partial periods (issue 13 item 2) -------------------------------------------------------------------------------
+#: The footnote under a table with partial periods (the same words as ``userloop.query.periods.PARTIAL_NOTE``).
+PARTIAL_NOTE = "* 未完结周期 / partial period"
+#: The footnote under a result over a whole range that reaches into a period still running (its ``partial: true``).
+PARTIAL_RANGE_NOTE = "* 区间含未完结周期 / the range reaches into a period not over yet"
+
+
+def mark(bucket: object, partial: Collection[str]) -> str:
+    """A bucket's label, with `` *`` when it is a partial period (listed in the result's ``partial``)."""
+    return f"{bucket} *" if str(bucket) in partial else str(bucket)
+
+
+def partial_note(partial: Collection[str] | bool) -> list[Text]:
+    """The footnote to print under a table when some of its buckets are marked (a list of labels), or under a
+    result over a whole range that reaches into a running period (``True``); nothing otherwise."""
+    if partial is True:
+        return [note(PARTIAL_RANGE_NOTE)]
+    return [note(PARTIAL_NOTE)] if partial else []
+
+
+def partial_title(zh: str, en: str, partial: bool) -> Text:
+    """A result's heading, marked ``*`` when the result's range reaches into a running period."""
+    return title(zh, f"{en} *" if partial else en)

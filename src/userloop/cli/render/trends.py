@@ -8,18 +8,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from userloop.cli.render import fmt
-from userloop.cli.render.table import Col, fit, name, note, title
+from userloop.cli.render.table import PARTIAL_NOTE, Col, fit, mark, name, note, partial_note, title
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-#: The footnote under a table with partial periods (the same words as ``userloop.query.periods.PARTIAL_NOTE``).
-PARTIAL_NOTE = "* 未完结周期 / partial period"
-
-
-def mark(bucket: Any, partial: set[str]) -> str:
-    """A bucket's label, with `` *`` when it is a partial period."""
-    return f"{bucket} *" if str(bucket) in partial else str(bucket)
+__all__ = ["PARTIAL_NOTE", "line_header", "mark", "render", "transposed"]
 
 
 def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
@@ -56,9 +50,7 @@ def render(result: dict[str, Any], console: Console) -> list[RenderableType]:
     out: list[RenderableType] = [title("趋势", "trends"), *fit(console, columns, rows, sections=sections)]
     if not lines:
         out.append(title("（无数据 / no data）", style="dim"))
-    if partial or previous_partial:
-        out.append(note(PARTIAL_NOTE))
-    return out
+    return [*out, *partial_note(partial | previous_partial)]
 
 
 def transposed(result: dict[str, Any], console: Console) -> list[RenderableType]:
@@ -78,8 +70,7 @@ def transposed(result: dict[str, Any], console: Console) -> list[RenderableType]
     out: list[RenderableType] = []
     if one_label and lines:
         out.append(note(line_header({**lines[0], "breakdown": None}).replace("\n", " · ")))
-    tail = [note(PARTIAL_NOTE)] if partial else []
-    return [*out, *fit(console, columns, rows), *tail]
+    return [*out, *fit(console, columns, rows), *partial_note(partial)]
 
 
 def line_header(line: dict[str, Any], *, previous: bool = False) -> str:

@@ -4,6 +4,7 @@ Multi-touch attribution as Google Analytics (attribution models: first click, la
 time decay) and Sensors (归因分析: 首次触点, 末次触点, 线性, 位置, 时间衰减) describe it. The exact rules used here:
 
 **Conversions.** Every ``target`` event in the date range (passing the global ``filters``) is one conversion.
+``partial: true`` says the range reaches into today, a day still running (:mod:`userloop.query.periods`).
 
 **Touches.** Each entry of ``touches`` is a channel, labelled by its ``name`` or its event. An event that matches
 several entries belongs to the first of them. A conversion's touches are the person's touch events strictly before
@@ -44,6 +45,7 @@ from sqlglot import exp
 from userloop.core.errors import ValidationError
 from userloop.query.compile import Context, and_, col, literal, or_, sql
 from userloop.query.kinds.base import Analysis, Frame, Result
+from userloop.query.periods import running
 from userloop.query.spec import NONE, EventRef, Name, Spec
 from userloop.schema.types import PropertyType
 
@@ -203,6 +205,7 @@ class AttributionQuery(Analysis):
             attributed=conversions - none_n,
             value=float(totals["value"] or 0.0) if with_value else None,
             channels=channels,
+            partial=running(ctx.days(self.date_range)[1], ctx.today),
         )
 
 
@@ -225,6 +228,9 @@ class AttributionResult(Result):
     attributed: int = Field(description="Conversions with at least one touch.")
     value: float | None
     channels: list[AttributionChannel] = Field(description="In the order of 'touches', then $none.")
+    partial: bool = Field(
+        default=False, description="The date range reaches into a period still running (it ends today or later)."
+    )
 
 
 # Weight of one touch: ``r`` is its rank (1…m) among the conversion's ``m`` touches, ``age`` its age in seconds when

@@ -15,6 +15,9 @@ people who never did ``event`` count with 0. Without it only people who did the 
 order of (time, event_id), when that one is at most ``max_gap`` later (Sensors' 间隔分析). With ``per: "person"``
 only each person's first pair (by the time of its ``from_event``) counts. Gaps are wall-clock seconds.
 
+Both give ``partial: true`` when the date range reaches into today, a day still running
+(:mod:`userloop.query.periods`).
+
 Quantiles are ``quantile_cont``: linear interpolation between order statistics (Hyndman & Fan 1996, type 7, the
 default of numpy and R).
 """
@@ -31,6 +34,7 @@ from sqlglot import exp
 from userloop.core.errors import ValidationError
 from userloop.query.compile import Context, and_, col, or_, sql
 from userloop.query.kinds.base import Analysis, Frame, Result
+from userloop.query.periods import running
 from userloop.query.spec import EventRef, Name, Spec
 from userloop.schema.types import PropertyType
 
@@ -114,6 +118,7 @@ class DistributionQuery(Analysis):
     def shape(self, ctx: Context, data: dict[str, Frame]) -> DistributionResult:
         counts, stats = read_histogram(data["buckets"])
         total = sum(counts.values())
+        _, last = ctx.days(self.date_range)
         integer = self.measure == "count" and all(float(e).is_integer() for e in self.edges())
         rows = [
             Bucket(
@@ -134,6 +139,7 @@ class DistributionQuery(Analysis):
             p90=stats["p90"],
             min=stats["min"],
             max=stats["max"],
+            partial=running(last, ctx.today),
         )
 
 
@@ -154,6 +160,9 @@ class DistributionResult(Result):
     p90: float | None
     min: float | None
     max: float | None
+    partial: bool = Field(
+        default=False, description="The date range reaches into a period still running (it ends today or later)."
+    )
 
 
 # interval --------------------------------------------------------------------------------------------------------
@@ -226,6 +235,7 @@ class IntervalQuery(Analysis):
     def shape(self, ctx: Context, data: dict[str, Frame]) -> IntervalResult:
         counts, stats = read_histogram(data["buckets"])
         total = sum(counts.values())
+        _, last = ctx.days(self.date_range)
         rows = [
             IntervalBucket(
                 label=duration_range(lo, hi),
@@ -248,6 +258,7 @@ class IntervalQuery(Analysis):
             **quantiles,
             histogram=rows,
             display=shown,
+            partial=running(last, ctx.today),
         )
 
 
@@ -273,6 +284,9 @@ class IntervalResult(Result):
     p99: float | None
     histogram: list[IntervalBucket]
     display: dict[str, str] = Field(description="mean and quantiles in human units, e.g. '2h 5m'.")
+    partial: bool = Field(
+        default=False, description="The date range reaches into a period still running (it ends today or later)."
+    )
 
 
 # shared pieces ---------------------------------------------------------------------------------------------------

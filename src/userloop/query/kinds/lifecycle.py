@@ -13,7 +13,9 @@ did the event (with its filters and the global filters) at least once in that lo
   people plus the new ones.
 
 The date range is widened to whole periods. A period that has not started by today has ``None`` counts; the
-period holding today is marked ``complete: false`` (its dormant count still holds people who may yet come back).
+period holding today is marked ``complete: false`` (its dormant count still holds people who may yet come back),
+and the result's ``partial`` lists the periods not over (running or not begun) as trends does — with the range
+widened, a period is never cut by it, so only those are partial.
 
 The statement is one scan of the matching events up to today grouped by (person, period) — everything before
 the period preceding the range collapses into one "seen before" row per person — then ``lag``/``lead`` over each
@@ -43,6 +45,7 @@ from userloop.query.kinds.retention import (
     period_index,
     scan_bounds,
 )
+from userloop.query.periods import partial_buckets
 from userloop.query.spec import EventRef, Spec
 
 Status = Literal["new", "returning", "resurrecting", "dormant"]
@@ -130,7 +133,8 @@ class LifecycleQuery(Analysis):
                     complete=grid.end(i) < ctx.today,
                 )
             )
-        result = LifecycleResult(interval=self.interval, buckets=rows)
+        partial = partial_buckets(self.interval, grid.start(1), grid.end(grid.count - 1), ctx.today)
+        result = LifecycleResult(interval=self.interval, buckets=rows, partial=partial)
         if "people" in data:
             result.people = people_from(data["people"])
         return result
@@ -148,6 +152,9 @@ class LifecycleBucket(Result):
 class LifecycleResult(Result):
     interval: PeriodInterval
     buckets: list[LifecycleBucket]
+    partial: list[str] = Field(
+        default_factory=list, description="Buckets that are not whole finished periods (running or not begun)."
+    )
     people: People | None = None
 
 

@@ -14,7 +14,9 @@ Revenue LTV chart (cumulative revenue per new user of a cohort).
 
 A cell is ``None`` while not every member has reached day N: when the cohort's latest first day plus N is after
 today (day N may be today, still in progress). The ``all`` row weights cohorts by size over the cohorts whose cell
-is observable: the sum of their values divided by the sum of their sizes.
+is observable: the sum of their values divided by the sum of their sizes. ``partial`` lists the cohorts whose
+period is not a whole finished one (cut by the range, or still running, so people are still joining it), as
+trends lists its partial buckets.
 
 Global ``filters`` apply to the cohort events and to the value events.
 """
@@ -30,6 +32,7 @@ from sqlglot import exp
 from userloop.core.errors import ValidationError
 from userloop.query.compile import Context, and_, buckets, col, sql
 from userloop.query.kinds.base import Analysis, Frame, Result
+from userloop.query.periods import partial_buckets
 from userloop.query.spec import ANY_EVENT, EventRef, Name
 from userloop.schema.types import PropertyType
 
@@ -132,7 +135,13 @@ class LtvQuery(Analysis):
                 totals[int(n)] = float(total or 0.0)
         starts = buckets(self.cohort_interval, first, last)
         rows = [self._row(ctx, b.isoformat(), *found.get(b, (0, b, {}))) for b in starts]
-        return LtvResult(interval=self.cohort_interval, days=list(self.days), cohorts=rows, all=self._all_row(rows))
+        return LtvResult(
+            interval=self.cohort_interval,
+            days=list(self.days),
+            cohorts=rows,
+            all=self._all_row(rows),
+            partial=partial_buckets(self.cohort_interval, first, last, ctx.today),
+        )
 
     def _row(self, ctx: Context, label: str, size: int, last_day0: date, totals: dict[int, float]) -> LtvRow:
         observable = [size > 0 and last_day0 + timedelta(days=n) <= ctx.today for n in self.days]
@@ -163,6 +172,9 @@ class LtvResult(Result):
     days: list[int]
     cohorts: list[LtvRow]
     all: LtvRow
+    partial: list[str] = Field(
+        default_factory=list, description="Cohorts not a whole finished period (cut by the range, or running)."
+    )
 
 
 __all__ = ["LtvQuery", "LtvResult", "LtvRow"]

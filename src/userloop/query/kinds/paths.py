@@ -42,6 +42,9 @@ is not in the stream (the paths' filters drop it) has no path. The funnel's date
 ``date_range`` must be left out): the stream covers it plus the funnel's window, rounded up to whole days. ``end``
 may be given (paths from the drop-off up to that event, as with ``start`` and ``end``); ``start`` may not.
 
+``partial: true`` says the stream's days (the date range, or the funnel's extended by its window) reach into today,
+a day still running (:mod:`userloop.query.periods`): paths near its end may not be over yet.
+
 SQL shape: one scan of events; one window pass in ``(time, event_id)`` order (position, session boundaries,
 neighbours' names: enough to drop repeats), one over the collapsed stream in position order that gathers each row's
 ``steps − 1`` neighbours with ``lead``/``lag`` and finds each session's anchor with a running maximum; then each
@@ -60,6 +63,7 @@ from sqlglot import exp
 from userloop.query.compile import Context, and_, col, sql
 from userloop.query.kinds.base import Analysis, Frame, Result
 from userloop.query.kinds.funnel import FunnelQuery, funnel_levels
+from userloop.query.periods import running
 from userloop.query.spec import ANY_EVENT, EventRef, Name, Spec
 
 #: Pseudo nodes: a forward path that ended before ``steps``, a backward path whose session began before ``steps``.
@@ -291,6 +295,7 @@ class PathsQuery(Analysis):
             nodes=sorted((n for n in nodes.values() if n.id in used), key=lambda n: (n.step, -n.users, n.event)),
             links=links,
             paths=paths,
+            partial=running(self.days(ctx)[1], ctx.today),
         )
 
 
@@ -329,6 +334,9 @@ class PathsResult(Result):
     nodes: list[PathNode]
     links: list[PathLink]
     paths: list[PathSequence]
+    partial: bool = Field(
+        default=False, description="The stream's days reach into a period still running (they end today or later)."
+    )
 
 
 def _flags(values: list[exp.Expr], *, default: bool, last: bool | None) -> exp.Expr:

@@ -4,7 +4,9 @@ After PostHog's stickiness insight (https://posthog.com/docs/product-analytics/s
 frequency report: for k = 1…the number of periods in the range, the people who did the event (with its filters and
 the global filters) in exactly k distinct local periods of the range. Weeks run Monday to Sunday and the range is
 widened to whole periods; events after today are not counted. The result also gives each k's share of the active
-people and the average number of active periods per active person.
+people and the average number of active periods per active person. ``partial`` says the range (widened to whole
+periods) reaches into a period still running — today, the current week or month — so people have not yet had every
+period in which to be active.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from userloop.query.kinds.retention import (
     period_index,
     scan_bounds,
 )
+from userloop.query.periods import running
 from userloop.query.spec import EventRef, Spec
 
 
@@ -89,6 +92,7 @@ class StickinessQuery(Analysis):
             total=total,
             average=sum(k * n for k, n in by_k.items()) / total if total else None,
             rows=rows,
+            partial=running(grid.end(grid.count - 1), ctx.today),
         )
         if "people" in data:
             result.people = people_from(data["people"])
@@ -107,6 +111,9 @@ class StickinessResult(Result):
     total: int = Field(description="People active on at least one period.")
     average: float | None = Field(description="Mean active periods per active person.")
     rows: list[StickinessRow]
+    partial: bool = Field(
+        default=False, description="The range (whole periods) reaches into a period still running (today or later)."
+    )
     people: People | None = None
 
 

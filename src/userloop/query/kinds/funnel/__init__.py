@@ -51,6 +51,8 @@ pooled; each flagged step says why in ``breakpoint``.
 ``people`` lists who reached a step (``converted``) or reached the previous required step but not this one
 (``dropped``). The conversion ``trend`` puts each person in the bucket of their first step-1 event in the range
 and counts them as converted when they reached the last step (with any attempt starting in the range).
+``trend_partial`` lists the trend buckets that are not whole finished periods (cut by the range, or running), and
+``partial`` says the range itself reaches into today (:mod:`userloop.query.periods`).
 
 How it runs: one statement of CTEs (:mod:`.statement`). One scan of the events (the date range plus the window)
 with a bit per step and exclusion (:mod:`.scan`); then the attempts, by the builder of the funnel's order —

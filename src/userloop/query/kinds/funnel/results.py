@@ -97,3 +97,11 @@ class FunnelResult(Result):
     breakdowns: list[FunnelSeries] | None = None
     people: FunnelPeople | None = None
     trend: list[FunnelTrendPoint] | None = None
+    partial: bool = Field(
+        default=False, description="The date range reaches into a period still running (it ends today or later)."
+    )
+    trend_partial: list[str] | None = Field(
+        default=None,
+        description="Trend buckets that are not whole finished periods (cut by the range, or running), as trends' "
+        "'partial'.",
+    )

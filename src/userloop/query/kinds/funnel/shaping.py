@@ -19,6 +19,7 @@ from userloop.query.kinds.funnel.results import (
     TimeBin,
 )
 from userloop.query.kinds.funnel.spec import MICROS
+from userloop.query.periods import partial_buckets, running
 from userloop.query.spec import NONE, OTHER
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def shape(q: FunnelQuery, ctx: Context, frame: Frame) -> FunnelResult:
         )
         for i in range(max(bins) + 1 if bins else 0)
     ]
+    first, last = ctx.days(q.date_range)
     result = FunnelResult(
         order=q.order,
         window_seconds=q.window.seconds,
@@ -71,6 +73,7 @@ def shape(q: FunnelQuery, ctx: Context, frame: Frame) -> FunnelResult:
         median_time_to_convert=total.median_time_to_convert,
         time_to_convert=histogram,
         breakdowns=breakdowns,
+        partial=running(last, ctx.today),
     )
     if q.people is not None:
         result.people = FunnelPeople(
@@ -81,7 +84,6 @@ def shape(q: FunnelQuery, ctx: Context, frame: Frame) -> FunnelResult:
             user_ids=sorted(people),
         )
     if q.trend_interval is not None:
-        first, last = ctx.days(q.date_range)
         points = []
         for bucket in buckets(q.trend_interval, first, last):
             label = bucket.isoformat()
@@ -90,6 +92,7 @@ def shape(q: FunnelQuery, ctx: Context, frame: Frame) -> FunnelResult:
                 FunnelTrendPoint(bucket=label, entered=entered, converted=converted, rate=_ratio(converted, entered))
             )
         result.trend = points
+        result.trend_partial = partial_buckets(q.trend_interval, first, last, ctx.today)
     assert len(result.steps) == n
     return result
 
