@@ -130,17 +130,15 @@ def test_a_taken_port_is_refused_before_anything_is_written(tmp_path: Path) -> N
         busy.listen()
         port = busy.getsockname()[1]
         ws = tmp_path / "ws"
-        started = time.monotonic()
         done = subprocess.run(
             [str(cli), "demo", "-w", str(ws), "--users", "100", "--days", "3", "--port", str(port)],
             check=False, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
-        seconds = time.monotonic() - started
         assert done.returncode == 2, done.stderr
         assert f"port {port} on 127.0.0.1 is in use; pass --port " in done.stderr
         assert "or stop the other process" in done.stderr and "端口" in done.stderr
         assert not ws.exists() and list(tmp_path.iterdir()) == []
-        assert seconds < 3, seconds  # no loading first (the demo would take many seconds)
+        # refused before any loading: nothing was written (the workspace is created before the simulation starts)
         as_json = subprocess.run(
             [str(cli), "demo", "-w", str(ws), "--port", str(port), "--json"],
             check=False,

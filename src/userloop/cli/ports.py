@@ -22,9 +22,17 @@ def claim(host: str, port: int) -> socket.socket:
     merely bound socket does not keep another SO_REUSEADDR socket off the port; connections made before the
     server starts wait in the backlog and are answered when it does.
 
-    Raises ``port_in_use`` naming a free port to pass instead when the address is taken."""
+    Raises ``port_in_use`` naming a free port to pass instead when the port is taken, and ``address_unavailable``
+    when ``host`` does not resolve or is not an address of this machine."""
     try:
         return _bind(host, port, listen=True)
+    except socket.gaierror as exc:
+        raise UserloopError(
+            f"cannot listen on {host}:{port}: the host name does not resolve ({exc.strerror or exc}) / "
+            f"无法监听 {host}:{port}：主机名无法解析",
+            code="address_unavailable",
+            field="--host",
+        ) from exc
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             free = next_free(host, port)
@@ -38,9 +46,8 @@ def claim(host: str, port: int) -> socket.socket:
             ) from exc
         raise UserloopError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc} / 无法监听 {host}:{port}",
-            code="port_in_use",
+            code="address_unavailable",
             field="--host",
-            hint="pass an address of this machine with --host (127.0.0.1 by default)",
         ) from exc
 
 

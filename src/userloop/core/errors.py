@@ -53,8 +53,11 @@ CODES: dict[str, ErrorCode] = _codes(
     # the base kinds of core/errors
     ErrorCode("workspace", 400, "The workspace is missing, malformed or owned by another process.",
               "`userloop init` makes a workspace; `userloop serve` owns one"),
-    ErrorCode("port_in_use", 409, "The address and port the service would listen on are taken (another process "
-              "listens there) or cannot be bound.", "pass another --port, or stop the other process"),
+    ErrorCode("port_in_use", 409, "The port the service would listen on is taken: another process listens there.",
+              "pass another --port, or stop the other process"),
+    ErrorCode("address_unavailable", 400, "The service cannot listen on the address: the host name does not resolve,"
+              " the address is not one of this machine's, or binding it is not allowed.",
+              "pass an address of this machine with --host (127.0.0.1 by default)"),
     ErrorCode("not_found", 404, "A named thing does not exist: a project, key, tag, segment, model or path."),
     ErrorCode("invalid", 400, "Input breaks a rule: a bad name, mapping, definition or option."),
     ErrorCode("read_only", 400, "An analyst query tried to write, change the schema or reach outside the project."),

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
@@ -87,7 +88,7 @@ def run_simulation(
         result = load_table(store, batch, source="sim", policy=policy)
         report.result.add(result)
         if progress:
-            reached = max(days_done, _days_reached(batch, first_day, days))
+            reached = max(days_done, _days_reached(batch, first_day, days, info.timezone))
             progress(reached - days_done)
             days_done = reached
     if progress and days_done < days:
@@ -98,14 +99,15 @@ def run_simulation(
     return report
 
 
-def _days_reached(batch: pa.Table, first_day: date, days: int) -> int:
-    """How many of the simulated days a loaded batch reaches (by its latest record; chunks come in day order)."""
+def _days_reached(batch: pa.Table, first_day: date, days: int, timezone: str) -> int:
+    """How many of the simulated days (project-local) a loaded batch reaches (by its latest record; chunks come in
+    day order)."""
     import pyarrow.compute as pc
 
     latest = pc.max(batch.column("time")).as_py()
     if latest is None:
         return 0
-    day = datetime.fromtimestamp(latest / 1000, tz=UTC).date()
+    day = datetime.fromtimestamp(latest / 1000, tz=UTC).astimezone(ZoneInfo(timezone)).date()
     return max(0, min(days, (day - first_day).days + 1))
 
 
