@@ -63,6 +63,7 @@ from userloop.schema.names import (
 )
 from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, PropertyType
 from userloop.store import sqlbuild as sb
+from userloop.store.activity import active_cond
 from userloop.store.duck import DuckSession, ProjectStore
 from userloop.store.rejects import insert_rejects
 from userloop.store.sqlbuild import sql
@@ -801,7 +802,7 @@ def _persons(schema: str, relation: str, passive: tuple[str, ...]) -> _Persons:
     """The statements for a batch of ``relation`` in ``schema`` whose passive event names are ``passive`` (part of
     the cache key: first and last seen count active events only)."""
     identities, users = sb.table(schema, "identities"), sb.table(schema, "users")
-    active = sql("$e AND NOT list_contains($p, event)", e=IS_EVENT, p=list(passive)) if passive else IS_EVENT
+    active = sql("$e AND $active", e=IS_EVENT, active=active_cond(passive))
     statements = _Persons(
         ids=sql(
             """CREATE OR REPLACE TEMP TABLE $ids AS

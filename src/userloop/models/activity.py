@@ -46,7 +46,7 @@ class ActivityModel(UserModel[ActivityConfig]):
         start = ctx.window_start(cfg.window_days)
         stmt = sql(
             "WITH days AS (SELECT DISTINCT user_id, $age AS age FROM $events "
-            "WHERE time >= $start AND time < $end AND event NOT IN ($passive)), "
+            "WHERE time >= $start AND time < $end AND $active), "
             "scored AS (SELECT user_id, sum(pow(0.5, age / $half_life)) AS weight, count(*) AS active_days FROM days "
             "GROUP BY user_id), "
             "sessions AS (SELECT user_id, count(*) AS sessions FROM $events WHERE event = $session_event "
@@ -59,7 +59,7 @@ class ActivityModel(UserModel[ActivityConfig]):
             events=ctx.events(),
             start=start,
             end=ctx.end,
-            passive=ctx.passive_list(cfg.passive_events),
+            active=ctx.active(cfg.passive_events),
             half_life=exp.cast(literal(cfg.half_life_days), exp.DataType.Type.DOUBLE),
             session_event=cfg.session_event,
         )

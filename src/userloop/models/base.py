@@ -32,8 +32,9 @@ from userloop.core.clock import DEFAULT_TIMEZONE, check_timezone, utcnow
 from userloop.core.errors import UserloopError
 from userloop.schema.types import PropertyType
 from userloop.store import ProjectStore
+from userloop.store.activity import active_cond
 from userloop.store.backend import Params, Session
-from userloop.store.sqlbuild import add_column, col, literal, sql
+from userloop.store.sqlbuild import add_column, col, sql
 
 __all__ = [
     "ModelConfig",
@@ -104,11 +105,11 @@ class RunContext:
         project's passive events (:meth:`userloop.store.duck.ProjectStore.passive_events`)."""
         return tuple(configured) if configured is not None else tuple(sorted(self.project.passive_events()))
 
-    def passive_list(self, configured: tuple[str, ...] | None = None) -> list[exp.Expr]:
-        """:meth:`passive_events` as the literals of an ``event NOT IN (…)`` list, never empty: with no passive
-        events it holds ``''``, which no event is named (the name rules), so every event is active; an empty list
-        cannot be written and ``NOT IN (NULL)`` would hold for no event at all."""
-        return [literal(e) for e in self.passive_events(configured)] or [literal("")]
+    def active(self, configured: tuple[str, ...] | None = None, table: str | None = None) -> exp.Expr:
+        """The condition that an event row (of ``table``, an alias, when given) is activity: its ``event`` is not
+        one of :meth:`passive_events` (:func:`userloop.store.activity.active_cond`; TRUE when nothing is
+        passive)."""
+        return active_cond(self.passive_events(configured), table)
 
     def local_day(self, stamp: exp.Expr | str) -> exp.Expr:
         """The local calendar day of a stored (naive UTC) timestamp (a column name or an expression)."""

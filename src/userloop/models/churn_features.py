@@ -66,20 +66,19 @@ def _terms(ctx: RunContext, cfg: ChurnFeatures) -> list[tuple[str, exp.Expr]]:
     recent = src.where(ctx.window_start(cfg.recent_days), ctx.end)
     before = src.where(ctx.window_start(2 * cfg.recent_days), ctx.window_start(cfg.recent_days))
     since = ctx.window_start(cfg.recent_days)
-    passive = ctx.passive_list(cfg.passive_events)
+    active = ctx.active(cfg.passive_events)
     count_since = "count(*) FILTER (WHERE event = $event AND time >= $since)"
     return [
         ("last_purchase", sql("max(time) FILTER (WHERE $buy)", buy=buy)),
         ("first_purchase", sql("min(time) FILTER (WHERE $buy)", buy=buy)),
-        ("last_active", sql("max(time) FILTER (WHERE event NOT IN ($passive))", passive=passive)),
+        ("last_active", sql("max(time) FILTER (WHERE $active)", active=active)),
         ("first_event", sql("min(time)")),
         ("frequency", sql("count(*) FILTER (WHERE $buy)", buy=buy)),
         ("monetary", sql("coalesce(sum($amount) FILTER (WHERE $buy), 0)", amount=src.amount(), buy=buy)),
         ("orders_recent", sql("count(*) FILTER (WHERE $recent)", recent=recent)),
         ("orders_before", sql("count(*) FILTER (WHERE $before)", before=before)),
         ("sessions_recent", sql(count_since, event=cfg.session_event, since=since)),
-        ("events_recent", sql("count(*) FILTER (WHERE event NOT IN ($passive) AND time >= $since)",
-                              passive=passive, since=since)),
+        ("events_recent", sql("count(*) FILTER (WHERE $active AND time >= $since)", active=active, since=since)),
         ("pushes_recent", sql(count_since, event=cfg.push_event, since=since)),
         ("coupons_used", sql("count(*) FILTER (WHERE event = $event)", event=cfg.coupon_event)),
         ("categories", sql("count(DISTINCT $category) FILTER (WHERE event = $event)",

@@ -128,14 +128,14 @@ def read_lifecycle_inputs(ctx: RunContext, config: LifecycleConfig) -> dict[str,
         "coalesce($since_purchase, -1)::BIGINT AS days_since_purchase, "
         "orders::BIGINT AS orders, recent_orders::BIGINT AS recent_orders, "
         "coalesce($customer_days, -1)::BIGINT AS customer_days "
-        "FROM (SELECT user_id, max(time) FILTER (WHERE event NOT IN ($passive)) AS last_active, "
+        "FROM (SELECT user_id, max(time) FILTER (WHERE $active) AS last_active, "
         "max(time) FILTER (WHERE $purchase) AS last_purchase, min(time) FILTER (WHERE $purchase) AS first_purchase, "
         "count(*) FILTER (WHERE $purchase) AS orders, count(*) FILTER (WHERE $recent) AS recent_orders "
         "FROM $events WHERE time < $end GROUP BY user_id) ORDER BY user_id",
         since_active=ctx.days_ago("last_active"),
         since_purchase=ctx.days_ago("last_purchase"),
         customer_days=ctx.days_ago("first_purchase"),
-        passive=ctx.passive_list(config.passive_events),
+        active=ctx.active(config.passive_events),
         purchase=purchase,
         recent=src.where(ctx.window_start(config.maturity_window_days), ctx.end),
         events=ctx.events(),

@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from userloop.models.base import ModelConfig, NoDataError, RunContext, fetch_columns
 from userloop.models.purchases import PurchaseSource
-from userloop.store.sqlbuild import col, literal, sql
+from userloop.store.sqlbuild import col, sql
 
 __all__ = ["ValueJumpConfig", "value_jump"]
 
@@ -55,7 +55,8 @@ def _behaviour_counts(ctx: RunContext, cfg: ValueJumpConfig) -> dict[str, Any]:
         "g AS (SELECT p.user_id, p.time AS until, (t.orders >= $k) AS reached FROM p JOIN t USING (user_id) "
         "WHERE p.n = $j AND (t.orders >= $k OR (t.orders = $j AND t.last < $stuck_before))), "
         "c AS (SELECT g.user_id, e.event, count(*)::DOUBLE AS c "
-        "FROM g JOIN $e ON e.user_id = g.user_id AND e.time <= g.until WHERE e.event NOT IN ($skip) GROUP BY ALL), "
+        "FROM g JOIN $e ON e.user_id = g.user_id AND e.time <= g.until WHERE e.event <> $purchase AND $active "
+        "GROUP BY ALL), "
         "s AS (SELECT g.user_id, any_value(g.reached) AS reached, count(DISTINCT $category)::DOUBLE AS categories, "
         "date_diff('second', min(e.time), any_value(g.until)) / 86400.0 AS days "
         "FROM g JOIN $e ON e.user_id = g.user_id AND e.time <= g.until GROUP BY g.user_id) "
@@ -67,7 +68,8 @@ def _behaviour_counts(ctx: RunContext, cfg: ValueJumpConfig) -> dict[str, Any]:
         j=cfg.stuck_orders,
         stuck_before=ctx.day_start(ctx.as_of - timedelta(days=cfg.stuck_days - 1)),
         e=ctx.events("e"),
-        skip=[literal(e) for e in (cfg.purchases.event, *ctx.passive_events(cfg.passive_events))],
+        purchase=cfg.purchases.event,
+        active=ctx.active(cfg.passive_events, "e"),
         category=col(cfg.category_property, "e") if cfg.category_property else exp.null(),
     )
     return fetch_columns(ctx.project, stmt)

@@ -34,6 +34,7 @@ from userloop.profile import history
 from userloop.query.compile import EVENT_COLUMNS, and_, col, literal, sql
 from userloop.query.masking import mask_field
 from userloop.schema.types import PropertyType
+from userloop.store.activity import active_cond
 from userloop.store.duck import ProjectStore
 
 ORDER_EVENT = "order_paid"
@@ -311,16 +312,16 @@ def _summary(project: ProjectStore, user_id: int, zone: ZoneInfo) -> Row:
         [user_id],
     )
     # active days and the last active time count what the person did, not what was sent to them (a push)
-    passive = sorted(project.passive_events())
     ((total, days, first, last, last_active),) = _rows(
         project,
         sql(
             "SELECT count(*), count(DISTINCT CAST(timezone(?, CAST(time AS TIMESTAMPTZ)) AS DATE)) "
-            "FILTER (WHERE NOT list_contains(?, event)), min(time), max(time), "
-            "max(time) FILTER (WHERE NOT list_contains(?, event)) FROM $e WHERE user_id = ?",
+            "FILTER (WHERE $active), min(time), max(time), "
+            "max(time) FILTER (WHERE $active) FROM $e WHERE user_id = ?",
             e=events,
+            active=active_cond(project.passive_events()),
         ),
-        [zone.key, passive, passive, user_id],
+        [zone.key, user_id],
     )
     return {
         "events": int(total),

@@ -26,6 +26,7 @@ from userloop.core.errors import ValidationError
 from userloop.query.masking import Kind, is_sensitive, mask_sql
 from userloop.query.spec import ANY_EVENT, DateRange, EventRef, Filter, Interval, Source
 from userloop.schema.types import PropertyType
+from userloop.store.activity import active_cond
 from userloop.store.dialects import render as dialect_render
 from userloop.store.sqlbuild import col, literal, sql
 
@@ -124,10 +125,7 @@ class Context:
 
     def active_cond(self, alias: str = "e") -> exp.Expr:
         """Row ``alias`` is an active event (TRUE when the project has no passive events)."""
-        if not self.passive_events:
-            return exp.true()
-        names = [exp.Literal.string(n) for n in sorted(self.passive_events)]
-        return exp.Not(this=exp.In(this=col("event", alias), expressions=names))
+        return active_cond(self.passive_events, alias)
 
     def filters_cond(self, filters: list[Filter], alias: str = "e") -> exp.Expr:
         return and_([self.filter_cond(f, alias) for f in filters])

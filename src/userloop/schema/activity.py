@@ -8,8 +8,13 @@ stickiness, a person's first and last seen, activity tags and the user models. A
 event (a funnel step ``push_received``, a trend of ``coupon_received``) still counts it.
 
 A new event name is passive when it is one of :data:`DEFAULT_PASSIVE_EVENTS`, the delivery and grant events that
-servers and the journeys runtime emit; every other name starts active. A project can change any event
-(``userloop events set-active NAME --passive``, ``PUT /api/v1/event-names/{event}``).
+servers and the journeys runtime emit; every other name starts active (:func:`default_active`, the one place that
+decides a name's default). A project can change any event (``userloop events set-active NAME --passive``,
+``PUT /api/v1/event-names/{event}``).
+
+The rule "this row's event is active" as SQL is :func:`userloop.store.activity.active_cond`, built from a
+project's passive names; it lives one layer up, in ``store/``, because it builds a statement tree and this layer
+imports nothing above it.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ DEFAULT_PASSIVE_EVENTS: frozenset[str] = frozenset(
 )
 
 
-def passive_by_default(event: str) -> bool:
-    """Whether a newly seen event name starts passive (see :data:`DEFAULT_PASSIVE_EVENTS`)."""
-    return event in DEFAULT_PASSIVE_EVENTS
+def default_active(event: str) -> bool:
+    """The flag a newly seen event name starts with: active (True) unless it is one of
+    :data:`DEFAULT_PASSIVE_EVENTS`. The registry's new rows, the flag read from a store made before the flag
+    existed and the upgrade that adds the flag all take it from here."""
+    return event not in DEFAULT_PASSIVE_EVENTS

@@ -23,12 +23,13 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from userloop.schema.activity import DEFAULT_PASSIVE_EVENTS, passive_by_default
+from userloop.schema.activity import default_active
 from userloop.schema.types import PropertyType
 from userloop.store import rejects
+from userloop.store.activity import active_cond
 from userloop.store.backend import Capability, Params, engine_errors
 from userloop.store.dialects import render
-from userloop.store.sqlbuild import rendered
+from userloop.store.sqlbuild import rendered, sql, table
 from userloop.store.sqltext import ident, literal, qualified
 
 engine_errors(duckdb.Error)
@@ -273,7 +274,7 @@ def upgrade_event_store(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Bring every project schema made by an earlier version up to date, in place; returns the schemas changed.
 
     The one step so far: ``event_names`` gains the ``active`` flag, set from each name's default
-    (:func:`userloop.schema.activity.passive_by_default`); first and last seen are stamped again from active
+    (:func:`userloop.schema.activity.default_active`); first and last seen are stamped again from active
     events, and the data version moves on, so no cached result counts a passive event as activity."""
     rows = con.execute(
         "SELECT t.table_schema FROM information_schema.tables AS t WHERE t.table_name = 'event_names' "
@@ -287,8 +288,12 @@ def upgrade_event_store(con: duckdb.DuckDBPyConnection) -> list[str]:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(f"ALTER TABLE {names} ADD COLUMN active BOOLEAN")
-            con.execute(f"UPDATE {names} SET active = NOT list_contains(?, event)", [sorted(DEFAULT_PASSIVE_EVENTS)])
-            passive = [r[0] for r in con.execute(f"SELECT event FROM {names} WHERE NOT active").fetchall()]
+            events = [r[0] for r in con.execute(f"SELECT event FROM {names}").fetchall()]
+            passive = [e for e in events if not default_active(e)]
+            update = sql(
+                "UPDATE $names SET active = $active", names=table(schema, "event_names"), active=active_cond(passive)
+            )
+            con.execute(render(update, DIALECT))
             _restamp_seen(con, schema, passive)
             con.execute(f"UPDATE {qualified(schema, 'counters')} SET value = value + 1 WHERE name = 'data_version'")
         except BaseException:
@@ -300,15 +305,17 @@ def upgrade_event_store(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def _restamp_seen(con: duckdb.DuckDBPyConnection, schema: str, passive: list[str]) -> None:
     """Set every person's first and last seen from their active events (NULL without any)."""
-    users, events = qualified(schema, "users"), qualified(schema, "events")
-    con.execute(
-        f"""UPDATE {users} AS u SET first_seen = s.lo, last_seen = s.hi
-        FROM (SELECT p.user_id, min(e.time) AS lo, max(e.time) AS hi FROM {users} AS p
-              LEFT JOIN {events} AS e ON e.user_id = p.user_id AND NOT list_contains(?, e.event)
+    stmt = sql(
+        """UPDATE $users AS u SET first_seen = s.lo, last_seen = s.hi
+        FROM (SELECT p.user_id, min(e.time) AS lo, max(e.time) AS hi FROM $users AS p
+              LEFT JOIN $events AS e ON e.user_id = p.user_id AND $active
               GROUP BY p.user_id) AS s
         WHERE u.user_id = s.user_id""",
-        [passive],
+        users=table(schema, "users"),
+        events=table(schema, "events"),
+        active=active_cond(passive, "e"),
     )
+    con.execute(render(stmt, DIALECT))
 
 
 #: The sandbox instance's settings: no files, URLs or databases (``enable_external_access``), no extension
@@ -433,7 +440,7 @@ class ProjectStore:
                 ).fetchall()[0][0]
                 flag = "active" if has_flag else "NULL"
                 rows = self.con.execute(f"SELECT event, {flag} FROM {self.table('event_names')}").fetchall()
-            self._event_flags = {e: (not passive_by_default(e)) if a is None else bool(a) for e, a in rows}
+            self._event_flags = {e: default_active(e) if a is None else bool(a) for e, a in rows}
         return self._event_flags
 
     def passive_events(self) -> frozenset[str]:
@@ -443,7 +450,7 @@ class ProjectStore:
     def is_passive(self, event: str) -> bool:
         """Whether ``event`` is passive: its registered flag, or its default when it has not been seen yet."""
         active = self.event_flags().get(event)
-        return passive_by_default(event) if active is None else not active
+        return not (default_active(event) if active is None else active)
 
     def register_events(self, names: list[str]) -> None:
         """Add new event names with their default flag; the caller holds a transaction."""
@@ -452,7 +459,7 @@ class ProjectStore:
             self.con.executemany(
                 f"INSERT INTO {self.table('event_names')} (event, display_zh, display_en, first_seen, active) "
                 "VALUES (?, NULL, NULL, now()::TIMESTAMP, ?)",
-                [[n, not passive_by_default(n)] for n in new],
+                [[n, default_active(n)] for n in new],
             )
             self._event_flags = None
 
