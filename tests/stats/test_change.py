@@ -3,13 +3,13 @@ under the null they reject about as often as their level says, and they find wha
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
-from scipy.stats import poisson
 
-from userloop.stats.change import change_test, dispersion, rate_ratio_z, two_sided_p
+from userloop.stats.change import change_test, dispersion, periods_test, rate_ratio_z, two_sided_p
 
 RUNS = 4000
 
@@ -66,20 +66,50 @@ def test_dispersion_recovers_extra_variation() -> None:
     assert dispersion([5.0, 5.0]) == 1.0  # too few statistics to say
 
 
-def test_change_test_is_calibrated_on_a_trending_metric() -> None:
-    """A metric growing 30 per period as a random walk on top of Poisson counts (changes of sd ≈ 55): a new
-    change drawn the same way is rejected about 5% of the time; one 300 lower nearly always."""
-    rng = np.random.default_rng(4)
-    rejected, found = 0, 0
+def drilldown_levels(rng: np.random.Generator, kind: str, periods: int = 10) -> np.ndarray:
+    """Period totals laid out as drill-down reads them: current, baseline, then the earlier periods newest first,
+    all consecutive. ``stationary``: Poisson counts around 1000; ``small``: around 5; ``walk``: a level growing
+    30 per period as a random walk (steps of sd 28) with Poisson counts on top."""
+    if kind == "walk":
+        level = 1000 + np.cumsum(30 + rng.normal(0, 28, periods))
+    else:
+        level = np.full(periods, 1000.0 if kind == "stationary" else 5.0)
+    return rng.poisson(level)[::-1].astype(float)  # oldest drawn first; newest first as drill-down lists them
+
+
+@pytest.mark.parametrize(("kind", "seed"), [("stationary", 4), ("walk", 5), ("small", 6)])
+def test_the_total_test_has_its_level_on_drilldowns_layout(kind: str, seed: int) -> None:
+    """Without a planted change, the total's test rejects about 5% of the time at the 5% level. The layout is
+    drill-down's (the baseline is the period just before the current one, and the earlier periods continue
+    before it), where the change shares the baseline with the change before it: built with that change, and
+    with the counting test required too, the test rejected 1.8% (stationary) and 3.0% (walk)."""
+    rng = np.random.default_rng(seed)
+    p = [periods_test(list(s), list(s)).p_value for s in (drilldown_levels(rng, kind) for _ in range(RUNS))]
+    assert 0.03 <= np.mean(np.array(p) < 0.05) <= 0.07, kind
+
+
+@pytest.mark.parametrize(("kind", "drop"), [("stationary", 250.0), ("walk", 300.0)])
+def test_the_total_test_finds_a_planted_change(kind: str, drop: float) -> None:
+    """A drop of about 5.5 standard deviations of a usual change (≈ 45 stationary, ≈ 55 walk) is found, as a
+    drop, more than 90% of the time."""
+    rng = np.random.default_rng(7)
+    found = 0
     for _ in range(1000):
-        level = 1000 + np.cumsum(30 + rng.normal(0, 28, 11))
-        values = [float(poisson.rvs(v, random_state=rng)) for v in level]
-        earlier = [values[i + 1] - values[i] for i in range(8)]
-        delta = values[10] - values[9]
-        rejected += change_test(delta, values[10] + values[9], earlier).p_value < 0.05
-        found += change_test(delta - 300, values[10] + values[9], earlier).p_value < 0.05
-    assert 0.02 < rejected / 1000 < 0.08
+        s = drilldown_levels(rng, kind)
+        s[0] -= drop
+        t = periods_test(list(s), list(s))
+        found += t.p_value < 0.05 and t.statistic < 0
     assert found / 1000 > 0.9
+
+
+def test_the_total_test_reads_no_change_that_shares_the_baseline() -> None:
+    """The earlier changes start two periods back: the baseline's own change (from the period before it) is not
+    in the yardstick (4 changes from 5 earlier periods, not 5 from the baseline and them)."""
+    s = [80.0, 120.0, 100.0, 103.0, 98.0, 101.0, 99.0]
+    t = periods_test(s, s)
+    assert t.method == "history" and t.history == 4
+    quiet = change_test(-40.0, 200.0, [a - b for a, b in itertools.pairwise(s[2:])])
+    assert (t.statistic, t.p_value) == (quiet.statistic, quiet.p_value)
 
 
 def test_change_test_falls_back_to_counting_noise() -> None:
