@@ -50,12 +50,13 @@ def periods(draw: st.DrawFn, shift: int) -> tuple[dict[str, Any], dict[str, tupl
     fields: dict[str, Any] = {"current": span(first, last)}
     if draw(st.booleans()):
         return fields, {"current": (first, last), "baseline": ref.previous(first, last)}
+    length = last - first  # a baseline is as long as the current period
     if draw(st.booleans()):
         b_last = first - timedelta(days=draw(st.integers(1, 3)))
-        b_first = b_last - timedelta(days=draw(st.integers(0, 6)))
+        b_first = b_last - length
     else:
         b_first = last + timedelta(days=draw(st.integers(1, 3)))
-        b_last = b_first + timedelta(days=draw(st.integers(0, 6)))
+        b_last = b_first + length
     fields["baseline"] = span(b_first, b_last)
     return fields, {"current": (first, last), "baseline": (b_first, b_last)}
 
@@ -246,8 +247,10 @@ BAD = [
       "dimensions": [{"property": "channel"}]}, "not a numeric"),
     ({"series": {"event": "view", "math": "users", "property": "amount"}, "current": {"last": 7},
       "dimensions": [{"property": "channel"}]}, "takes no 'property'"),
-    ({"series": {"event": "view"}, "current": {"last": 7}, "baseline": {"last": 10},
+    ({"series": {"event": "view"}, "current": {"last": 7}, "baseline": {"last": 7},
       "dimensions": [{"property": "channel"}]}, "overlaps"),
+    ({"series": {"event": "view"}, "current": {"last": 7}, "baseline": {"from": "2026-01-01", "to": "2026-01-14"},
+      "dimensions": [{"property": "channel"}]}, "has 14 days and current"),
     ({"series": {"event": "view"}, "current": {"last": 7}, "date_range": {"last": 7},
       "dimensions": [{"property": "channel"}]}, "no 'date_range'"),
     ({"series": {"event": "view"}, "dimensions": [{"property": "channel"}]}, "current"),

@@ -27,12 +27,15 @@ CURRENT = {"from": LAST_WEEK.isoformat(), "to": (LAST_WEEK + timedelta(days=6)).
 RATES = {"a": 60.0, "b": 40.0, "c": 30.0}  # events per day and channel
 
 
-def weekly_log(seed: int, last_week: dict[str, float], swings: list[float] | None = None) -> list[dict[str, Any]]:
+def weekly_log(
+    seed: int, last_week: dict[str, float], swings: list[float] | None = None, start: int = 0
+) -> list[dict[str, Any]]:
     """``view`` events per day and channel, Poisson around ``RATES`` times the week's ``swings`` (1 when not
-    given); the last week's rates also multiplied by ``last_week`` (per channel, 1 when absent)."""
+    given); the last week's rates also multiplied by ``last_week`` (per channel, 1 when absent). The data begins
+    ``start`` days after ``FIRST``."""
     rng = np.random.default_rng(seed)
     records = []
-    for d in range(WEEKS * 7):
+    for d in range(start, WEEKS * 7):
         day = FIRST + timedelta(days=d)
         noon = int(datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo(SH)).timestamp() * 1000)
         for channel, rate in RATES.items():
@@ -51,7 +54,7 @@ def drill(engine: Engine, **fields: Any) -> dict[str, Any]:
 
 def test_a_drop_planted_in_one_value_is_named(ws: Workspace) -> None:
     got = drill(ref.prepare(ws, SH, weekly_log(1, {"b": 0.5})))
-    assert got["test"]["method"] == "history" and len(got["test"]["earlier"]) == WEEKS - 1
+    assert got["test"]["method"] == "history" and len(got["test"]["earlier"]) == WEEKS - 2  # not the baseline
     assert got["test"]["significant"] and got["verdict"] == "cause"
     channel = got["dimensions"][0]
     assert channel["root_cause"] and channel["explanatory"] == ["b"]
@@ -60,13 +63,22 @@ def test_a_drop_planted_in_one_value_is_named(ws: Workspace) -> None:
     assert "来自 channel = b" in got["summary"]["zh"]
 
 
-@pytest.mark.parametrize("seed", [2, 3, 4])
-def test_noise_names_no_cause(ws: Workspace, seed: int) -> None:
-    got = drill(ref.prepare(ws, SH, weekly_log(seed, {})))
-    assert got["change"] != 0 and not got["test"]["significant"] and got["verdict"] == "noise"
-    assert not any(d["root_cause"] or d["explanatory"] for d in got["dimensions"])
-    assert "within normal variation" in got["summary"]["en"] and "no cause named" in got["summary"]["en"]
-    assert "在正常波动范围内" in got["summary"]["zh"]
+def test_noise_names_no_cause(ws: Workspace) -> None:
+    """Ten weeks of pure noise, ten times: no cause is ever named. The total's test has its nominal 5% level
+    (tests/stats/test_change.py), so one draw in ten may pass it (seed 3 does: its earlier weeks happen to be
+    quiet) — and then the values' test names nothing, the change is "spread evenly"."""
+    significant = 0
+    for seed in range(2, 12):
+        got = drill(ref.prepare(ws, SH, weekly_log(seed, {})))
+        assert got["change"] != 0 and got["verdict"] in ("noise", "even"), seed
+        assert not any(d["root_cause"] or d["explanatory"] for d in got["dimensions"]), seed
+        if got["test"]["significant"]:
+            significant += 1
+            continue
+        assert got["verdict"] == "noise"
+        assert "within normal variation" in got["summary"]["en"] and "no cause named" in got["summary"]["en"]
+        assert "在正常波动范围内" in got["summary"]["zh"]
+    assert significant <= 1
 
 
 def test_an_even_lift_names_no_cause(ws: Workspace) -> None:
@@ -86,6 +98,34 @@ def test_a_lift_within_the_weekly_swings_is_noise(ws: Workspace) -> None:
     assert got["verdict"] == "noise" and got["test"]["method"] == "history"
     assert got["change"] / (got["current"]["value"] + got["baseline"]["value"]) ** 0.5 > 3  # counting noise: z > 3
     assert not any(d["root_cause"] for d in got["dimensions"])
+
+
+@pytest.mark.parametrize("start", [0, 3, 6, 7])
+def test_earlier_periods_before_the_data_began_are_not_the_yardstick(ws: Workspace, start: int) -> None:
+    """Data that begins partway through the oldest comparable week would make it look like a huge change and
+    inflate the yardstick until a planted drop reads as noise: a week that begins before the first day with data
+    is not read."""
+    got = drill(ref.prepare(ws, SH, weekly_log(1, {"b": 0.5}, start=start)))
+    first_day = FIRST + timedelta(days=start)
+    kept = [e for e in got["test"]["earlier"] if date.fromisoformat(e["start"]) >= first_day]
+    assert got["test"]["earlier"] == kept and len(kept) == WEEKS - 2 - (start > 0)
+    assert got["test"]["significant"] and got["verdict"] == "cause"
+    assert got["dimensions"][0]["explanatory"] == ["b"]
+
+
+def test_a_baseline_of_another_length_is_refused(ws: Workspace) -> None:
+    """On pure noise, this week against the 14 days before read as "fell 50%" (p = 3e-5): periods of different
+    lengths are refused, with the length that would do."""
+    engine = ref.prepare(ws, SH, weekly_log(2, {}))
+    before = LAST_WEEK - timedelta(days=1)
+    baseline = {"from": (before - timedelta(days=13)).isoformat(), "to": before.isoformat()}
+    with pytest.raises(ValidationError, match="has 14 days and current") as caught:
+        drill(engine, baseline=baseline)
+    error = caught.value.body()["error"]
+    assert error["code"] == "invalid" and error["field"] == "baseline" and "7 days" in error["hint"]
+    assert "天数必须相同" in error["message"]
+    same = {"from": (before - timedelta(days=6)).isoformat(), "to": before.isoformat()}
+    assert drill(engine, baseline=same)["verdict"] == "noise"
 
 
 def test_partial_periods_are_refused(ws: Workspace) -> None:

@@ -2,7 +2,9 @@
 
 ``series`` is the metric: events (``math: "total"``), people (``"users"``) or the ``sum`` of a numeric property of
 one event (or ``$any``) with filters. It is measured in the ``current`` period and in the ``baseline`` (by default
-the equally long period just before). For each dimension (an event or profile property) the metric is split by the
+the equally long period just before; a baseline of another length is refused, since raw totals of unequal periods
+differ without any change, people do not scale per day, and the test below measures changes between periods of the
+current length). For each dimension (an event or profile property) the metric is split by the
 dimension's values: the ``top`` values by absolute change (then by volume, then by value), the rest folded into
 ``$other``, and events or people without a value as ``$none``. So the rows of one dimension add up to the metric's
 total in each period, and each value's **contribution** is its change divided by the total change (Adtributor's
@@ -23,8 +25,9 @@ the first dimension's set, e.g. "DAU fell 12%: 70% of the drop is $os = Android"
 
 Adtributor alone names a "cause" for any change, noise included. So only values that pass two tests may join an
 explanatory set (:mod:`userloop.stats.change`): the **total** change must be beyond the metric's own variation —
-the same scan measures up to :data:`HISTORY_PERIODS` earlier comparable periods, and the change is tested against
-their period-to-period changes (a prediction interval, Student's t), with Poisson counting noise as a floor — and
+the same scan measures up to :data:`HISTORY_PERIODS` earlier comparable periods (those that begin on or after the
+project's first day with data), and the change is tested against their period-to-period changes, none of which
+shares a period with it (a prediction interval, Student's t; :func:`userloop.stats.change.periods_test`) — and
 the **value**'s change must differ from the rest's (the Wald z of the log ratio of rate ratios, scaled by the
 over-dispersion the earlier periods show, Benjamini–Hochberg adjusted over all values). Otherwise the verdict is
 ``noise`` ("within normal variation / 在正常波动范围内") or ``even`` ("spread evenly across values / 各维度均匀变化"),
@@ -36,7 +39,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -48,7 +51,7 @@ from userloop.query.kinds.base import Analysis, Frame, Result
 from userloop.query.periods import refuse_partial
 from userloop.query.spec import NONE, OTHER, DateRange, EventRef, Name, Source, Spec
 from userloop.schema.types import PropertyType
-from userloop.stats.change import change_test, dispersion, rate_ratio_z, two_sided_p
+from userloop.stats.change import dispersion, periods_test, rate_ratio_z, two_sided_p
 from userloop.stats.correction import adjust_p
 
 MAX_DIMENSIONS = 10
@@ -116,6 +119,15 @@ class DrilldownQuery(Analysis):
             return cur, (cur[0] - timedelta(days=n), cur[0] - timedelta(days=1))
         base = ctx.days(self.baseline)
         refuse_partial("the baseline", base[0], base[1], ctx.today, field="baseline")
+        n, m = (cur[1] - cur[0]).days + 1, (base[1] - base[0]).days + 1
+        if m != n:
+            raise ValidationError(
+                f"baseline {base[0]}..{base[1]} has {m} days and current {cur[0]}..{cur[1]} has {n}; a drill-down "
+                f"compares periods of equal length (基线与当前时期的天数必须相同)",
+                field="baseline",
+                hint=f"pick a baseline of {n} days (e.g. from {base[1] - timedelta(days=n - 1)} to {base[1]}), or "
+                "leave it out for the days just before; to see a longer period's daily level, use a trend by day",
+            )
         if base[0] <= cur[1] and cur[0] <= base[1]:
             raise ValidationError(
                 f"baseline {base[0]}..{base[1]} overlaps current {cur[0]}..{cur[1]}; pick periods that do not overlap"
@@ -160,7 +172,14 @@ class DrilldownQuery(Analysis):
             rows = rows.join(ctx.table("users", "u"), on="u.user_id = e.user_id", join_type="left")
         if per_person:
             rows = self._per_person(ctx, rows, names)
-        return {"values": self._split(rows, names)}
+        # when the project's data begins inside the scanned days, earlier periods before it are only partly covered
+        first = sql(
+            "SELECT min(e.time) AS first FROM $events AS e WHERE e.time >= $lo AND e.time < $hi",
+            events=ctx.table("events"),
+            lo=lo,
+            hi=hi,
+        )
+        return {"values": self._split(rows, names), "first": first}
 
     def _dim(self, ctx: Context, d: Dimension) -> exp.Expr:
         column = ctx.prop(d.source, d.property, "e" if d.source == "event" else "u")
@@ -262,12 +281,11 @@ class DrilldownQuery(Analysis):
         for cell in cells[0].values():
             totals.add(cell)
         current, baseline = totals.s[0], totals.s[1]
-        # the comparable earlier periods, newest first, up to the first one without data (before the data began)
-        refs = ([1] if self.baseline is None else []) + list(range(2, len(spans)))
-        cut = next((i for i, j in enumerate(refs) if totals.s[j] == 0), len(refs))
-        refs = refs[:cut]
-        earlier = [totals.s[a] - totals.s[b] for a, b in itertools.pairwise(refs)]
-        test = change_test(current - baseline, totals.q[0] + totals.q[1], earlier)
+        history = self._history(ctx, spans, totals, data["first"].rows[0][0] if data["first"].rows else None)
+        test = periods_test([totals.s[j] for j in [0, 1, *history]], [totals.q[j] for j in [0, 1, *history]])
+        # the values' over-dispersion is measured on consecutive periods from the baseline (the default one is
+        # consecutive with the earlier ones) back
+        refs = ([1] if self.baseline is None else []) + history
         dims = [self._dimension(d, cells[i], n_all[i], totals, refs) for i, d in enumerate(self.dimensions)]
         _adjust(dims)
         significant = current != baseline and test.p_value < ALPHA
@@ -298,7 +316,7 @@ class DrilldownQuery(Analysis):
                 typical_change=test.typical,
                 expected_change=test.expected,
                 significant=significant,
-                earlier=[Period(start=spans[j][0], end=spans[j][1], value=totals.s[j]) for j in refs],
+                earlier=[Period(start=spans[j][0], end=spans[j][1], value=totals.s[j]) for j in history],
             ),
             verdict=verdict,
             dimensions=[d for _, d in ranked],
@@ -306,6 +324,20 @@ class DrilldownQuery(Analysis):
         )
         result.summary = {"en": summary_en(result, label_en), "zh": summary_zh(result, label_zh)}
         return result
+
+    @staticmethod
+    def _history(ctx: Context, spans: list[tuple[date, date]], totals: _Cell, first: datetime | None) -> list[int]:
+        """The comparable earlier periods whose days the data wholly covers (numbered as in ``spans``, newest
+        first): up to the first one that begins before the project's first day with data (``first``, its first
+        event in the scanned days; a period that ends on that day holds only part of its days' data) or that
+        holds nothing."""
+        kept = []
+        for j in range(2, len(spans)):
+            before_data = first is None or ctx.utc_bounds(spans[j][0], spans[j][0])[1] <= first
+            if before_data or totals.s[j] == 0:
+                break
+            kept.append(j)
+        return kept
 
     def _dimension(
         self, d: Dimension, cells: dict[tuple[Any, int], _Cell], n_all: int, totals: _Cell, refs: list[int]
@@ -411,7 +443,7 @@ class Period(Result):
 
 
 class ChangeSignificance(Result):
-    """The total change against the metric's own variation (:func:`userloop.stats.change.change_test`)."""
+    """The total change against the metric's own variation (:func:`userloop.stats.change.periods_test`)."""
 
     method: Literal["history", "poisson"]
     statistic: float
@@ -420,7 +452,9 @@ class ChangeSignificance(Result):
     expected_change: float = Field(description="The change the earlier periods lead to expect (their mean change).")
     typical_change: float = Field(description="The usual deviation from it (prediction error), or counting noise.")
     significant: bool
-    earlier: list[Period] = Field(description="The comparable earlier periods read, newest first.")
+    earlier: list[Period] = Field(
+        description="The comparable earlier periods whose changes are the yardstick, newest first (not the baseline)."
+    )
 
 
 class DrilldownResult(Result):
