@@ -128,6 +128,21 @@ def test_a_baseline_of_another_length_is_refused(ws: Workspace) -> None:
     assert drill(engine, baseline=same)["verdict"] == "noise"
 
 
+def test_a_baseline_that_begins_before_the_data_is_flagged(ws: Workspace) -> None:
+    """Data that begins on the baseline's third day leaves it five days of data against the current seven: the
+    result warns that the change may only show when the data began; a baseline wholly after it gets no warning."""
+    engine = ref.prepare(ws, SH, weekly_log(4, {}, start=(WEEKS - 2) * 7 + 2))
+    q = {"kind": "drilldown", "series": {"event": "view"}, "current": CURRENT, "dimensions": [{"property": "channel"}]}
+    warnings = engine.run(q).warnings
+    assert len(warnings) == 1 and "begins before the project's data does" in warnings[0]
+    assert (
+        f"the first event is on {LAST_WEEK - timedelta(days=5)}" in warnings[0]
+        and "基线开始时还没有数据" in warnings[0]
+    )
+    engine = ref.prepare(ws, SH, weekly_log(4, {}, start=(WEEKS - 2) * 7))
+    assert engine.run(q).warnings == []
+
+
 def test_partial_periods_are_refused(ws: Workspace) -> None:
     engine = ref.prepare(ws, SH, weekly_log(7, {}))
     today = FIRST + timedelta(weeks=WEEKS)

@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 from sqlglot import exp
@@ -281,7 +282,9 @@ class DrilldownQuery(Analysis):
         for cell in cells[0].values():
             totals.add(cell)
         current, baseline = totals.s[0], totals.s[1]
-        history = self._history(ctx, spans, totals, data["first"].rows[0][0] if data["first"].rows else None)
+        first = data["first"].rows[0][0] if data["first"].rows else None
+        self._warn_baseline_before_data(ctx, (b_first, b_last), first)
+        history = self._history(ctx, spans, totals, first)
         test = periods_test([totals.s[j] for j in [0, 1, *history]], [totals.q[j] for j in [0, 1, *history]])
         # the values' over-dispersion is measured on consecutive periods from the baseline (the default one is
         # consecutive with the earlier ones) back
@@ -324,6 +327,19 @@ class DrilldownQuery(Analysis):
         )
         result.summary = {"en": summary_en(result, label_en), "zh": summary_zh(result, label_zh)}
         return result
+
+    @staticmethod
+    def _warn_baseline_before_data(ctx: Context, baseline: tuple[date, date], first: datetime | None) -> None:
+        """A baseline whose first day ends before the project's first event (``first``, its first event in the
+        scanned days) holds only part of its days' data, so a change from it may only show when the data began:
+        the result says so."""
+        if first is None or ctx.utc_bounds(baseline[0], baseline[0])[1] > first:
+            return
+        began = first.replace(tzinfo=UTC).astimezone(ZoneInfo(ctx.timezone)).date()
+        ctx.warn(
+            f"baseline {baseline[0]}..{baseline[1]} begins before the project's data does (the first event is on "
+            f"{began}): the change may only show when the data began / 基线开始时还没有数据，变化可能只是数据起点造成的"
+        )
 
     @staticmethod
     def _history(ctx: Context, spans: list[tuple[date, date]], totals: _Cell, first: datetime | None) -> list[int]:
