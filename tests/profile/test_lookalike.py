@@ -278,3 +278,23 @@ def test_the_features_of_the_seeds_rule_are_found() -> None:
     assert reads(seq) == {"tag:views"}
     leak = leaking(features, rule_reads(buyers, rules.get), tag_sources)[0]
     assert "order_paid" in leak.en and "order_paid" in leak.zh and leak.as_dict()["reason"]["zh"] == leak.zh
+
+
+def test_model_outputs_leak_through_the_event_the_project_configured() -> None:
+    """A project whose purchase models read ``pay_done`` instead of ``order_paid``: a seed rule on ``pay_done``
+    leaks their outputs, one on ``order_paid`` does not; activity reads every active event."""
+    features = [_feature(n, "model") for n in ("model:rfm.rfm_class", "model:clv.p_alive", "model:activity.level")]
+    configured = {"rfm": {"pay_done"}, "clv": {"pay_done"}, "activity": {"$any", "app_start", "pay_done"}}
+
+    def leaks(event: str) -> set[str]:
+        rule = {"type": "event", "event": event, "count": {"op": "gte", "value": 1}, "window": {"last": 30}}
+        return {leak.feature for leak in leaking(features, rule_reads(rule, {}.get), {}, configured)}
+
+    assert leaks("pay_done") == {"model:rfm.rfm_class", "model:clv.p_alive", "model:activity.level"}
+    assert leaks("order_paid") == set()
+    assert leaks("app_start") == {"model:activity.level"}
+    # without the project's configuration, the defaults: purchases are order_paid
+    default = {leak.feature for leak in leaking(features, rule_reads(
+        {"type": "event", "event": "order_paid", "count": {"op": "gte", "value": 1}, "window": {"last": 30}},
+        {}.get), {})}  # fmt: skip
+    assert default == {"model:rfm.rfm_class", "model:clv.p_alive"}

@@ -18,7 +18,7 @@ reads also makes its own source leak (a rule on ``rfm_class`` leaks ``model:rfm.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,8 @@ __all__ = ["Leak", "leaking", "rule_reads"]
 
 #: A source a rule or a tag reads: ("property", p), ("tag", t), ("model", m, field), ("event", e).
 Source = tuple[str, ...]
-#: The event each model's outputs are computed from (their default configuration; ``$any``: every active event).
+#: The event each model's outputs are computed from in its default configuration (``$any``: every active event).
+#: :func:`leaking` takes the events of the project's own configuration when it is given them.
 MODEL_EVENTS: dict[str, str] = {
     "rfm": "order_paid", "lifecycle": "order_paid", "clv": "order_paid", "value": "order_paid",
     "churn": "order_paid", "activity": "$any",
@@ -100,9 +101,16 @@ def _describe(source: Source) -> tuple[str, str]:
     return f"{en} {name!r}", f"{zh} {name}"
 
 
-def leaking(features: Iterable[Feature], reads: set[Source], tag_sources: dict[str, Any]) -> list[Leak]:
+def leaking(
+    features: Iterable[Feature],
+    reads: set[Source],
+    tag_sources: dict[str, Any],
+    model_events: Mapping[str, Iterable[str]] | None = None,
+) -> list[Leak]:
     """The features among ``features`` that the rule's ``reads`` leak into (``tag_sources``: each tag's parsed
-    definition source), each with the reason."""
+    definition source; ``model_events``: the events each model's outputs are computed from, by default
+    :data:`MODEL_EVENTS`), each with the reason."""
+    by_model = {m: set(e) for m, e in (model_events or {m: {e} for m, e in MODEL_EVENTS.items()}).items()}
     # a tag the rule reads brings in what the tag is computed from
     expanded = set(reads)
     for source in reads:
@@ -122,8 +130,8 @@ def leaking(features: Iterable[Feature], reads: set[Source], tag_sources: dict[s
         elif f.kind == "model":
             model, _, field = name.partition(".")
             own = ("model", model, field)
-            if MODEL_EVENTS.get(model) in events:
-                via = ("event", MODEL_EVENTS[model])
+            if shared := sorted(by_model.get(model, set()) & events):
+                via = ("event", shared[0])
         if own in expanded:
             en, zh = _describe(own)
             out.append(Leak(f.name, f"the seed's rule reads {en}", f"种子人群的规则使用了{zh}"))

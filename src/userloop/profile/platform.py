@@ -244,7 +244,25 @@ class Profiles:
         if rule is None:
             return []
         sources = {row.name: tags.tag_of(row).source for row in tags.listing(self.meta, self.info.id)}
-        return leaking(features, rule_reads(rule, segment_rule), sources)
+        return leaking(features, rule_reads(rule, segment_rule), sources, self._model_events())
+
+    def _model_events(self) -> dict[str, set[str]]:
+        """The events each model's outputs are computed from here: the purchase event of the model's latest
+        stored configuration (the default when it has not run), and every active event for activity."""
+        from userloop.models.base import ModelError, latest_report
+        from userloop.profile.leakage import MODEL_EVENTS
+
+        out: dict[str, set[str]] = {}
+        for model, default in MODEL_EVENTS.items():
+            if default == "$any":
+                out[model] = {"$any", *(e for e, active in self.project.event_flags().items() if active)}
+                continue
+            try:
+                purchases = latest_report(self.project, model).get("config", {}).get("purchases") or {}
+            except ModelError:
+                purchases = {}
+            out[model] = {str(purchases.get("event") or default)}
+        return out
 
     # people ---------------------------------------------------------------------------------------------------
     def user(self, key: str, *, unmask: bool = False) -> dict[str, Any]:
