@@ -6,20 +6,13 @@ reply types) does not import DuckDB and Arrow with the package.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from userloop.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from userloop.query.sql import SqlResult, compile_readonly, run_readonly
 
 __all__ = ["SqlResult", "compile_readonly", "run_readonly"]
 
-_NAMES = frozenset(__all__)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module("userloop.query.sql"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, dict.fromkeys(__all__, "userloop.query.sql"), globals())

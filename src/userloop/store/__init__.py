@@ -6,8 +6,9 @@ the CLI reads to find a running server) does not import DuckDB and SQLAlchemy wi
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from userloop.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from userloop.store.duck import EventStore, ProjectStore
@@ -26,10 +27,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES, globals())
