@@ -18,7 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -76,6 +76,16 @@ class ModelConfig(BaseModel):
     """Base of every model configuration: frozen, and unknown keys are an error."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def with_money(self, money: str) -> Self:
+        """This configuration with ``money`` put in every purchase source (nested ones too) that leaves the money
+        property to the project (a purchase source fills its own: :class:`userloop.models.purchases.PurchaseSource`)."""
+        updates: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, ModelConfig) and (resolved := value.with_money(money)) is not value:
+                updates[name] = resolved
+        return self.model_copy(update=updates) if updates else self
 
 
 @dataclass(frozen=True)
@@ -215,14 +225,13 @@ class UserModel(ABC, Generic[C]):
         -------
         ModelRun
         """
-        from userloop.models.purchases import with_money
         from userloop.store.settings import money_property
 
         ctx = RunContext(project, as_of, check_timezone(timezone))
         started = time.perf_counter()
         # purchases valued by "the project's money property" read the project's setting, for this run only
         model = copy.copy(self)
-        model.config = with_money(self.config, money_property(project))
+        model.config = self.config.with_money(money_property(project))
         outputs = model.compute(ctx)
         report = {"config": model.config.model_dump(mode="json"), **outputs.report}
         table = f"model_{self.output_name}"

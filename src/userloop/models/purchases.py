@@ -8,7 +8,7 @@ condition as a tree, with quoted identifiers and literal values.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Self, TypeVar
 
 from pydantic import Field
 from sqlglot import exp
@@ -44,6 +44,10 @@ class PurchaseSource(ModelConfig):
     event: str = Field(default="order_paid", min_length=1)
     money: str | None = Field(default=None, min_length=1, description="Default: the project's money property.")
     line: LineFilter | None = None
+
+    def with_money(self, money: str) -> Self:
+        """This source valued by ``money`` when it leaves the money property to the project; as it is otherwise."""
+        return self if self.money is not None else self.model_copy(update={"money": money})
 
     @property
     def money_name(self) -> str:
@@ -83,17 +87,7 @@ class PurchaseSource(ModelConfig):
 
 def with_money(config: C, money: str) -> C:
     """``config`` with ``money`` put in every purchase source (nested ones too) that leaves it to the project."""
-    updates: dict[str, Any] = {}
-    for name in type(config).model_fields:
-        value = getattr(config, name)
-        if isinstance(value, PurchaseSource):
-            if value.money is None:
-                updates[name] = value.model_copy(update={"money": money})
-        elif isinstance(value, ModelConfig):
-            resolved = with_money(value, money)
-            if resolved is not value:
-                updates[name] = resolved
-    return config.model_copy(update=updates) if updates else config
+    return config.with_money(money)
 
 
 def require_rows(n: int, what: str, ctx: RunContext, code: str = "model_no_purchases") -> None:
