@@ -45,6 +45,12 @@ DEFAULT_PASSIVE_EVENTS: frozenset[str] = frozenset(
         "points_granted",
         # webhooks a journey calls about the person
         "webhook_delivered",
+        # the journeys runtime's own delivery records (opened, clicked and unsubscribed are the person's acts)
+        "$message_sent",
+        "$message_delivered",
+        "$message_failed",
+        "$message_capped",
+        "$benefit_granted",
     }
 )
 
