@@ -284,18 +284,22 @@ def upgrade_event_store(con: duckdb.DuckDBPyConnection) -> list[str]:
     ).fetchall()
     changed = [r[0] for r in rows]
     for schema in changed:
-        names = qualified(schema, "event_names")
+        names = table(schema, "event_names")
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"ALTER TABLE {names} ADD COLUMN active BOOLEAN")
-            events = [r[0] for r in con.execute(f"SELECT event FROM {names}").fetchall()]
+            con.execute(render(sql("ALTER TABLE $names ADD COLUMN active BOOLEAN", names=names), DIALECT))
+            events = [
+                r[0] for r in con.execute(render(sql("SELECT event FROM $names", names=names), DIALECT)).fetchall()
+            ]
             passive = [e for e in events if not default_active(e)]
-            update = sql(
-                "UPDATE $names SET active = $active", names=table(schema, "event_names"), active=active_cond(passive)
+            con.execute(
+                render(sql("UPDATE $names SET active = $active", names=names, active=active_cond(passive)), DIALECT)
             )
-            con.execute(render(update, DIALECT))
             _restamp_seen(con, schema, passive)
-            con.execute(f"UPDATE {qualified(schema, 'counters')} SET value = value + 1 WHERE name = 'data_version'")
+            bump = sql(
+                "UPDATE $counters SET value = value + 1 WHERE name = 'data_version'", counters=table(schema, "counters")
+            )
+            con.execute(render(bump, DIALECT))
         except BaseException:
             con.execute("ROLLBACK")
             raise
@@ -438,8 +442,9 @@ class ProjectStore:
                     "AND table_name = 'event_names' AND column_name = 'active'",
                     [self.schema],
                 ).fetchall()[0][0]
-                flag = "active" if has_flag else "NULL"
-                rows = self.con.execute(f"SELECT event, {flag} FROM {self.table('event_names')}").fetchall()
+                read = sql("SELECT event, $flag FROM $names", flag=exp.column("active") if has_flag else exp.null(),
+                           names=self.ref("event_names"))  # fmt: skip
+                rows = self.con.execute(render(read, DIALECT)).fetchall()
             self._event_flags = {e: default_active(e) if a is None else bool(a) for e, a in rows}
         return self._event_flags
 
@@ -456,11 +461,12 @@ class ProjectStore:
         """Add new event names with their default flag; the caller holds a transaction."""
         new = sorted(set(names) - self.event_names())
         if new:
-            self.con.executemany(
-                f"INSERT INTO {self.table('event_names')} (event, display_zh, display_en, first_seen, active) "
-                "VALUES (?, NULL, NULL, now()::TIMESTAMP, ?)",
-                [[n, default_active(n)] for n in new],
+            insert = sql(
+                "INSERT INTO $names (event, display_zh, display_en, first_seen, active) "
+                "VALUES (?, NULL, NULL, CAST(now() AS TIMESTAMP), ?)",
+                names=self.ref("event_names"),
             )
+            self.con.executemany(render(insert, DIALECT), [[n, default_active(n)] for n in new])
             self._event_flags = None
 
     def set_event_active(self, event: str, active: bool) -> bool | None:
@@ -469,15 +475,19 @@ class ProjectStore:
         A change stamps every person's first and last seen again from active events and moves the data version
         on, so cached results are recomputed."""
         with self.store.transaction() as con:
-            row = con.execute(f"SELECT active FROM {self.table('event_names')} WHERE event = ?", [event]).fetchall()
+            names = self.ref("event_names")
+            row = con.execute(
+                render(sql("SELECT active FROM $names WHERE event = ?", names=names), DIALECT), [event]
+            ).fetchall()
             if not row:
                 return None
             if row[0][0] is not None and bool(row[0][0]) == active:
                 return False
-            con.execute(f"UPDATE {self.table('event_names')} SET active = ? WHERE event = ?", [active, event])
-            passive = [r[0] for r in con.execute(
-                f"SELECT event FROM {self.table('event_names')} WHERE NOT active"
-            ).fetchall()]  # fmt: skip
+            con.execute(
+                render(sql("UPDATE $names SET active = ? WHERE event = ?", names=names), DIALECT), [active, event]
+            )
+            read = sql("SELECT event FROM $names WHERE NOT active", names=names)
+            passive = [r[0] for r in con.execute(render(read, DIALECT)).fetchall()]
             _restamp_seen(con, self.schema, passive)
             self.bump_data_version()
         self._event_flags = None
@@ -487,9 +497,9 @@ class ProjectStore:
         """The event registry as rows (event, active, display names, first seen), for listings."""
         flags = self.event_flags()
         with self.store.lock:
-            rows = self.con.execute(
-                f"SELECT event, display_zh, display_en, first_seen FROM {self.table('event_names')} ORDER BY event"
-            ).fetchall()
+            read = sql("SELECT event, display_zh, display_en, first_seen FROM $names ORDER BY event",
+                       names=self.ref("event_names"))  # fmt: skip
+            rows = self.con.execute(render(read, DIALECT)).fetchall()
         return [
             {
                 "event": e,
