@@ -23,6 +23,7 @@ import ast
 import operator
 from collections.abc import Callable
 from datetime import date, timedelta
+from math import fsum
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -58,7 +59,9 @@ Math = Literal[
     "mau",
 ]
 #: Maths whose measure over the range follows from the buckets' values.
-_ADDITIVE: dict[str, Callable[[list[float]], float]] = {"total": sum, "sum": sum, "min": min, "max": max}
+#: Sums use ``math.fsum``: correctly rounded whatever the order the engine's threads returned the buckets in, so the
+#: same data always gives the same total to the last digit.
+_ADDITIVE: dict[str, Callable[[list[float]], float]] = {"total": fsum, "sum": fsum, "min": min, "max": max}
 _PROPERTY_MATHS = {"sum", "avg", "min", "max", "median", "p90", "p95", "p99"}
 #: One row per matching event: person, bucket, breakdown value, measured value (with the person's profile joined
 #: when the breakdown is a profile property).
