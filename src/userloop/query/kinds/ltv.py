@@ -24,6 +24,7 @@ Global ``filters`` apply to the cohort events and to the value events.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from math import fsum
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -153,7 +154,7 @@ class LtvQuery(Analysis):
         values: list[float | None] = []
         for i in range(len(self.days)):
             seen = [(r.totals[i], r.size) for r in rows if r.totals[i] is not None]
-            total = sum(t for t, _ in seen if t is not None)
+            total = fsum(t for t, _ in seen if t is not None)
             size = sum(s for _, s in seen)
             totals.append(total if seen else None)
             values.append(total / size if seen else None)
