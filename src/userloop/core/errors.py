@@ -124,6 +124,23 @@ CODES: dict[str, ErrorCode] = _codes(
     ErrorCode("clv_undefined_mean", 400, "A Gamma-Gamma fit gives some customers an infinite expected spend."),
     ErrorCode("clv_not_fitted", 400, "A CLV model was used before it was fitted."),
     ErrorCode("clv_no_valid_candidate", 400, "No CLV model could be fitted on the calibration period."),
+    # engage: journeys, channels, templates, benefits
+    ErrorCode("journey_invalid", 400, "The journey definition has errors; `errors` lists each with its node.",
+              "`userloop journeys validate FILE` explains every error by node"),
+    ErrorCode("journey_state", 409, "The journey is not in a state that allows this (e.g. editing an archived "
+              "journey, starting one that runs)."),
+    ErrorCode("unknown_journey", 404, "No journey of that id or name in this project."),
+    ErrorCode("unknown_channel", 404, "No channel of that name in this project.",
+              "`userloop channels list` shows the configured channels"),
+    ErrorCode("channel_invalid", 400, "The channel's settings cannot be used (missing field, bad address)."),
+    ErrorCode("channel_unavailable", 503, "The channel cannot send now: its server refused the connection or "
+              "the credentials; sends wait and are retried."),
+    ErrorCode("template_invalid", 400, "The template does not parse, or names something it may not use."),
+    ErrorCode("template_unsafe", 400, "The template tried something the sandbox forbids (reading attributes of "
+              "internals, running code) or ran past its time or size limit."),
+    ErrorCode("token_invalid", 403, "The signed link is forged, altered or expired."),
+    ErrorCode("unknown_benefit", 404, "No benefit of that id or name in this project."),
+    ErrorCode("benefit_exhausted", 409, "The benefit's stock is used up."),
 )  # fmt: skip
 
 #: The code of an HTTP status raised without one (a framework's 404 or 405, a route's HTTPException).

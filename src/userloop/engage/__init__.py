@@ -1,0 +1,1 @@
+"""Act: journeys over real channels, their delivery rules, templates and benefits (DOMAIN §6, §7)."""
