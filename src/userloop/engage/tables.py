@@ -1,0 +1,234 @@
+"""The journeys runtime's state in the metadata database (SQLite embedded, PostgreSQL at scale).
+
+- ``journeys`` and ``journey_versions``: a journey's status and its immutable versions (the definition as JSON,
+  and the redirects a live edit gave for nodes it removed).
+- ``journey_runs``: one row per person per entry (``occurrence`` counts entries), with where they are, until when
+  they wait (``wake_at``) and for which event (``wait_event``); a run is claimed by a worker for a short lease.
+- ``journey_steps``: what happened at each node, append-only, for the per-node statistics.
+- ``outbox``: every intended side effect, keyed by the deterministic ``(journey, version, node, person,
+  occurrence)`` hash, so writing the same effect twice is a no-op and delivering it is claimed once.
+- ``channels``, ``materials``, ``benefits``, ``benefit_grants``, ``subscriptions``, ``inbox_messages``,
+  ``engage_settings``, ``trigger_marks``: configuration and the state of delivery rules.
+
+Created by the Alembic revision ``0003_engage``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from userloop.core.clock import utcnow
+from userloop.store.meta import Base
+
+
+class JourneyRow(Base):
+    __tablename__ = "journeys"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft running paused finished archived
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=None)
+
+
+class JourneyVersion(Base):
+    __tablename__ = "journey_versions"
+
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition: Mapped[str] = mapped_column(Text)
+    redirects: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RunRow(Base):
+    """A person's passage through a journey. ``status``: ``door`` (held at an entry's "unless" window),
+    ``waiting`` (a timer and/or an event), ``held`` (in a control branch, kept for the goal's window), ``exited``."""
+
+    __tablename__ = "journey_runs"
+    __table_args__ = (
+        UniqueConstraint("journey_id", "person", "occurrence"),
+        Index("ix_journey_runs_due", "status", "wake_at"),
+        Index("ix_journey_runs_person", "person", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    person: Mapped[int] = mapped_column(BigInteger)
+    occurrence: Mapped[int] = mapped_column(Integer)
+    node: Mapped[str] = mapped_column(String(40))
+    since: Mapped[datetime] = mapped_column(DateTime)
+    entered_at: Mapped[datetime] = mapped_column(DateTime)
+    path: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(12))
+    wake_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=None)
+    wait_event: Mapped[str | None] = mapped_column(String(100), nullable=True, default=None)
+    exited_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=None)
+    exit_reason: Mapped[str | None] = mapped_column(String(120), nullable=True, default=None)
+    converted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=None)
+
+
+class StepRow(Base):
+    __tablename__ = "journey_steps"
+    __table_args__ = (Index("ix_journey_steps_node", "journey_id", "node"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    journey_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    node: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(120))
+    path: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OutboxRow(Base):
+    """An intended side effect. ``status``: ``pending`` → ``sending`` (claimed) → ``sent`` | ``failed`` |
+    ``capped`` | ``quiet_dropped`` | ``suppressed`` (global control) | ``unreachable`` | ``unsubscribed`` | ``done``
+    (grants, updates). ``reported`` marks a result already written back as a ``$message_*`` event."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "due_at"),
+        Index("ix_outbox_caps", "project_id", "person", "channel", "done_at"),
+        Index("ix_outbox_report", "reported", "status"),
+    )
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer)
+    journey_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    node: Mapped[str] = mapped_column(String(40))
+    person: Mapped[int] = mapped_column(BigInteger)
+    occurrence: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str | None] = mapped_column(String(100), nullable=True, default=None)
+    category: Mapped[str] = mapped_column(String(16), default="marketing")
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    due_at: Mapped[datetime] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=None)
+    provider_id: Mapped[str | None] = mapped_column(String(200), nullable=True, default=None)
+    error: Mapped[str | None] = mapped_column(String(200), nullable=True, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=None)
+    reported: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ChannelRow(Base):
+    """A configured channel; ``config`` is JSON with its secrets encrypted (:mod:`userloop.engage.secrets`)."""
+
+    __tablename__ = "channels"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))
+    config: Mapped[str] = mapped_column(Text, default="{}")
+    rate_per_second: Mapped[float | None] = mapped_column(nullable=True, default=None)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MaterialRow(Base):
+    __tablename__ = "materials"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    definition: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BenefitRow(Base):
+    """A benefit (权益): a coupon of ``amount`` off an order of at least ``threshold``, valid ``valid_days`` after
+    it is granted, from a ``stock`` (None: unlimited)."""
+
+    __tablename__ = "benefits"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16), default="coupon")
+    amount: Mapped[float] = mapped_column(default=0.0)
+    threshold: Mapped[float] = mapped_column(default=0.0)
+    valid_days: Mapped[int] = mapped_column(Integer, default=30)
+    stock: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
+    granted: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GrantRow(Base):
+    __tablename__ = "benefit_grants"
+    __table_args__ = (Index("ix_benefit_grants_person", "project_id", "person"),)
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer)
+    benefit_id: Mapped[int] = mapped_column(ForeignKey("benefits.id"))
+    person: Mapped[int] = mapped_column(BigInteger)
+    code: Mapped[str] = mapped_column(String(40))
+    granted_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SubscriptionRow(Base):
+    """A person's choice for a subscription group (a channel kind, or a named topic): opted in or out."""
+
+    __tablename__ = "subscriptions"
+
+    project_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(100), primary_key=True)
+    subscribed: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class InboxRow(Base):
+    __tablename__ = "inbox_messages"
+    __table_args__ = (Index("ix_inbox_person", "project_id", "person", "created_at"),)
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer)
+    person: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=None)
+
+
+class EngageSettingsRow(Base):
+    """Per-project delivery rules as JSON (:class:`userloop.engage.settings.EngageSettings`)."""
+
+    __tablename__ = "engage_settings"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    settings: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class TriggerMark(Base):
+    """How far the event triggers have read the project's events: the last load time seen (``received_ms``) and
+    the ids of the events loaded at that very millisecond (read again next time, and skipped)."""
+
+    __tablename__ = "trigger_marks"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    received_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    seen: Mapped[str] = mapped_column(Text, default="[]")
