@@ -46,6 +46,7 @@ from userloop.engage.journey import (
     WaitEvent,
     Webhook,
 )
+from userloop.engage.rules import bucket, resolve_local
 from userloop.query.spec import Filter
 
 #: The most nodes one step may pass through (the graph is acyclic; this guards against a corrupt definition).
@@ -275,23 +276,9 @@ def next_local_time(since: datetime, at: time, zone: str, weekdays: set[int] | N
 
 
 def local_instant(day: date, at: time, zone: str) -> datetime:
-    """Local ``day`` ``at`` in ``zone`` as naive UTC: a time skipped by a DST change is the first instant after the
-    gap; a repeated one is its first occurrence."""
-    tz = ZoneInfo(zone)
-    wall = datetime.combine(day, at)
-    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
-    if first.astimezone(tz).replace(tzinfo=None) == wall:
-        return first.replace(tzinfo=None)
-    # in a gap: the wall time does not exist; find the transition by bisection between the two readings
-    lo = min(first, wall.replace(tzinfo=tz, fold=1).astimezone(UTC))
-    hi = max(first, wall.replace(tzinfo=tz, fold=1).astimezone(UTC))
-    while hi - lo > timedelta(seconds=1):
-        mid = lo + (hi - lo) / 2
-        if mid.astimezone(tz).replace(tzinfo=None) >= wall:
-            hi = mid
-        else:
-            lo = mid
-    return hi.replace(tzinfo=None, microsecond=0)
+    """Local ``day`` ``at`` in ``zone`` as naive UTC (:func:`userloop.engage.rules.resolve_local`: a time skipped
+    by a DST change is the first instant after the gap; a repeated one is its first occurrence)."""
+    return resolve_local(datetime.combine(day, at), zone)
 
 
 def as_date(value: Any) -> date | None:
@@ -396,22 +383,15 @@ def matches(event: Happened, name: str, filters: list[Filter]) -> bool:
 
 # deterministic choice ----------------------------------------------------------------------------------------
 def pick(seed: str, person: int, percents: list[float]) -> int:
-    """The branch a person lands in: a uniform number from a hash of ``seed`` and the person, against the
-    cumulative percentages (the first branch whose upper bound exceeds it)."""
-    u = unit(seed, person) * 100.0
+    """The branch a person lands in: their :func:`userloop.engage.rules.bucket` for ``seed`` (the journey and the
+    node), against the cumulative percentages (the first branch whose upper bound exceeds it)."""
+    u = bucket(seed, person) * 100.0
     total = 0.0
     for i, p in enumerate(percents):
         total += p
         if u < total:
             return i
-    return len(percents) - 1
-
-
-def unit(seed: str, person: int) -> float:
-    """A uniform number in [0, 1) from SHA-256 of ``seed:person`` (its first 8 bytes / 2**64): stable across
-    runs, machines and versions, and independent between seeds."""
-    digest = hashlib.sha256(f"{seed}:{person}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
+    return max(i for i, p in enumerate(percents) if p > 0)  # rounding left a sliver past the sum
 
 
 def effect_key(journey_id: int, version: int, node: str, person: int, occurrence: int) -> str:
