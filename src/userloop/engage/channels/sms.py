@@ -58,11 +58,12 @@ def _invalid_address(message: Message) -> Delivery:
     return Delivery(message.key, "failed", error="invalid_address", retryable=False)
 
 
-def _client(endpoint: str, timeout: float) -> httpx.Client:
+def http_client(endpoint: str, timeout: float) -> httpx.Client:
+    """An HTTP client for one provider's base URL (the push adapters share these helpers)."""
     return httpx.Client(base_url=endpoint.rstrip("/"), timeout=timeout)
 
 
-def _request(client: httpx.Client, provider: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+def http_request(client: httpx.Client, provider: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """One HTTP exchange; a connection failure or timeout makes the whole channel unavailable."""
     try:
         return client.request(method, url, **kwargs)
@@ -70,7 +71,7 @@ def _request(client: httpx.Client, provider: str, method: str, url: str, **kwarg
         raise ChannelError(f"{provider}: cannot reach the provider: {exc}") from exc
 
 
-def _json_body(response: httpx.Response, provider: str) -> Any:
+def json_reply(response: httpx.Response, provider: str) -> Any:
     try:
         return response.json()
     except ValueError as exc:
@@ -91,7 +92,9 @@ def _json_list(body: bytes, provider: str) -> list[dict[str, Any]]:
     return items
 
 
-class _Config(BaseModel):
+class ProviderConfig(BaseModel):
+    """Base of the providers' settings: unknown fields are refused, settings do not change once made."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -118,7 +121,7 @@ def aliyun_signature(method: str, params: Mapping[str, str], access_key_secret: 
     return base64.b64encode(digest).decode("ascii")
 
 
-class AliyunSmsConfig(_Config):
+class AliyunSmsConfig(ProviderConfig):
     """An Aliyun SMS account: the RAM access key, the approved signature (签名) and template (模板)."""
 
     access_key_id: str
@@ -190,7 +193,7 @@ class AliyunSms:
         self.name = name
         self._clock = clock
         self._nonce = nonce
-        self._client = _client(config.endpoint, config.timeout_s)
+        self._client = http_client(config.endpoint, config.timeout_s)
 
     @staticmethod
     def phone_number(e164: str) -> str:
@@ -230,8 +233,8 @@ class AliyunSms:
                 "OutId": message.key,
             },
         )
-        response = _request(self._client, "aliyun", "POST", "/", data=form)
-        body = _json_body(response, "aliyun")
+        response = http_request(self._client, "aliyun", "POST", "/", data=form)
+        body = json_reply(response, "aliyun")
         code = str(body.get("Code", "")) if isinstance(body, dict) else ""
         if code == "OK":
             return Delivery(message.key, "sent", provider_id=str(body.get("BizId")))
@@ -304,7 +307,7 @@ def tc3_authorization(
     return f"TC3-HMAC-SHA256 Credential={secret_id}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
 
 
-class TencentSmsConfig(_Config):
+class TencentSmsConfig(ProviderConfig):
     """A Tencent Cloud SMS application: the API key pair, the SDK app id, the approved signature and template."""
 
     secret_id: str
@@ -349,7 +352,7 @@ class TencentSms:
         self.config = config
         self.name = name
         self._clock = clock
-        self._client = _client(config.endpoint, config.timeout_s)
+        self._client = http_client(config.endpoint, config.timeout_s)
         self._host = urlsplit(config.endpoint).netloc
 
     @classmethod
@@ -424,8 +427,8 @@ class TencentSms:
             "X-TC-Version": self.VERSION,
             "X-TC-Region": self.config.region,
         }
-        response = _request(self._client, "tencent", "POST", "/", content=payload, headers=headers)
-        body = _json_body(response, "tencent")
+        response = http_request(self._client, "tencent", "POST", "/", content=payload, headers=headers)
+        body = json_reply(response, "tencent")
         reply = body.get("Response") if isinstance(body, dict) else None
         if not isinstance(reply, dict):
             raise ChannelError(f"tencent: unexpected answer (HTTP {response.status_code})")
@@ -490,7 +493,7 @@ def verify_twilio_signature(url: str, params: Iterable[tuple[str, str]], signatu
     return hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii", "replace"))
 
 
-class TwilioSmsConfig(_Config):
+class TwilioSmsConfig(ProviderConfig):
     """A Twilio account: its SID and auth token, the sender (a number or a Messaging Service), and the public URL of
     our status-callback endpoint (the URL Twilio signs, so it must be exactly what Twilio is given)."""
 
@@ -522,7 +525,7 @@ class TwilioSms:
             raise ValidationError("twilio: set from_number or messaging_service_sid", code="channel_invalid")
         self.config = config
         self.name = name
-        self._client = _client(config.endpoint, config.timeout_s)
+        self._client = http_client(config.endpoint, config.timeout_s)
 
     def send(self, messages: Sequence[Message]) -> list[Delivery]:
         return [self._send_one(m) for m in messages]
@@ -538,10 +541,10 @@ class TwilioSms:
         if self.config.status_callback:
             form["StatusCallback"] = self.config.status_callback
         path = f"/2010-04-01/Accounts/{self.config.account_sid}/Messages.json"
-        response = _request(
+        response = http_request(
             self._client, "twilio", "POST", path, data=form, auth=(self.config.account_sid, self.config.auth_token)
         )
-        body = _json_body(response, "twilio")
+        body = json_reply(response, "twilio")
         if not isinstance(body, dict):
             raise ChannelError(f"twilio: unexpected answer (HTTP {response.status_code})")
         if response.status_code in (200, 201) and body.get("sid"):
