@@ -11,6 +11,7 @@ import math
 import time as clock
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -45,6 +46,7 @@ ZONES: dict[str, list[datetime]] = {
     "Pacific/Kiritimati": [datetime(1994, 12, 31, 10)],  # -10 → +14: local 1994-12-31 never happened
     "America/Adak": [datetime(2026, 3, 8, 12), datetime(2026, 11, 1, 11)],
     "Australia/Lord_Howe": [datetime(2026, 4, 4, 15), datetime(2026, 10, 3, 15, 30)],  # 30-minute DST
+    "America/Santiago": [datetime(2026, 4, 5, 3), datetime(2026, 9, 6, 4)],  # midnight in the gap; 24:00 → 23:00
 }
 
 
@@ -215,6 +217,8 @@ def test_cap_windows_match_a_minute_scan(zone_at: tuple[str, datetime]) -> None:
         ("America/Adak", datetime(2026, 11, 1, 20), 25),
         ("Australia/Lord_Howe", datetime(2026, 10, 3, 20), 23.5),
         ("Australia/Lord_Howe", datetime(2026, 4, 4, 20), 24.5),
+        ("America/Santiago", datetime(2026, 9, 6, 12), 23),  # the day starts at 01:00, when the gap ends
+        ("America/Santiago", datetime(2026, 4, 4, 12), 25),
         ("Asia/Shanghai", datetime(2026, 3, 8, 12), 24),
         ("Pacific/Kiritimati", datetime(2026, 3, 8, 12), 24),
     ],
@@ -223,8 +227,9 @@ def test_dst_days_have_23_or_25_hours(tz: str, at: datetime, hours: float) -> No
     (start, end), (wstart, wend) = cap_windows(at, tz)
     assert end - start == timedelta(hours=hours)
     assert start <= at < end
-    assert local(start, tz).time() == time(0) and local(end, tz).time() == time(0)
-    assert local(wstart, tz).weekday() == 0 and local(wstart, tz).time() == time(0)
+    assert local(start - timedelta(microseconds=1), tz).date() < local(start, tz).date() == local(at, tz).date()
+    assert local(end - timedelta(microseconds=1), tz).date() < local(end, tz).date()
+    assert local(wstart, tz).weekday() == 0 and local(wstart - timedelta(microseconds=1), tz).weekday() == 6
     assert wstart <= start and end <= wend
     assert 7 * 24 - 1 <= (wend - wstart) / HOUR <= 7 * 24 + 1
 
@@ -392,6 +397,8 @@ def test_resolve_local_gaps_and_folds() -> None:
     assert resolve_local(datetime(2026, 10, 4, 2, 15), "Australia/Lord_Howe") == datetime(2026, 10, 3, 15, 30)
     assert resolve_local(datetime(2026, 4, 5, 1, 45), "Australia/Lord_Howe") == datetime(2026, 4, 4, 14, 45)
     assert resolve_local(datetime(1994, 12, 31, 12), "Pacific/Kiritimati") == datetime(1994, 12, 31, 10)
+    assert resolve_local(datetime(2026, 9, 6), "America/Santiago") == datetime(2026, 9, 6, 4)  # midnight missing
+    assert resolve_local(datetime(2026, 4, 4, 23, 30), "America/Santiago") == datetime(2026, 4, 5, 2, 30)
 
 
 @pytest.mark.parametrize(
@@ -457,17 +464,23 @@ def test_rate_limiter_never_exceeds_the_rate_and_never_drops(rate: float, burst:
         for j in range(i, len(sends)):
             span = (sends[j] - sends[i]).total_seconds()
             assert j - i + 1 <= burst + (span + 1e-6) * rate + 1e-9
-    # and exactly when a token bucket of `burst` tokens refilled at `rate` lets each send go (the reference)
-    tokens, last = float(burst), arrivals[0]
+    # and exactly when a token bucket of `burst` tokens refilled at `rate` lets each send go (the reference, in
+    # exact arithmetic over microseconds; the limiter rounds each time up to the microsecond)
+    per_us = Fraction(rate) / 10**6
+    tokens, last = Fraction(burst), Fraction(us(arrivals[0]))
     for s, a in zip(sends, arrivals, strict=True):
-        t = max(a, last)
-        tokens = min(float(burst), tokens + (t - last).total_seconds() * rate)
-        if tokens < 1 - 1e-9:
-            t += timedelta(seconds=(1 - tokens) / rate)
-            tokens = 1.0
+        t = max(Fraction(us(a)), last)
+        tokens = min(Fraction(burst), tokens + (t - last) * per_us)
+        if tokens < 1:
+            t += (1 - tokens) / per_us
+            tokens = Fraction(1)
         tokens -= 1
         last = t
-        assert abs((s - t).total_seconds()) <= 2e-6, (s, t)
+        assert us(s) == math.ceil(t), (s, t)
+
+
+def us(at: datetime) -> int:
+    return (at - datetime(1970, 1, 1)) // timedelta(microseconds=1)
 
 
 def test_rate_limiter_broadcast_of_100k_is_fast() -> None:

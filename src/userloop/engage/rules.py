@@ -132,12 +132,16 @@ def resolve_local(wall: datetime, tz: str) -> datetime:
 
 
 def _resolve_after(wall: datetime, zone: ZoneInfo, after: datetime) -> datetime:
-    """The first instant later than ``after`` whose wall time is ``wall`` (or, in a gap, that ends the gap)."""
-    found = [u for u in _instants(wall, zone) if u > after]
-    if found:
-        return found[0]
-    end = _gap_end(wall, zone) if not _instants(wall, zone) else after + _SECOND
-    return max(end, after + timedelta(microseconds=1))
+    """The first instant later than ``after`` whose wall time is ``wall`` or, when ``wall`` falls in a gap, the
+    instant that ends the gap. After a fold the second occurrence is the one that counts when ``after`` is past the
+    first."""
+    instants = _instants(wall, zone)
+    later = [u for u in instants if u > after]
+    if later:
+        return later[0]
+    if not instants:
+        return max(_gap_end(wall, zone), after + timedelta(microseconds=1))
+    return after + timedelta(microseconds=1)  # unreachable for the callers here; still moves forward
 
 
 # ------------------------------------------------------------------------------------------------------ assignment
@@ -227,8 +231,9 @@ def cap_windows(at: datetime, tz: str) -> tuple[tuple[datetime, datetime], tuple
     in ``tz`` that contain ``at``. Each bound is the first real instant of that local date, so a spring-forward day
     lasts 23 hours, a fall-back day 25, and Lord Howe's 23½ or 24½.
 
-    Where a fold crosses midnight (America/Santiago's 24:00 → 23:00) the repeated hour keeps its own date in
-    :func:`capped`, which counts by each send's local date; the windows are then the contiguous hull."""
+    Where midnight falls in a gap (America/Santiago goes from 00:00 to 01:00) the day starts when the gap ends.
+    Should a fold ever cross midnight (say 00:30 → 23:30), :func:`capped` still counts by each send's local date and
+    these windows are the contiguous hull of the day."""
     zone = _zone(tz)
     day = _local(at, zone).date()
     monday = day - timedelta(days=day.weekday())
