@@ -183,6 +183,18 @@ def test_aliyun_error_codes_map_to_failed_and_retryable(aliyun: AliyunSmsFake) -
     assert aliyun.accepted == []
 
 
+def test_a_channel_failure_after_some_sends_keeps_them(aliyun: AliyunSmsFake) -> None:
+    aliyun.fail("13800000002", "isv.ACCOUNT_ABNORMAL")  # the account is suspended between two calls
+    adapter = aliyun_adapter(aliyun)
+    deliveries = adapter.send([sms("a", "+8613800000001"), sms("b", "+8613800000002"), sms("c", "+8613800000003")])
+    assert [(d.status, d.error, d.retryable) for d in deliveries] == [
+        ("sent", None, False), ("failed", "channel_unavailable", True), ("failed", "channel_unavailable", True)
+    ]
+    assert [r["phone"] for r in aliyun.accepted] == ["13800000001"]
+    with pytest.raises(ChannelError, match="ACCOUNT_ABNORMAL"):  # nothing sent yet: the whole batch is retried
+        adapter.send([sms("b", "+8613800000002"), sms("c", "+8613800000003")])
+
+
 def test_aliyun_unreachable_and_skewed_clock_are_channel_errors(aliyun: AliyunSmsFake) -> None:
     with pytest.raises(ChannelError, match="cannot reach"):
         aliyun_adapter(aliyun, endpoint=closed_port_url()).send([sms("k", "+8613800138000")])

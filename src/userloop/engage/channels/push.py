@@ -22,14 +22,18 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import httpx
 from pydantic import Field, model_validator
 
 from userloop.core.errors import ValidationError
 from userloop.engage.channels.base import ChannelError, ChannelKind, Delivery, Message, Receipt
-from userloop.engage.channels.sms import ProviderConfig, http_client, http_request, json_reply
+
+if TYPE_CHECKING:
+    from userloop.engage.channels.base import Channel
+
+from userloop.engage.channels.sms import ProviderConfig, http_client, http_request, json_reply, send_each
 
 Clock = Callable[[], float]
 
@@ -142,21 +146,19 @@ class JPush:
 
     def send(self, messages: Sequence[Message]) -> list[Delivery]:
         self._cids_for([m.key for m in messages])
-        out: list[Delivery] = []
-        for m in messages:
-            body = self.payload(m, self.cid_store[m.key])
-            response = http_request(self._client, "jpush", "POST", "/v3/push", json=body)
-            if response.status_code == 200:
-                reply = json_reply(response, "jpush")
-                out.append(Delivery(m.key, "sent", provider_id=str(reply.get("msg_id"))))
-                continue
-            if response.status_code >= 500 and not response.content.strip().startswith(b"{"):
-                out.append(Delivery(m.key, "failed", error=str(response.status_code), retryable=True))
-                continue
-            code, _ = self._error(response)
-            retryable = code in self.RETRYABLE or response.status_code in (429, 500, 502, 503, 504)
-            out.append(Delivery(m.key, "failed", error=str(code), retryable=retryable))
-        return out
+        return send_each(messages, self._send_one)
+
+    def _send_one(self, m: Message) -> Delivery:
+        body = self.payload(m, self.cid_store[m.key])
+        response = http_request(self._client, "jpush", "POST", "/v3/push", json=body)
+        if response.status_code == 200:
+            reply = json_reply(response, "jpush")
+            return Delivery(m.key, "sent", provider_id=str(reply.get("msg_id")))
+        if response.status_code >= 500 and not response.content.strip().startswith(b"{"):
+            return Delivery(m.key, "failed", error=str(response.status_code), retryable=True)
+        code, _ = self._error(response)
+        retryable = code in self.RETRYABLE or response.status_code in (429, 500, 502, 503, 504)
+        return Delivery(m.key, "failed", error=str(code), retryable=retryable)
 
     def fetch_receipts(self, msg_ids: Sequence[str]) -> list[Receipt]:
         """Ask JPush's Report API for the delivery of these pushes (100 ids per request)."""
@@ -293,33 +295,31 @@ class Getui:
                 self._client, "getui", "POST", "/push/single/cid", json=body, headers={"token": token}
             )
             reply = json_reply(response, "getui")
-            if isinstance(reply, dict) and reply.get("code") == self.TOKEN_EXPIRED and attempt == 1:
+            if isinstance(reply, dict) and reply.get("code") == self.TOKEN_EXPIRED:
                 self._token = None  # renew once, then repeat the same request (same request_id)
-                continue
+                if attempt == 1:
+                    continue
+                break
             return response, reply
         raise ChannelError("getui: the token was refused again right after renewal")
 
     def send(self, messages: Sequence[Message]) -> list[Delivery]:
-        out: list[Delivery] = []
-        for m in messages:
-            response, reply = self._post(self.payload(m))
-            if not isinstance(reply, dict):
-                raise ChannelError(f"getui: unexpected answer (HTTP {response.status_code})")
-            code = reply.get("code")
-            if code == self.TOKEN_EXPIRED:
-                raise ChannelError("getui: the token was refused again right after renewal")
-            if code != 0:
-                retryable = code in self.RETRYABLE or response.status_code >= 500
-                out.append(Delivery(m.key, "failed", error=str(code), retryable=retryable))
-                continue
-            tasks = reply.get("data") or {}
-            taskid, per_cid = next(iter(tasks.items()), (None, {}))
-            status = per_cid.get(m.to) if isinstance(per_cid, dict) else None
-            if status in self.SENT:
-                out.append(Delivery(m.key, "sent", provider_id=str(taskid)))
-            else:
-                out.append(Delivery(m.key, "failed", provider_id=taskid, error=str(status), retryable=False))
-        return out
+        return send_each(messages, self._send_one)
+
+    def _send_one(self, m: Message) -> Delivery:
+        response, reply = self._post(self.payload(m))
+        if not isinstance(reply, dict):
+            raise ChannelError(f"getui: unexpected answer (HTTP {response.status_code})")
+        code = reply.get("code")
+        if code != 0:
+            retryable = code in self.RETRYABLE or response.status_code >= 500
+            return Delivery(m.key, "failed", error=str(code), retryable=retryable)
+        tasks = reply.get("data") or {}
+        taskid, per_cid = next(iter(tasks.items()), (None, {}))
+        status = per_cid.get(m.to) if isinstance(per_cid, dict) else None
+        if status in self.SENT:
+            return Delivery(m.key, "sent", provider_id=str(taskid))
+        return Delivery(m.key, "failed", provider_id=taskid, error=str(status), retryable=False)
 
     def receipts(self, body: bytes, headers: Mapping[str, str]) -> list[Receipt]:
         """Parse a Getui receipt POST: one JSON object a line, ``{appid, cid, taskid, msgid, code, desc, sign,
@@ -477,7 +477,7 @@ class Fcm:
         return {"message": body}
 
     def send(self, messages: Sequence[Message]) -> list[Delivery]:
-        return [self._send_one(m) for m in messages]
+        return send_each(messages, self._send_one)
 
     def _send_one(self, message: Message) -> Delivery:
         path = f"/v1/projects/{self.config.project_id}/messages:send"
@@ -509,3 +509,9 @@ class Fcm:
 
     def close(self) -> None:
         self._client.close()
+
+
+if TYPE_CHECKING:  # each adapter is a Channel (mypy checks the protocol here)
+
+    def _is_channel(j: JPush, g: Getui, f: Fcm) -> tuple[Channel, Channel, Channel]:
+        return j, g, f

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
@@ -34,6 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from userloop.core.errors import ValidationError
 from userloop.engage.channels.base import ChannelError, ChannelKind, Delivery, Message, Receipt
+
+if TYPE_CHECKING:
+    from userloop.engage.channels.base import Channel
 
 Clock = Callable[[], float]
 
@@ -90,6 +93,23 @@ def _json_list(body: bytes, provider: str) -> list[dict[str, Any]]:
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ValidationError(f"{provider} receipt: expected a JSON array of objects", code="invalid")
     return items
+
+
+def send_each(messages: Sequence[Message], send_one: Callable[[Message], Delivery]) -> list[Delivery]:
+    """Send one message at a time. If the channel fails (:class:`ChannelError`) after some messages went out, those
+    are not thrown away by raising (the runtime would resend the whole batch, and providers without idempotence
+    would send them twice): the rest are reported ``failed``, ``channel_unavailable``, retryable. With nothing sent
+    yet the error is raised as usual."""
+    out: list[Delivery] = []
+    for i, message in enumerate(messages):
+        try:
+            out.append(send_one(message))
+        except ChannelError:
+            if not any(d.status == "sent" for d in out):
+                raise
+            out.extend(Delivery(m.key, "failed", error="channel_unavailable", retryable=True) for m in messages[i:])
+            break
+    return out
 
 
 class ProviderConfig(BaseModel):
@@ -218,7 +238,7 @@ class AliyunSms:
         return full
 
     def send(self, messages: Sequence[Message]) -> list[Delivery]:
-        return [self._send_one(m) for m in messages]
+        return send_each(messages, self._send_one)
 
     def _send_one(self, message: Message) -> Delivery:
         if not E164.match(message.to):
@@ -390,9 +410,22 @@ class TencentSms:
                 valid.append((i, m))
             else:
                 results[i] = _invalid_address(m)
-        for batch in self._batches(valid):
-            for i, delivery in zip((i for i, _ in batch), self._send_batch([m for _, m in batch]), strict=True):
+        sent_any = False
+        batches = self._batches(valid)
+        for n, batch in enumerate(batches):
+            try:
+                deliveries = self._send_batch([m for _, m in batch])
+            except ChannelError:
+                if not sent_any:
+                    raise
+                # as in send_each: keep what went out, report the rest retryable
+                for rest in batches[n:]:
+                    for i, m in rest:
+                        results[i] = Delivery(m.key, "failed", error="channel_unavailable", retryable=True)
+                break
+            for i, delivery in zip((i for i, _ in batch), deliveries, strict=True):
                 results[i] = delivery
+                sent_any = sent_any or delivery.status == "sent"
         return [r for r in results if r is not None]
 
     def _send_batch(self, batch: Sequence[Message]) -> list[Delivery]:
@@ -528,7 +561,7 @@ class TwilioSms:
         self._client = http_client(config.endpoint, config.timeout_s)
 
     def send(self, messages: Sequence[Message]) -> list[Delivery]:
-        return [self._send_one(m) for m in messages]
+        return send_each(messages, self._send_one)
 
     def _send_one(self, message: Message) -> Delivery:
         if not E164.match(message.to):
@@ -580,3 +613,9 @@ class TwilioSms:
 
     def close(self) -> None:
         self._client.close()
+
+
+if TYPE_CHECKING:  # each adapter is a Channel (mypy checks the protocol here)
+
+    def _is_channel(a: AliyunSms, t: TencentSms, w: TwilioSms) -> tuple[Channel, Channel, Channel]:
+        return a, t, w
