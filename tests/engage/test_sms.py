@@ -157,6 +157,22 @@ def test_aliyun_tampered_or_replayed_request_is_refused(aliyun: AliyunSmsFake) -
     assert len(aliyun.accepted) == 1
 
 
+def test_aliyun_signature_matches_aliyuns_published_example() -> None:
+    # Aliyun's RPC signature doc: DescribeRegions with the secret "testsecret" signs to OLeaidS1JvxuMvnyHOwuJ+uX5qY=
+    params = {
+        "Timestamp": "2016-02-23T12:46:24Z",
+        "Format": "XML",
+        "AccessKeyId": "testid",
+        "Action": "DescribeRegions",
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureNonce": "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf",
+        "Version": "2014-05-26",
+        "SignatureVersion": "1.0",
+    }
+    assert aliyun_signature("GET", params, "testsecret") == "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+    assert aliyun_fake.expected_signature("GET", params, "testsecret") == "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+
+
 @given(st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=20), max_size=6))
 def test_aliyun_signature_agrees_with_the_fakes_own_computation(params: dict[str, str]) -> None:
     assert aliyun_signature("POST", params, "s3cr*t ~") == aliyun_fake.expected_signature("POST", params, "s3cr*t ~")
@@ -188,7 +204,9 @@ def test_a_channel_failure_after_some_sends_keeps_them(aliyun: AliyunSmsFake) ->
     adapter = aliyun_adapter(aliyun)
     deliveries = adapter.send([sms("a", "+8613800000001"), sms("b", "+8613800000002"), sms("c", "+8613800000003")])
     assert [(d.status, d.error, d.retryable) for d in deliveries] == [
-        ("sent", None, False), ("failed", "channel_unavailable", True), ("failed", "channel_unavailable", True)
+        ("sent", None, False),
+        ("failed", "channel_unavailable", True),
+        ("failed", "channel_unavailable", True),
     ]
     assert [r["phone"] for r in aliyun.accepted] == ["13800000001"]
     with pytest.raises(ChannelError, match="ACCOUNT_ABNORMAL"):  # nothing sent yet: the whole batch is retried
@@ -274,6 +292,25 @@ def test_tencent_splits_at_200_numbers(tencent: TencentSmsFake) -> None:
     assert len(tencent.accepted) == 201
 
 
+def test_tc3_matches_tencents_published_example() -> None:
+    # cloud.tencent.com "签名方法 v3": CVM DescribeInstances at 1551113065 signs (content-type;host) to 72e494ea…
+    payload = rb'{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}'
+    authorization = tc3_authorization(
+        secret_id="AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",
+        secret_key="Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
+        service="cvm",
+        host="cvm.tencentcloudapi.com",
+        timestamp=1551113065,
+        payload=payload,
+        action="DescribeInstances",
+        sign_action=False,
+    )
+    assert authorization.endswith(
+        "/2019-02-25/cvm/tc3_request, SignedHeaders=content-type;host, "
+        "Signature=72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
+    )
+
+
 def test_tencent_signature_is_checked(tencent: TencentSmsFake) -> None:
     with pytest.raises(ChannelError, match=r"AuthFailure\.SignatureFailure"):
         tencent_adapter(tencent, secret="wrong").send([sms("k", "+8613800138000", {"1": "1"})])
@@ -308,7 +345,20 @@ def test_tencent_signature_is_checked(tencent: TencentSmsFake) -> None:
     assert refused["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure"
     accepted = httpx.post(tencent.url + "/", content=payload, headers=headers).json()
     assert accepted["Response"]["SendStatusSet"][0]["Code"] == "Ok"
-    assert [r["phone"] for r in tencent.accepted] == ["+8613800138000"]
+    # the documented form, content-type and host signed only, is accepted too
+    headers["Authorization"] = tc3_authorization(
+        secret_id="AKIDfakeSecretId",
+        secret_key="fake-secret-key",
+        service="sms",
+        host=host,
+        timestamp=int(NOW),
+        payload=payload,
+        action="SendSms",
+        sign_action=False,
+    )
+    accepted = httpx.post(tencent.url + "/", content=payload, headers=headers).json()
+    assert accepted["Response"]["SendStatusSet"][0]["Code"] == "Ok"
+    assert [r["phone"] for r in tencent.accepted] == ["+8613800138000"] * 2
 
 
 def test_tencent_error_mapping(tencent: TencentSmsFake) -> None:

@@ -303,14 +303,18 @@ def tc3_authorization(
     payload: bytes,
     action: str,
     content_type: str = "application/json; charset=utf-8",
+    sign_action: bool = True,
 ) -> str:
     """The ``Authorization`` header of Tencent Cloud API 3.0, TC3-HMAC-SHA256 (cloud.tencent.com/document/api/382/
     52072): a canonical request over ``POST``, ``/``, an empty query, the signed headers ``content-type``, ``host``
     and ``x-tc-action`` and the payload's SHA-256; the string to sign names the UTC date and service; the key is
     derived ``HMAC("TC3"+key, date) → service → "tc3_request"``."""
     date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
-    canonical_headers = f"content-type:{content_type}\nhost:{host}\nx-tc-action:{action.lower()}\n"
-    signed_headers = "content-type;host;x-tc-action"
+    canonical_headers = f"content-type:{content_type}\nhost:{host}\n"
+    signed_headers = "content-type;host"
+    if sign_action:  # the SDKs' current practice; the documented example signs content-type and host only
+        canonical_headers += f"x-tc-action:{action.lower()}\n"
+        signed_headers += ";x-tc-action"
     canonical_request = "\n".join(
         ["POST", "/", "", canonical_headers, signed_headers, hashlib.sha256(payload).hexdigest()]
     )
