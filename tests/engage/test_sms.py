@@ -284,12 +284,46 @@ def test_tencent_batches_by_template_values_with_per_number_results(
     assert all(r.at_ms == int(NOW * 1000) + 3000 for r in receipts)
 
 
-def test_tencent_splits_at_200_numbers(tencent: TencentSmsFake) -> None:
+def tc3_headers(fake: TencentSmsFake, payload: bytes, *, sign_action: bool = True) -> dict[str, str]:
+    """Headers of a SendSms request to the fake, signed with the fake's credentials."""
+    authorization = tc3_authorization(
+        secret_id="AKIDfakeSecretId",
+        secret_key="fake-secret-key",
+        service="sms",
+        host=fake.url.removeprefix("http://"),
+        timestamp=int(NOW),
+        payload=payload,
+        action="SendSms",
+        sign_action=sign_action,
+    )
+    return {
+        "Authorization": authorization,
+        "Content-Type": "application/json; charset=utf-8",
+        "X-TC-Action": "SendSms",
+        "X-TC-Timestamp": str(int(NOW)),
+        "X-TC-Version": "2021-01-11",
+    }
+
+
+def test_tencent_splits_at_200_numbers_and_mainland_from_international(tencent: TencentSmsFake) -> None:
     messages = [sms(f"k{i}", f"+86139{i:08d}", {"1": "码"}) for i in range(201)]
+    messages.insert(7, sms("k-hk", "+85291234567", {"1": "码"}))
     deliveries = tencent_adapter(tencent).send(messages)
     assert all(d.status == "sent" for d in deliveries)
-    assert tencent.requests == 2
-    assert len(tencent.accepted) == 201
+    assert [d.key for d in deliveries] == [m.key for m in messages]
+    assert tencent.requests == 3
+    assert len(tencent.accepted) == 202
+    payload = json.dumps(
+        {
+            "PhoneNumberSet": ["+8613900000001", "+85291234568"],
+            "SmsSdkAppId": "1400000001",
+            "TemplateId": "1",
+            "SignName": "用户回路",
+            "TemplateParamSet": ["码"],
+        }
+    ).encode()
+    refused = httpx.post(tencent.url + "/", content=payload, headers=tc3_headers(tencent, payload)).json()
+    assert {refused["Response"]["Error"]["Code"]} == {"FailedOperation.ContainDomesticAndInternationalPhoneNumber"}
 
 
 def test_tc3_matches_tencents_published_example() -> None:
@@ -314,7 +348,6 @@ def test_tc3_matches_tencents_published_example() -> None:
 def test_tencent_signature_is_checked(tencent: TencentSmsFake) -> None:
     with pytest.raises(ChannelError, match=r"AuthFailure\.SignatureFailure"):
         tencent_adapter(tencent, secret="wrong").send([sms("k", "+8613800138000", {"1": "1"})])
-    host = tencent.url.removeprefix("http://")
     payload = json.dumps(
         {
             "PhoneNumberSet": ["+8613800138000"],
@@ -325,38 +358,16 @@ def test_tencent_signature_is_checked(tencent: TencentSmsFake) -> None:
         },
         ensure_ascii=False,
     ).encode()
-    headers = {
-        "Authorization": tc3_authorization(
-            secret_id="AKIDfakeSecretId",
-            secret_key="fake-secret-key",
-            service="sms",
-            host=host,
-            timestamp=int(NOW),
-            payload=payload,
-            action="SendSms",
-        ),
-        "Content-Type": "application/json; charset=utf-8",
-        "X-TC-Action": "SendSms",
-        "X-TC-Timestamp": str(int(NOW)),
-        "X-TC-Version": "2021-01-11",
-    }
+    headers = tc3_headers(tencent, payload)
     tampered = payload.replace(b"+8613800138000", b"+8613800138001")
     refused = httpx.post(tencent.url + "/", content=tampered, headers=headers).json()
     assert refused["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure"
     accepted = httpx.post(tencent.url + "/", content=payload, headers=headers).json()
     assert accepted["Response"]["SendStatusSet"][0]["Code"] == "Ok"
     # the documented form, content-type and host signed only, is accepted too
-    headers["Authorization"] = tc3_authorization(
-        secret_id="AKIDfakeSecretId",
-        secret_key="fake-secret-key",
-        service="sms",
-        host=host,
-        timestamp=int(NOW),
-        payload=payload,
-        action="SendSms",
-        sign_action=False,
-    )
-    accepted = httpx.post(tencent.url + "/", content=payload, headers=headers).json()
+    documented = tc3_headers(tencent, payload, sign_action=False)
+    assert "SignedHeaders=content-type;host," in documented["Authorization"]
+    accepted = httpx.post(tencent.url + "/", content=payload, headers=documented).json()
     assert accepted["Response"]["SendStatusSet"][0]["Code"] == "Ok"
     assert [r["phone"] for r in tencent.accepted] == ["+8613800138000"] * 2
 

@@ -348,7 +348,8 @@ class TencentSms:
     """Tencent Cloud SMS ``SendSms`` (API 2021-01-11, cloud.tencent.com/document/api/382/55981), signed with
     TC3-HMAC-SHA256.
 
-    Messages with the same template values go out together, up to 200 numbers per request (the API's limit), and
+    Messages with the same template values go out together, up to 200 numbers per request (the API's limit; mainland
+    and international numbers in separate requests, as the API requires), and
     the reply's ``SendStatusSet`` gives one result per number, matched back by ``PhoneNumber`` (a number appears
     once per request). ``SessionContext`` (echoed per number) carries our key when a request holds one message; a
     shared request carries ``batch:<digest of its keys>``. Tencent documents no idempotence either, so duplicate
@@ -395,7 +396,8 @@ class TencentSms:
         open_batches: dict[tuple[str, ...], list[list[tuple[int, Message]]]] = {}
         out: list[list[tuple[int, Message]]] = []
         for item in messages:
-            values = tuple(self.template_values(item[1].params))
+            # a request holds mainland numbers only or international ones only (the API refuses a mix)
+            values = (str(item[1].to.startswith("+86")), *self.template_values(item[1].params))
             for batch in open_batches.get(values, []):
                 if len(batch) < self.MAX_NUMBERS and all(m.to != item[1].to for _, m in batch):
                     batch.append(item)

@@ -123,6 +123,11 @@ class TencentSmsFake:
             return self._error("InvalidParameterValue.IncorrectPhoneNumber", "PhoneNumberSet is empty.")
         if len(numbers) > 200:
             return self._error("LimitExceeded.PhoneNumberCountLimit", "More than 200 numbers in one request.")
+        if len({str(n).startswith("+86") for n in numbers}) > 1:
+            return self._error(
+                "FailedOperation.ContainDomesticAndInternationalPhoneNumber",
+                "The request mixes mainland and international numbers.",
+            )
         params = body.get("TemplateParamSet") or []
         context = str(body.get("SessionContext") or "")
         if len(context.encode()) > 512:
