@@ -206,9 +206,22 @@ def test_getui_expired_token_is_renewed_once(getui: GetuiFake) -> None:
     getui.expire_tokens()
     deliveries = adapter.send([push("k-2", "cid-2")])
     assert deliveries[0].status == "sent"
-    assert (adapter.auth_count, getui.auth_calls) == (2, 2)
+    assert (adapter.auth_count, getui.auth_calls, getui.token_refusals) == (2, 2, 1)
     refused = httpx.post(f"{getui.url}/v2/gtAppId0001/push/single/cid", json={}, headers={"token": "forged"})
     assert refused.json()["code"] == 10001
+
+
+def test_getui_token_past_its_expire_time_is_renewed_before_use(getui: GetuiFake) -> None:
+    now = [NOW]
+    getui.clock = lambda: now[0]
+    config = GetuiConfig(
+        app_id="gtAppId0001", app_key="gtAppKey0001", master_secret="gt-master-secret", endpoint=getui.url
+    )
+    adapter = opened(Getui(config, clock=lambda: now[0]))
+    adapter.send([push("k-1", "cid-1")])
+    now[0] += 86_400  # a day later the token (valid 24 h) is past its expire_time
+    assert adapter.send([push("k-2", "cid-2")])[0].status == "sent"
+    assert (adapter.auth_count, getui.auth_calls, getui.token_refusals) == (2, 2, 0)
 
 
 def test_getui_authentication_and_errors(getui: GetuiFake) -> None:
@@ -320,7 +333,23 @@ def test_fcm_revoked_token_is_exchanged_once_more(fcm: FcmFake) -> None:
     adapter.send([push("k-1", "token-1")])
     fcm.expire_tokens()
     assert adapter.send([push("k-2", "token-2")])[0].status == "sent"
-    assert adapter.token_exchanges == 2
+    assert (adapter.token_exchanges, fcm.unauthenticated) == (2, 1)
+
+
+def test_fcm_token_is_renewed_before_it_expires(fcm: FcmFake) -> None:
+    now = [NOW]
+    fcm.clock = lambda: now[0]
+    config = FcmConfig(
+        project_id="demo-project", client_email=EMAIL, private_key_pem=_PEM, token_uri=fcm.token_uri, endpoint=fcm.url
+    )
+    adapter = opened(Fcm(config, clock=lambda: now[0]))
+    adapter.send([push("k-1", "token-1")])
+    now[0] += 3_000  # within the hour: the same token
+    adapter.send([push("k-2", "token-1")])
+    assert adapter.token_exchanges == 1
+    now[0] += 600  # a minute before the token's end it is exchanged again, without a refused request
+    adapter.send([push("k-3", "token-1")])
+    assert (adapter.token_exchanges, fcm.token_grants, len(fcm.deliveries), fcm.unauthenticated) == (2, 2, 3, 0)
 
 
 def test_fcm_static_bearer_token(fcm: FcmFake) -> None:

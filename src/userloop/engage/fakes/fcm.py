@@ -60,6 +60,7 @@ class FcmFake:
         self.deliveries: list[dict[str, Any]] = []
         self.failures: dict[str, str] = {}
         self.token_grants = 0
+        self.unauthenticated = 0  # requests refused for their bearer token
         self._tokens: dict[str, float] = {}
         self._lock = threading.Lock()
         self._seq = 0
@@ -142,6 +143,7 @@ class FcmFake:
         header = request.headers.get("authorization", "")
         expiry = self._tokens.get(header.removeprefix("Bearer ")) if header.startswith("Bearer ") else None
         if expiry is None or self.clock() >= expiry:
+            self.unauthenticated += 1
             return self._error(
                 401,
                 "UNAUTHENTICATED",

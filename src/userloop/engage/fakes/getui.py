@@ -37,6 +37,7 @@ class GetuiFake:
         self.deliveries: list[dict[str, Any]] = []
         self.failures: dict[str, str | int] = {}
         self.auth_calls = 0
+        self.token_refusals = 0  # requests answered 10001
         self._tokens: dict[str, float] = {}
         self._results: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -81,6 +82,7 @@ class GetuiFake:
         with self._lock:
             expiry = self._tokens.get(request.headers.get("token", ""))
         if expiry is None or self.clock() * 1000 >= expiry:
+            self.token_refusals += 1
             return self._reply(10001, "token错误或失效")
         if route == "/push/single/cid":
             return self._single(body)
