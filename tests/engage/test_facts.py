@@ -249,6 +249,16 @@ def test_tag_values_are_the_current_ones(world: World) -> None:
     assert [p for p in world.people if _holds(when, loaded[p])] == [mover]
 
 
+def test_a_disabled_tag_keeps_its_last_values_with_a_warning(world: World) -> None:
+    tags.update(world.ws.meta, world.project, world.info.id, "home_city", enabled=False)
+    try:
+        loaded = _load(world, world.people, Needs(tags=frozenset({"home_city"})))
+    finally:
+        tags.update(world.ws.meta, world.project, world.info.id, "home_city", enabled=True)
+    assert loaded[world.login[MOVER]].tag("home_city") == NEW_CITY
+    assert any("'home_city' is disabled" in w for w in loaded.warnings)
+
+
 # segments -------------------------------------------------------------------------------------------------------
 def test_segment_membership_is_the_last_refresh_and_a_never_refreshed_one_is_empty(world: World) -> None:
     missing = 999_999
@@ -300,6 +310,8 @@ def test_models_not_run_are_empty_with_a_warning(world: World) -> None:
     assert loaded == {p: Person(p, zone="Europe/Berlin", project_zone="Europe/Berlin") for p in (1, 2)}
     assert sum("has not run" in w for w in loaded.warnings) == len(MODEL_OUTPUTS)
     assert any("'city'" in w for w in loaded.warnings)
+    odd = load_facts(project, world.ws.meta, info, [1], Needs(models=frozenset({"rfm"})))
+    assert odd[1].model("rfm") is None and any("'rfm' is not a model output" in w for w in odd.warnings)
 
 
 # the batch ------------------------------------------------------------------------------------------------------

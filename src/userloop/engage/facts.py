@@ -347,6 +347,9 @@ def _models(session: Any, project: ProjectStore, names: list[str], warnings: lis
     fields = model_fields(project)
     by_table: dict[str, list[tuple[str, str]]] = {}  # model → [(journey name, column)]
     for n in names:
+        if n not in MODEL_OUTPUTS:
+            warnings.append(f"{n!r} is not a model output a journey reads ({', '.join(MODEL_OUTPUTS)}); it is empty")
+            continue
         model, column = MODEL_OUTPUTS[n]
         if column not in fields.get(model, {}):
             warnings.append(f"model output {n!r} ({model}.{column}) is not there: the {model} model has not run")
