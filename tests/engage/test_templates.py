@@ -189,6 +189,24 @@ def test_runtime_checks_hold_without_the_static_ones() -> None:
         assert info.value.field == "body.en"
 
 
+def test_data_keys_with_underscores_are_data() -> None:
+    assert render(sms("{{ person['_note'] }}"), scope(_note="n"), "en").text == "n"
+    assert attempt("{{ person['__x'] }}")[0] == "template_unsafe"
+    assert attempt("{{ person['_missing_attr'] }}")[0] == "ok"
+
+
+def test_views_are_measured() -> None:
+    s = scope(blob="x" * 200_000)
+    body = "{% set v = person.values() %}{{ [v, v, v, v, v, v, v, v] }}"
+    code, message = "ok", ""
+    try:
+        render(sms(body), s, "en")
+    except UserloopError as e:
+        code, message = e.code, e.message
+    assert code == "template_unsafe", message
+    assert "printed value" in message  # measured before printing, not only after
+
+
 def test_limits_name_the_template_and_line() -> None:
     with pytest.raises(TemplateUnsafeError) as info:
         render(sms("ok\nstill ok\n{{ 'x' * 10**9 }}"), scope(), "en")
@@ -614,3 +632,45 @@ def test_tracking_a_rendered_email() -> None:
     tracked = add_pixel(track_links(body, lambda u: "https://t.example/c", keep=[s.links["unsubscribe"]]), "https://p")
     assert "evil.example" not in [dict(e[2]).get("href") for e in events(tracked) if e[1] == "a"]
     assert s.links["unsubscribe"] in [dict(e[2]).get("href") for e in events(tracked) if e[1] == "a"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ person.name|center(1000000000) }}",
+        "{{ person.name|indent(1000000000) }}",
+        "{{ person.name|wordwrap(1, wrapstring='x' * 1000) }}",
+        "{{ range(10)|batch(1000000000, 'x')|list }}",
+        "{{ range(10)|slice(1000000000)|list }}",
+        "{{ range(10)|random }}",
+        "{{ person.name|urlize }}",
+        "{{ person|xmlattr }}",
+    ],
+)
+def test_amplifying_filters_are_not_available(body: str) -> None:
+    code, message = attempt(body)
+    assert code == "template_invalid"
+    assert "No filter named" in message
+
+
+def test_null_values_print_empty() -> None:
+    out = render(
+        sms("[{{ person.x }}][{{ 'a' ~ person.x }}][{{ person.x|money }}][{{ person.x|date }}]"), scope(x=None)
+    )
+    assert out.text == "[][a][][]"
+    assert out.missing == []
+    assert out.warnings == []
+
+
+def test_concurrent_renders_keep_their_own_state() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    m = sms("{{ person.name }}{{ person.get('only_' ~ person.id) }}{{ person['gap_' ~ person.id] }}")
+
+    def one(i: int) -> tuple[str, list[str]]:
+        out = render(m, RenderScope(person={"id": i, "name": f"p{i}", "$language": "en"}), "en")
+        return out.text, out.missing
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, range(64)))
+    assert results == [(f"p{i}", [f"person.gap_{i}"]) for i in range(64)]

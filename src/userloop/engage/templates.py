@@ -42,7 +42,7 @@ import functools
 import html as html_lib
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -311,7 +311,7 @@ def _weight(value: Any, limit: int = MAX_VALUE) -> int:
             total += 2 + 4 * len(v)
             stack.extend(v.keys())
             stack.extend(v.values())
-        elif isinstance(v, list | tuple | set | frozenset):
+        elif isinstance(v, list | tuple | set | frozenset | KeysView | ValuesView | ItemsView):
             total += 2 + 2 * len(v)
             stack.extend(v)
         else:
@@ -555,8 +555,6 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         _tick()
-        if isinstance(argument, str) and argument.startswith("_"):
-            raise SecurityError(f"access to item {argument!r} is not allowed")
         return super().getitem(obj, argument)
 
     # -- operators and calls
@@ -717,7 +715,10 @@ def _checked(source: str, autoescape: bool) -> jinja2.Template | tuple[Literal["
         if isinstance(node, nodes.Getattr):
             name = node.attr
         elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
-            name = node.arg.value
+            # person['_x'] may read a data key named so; person['__class__'] is refused here, and any attribute
+            # behind a missing key is refused at run time
+            value = node.arg.value
+            name = value if isinstance(value, str) and value.startswith("__") else None
         elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
             arg = node.args[0]
             name = arg.value if isinstance(arg, nodes.Const) else None
