@@ -277,6 +277,19 @@ def test_headers_and_bodies_round_trip_through_a_mail_parser(subject: str, name:
 def test_html_to_text_drops_scripts_and_keeps_links() -> None:
     html = "<style>p{}</style><p>第一段</p><script>x()</script><p>见 <a href='https://a.example/x'>这里</a><br>完</p>"
     assert html_to_text(html) == "第一段\n\n见 这里 (https://a.example/x)\n完\n"
+    tricky = (
+        '<!-- <p>hidden</p> --><P TITLE="a>b">5 &lt; 6 &amp;&nbsp;ok</P><SCRIPT>if (a<b) {}</SCRIPT>'
+        '<a href=javascript:alert(1)>x</a> <a HREF="https://a.example/?a=1&amp;b=2">y</a> 3 < 4'
+    )
+    assert html_to_text(tricky) == "5 < 6 & ok\nx y (https://a.example/?a=1&b=2) 3 < 4\n"
+
+
+@settings(max_examples=examples(100))
+@given(st.lists(st.sampled_from(["<", ">", "/", "a", "p", "br", "script", "!--", "-->", '"', "'", "=", " ", "字", "&",
+                                 "amp;", "href", "\n"])).map("".join))  # fmt: skip
+def test_html_to_text_takes_any_markup(html: str) -> None:
+    text = html_to_text(html)
+    assert text.endswith("\n") and "\n\n\n" not in text
 
 
 def test_bad_channel_settings() -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 import smtplib
 import ssl
@@ -39,7 +40,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
-from html.parser import HTMLParser
 
 from userloop.core.errors import ValidationError
 from userloop.engage.channels.base import ChannelError, ChannelKind, Delivery, Message
@@ -175,51 +175,46 @@ def _pct(c: str) -> str:
     return "".join(f"%{b:02X}" for b in c.encode())
 
 
-class _TextOfHtml(HTMLParser):
-    """A plain-text rendition of an HTML body for the ``text/plain`` alternative: text, line breaks at blocks,
-    links as ``text (url)``; scripts and styles dropped."""
+# One scan of an HTML body: comments, tags (attribute values quoted either way may hold '>'), text, a stray '<'.
+_TOKEN = re.compile(r"""<!--.*?(?:-->|$)|<(/?)([A-Za-z][A-Za-z0-9]*)((?:[^>"']|"[^"]*"|'[^']*')*)>|([^<]+)|<""", re.S)
+_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
+_BLOCK = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol"})
 
-    _BLOCK = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol"})
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self._skip = 0
-        self._href: list[str | None] = []
+def html_to_text(body: str) -> str:
+    """The plain-text alternative of an HTML body: its text, a line break at each block, links as ``text (url)``
+    (http, https, mailto), scripts, styles and comments dropped, entities decoded.
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    A single regular-expression scan instead of :class:`html.parser.HTMLParser`, which took three quarters of
+    the time to build a message; the result only has to read well, it is never parsed again."""
+    out: list[str] = []
+    hrefs: list[str | None] = []
+    pos = 0
+    while pos < len(body):
+        token = _TOKEN.match(body, pos)
+        assert token is not None  # the last alternative matches any '<'
+        pos = token.end()
+        close, tag, attrs, text = token.groups()
+        if tag is None:
+            if not token.group(0).startswith("<!--"):
+                out.append(text if text is not None else "<")
+            continue
+        tag = tag.lower()
         if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in self._BLOCK:
-            self.out.append("\n")
-        elif tag == "a":
-            self._href.append(dict(attrs).get("href"))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self._skip = max(0, self._skip - 1)
-        elif tag in self._BLOCK:
-            self.out.append("\n")
-        elif tag == "a" and self._href:
-            href = self._href.pop()
-            if href and href.startswith(("http://", "https://", "mailto:")):
-                self.out.append(f" ({href})")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.out.append(data)
-
-    def text(self) -> str:
-        lines = (" ".join(line.split()) for line in "".join(self.out).splitlines())
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
-
-
-def html_to_text(html: str) -> str:
-    """The plain-text alternative of an HTML body."""
-    parser = _TextOfHtml()
-    parser.feed(html)
-    parser.close()
-    return parser.text()
+            if not close:  # raw text up to its end tag (HTML §13.1.2.1): '<' inside is not a tag
+                end = re.compile(rf"</{tag}\s*>", re.I).search(body, pos)
+                pos = end.end() if end else len(body)
+        elif tag in _BLOCK:
+            out.append("\n")
+        elif tag == "a" and not close:
+            href = _HREF.search(attrs)
+            hrefs.append(next((g for g in href.groups() if g is not None), None) if href else None)
+        elif tag == "a" and hrefs:
+            link = hrefs.pop()
+            if link and html.unescape(link).strip().lower().startswith(("http://", "https://", "mailto:")):
+                out.append(f" ({link.strip()})")
+    lines = (" ".join(line.split()) for line in html.unescape("".join(out)).splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
 
 
 @dataclass(frozen=True)
@@ -335,8 +330,8 @@ class SmtpChannel:
         head.append(("MIME-Version", "1.0"))
         if message.html:
             text, text_cte = _body(html_to_text(message.body))
-            html, html_cte = _body(message.body)
-            boundary = _boundary(key, text + html)
+            rich, rich_cte = _body(message.body)
+            boundary = _boundary(key, text + rich)
             head.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
             body = b"".join(
                 [
@@ -344,8 +339,8 @@ class SmtpChannel:
                     f"Content-Transfer-Encoding: {text_cte}\r\n\r\n".encode(),
                     text,
                     f"\r\n--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n"
-                    f"Content-Transfer-Encoding: {html_cte}\r\n\r\n".encode(),
-                    html,
+                    f"Content-Transfer-Encoding: {rich_cte}\r\n\r\n".encode(),
+                    rich,
                     f"\r\n--{boundary}--\r\n".encode(),
                 ]
             )
