@@ -674,3 +674,40 @@ def test_concurrent_renders_keep_their_own_state() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(one, range(64)))
     assert results == [(f"p{i}", [f"person.gap_{i}"]) for i in range(64)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ " + "[" * 5000 + "]" * 5000 + " }}",
+        "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
+        "{{ " + "-" * 20000 + "1 }}",
+        "{{ 1" + " + 1" * 10000 + " }}",
+        "{{ 1" + " ~ 1" * 10000 + " }}",
+        "{% for i in range(2) %}" * 30 + "x" + "{% endfor %}" * 30,
+        "{% if true %}" * 200 + "x" + "{% endif %}" * 200,
+    ],
+)
+def test_deep_or_huge_templates_are_refused_when_made(body: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(ValidationError) as info:
+        sms(body)
+    assert time.monotonic() - start < 2.0
+    assert info.value.code == "template_invalid"
+    assert info.value.field in ("body.en", "body.zh-CN")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{% set s = 'x' * 1000000 %}{{ s|sort|length }}",
+        "{% set s = 'x' * 1000000 %}{{ s|unique|list|length }}",
+        "{% set s = 'x' * 100000 %}{{ s|map('upper')|join }}",
+    ],
+)
+def test_filters_that_visit_every_item_are_capped(body: str) -> None:
+    start = time.monotonic()
+    code, message = attempt(body)
+    assert time.monotonic() - start < 0.5
+    assert code == "template_unsafe"
+    assert "items" in message

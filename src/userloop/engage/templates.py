@@ -42,7 +42,7 @@ import functools
 import html as html_lib
 import re
 import time
-from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, Sized, ValuesView
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -99,8 +99,10 @@ MAX_PRODUCED = 4 * MAX_OUTPUT
 MAX_RANGE = 10_000
 #: Most loop iterations, calls, attribute reads and operators in one render.
 MAX_STEPS = 200_000
-#: Most items a filter may collect from an iterator.
-MAX_ITEMS = 100_000
+#: Most items a list built by ``*`` may hold, and a filter may collect from an iterator or sort, map or group.
+MAX_ITEMS = 20_000
+#: Most syntax nodes in one template (compiling is slow past a few thousand; real messages have hundreds).
+MAX_NODES = 5_000
 #: Deepest nesting of macro calls (a recursive macro stops here).
 MAX_MACRO_DEPTH = 32
 #: Largest integer a template may compute, in bits.
@@ -466,6 +468,13 @@ def _allowed_methods(obj: Any) -> frozenset[str]:
     return frozenset()
 
 
+#: Filters that visit every item in Python (sorting, mapping, grouping); their input is capped at MAX_ITEMS.
+_ITERATING_FILTERS = frozenset(
+    {"dictsort", "groupby", "items", "join", "list", "map", "max", "min", "reject", "rejectattr", "select"}
+    | {"selectattr", "sort", "sum", "unique"}
+)
+
+
 def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """``func`` with its value and arguments measured first, an iterator value collected (bounded) into a list, and
     the filters that amplify (join, replace, format) checked against their result size."""
@@ -479,6 +488,8 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
             rest[0] = _materialize(rest[0])
         for arg in (*rest, *kwargs.values()):
             _check_value(arg, f"the input of the {name!r} filter")
+        if name in _ITERATING_FILTERS and rest and isinstance(rest[0], Sized) and len(rest[0]) > MAX_ITEMS:
+            raise _Limit(f"the {name!r} filter may go over at most {MAX_ITEMS} items")
         if name == "join" and rest:
             items = rest[0] if isinstance(rest[0], list) else _materialize(iter(rest[0]))
             rest[0] = items
@@ -694,11 +705,20 @@ def _checked(source: str, autoescape: bool) -> jinja2.Template | tuple[Literal["
     material's templates are parsed and checked once however many people it is rendered for."""
     if len(source.encode("utf-8")) > MAX_TEMPLATE_BYTES:
         return "invalid", f"the template is larger than {MAX_TEMPLATE_BYTES} bytes"
-    env = _sandbox(autoescape)
     try:
-        tree = env.parse(source)
+        return _check_tree(source, autoescape)
     except jinja2.TemplateSyntaxError as e:
         return "invalid", f"line {e.lineno}: {e.message}"
+    except (RecursionError, SyntaxError, MemoryError):  # Jinja's parser or Python's compiler gave up on the depth
+        return "invalid", "the template nests too deeply (brackets, operators or blocks)"
+
+
+def _check_tree(source: str, autoescape: bool) -> jinja2.Template | tuple[Literal["invalid", "unsafe"], str]:
+    env = _sandbox(autoescape)
+    tree = env.parse(source)
+    for size, _ in enumerate(tree.find_all(nodes.Node), start=1):
+        if size > MAX_NODES:
+            return "invalid", f"the template has more than {MAX_NODES} parts; split it or simplify it"
     for reader in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
         kind = type(reader).__name__.lower()
         return "invalid", f"line {reader.lineno}: {{% {kind} %}} is not allowed: a material cannot read files"
@@ -724,14 +744,11 @@ def _checked(source: str, autoescape: bool) -> jinja2.Template | tuple[Literal["
             name = arg.value if isinstance(arg, nodes.Const) else None
         if isinstance(name, str) and (name.startswith("_") or name in _DENIED_ATTRS):
             return "unsafe", f"line {node.lineno}: the attribute {name!r} is not allowed"
-    try:
-        unknown = sorted(find_undeclared_variables(tree) - SCOPE_NAMES - _GLOBAL_NAMES)
-        if unknown:
-            scope = ", ".join(sorted(SCOPE_NAMES))
-            return "invalid", f"unknown name(s) {', '.join(unknown)}; a template reads only {scope} and range()"
-        return _build(source, autoescape)
-    except jinja2.TemplateSyntaxError as e:
-        return "invalid", f"line {e.lineno}: {e.message}"
+    unknown = sorted(find_undeclared_variables(tree) - SCOPE_NAMES - _GLOBAL_NAMES)
+    if unknown:
+        scope = ", ".join(sorted(SCOPE_NAMES))
+        return "invalid", f"unknown name(s) {', '.join(unknown)}; a template reads only {scope} and range()"
+    return _build(source, autoescape)
 
 
 def _compile(source: str, autoescape: bool, field_name: str) -> jinja2.Template:
