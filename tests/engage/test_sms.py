@@ -425,6 +425,15 @@ def test_twilio_signature_matches_twilios_published_example() -> None:
     assert not verify_twilio_signature(url, params.items(), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=", "12346")
 
 
+@given(
+    st.text(min_size=1, max_size=30),
+    st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=20), max_size=6),
+)
+def test_twilio_signature_agrees_with_the_fakes_own_computation(path: str, form: dict[str, str]) -> None:
+    url = "https://hooks.example.cn/twilio/" + path
+    assert twilio_signature(url, form.items(), "tok") == callback_signature(url, form, "tok")
+
+
 def test_twilio_round_trip_and_signed_status_callbacks(twilio: TwilioFake, sink: CallbackSink) -> None:
     adapter = twilio_adapter(twilio, sink.url)
     deliveries = adapter.send(
