@@ -235,7 +235,8 @@ class Getui:
     seen ("如果 request_id 重复,会导致消息丢失"), so a resend of the same key is never shown twice. A token past its
     ``expire_time`` is renewed before use; an answer ``10001`` (token wrong or expired) renews it once and repeats
     the same request. ``successed_ignore`` (the device has been inactive over 90 days) is a non-retryable failure.
-    Receipts are Getui's callback lines, each signed with MD5 over the ids and the MasterSecret.
+    Receipts are Getui's callback lines, each signed with MD5 over the ids and the MasterSecret. ``Message.params`` are
+    not sent: a Getui notification has no extras (only a ``payload`` that replaces the click action).
     """
 
     kind: ChannelKind = "push"
