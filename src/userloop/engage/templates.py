@@ -410,8 +410,9 @@ def _check_binop(operator: str, left: Any, right: Any) -> None:
 
 
 class _Undefined(jinja2.ChainableUndefined):
-    """Prints as ``""`` and records its name (``person.nickname``) in the render's missing list; arithmetic on it
-    stays undefined and comparisons are false, so ``{{ benefit.amount * 2 }}`` without an amount prints nothing."""
+    """Prints as ``""`` and records its name (``person.nickname``) in the render's missing list (so does a loop over
+    it; a test such as ``{% if person.vip %}`` or ``|default`` does not); arithmetic on it stays undefined and
+    comparisons are false, so ``{{ benefit.amount * 2 }}`` without an amount prints nothing."""
 
     __slots__ = ()
 
@@ -441,6 +442,10 @@ class _Undefined(jinja2.ChainableUndefined):
 
     def __html__(self) -> str:
         return str(self)
+
+    def __iter__(self) -> Iterator[Any]:
+        self._note()  # a loop over an absent list is a gap in the data, like printing an absent value
+        return iter(())
 
     def _same(self, *_: Any) -> _Undefined:
         return self
