@@ -9,6 +9,7 @@ each must stop within a second with ``template_unsafe`` or ``template_invalid`` 
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
@@ -504,6 +505,13 @@ def test_any_profile_value_renders_and_never_escapes(value: Any, lang: Any) -> N
     out = render(html_m, s, "en").text
     escaped = str(escape(expected))
     assert out.startswith(f'<p title="{escaped}">{escaped}</p>')
+    hook = Material(channel="webhook", body={"en": '{"name": {{ person.name|tojson }}, "id": {{ person.id }}}'})
+    sent = json.loads(render(hook, s, "en").text)
+    assert sent["id"] == 7
+    if isinstance(value, float) and value != value:
+        assert sent["name"] != sent["name"]
+    else:
+        assert sent["name"] == value
     finder = _Events()
     finder.feed(out)
     assert [e for e in finder.events if e[0] != "data"] == [

@@ -4,8 +4,9 @@ A :class:`Material` holds one channel's templates (subject, body, provider-templ
 English. Templates are Jinja2 templates run in Jinja's ``ImmutableSandboxedEnvironment``
 (https://jinja.palletsprojects.com/en/3.1.x/sandbox/): attribute access goes through
 ``is_safe_attribute``/``getattr``, calls through ``call``, and the operators named in ``intercepted_binops`` through
-``call_binop``. The sandbox docs are explicit that it does not bound time or memory on its own ("the sandbox alone
-is no solution for perfect security"), so this module adds what a message template needs on top of it:
+``call_binop``. The sandbox docs' security considerations say the sandbox alone is not a solution for perfect
+security: a small template can still render a huge output or run long (Jinja bounds neither time nor memory), and
+compile or render errors must be caught. So this module adds what a message template needs on top of it:
 
 * **Nothing outside the scope.** A template reads ``person``, ``tags``, ``models``, ``benefit``, ``links`` and
   ``journey`` (:class:`RenderScope`) and calls ``range``; any other free name (``config``, ``self``, ``cycler``,
@@ -18,7 +19,7 @@ is no solution for perfect security"), so this module adds what a message templa
 * **Bounded work.** ``range()`` is capped at :data:`MAX_RANGE` items; every loop iteration, call, attribute read and
   intercepted operator ticks a step counter (:data:`MAX_STEPS`) and checks a wall-clock budget
   (:data:`RENDER_BUDGET_MS`); macro calls nest at most :data:`MAX_MACRO_DEPTH` deep.
-* **Bounded memory.** ``*``, ``**``, ``+`` and ``%`` are intercepted so ``'x' * 10**9``, ``10**10**10`` and
+* **Bounded memory.** ``*``, ``**``, ``+`` and ``%`` are intercepted so ``'x' * 10**9``, ``10 ** (10**10)`` and
   ``'%999999999d' % 1`` are refused before they run; ``~`` concatenation, every filter's input, every printed value
   and the bytes a render produces (captured blocks included) are measured against :data:`MAX_VALUE` /
   :data:`MAX_OUTPUT`. The checks are compiled into the template by rewriting Jinja's parsed tree (loops iterate
