@@ -726,3 +726,81 @@ def test_filters_that_visit_every_item_are_capped(body: str) -> None:
     assert time.monotonic() - start < 0.5
     assert code == "template_unsafe"
     assert "items" in message
+
+
+FRAGMENTS = [
+    "{{ ",
+    " }}",
+    "{% for x in ",
+    " %}",
+    "{% endfor %}",
+    "{% if ",
+    "{% endif %}",
+    "{% set y = ",
+    "{% macro f(a) %}",
+    "{% endmacro %}",
+    "f(",
+    "f(x)",
+    "x",
+    "y",
+    "(",
+    ")",
+    "[",
+    "]",
+    ", ",
+    " * ",
+    " ** ",
+    " + ",
+    " ~ ",
+    " % ",
+    "10**9",
+    "10000",
+    "range(10000)",
+    "range(",
+    "'x'",
+    "'%s%999d'",
+    "'{0}'",
+    "person",
+    "person.name",
+    "person.items()",
+    "person.l",
+    ".",
+    "__class__",
+    "format",
+    "|join",
+    "|list",
+    "|sort",
+    "|map('string')",
+    "|replace('', 'yy')",
+    "|attr('__class__')",
+    "|tojson",
+    "|money",
+    "|date",
+    "|default('d')",
+    "loop.index",
+    "caller()",
+    "self",
+    "{% call f(1) %}",
+    "{% endcall %}",
+    "{% include 'x' %}",
+    "{% raw %}",
+    "{% endraw %}",
+    "\n",
+    "<b>",
+    "&amp;",
+]
+
+
+@given(parts=st.lists(st.sampled_from(FRAGMENTS), max_size=40))
+@settings(max_examples=examples(300))
+def test_random_templates_fail_only_as_template_errors(parts: list[str]) -> None:
+    body = "".join(parts)
+    start = time.monotonic()
+    code = "ok"
+    try:
+        m = Material(channel="email", html=True, subject={"en": "s"}, body={"en": body})
+        render(m, scope(l=list(range(100))), "en")
+    except (TemplateUnsafeError, ValidationError) as e:
+        code = e.code
+    assert code in ("ok", "template_unsafe", "template_invalid")
+    assert time.monotonic() - start < 1.5
