@@ -367,6 +367,8 @@ class SmtpChannel:
                 smtp.ehlo()
             if self.username is not None and self._password is not None:
                 self._login(smtp, where)
+            if smtp.has_extn("smtputf8"):
+                smtp.command_encoding = "utf-8"  # MAIL/RCPT may carry a UTF-8 address (RFC 6531 §3.2)
         except ChannelError:
             smtp.close()
             raise
@@ -402,27 +404,41 @@ class SmtpChannel:
         if smtp is not None:
             smtp.close()
 
+    @staticmethod
+    def _transaction(smtp: smtplib.SMTP, out: _Outgoing) -> int:
+        """MAIL, RCPT, DATA (RFC 5321 §3.3) for one message; the code of the reply that ended it (250 accepted).
+
+        Commands are written here rather than through ``sendmail``, which parses both addresses again with
+        ``email.utils.parseaddr`` on every message (they are checked once, in :meth:`build`); ``data`` still does
+        the dot-stuffing. After a refusal the transaction is reset (RSET) so the connection serves the next."""
+        code, _ = smtp.docmd("MAIL", f"FROM:<{out.mail_from}>{' SMTPUTF8' if out.utf8 else ''}")
+        if code == 250:
+            code, _ = smtp.docmd("RCPT", f"TO:<{out.rcpt_to}>")
+            if code in (250, 251):
+                try:
+                    code, _ = smtp.data(out.raw)
+                except smtplib.SMTPDataError as exc:  # DATA itself refused (no 354)
+                    code = exc.smtp_code
+                if code == 250:
+                    return code
+        if code != 421:
+            smtp.rset()
+        return code
+
     def _deliver(self, out: _Outgoing) -> Delivery:
         """One SMTP transaction on the kept connection; on a drop, one more on a new one (:class:`_LostError` after)."""
-        options = ["SMTPUTF8"] if out.utf8 else []
         for _attempt in range(2):
             if self._smtp is None:
                 self._smtp = self._connect()  # ChannelError: send() decides what it means for the batch
             smtp = self._smtp
-            code: int
+            if out.utf8 and not smtp.has_extn("smtputf8"):
+                return _failed(out.key, "smtputf8_unsupported")
             try:
-                if out.utf8 and not smtp.has_extn("smtputf8"):
-                    return _failed(out.key, "smtputf8_unsupported")
-                smtp.sendmail(out.mail_from, [out.rcpt_to], out.raw, mail_options=options)
-                return Delivery(key=out.key, status="sent", provider_id=out.message_id)
-            except smtplib.SMTPRecipientsRefused as exc:
-                code = next(iter(exc.recipients.values()))[0]
-            except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-                code = exc.smtp_code
+                code = self._transaction(smtp, out)
             except (smtplib.SMTPServerDisconnected, OSError):
                 code = 421
-            except smtplib.SMTPResponseException as exc:
-                code = exc.smtp_code
+            if code == 250:
+                return Delivery(key=out.key, status="sent", provider_id=out.message_id)
             if code == 421:  # the server closes the transmission channel (RFC 5321 §3.8): a drop
                 self._drop()
                 continue
