@@ -143,6 +143,15 @@ def test_server_down_raises_channel_error() -> None:
     assert ch.send([msg("bad", "not an address")])[0].error == "bad_address"  # nothing to send: no connection needed
 
 
+def test_a_server_that_never_greets_times_out_as_channel_error() -> None:
+    with socket.socket() as silent:  # listens (the kernel completes the handshake) but never says 220
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        ch = channel(silent.getsockname()[1], timeout=0.3)
+        with pytest.raises(ChannelError, match="cannot connect"):
+            ch.send([msg("a", "a@example.com")])
+
+
 def test_starttls_not_offered_raises(tmp_path: Path) -> None:
     with SmtpSink(tmp_path) as sink, pytest.raises(ChannelError, match="STARTTLS"):
         channel(sink.port, starttls=True).send([msg("a", "a@example.com")])
