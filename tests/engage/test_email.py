@@ -221,7 +221,8 @@ def test_header_injection_is_refused_and_nothing_is_sent(tmp_path: Path, fields:
     "address",
     ["plain", "@example.com", "a@", "a@@example.com", "a b@example.com", "a@example", "a@exa_mple.com",
      "a@-example.com", "a@example..com", ".a@example.com", "a..b@example.com", "a@example.com>", "<a@example.com",
-     '"quoted"@example.com', "a@[127.0.0.1]", "a@1.2.3.4", "x" * 65 + "@example.com", "a@" + "b" * 64 + ".com", ""],
+     '"quoted"@example.com', "a@[127.0.0.1]", "a@1.2.3.4", "x" * 65 + "@example.com", "a@" + "b" * 64 + ".com", "",
+     "a\u2028b@example.com", "a\x85@example.com", "a@exa\u2028mple.com"],
 )  # fmt: skip
 def test_malformed_addresses_are_bad_address_failures_not_exceptions(address: str) -> None:
     ch = channel(free_port())  # never connects: nothing valid to send

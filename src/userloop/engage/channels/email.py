@@ -3,9 +3,10 @@
 What goes on the wire (RFC 5321 for the transaction, RFC 5322 for the message):
 
 - ``Message-ID: <{key}@{domain}>`` (RFC 5322 §3.6.4) from the outbox's idempotency key, so a resend after a crash
-  carries the same id and a receiving mailbox that de-duplicates by ``Message-ID`` shows one copy. Characters of the
-  key that a ``msg-id`` may not hold (anything but ``atext`` and single inner dots) are percent-encoded, the same way
-  every time. The id is also the delivery's ``provider_id``, angle brackets included, as bounces quote it.
+  carries the same id and a receiving mailbox that de-duplicates by ``Message-ID`` shows one copy. A key that is
+  not a dot-atom (``atext`` and single inner dots), or holds a '%', goes percent-encoded (:func:`message_id`: the
+  same way every time, two keys never one id). The id is also the delivery's ``provider_id``, angle brackets
+  included, as bounces quote it.
 - Non-ASCII subjects, display names and extra header values are RFC 2047 encoded words (UTF-8), domains are IDNA
   (punycode); a non-ASCII local part needs the server's ``SMTPUTF8`` extension (RFC 6531), and the message is then
   sent with ``MAIL FROM … SMTPUTF8`` and the address in UTF-8 (RFC 6532). Bodies are ``text/plain`` (or
@@ -53,9 +54,11 @@ RESERVED_HEADERS = frozenset(
     }
 )  # fmt: skip
 
-# RFC 5322 §3.2.3 atext, plus any non-ASCII character (RFC 6532 §3.2 UTF8-non-ascii) in a local part.
+# RFC 5322 §3.2.3 atext, plus non-ASCII characters (RFC 6532 §3.2 UTF8-non-ascii) in a local part, but not the C1
+# controls nor U+2028/U+2029, which some parsers take for line ends.
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
-_LOCAL = re.compile(rf"[{_ATEXT}\u0080-\U0010ffff]+(?:\.[{_ATEXT}\u0080-\U0010ffff]+)*")
+_UTF8 = r"\u00a0-\u2027\u202a-\U0010ffff"
+_LOCAL = re.compile(rf"[{_ATEXT}{_UTF8}]+(?:\.[{_ATEXT}{_UTF8}]+)*")
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")  # RFC 5322 §3.6.8 ftext: printable ASCII but ':'
 _MSGID_KEY = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")
