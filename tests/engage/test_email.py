@@ -135,6 +135,15 @@ def test_auth_succeeds_and_bad_or_missing_credentials_raise(tmp_path: Path) -> N
         assert [(m.auth_user, m.rcpt_to) for m in box.messages()] == [("ops", ["a@example.com"])]
 
 
+def test_auth_login_when_the_server_offers_only_login(tmp_path: Path) -> None:
+    with SmtpSink(tmp_path, auth=("运营", "pw"), mechanisms=("LOGIN",)) as sink:
+        ch = channel(sink.port, username="运营", password="pw")
+        assert ch.send([msg("a", "a@example.com")])[0].status == "sent"
+        ch.close()
+    with Mailbox(tmp_path) as box:
+        assert [m.auth_user for m in box.messages()] == ["运营"]
+
+
 def test_server_down_raises_channel_error() -> None:
     ch = channel(free_port(), timeout=5.0)
     with pytest.raises(ChannelError, match="cannot connect") as down:

@@ -268,9 +268,9 @@ class _SinkSMTP(SMTP):
 class SmtpSink:
     """The SMTP sink on a thread of its own: ``with SmtpSink(dir) as sink: ... sink.port ...``.
 
-    ``auth=(user, password)`` requires AUTH PLAIN/LOGIN before ``MAIL``; ``replies`` maps a recipient address
-    (compared lower-cased) to the full reply its ``RCPT`` gets (``"550 5.1.1 no such user"``). ``received`` and
-    ``connections`` count this run; :class:`Mailbox` reads everything stored in ``directory``.
+    ``auth=(user, password)`` requires AUTH before ``MAIL`` (``mechanisms`` offered: PLAIN, LOGIN); ``replies``
+    maps a recipient address (compared lower-cased) to the full reply its ``RCPT`` gets (``"550 5.1.1 no such
+    user"``). ``received`` and ``connections`` count this run; :class:`Mailbox` reads everything in ``directory``.
     """
 
     def __init__(
@@ -283,6 +283,7 @@ class SmtpSink:
         replies: Mapping[str, str] | None = None,
         sync: Sync = "normal",
         hostname: str = "sink.userloop.local",
+        mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
     ) -> None:
         if sync not in ("normal", "full", "off"):
             raise ValidationError(f"sync must be normal, full or off, not {sync!r}", field="sync")
@@ -296,6 +297,10 @@ class SmtpSink:
         self.replies = {k.lower(): v for k, v in (replies or {}).items()}
         self.sync: Sync = sync
         self.hostname = hostname
+        unknown = set(mechanisms) - {"PLAIN", "LOGIN"}
+        if unknown or not mechanisms:
+            raise ValidationError(f"AUTH mechanisms are PLAIN and LOGIN, not {sorted(unknown)}", field="mechanisms")
+        self.mechanisms = mechanisms
         self.received = 0
         self.connections = 0
         self.store: _Store | None = None
@@ -323,6 +328,7 @@ class SmtpSink:
             enable_SMTPUTF8=True,
             auth_require_tls=False,
             authenticator=self._authenticate if self.auth is not None else None,
+            auth_exclude_mechanism=[m for m in ("PLAIN", "LOGIN") if m not in self.mechanisms],
             timeout=300,
         )
 
