@@ -19,7 +19,6 @@ Time rules, shared with the brute-force reference in the tests:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -27,6 +26,7 @@ from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from userloop.engage.journey import (
+    NODE_ID,
     WEEKDAYS,
     AllOf,
     Exit,
@@ -56,9 +56,16 @@ MAX_STEPS = 1000
 class Facts(Protocol):
     """What the interpreter may know about the person: profile, tags, segments, model outputs, and zones."""
 
-    person: int
-    zone: str  # the person's IANA zone (the project's when the profile has none)
-    project_zone: str
+    @property
+    def person(self) -> int: ...
+
+    @property
+    def zone(self) -> str:
+        """The person's IANA zone (the project's when the profile has none)."""
+        ...
+
+    @property
+    def project_zone(self) -> str: ...
 
     def prop(self, name: str) -> Any: ...
 
@@ -137,6 +144,7 @@ class Outcome:
     exit_reason: str | None = None
     held: bool = False
     trail: tuple[tuple[str, str], ...] = ()
+    at: datetime = datetime.min  # the logical time of the last move: when the person left, or reached the node
 
 
 def enter(journey: Journey, seed: str, facts: Facts, at: datetime) -> Outcome:
@@ -172,19 +180,19 @@ def _run(
         step = _step(node, seed, pos, facts, now, event, arrived=arrived)
         if step.wait is not None or step.wake_at is not None:
             trail.append((node.id, "waiting"))
-            return Outcome(pos, tuple(out_effects), step.wake_at, step.wait, trail=tuple(trail))
+            return Outcome(pos, tuple(out_effects), step.wake_at, step.wait, trail=tuple(trail), at=pos.since)
         if step.effect is not None:
             out_effects.append(step.effect)
         if step.held:
             trail.append((node.id, f"branch:{step.branch}"))
             held = replace(pos, path=(*pos.path, f"{node.id}:{step.branch}"))
-            return Outcome(held, tuple(out_effects), held=True, trail=tuple(trail))
+            return Outcome(held, tuple(out_effects), held=True, trail=tuple(trail), at=pos.since)
         path = pos.path if step.branch is None else (*pos.path, f"{node.id}:{step.branch}")
         trail.append((node.id, "moved" if step.branch is None else f"branch:{step.branch}"))
         if step.exit_reason is not None or step.next is None:
             trail.append((node.id, "exited"))
             reason = step.exit_reason or "end"
-            return Outcome(None, tuple(out_effects), exit_reason=reason, trail=tuple(trail))
+            return Outcome(None, tuple(out_effects), exit_reason=reason, trail=tuple(trail), at=step.at)
         pos = Position(step.next, step.at, pos.entered_at, path)
         event = None  # an event is consumed by the node that waited for it
         arrived = True
@@ -395,10 +403,21 @@ def pick(seed: str, person: int, percents: list[float]) -> int:
 
 
 def effect_key(journey_id: int, version: int, node: str, person: int, occurrence: int) -> str:
-    """The deterministic idempotency key of an effect: ``(journey, version, node, person, occurrence)`` hashed to
-    32 hex characters (it rides as the e-mail Message-ID, a push ``request_id``, an SMS ``OutId``)."""
-    raw = f"{journey_id}:{version}:{node}:{person}:{occurrence}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    """The deterministic idempotency key of an effect, ``journey.version.node.person.occurrence``: the same for
+    every attempt, readable, and parsed back by :func:`parse_key` when a provider echoes it (Aliyun ``OutId``,
+    Tencent ``SessionContext``, the e-mail ``Message-ID``). Node ids are ``[a-z0-9_]``, so the dots separate."""
+    return f"{journey_id}.{version}.{node}.{person}.{occurrence}"
+
+
+def parse_key(key: str) -> tuple[int, int, str, int, int] | None:
+    """The parts of an :func:`effect_key`, or None for anything else."""
+    parts = key.split(".")
+    if len(parts) != 5 or not all(p.isdigit() for i, p in enumerate(parts) if i != 2):
+        return None
+    journey, version, node, person, occurrence = parts
+    if not NODE_ID.match(node):
+        return None
+    return int(journey), int(version), node, int(person), int(occurrence)
 
 
 def goal_reached(journey: Journey, pos: Position, event: Happened) -> bool:

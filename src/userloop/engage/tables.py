@@ -4,7 +4,7 @@
   and the redirects a live edit gave for nodes it removed).
 - ``journey_runs``: one row per person per entry (``occurrence`` counts entries), with where they are, until when
   they wait (``wake_at``) and for which event (``wait_event``); a run is claimed by a worker for a short lease.
-- ``journey_steps``: what happened at each node, append-only, for the per-node statistics.
+- ``journey_counts``: what happened at each node, counted, for the per-node statistics.
 - ``outbox``: every intended side effect, keyed by the deterministic ``(journey, version, node, person,
   occurrence)`` hash, so writing the same effect twice is a no-op and delivering it is claimed once.
 - ``channels``, ``materials``, ``benefits``, ``benefit_grants``, ``subscriptions``, ``inbox_messages``,
@@ -78,24 +78,27 @@ class RunRow(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=None)
 
 
-class StepRow(Base):
-    __tablename__ = "journey_steps"
-    __table_args__ = (Index("ix_journey_steps_node", "journey_id", "node"),)
+class NodeCount(Base):
+    """How many people did what at each node (``entered``, ``moved``, ``waiting``, ``branch:<name>``, ``exited``),
+    per journey version: counters added to once per batch, so the statistics cost nothing to read."""
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    journey_id: Mapped[int] = mapped_column(Integer)
-    version: Mapped[int] = mapped_column(Integer)
-    run_id: Mapped[int] = mapped_column(BigInteger)
-    node: Mapped[str] = mapped_column(String(40))
-    outcome: Mapped[str] = mapped_column(String(120))
-    path: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(DateTime)
+    __tablename__ = "journey_counts"
+
+    journey_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node: Mapped[str] = mapped_column(String(40), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(120), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class OutboxRow(Base):
-    """An intended side effect. ``status``: ``pending`` → ``sending`` (claimed) → ``sent`` | ``failed`` |
-    ``capped`` | ``quiet_dropped`` | ``suppressed`` (global control) | ``unreachable`` | ``unsubscribed`` | ``done``
-    (grants, updates). ``reported`` marks a result already written back as a ``$message_*`` event."""
+    """An intended side effect, keyed by ``(journey, version, node, person, occurrence)``: its idempotency key,
+    written ``journey.version.node.person.occurrence`` where a provider carries it. The key's parts grow with the
+    people of a batch, so a broadcast appends to the index instead of scattering a hash over it.
+
+    ``status``: ``pending`` → ``sending`` (claimed) → ``sent`` | ``failed`` | ``capped`` | ``quiet_dropped`` |
+    ``suppressed`` (global control) | ``unreachable`` | ``unsubscribed`` | ``done`` (grants, updates).
+    ``reported`` marks a result already written back as a ``$message_*`` event."""
 
     __tablename__ = "outbox"
     __table_args__ = (
@@ -104,13 +107,12 @@ class OutboxRow(Base):
         Index("ix_outbox_report", "reported", "status"),
     )
 
-    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    journey_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node: Mapped[str] = mapped_column(String(40), primary_key=True)
+    person: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    occurrence: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(Integer)
-    journey_id: Mapped[int] = mapped_column(Integer)
-    version: Mapped[int] = mapped_column(Integer)
-    node: Mapped[str] = mapped_column(String(40))
-    person: Mapped[int] = mapped_column(BigInteger)
-    occurrence: Mapped[int] = mapped_column(Integer)
     path: Mapped[str] = mapped_column(Text, default="")
     kind: Mapped[str] = mapped_column(String(12))
     channel: Mapped[str | None] = mapped_column(String(100), nullable=True, default=None)

@@ -1,4 +1,4 @@
-"""The journeys runtime's tables (:mod:`userloop.engage.tables`): journeys and their versions, runs, steps, the
+"""The journeys runtime's tables (:mod:`userloop.engage.tables`): journeys and their versions, runs, node counts, the
 outbox, channels, materials, benefits and grants, subscriptions, the in-app inbox, delivery settings and the event
 triggers' read marks. Each table is created only when missing, since ``create_all`` on a new database may have made
 it already.
@@ -22,7 +22,7 @@ _TABLES = (
     "journeys",
     "journey_versions",
     "journey_runs",
-    "journey_steps",
+    "journey_counts",
     "outbox",
     "channels",
     "materials",
@@ -50,30 +50,25 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint("key"),
         )
         op.create_index("ix_inbox_person", "inbox_messages", ["project_id", "person", "created_at"], unique=False)
-    if "journey_steps" not in existing:
+    if "journey_counts" not in existing:
         op.create_table(
-            "journey_steps",
-            sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+            "journey_counts",
             sa.Column("journey_id", sa.Integer(), nullable=False),
             sa.Column("version", sa.Integer(), nullable=False),
-            sa.Column("run_id", sa.BigInteger(), nullable=False),
             sa.Column("node", sa.String(length=40), nullable=False),
             sa.Column("outcome", sa.String(length=120), nullable=False),
-            sa.Column("path", sa.Text(), nullable=False),
-            sa.Column("at", sa.DateTime(), nullable=False),
-            sa.PrimaryKeyConstraint("id"),
+            sa.Column("count", sa.BigInteger(), nullable=False),
+            sa.PrimaryKeyConstraint("journey_id", "version", "node", "outcome"),
         )
-        op.create_index("ix_journey_steps_node", "journey_steps", ["journey_id", "node"], unique=False)
     if "outbox" not in existing:
         op.create_table(
             "outbox",
-            sa.Column("key", sa.String(length=32), nullable=False),
-            sa.Column("project_id", sa.Integer(), nullable=False),
             sa.Column("journey_id", sa.Integer(), nullable=False),
             sa.Column("version", sa.Integer(), nullable=False),
             sa.Column("node", sa.String(length=40), nullable=False),
             sa.Column("person", sa.BigInteger(), nullable=False),
             sa.Column("occurrence", sa.Integer(), nullable=False),
+            sa.Column("project_id", sa.Integer(), nullable=False),
             sa.Column("path", sa.Text(), nullable=False),
             sa.Column("kind", sa.String(length=12), nullable=False),
             sa.Column("channel", sa.String(length=100), nullable=True),
@@ -89,7 +84,7 @@ def upgrade() -> None:
             sa.Column("created_at", sa.DateTime(), nullable=False),
             sa.Column("done_at", sa.DateTime(), nullable=True),
             sa.Column("reported", sa.Boolean(), nullable=False),
-            sa.PrimaryKeyConstraint("key"),
+            sa.PrimaryKeyConstraint("journey_id", "version", "node", "person", "occurrence"),
         )
         op.create_index("ix_outbox_caps", "outbox", ["project_id", "person", "channel", "done_at"], unique=False)
         op.create_index("ix_outbox_due", "outbox", ["status", "due_at"], unique=False)

@@ -1,0 +1,786 @@
+"""The journeys runtime: people enter, wait and move on; their journeys' side effects go to the outbox.
+
+One :class:`Stepper` per project runs the interpreter over the runs stored in the metadata database:
+- :meth:`Stepper.enroll` puts people into a journey (a broadcast, a segment's new members, a schedule, an event
+  trigger), applying the journey's "who may enter" filter and re-entry rules;
+- :meth:`Stepper.tick` resumes the runs whose timer is due;
+- :meth:`Stepper.on_events` hands people's new events to the runs waiting for them, to event-entry journeys and
+  to the journeys' goals.
+
+Each batch is one transaction: the runs' new positions, their outbox rows and the node counters commit together,
+or not at all. Outbox rows are keyed by the deterministic :func:`userloop.engage.interpreter.effect_key`, and an
+insert of a key already there is ignored, so redoing a batch after a crash writes no effect twice. On PostgreSQL
+several worker processes share the work: each claims due runs with ``FOR UPDATE SKIP LOCKED``, the pattern of
+PostHog's Cyclotron and Laudspeaker (``research/act-and-measure.md`` §1.9).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from operator import itemgetter
+from typing import Any, Protocol
+
+import orjson
+from sqlalchemy import Connection, DateTime, Table, and_, bindparam, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from userloop.core.errors import NotFoundError, ValidationError
+from userloop.engage import interpreter as interp
+from userloop.engage.journey import EventEntry, Journey, RandomSplit, Send, parse
+from userloop.engage.tables import (
+    ChannelRow,
+    JourneyRow,
+    JourneyVersion,
+    MaterialRow,
+    NodeCount,
+    OutboxRow,
+    RunRow,
+)
+from userloop.store.meta import MetaStore, Project
+
+#: How many runs one transaction handles.
+BATCH = 2000
+#: How many people one transaction takes in: larger, since an entry batch is mostly one bulk insert.
+ENROLL_BATCH = 10_000
+_RUNS: Table = RunRow.__table__  # type: ignore[assignment]
+_OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
+_COUNTS: Table = NodeCount.__table__  # type: ignore[assignment]
+#: A template's reads of the person's profile: ``person.city`` or ``person["$os"]``.
+_PERSON_REF = re.compile(r"person\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]{1,100})['\"]\s*\])")
+#: The profile property that holds a channel kind's address, unless the channel's settings name another.
+ADDRESS_PROPERTY = {"email": "email", "sms": "phone", "push": "push_token"}
+
+
+class FactsSource(Protocol):
+    """Where the runtime learns about people (:mod:`userloop.engage.facts` reads the project's profiles)."""
+
+    def load(self, persons: Sequence[int], props: frozenset[str], journey: Journey) -> Mapping[int, interp.Facts]: ...
+
+
+@dataclass
+class Entered:
+    """What an enrolment did: people who came in, and those refused with why."""
+
+    entered: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: Entered) -> None:
+        self.entered += other.entered
+        self.refused.update(other.refused)
+
+
+@dataclass(frozen=True)
+class _Config:
+    """What steps read about the project's set-up, once per batch: channels (kind, public settings), the profile
+    properties each material reads, and where the locale is read from."""
+
+    channels: dict[str, tuple[str, dict[str, Any]]]
+    material_props: dict[str, set[str]]
+    locale_property: str
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    row: JourneyRow
+    journey: Journey
+    version: int
+
+
+class Stepper:
+    """Runs one project's journeys. ``worker`` names this process in claims."""
+
+    def __init__(self, meta: MetaStore, project: Project, facts: FactsSource, *, worker: str = "main") -> None:
+        self.meta = meta
+        self.project = project
+        self.facts = facts
+        self.worker = worker
+        self._versions: dict[tuple[int, int], Journey] = {}
+        self._postgres = meta.engine.dialect.name == "postgresql"
+        self._config: _Config | None = None
+
+    def refresh(self) -> None:
+        """Read channels, materials and settings again on the next batch (after an operator changed them)."""
+        self._config = None
+
+    def _cfg(self) -> _Config:
+        if self._config is None:
+            from userloop.engage.settings import load
+
+            with self.meta.session() as s:
+                channels = s.execute(
+                    select(ChannelRow.name, ChannelRow.kind, ChannelRow.config).where(
+                        ChannelRow.project_id == self.project.id
+                    )
+                ).all()
+                materials = s.execute(
+                    select(MaterialRow.name, MaterialRow.definition).where(MaterialRow.project_id == self.project.id)
+                ).all()
+            self._config = _Config(
+                channels={name: (kind, _public_config(config)) for name, kind, config in channels},
+                material_props={name: {a or b for a, b in _PERSON_REF.findall(text)} for name, text in materials},
+                locale_property=load(self.meta, self.project.id).locale_property,
+            )
+        return self._config
+
+    # definitions -------------------------------------------------------------------------------------------
+    def definition(self, journey_id: int, version: int) -> Journey:
+        key = (journey_id, version)
+        found = self._versions.get(key)
+        if found is None:
+            with self.meta.session() as s:
+                row = s.get(JourneyVersion, key)
+                if row is None:
+                    raise NotFoundError(f"journey {journey_id} has no version {version}", code="unknown_journey")
+                found = self._versions[key] = parse(json.loads(row.definition))
+        return found
+
+    def _journey(self, journey_id: int) -> _Loaded:
+        with self.meta.session() as s:
+            row = s.get(JourneyRow, journey_id)
+        if row is None or row.project_id != self.project.id:
+            raise NotFoundError(f"no journey {journey_id} in project {self.project.name!r}", code="unknown_journey")
+        return _Loaded(row, self.definition(row.id, row.version), row.version)
+
+    # entering ----------------------------------------------------------------------------------------------
+    def enroll(self, journey_id: int, persons: Iterable[int], at: datetime) -> Entered:
+        """Put ``persons`` into a running journey at ``at`` (naive UTC), in batches; returns who came in."""
+        self.refresh()
+        loaded = self._journey(journey_id)
+        if loaded.row.status != "running":
+            raise ValidationError(
+                f"journey {loaded.row.name!r} is {loaded.row.status}; start it before people can enter",
+                code="journey_state",
+            )
+        total = Entered()
+        batch: list[int] = []
+        for person in persons:
+            batch.append(int(person))
+            if len(batch) >= ENROLL_BATCH:
+                total.add(self._enroll_batch(loaded, batch, at))
+                batch = []
+        if batch:
+            total.add(self._enroll_batch(loaded, batch, at))
+        return total
+
+    def _enroll_batch(self, loaded: _Loaded, persons: list[int], at: datetime) -> Entered:
+        """One batch of entries in one transaction.
+
+        The interpreter is pure, and a person's first step depends only on what the journey can read about them
+        (:func:`userloop.engage.facts.needs_of`), their zone, and the branch each random split draws for them, so
+        people with the same such *signature* take the same first step: it is computed once per signature and
+        only the keys and addresses are made per person. A broadcast to 100,000 people has a handful of
+        signatures."""
+        journey, jid = loaded.journey, loaded.row.id
+        result = Entered()
+        persons = list(dict.fromkeys(persons))
+        facts = self.facts.load(persons, self._props(journey), journey)
+        signature = _signature_of(journey, self._seed(jid))
+        unless = journey.entry.unless if isinstance(journey.entry, EventEntry) else None
+        steps: dict[tuple[Any, ...], interp.Outcome] = {}
+        with self.meta.engine.begin() as conn:
+            history = self._history(conn, jid, persons)
+            runs: list[dict[str, Any]] = []
+            effects: list[dict[str, Any]] = []
+            counts: Counter[tuple[str, str]] = Counter()
+            for person in persons:
+                f = facts[person]
+                past = history.get(person)
+                why = self._refusal(journey, past, f, at)
+                if why is not None:
+                    result.refused[why] += 1
+                    continue
+                occurrence = past[0] + 1 if past is not None else 1
+                if unless is not None:
+                    deadline = at + timedelta(seconds=unless.within_seconds)
+                    runs.append(self._door_row(jid, loaded.version, person, occurrence, at, deadline, unless.event))
+                    counts[("$entry", "held_at_door")] += 1
+                    continue
+                sig = signature(f, person)
+                outcome = steps.get(sig)
+                if outcome is None:
+                    outcome = steps[sig] = interp.enter(journey, self._seed(jid), f, at)
+                runs.append(self._run_row(jid, loaded.version, person, occurrence, at, outcome, journey))
+                effects.extend(self._effects(loaded, person, occurrence, outcome, f))
+                _count(counts, outcome.trail)
+                result.entered += 1
+            self._write(conn, loaded, runs=runs, effects=effects, counts=counts)
+        return result
+
+    def _refusal(
+        self, journey: Journey, past: tuple[int, datetime, bool] | None, facts: interp.Facts, at: datetime
+    ) -> str | None:
+        """Why ``facts.person`` may not enter now (None: they may): the "who" filter, the journey's end, re-entry."""
+        if journey.ends_at is not None and at.date() > journey.ends_at:
+            return "journey_ended"
+        if not interp.holds(journey.who, facts):
+            return "not_eligible"
+        if past is None:
+            return None
+        entries, last_entry, inside = past
+        rule = journey.reentry
+        if rule.max_entries is not None and entries >= rule.max_entries:
+            return "max_entries"
+        if rule.mode == "never":
+            return "already_entered"
+        if inside:
+            return "still_inside"
+        if rule.mode == "cooldown" and at < last_entry + timedelta(seconds=rule.cooldown_seconds):
+            return "cooling_down"
+        return None
+
+    def _history(self, conn: Connection, journey_id: int, persons: list[int]) -> dict[int, tuple[int, datetime, bool]]:
+        """Per person already in the journey: entries so far, the last entry's time, whether a run is unfinished."""
+        out: dict[int, tuple[int, datetime, bool]] = {}
+        for chunk in _chunks(persons, 5000):
+            rows = conn.execute(
+                select(
+                    RunRow.person,
+                    func.max(RunRow.occurrence),
+                    func.max(RunRow.entered_at),
+                    func.sum(case((RunRow.status != "exited", 1), else_=0)),
+                )
+                .where(RunRow.journey_id == journey_id, RunRow.person.in_(chunk))
+                .group_by(RunRow.person)
+            )
+            for person, occurrence, last, open_runs in rows:
+                out[int(person)] = (int(occurrence), last, bool(open_runs))
+        return out
+
+    # resuming ----------------------------------------------------------------------------------------------
+    def tick(self, now: datetime, limit: int = BATCH) -> int:
+        """Resume up to ``limit`` runs whose timer is due at ``now``; returns how many were handled."""
+        self.refresh()
+        with self.meta.engine.begin() as conn:
+            stmt = (
+                select(_RUNS)
+                .where(RunRow.status.in_(("waiting", "held", "door")), RunRow.wake_at <= now)
+                .where(RunRow.journey_id.in_(self._live_journeys()))
+                .order_by(RunRow.wake_at)
+                .limit(limit)
+            )
+            if self._postgres:
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = conn.execute(stmt).mappings().all()
+            if not rows:
+                return 0
+            self._resume_rows(conn, rows, now, None)
+        return len(rows)
+
+    def on_events(self, events: Sequence[tuple[int, interp.Happened]], now: datetime) -> Entered:
+        """People's new events (time order): waiting runs move on, door runs close, goals convert, and event-entry
+        journeys take people in. Returns the entries."""
+        if not events:
+            return Entered()
+        self.refresh()
+        by_name: dict[str, list[tuple[int, interp.Happened]]] = {}
+        for person, ev in events:
+            by_name.setdefault(ev.event, []).append((person, ev))
+        names = sorted(by_name)
+        persons = sorted({p for p, _ in events})
+        with self.meta.engine.begin() as conn:
+            live = self._live_journeys()
+            for chunk in _chunks(persons, 5000):
+                stmt = select(_RUNS).where(
+                    RunRow.person.in_(chunk),
+                    RunRow.status.in_(("waiting", "held", "door")),
+                    RunRow.journey_id.in_(live),
+                )
+                if self._postgres:
+                    stmt = stmt.with_for_update(skip_locked=False)
+                rows = conn.execute(stmt).mappings().all()
+                mine = set(chunk)
+                for person, ev in events:
+                    if person not in mine:
+                        continue
+                    hit = [r for r in rows if r["person"] == person]
+                    if hit:
+                        self._resume_rows(conn, hit, max(now, ev.at), ev)
+                        # the rows changed: read them again for the person's next event
+                        rows = [r for r in rows if r["person"] != person] + list(
+                            conn.execute(
+                                select(_RUNS).where(
+                                    RunRow.person == person,
+                                    RunRow.status.in_(("waiting", "held", "door")),
+                                    RunRow.journey_id.in_(live),
+                                )
+                            )
+                            .mappings()
+                            .all()
+                        )
+        self._goals(by_name)
+        entered = Entered()
+        for loaded in self._event_journeys(names):
+            entry = loaded.journey.entry
+            assert isinstance(entry, EventEntry)
+            for person, ev in by_name.get(entry.event, []):
+                if interp.matches(ev, entry.event, entry.filters):
+                    entered.add(self._enroll_batch(loaded, [person], ev.at))
+        return entered
+
+    def _goals(self, by_name: Mapping[str, list[tuple[int, interp.Happened]]]) -> None:
+        """Mark conversions: a goal event within the window after an entry converts that run, whether the person
+        is still inside or left already (Braze counts conversions after exit too); a journey whose goal has
+        ``exit`` takes the converted people out. A control-branch run converts and stays held."""
+        with self.meta.session() as s:
+            rows = s.scalars(
+                select(JourneyRow).where(JourneyRow.project_id == self.project.id, JourneyRow.status == "running")
+            ).all()
+        for row in rows:
+            journey = self.definition(row.id, row.version)
+            goal = journey.goal
+            if goal is None or goal.event not in by_name:
+                continue
+            window = timedelta(seconds=goal.within_seconds)
+            with self.meta.engine.begin() as conn:
+                for person, ev in by_name[goal.event]:
+                    if not interp.matches(ev, goal.event, goal.filters):
+                        continue
+                    open_run = and_(
+                        RunRow.journey_id == row.id,
+                        RunRow.person == person,
+                        RunRow.converted_at.is_(None),
+                        RunRow.status != "door",
+                        RunRow.entered_at <= ev.at,
+                        RunRow.entered_at > ev.at - window,
+                    )
+                    hit = conn.execute(
+                        select(RunRow.id, RunRow.status, RunRow.node, RunRow.version).where(open_run)
+                    ).all()
+                    for run_id, status, node, version in hit:
+                        change: dict[str, Any] = {"converted_at": ev.at}
+                        if goal.exit and status == "waiting":
+                            change = _exit(run_id, ev.at, "goal", converted=ev.at)
+                            del change["id"]
+                            self._add_counts(conn, row.id, version, Counter({(node, "exited"): 1}))
+                        conn.execute(update(_RUNS).where(RunRow.id == run_id).values(change))
+                        self._add_counts(conn, row.id, version, Counter({("$goal", "converted"): 1}))
+
+    def _resume_rows(
+        self, conn: Connection, rows: Sequence[Mapping[Any, Any]], now: datetime, event: interp.Happened | None
+    ) -> None:
+        by_journey: dict[tuple[int, int], list[Mapping[Any, Any]]] = {}
+        for r in rows:
+            by_journey.setdefault((r["journey_id"], r["version"]), []).append(r)
+        for (jid, version), group in by_journey.items():
+            journey = self.definition(jid, version)
+            loaded = _Loaded(self._row(jid), journey, version)
+            facts = self.facts.load([r["person"] for r in group], self._props(journey), journey)
+            effects: list[dict[str, Any]] = []
+            counts: Counter[tuple[str, str]] = Counter()
+            changes: list[dict[str, Any]] = []
+            for r in group:
+                person = int(r["person"])
+                pos = interp.Position(r["node"], r["since"], r["entered_at"], _path(r["path"]))
+                change: dict[str, Any] | None
+                status = r["status"]
+                if status == "held":
+                    if event is None and r["wake_at"] is not None and r["wake_at"] <= now:
+                        changes.append(_exit(r["id"], r["wake_at"], "control"))
+                        counts[(r["node"], "exited")] += 1
+                    continue
+                if status == "door":
+                    change = self._door(loaded, r, pos, facts[person], now, event, effects, counts)
+                    if change is not None:
+                        changes.append(change)
+                    continue
+                if event is not None and r["wait_event"] != event.event:
+                    continue
+                outcome = interp.resume(journey, self._seed(jid), pos, facts[person], now, event)
+                if outcome.position == pos and not outcome.effects:
+                    continue  # not yet: an event that does not match, a timer read early
+                _count(counts, outcome.trail)
+                effects.extend(self._effects(loaded, person, r["occurrence"], outcome, facts[person]))
+                changes.append(self._change(r["id"], outcome, journey))
+            self._write(conn, loaded, effects=effects, counts=counts, changes=changes)
+
+    def _door(
+        self,
+        loaded: _Loaded,
+        r: Mapping[Any, Any],
+        pos: interp.Position,
+        facts: interp.Facts,
+        now: datetime,
+        event: interp.Happened | None,
+        effects: list[dict[str, Any]],
+        counts: Counter[tuple[str, str]],
+    ) -> dict[str, Any] | None:
+        """A person held at the door of an "A and not B within a window" entry: B closes it, the window's end
+        lets them in."""
+        entry = loaded.journey.entry
+        assert isinstance(entry, EventEntry) and entry.unless is not None
+        deadline = r["wake_at"]
+        if event is not None:
+            if pos.since <= event.at < deadline and interp.matches(event, entry.unless.event, entry.unless.filters):
+                counts[("$entry", "refused_unless")] += 1
+                return _exit(r["id"], event.at, "entry_condition")
+            return None
+        if now < deadline:
+            return None
+        outcome = interp.enter(loaded.journey, self._seed(loaded.row.id), facts, deadline)
+        _count(counts, outcome.trail)
+        counts[("$entry", "entered")] += 1
+        effects.extend(self._effects(loaded, int(r["person"]), r["occurrence"], outcome, facts))
+        change = self._change(r["id"], outcome, loaded.journey)
+        change["entered_at"] = deadline
+        return change
+
+    # writing -----------------------------------------------------------------------------------------------
+    def _run_row(
+        self, jid: int, version: int, person: int, occurrence: int, at: datetime, o: interp.Outcome, j: Journey
+    ) -> dict[str, Any]:
+        row = {
+            "journey_id": jid,
+            "version": version,
+            "person": person,
+            "occurrence": occurrence,
+            "entered_at": at,
+            "converted_at": None,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
+        row.update(_state(o, j))
+        return row
+
+    def _door_row(
+        self, jid: int, version: int, person: int, occurrence: int, at: datetime, deadline: datetime, event: str
+    ) -> dict[str, Any]:
+        return {
+            "journey_id": jid,
+            "version": version,
+            "person": person,
+            "occurrence": occurrence,
+            "node": "$door",
+            "since": at,
+            "entered_at": at,
+            "path": "",
+            "status": "door",
+            "wake_at": deadline,
+            "wait_event": event,
+            "exited_at": None,
+            "exit_reason": None,
+            "converted_at": None,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
+
+    def _change(self, run_id: int, o: interp.Outcome, j: Journey) -> dict[str, Any]:
+        return {"id": run_id, **_state(o, j)}
+
+    def _effects(
+        self, loaded: _Loaded, person: int, occurrence: int, o: interp.Outcome, facts: interp.Facts
+    ) -> list[dict[str, Any]]:
+        out = []
+        path = "|".join(o.position.path) if o.position is not None else ""
+        for e in o.effects:
+            spec = e.spec
+            payload: dict[str, Any] = {"journey": loaded.journey.name}
+            channel = None
+            category = "transactional"
+            if isinstance(spec, Send):
+                channel = spec.channel
+                category = spec.category
+                payload.update(self._send_payload(spec, facts))
+            out.append(
+                {
+                    "project_id": self.project.id,
+                    "journey_id": loaded.row.id,
+                    "version": loaded.version,
+                    "node": e.node,
+                    "person": person,
+                    "occurrence": occurrence,
+                    "path": path,
+                    "kind": e.kind,
+                    "channel": channel,
+                    "category": category,
+                    "payload": orjson.dumps(payload, default=str).decode(),
+                    "status": "pending",
+                    "due_at": e.at,
+                    "attempts": 0,
+                    "reported": False,
+                }
+            )
+        return out
+
+    def _send_payload(self, spec: Send, facts: interp.Facts) -> dict[str, Any]:
+        """What delivery needs and only the owner of the profiles knows: each candidate channel's address, the
+        profile values the material reads, the person's zone and locale."""
+        channels = self._channels()
+        candidates = []
+        for name in [spec.channel, *spec.fallback]:
+            ch = channels.get(name)
+            if ch is None:
+                candidates.append({"channel": name, "to": None, "why": "unknown_channel"})
+                continue
+            kind, config = ch
+            prop = config.get("address_property") or ADDRESS_PROPERTY.get(kind)
+            to: str | None = None
+            if kind == "inbox":
+                to = str(facts.person)
+            elif kind == "webhook":
+                to = config.get("url")
+            elif prop:
+                value = facts.prop(prop)
+                to = str(value) if value not in (None, "") else None
+            why = None if to else "no_address"
+            for reach_prop, wanted in (config.get("reach") or _DEFAULT_REACH.get(kind, {})).items():
+                if facts.prop(reach_prop) is not None and facts.prop(reach_prop) != wanted:
+                    why = f"unreachable:{reach_prop}"
+            candidates.append({"channel": name, "to": to, "why": why, "topic": config.get("topic") or kind})
+        scope = {p: _jsonable(facts.prop(p)) for p in self._material_props(spec.material)}
+        return {
+            "candidates": candidates,
+            "material": spec.material,
+            "benefit": spec.benefit,
+            "scope": {k: v for k, v in scope.items() if v is not None},
+            "zone": facts.zone,
+            "locale": _jsonable(facts.prop(self._locale_property())),
+        }
+
+    def _write(
+        self,
+        conn: Connection,
+        loaded: _Loaded,
+        *,
+        runs: Sequence[dict[str, Any]] = (),
+        effects: Sequence[dict[str, Any]] = (),
+        counts: Counter[tuple[str, str]] | None = None,
+        changes: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        if runs:
+            self._bulk(conn, _RUNS, runs, ignore=None)
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for ch in changes:
+            groups.setdefault(tuple(sorted(ch)), []).append({f"v_{k}": v for k, v in ch.items()})
+        for keys, rows in groups.items():
+            values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in keys if k != "id"}
+            conn.execute(update(_RUNS).where(_RUNS.c.id == bindparam("v_id")).values(values), rows)
+        if effects:
+            self._bulk(conn, _OUTBOX, effects, ignore=["journey_id", "version", "node", "person", "occurrence"])
+        if counts:
+            self._add_counts(conn, loaded.row.id, loaded.version, counts)
+
+    def _add_counts(self, conn: Connection, journey_id: int, version: int, counts: Counter[tuple[str, str]]) -> None:
+        rows = [
+            {"journey_id": journey_id, "version": version, "node": n, "outcome": o, "count": c}
+            for (n, o), c in counts.items()
+        ]
+        conn.execute(self._upsert_add(), rows)
+
+    def _bulk(self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]], ignore: list[str] | None) -> None:
+        """Insert many rows through the driver's ``executemany`` with a statement compiled once (SQLAlchemy's
+        per-row parameter processing cost more than the insert itself); ``ignore``: skip rows whose key exists."""
+        columns = list(rows[0])
+        key = (table.name, tuple(columns), tuple(ignore or ()), conn.dialect.name)
+        compiled = _COMPILED.get(key)
+        if compiled is None:
+            dialect = postgresql if self._postgres else sqlite
+            stmt = dialect.insert(table).values({c: bindparam(c) for c in columns})
+            if ignore:
+                stmt = stmt.on_conflict_do_nothing(index_elements=ignore)
+            c = stmt.compile(dialect=conn.dialect)
+            order = list(c.positiontup or ()) if c.positional else []
+            compiled = _COMPILED[key] = (c.string, order)
+        text, order = compiled
+        if order:  # SQLite's qmark style: tuples, datetimes as SQLAlchemy stores them
+            defaults = {c: _default(table, c) for c in order if c not in rows[0]}
+            if defaults:
+                rows = [{**r, **defaults} for r in rows]
+            get = itemgetter(*order)
+            stamps = [i for i, c in enumerate(order) if isinstance(table.c[c].type, DateTime)]
+            params: list[Any] = [get(r) for r in rows]
+            if stamps:
+                text_of: dict[datetime, str] = {}
+                for n, row in enumerate(params):
+                    values = list(row)
+                    for i in stamps:
+                        v = values[i]
+                        if v is not None:
+                            t = text_of.get(v)
+                            if t is None:
+                                t = text_of[v] = v.strftime("%Y-%m-%d %H:%M:%S.%f")
+                            values[i] = t
+                    params[n] = tuple(values)
+        else:
+            params = list(rows)
+        conn.exec_driver_sql(text, params)
+
+    def _upsert_add(self) -> Any:
+        dialect = postgresql if self._postgres else sqlite
+        stmt = dialect.insert(_COUNTS)
+        return stmt.on_conflict_do_update(
+            index_elements=["journey_id", "version", "node", "outcome"],
+            set_={"count": _COUNTS.c.count + stmt.excluded.count},
+        )
+
+    # lookups -----------------------------------------------------------------------------------------------
+    def _row(self, journey_id: int) -> JourneyRow:
+        with self.meta.session() as s:
+            row = s.get(JourneyRow, journey_id)
+        assert row is not None
+        return row
+
+    def _live_journeys(self) -> Any:
+        return select(JourneyRow.id).where(
+            JourneyRow.project_id == self.project.id, JourneyRow.status.in_(("running", "paused_entries"))
+        )
+
+    def _event_journeys(self, names: list[str]) -> list[_Loaded]:
+        with self.meta.session() as s:
+            rows = s.scalars(
+                select(JourneyRow).where(JourneyRow.project_id == self.project.id, JourneyRow.status == "running")
+            ).all()
+        out = []
+        for row in rows:
+            journey = self.definition(row.id, row.version)
+            if isinstance(journey.entry, EventEntry) and journey.entry.event in names:
+                out.append(_Loaded(row, journey, row.version))
+        return out
+
+    def _channels(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        return self._cfg().channels
+
+    def _material_props(self, name: str) -> set[str]:
+        return self._cfg().material_props.get(name, set())
+
+    def _locale_property(self) -> str:
+        return self._cfg().locale_property
+
+    def _props(self, journey: Journey) -> frozenset[str]:
+        """The profile properties a step of ``journey`` may read: addresses, reachability, locale, materials."""
+        props: set[str] = {self._locale_property()}
+        channels = self._channels()
+        for node in journey.nodes:
+            if isinstance(node, Send):
+                props |= self._material_props(node.material)
+                for name in [node.channel, *node.fallback]:
+                    kind, config = channels.get(name, ("", {}))
+                    prop = config.get("address_property") or ADDRESS_PROPERTY.get(kind)
+                    if prop:
+                        props.add(prop)
+                    props |= set(config.get("reach") or _DEFAULT_REACH.get(kind, {}))
+        return frozenset(props)
+
+    @staticmethod
+    def _seed(journey_id: int) -> str:
+        return f"journey:{journey_id}"
+
+
+#: Reachability by default (DOMAIN §6): push needs notifications enabled and the app installed.
+_DEFAULT_REACH: dict[str, dict[str, Any]] = {"push": {"push_enabled": True, "app_uninstalled": False}}
+
+
+def _signature_of(journey: Journey, seed: str) -> Callable[[interp.Facts, int], tuple[Any, ...]]:
+    """A function giving the part of a person that decides their path through ``journey`` (see
+    :meth:`Stepper._enroll_batch`): the values its conditions and waits read, the zones, the split draws."""
+    from userloop.engage.facts import needs_of
+
+    needs = needs_of(journey)
+    props, tags = sorted(needs.props), sorted(needs.tags)
+    segs, models = sorted(needs.segments), sorted(needs.models)
+    splits = [(f"{seed}:{n.id}", [b.percent for b in n.branches]) for n in journey.nodes if isinstance(n, RandomSplit)]
+
+    def signature(f: interp.Facts, person: int) -> tuple[Any, ...]:
+        return (
+            f.zone,
+            f.project_zone,
+            *(_hashable(f.prop(p)) for p in props),
+            *(_hashable(f.tag(t)) for t in tags),
+            *(f.in_segment(s) for s in segs),
+            *(_hashable(f.model(m)) for m in models),
+            *(interp.pick(s, person, percents) for s, percents in splits),
+        )
+
+    return signature
+
+
+def _hashable(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return (type(value).__name__, value)
+
+
+#: Compiled bulk inserts by (table, columns, conflict keys, dialect).
+_COMPILED: dict[tuple[Any, ...], tuple[str, list[str]]] = {}
+
+
+def _default(table: Table, column: str) -> Any:
+    """A column's Python-side default (evaluated once for a whole bulk insert)."""
+    default = table.c[column].default
+    arg = getattr(default, "arg", None)
+    return arg(None) if callable(arg) else arg
+
+
+def _count(counts: Counter[tuple[str, str]], trail: Iterable[tuple[str, str]]) -> None:
+    """Add a step's trail to the node counters; waiting is a state (read from the runs), not a counter."""
+    counts.update(t for t in trail if t[1] != "waiting")
+
+
+def _public_config(text: str) -> dict[str, Any]:
+    doc = json.loads(text or "{}")
+    return {k: v for k, v in doc.items() if k in ("address_property", "reach", "url", "topic")}
+
+
+def _state(o: interp.Outcome, j: Journey) -> dict[str, Any]:
+    """A run's stored state after an outcome."""
+    if o.position is None:
+        return {
+            "node": "$exit",
+            "since": o.at,
+            "path": "",
+            "status": "exited",
+            "wake_at": None,
+            "wait_event": None,
+            "exited_at": o.at,
+            "exit_reason": o.exit_reason,
+        }
+    pos = o.position
+    state: dict[str, Any] = {
+        "node": pos.node,
+        "since": pos.since,
+        "path": "|".join(pos.path),
+        "exited_at": None,
+        "exit_reason": None,
+    }
+    if o.held:
+        end = pos.entered_at + timedelta(seconds=j.goal.within_seconds) if j.goal is not None else pos.since
+        state.update(status="held", wake_at=end, wait_event=j.goal.event if j.goal is not None else None)
+    else:
+        state.update(status="waiting", wake_at=o.wake_at, wait_event=o.waits_for.event if o.waits_for else None)
+    return state
+
+
+def _exit(run_id: int, at: datetime, reason: str, *, converted: datetime | None = None) -> dict[str, Any]:
+    change: dict[str, Any] = {
+        "id": run_id,
+        "node": "$exit",
+        "status": "exited",
+        "wake_at": None,
+        "wait_event": None,
+        "exited_at": at,
+        "exit_reason": reason,
+    }
+    if converted is not None:
+        change["converted_at"] = converted
+    return change
+
+
+def _path(text: str | None) -> tuple[str, ...]:
+    return tuple(p for p in (text or "").split("|") if p)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _chunks(items: Sequence[int], n: int) -> Iterable[list[int]]:
+    for i in range(0, len(items), n):
+        yield list(items[i : i + n])
