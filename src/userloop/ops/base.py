@@ -51,6 +51,8 @@ DOMAINS = (
     "tags",
     "segments",
     "users",
+    "journeys",
+    "engage_assets",
 )
 
 
