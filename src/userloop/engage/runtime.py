@@ -251,6 +251,25 @@ class Stepper:
                 out[int(person)] = (int(occurrence), last, bool(open_runs))
         return out
 
+    def exit_people(self, journey_id: int, persons: Sequence[int], at: datetime, reason: str) -> int:
+        """Take ``persons`` out of the journey (a segment they left, an operator's removal): their unfinished runs
+        end with ``reason``; nothing they were owed is sent."""
+        if not persons:
+            return 0
+        loaded = self._journey(journey_id)
+        n = 0
+        with self.meta.engine.begin() as conn:
+            for chunk in _chunks(list(persons), 5000):
+                rows = conn.execute(
+                    select(RunRow.id, RunRow.node).where(
+                        RunRow.journey_id == journey_id, RunRow.person.in_(chunk), RunRow.status != "exited"
+                    )
+                ).all()
+                counts = Counter((node, "exited") for _, node in rows)
+                self._write(conn, loaded, counts=counts, changes=[_exit(run_id, at, reason) for run_id, _ in rows])
+                n += len(rows)
+        return n
+
     # resuming ----------------------------------------------------------------------------------------------
     def tick(self, now: datetime, limit: int = BATCH) -> int:
         """Resume up to ``limit`` runs whose timer is due at ``now``; returns how many were handled."""

@@ -234,3 +234,31 @@ class TriggerMark(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     received_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     seen: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class FeedbackRow(Base):
+    """What came back about a message after it left: an open, a click, an unsubscribe, a provider's receipt. Written
+    by the public routes and the receipt callbacks; the reporter turns each into a passive ``$message_*`` event."""
+
+    __tablename__ = "message_feedback"
+    __table_args__ = (Index("ix_message_feedback_report", "reported", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(200))
+    person: Mapped[int] = mapped_column(BigInteger)
+    event: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    props: Mapped[str] = mapped_column(Text, default="{}")
+    reported: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class FireRow(Base):
+    """A scheduled entry that has happened (``fire``: the local date, and the zone for per-person zones), so a
+    restart or a second worker never fires it twice."""
+
+    __tablename__ = "journey_fires"
+
+    journey_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fire: Mapped[str] = mapped_column(String(120), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)

@@ -32,6 +32,8 @@ _TABLES = (
     "inbox_messages",
     "engage_settings",
     "trigger_marks",
+    "message_feedback",
+    "journey_fires",
 )
 
 
@@ -256,6 +258,28 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint("journey_id", "version"),
         )
 
+    if "message_feedback" not in existing:
+        op.create_table(
+            "message_feedback",
+            sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+            sa.Column("project_id", sa.Integer(), nullable=False),
+            sa.Column("key", sa.String(length=200), nullable=False),
+            sa.Column("person", sa.BigInteger(), nullable=False),
+            sa.Column("event", sa.String(length=40), nullable=False),
+            sa.Column("at", sa.DateTime(), nullable=False),
+            sa.Column("props", sa.Text(), nullable=False),
+            sa.Column("reported", sa.Boolean(), nullable=False),
+            sa.PrimaryKeyConstraint("id"),
+        )
+        op.create_index("ix_message_feedback_report", "message_feedback", ["reported", "id"], unique=False)
+    if "journey_fires" not in existing:
+        op.create_table(
+            "journey_fires",
+            sa.Column("journey_id", sa.Integer(), nullable=False),
+            sa.Column("fire", sa.String(length=120), nullable=False),
+            sa.Column("at", sa.DateTime(), nullable=False),
+            sa.PrimaryKeyConstraint("journey_id", "fire"),
+        )
 
 def downgrade() -> None:
     existing = set(sa.inspect(op.get_bind()).get_table_names())
