@@ -59,6 +59,12 @@ COMMANDS: dict[str, Lazy] = {
     "events": Lazy("userloop.cli.events_cmd", "events_app", "Events of the registry: active (a person's action) or "
                    "passive (sent to the person, such as a push received)."),
     "rejects": Lazy(_W, "rejects_app", "Records that were refused, with the reason (the dead letter)."),
+    "journeys": Lazy("userloop.cli.journeys_cmd", "journeys_app", "Journeys (流程画布): save, validate, start, "
+                     "pause, resume, finish, archive, edit; statistics by node."),
+    "templates": Lazy("userloop.cli.engage_cmd", "templates_app", "Materials (素材): message templates in zh-CN and "
+                      "en, checked when saved; preview, test send."),
+    "benefits": Lazy("userloop.cli.engage_cmd", "benefits_app", "Benefits (权益): coupons with a stock, granted by "
+                     "journeys."),
 }  # fmt: skip
 
 

@@ -216,7 +216,7 @@ def show_journey(ctx: OpContext, req: JourneyRef) -> ShownJourney:
 def journey_stats(ctx: OpContext, req: JourneyRef) -> JourneyStats:
     """Per node: entered, waiting, moved, exited and branches taken; per node the messages by status; per branch
     the people and conversions, a split's control branch beside its other branches."""
-    from userloop.engage.journey import RandomSplit
+    from userloop.engage.journey import RandomSplit, Split, StrategySet, successors
 
     catalog = _catalog(ctx)
     saved = catalog.get(_ref(req.journey))
@@ -237,8 +237,14 @@ def journey_stats(ctx: OpContext, req: JourneyRef) -> JourneyStats:
         for node, by in sorted(raw["messages"].items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
     ]
     controls = {(n.id, b.name) for n in journey.nodes if isinstance(n, RandomSplit) for b in n.branches if b.control}
+    steps: dict[str, dict[str, int]] = {}
+    for n in journey.nodes:  # every branch of every split, so a control with nobody yet still shows
+        if isinstance(n, RandomSplit | Split | StrategySet):
+            for branch, _ in successors(n):
+                steps[f"{n.id}:{branch}"] = {"entered": 0, "converted": 0}
+    steps.update(raw["branches"])
     conversions = []
-    for step, counts in raw["branches"].items():
+    for step, counts in steps.items():
         node, _, branch = step.partition(":")
         entered, converted = counts["entered"], counts["converted"]
         conversions.append(BranchConversion(node=node, branch=branch, control=(node, branch) in controls,
