@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.store.metadb import BACKENDS, meta_url
@@ -155,3 +157,11 @@ def test_mark_read_and_unread_count(meta: MetaStore) -> None:
         assert s.scalar(select(func.count()).select_from(InboxRow).where(InboxRow.read_at.is_not(None))) == 2
     with pytest.raises(ValidationError):
         mark_read(meta, project.id, 7, [f"k{i}" for i in range(501)], at)
+
+
+@given(st.lists(st.text(min_size=1, max_size=80), min_size=2, max_size=2, unique=True))
+def test_stored_keys_fit_the_column_and_never_collide(keys: list[str]) -> None:
+    a, b = (inbox_key(k) for k in keys)
+    assert len(a) <= 32 and len(b) <= 32
+    assert a != b
+    assert inbox_key(keys[0]) == a

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ import pytest
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tests.store.metadb import BACKENDS, meta_url
@@ -132,6 +135,37 @@ def test_the_key_file_is_0600_whatever_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / KEY_FILE).stat().st_mode) == 0o600
+
+
+def test_processes_racing_to_make_the_key_all_get_the_one_that_won(tmp_path: Path) -> None:
+    boxes: list[SecretBox] = []
+    start = threading.Barrier(8)
+
+    def make() -> None:
+        start.wait()
+        boxes.append(SecretBox.for_workspace(tmp_path))
+
+    threads = [threading.Thread(target=make) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(boxes) == 8
+    token = boxes[0].encrypt("shared")
+    assert all(b.decrypt(token) == "shared" for b in boxes)
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]
+
+
+_SHARED_BOX = SecretBox(Fernet.generate_key())
+
+
+@given(st.text())
+def test_any_text_survives_encryption_and_never_shows(clear: str) -> None:
+    token = _SHARED_BOX.encrypt(clear)
+    assert SecretBox.is_encrypted(token) and token.isascii()
+    assert _SHARED_BOX.decrypt(token) == clear
+    if len(clear) >= 8:
+        assert clear not in token
 
 
 def test_the_environment_key_wins_and_a_bad_one_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -629,6 +663,8 @@ def test_the_book_caches_reopens_changed_channels_and_refuses_disabled_ones(
         assert d.status == "sent"
 
         save_channel(meta, project, "inbox", "inbox", "inbox", {}, box, enabled=False)
+        save_channel(meta, project, "inbox", "inbox", "inbox", {"topic": "notices"}, box)  # stays disabled
+        assert get_channel(meta, project, "inbox").enabled is False
         book.refresh()
         with pytest.raises(ChannelError) as err:
             book.get("inbox")

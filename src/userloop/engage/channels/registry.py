@@ -276,12 +276,14 @@ def save_channel(
     box: SecretBox,
     rate_per_second: float | None = None,
     *,
-    enabled: bool = True,
+    enabled: bool | None = None,
 ) -> ChannelRow:
     """Create or replace the channel ``name`` of the project with validated settings, secrets encrypted.
 
     Replacing keeps a secret field's stored value when the new settings omit it or give ``"********"`` (and the
-    kind and provider are unchanged); other fields take the new settings (omitted ones their defaults)."""
+    kind and provider are unchanged); other fields take the new settings (omitted ones their defaults), and
+    ``rate_per_second`` the given one (None: no limit of its own). ``enabled`` None keeps a channel's state (a new
+    one is enabled)."""
     _check_name(name)
     if rate_per_second is not None and not (0 < rate_per_second <= 1_000_000):
         raise ValidationError("rate_per_second must be positive", code="channel_invalid", field="rate_per_second")
@@ -318,7 +320,7 @@ def save_channel(
                 provider=provider,
                 config=text,
                 rate_per_second=rate_per_second,
-                enabled=enabled,
+                enabled=True if enabled is None else enabled,
             )
             s.add(row)
         else:
@@ -326,7 +328,8 @@ def save_channel(
             row.provider = provider
             row.config = text
             row.rate_per_second = rate_per_second
-            row.enabled = enabled
+            if enabled is not None:
+                row.enabled = enabled
     return row
 
 
