@@ -16,6 +16,10 @@ DUMMY = {
     "key": "u1",
     "tag": "t1",
     "event": "view",
+    "journey": "welcome",
+    "benefit": "first_order",
+    "action": "start",
+    "token": "not-a-signed-token",
 }
 BODIES = {  # well-formed for each wire format, with no key anywhere
     "/sa": b"data=eyJ0eXBlIjoidHJhY2sifQ%3D%3D",

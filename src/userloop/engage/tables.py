@@ -207,7 +207,7 @@ class InboxRow(Base):
     __tablename__ = "inbox_messages"
     __table_args__ = (Index("ix_inbox_person", "project_id", "person", "created_at"),)
 
-    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
     project_id: Mapped[int] = mapped_column(Integer)
     person: Mapped[int] = mapped_column(BigInteger)
     title: Mapped[str] = mapped_column(String(300), default="")

@@ -53,6 +53,7 @@ DOMAINS = (
     "users",
     "journeys",
     "engage_assets",
+    "inbox",
 )
 
 

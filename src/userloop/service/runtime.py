@@ -15,6 +15,7 @@ from userloop.collect.spool import Spool
 from userloop.query.engine import ResultCache
 from userloop.service.guards import GuardConfig, Guards
 from userloop.service.jobs import profiles, rejects_retention, user_models
+from userloop.service.journeys import JourneysLoop
 from userloop.service.scheduler import Scheduler
 from userloop.store import owner
 from userloop.store.duck import ProjectStore
@@ -50,6 +51,8 @@ class ServiceConfig:
     #: the defaults (auto, 90), as ``userloop models run --clv-model … --horizon-days …`` does
     clv_model: str | None = None
     horizon_days: int | None = None
+    #: seconds between two passes of the journeys engine (a load of new events wakes it at once)
+    journeys_tick: float = 1.0
 
     def __post_init__(self) -> None:
         """Refuse bad model options when the service is configured, not at the first nightly run."""
@@ -71,7 +74,7 @@ class Runtime:
         self.spool = Spool(self.path / "spool", fsync=self.config.fsync)
         self.keys = KeyBook(self.ws.meta)
         self.door = FrontDoor(self.spool, self.keys, self.config.limits)
-        self.loader = BackgroundLoader(self.ws, self.spool, on_loaded=self._refresh_rules)
+        self.loader = BackgroundLoader(self.ws, self.spool, on_loaded=self._loaded)
         self.scheduler = Scheduler(self.ws.meta, tick=self.config.scheduler_tick)
         self.scheduler.register(
             rejects_retention(self.ws, keep_days=self.config.rejects_keep_days, max_bytes=self.config.rejects_max_bytes)
@@ -84,17 +87,20 @@ class Runtime:
         self.session_token: str | None = None
         self.guards = Guards(self.config.guards)
         self.query_cache = ResultCache()
+        self.journeys = JourneysLoop(self.ws, tick=self.config.journeys_tick)
 
     def start(self) -> None:
         for project in self.ws.meta.projects():
             self._refresh_rules(project.name, self.ws.project(project.name))
         self.loader.start()
         self.scheduler.start()
+        self.journeys.start()
         owner.claim(self.path, self.url)
         self.session_token = self._session_token()
         _tune_gc()
 
     def stop(self) -> None:
+        self.journeys.stop()
         self.scheduler.stop()
         self.loader.stop(drain=True)
         self.spool.close()
@@ -102,6 +108,11 @@ class Runtime:
         (self.path / TOKEN_FILE).unlink(missing_ok=True)
         owner.release(self.path)
         self.ws.close()
+
+    def _loaded(self, project: str, store: ProjectStore) -> None:
+        """After each load of the spool: the door's rules again, and the journeys woken for the new events."""
+        self._refresh_rules(project, store)
+        self.journeys.wake()
 
     def _refresh_rules(self, project: str, store: ProjectStore) -> None:
         self.door.rules[project] = rules_for(self.ws, project, store)

@@ -42,7 +42,7 @@ def upgrade() -> None:
     if "inbox_messages" not in existing:
         op.create_table(
             "inbox_messages",
-            sa.Column("key", sa.String(length=32), nullable=False),
+            sa.Column("key", sa.String(length=200), nullable=False),
             sa.Column("project_id", sa.Integer(), nullable=False),
             sa.Column("person", sa.BigInteger(), nullable=False),
             sa.Column("title", sa.String(length=300), nullable=False),
