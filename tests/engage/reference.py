@@ -8,12 +8,14 @@ filters that :mod:`tests.engage.strategies` generates (``eq`` / ``gt`` on proper
 compared against a guess.
 
 The clock starts at entry and steps one minute at a time to the horizon (every generated instant is on the minute
-grid, so stepping is exact). At each tick: first the events of that minute in their order (the goal is checked, then
-a waiting ``wait_event`` may take the event), then the timers; after each of these the person runs through every
-node that needs no waiting. Wall clocks are read straight from ``zoneinfo`` for each minute: a wait "until local
-time W" ends at the first minute at which the local clock has ever shown W or later (the running maximum of the
-wall clock crosses W), which is the first instant after a DST gap for a skipped W and the first occurrence for a
-repeated one, without any offset arithmetic.
+grid, so stepping is exact). At each tick: first the timers due at that minute (a wait ends, a ``wait_event`` times
+out), then the events of that minute in their order (the goal is checked, then a waiting ``wait_event`` may take the
+event); after each of these the person runs through every node that needs no waiting. Timers first because a node
+reached at ``t`` by a timer takes events at ``since <= t``: an event at the very minute a wait ends belongs to the
+node the wait leads to, whatever the number or order of the events of that minute. Wall clocks are read straight
+from ``zoneinfo`` for each minute: a wait "until local time W" ends at the first minute at which the local clock has
+ever shown W or later (the running maximum of the wall clock crosses W), which is the first instant after a DST gap
+for a skipped W and the first occurrence for a repeated one, without any offset arithmetic.
 """
 
 from __future__ import annotations
@@ -348,12 +350,11 @@ def simulate(
         assert ev.at.second == 0 and ev.at.microsecond == 0, ev
         by_minute.setdefault(ev.at, []).append(ev)
     sim.note(entry, journey.start, "entered")
-    sim.settle(entry)  # the person runs in first, then the entry minute's events
     t = entry
     while t <= horizon and sim.state != "exited":
+        sim.settle(t)  # at entry the person runs in; later, the timers due at this minute fire
         for ev in by_minute.get(t, []):
-            sim.on_event(ev)
-        sim.settle(t)
+            sim.on_event(ev)  # each event, then whatever needs no waiting after it
         t += MINUTE
     if sim.state == "exited":
         assert sim.reason is not None

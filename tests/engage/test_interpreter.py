@@ -1,8 +1,9 @@
 """The journey interpreter against a brute-force, minute-stepped reference (:mod:`tests.engage.reference`).
 
 A driver runs the interpreter the way the runtime does: ``enter`` at entry, then ``resume`` at each ``wake_at`` and
-with each event in time order (a wake-up due before an event's time is taken first; an event at the very minute a
-timer is due comes first, as in the reference: events of a minute, then its timers). The goal is checked on every
+with each event in time order (a wake-up due at or before an event's time is taken first, as in the reference: the
+timers of a minute, then its events; see :func:`test_an_event_at_a_due_time_does_not_depend_on_the_runtime_order`
+for why). The goal is checked on every
 event while the person is in the journey (held people included): the first conversion is recorded and, with
 ``goal.exit``, takes the person out (reason ``goal``). Compared with the reference on random journeys, people and
 event logs: the final state (node, since and path; held; or exited with its reason), the effects (node, kind,
@@ -20,7 +21,7 @@ from hypothesis import given, settings
 
 from tests.conftest import examples
 from tests.engage.reference import RefResult, simulate
-from tests.engage.strategies import Case, cases
+from tests.engage.strategies import Case, cases, until_time_cases
 from userloop.engage.interpreter import Happened, Outcome, Person, Position, enter, goal_reached, resume
 from userloop.engage.journey import Journey, parse
 
@@ -80,7 +81,7 @@ def drive(
     for ev in sorted(events, key=lambda e: e.at):
         if ev.at < entry or ev.at > horizon:
             continue
-        wake_until(ev.at, inclusive=False)
+        wake_until(ev.at, inclusive=True)  # timers due by the event's time first, as the reference does
         if pos is None:
             break
         if run.converted_at is None and goal_reached(journey, pos, ev):
@@ -138,6 +139,13 @@ def test_interpreter_agrees_with_the_minute_stepped_reference(case: Case) -> Non
     check(case)
 
 
+@settings(max_examples=examples(300))
+@given(until_time_cases())
+def test_until_time_waits_agree_with_the_reference_around_dst_changes(case: Case) -> None:
+    got, _ = check(case)
+    assert len(got.effects) == 1  # every such wait ends within the horizon (a week's weekday at the latest)
+
+
 # ------------------------------------------------------------------------------------------------ plain examples
 def _case(doc: dict[str, Any], person: Person, entry: datetime, events: list[Happened]) -> Case:
     return Case(doc=doc, journey=parse(doc), seed="j1:v1", person=person, entry=entry, events=events)
@@ -173,8 +181,17 @@ def test_abandoned_cart_payment_inside_the_window_sends_nothing() -> None:
 
 
 def test_abandoned_cart_payment_at_the_timeout_is_too_late() -> None:
-    got, _ = check(_case(CART, Person(7), ENTRY, [Happened("pay", ENTRY + timedelta(hours=1))]))
-    assert got.effects == [("remind", "send", ENTRY + timedelta(hours=1))]
+    deadline = ENTRY + timedelta(hours=1)
+    got, _ = check(_case(CART, Person(7), ENTRY, [Happened("pay", deadline)]))
+    assert got.effects == [("remind", "send", deadline)]
+    # the window is half-open even when the runtime hands over the event before the timer fires
+    journey = parse(CART)
+    waiting = enter(journey, "s", Person(7), ENTRY)
+    assert waiting.position is not None and waiting.wake_at == deadline and waiting.waits_for is not None
+    late = resume(journey, "s", waiting.position, Person(7), deadline, Happened("pay", deadline))
+    assert [(e.node, e.at) for e in late.effects] == [("remind", deadline)]
+    just_in = resume(journey, "s", waiting.position, Person(7), deadline - MINUTE, Happened("pay", deadline - MINUTE))
+    assert just_in.effects == () and just_in.exit_reason == "end"
 
 
 def test_abandoned_cart_goal_takes_the_person_out_wherever_they_are() -> None:
@@ -247,3 +264,31 @@ def test_until_property_missing_or_past() -> None:
     assert got.effects == [("send", "send", datetime(2026, 3, 7, 16, 0))]
     got, _ = check(_case(doc, Person(1, props={"renew": "2026-03-01"}, **sh), entry, []))  # type: ignore[arg-type]
     assert got.effects == [("send", "send", entry)]  # already past: on at once
+
+
+def test_an_event_at_a_due_time_does_not_depend_on_the_runtime_order() -> None:
+    """A wait that ends at ``t`` leads to a wait_event whose window ``since <= t`` takes an event at ``t``. Whether
+    the runtime first resumes for the due timer and then for the event, or resumes once with the event, the person
+    must end up in the same place: the event was not consumed by the plain wait, so it reaches the node after it."""
+    doc = {
+        "name": "wait, then wait for a click",
+        "entry": {"kind": "event", "event": "signup"},
+        "start": "pause",
+        "nodes": [
+            {"id": "pause", "kind": "wait", "seconds": 60, "next": "click"},
+            {"id": "click", "kind": "wait_event", "event": "click", "timeout_seconds": 3600, "next": "thanks"},
+            {"id": "thanks", "kind": "send", "channel": "email", "material": "thanks"},
+        ],
+    }
+    journey, person, due = parse(doc), Person(5), ENTRY + MINUTE
+    click = Happened("click", due)
+    first = enter(journey, "s", person, ENTRY)
+    assert first.position is not None and first.wake_at == due
+    # the timer first, then the event: the click is taken at `due`
+    timer = resume(journey, "s", first.position, person, due)
+    assert timer.position is not None and timer.position.node == "click"
+    then_event = resume(journey, "s", timer.position, person, due, click)
+    assert [(e.node, e.at) for e in then_event.effects] == [("thanks", due)]
+    # the event alone at `due` (the runtime saw it before its timer fired): the same must happen
+    at_once = resume(journey, "s", first.position, person, due, click)
+    assert [(e.node, e.at) for e in at_once.effects] == [("thanks", due)], at_once
