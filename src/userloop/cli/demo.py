@@ -9,8 +9,10 @@ the simulated history is too short for is named with the reason instead of silen
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import subprocess
 import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from userloop.cli.output import Out
+from userloop.core.errors import UserloopError
 
 if TYPE_CHECKING:
     import socket
@@ -54,11 +57,53 @@ def run_demo(
         if sock is not None:
             sock.close()
         raise
-    out.emit(doc, text=lines)
-    if sock is not None:
-        from userloop.api import serve_forever
+    if sock is None:
+        out.emit(doc, text=lines)
+        return
+    from userloop.api import serve_forever
 
+    sink = _start_sink(Path(doc["workspace"]) / "mailbox")
+    try:
+        doc["journeys"], more = _journeys(Path(doc["workspace"]), sink[1], f"http://{host}:{port}")
+        out.emit(doc, text=[*lines, *more])
         serve_forever(Path(doc["workspace"]), host, port, sock=sock)
+    finally:
+        sink[0].terminate()
+        sink[0].wait(timeout=10)
+
+
+def _start_sink(directory: Path) -> tuple[subprocess.Popen[str], int]:
+    """The demo's SMTP sink, its own process: the e-mail the journeys send arrives there (and nowhere else)."""
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, a path we made
+        [sys.executable, "-m", "userloop.engage.sink", "--port", "0", "--dir", str(directory)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.wait(timeout=10)
+        raise UserloopError("the demo's SMTP sink did not start", code="internal")
+    return proc, int(json.loads(line)["port"])
+
+
+def _journeys(path: Path, sink_port: int, public_url: str) -> tuple[dict[str, Any], list[str]]:
+    """Set up and start the demo's journeys, e-mail to the sink on ``sink_port``; the lines that say so."""
+    from userloop.core.clock import utcnow
+    from userloop.engage.demo import set_up
+    from userloop.store import Workspace
+
+    with Workspace.open(path) as ws:
+        made = set_up(ws, "default", sink_port=sink_port, public_url=public_url, now=utcnow())
+    w = shown_path(path)
+    cmd = cli_command()
+    lines = [
+        "",
+        f"Journeys started / 已启动旅程: {', '.join(made['journeys'])} — e-mail to the SMTP sink at "
+        f"127.0.0.1:{sink_port} (mailbox {w}/mailbox)",
+        *(f"  {cmd} journeys stats {name} -w {w}" for name in made["journeys"]),
+    ]
+    return {**made, "sink_port": sink_port}, lines
 
 
 def _build(

@@ -12,7 +12,7 @@ written as a profile property through the loader like any import.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -123,7 +123,7 @@ def set_up(ws: Workspace, project: str, *, sink_port: int, public_url: str, now:
     assert info is not None
     store = ws.project(project)
     people = store.fetchall(sql("SELECT user_id, first_id FROM $u WHERE first_id IS NOT NULL", u=store.ref("users")))
-    when = int(now.timestamp() * 1000) if now.tzinfo else int(now.replace(tzinfo=ZoneInfo("UTC")).timestamp() * 1000)
+    when = int((now if now.tzinfo else now.replace(tzinfo=UTC)).timestamp() * 1000)
     load_table(
         store,
         pa.table(
@@ -159,7 +159,7 @@ def set_up(ws: Workspace, project: str, *, sink_port: int, public_url: str, now:
     started = [welcome.name]
     segment = _segment_id(ws, info.id)
     if segment is not None:
-        local = now.astimezone(ZoneInfo(info.timezone)) if now.tzinfo else now
+        local = (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(ZoneInfo(info.timezone))
         at = datetime.combine(local.date(), time(local.hour, local.minute)) + timedelta(minutes=1)
         winback = journeys.create(winback_journey(segment, at))
         journeys.transition(winback.id, "start", now)

@@ -192,7 +192,7 @@ class JourneyEngine:
                         continue
                     at = resolve_local(datetime.combine(day, entry.time_of_day), zone)
                     if at <= now and self._fire(row.id, f"holiday:{day}", now):
-                        entered.add(self.stepper.enroll(row.id, self._audience(entry.segment), at))
+                        entered.add(self._enter(row.id, f"holiday:{day}", self._audience(entry.segment), at, now))
 
     def _schedule(
         self, row: JourneyRow, journey: Journey, entry: ScheduleEntry, now: datetime, entered: Entered
@@ -201,7 +201,9 @@ class JourneyEngine:
         if entry.once_at is not None:
             at = resolve_local(entry.once_at, zone)
             if at <= now and self._fire(row.id, f"once:{entry.once_at.isoformat()}", now):
-                entered.add(self.stepper.enroll(row.id, self._audience(entry.segment), at))
+                entered.add(
+                    self._enter(row.id, f"once:{entry.once_at.isoformat()}", self._audience(entry.segment), at, now)
+                )
             return
         days = {("mon", "tue", "wed", "thu", "fri", "sat", "sun").index(d) for d in entry.weekdays} or None
         if entry.zone == "project":
@@ -212,7 +214,7 @@ class JourneyEngine:
                 at = resolve_local(datetime.combine(day, entry.time_of_day), zone)
                 fresh = row.started_at is None or at >= row.started_at
                 if at <= now and fresh and self._fire(row.id, f"day:{day}", now):
-                    entered.add(self.stepper.enroll(row.id, self._audience(entry.segment), at))
+                    entered.add(self._enter(row.id, f"day:{day}", self._audience(entry.segment), at, now))
             return
         # each person's own zone: people grouped by zone, each group fired once per local day
         people = self._audience(entry.segment)
@@ -228,7 +230,7 @@ class JourneyEngine:
                 at = resolve_local(datetime.combine(day, entry.time_of_day), z)
                 fresh = row.started_at is None or at >= row.started_at
                 if at <= now and fresh and self._fire(row.id, f"day:{day}:{z}", now):
-                    entered.add(self.stepper.enroll(row.id, group, at))
+                    entered.add(self._enter(row.id, f"day:{day}:{z}", group, at, now))
 
     def _dates(self, row: JourneyRow, entry: DateEntry, now: datetime, entered: Entered) -> None:
         """People whose date property (± offset) is today in their zone, once the local time has come."""
@@ -256,16 +258,25 @@ class JourneyEngine:
         for (z, day), group in sorted(due.items()):
             at = resolve_local(datetime.combine(day, entry.time_of_day), z)
             if at <= now and self._fire(row.id, f"date:{day}:{z}", now):
-                entered.add(self.stepper.enroll(row.id, group, at))
+                entered.add(self._enter(row.id, f"date:{day}:{z}", group, at, now))
 
     def _fire(self, journey_id: int, fire: str, now: datetime) -> bool:
-        """Record a scheduled entry; False when it had happened already."""
+        """Whether a scheduled entry is still to happen; it is recorded as done by :meth:`_fired` once its people
+        are in, so a crash in between repeats the entry (whose re-entry rules refuse the people already in)."""
+        with self.meta.session() as s:
+            return s.get(FireRow, (journey_id, fire[:120])) is None
+
+    def _fired(self, journey_id: int, fire: str, now: datetime) -> None:
         try:
             with self.meta.session.begin() as s:
                 s.add(FireRow(journey_id=journey_id, fire=fire[:120], at=now))
-        except IntegrityError:
-            return False
-        return True
+        except IntegrityError:  # another pass recorded it first
+            pass
+
+    def _enter(self, journey_id: int, fire: str, people: Sequence[int], at: datetime, now: datetime) -> Entered:
+        entered = self.stepper.enroll(journey_id, people, at)
+        self._fired(journey_id, fire, now)
+        return entered
 
     # 3. segments -------------------------------------------------------------------------------------------
     def _segments(self, journeys: list[tuple[JourneyRow, Journey]], now: datetime, entered: Entered) -> None:
