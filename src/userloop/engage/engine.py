@@ -170,7 +170,7 @@ class JourneyEngine:
                 str(e)
                 for e in s.scalars(
                     select(RunRow.wait_event)
-                    .where(RunRow.status.in_(("waiting", "door", "held")), RunRow.wait_event.is_not(None))
+                    .where(RunRow.status != "exited", RunRow.wait_event.is_not(None))
                     .distinct()
                 ).all()
             }

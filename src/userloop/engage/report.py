@@ -60,7 +60,8 @@ def report(meta: MetaStore, project: Project, store: ProjectStore, *, limit: int
     with meta.engine.connect() as conn:
         rows = conn.execute(
             select(*(t[c] for c in _PK), t.kind, t.status, t.channel, t.done_at, t.error, t.provider_id, t.path)
-            .where(t.project_id == project.id, t.reported.is_(False), t.status.in_(FINAL))
+            .where(t.reported.is_(False), t.status != "pending", t.status != "sending")  # the partial index
+            .where(t.project_id == project.id, t.status.in_(FINAL))
             .limit(limit)
         ).all()
         updates = conn.execute(

@@ -52,6 +52,8 @@ _OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
 _COUNTS: Table = NodeCount.__table__  # type: ignore[assignment]
 #: A template's reads of the person's profile: ``person.city`` or ``person["$os"]``.
 _PERSON_REF = re.compile(r"person\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]{1,100})['\"]\s*\])")
+#: Open runs: the second term is the partial indexes' own condition, written out so the planner uses them.
+_OPEN = (RunRow.status.in_(("waiting", "held", "door")), RunRow.status != "exited")
 #: The profile property that holds a channel kind's address, unless the channel's settings name another.
 ADDRESS_PROPERTY = {"email": "email", "sms": "phone", "push": "push_token"}
 
@@ -277,7 +279,7 @@ class Stepper:
         with self.meta.engine.begin() as conn:
             stmt = (
                 select(_RUNS)
-                .where(RunRow.status.in_(("waiting", "held", "door")), RunRow.wake_at <= now)
+                .where(*_OPEN, RunRow.wake_at <= now)
                 .where(RunRow.journey_id.in_(self._live_journeys()))
                 .order_by(RunRow.wake_at)
                 .limit(limit)
@@ -306,7 +308,7 @@ class Stepper:
             for chunk in _chunks(persons, 5000):
                 stmt = select(_RUNS).where(
                     RunRow.person.in_(chunk),
-                    RunRow.status.in_(("waiting", "held", "door")),
+                    *_OPEN,
                     RunRow.journey_id.in_(live),
                 )
                 if self._postgres:
@@ -324,7 +326,7 @@ class Stepper:
                             conn.execute(
                                 select(_RUNS).where(
                                     RunRow.person == person,
-                                    RunRow.status.in_(("waiting", "held", "door")),
+                                    *_OPEN,
                                     RunRow.journey_id.in_(live),
                                 )
                             )

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from userloop.core.clock import utcnow
 from userloop.store.meta import Base
+
+_OPEN_RUN = text("status != 'exited'")
+_SENT = text("status = 'sent'")
+_TO_REPORT = text("status != 'pending' AND status != 'sending'")
 
 
 class JourneyRow(Base):
@@ -55,8 +59,10 @@ class RunRow(Base):
     __tablename__ = "journey_runs"
     __table_args__ = (
         UniqueConstraint("journey_id", "person", "occurrence"),
-        Index("ix_journey_runs_due", "status", "wake_at"),
-        Index("ix_journey_runs_person", "person", "status"),
+        # partial: a run that has ended is in neither index, so a broadcast whose people leave at once writes
+        # only the row and its unique key
+        Index("ix_journey_runs_due", "status", "wake_at", sqlite_where=_OPEN_RUN, postgresql_where=_OPEN_RUN),
+        Index("ix_journey_runs_person", "person", "status", sqlite_where=_OPEN_RUN, postgresql_where=_OPEN_RUN),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -103,8 +109,11 @@ class OutboxRow(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_due", "status", "due_at"),
-        Index("ix_outbox_caps", "project_id", "person", "channel", "done_at"),
-        Index("ix_outbox_report", "reported", "status"),
+        # partial: written when a row is sent or finished, not when it is enqueued
+        Index(
+            "ix_outbox_caps", "project_id", "person", "channel", "done_at", sqlite_where=_SENT, postgresql_where=_SENT
+        ),
+        Index("ix_outbox_report", "reported", "status", sqlite_where=_TO_REPORT, postgresql_where=_TO_REPORT),
     )
 
     journey_id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -37,6 +37,16 @@ _TABLES = (
 )
 
 
+_OPEN_RUN = "status != 'exited'"
+_SENT = "status = 'sent'"
+_TO_REPORT = "status != 'pending' AND status != 'sending'"
+
+
+def _where(condition: str) -> dict[str, object]:
+    """A partial index's condition, for both dialects."""
+    return {"sqlite_where": sa.text(condition), "postgresql_where": sa.text(condition)}
+
+
 def upgrade() -> None:
     existing = set(sa.inspect(op.get_bind()).get_table_names())
     if "inbox_messages" not in existing:
@@ -88,9 +98,11 @@ def upgrade() -> None:
             sa.Column("reported", sa.Boolean(), nullable=False),
             sa.PrimaryKeyConstraint("journey_id", "version", "node", "person", "occurrence"),
         )
-        op.create_index("ix_outbox_caps", "outbox", ["project_id", "person", "channel", "done_at"], unique=False)
+        op.create_index(
+            "ix_outbox_caps", "outbox", ["project_id", "person", "channel", "done_at"], unique=False, **_where(_SENT)
+        )
         op.create_index("ix_outbox_due", "outbox", ["status", "due_at"], unique=False)
-        op.create_index("ix_outbox_report", "outbox", ["reported", "status"], unique=False)
+        op.create_index("ix_outbox_report", "outbox", ["reported", "status"], unique=False, **_where(_TO_REPORT))
     if "subscriptions" not in existing:
         op.create_table(
             "subscriptions",
@@ -241,8 +253,10 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint("id"),
             sa.UniqueConstraint("journey_id", "person", "occurrence"),
         )
-        op.create_index("ix_journey_runs_due", "journey_runs", ["status", "wake_at"], unique=False)
-        op.create_index("ix_journey_runs_person", "journey_runs", ["person", "status"], unique=False)
+        op.create_index("ix_journey_runs_due", "journey_runs", ["status", "wake_at"], unique=False, **_where(_OPEN_RUN))
+        op.create_index(
+            "ix_journey_runs_person", "journey_runs", ["person", "status"], unique=False, **_where(_OPEN_RUN)
+        )
     if "journey_versions" not in existing:
         op.create_table(
             "journey_versions",
@@ -280,6 +294,7 @@ def upgrade() -> None:
             sa.Column("at", sa.DateTime(), nullable=False),
             sa.PrimaryKeyConstraint("journey_id", "fire"),
         )
+
 
 def downgrade() -> None:
     existing = set(sa.inspect(op.get_bind()).get_table_names())
