@@ -246,3 +246,91 @@ def benefits_delete(
     with out.errors():
         reply = as_json("benefits.delete", call(workspace, "benefits.delete", project=project, benefit=benefit))
         out.emit(reply, text=[f"deleted / 已删除 benefit {reply['deleted']}"])
+
+
+# channels -----------------------------------------------------------------------------------------------------
+PROVIDERS_HELP = "smtp; aliyun, tencent, twilio; jpush, getui, fcm; webhook; inbox."
+PROVIDERS_HELP = "smtp; aliyun, tencent, twilio; jpush, getui, fcm; webhook; inbox."
+CHANNEL_COLUMNS = ["name", "kind", "provider", "enabled", "rate_per_second", "created_at"]
+
+
+def _settings_lines(row: dict[str, Any]) -> list[str]:
+    state = "enabled / 启用" if row["enabled"] else "disabled / 停用"
+    rate = f", {row['rate_per_second']:g}/s" if row.get("rate_per_second") else ""
+    lines = [f"{row['name']}: {row['kind']} via {row['provider']} ({state}{rate})"]
+    lines += [f"  {k}: {'' if v is None else v}" for k, v in sorted(row["settings"].items())]
+    return lines
+
+
+@channels_app.command("save")
+def channels_save(
+    name: Name_,
+    kind: Annotated[str, typer.Option("--kind", help="email, sms, push, webhook or inbox.")],
+    provider: Annotated[str, typer.Option("--provider", help=PROVIDERS_HELP)],
+    settings: Annotated[
+        str | None, typer.Option("--settings", help="A JSON file of the provider's settings (- for standard input).")
+    ] = None,
+    rate: Annotated[float | None, typer.Option("--rate", help="At most this many messages a second.")] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enabled/--disabled", help="Switch it on or off (default: new on, saved kept).")
+    ] = None,
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
+    project: Project_ = "default",
+    json_out: Json_ = False,
+) -> None:
+    """Save a channel (made or replaced); secrets are stored encrypted and shown masked. 保存渠道（密钥加密保存）。"""
+    from userloop.cli.dispatch import as_json, call
+
+    out = Out(json_out)
+    with out.errors():
+        doc = read_json(settings, "settings") if settings else {}
+        row = as_json("channels.save", call(workspace, "channels.save", project=project, name=name, kind=kind,
+                                            provider=provider, settings=doc, rate_per_second=rate,
+                                            enabled=enabled))  # fmt: skip
+        out.emit(row, text=["saved / 已保存", *_settings_lines(row)])
+
+
+@channels_app.command("list")
+def channels_list(
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
+    project: Project_ = "default",
+    json_out: Json_ = False,
+) -> None:
+    """List the project's channels. 列出渠道。"""
+    from userloop.cli.dispatch import as_json, call
+
+    out = Out(json_out)
+    with out.errors():
+        out.table(as_json("channels.list", call(workspace, "channels.list", project=project)), CHANNEL_COLUMNS)
+
+
+@channels_app.command("show")
+def channels_show(
+    name: Name_,
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
+    project: Project_ = "default",
+    json_out: Json_ = False,
+) -> None:
+    """Show a channel's settings (secrets masked). 查看渠道设置（密钥已隐藏）。"""
+    from userloop.cli.dispatch import as_json, call
+
+    out = Out(json_out)
+    with out.errors():
+        row = as_json("channels.show", call(workspace, "channels.show", project=project, name=name))
+        out.emit(row, text=_settings_lines(row))
+
+
+@channels_app.command("delete")
+def channels_delete(
+    name: Name_,
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
+    project: Project_ = "default",
+    json_out: Json_ = False,
+) -> None:
+    """Delete a channel. 删除渠道。"""
+    from userloop.cli.dispatch import as_json, call
+
+    out = Out(json_out)
+    with out.errors():
+        reply = as_json("channels.delete", call(workspace, "channels.delete", project=project, name=name))
+        out.emit(reply, text=[f"deleted / 已删除 channel {name}"])

@@ -65,6 +65,8 @@ COMMANDS: dict[str, Lazy] = {
                       "en, checked when saved; preview, test send."),
     "benefits": Lazy("userloop.cli.engage_cmd", "benefits_app", "Benefits (权益): coupons with a stock, granted by "
                      "journeys."),
+    "channels": Lazy("userloop.cli.engage_cmd", "channels_app", "Channels (渠道): e-mail, SMS, push, webhook; "
+                     "settings with secrets stored encrypted."),
 }  # fmt: skip
 
 

@@ -64,6 +64,17 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+def has_null(doc: Any) -> bool:
+    """Whether a text of JSON data ``doc`` (keys included) holds a null character (PostgreSQL's text cannot)."""
+    if isinstance(doc, str):
+        return "\x00" in doc
+    if isinstance(doc, dict):
+        return any(has_null(k) or has_null(v) for k, v in doc.items())
+    if isinstance(doc, list):
+        return any(has_null(v) for v in doc)
+    return False
+
+
 # materials ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MaterialInfo:
@@ -79,6 +90,8 @@ def parse_material(doc: Any) -> Material:
     template); a shape error (an unknown field, a missing body) is ``template_invalid`` naming the field."""
     if isinstance(doc, Material):
         return doc
+    if has_null(doc):
+        raise ValidationError("a material may not hold a null character", code="template_invalid", field="material")
     try:
         return Material.model_validate(doc)
     except UserloopError:

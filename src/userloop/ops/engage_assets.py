@@ -277,3 +277,148 @@ def delete_benefit(ctx: OpContext, req: BenefitRef) -> DeletedBenefit:
     from userloop.engage import assets
 
     return DeletedBenefit(deleted=assets.delete_benefit(ctx.ws.meta, ctx.info, req.benefit))
+
+
+# test messages ------------------------------------------------------------------------------------------------
+class SendTrial(ProjectScoped):
+    name: AssetName
+    channel: AssetName = Field(description="The channel's name.")
+    to: str = Field(min_length=1, max_length=2000, description="The address: e-mail, phone number, token, URL.")
+    person: int | None = Field(default=None, ge=-(2**63), le=MAX_ROW_ID, description="Render for this person key.")
+    scope: Scope | None = None
+    default_locale: Locale = "zh-CN"
+
+
+class TrialSent(Strict):
+    """What the provider answered for the test message."""
+
+    key: str = Field(description="test.<uuid>: the message's idempotency key.")
+    channel: str
+    status: Literal["sent", "failed"]
+    provider_id: str | None
+    error: str | None
+    retryable: bool
+    warnings: list[str]
+
+
+@operation("templates.test_send", "POST", "/api/v1/templates/{name}/test-send", right="admin",
+           summary="Send a material once to an address through a channel (transactional)")  # fmt: skip
+def send_trial(ctx: OpContext, req: SendTrial) -> TrialSent:
+    """Render a material (for ``person`` and/or an inline scope) and send it once to ``to`` through the named
+    channel, opened from its stored settings. The message is transactional (no caps, quiet hours or control
+    group: it is for the operator) and keyed ``test.<uuid>``. A channel that cannot send now is
+    ``channel_unavailable``."""
+    import uuid
+
+    from userloop.engage import assets
+    from userloop.engage.channels.base import Message
+    from userloop.engage.channels.registry import get_channel, open_channel
+    from userloop.engage.secrets import SecretBox
+    from userloop.engage.templates import render
+
+    material = assets.get_material(ctx.ws.meta, ctx.info, req.name).material
+    info = get_channel(ctx.ws.meta, ctx.info.id, req.channel)
+    if info.kind != material.channel:
+        raise ValidationError(f"material {req.name!r} is for {material.channel}, channel {req.channel!r} is "
+                              f"{info.kind}", code="channel_invalid", field="channel")  # fmt: skip
+    scope, warnings = scope_for(ctx, material, req.person, req.scope)
+    result = render(material, scope, req.default_locale)
+    key = f"test.{uuid.uuid4()}"
+    message = Message(key=key, channel=material.channel, person=req.person or 0, to=req.to, body=result.text,
+                      subject=result.subject, html=material.html, params=result.params,
+                      category="transactional")  # fmt: skip
+    channel = open_channel(info, SecretBox.for_workspace(ctx.ws.path), ctx.ws.meta)
+    try:
+        (delivery,) = channel.send([message])
+    finally:
+        channel.close()
+    return TrialSent(key=key, channel=req.channel, status=delivery.status, provider_id=delivery.provider_id,
+                    error=delivery.error, retryable=delivery.retryable,
+                    warnings=[*warnings, *result.warnings])  # fmt: skip
+
+
+# channels -----------------------------------------------------------------------------------------------------
+ChannelKind = Literal["email", "sms", "push", "webhook", "inbox"]
+
+
+class ChannelOut(Strict):
+    """A configured channel; every secret setting shows as ``********``."""
+
+    id: int
+    name: str
+    kind: str
+    provider: str
+    settings: dict[str, Any] = Field(description="The settings, secrets masked as ********.")
+    rate_per_second: float | None
+    enabled: bool
+    created_at: datetime
+
+
+class ChannelRef(ProjectScoped):
+    name: AssetName
+
+
+class SaveChannel(ProjectScoped):
+    name: AssetName
+    kind: ChannelKind
+    provider: str = Field(min_length=1, max_length=32, description="smtp; aliyun, tencent, twilio; jpush, getui, "
+                          "fcm; webhook; inbox.")  # fmt: skip
+    settings: dict[str, Any] = Field(default_factory=dict, description="The provider's settings; a secret given "
+                                     "as ******** (or left out) keeps its stored value.")  # fmt: skip
+    rate_per_second: float | None = Field(default=None, gt=0, le=1_000_000)
+    enabled: bool | None = Field(default=None, description="Switch it on or off; omitted: a new channel is on, a "
+                                 "saved one keeps its state.")  # fmt: skip
+
+
+class DeletedChannel(Strict):
+    deleted: str
+
+
+def _channel(info: Any) -> ChannelOut:
+    return ChannelOut.model_validate(info.model_dump(exclude={"project_id"}))
+
+
+@operation("channels.list", "GET", "/api/v1/channels", right="read",
+           summary="Channels with their settings (secrets masked)")  # fmt: skip
+def list_channels(ctx: OpContext, req: ProjectScoped) -> list[ChannelOut]:
+    """Every channel of the project by name; secrets show as ``********``."""
+    from userloop.engage.channels import registry
+
+    return [_channel(c) for c in registry.list_channels(ctx.ws.meta, ctx.info.id)]
+
+
+@operation("channels.show", "GET", "/api/v1/channels/{name}", right="read",
+           summary="A channel (secrets masked)")  # fmt: skip
+def show_channel(ctx: OpContext, req: ChannelRef) -> ChannelOut:
+    """A channel by name (``unknown_channel`` when there is none); secrets show as ``********``."""
+    from userloop.engage.channels import registry
+
+    return _channel(registry.get_channel(ctx.ws.meta, ctx.info.id, req.name))
+
+
+@operation("channels.save", "PUT", "/api/v1/channels/{name}", right="admin",
+           summary="Save a channel (made or replaced); secrets stored encrypted")  # fmt: skip
+def save_channel(ctx: OpContext, req: SaveChannel) -> ChannelOut:
+    """Create or replace a channel: the settings are checked by the provider's model (``channel_invalid`` names
+    the field, never echoing its value), secrets are encrypted with the workspace's key, and the reply masks
+    them."""
+    from userloop.engage.assets import has_null
+    from userloop.engage.channels import registry
+    from userloop.engage.secrets import SecretBox
+
+    if has_null(req.settings):
+        raise ValidationError("settings may not hold a null character", code="channel_invalid", field="settings")
+    box = SecretBox.for_workspace(ctx.ws.path)
+    registry.save_channel(ctx.ws.meta, ctx.info.id, req.name, req.kind, req.provider, req.settings, box,
+                          req.rate_per_second, enabled=req.enabled)  # fmt: skip
+    return _channel(registry.get_channel(ctx.ws.meta, ctx.info.id, req.name))
+
+
+@operation("channels.delete", "DELETE", "/api/v1/channels/{name}", right="admin",
+           summary="Delete a channel")  # fmt: skip
+def delete_channel(ctx: OpContext, req: ChannelRef) -> DeletedChannel:
+    """Delete a channel; journeys naming it report it missing when validated or started."""
+    from userloop.engage.channels import registry
+
+    registry.delete_channel(ctx.ws.meta, ctx.info.id, req.name)
+    return DeletedChannel(deleted=req.name)

@@ -163,12 +163,29 @@ def _shown(saved: Any) -> ShownJourney:
     )
 
 
+def null_characters(doc: Any, path: str = "") -> list[dict[str, str]]:
+    """An error for each text of ``doc`` (keys included) holding a null character: no name or label needs one,
+    and PostgreSQL's text cannot store it."""
+    found: list[dict[str, str]] = []
+    if isinstance(doc, str):
+        if "\x00" in doc:
+            found.append({"node": "", "field": path or "journey", "message": "text may not hold a null character"})
+    elif isinstance(doc, dict):
+        for k, v in doc.items():
+            where = f"{path}.{k}" if path else str(k)
+            found += null_characters(k, where) + null_characters(v, where)
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            found += null_characters(v, f"{path}.{i}" if path else str(i))
+    return found
+
+
 def problems(ctx: OpContext, doc: Any) -> list[dict[str, str]]:
     """Every error of ``doc`` by node: its shape and graph first, then (when those hold) the names it uses."""
     from userloop.engage.assets import journey_references
     from userloop.engage.journey import Journey, validate
 
-    errors = validate(doc)
+    errors = null_characters(doc) or validate(doc)
     if errors:
         return errors
     return journey_references(ctx.ws.meta, ctx.info, Journey.model_validate(doc))
@@ -189,7 +206,7 @@ def _definition(doc: Any) -> None:
     """Refuse an invalid definition with every error by node (``journey_invalid``)."""
     from userloop.engage.journey import validate
 
-    _refuse(validate(doc))
+    _refuse(null_characters(doc) or validate(doc))
 
 
 # reading ------------------------------------------------------------------------------------------------------
