@@ -354,3 +354,28 @@ def test_quiet_hours_ending_in_a_dst_gap_or_fold(env: Env, end: time, at: dateti
     assert [(r.status, r.due_at) for r in rows(env, jid)] == [("pending", want)]
     assert drive.deliver(want - timedelta(microseconds=1)).handled == 0
     assert drive.deliver(want).by_status == {"sent": 1}
+
+
+# benefits ---------------------------------------------------------------------------------------------------------
+def test_a_benefit_out_of_stock_fails_the_send_and_grants_no_more_than_the_stock(env: Env) -> None:
+    from userloop.engage.assets import create_benefit, get_benefit
+
+    create_benefit(env.meta, env.info, "scarce", amount=5, stock=2)
+    env.add_people([Person(f"s{i}") for i in range(3)])
+    send = {"id": "m", "kind": "send", "channel": "mail", "material": "welcome", "benefit": "scarce"}
+    doc = {"name": "scarce", "entry": {"kind": "event", "event": "never_loaded"}, "start": "m", "nodes": [send]}
+    at = datetime(2026, 6, 1, 2)
+    jid = env.start(doc, at)
+    drive = Driver(env)
+    drive.enter(jid, ["s0", "s1", "s2"], at)
+    assert drive.deliver(at).by_status == {"sent": 2, "failed": 1}
+    got = {r.person: (r.status, r.error) for r in rows(env, jid)}
+    assert [got[env.keys[d]][0] for d in ("s0", "s1", "s2")] == ["sent", "sent", "failed"]
+    assert (got[env.keys["s2"]][1] or "").startswith("benefit_exhausted")
+    assert get_benefit(env.meta, env.info, "scarce").granted == 2
+    assert env.mail_to() == {"s0@example.com": 1, "s1@example.com": 1}
+    # a later pass grants nothing more
+    assert drive.deliver(at + timedelta(hours=1)).handled == 0
+    report(env.meta, env.info, env.store)
+    failed = env.sql("SELECT distinct_id, reason FROM {events} WHERE event = '$message_failed'")
+    assert [(d, r.split(":")[0]) for d, r in failed] == [("s2", "benefit_exhausted")]
