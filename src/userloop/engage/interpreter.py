@@ -145,6 +145,7 @@ class Outcome:
     held: bool = False
     trail: tuple[tuple[str, str], ...] = ()
     at: datetime = datetime.min  # the logical time of the last move: when the person left, or reached the node
+    path: tuple[str, ...] = ()  # the branches taken, ``node:branch`` (also of a person who left)
 
 
 def enter(journey: Journey, seed: str, facts: Facts, at: datetime) -> Outcome:
@@ -180,19 +181,21 @@ def _run(
         step = _step(node, seed, pos, facts, now, event, arrived=arrived)
         if step.wait is not None or step.wake_at is not None:
             trail.append((node.id, "waiting"))
-            return Outcome(pos, tuple(out_effects), step.wake_at, step.wait, trail=tuple(trail), at=pos.since)
+            return Outcome(
+                pos, tuple(out_effects), step.wake_at, step.wait, trail=tuple(trail), at=pos.since, path=pos.path
+            )
         if step.effect is not None:
             out_effects.append(step.effect)
         if step.held:
             trail.append((node.id, f"branch:{step.branch}"))
             held = replace(pos, path=(*pos.path, f"{node.id}:{step.branch}"))
-            return Outcome(held, tuple(out_effects), held=True, trail=tuple(trail), at=pos.since)
+            return Outcome(held, tuple(out_effects), held=True, trail=tuple(trail), at=pos.since, path=held.path)
         path = pos.path if step.branch is None else (*pos.path, f"{node.id}:{step.branch}")
         trail.append((node.id, "moved" if step.branch is None else f"branch:{step.branch}"))
         if step.exit_reason is not None or step.next is None:
             trail.append((node.id, "exited"))
             reason = step.exit_reason or "end"
-            return Outcome(None, tuple(out_effects), exit_reason=reason, trail=tuple(trail), at=step.at)
+            return Outcome(None, tuple(out_effects), exit_reason=reason, trail=tuple(trail), at=step.at, path=path)
         pos = Position(step.next, step.at, pos.entered_at, path)
         event = None  # an event is consumed by the node that waited for it
         arrived = True

@@ -496,7 +496,7 @@ class Stepper:
         self, loaded: _Loaded, person: int, occurrence: int, o: interp.Outcome, facts: interp.Facts
     ) -> list[dict[str, Any]]:
         out = []
-        path = "|".join(o.position.path) if o.position is not None else ""
+        path = "|".join(o.path)
         for e in o.effects:
             spec = e.spec
             payload: dict[str, Any] = {"journey": loaded.journey.name}
@@ -754,7 +754,7 @@ def _state(o: interp.Outcome, j: Journey) -> dict[str, Any]:
         return {
             "node": "$exit",
             "since": o.at,
-            "path": "",
+            "path": "|".join(o.path),
             "status": "exited",
             "wake_at": None,
             "wait_event": None,
