@@ -283,6 +283,27 @@ def test_a_daily_schedule_in_each_persons_zone_fires_at_their_local_time(env: En
     assert [(p.day, p.hour) for p in got["sh1"]] == [(7, 1), (8, 1), (9, 1)]
 
 
+def test_a_weekly_schedule_in_the_project_zone_fires_on_its_weekdays_only(env: Env) -> None:
+    env.add_people([Person("w1"), Person("w2", zone="America/New_York")])  # the project's zone decides here
+    doc = {"name": "weekly", "entry": {"kind": "schedule", "every": "week", "weekdays": ["mon", "thu"],
+                                       "time_of_day": "20:30:00"},
+           "reentry": {"mode": "after_exit"},
+           "start": "m", "nodes": [{"id": "m", "kind": "send", "channel": "mail", "material": "reminder"}]}  # fmt: skip
+    start = datetime(2026, 9, 1, 0, 0)  # Tuesday 08:00 in Shanghai
+    env.start(doc, start)
+    passes = [start + timedelta(minutes=30 * k) for k in range(1, 9 * 48)]
+    got = _mail_per_pass(env, env.engine(), passes)
+    want: list[datetime] = []
+    day = date(2026, 8, 31)
+    while day <= date(2026, 9, 10):
+        at = utc_of(datetime(day.year, day.month, day.day, 20, 30), PROJECT_ZONE)
+        if day.weekday() in (0, 3) and start <= at <= passes[-1]:
+            want.append(_first_pass_at_or_after(passes, at))
+        day += timedelta(days=1)
+    assert [w.isoformat() for w in want] == ["2026-09-03T12:30:00", "2026-09-07T12:30:00"]
+    assert got == {"w1": want, "w2": want}
+
+
 # re-entry ---------------------------------------------------------------------------------------------------------
 def _visits(reentry: dict[str, Any]) -> dict[str, Any]:
     return {"name": f"visit {reentry['mode']}", "entry": {"kind": "event", "event": "visit"}, "reentry": reentry,
