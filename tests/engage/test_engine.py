@@ -209,8 +209,17 @@ def test_welcome_journey_grants_a_coupon_splits_with_a_control_and_counts_conver
     # then it exits
     assert [r for r in runs(env, jid) if r.status != "exited"] == []
     assert {r.person for r in runs(env, jid) if r.exit_reason == "control"} == {env.keys[d] for d in holdout}
-    # the holdout's own branch figures (its people stay on their path when they exit)
-    assert stats["branches"]["ab:holdout"] == {"entered": len(holdout), "converted": len(holdout & late)}
+    # every person who took a branch counts for it, also once they have left the journey (the reminder branch
+    # ends with its send, so its people exit at once)
+    branches = stats["branches"]
+    assert {k: v for k, v in branches.items() if k.startswith("ab:")} == {
+        "ab:nudge": {"entered": len(reminded), "converted": len(reminded & late)},
+        "ab:holdout": {"entered": len(holdout), "converted": len(holdout & late)},
+    }
+    assert branches["wait_pay:timeout"] == {"entered": len(timed_out), "converted": len(late)}
+    # the reminders' events carry the branches taken
+    sent = env.sql("SELECT distinct_id, branch FROM {events} WHERE event = '$message_sent' AND node = 'remind'")
+    assert sorted(sent) == sorted((d, "wait_pay:timeout|ab:nudge") for d in reminded)
 
 
 # schedules --------------------------------------------------------------------------------------------------------
