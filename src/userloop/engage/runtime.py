@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from userloop.core.errors import NotFoundError, ValidationError
 from userloop.engage import interpreter as interp
-from userloop.engage.journey import EventEntry, Journey, RandomSplit, Send, parse
+from userloop.engage.journey import EventEntry, Journey, RandomSplit, Send, Wait, WaitEvent, parse, successors
 from userloop.engage.tables import (
     ChannelRow,
     JourneyRow,
@@ -84,6 +84,23 @@ class _Config:
     channels: dict[str, tuple[str, dict[str, Any]]]
     material_props: dict[str, set[str]]
     locale_property: str
+
+
+@dataclass
+class _Group:
+    """People of one signature in an entry batch: their shared first step, run row and outbox rows."""
+
+    outcome: interp.Outcome
+    run: dict[str, Any]
+    effects: list[tuple[dict[str, Any], Send | None]]
+    n: int = 0
+
+
+def _stamper(postgres: bool) -> Callable[[Any], Any]:
+    """Times as the driver takes them: datetimes for PostgreSQL, SQLAlchemy's SQLite text otherwise."""
+    if postgres:
+        return lambda v: v
+    return lambda v: v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v
 
 
 @dataclass(frozen=True)
@@ -183,34 +200,52 @@ class Stepper:
         facts = self.facts.load(persons, self._props(journey), journey)
         signature = _signature_of(journey, self._seed(jid))
         unless = journey.entry.unless if isinstance(journey.entry, EventEntry) else None
-        steps: dict[tuple[Any, ...], interp.Outcome] = {}
+        steps: dict[tuple[Any, ...], _Group] = {}
         with self.meta.engine.begin() as conn:
             history = self._history(conn, jid, persons)
             runs: list[dict[str, Any]] = []
             effects: list[dict[str, Any]] = []
             counts: Counter[tuple[str, str]] = Counter()
+            stamp = _stamper(self._postgres)
+            plain = not journey.who.all and journey.ends_at is None
             for person in persons:
                 f = facts[person]
                 past = history.get(person)
-                why = self._refusal(journey, past, f, at)
-                if why is not None:
-                    result.refused[why] += 1
-                    continue
+                if past is not None or not plain:
+                    why = self._refusal(journey, past, f, at)
+                    if why is not None:
+                        result.refused[why] += 1
+                        continue
                 occurrence = past[0] + 1 if past is not None else 1
                 if unless is not None:
                     deadline = at + timedelta(seconds=unless.within_seconds)
-                    runs.append(self._door_row(jid, loaded.version, person, occurrence, at, deadline, unless.event))
+                    door = self._door_row(jid, loaded.version, person, occurrence, at, deadline, unless.event)
+                    runs.append({k: stamp(v) for k, v in door.items()})
                     counts[("$entry", "held_at_door")] += 1
                     continue
                 sig = signature(f, person)
-                outcome = steps.get(sig)
-                if outcome is None:
-                    outcome = steps[sig] = interp.enter(journey, self._seed(jid), f, at)
-                runs.append(self._run_row(jid, loaded.version, person, occurrence, at, outcome, journey))
-                effects.extend(self._effects(loaded, person, occurrence, outcome, f))
-                _count(counts, outcome.trail)
+                group = steps.get(sig)
+                if group is None:
+                    outcome = interp.enter(journey, self._seed(jid), f, at)
+                    run = {
+                        k: stamp(v) for k, v in self._run_row(jid, loaded.version, 0, 0, at, outcome, journey).items()
+                    }
+                    group = steps[sig] = _Group(outcome, run, self._effect_templates(loaded, outcome, stamp))
+                group.n += 1
+                runs.append({**group.run, "person": person, "occurrence": occurrence})
+                for template, send in group.effects:
+                    row = {**template, "person": person, "occurrence": occurrence}
+                    if send is not None:
+                        payload = {**row["payload"], **self._send_payload(send, f)}
+                        row["payload"] = orjson.dumps(payload, default=str).decode()
+                    else:
+                        row["payload"] = orjson.dumps(row["payload"], default=str).decode()
+                    effects.append(row)
                 result.entered += 1
-            self._write(conn, loaded, runs=runs, effects=effects, counts=counts)
+            for group in steps.values():
+                for step, n in Counter(t for t in group.outcome.trail if t[1] != "waiting").items():
+                    counts[step] += n * group.n
+            self._write(conn, loaded, runs=runs, effects=effects, counts=counts, stamped=True)
         return result
 
     def _refusal(
@@ -492,6 +527,38 @@ class Stepper:
     def _change(self, run_id: int, o: interp.Outcome, j: Journey) -> dict[str, Any]:
         return {"id": run_id, **_state(o, j)}
 
+    def _effect_templates(
+        self, loaded: _Loaded, o: interp.Outcome, stamp: Callable[[Any], Any]
+    ) -> list[tuple[dict[str, Any], Send | None]]:
+        """The outbox rows of an outcome without the person: each with its payload as a dict still to complete,
+        and the send node whose per-person part (addresses, profile values) is to be added."""
+        path = "|".join(o.path)
+        out: list[tuple[dict[str, Any], Send | None]] = []
+        for e in o.effects:
+            spec = e.spec
+            send = spec if isinstance(spec, Send) else None
+            out.append(
+                (
+                    {
+                        "project_id": self.project.id,
+                        "journey_id": loaded.row.id,
+                        "version": loaded.version,
+                        "node": e.node,
+                        "path": path,
+                        "kind": e.kind,
+                        "channel": send.channel if send else None,
+                        "category": send.category if send else "transactional",
+                        "payload": {"journey": loaded.journey.name},
+                        "status": "pending",
+                        "due_at": stamp(e.at),
+                        "attempts": 0,
+                        "reported": False,
+                    },
+                    send,
+                )
+            )
+        return out
+
     def _effects(
         self, loaded: _Loaded, person: int, occurrence: int, o: interp.Outcome, facts: interp.Facts
     ) -> list[dict[str, Any]]:
@@ -571,9 +638,10 @@ class Stepper:
         effects: Sequence[dict[str, Any]] = (),
         counts: Counter[tuple[str, str]] | None = None,
         changes: Sequence[dict[str, Any]] = (),
+        stamped: bool = False,
     ) -> None:
         if runs:
-            self._bulk(conn, _RUNS, runs, ignore=None)
+            self._bulk(conn, _RUNS, runs, ignore=None, stamped=stamped)
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for ch in changes:
             groups.setdefault(tuple(sorted(ch)), []).append({f"v_{k}": v for k, v in ch.items()})
@@ -581,7 +649,8 @@ class Stepper:
             values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in keys if k != "id"}
             conn.execute(update(_RUNS).where(_RUNS.c.id == bindparam("v_id")).values(values), rows)
         if effects:
-            self._bulk(conn, _OUTBOX, effects, ignore=["journey_id", "version", "node", "person", "occurrence"])
+            pk = ["journey_id", "version", "node", "person", "occurrence"]
+            self._bulk(conn, _OUTBOX, effects, ignore=pk, stamped=stamped)
         if counts:
             self._add_counts(conn, loaded.row.id, loaded.version, counts)
 
@@ -592,7 +661,15 @@ class Stepper:
         ]
         conn.execute(self._upsert_add(), rows)
 
-    def _bulk(self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]], ignore: list[str] | None) -> None:
+    def _bulk(
+        self,
+        conn: Connection,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        ignore: list[str] | None,
+        *,
+        stamped: bool = False,
+    ) -> None:
         """Insert many rows through the driver's ``executemany`` with a statement compiled once (SQLAlchemy's
         per-row parameter processing cost more than the insert itself); ``ignore``: skip rows whose key exists."""
         columns = list(rows[0])
@@ -612,7 +689,8 @@ class Stepper:
             if defaults:
                 rows = [{**r, **defaults} for r in rows]
             get = itemgetter(*order)
-            stamps = [i for i, c in enumerate(order) if isinstance(table.c[c].type, DateTime)]
+            # ``stamped``: the rows' times are SQLite text already (made once per batch by :func:`_stamper`)
+            stamps = [] if stamped else [i for i, c in enumerate(order) if isinstance(table.c[c].type, DateTime)]
             params: list[Any] = [get(r) for r in rows]
             if stamps:
                 text_of: dict[datetime, str] = {}
@@ -696,19 +774,27 @@ _DEFAULT_REACH: dict[str, dict[str, Any]] = {"push": {"push_enabled": True, "app
 
 
 def _signature_of(journey: Journey, seed: str) -> Callable[[interp.Facts, int], tuple[Any, ...]]:
-    """A function giving the part of a person that decides their path through ``journey`` (see
-    :meth:`Stepper._enroll_batch`): the values its conditions and waits read, the zones, the split draws."""
+    """A function giving the part of a person that decides their first step through ``journey`` (see
+    :meth:`Stepper._enroll_batch`): the values read by the conditions the first step can reach, the zones when a
+    wall-clock wait is reachable, and the draws of the reachable random splits."""
     from userloop.engage.facts import needs_of
 
-    needs = needs_of(journey)
+    reach = _first_step(journey)
+    part = journey.model_copy(update={"nodes": [n for n in journey.nodes if n.id in reach]})
+    needs = needs_of(part)
     props, tags = sorted(needs.props), sorted(needs.tags)
     segs, models = sorted(needs.segments), sorted(needs.models)
-    splits = [(f"{seed}:{n.id}", [b.percent for b in n.branches]) for n in journey.nodes if isinstance(n, RandomSplit)]
+    nodes = journey.by_id()
+    splits = [
+        (f"{seed}:{n.id}", [b.percent for b in n.branches])
+        for i in sorted(reach)
+        if isinstance(n := nodes[i], RandomSplit)
+    ]
+    zoned = any(isinstance(nodes[i], Wait) and nodes[i].seconds is None for i in reach)  # type: ignore[union-attr]
 
     def signature(f: interp.Facts, person: int) -> tuple[Any, ...]:
         return (
-            f.zone,
-            f.project_zone,
+            (f.zone, f.project_zone) if zoned else (),
             *(_hashable(f.prop(p)) for p in props),
             *(_hashable(f.tag(t)) for t in tags),
             *(f.in_segment(s) for s in segs),
@@ -717,6 +803,23 @@ def _signature_of(journey: Journey, seed: str) -> Callable[[interp.Facts, int], 
         )
 
     return signature
+
+
+def _first_step(journey: Journey) -> set[str]:
+    """The nodes an entry can pass before it must wait: everything reachable from the start without crossing a
+    ``wait_event`` or a fixed wait (a wall-clock or date wait may be over already, so what follows it counts)."""
+    nodes = journey.by_id()
+    seen: set[str] = set()
+    todo = [journey.start]
+    while todo:
+        node = nodes[todo.pop()]
+        if node.id in seen:
+            continue
+        seen.add(node.id)
+        if isinstance(node, WaitEvent) or (isinstance(node, Wait) and node.seconds):
+            continue
+        todo.extend(t for _, t in successors(node) if t is not None)
+    return seen
 
 
 def _hashable(value: Any) -> Any:
