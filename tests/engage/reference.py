@@ -9,13 +9,13 @@ compared against a guess.
 
 The clock starts at entry and steps one minute at a time to the horizon (every generated instant is on the minute
 grid, so stepping is exact). At each tick: first the timers due at that minute (a wait ends, a ``wait_event`` times
-out), then the events of that minute in their order (the goal is checked, then a waiting ``wait_event`` may take the
-event); after each of these the person runs through every node that needs no waiting. Timers first because a node
-reached at ``t`` by a timer takes events at ``since <= t``: an event at the very minute a wait ends belongs to the
-node the wait leads to, whatever the number or order of the events of that minute. Wall clocks are read straight
-from ``zoneinfo`` for each minute: a wait "until local time W" ends at the first minute at which the local clock has
-ever shown W or later (the running maximum of the wall clock crosses W), which is the first instant after a DST gap
-for a skipped W and the first occurrence for a repeated one, without any offset arithmetic.
+out), then the events of that minute in their order (a waiting ``wait_event`` may take the event, then the goal is
+checked, as the runtime does); after each of these the person runs through every node that needs no waiting. Timers
+first because a node reached at ``t`` by a timer takes events at ``since <= t``: an event at the very minute a wait
+ends belongs to the node the wait leads to, whatever the number or order of the events of that minute. Wall clocks
+are read straight from ``zoneinfo`` for each minute: a wait "until local time W" ends at the first minute at which
+the local clock has ever shown W or later (the running maximum of the wall clock crosses W), which is the first
+instant after a DST gap for a skipped W and the first occurrence for a repeated one, without any offset arithmetic.
 """
 
 from __future__ import annotations
@@ -316,8 +316,15 @@ class _Sim:
         raise AssertionError("the reference walked 10 000 nodes in one tick")
 
     def on_event(self, ev: Happened) -> None:
-        if self.state == "exited":
-            return
+        """The event goes to the journey first (a waiting ``wait_event`` may take it), then to the goal: the first
+        goal event within the window after entry converts the person, even one who left already; with
+        ``goal.exit`` a converted person who is waiting leaves (a held one stays held)."""
+        n = self.nodes[self.node]
+        if self.state == "waiting" and isinstance(n, WaitEvent):
+            in_window = self.since <= ev.at < self.since + timedelta(seconds=n.timeout_seconds)
+            if in_window and event_is(ev, n.event, n.filters):
+                self.arrive(n.next, ev.at, n.id, "branch:event", "event")
+                self.settle(ev.at)
         goal = self.j.goal
         if (
             goal is not None
@@ -327,15 +334,8 @@ class _Sim:
         ):
             self.res.converted_at = ev.at
             self.note(ev.at, self.node, "converted", trail=False)
-            if goal.exit:
+            if goal.exit and self.state == "waiting":
                 self.state, self.reason, self.left_at = "exited", "goal", ev.at
-                return
-        n = self.nodes[self.node]
-        if self.state == "waiting" and isinstance(n, WaitEvent):
-            in_window = self.since <= ev.at < self.since + timedelta(seconds=n.timeout_seconds)
-            if in_window and event_is(ev, n.event, n.filters):
-                self.arrive(n.next, ev.at, n.id, "branch:event", "event")
-                self.settle(ev.at)
 
 
 def simulate(
@@ -351,7 +351,7 @@ def simulate(
         by_minute.setdefault(ev.at, []).append(ev)
     sim.note(entry, journey.start, "entered")
     t = entry
-    while t <= horizon and sim.state != "exited":
+    while t <= horizon:
         sim.settle(t)  # at entry the person runs in; later, the timers due at this minute fire
         for ev in by_minute.get(t, []):
             sim.on_event(ev)  # each event, then whatever needs no waiting after it

@@ -3,12 +3,12 @@
 A driver runs the interpreter the way the runtime does: ``enter`` at entry, then ``resume`` at each ``wake_at`` and
 with each event in time order (a wake-up due at or before an event's time is taken first, as in the reference: the
 timers of a minute, then its events; see :func:`test_an_event_at_a_due_time_does_not_depend_on_the_runtime_order`
-for why). The goal is checked on every
-event while the person is in the journey (held people included): the first conversion is recorded and, with
-``goal.exit``, takes the person out (reason ``goal``). Compared with the reference on random journeys, people and
-event logs: the final state (node, since and path; held; or exited with its reason), the effects (node, kind,
-logical time) in order, the trail of what happened at each node, and the conversion time. Every instant is given
-explicitly; nothing reads the clock or the machine's zone.
+for why). As in ``runtime.on_events``, each event goes to the journey first and then to the goal: the first goal
+event within the window after entry is the conversion (also of a person who left already) and, with ``goal.exit``,
+takes a waiting person out (reason ``goal``; a held one stays held). Compared with the reference on random journeys,
+people and event logs: the final state (node, since and path; held; or exited with its reason), the effects (node,
+kind, logical time) in order, the trail of what happened at each node, and the conversion time. Every instant is
+given explicitly; nothing reads the clock or the machine's zone.
 """
 
 from __future__ import annotations
@@ -90,17 +90,14 @@ def drive(
         if ev.at < entry or ev.at > horizon:
             continue
         wake_until(ev.at, inclusive=True)  # timers due by the event's time first, as the reference does
-        if pos is None:
-            break
-        if run.converted_at is None and goal_reached(journey, pos, ev):
+        if pos is not None and not held:
+            absorb(resume(journey, seed, pos, person, ev.at, ev), ev.at)
+        # the goal after the journey had the event (runtime.on_events); a person who left still converts
+        if run.converted_at is None and goal_reached(journey, pos or Position("", entry, entry), ev):
             run.converted_at = ev.at
             assert journey.goal is not None
-            if journey.goal.exit:
+            if journey.goal.exit and pos is not None and not held:
                 pos, reason, left_at = None, "goal", ev.at
-                break
-        if held:
-            continue
-        absorb(resume(journey, seed, pos, person, ev.at, ev), ev.at)
     wake_until(horizon, inclusive=True)
     if pos is None:
         assert reason is not None
@@ -214,14 +211,38 @@ def test_abandoned_cart_payment_at_the_timeout_is_too_late() -> None:
     assert just_in.effects == () and just_in.exit_reason == "end"
 
 
-def test_abandoned_cart_goal_takes_the_person_out_wherever_they_are() -> None:
+def test_abandoned_cart_goal_is_converted_after_the_journey_took_the_event() -> None:
     doc = {**CART, "goal": {"event": "pay", "within_seconds": 86400}}
-    got, _ = check(_case(doc, Person(7), ENTRY, [Happened("pay", ENTRY + 10 * MINUTE)]))
-    assert (
-        got.final == ("exited", "goal", ENTRY + 10 * MINUTE)
-        and got.converted_at == ENTRY + 10 * MINUTE
-        and got.effects == []
-    )
+    paid = ENTRY + 10 * MINUTE
+    got, _ = check(_case(doc, Person(7), ENTRY, [Happened("pay", paid)]))
+    # the wait took the payment (its branch has no next node: the person left), and the payment still converts
+    assert got.final == ("exited", "end", paid) and got.converted_at == paid and got.effects == []
+
+
+def test_the_goal_takes_a_waiting_person_out() -> None:
+    doc = {
+        "name": "welcome series",
+        "entry": {"kind": "event", "event": "signup"},
+        "start": "day1",
+        "goal": {"event": "pay", "within_seconds": 7 * 86400},
+        "nodes": [
+            {"id": "day1", "kind": "wait", "seconds": 86400, "next": "hello"},
+            {"id": "hello", "kind": "send", "channel": "email", "material": "welcome", "next": "test"},
+            {"id": "test", "kind": "split", "branches": [
+                {"name": "a", "percent": 50, "next": "later"}, {"name": "control", "percent": 50, "control": True}]},
+            {"id": "later", "kind": "wait", "seconds": 86400, "next": "again"},
+            {"id": "again", "kind": "send", "channel": "email", "material": "welcome2"},
+        ],
+    }  # fmt: skip
+    paid = ENTRY + timedelta(hours=30)
+    for person in range(1, 40):
+        got, _ = check(_case(doc, Person(person), ENTRY, [Happened("pay", paid)]))
+        assert got.converted_at == paid
+        assert got.effects[0] == ("hello", "send", ENTRY + timedelta(days=1))
+        if got.final[0] == "held":  # the control group converts and stays held: it measures the journey's effect
+            assert got.final == ("held", "test", ("test:control",)) and len(got.effects) == 1
+        else:
+            assert got.final == ("exited", "goal", paid) and len(got.effects) == 1
 
 
 def _until(at: str, zone: str, weekdays: list[str] | None = None) -> dict[str, Any]:
