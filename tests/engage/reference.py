@@ -55,7 +55,7 @@ MINUTE = timedelta(minutes=1)
 @dataclass
 class RefResult:
     """What the reference saw: the final state (``("waiting", node, since, path)``, ``("held", node, path)`` or
-    ``("exited", reason, at)``), the effects ``(node, kind, at)``, the trail ``(node, what)``, the
+    ``("exited", reason, at, path)``), the effects ``(node, kind, at)``, the trail ``(node, what)``, the
     timed log ``(at, node, what)`` and the conversion time (None when the goal was not reached)."""
 
     final: tuple[Any, ...]
@@ -358,7 +358,7 @@ def simulate(
         t += MINUTE
     if sim.state == "exited":
         assert sim.reason is not None
-        sim.res.final = ("exited", sim.reason, sim.left_at)
+        sim.res.final = ("exited", sim.reason, sim.left_at, tuple(sim.path))
     elif sim.state == "held":
         sim.res.final = ("held", sim.node, tuple(sim.path))
     else:

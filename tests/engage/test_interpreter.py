@@ -56,10 +56,10 @@ def drive(
     wake: datetime | None = None
     held = False
     reason: str | None = None
-    left_at = entry
+    left_at, left_path = entry, ()
 
     def absorb(out: Outcome, now: datetime) -> None:
-        nonlocal pos, wake, held, reason, left_at
+        nonlocal pos, wake, held, reason, left_at, left_path
         run.steps += 1
         assert run.steps < 10_000, "the driver is not making progress"
         for e in out.effects:
@@ -73,7 +73,7 @@ def drive(
         if pos is None:
             assert reason is not None and wake is None and not held, out
             assert out.at <= now, (out, now)
-            left_at = out.at
+            left_at, left_path = out.at, out.path
         elif held:
             assert wake is None and out.waits_for is None, out
         else:
@@ -97,11 +97,11 @@ def drive(
             run.converted_at = ev.at
             assert journey.goal is not None
             if journey.goal.exit and pos is not None and not held:
-                pos, reason, left_at = None, "goal", ev.at
+                pos, reason, left_at, left_path = None, "goal", ev.at, pos.path
     wake_until(horizon, inclusive=True)
     if pos is None:
         assert reason is not None
-        run.final = ("exited", reason, left_at)
+        run.final = ("exited", reason, left_at, left_path)
     elif held:
         run.final = ("held", pos.node, pos.path)
     else:
@@ -184,7 +184,7 @@ ENTRY = datetime(2026, 5, 4, 9, 17)
 def test_abandoned_cart_reminder_after_an_hour_without_payment() -> None:
     got, _ = check(_case(CART, Person(7), ENTRY, [Happened("open", ENTRY + 5 * MINUTE)]))
     assert got.effects == [("remind", "send", ENTRY + timedelta(hours=1))]
-    assert got.final == ("exited", "exit", ENTRY + timedelta(hours=1))
+    assert got.final == ("exited", "exit", ENTRY + timedelta(hours=1), ("wait_pay:timeout",))
     assert got.trail[:4] == [("wait_pay", "entered"), ("wait_pay", "waiting"), ("wait_pay", "branch:timeout"),
                              ("remind", "entered")]  # fmt: skip
 
@@ -193,7 +193,7 @@ def test_abandoned_cart_payment_inside_the_window_sends_nothing() -> None:
     paid = ENTRY + 59 * MINUTE
     got, _ = check(_case(CART, Person(7), ENTRY, [Happened("pay", paid)]))
     assert got.effects == []
-    assert got.final == ("exited", "end", paid)  # the event branch has no next node
+    assert got.final == ("exited", "end", paid, ("wait_pay:event",))  # the event branch has no next node
     assert ("wait_pay", "branch:event") in got.trail
 
 
@@ -216,7 +216,7 @@ def test_abandoned_cart_goal_is_converted_after_the_journey_took_the_event() -> 
     paid = ENTRY + 10 * MINUTE
     got, _ = check(_case(doc, Person(7), ENTRY, [Happened("pay", paid)]))
     # the wait took the payment (its branch has no next node: the person left), and the payment still converts
-    assert got.final == ("exited", "end", paid) and got.converted_at == paid and got.effects == []
+    assert got.final == ("exited", "end", paid, ("wait_pay:event",)) and got.converted_at == paid and got.effects == []
 
 
 def test_the_goal_takes_a_waiting_person_out() -> None:
@@ -242,7 +242,7 @@ def test_the_goal_takes_a_waiting_person_out() -> None:
         if got.final[0] == "held":  # the control group converts and stays held: it measures the journey's effect
             assert got.final == ("held", "test", ("test:control",)) and len(got.effects) == 1
         else:
-            assert got.final == ("exited", "goal", paid) and len(got.effects) == 1
+            assert got.final == ("exited", "goal", paid, ("test:a",)) and len(got.effects) == 1
 
 
 def _until(at: str, zone: str, weekdays: list[str] | None = None) -> dict[str, Any]:
@@ -299,7 +299,7 @@ def test_until_property_missing_or_past() -> None:
     entry = datetime(2026, 3, 6, 12, 0)
     sh = {"zone": "Asia/Shanghai"}
     got, _ = check(_case(doc, Person(1, **sh), entry, []))  # type: ignore[arg-type]
-    assert got.final == ("exited", "no_date:renew", entry) and got.effects == []
+    assert got.final == ("exited", "no_date:renew", entry, ()) and got.effects == []
     got, _ = check(_case(doc, Person(1, props={"renew": "2026-03-09"}, **sh), entry, []))  # type: ignore[arg-type]
     # a day before local midnight 2026-03-09 in Shanghai (16:00 UTC on 03-08) is 2026-03-07 16:00 UTC
     assert got.effects == [("send", "send", datetime(2026, 3, 7, 16, 0))]
