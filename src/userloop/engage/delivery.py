@@ -60,6 +60,8 @@ _GRANTS: Table = GrantRow.__table__  # type: ignore[assignment]
 _PK = ("journey_id", "version", "node", "person", "occurrence")
 #: Marketing sends counted against the caps: a week and a day back covers any local week.
 _CAP_LOOKBACK = timedelta(days=8)
+#: The note on a row held back to its slot under a channel's rate limit.
+RATE_LIMITED = "rate_limited"
 #: Statuses that end a row; ``reported`` then waits for the delivery event to be written.
 FINAL = ("sent", "failed", "capped", "quiet_dropped", "suppressed", "unreachable", "unsubscribed", "done")
 
@@ -99,6 +101,8 @@ class _Row:
     due_at: datetime | None = None
     error: str | None = None
     provider_id: str | None = None
+    #: the row waited for its slot under the channel's rate limit already: it goes now, without a new slot
+    slotted: bool = False
 
     @property
     def key(self) -> str:
@@ -180,7 +184,7 @@ class Deliverer:
             and_(t.status == "sending", t.claimed_until < now),
         )
         stmt = (
-            select(*(t[c] for c in _PK), t.kind, t.channel, t.category, t.payload, t.attempts, t.path)
+            select(*(t[c] for c in _PK), t.kind, t.channel, t.category, t.payload, t.attempts, t.path, t.error)
             .where(t.project_id == self.project.id, t.kind.in_(("send", "grant", "webhook")), due)
             .order_by(t.due_at)
             .limit(self.batch)
@@ -207,6 +211,7 @@ class Deliverer:
                 payload=json.loads(r[8] or "{}"),
                 attempts=int(r[9]) + 1,
                 path=r[10] or "",
+                slotted=r[11] == RATE_LIMITED,
             )
             for r in found
         ]
@@ -301,7 +306,7 @@ class Deliverer:
         by_channel: dict[str, list[_Row]] = {}
         for r in rows:
             name = r.payload.get("_channel")
-            if r.status or not name:
+            if r.status or not name or r.slotted:
                 continue
             limiter = self._limiter(str(name))
             if limiter is not None:
@@ -311,7 +316,7 @@ class Deliverer:
             assert limiter is not None
             for r, slot in zip(group, limiter.reserve_many(now, len(group)), strict=True):
                 if slot > now + timedelta(milliseconds=5):
-                    r.status, r.due_at = "pending", slot
+                    r.status, r.due_at, r.error = "pending", slot, RATE_LIMITED
 
     def _limiter(self, name: str) -> rules.RateLimiter | None:
         if name not in self._limiters:
@@ -505,7 +510,7 @@ class Deliverer:
             channel = r.payload.get("_channel") or r.channel
             if r.status == "pending":
                 again.append({**keys, "v_due": r.due_at or now, "v_error": r.error})
-                if r.error:
+                if r.error and r.error != RATE_LIMITED:
                     tally.retried += 1
                 else:
                     tally.deferred += 1

@@ -18,7 +18,7 @@ profiles stay with the owner of the event store.
 
 from __future__ import annotations
 
-import json
+import calendar
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -127,42 +127,61 @@ class JourneyEngine:
 
     # 1. events ---------------------------------------------------------------------------------------------
     def _events(self, journeys: list[tuple[JourneyRow, Journey]], now: datetime, entered: Entered) -> int:
+        """Hand the events loaded since the mark to the runs and entries that listen to them, in pages of
+        :data:`EVENT_BATCH` by (load time, event id), so a load of any size is read through; the mark moves past
+        every event loaded so far, listened to or not, so a journey started later never sees older loads."""
         names, props = _listened(journeys, self._waited_events())
-        if not names:
-            return 0
         with self.meta.session.begin() as s:
             mark = s.get(TriggerMark, self.project.id)
             if mark is None:
                 # a journey listens from the moment the engine first runs, not over the whole history
-                mark = TriggerMark(project_id=self.project.id, received_ms=_ms(now), seen="[]")
+                mark = TriggerMark(project_id=self.project.id, received_ms=_ms(now), seen="")
                 s.add(mark)
-            since_ms, seen = mark.received_ms, set(json.loads(mark.seen))
+            since_ms, after_id = mark.received_ms, mark.seen
+        top = self.store.fetchall(
+            sql(
+                "SELECT epoch_ms(max(received_at)) FROM $e WHERE received_at <= make_timestamp(? * 1000)",
+                e=self.store.ref("events"),
+            ),
+            [_ms(now)],
+        )
+        top_ms = int(top[0][0]) if top and top[0][0] is not None else since_ms
+        handled = 0
         known = set(self.store.properties("events"))
         cols = [p for p in sorted(props) if p in known]
         stmt = sql(
             "SELECT event_id, event, user_id, time, epoch_ms(received_at) AS r FROM $e "
-            "WHERE received_at >= make_timestamp(? * 1000) AND event IN (SELECT unnest(?)) "
-            "ORDER BY received_at, time LIMIT ?",
+            "WHERE (received_at > make_timestamp(? * 1000) OR (received_at = make_timestamp(? * 1000) "
+            "AND event_id > ?)) AND received_at <= make_timestamp(? * 1000) AND event IN (SELECT unnest(?)) "
+            "ORDER BY received_at, event_id LIMIT ?",
             e=self.store.ref("events"),
         )
         assert isinstance(stmt, exp.Select)
         stmt = stmt.select(*(sb.col(c) for c in cols))
-        rows = self.store.fetchall(stmt, [since_ms, sorted(names), EVENT_BATCH])
-        fresh = [r for r in rows if r[0] not in seen]
-        if not rows:
-            return 0
-        last_ms = int(rows[-1][4])
-        events = [(int(r[2]), interp.Happened(r[1], r[3], {c: r[5 + i] for i, c in enumerate(cols)})) for r in fresh]
-        events.sort(key=lambda pe: pe[1].at)
-        if events:
+        while names:
+            rows = self.store.fetchall(stmt, [since_ms, since_ms, after_id, top_ms, sorted(names), EVENT_BATCH])
+            if not rows:
+                break
+            events = [(int(r[2]), interp.Happened(r[1], r[3], {c: r[5 + i] for i, c in enumerate(cols)})) for r in rows]
+            events.sort(key=lambda pe: pe[1].at)
+            # timers due before the first of these events go first: a wait that ended before an event was over
+            while self.stepper.tick(min(now, events[0][1].at)) > 0:
+                pass
             entered.add(self.stepper.on_events(events, now))
+            handled += len(rows)
+            since_ms, after_id = int(rows[-1][4]), str(rows[-1][0])
+            self._mark(since_ms, after_id)
+            if len(rows) < EVENT_BATCH:
+                break
+        if top_ms > since_ms:
+            self._mark(top_ms, "")  # nothing listened to was loaded after: move past everything read
+        return handled
+
+    def _mark(self, received_ms: int, after_id: str) -> None:
         with self.meta.session.begin() as s:
             mark = s.get(TriggerMark, self.project.id)
             assert mark is not None
-            at_last = [r[0] for r in rows if int(r[4]) == last_ms]
-            mark.seen = json.dumps(sorted(set(at_last) | (seen if last_ms == since_ms else set())))
-            mark.received_ms = last_ms
-        return len(fresh)
+            mark.received_ms, mark.seen = received_ms, after_id
 
     def _waited_events(self) -> set[str]:
         with self.meta.session() as s:
@@ -252,7 +271,7 @@ class JourneyEngine:
             assert d is not None
             for day in (local - timedelta(days=1), local):
                 target = day - timedelta(days=entry.offset_days)
-                same = (target.month, target.day) == (d.month, d.day) if entry.annual else target == d
+                same = _same_day(target, d) if entry.annual else target == d
                 if same:
                     due.setdefault((z, day), []).append(p)
         for (z, day), group in sorted(due.items()):
@@ -349,6 +368,14 @@ def is_holiday(calendars: Sequence[str], day: date) -> bool:
             if today and name_today is not None and name_before != name_today:
                 return True
     return False
+
+
+def _same_day(day: date, anniversary: date) -> bool:
+    """Whether ``day`` is the yearly return of ``anniversary``; 29 February falls on 28 February in common years
+    (the last day of the month it was in)."""
+    if (anniversary.month, anniversary.day) == (2, 29) and not calendar.isleap(day.year):
+        return (day.month, day.day) == (2, 28)
+    return (day.month, day.day) == (anniversary.month, anniversary.day)
 
 
 def _ms(at: datetime) -> int:

@@ -93,7 +93,8 @@ class AllOf(Part):
 # entries -----------------------------------------------------------------------------------------------------
 class Reentry(Part):
     """Whether a person who came in once may come in again: ``never``; ``after_exit`` (once the last run ended);
-    ``cooldown`` (``cooldown_seconds`` after the last entry). ``max_entries`` caps the entries per person."""
+    ``cooldown`` (once the last run ended and ``cooldown_seconds`` have passed since the last entry). Nobody is in
+    a journey twice at once. ``max_entries`` caps the entries per person."""
 
     mode: Literal["never", "after_exit", "cooldown"] = "never"
     cooldown_seconds: Seconds = 0

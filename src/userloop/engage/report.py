@@ -23,7 +23,7 @@ from sqlalchemy import Table, bindparam, select, update
 from userloop.engage.delivery import FINAL
 from userloop.engage.interpreter import effect_key
 from userloop.engage.journey import Journey, Update
-from userloop.engage.tables import FeedbackRow, JourneyVersion, OutboxRow
+from userloop.engage.tables import BenefitRow, FeedbackRow, GrantRow, JourneyVersion, OutboxRow
 from userloop.ingest.api import load_table
 from userloop.query.compile import sql
 from userloop.store.duck import ProjectStore
@@ -101,6 +101,19 @@ def report(meta: MetaStore, project: Project, store: ProjectStore, *, limit: int
                 "provider_id": provider_id,
             }
         )
+    sends = [effect_key(*r[:5]) for r in rows if r[5] == "send" and int(r[3]) in ids]
+    for key, benefit, person, code, granted_at in _grants(meta, sends):
+        records.append(
+            {
+                "event": "$benefit_granted",
+                "event_id": f"{key}:granted",
+                "distinct_id": ids[person],
+                "time": granted_at,
+                "message_key": key,
+                "benefit": benefit,
+                "coupon_code": code,
+            }
+        )
     for f in feedback:
         if f.person not in ids:
             out.unknown_people += 1
@@ -162,6 +175,22 @@ def _apply_updates(meta: MetaStore, store: ProjectStore, updates: Sequence[Any],
             [{**{f"k_{c}": v for c, v in zip(_PK, u[:5], strict=True)}, "v_done": u[5]} for u in updates],
         )
     return len(records)
+
+
+def _grants(meta: MetaStore, keys: list[str]) -> list[tuple[str, str, int, str, datetime]]:
+    """The benefits granted with these messages: key, benefit name, person, coupon code, when."""
+    out: list[tuple[str, str, int, str, datetime]] = []
+    with meta.session() as s:
+        for i in range(0, len(keys), 5000):
+            out.extend(
+                (str(k), str(n), int(p), str(c), at)
+                for k, n, p, c, at in s.execute(
+                    select(GrantRow.key, BenefitRow.name, GrantRow.person, GrantRow.code, GrantRow.granted_at)
+                    .join(BenefitRow, BenefitRow.id == GrantRow.benefit_id)
+                    .where(GrantRow.key.in_(keys[i : i + 5000]))
+                ).all()
+            )
+    return out
 
 
 def _distinct_ids(store: ProjectStore, persons: list[int]) -> dict[int, str]:

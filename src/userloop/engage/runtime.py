@@ -373,8 +373,10 @@ class Stepper:
         for loaded in self._event_journeys(names):
             entry = loaded.journey.entry
             assert isinstance(entry, EventEntry)
+            started = loaded.row.started_at
             for person, ev in by_name.get(entry.event, []):
-                if interp.matches(ev, entry.event, entry.filters):
+                # an event from before the journey started (an import of history, a late upload) enters nobody
+                if (started is None or ev.at >= started) and interp.matches(ev, entry.event, entry.filters):
                     entered.add(self._enroll_batch(loaded, [person], ev.at))
         return entered
 

@@ -235,14 +235,14 @@ class EngageSettingsRow(Base):
 
 
 class TriggerMark(Base):
-    """How far the event triggers have read the project's events: the last load time seen (``received_ms``) and
-    the ids of the events loaded at that very millisecond (read again next time, and skipped)."""
+    """How far the event triggers have read the project's events, in (load time, event id) order: the load time
+    (``received_ms``) and, in ``seen``, the id of the last event read at that millisecond ("" for none)."""
 
     __tablename__ = "trigger_marks"
 
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     received_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-    seen: Mapped[str] = mapped_column(Text, default="[]")
+    seen: Mapped[str] = mapped_column(Text, default="")
 
 
 class FeedbackRow(Base):
