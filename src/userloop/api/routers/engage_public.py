@@ -35,6 +35,8 @@ from userloop.engage.tables import FeedbackRow, SubscriptionRow
 from userloop.service.runtime import Runtime
 
 router = APIRouter(tags=["engage-public"])
+#: The pages' 200 answer, documented as HTML; errors stay the one JSON body every route documents.
+_HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "An HTML page."}}
 Token = Annotated[str, Field(max_length=tracking.MAX_TOKEN_CHARS)]
 
 
@@ -67,7 +69,11 @@ def _feedback(rt: Runtime, claims: dict[str, str | int], event: str, **props: An
         )
 
 
-@router.get("/t/o/{token}", summary="Open pixel of a message (signed link; no credentials)")
+@router.get(
+    "/t/o/{token}",
+    responses={200: {"content": {"image/gif": {}}, "description": "A 1×1 transparent GIF."}},
+    summary="Open pixel of a message (signed link; no credentials)",
+)
 def opened(token: Token, rt: RuntimeDep) -> Response:
     claims = _claims(rt, token, "open")
     _feedback(rt, claims, "$message_opened")
@@ -82,7 +88,7 @@ def clicked(token: Token, rt: RuntimeDep) -> RedirectResponse:
     return RedirectResponse(target, status_code=302, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/t/u/{token}", response_class=HTMLResponse, summary="Unsubscribe page (signed link)")
+@router.get("/t/u/{token}", responses=_HTML, summary="Unsubscribe page (signed link)")
 def unsubscribe_page(token: Token, rt: RuntimeDep) -> HTMLResponse:
     _claims(rt, token, "unsubscribe")
     action = html.escape(f"/t/u/{token}", quote=True)
@@ -95,7 +101,7 @@ def unsubscribe_page(token: Token, rt: RuntimeDep) -> HTMLResponse:
     )
 
 
-@router.post("/t/u/{token}", response_class=HTMLResponse, summary="Unsubscribe, one click (signed link)")
+@router.post("/t/u/{token}", responses=_HTML, summary="Unsubscribe, one click (signed link)")
 async def unsubscribe(token: Token, request: Request, rt: RuntimeDep) -> HTMLResponse:
     claims = _claims(rt, token, "unsubscribe")
     await request.body()  # RFC 8058's "List-Unsubscribe=One-Click", or the page's form: either unsubscribes
