@@ -105,3 +105,37 @@ def test_the_inbox_needs_a_person_token(server: Server) -> None:
     assert page.status_code == 200 and page.json() == {"items": [], "next": None, "unread": 0}
     bad = httpx.post(f"{server.url}/app/v1/inbox/read", content=b"{", headers={"Authorization": f"Bearer {token}"})
     assert bad.status_code in (400, 422) and bad.json()["error"]["code"] == "invalid_request"
+
+
+def test_provider_receipts_are_recorded_through_the_channels_signed_url(server: Server) -> None:
+    from userloop.engage.channels.registry import save_channel
+    from userloop.store.meta import MetaStore
+
+    meta = MetaStore(f"sqlite:///{(server.path / 'meta.sqlite').as_posix()}")
+    try:
+        settings = {"access_key_id": "LTAI-test", "access_key_secret": "s" * 30, "sign_name": "优惠",
+                    "template_code": "SMS_1", "endpoint": "http://127.0.0.1:9"}  # fmt: skip
+        save_channel(meta, 1, "sms", "sms", "aliyun", settings, SecretBox.for_workspace(server.path))
+    finally:
+        meta.dispose()
+    assert httpx.get(f"{server.url}/api/v1/channels/sms/receipt-url").status_code == 401
+    made = httpx.get(f"{server.url}/api/v1/channels/sms/receipt-url", headers=server.admin)
+    assert made.status_code == 200, made.text
+    url = made.json()["url"]
+    assert url.startswith("http://127.0.0.1:8000/t/r/")  # the project's public address
+    path = url.removeprefix("http://127.0.0.1:8000")
+    report = [
+        {"phone_number": "13800000000", "success": True, "err_code": "DELIVERED", "biz_id": "b1",
+         "out_id": "1.1.sms_node.11.1", "report_time": "2026-12-01 10:00:05"},
+        {"phone_number": "13800000001", "success": False, "err_code": "MK:0001", "biz_id": "b2",
+         "out_id": "1.1.sms_node.12.1", "report_time": "2026-12-01 10:00:06"},
+        {"phone_number": "13800000002", "success": True, "biz_id": "b3", "out_id": "not-ours"},
+    ]  # fmt: skip
+    answer = httpx.post(server.url + path, json=report)
+    assert answer.status_code == 200 and answer.json()["code"] == 0
+    got = _meta(server, "SELECT person, event, key FROM message_feedback WHERE key LIKE '1.1.sms_node.%' ORDER BY id")
+    assert got == [(11, "$message_delivered", "1.1.sms_node.11.1"), (12, "$message_failed", "1.1.sms_node.12.1")]
+    forged = tracking.sign(b"s" * 32, "receipt", {"p": 1, "c": "sms"}, None)
+    assert httpx.post(f"{server.url}/t/r/{forged}", json=report).status_code == 403
+    other_kind = tracking.sign(_secret(server), "open", {"p": 1, "c": "sms"}, None)
+    assert httpx.post(f"{server.url}/t/r/{other_kind}", json=report).status_code == 403

@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 
+from userloop.core.clock import utcnow
+from userloop.engage.channels.base import Receipt
 from userloop.engage.delivery import FINAL
-from userloop.engage.interpreter import effect_key
+from userloop.engage.interpreter import effect_key, parse_key
 from userloop.engage.journey import Journey, Update
 from userloop.engage.tables import BenefitRow, FeedbackRow, GrantRow, JourneyVersion, OutboxRow
 from userloop.ingest.api import load_table
@@ -249,3 +251,46 @@ def _array(name: str, values: list[Any]) -> pa.Array:
     if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
         return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
     return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def record_receipts(meta: MetaStore, project_id: int, channel: str, receipts: Sequence[Receipt]) -> int:
+    """A provider's delivery reports as feedback (``$message_delivered``, ``$message_failed`` …), each matched to
+    its message by the key the provider echoed, else by the provider's id; unmatched reports are ignored (a
+    report for a message of another system, or one already deleted). Returns how many were recorded."""
+    t = _OUTBOX.c
+    rows: list[dict[str, Any]] = []
+    by_provider: dict[str, tuple[str, int]] = {}
+    ids = [r.provider_id for r in receipts if r.key is None and r.provider_id]
+    if ids:
+        with meta.engine.connect() as conn:
+            for row in conn.execute(
+                select(*(t[c] for c in _PK), t.provider_id).where(
+                    t.project_id == project_id, t.provider_id.is_not(None), t.provider_id.in_(ids)
+                )
+            ):
+                by_provider[str(row[5])] = (effect_key(*row[:5]), int(row[3]))
+    for r in receipts:
+        parts = parse_key(r.key) if r.key else None
+        if parts is not None:
+            key, person = str(r.key), parts[3]
+        elif r.provider_id in by_provider:
+            key, person = by_provider[str(r.provider_id)]
+        else:
+            continue
+        at = datetime.fromtimestamp(r.at_ms / 1000, UTC).replace(tzinfo=None) if r.at_ms else utcnow()
+        props = {"channel": channel, "reason": r.error, "provider_id": r.provider_id}
+        rows.append({"project_id": project_id, "key": key, "person": person, "event": RECEIPT_EVENT[r.status],
+                     "at": at, "props": json.dumps(props, ensure_ascii=False), "reported": False})  # fmt: skip
+    if rows:
+        with meta.engine.begin() as conn:
+            conn.execute(insert(_FEEDBACK), rows)
+    return len(rows)
+
+
+RECEIPT_EVENT = {
+    "delivered": "$message_delivered",
+    "failed": "$message_failed",
+    "opened": "$message_opened",
+    "clicked": "$message_clicked",
+    "unsubscribed": "$unsubscribed",
+}

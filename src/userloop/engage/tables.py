@@ -26,6 +26,7 @@ from userloop.store.meta import Base
 _OPEN_RUN = text("status != 'exited'")
 _SENT = text("status = 'sent'")
 _TO_REPORT = text("status != 'pending' AND status != 'sending'")
+_PROVIDER = text("provider_id IS NOT NULL")
 
 
 class JourneyRow(Base):
@@ -114,6 +115,8 @@ class OutboxRow(Base):
             "ix_outbox_caps", "project_id", "person", "channel", "done_at", sqlite_where=_SENT, postgresql_where=_SENT
         ),
         Index("ix_outbox_report", "reported", "status", sqlite_where=_TO_REPORT, postgresql_where=_TO_REPORT),
+        # provider receipts that carry only the provider's id find their message here
+        Index("ix_outbox_provider", "provider_id", sqlite_where=_PROVIDER, postgresql_where=_PROVIDER),
     )
 
     journey_id: Mapped[int] = mapped_column(Integer, primary_key=True)

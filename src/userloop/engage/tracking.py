@@ -42,7 +42,7 @@ __all__ = [
     "verify",
 ]
 
-Kind = Literal["open", "click", "unsubscribe", "inbox"]
+Kind = Literal["open", "click", "unsubscribe", "inbox", "receipt"]
 _KINDS: frozenset[str] = frozenset(get_args(Kind))
 
 #: Longest token :func:`verify` will look at (a URL path segment; browsers and proxies cut URLs near 8 KB).

@@ -53,7 +53,7 @@ DOMAINS = (
     "users",
     "journeys",
     "engage_assets",
-    "inbox",
+    "links",
 )
 
 

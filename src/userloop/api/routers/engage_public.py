@@ -7,7 +7,10 @@ answers 403 ``token_invalid`` to anything else):
 - ``GET /t/u/{token}``: the unsubscribe page (zh-CN and English) with a confirm button; a GET never unsubscribes,
   since mail scanners open links;
 - ``POST /t/u/{token}``: unsubscribes (the page's button, or a mailbox's RFC 8058 one-click POST): the person is
-  opted out of the message's channel topic and ``$unsubscribed`` is recorded.
+  opted out of the message's channel topic and ``$unsubscribed`` is recorded;
+- ``POST /t/r/{token}``: a provider's delivery receipts for one channel (the URL ``channels.receipt_url`` gives),
+  parsed and checked by the channel's adapter (Twilio's signature, …), recorded as ``$message_delivered`` /
+  ``$message_failed``, answered with the body the provider expects.
 
 App-facing, authenticated per person: ``GET /app/v1/inbox`` and ``POST /app/v1/inbox/read`` take
 ``Authorization: Bearer <inbox token>``, a token of kind ``inbox`` for one person that the business's backend
@@ -31,6 +34,8 @@ from userloop.core.clock import now_ms, utcnow
 from userloop.core.errors import UserloopError, ValidationError
 from userloop.engage import tracking
 from userloop.engage.channels.inbox import InboxPage, inbox_page, mark_read
+from userloop.engage.channels.registry import ChannelBook
+from userloop.engage.report import record_receipts
 from userloop.engage.tables import FeedbackRow, SubscriptionRow
 from userloop.service.runtime import Runtime
 
@@ -118,6 +123,24 @@ async def unsubscribe(token: Token, request: Request, rt: RuntimeDep) -> HTMLRes
         conn.execute(stmt)
     _feedback(rt, claims, "$unsubscribed", topic=topic)
     return HTMLResponse(_PAGE.format(body="<p>已退订。<br>You are unsubscribed.</p>"))
+
+
+@router.post("/t/r/{token}", summary="A provider's delivery receipts for one channel (signed URL)")
+async def receipts(token: Token, request: Request, rt: RuntimeDep) -> Response:
+    claims = _claims(rt, token, "receipt")
+    project_id, name = int(claims["p"]), str(claims["c"])
+    book = ChannelBook(rt.ws.meta, project_id, rt.journeys.box)
+    try:
+        channel = book.get(name)
+        parse = getattr(channel, "receipts", None)
+        if parse is None:
+            raise UserloopError(f"channel {name!r} receives no delivery receipts", code="channel_invalid")
+        found = parse(await request.body(), dict(request.headers))
+        record_receipts(rt.ws.meta, project_id, name, found)
+        ack = getattr(channel, "receipt_ack", b"")
+    finally:
+        book.close()
+    return Response(ack, media_type="application/json" if ack else None)
 
 
 def _person(rt: Runtime, authorization: str | None) -> tuple[int, int]:

@@ -40,6 +40,7 @@ _TABLES = (
 _OPEN_RUN = "status != 'exited'"
 _SENT = "status = 'sent'"
 _TO_REPORT = "status != 'pending' AND status != 'sending'"
+_PROVIDER = "provider_id IS NOT NULL"
 
 
 def _where(condition: str) -> dict[str, object]:
@@ -103,6 +104,7 @@ def upgrade() -> None:
         )
         op.create_index("ix_outbox_due", "outbox", ["status", "due_at"], unique=False)
         op.create_index("ix_outbox_report", "outbox", ["reported", "status"], unique=False, **_where(_TO_REPORT))
+        op.create_index("ix_outbox_provider", "outbox", ["provider_id"], unique=False, **_where(_PROVIDER))
     if "subscriptions" not in existing:
         op.create_table(
             "subscriptions",
