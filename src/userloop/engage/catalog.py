@@ -18,8 +18,9 @@ from sqlalchemy import func, select, update
 
 from userloop.core.clock import utcnow
 from userloop.core.errors import NotFoundError, ValidationError
+from userloop.engage.interpreter import parse_key
 from userloop.engage.journey import Journey, parse
-from userloop.engage.tables import JourneyRow, JourneyVersion, NodeCount, OutboxRow, RunRow
+from userloop.engage.tables import FeedbackRow, JourneyRow, JourneyVersion, NodeCount, OutboxRow, RunRow
 from userloop.store.meta import MetaStore, Project
 
 #: action → (states it may be taken from, state it leads to)
@@ -182,6 +183,11 @@ class Journeys:
                 .where(RunRow.journey_id == jid, RunRow.status != "door")
                 .group_by(RunRow.path)
             ).all()
+            feedback = s.execute(
+                select(FeedbackRow.key, FeedbackRow.event)
+                .where(FeedbackRow.project_id == self.project.id, FeedbackRow.key.like(f"{jid}.%"))
+                .distinct()
+            ).all()
         nodes: dict[str, dict[str, int]] = {}
         for node, outcome, n in counters:
             nodes.setdefault(node, {})[outcome] = int(n)
@@ -191,6 +197,12 @@ class Journeys:
         sends: dict[str, dict[str, int]] = {}
         for node, status, n in messages:
             sends.setdefault(node, {})[status] = int(n)
+        for key, event in feedback:  # people who opened, clicked …: each message once per kind of feedback
+            parts = parse_key(key)
+            if parts is not None:
+                name = event.removeprefix("$message_").removeprefix("$")
+                row = sends.setdefault(parts[2], {})
+                row[name] = row.get(name, 0) + 1
         branches: dict[str, dict[str, int]] = {}
         for path, entered, converted in runs:
             for step in (path or "").split("|"):
