@@ -10,7 +10,17 @@ import importlib
 import sys
 
 #: In the order they are cheapest to run; analytics needs the ``bench`` extra (chdb).
-SCRIPTS = ("sim_generate", "ingest_files", "sim_load", "models_clv", "models", "collector", "profiles", "analytics")
+SCRIPTS = (
+    "sim_generate",
+    "ingest_files",
+    "sim_load",
+    "models_clv",
+    "models",
+    "collector",
+    "profiles",
+    "journeys",
+    "analytics",
+)
 
 
 def main(argv: list[str]) -> int:
