@@ -27,6 +27,8 @@ File_ = Annotated[str, typer.Argument(help="A JSON file, or - for standard input
 #: Message statuses shown as columns, in this order (others follow).
 MESSAGE_COLUMNS = ("sent", "failed", "capped", "quiet_dropped", "suppressed", "unreachable", "unsubscribed",
                    "pending", "sending", "done")  # fmt: skip
+#: Feedback columns (people whose message was delivered, opened, clicked), after the statuses.
+FEEDBACK_COLUMNS = ("delivered", "opened", "clicked")
 
 
 def read_json(source: str, what: str) -> dict[str, Any]:
@@ -262,8 +264,9 @@ def journeys_stats(
     typer.echo("Messages / 消息")
     seen = {k for m in s["messages"] for k in m["statuses"]}
     columns = [c for c in MESSAGE_COLUMNS if c in seen] + sorted(seen - set(MESSAGE_COLUMNS))
-    out.table([{"node": m["node"], "total": m["total"], **m["statuses"]} for m in s["messages"]],
-              ["node", "total", *columns])  # fmt: skip
+    heard = [c for c in FEEDBACK_COLUMNS if any(c in m.get("feedback", {}) for m in s["messages"])]
+    out.table([{"node": m["node"], "total": m["total"], **m["statuses"], **m.get("feedback", {})}
+               for m in s["messages"]], ["node", "total", *columns, *heard])  # fmt: skip
     typer.echo("Conversions by branch / 分支转化")
     rows = [
         {**c, "control": "control / 对照" if c["control"] else "",

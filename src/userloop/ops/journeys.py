@@ -87,13 +87,19 @@ class NodeStats(Strict):
     branches: dict[str, int] = Field(description="Branch name → people who took it.")
 
 
+#: What the catalog counts per node from the providers' and the people's feedback, beside the outbox statuses.
+FEEDBACK = ("delivered", "opened", "clicked")
+
+
 class MessageStats(Strict):
-    """The messages (and other effects) of one node, by status."""
+    """The messages (and other effects) of one node, by status, and the feedback they had."""
 
     node: str
-    total: int
+    total: int = Field(description="Messages (and other effects) of the node, whatever their status.")
     statuses: dict[str, int] = Field(description="sent, failed, capped, quiet_dropped, suppressed, unreachable, "
                                      "unsubscribed, pending, done…")  # fmt: skip
+    feedback: dict[str, int] = Field(default_factory=dict, description="People whose message was delivered, "
+                                     "opened, clicked (from receipts, the pixel and tracked links).")  # fmt: skip
 
 
 class BranchConversion(Strict):
@@ -249,10 +255,11 @@ def journey_stats(ctx: OpContext, req: JourneyRef) -> JourneyStats:
                                waiting=counts.get("waiting", 0), moved=counts.get("moved", 0),
                                exited=counts.get("exited", 0), held=counts.get("held", 0),
                                branches=branches))  # fmt: skip
-    messages = [
-        MessageStats(node=node, total=sum(by.values()), statuses=by)
-        for node, by in sorted(raw["messages"].items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
-    ]
+    messages = []
+    for node, by in sorted(raw["messages"].items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
+        statuses = {k: v for k, v in by.items() if k not in FEEDBACK}
+        feedback = {k: v for k, v in by.items() if k in FEEDBACK}
+        messages.append(MessageStats(node=node, total=sum(statuses.values()), statuses=statuses, feedback=feedback))
     controls = {(n.id, b.name) for n in journey.nodes if isinstance(n, RandomSplit) for b in n.branches if b.control}
     steps: dict[str, dict[str, int]] = {}
     for n in journey.nodes:  # every branch of every split, so a control with nobody yet still shows
