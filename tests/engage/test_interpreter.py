@@ -245,6 +245,53 @@ def test_the_goal_takes_a_waiting_person_out() -> None:
             assert got.final == ("exited", "goal", paid, ("test:a",)) and len(got.effects) == 1
 
 
+def test_an_event_is_taken_by_one_wait_only() -> None:
+    doc = {
+        "name": "two clicks",
+        "entry": {"kind": "event", "event": "signup"},
+        "start": "first",
+        "nodes": [
+            {"id": "first", "kind": "wait_event", "event": "click", "timeout_seconds": 3600, "next": "second"},
+            {"id": "second", "kind": "wait_event", "event": "click", "timeout_seconds": 3600, "next": "both",
+             "timeout_next": "one"},
+            {"id": "both", "kind": "send", "channel": "push", "material": "two_clicks"},
+            {"id": "one", "kind": "send", "channel": "push", "material": "one_click"},
+        ],
+    }  # fmt: skip
+    click = ENTRY + 5 * MINUTE
+    got, _ = check(_case(doc, Person(3), ENTRY, [Happened("click", click)]))
+    assert got.effects == [("one", "send", click + timedelta(hours=1))]
+    got, _ = check(_case(doc, Person(3), ENTRY, [Happened("click", click), Happened("click", click)]))
+    assert got.effects == [("both", "send", click)]  # two clicks in the same minute: one for each wait
+
+
+def test_condition_split_takes_the_first_branch_that_holds() -> None:
+    doc = {
+        "name": "by orders",
+        "entry": {"kind": "event", "event": "signup"},
+        "start": "by_orders",
+        "nodes": [
+            {"id": "by_orders", "kind": "condition", "otherwise": "few", "branches": [
+                {"name": "many", "when": {"all": [{"kind": "property", "property": "orders", "op": "gt", "value": 2}]},
+                 "next": "many"},
+                {"name": "gold", "when": {"all": [{"kind": "tag", "tag": "tier", "op": "eq", "value": "gold"},
+                                                  {"kind": "segment", "segment": 1}]}, "next": "gold"}]},
+            {"id": "many", "kind": "grant", "benefit": "vip_coupon"},
+            {"id": "gold", "kind": "webhook", "url": "https://example.com/gold"},
+            {"id": "few", "kind": "update", "set": {"nudged": True}},
+        ],
+    }  # fmt: skip
+    gold = {"tags": {"tier": "gold"}, "segments": frozenset({1})}
+    for props, extra, first in [
+        ({"orders": 3}, gold, "many"),  # both hold: the first wins
+        ({"orders": 2}, gold, "gold"),  # 2 > 2 does not hold
+        ({"orders": 2}, {}, "few"),
+        ({}, {"tags": {"tier": "gold"}}, "few"),  # a missing property fails; not in segment 1
+    ]:
+        got, _ = check(_case(doc, Person(1, props=props, **extra), ENTRY, []))  # type: ignore[arg-type]
+        assert [e[0] for e in got.effects] == [first], (props, extra)
+
+
 def _until(at: str, zone: str, weekdays: list[str] | None = None) -> dict[str, Any]:
     wait: dict[str, Any] = {"id": "wait", "kind": "wait", "until_time": at, "next": "send"}
     if weekdays:
