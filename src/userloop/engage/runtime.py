@@ -86,6 +86,93 @@ class _Config:
     locale_property: str
 
 
+class _EventBatch:
+    """The state of one :meth:`Stepper.on_events` pass: runs changed or made in memory, their effects and counters
+    per journey version, facts loaded once per journey for everyone in the batch; written in one go."""
+
+    def __init__(self, stepper: Stepper, persons: list[int], now: datetime) -> None:
+        self.st, self.persons, self.now = stepper, persons, now
+        self.facts: dict[tuple[int, int], Mapping[int, interp.Facts]] = {}
+        self.loaded: dict[tuple[int, int], _Loaded] = {}
+        self.effects: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        self.counts: dict[tuple[int, int], Counter[tuple[str, str]]] = {}
+        self.changed: dict[int, tuple[tuple[int, int], dict[str, Any]]] = {}  # run id → its state to write
+        self.new: dict[tuple[int, int], list[dict[str, Any]]] = {}
+
+    def _of(self, jid: int, version: int) -> tuple[_Loaded, Mapping[int, interp.Facts]]:
+        key = (jid, version)
+        if key not in self.loaded:
+            journey = self.st.definition(jid, version)
+            self.loaded[key] = _Loaded(self.st._row(jid), journey, version)
+            self.facts[key] = self.st.facts.load(self.persons, self.st._props(journey), journey)
+            self.effects[key], self.counts[key], self.new[key] = [], Counter(), []
+        return self.loaded[key], self.facts[key]
+
+    def handle(self, run: dict[str, Any], ev: interp.Happened) -> None:
+        if run["status"] in ("exited", "held") or run.get("wait_event") != ev.event:
+            return
+        key = (int(run["journey_id"]), int(run["version"]))
+        loaded, facts = self._of(*key)
+        person = int(run["person"])
+        pos = interp.Position(run["node"], run["since"], run["entered_at"], _path(run["path"]))
+        if run["status"] == "door":
+            change = self.st._door(loaded, run, pos, facts[person], max(self.now, ev.at), ev, self.effects[key],
+                                   self.counts[key])  # fmt: skip
+        else:
+            outcome = interp.resume(loaded.journey, self.st._seed(key[0]), pos, facts[person], max(self.now, ev.at), ev)
+            if outcome.position == pos and not outcome.effects:
+                return
+            _count(self.counts[key], outcome.trail)
+            self.effects[key].extend(self.st._effects(loaded, person, run["occurrence"], outcome, facts[person]))
+            change = self.st._change(run.get("id") or 0, outcome, loaded.journey)
+        if change is None:
+            return
+        change.pop("id", None)
+        run.update(change)
+        if run.get("id"):
+            previous = self.changed.get(run["id"], (key, {}))[1]
+            self.changed[run["id"]] = (key, {**previous, **change})
+
+    def enter(
+        self,
+        loaded: _Loaded,
+        person: int,
+        at: datetime,
+        history: dict[int, tuple[int, datetime, bool]],
+        entered: Entered,
+    ) -> dict[str, Any] | None:
+        key = (loaded.row.id, loaded.version)
+        loaded, facts = self._of(*key)
+        f = facts[person]
+        past = history.get(person)
+        why = self.st._refusal(loaded.journey, past, f, at)
+        if why is not None:
+            entered.refused[why] += 1
+            return None
+        occurrence = past[0] + 1 if past is not None else 1
+        entry = loaded.journey.entry
+        jid = loaded.row.id
+        if isinstance(entry, EventEntry) and entry.unless is not None:
+            deadline = at + timedelta(seconds=entry.unless.within_seconds)
+            run = self.st._door_row(jid, loaded.version, person, occurrence, at, deadline, entry.unless.event)
+            self.counts[key][("$entry", "held_at_door")] += 1
+        else:
+            outcome = interp.enter(loaded.journey, self.st._seed(jid), f, at)
+            run = self.st._run_row(jid, loaded.version, person, occurrence, at, outcome, loaded.journey)
+            self.effects[key].extend(self.st._effects(loaded, person, occurrence, outcome, f))
+            _count(self.counts[key], outcome.trail)
+            entered.entered += 1
+        history[person] = (occurrence, at, run["status"] != "exited")
+        self.new[key].append(run)
+        return run
+
+    def write(self, conn: Connection) -> None:
+        for key, loaded in self.loaded.items():
+            changes = [{"id": rid, **ch} for rid, (k, ch) in self.changed.items() if k == key]
+            self.st._write(conn, loaded, runs=self.new[key], effects=self.effects[key], counts=self.counts[key],
+                           changes=changes)  # fmt: skip
+
+
 @dataclass
 class _Group:
     """People of one signature in an entry batch: their shared first step, run row and outbox rows."""
@@ -328,56 +415,48 @@ class Stepper:
         return len(rows)
 
     def on_events(self, events: Sequence[tuple[int, interp.Happened]], now: datetime) -> Entered:
-        """People's new events (time order): waiting runs move on, door runs close, goals convert, and event-entry
-        journeys take people in. Returns the entries."""
+        """People's new events, in time order, in one pass and one transaction: each event moves on the runs
+        waiting for it, closes the doors it is the "unless" of, and takes its person into the event-entry journeys
+        it triggers — in that order and event by event, so a run that an event creates sees the person's next
+        event of the same batch (an order paid half a second after the cart). Goals convert afterwards."""
         if not events:
             return Entered()
         self.refresh()
+        events = sorted(events, key=lambda pe: pe[1].at)
         by_name: dict[str, list[tuple[int, interp.Happened]]] = {}
         for person, ev in events:
             by_name.setdefault(ev.event, []).append((person, ev))
-        names = sorted(by_name)
         persons = sorted({p for p, _ in events})
+        entries = self._event_journeys(sorted(by_name))
+        entered = Entered()
         with self.meta.engine.begin() as conn:
+            open_runs: dict[int, list[dict[str, Any]]] = {}
             live = self._live_journeys()
             for chunk in _chunks(persons, 5000):
-                stmt = select(_RUNS).where(
-                    RunRow.person.in_(chunk),
-                    *_OPEN,
-                    RunRow.journey_id.in_(live),
-                )
+                stmt = select(_RUNS).where(RunRow.person.in_(chunk), *_OPEN, RunRow.journey_id.in_(live))
                 if self._postgres:
-                    stmt = stmt.with_for_update(skip_locked=False)
-                rows = conn.execute(stmt).mappings().all()
-                mine = set(chunk)
-                for person, ev in events:
-                    if person not in mine:
+                    stmt = stmt.with_for_update()
+                for r in conn.execute(stmt).mappings():
+                    open_runs.setdefault(int(r["person"]), []).append(dict(r))
+            histories = {loaded.row.id: self._history(conn, loaded.row.id, persons) for loaded in entries}
+            batch = _EventBatch(self, persons, now)
+            for person, ev in events:
+                for run in open_runs.get(person, []):
+                    batch.handle(run, ev)
+                for loaded in entries:
+                    entry = loaded.journey.entry
+                    assert isinstance(entry, EventEntry)
+                    started = loaded.row.started_at
+                    # an event from before the journey started (an import of history, a late upload) enters nobody
+                    if entry.event != ev.event or (started is not None and ev.at < started):
                         continue
-                    hit = [r for r in rows if r["person"] == person]
-                    if hit:
-                        self._resume_rows(conn, hit, max(now, ev.at), ev)
-                        # the rows changed: read them again for the person's next event
-                        rows = [r for r in rows if r["person"] != person] + list(
-                            conn.execute(
-                                select(_RUNS).where(
-                                    RunRow.person == person,
-                                    *_OPEN,
-                                    RunRow.journey_id.in_(live),
-                                )
-                            )
-                            .mappings()
-                            .all()
-                        )
+                    if not interp.matches(ev, entry.event, entry.filters):
+                        continue
+                    made = batch.enter(loaded, person, ev.at, histories[loaded.row.id], entered)
+                    if made is not None:
+                        open_runs.setdefault(person, []).append(made)
+            batch.write(conn)
         self._goals(by_name)
-        entered = Entered()
-        for loaded in self._event_journeys(names):
-            entry = loaded.journey.entry
-            assert isinstance(entry, EventEntry)
-            started = loaded.row.started_at
-            for person, ev in by_name.get(entry.event, []):
-                # an event from before the journey started (an import of history, a late upload) enters nobody
-                if (started is None or ev.at >= started) and interp.matches(ev, entry.event, entry.filters):
-                    entered.add(self._enroll_batch(loaded, [person], ev.at))
         return entered
 
     def _goals(self, by_name: Mapping[str, list[tuple[int, interp.Happened]]]) -> None:
@@ -684,12 +763,13 @@ class Stepper:
                 stmt = stmt.on_conflict_do_nothing(index_elements=ignore)
             c = stmt.compile(dialect=conn.dialect)
             order = list(c.positiontup or ()) if c.positional else []
-            compiled = _COMPILED[key] = (c.string, order)
-        text, order = compiled
+            compiled = _COMPILED[key] = (c.string, order or list(c.params))
+        text, names = compiled
+        order = names if conn.dialect.paramstyle == "qmark" else []
+        defaults = {c: _default(table, c) for c in names if c not in rows[0]}
+        if defaults:  # Python-side defaults (created_at …) that the compiled statement expects as parameters
+            rows = [{**r, **defaults} for r in rows]
         if order:  # SQLite's qmark style: tuples, datetimes as SQLAlchemy stores them
-            defaults = {c: _default(table, c) for c in order if c not in rows[0]}
-            if defaults:
-                rows = [{**r, **defaults} for r in rows]
             get = itemgetter(*order)
             # ``stamped``: the rows' times are SQLite text already (made once per batch by :func:`_stamper`)
             stamps = [] if stamped else [i for i, c in enumerate(order) if isinstance(table.c[c].type, DateTime)]
