@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import calendar
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -89,15 +89,18 @@ class JourneyEngine:
         link_secret: bytes,
         zone_property: str = "$timezone",
         segment_every: timedelta = timedelta(minutes=1),
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.meta, self.project, self.store = meta, project, store
         self.stepper = Stepper(meta, project, DuckFacts(store, meta, project, zone_property))
         self.deliverer = Deliverer(meta, project, channels, link_secret=link_secret)
         self.segment_every = segment_every
+        self.stopping = stopping  # checked between pages and batches, so a service stops within one of them
         self._segments_at: datetime | None = None
 
     def step(self, now: datetime) -> Pass:
         done = Pass()
+        self.store.forget_cache()  # properties registered by loads since the last pass (an address just imported)
         journeys = self._running()
         if journeys:
             done.events = self._events(journeys, now, done.entered)
@@ -105,9 +108,9 @@ class JourneyEngine:
             if self._segments_at is None or now - self._segments_at >= self.segment_every:
                 self._segments(journeys, now, done.entered)
                 self._segments_at = now
-        while (n := self.stepper.tick(now)) > 0:
+        while not self.stopping() and (n := self.stepper.tick(now)) > 0:
             done.resumed += n
-        while True:
+        while not self.stopping():
             tally = self.deliverer.run_once(now)
             if not tally.handled:
                 break
@@ -158,7 +161,11 @@ class JourneyEngine:
         )
         assert isinstance(stmt, exp.Select)
         stmt = stmt.select(*(sb.col(c) for c in cols))
+        complete = True
         while names:
+            if self.stopping():
+                complete = False
+                break
             rows = self.store.fetchall(stmt, [since_ms, since_ms, after_id, top_ms, sorted(names), EVENT_BATCH])
             if not rows:
                 break
@@ -173,7 +180,7 @@ class JourneyEngine:
             self._mark(since_ms, after_id)
             if len(rows) < EVENT_BATCH:
                 break
-        if top_ms > since_ms:
+        if complete and top_ms > since_ms:
             self._mark(top_ms, "")  # nothing listened to was loaded after: move past everything read
         return handled
 

@@ -43,6 +43,7 @@ class JourneysLoop:
                 book,
                 link_secret=self.box.derive("links"),
                 zone_property=settings.zone_property,
+                stopping=self._stop.is_set,
             )
             found = self._engines[project] = (engine, book)
         return found[0]
