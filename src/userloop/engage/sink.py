@@ -98,13 +98,13 @@ class _Store:
     def __init__(self, directory: Path, sync: Sync, loop: asyncio.AbstractEventLoop) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / DB_NAME
-        self.con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.con.execute("PRAGMA journal_mode=WAL")
-        self.con.execute(f"PRAGMA synchronous={ {'normal': 'NORMAL', 'full': 'FULL', 'off': 'OFF'}[sync] }")
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={ {'normal': 'NORMAL', 'full': 'FULL', 'off': 'OFF'}[sync] }")
         for statement in _SCHEMA:
-            self.con.execute(statement)
-        self._next_conn = int(self.con.execute("SELECT COALESCE(MAX(id), 0) FROM connections").fetchone()[0]) + 1
-        self._next_seq = int(self.con.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0]) + 1
+            self.db.execute(statement)
+        self._next_conn = int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM connections").fetchone()[0]) + 1
+        self._next_seq = int(self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0]) + 1
         self.loop = loop
         self._conns: list[tuple[int, str, int]] = []
         self._msgs: list[tuple[int, int, int, str | None, str, str, str | None, bytes]] = []
@@ -143,22 +143,22 @@ class _Store:
         many = len(conns) + len(msgs) > 1
         try:
             if many:
-                self.con.execute("BEGIN")
+                self.db.execute("BEGIN")
             if conns:
-                self.con.executemany("INSERT INTO connections (id, peer, opened_ms) VALUES (?, ?, ?)", conns)
+                self.db.executemany("INSERT INTO connections (id, peer, opened_ms) VALUES (?, ?, ?)", conns)
             if msgs:
-                self.con.executemany(
+                self.db.executemany(
                     "INSERT INTO messages (seq, connection, received_ms, auth_user, mail_from, rcpt_to, message_id, "
                     "raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     msgs,
                 )
             if many:
-                self.con.execute("COMMIT")
+                self.db.execute("COMMIT")
         except sqlite3.Error as exc:  # a full disk: every message of this group answers 451
             error = exc
-            if self.con.in_transaction:
+            if self.db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
-                    self.con.execute("ROLLBACK")
+                    self.db.execute("ROLLBACK")
         for waiter, row in zip(waiters, msgs, strict=True):
             if not waiter.done():
                 if error is None:
@@ -169,8 +169,8 @@ class _Store:
     def close(self) -> None:
         self.flush()
         with contextlib.suppress(sqlite3.Error):
-            self.con.execute("PRAGMA wal_checkpoint(FULL)")  # fsyncs the WAL's content into the database file
-        self.con.close()
+            self.db.execute("PRAGMA wal_checkpoint(FULL)")  # fsyncs the WAL's content into the database file
+        self.db.close()
 
 
 def _now_ms() -> int:

@@ -414,9 +414,9 @@ class SmtpChannel:
         Commands are written here rather than through ``sendmail``, which parses both addresses again with
         ``email.utils.parseaddr`` on every message (they are checked once, in :meth:`build`); ``data`` still does
         the dot-stuffing. After a refusal the transaction is reset (RSET) so the connection serves the next."""
-        code, _ = smtp.docmd("MAIL", f"FROM:<{out.mail_from}>{' SMTPUTF8' if out.utf8 else ''}")
+        code, _ = smtp.docmd("MAIL", _path("FROM", out.mail_from) + (" SMTPUTF8" if out.utf8 else ""))
         if code == 250:
-            code, _ = smtp.docmd("RCPT", f"TO:<{out.rcpt_to}>")
+            code, _ = smtp.docmd("RCPT", _path("TO", out.rcpt_to))
             if code in (250, 251):
                 try:
                     code, _ = smtp.data(out.raw)
@@ -486,3 +486,8 @@ class SmtpChannel:
                     smtp.quit()
                 except (OSError, smtplib.SMTPException):
                     smtp.close()
+
+
+def _path(keyword: str, address: str) -> str:
+    """An SMTP command's argument, ``FROM:<address>`` or ``TO:<address>`` (RFC 5321 §4.1.1.2–3)."""
+    return f"{keyword}:<{address}>"
