@@ -1174,18 +1174,21 @@ def _attr(name: str, value: str | None) -> str:
     return f" {name}" if value is None else f' {name}="{html_lib.escape(value, quote=True)}"'
 
 
-def track_links(html: str, wrap: Callable[[str], str], *, keep: Iterable[str] = ()) -> str:
+def track_links(
+    html: str, wrap: Callable[[str], str], *, keep: Iterable[str] = (), pixel_url: str | None = None
+) -> str:
     """``html`` with every ``<a href="http(s)://…">`` pointing at ``wrap(url)`` (a click-tracking redirect).
 
     Left alone: other schemes (``mailto:``, ``tel:``), anchors and relative links, links marked
     ``data-no-track`` or ``data-unsubscribe``, and any URL in ``keep`` (pass the unsubscribe link, which must reach
     the person's preferences without a redirect, RFC 8058 §3). The href is read as the parser decodes it (entities
     resolved), given to ``wrap`` as the real URL, and written back escaped; only rewritten tags change (attributes
-    keep their order, values are re-quoted with ``"``), every other byte of the document is returned as it was."""
+    keep their order, values are re-quoted with ``"``), every other byte of the document is returned as it was.
+    With ``pixel_url`` the open pixel goes in too (as :func:`add_pixel`), from the same one scan of the document."""
     kept = set(keep)
     finder = _scan(html)
     out: list[str] = []
-    pos = 0
+    pos = shift = 0
     for start, end, attrs, self_closing in finder.anchors:
         names = {name for name, _ in attrs}
         if "data-no-track" in names or "data-unsubscribe" in names:
@@ -1197,11 +1200,27 @@ def track_links(html: str, wrap: Callable[[str], str], *, keep: Iterable[str] = 
         if not url.lower().startswith(("http://", "https://")) or url in kept or hrefs[0] in kept:
             continue
         new_attrs = [(n, wrap(url) if n == "href" else v) for n, v in attrs]
+        tag = "<a" + "".join(_attr(n, v) for n, v in new_attrs) + (" />" if self_closing else ">")
         out.append(html[pos:start])
-        out.append("<a" + "".join(_attr(n, v) for n, v in new_attrs) + (" />" if self_closing else ">"))
+        out.append(tag)
+        if finder.body_ends and end <= finder.body_ends[-1]:
+            shift += len(tag) - (end - start)  # how far the last </body> moved
         pos = end
     out.append(html[pos:])
-    return "".join(out)
+    linked = "".join(out)
+    if pixel_url is None:
+        return linked
+    if not finder.body_ends:
+        return linked + _pixel(pixel_url)
+    at = finder.body_ends[-1] + shift
+    return linked[:at] + _pixel(pixel_url) + linked[at:]
+
+
+def _pixel(pixel_url: str) -> str:
+    return (
+        f'<img src="{html_lib.escape(pixel_url, quote=True)}" width="1" height="1" alt="" '
+        'style="border:0;width:1px;height:1px" />'
+    )
 
 
 def add_pixel(html: str, pixel_url: str) -> str:
