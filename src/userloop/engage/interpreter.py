@@ -197,7 +197,8 @@ def _run(
             reason = step.exit_reason or "end"
             return Outcome(None, tuple(out_effects), exit_reason=reason, trail=tuple(trail), at=step.at, path=path)
         pos = Position(step.next, step.at, pos.entered_at, path)
-        event = None  # an event is consumed by the node that waited for it
+        if step.branch == "event":
+            event = None  # consumed by the node that waited for it; until then it may meet a later wait for it
         arrived = True
     raise RuntimeError("a journey step passed more nodes than the graph has; the definition is corrupt")
 

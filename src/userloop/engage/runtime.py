@@ -109,17 +109,26 @@ class _EventBatch:
         return self.loaded[key], self.facts[key]
 
     def handle(self, run: dict[str, Any], ev: interp.Happened) -> None:
-        if run["status"] in ("exited", "held") or run.get("wait_event") != ev.event:
+        """Offer ``ev`` to one of its person's open runs, at the event's own time: a timer due at or before it fires
+        first (the run may then be waiting for this event), then the event moves the run if it waits for it."""
+        if run["status"] in ("exited", "held"):
             return
         key = (int(run["journey_id"]), int(run["version"]))
+        if run["status"] in ("waiting", "door") and run["wake_at"] is not None and run["wake_at"] <= ev.at:
+            self._move(run, key, ev.at, None)
+        if run["status"] in ("exited", "held") or run.get("wait_event") != ev.event:
+            return
+        self._move(run, key, ev.at, ev)
+
+    def _move(self, run: dict[str, Any], key: tuple[int, int], at: datetime, ev: interp.Happened | None) -> None:
         loaded, facts = self._of(*key)
         person = int(run["person"])
         pos = interp.Position(run["node"], run["since"], run["entered_at"], _path(run["path"]))
+        change: dict[str, Any] | None
         if run["status"] == "door":
-            change = self.st._door(loaded, run, pos, facts[person], max(self.now, ev.at), ev, self.effects[key],
-                                   self.counts[key])  # fmt: skip
+            change = self.st._door(loaded, run, pos, facts[person], at, ev, self.effects[key], self.counts[key])
         else:
-            outcome = interp.resume(loaded.journey, self.st._seed(key[0]), pos, facts[person], max(self.now, ev.at), ev)
+            outcome = interp.resume(loaded.journey, self.st._seed(key[0]), pos, facts[person], at, ev)
             if outcome.position == pos and not outcome.effects:
                 return
             _count(self.counts[key], outcome.trail)
