@@ -191,7 +191,8 @@ def _run(
             held = replace(pos, path=(*pos.path, f"{node.id}:{step.branch}"))
             return Outcome(held, tuple(out_effects), held=True, trail=tuple(trail), at=pos.since, path=held.path)
         path = pos.path if step.branch is None else (*pos.path, f"{node.id}:{step.branch}")
-        trail.append((node.id, "moved" if step.branch is None else f"branch:{step.branch}"))
+        if step.exit_reason is None:  # an exit node, or a wait with no date, does not move on: it ends the run
+            trail.append((node.id, "moved" if step.branch is None else f"branch:{step.branch}"))
         if step.exit_reason is not None or step.next is None:
             trail.append((node.id, "exited"))
             reason = step.exit_reason or "end"
