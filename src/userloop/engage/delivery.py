@@ -29,6 +29,7 @@ import hmac
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -67,9 +68,10 @@ FINAL = ("sent", "failed", "capped", "quiet_dropped", "suppressed", "unreachable
 
 
 class ChannelSource(Protocol):
-    """The project's opened channels by name (:class:`userloop.engage.channels.registry.ChannelBook`)."""
+    """The project's opened channels by name (:class:`userloop.engage.channels.registry.ChannelBook`); a ``lane``
+    above 0 is another adapter of the channel, with its own connection."""
 
-    def get(self, name: str) -> Channel: ...
+    def get(self, name: str, lane: int = 0) -> Channel: ...
 
 
 @dataclass
@@ -127,6 +129,7 @@ class Deliverer:
         lease: timedelta = timedelta(seconds=60),
         batch: int = 200,
         max_attempts: int = 5,
+        lanes: int = 4,
     ) -> None:
         self.meta = meta
         self.project = project
@@ -136,6 +139,7 @@ class Deliverer:
         self.lease = lease
         self.batch = batch
         self.max_attempts = max_attempts
+        self.lanes = lanes
         self._postgres = meta.engine.dialect.name == "postgresql"
         self._limiters: dict[str, rules.RateLimiter] = {}
         self._materials: dict[str, Material] = {}
@@ -471,8 +475,21 @@ class Deliverer:
 
     # sending and recording -----------------------------------------------------------------------------------
     def _send(self, name: str, pairs: list[tuple[_Row, Message]], now: datetime) -> None:
+        """Send on ``lanes`` connections of the channel at once (a provider's round trip, not our CPU, is what
+        bounds one connection), each lane a contiguous share of the batch."""
+        lanes = max(1, min(self.lanes, len(pairs) // 20 or 1))
+        if lanes == 1:
+            self._send_lane(name, 0, pairs, now)
+            return
+        share = -(-len(pairs) // lanes)
+        parts = [pairs[i : i + share] for i in range(0, len(pairs), share)]
+        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            for f in [pool.submit(self._send_lane, name, lane, part, now) for lane, part in enumerate(parts)]:
+                f.result()
+
+    def _send_lane(self, name: str, lane: int, pairs: list[tuple[_Row, Message]], now: datetime) -> None:
         try:
-            channel = self.channels.get(name)
+            channel = self.channels.get(name, lane)
             deliveries = channel.send([m for _, m in pairs])
         except ChannelError as exc:
             log.warning("channel %s cannot send now: %s", name, exc)

@@ -98,7 +98,9 @@ class JourneyEngine:
         self.stopping = stopping  # checked between pages and batches, so a service stops within one of them
         self._segments_at: datetime | None = None
 
-    def step(self, now: datetime) -> Pass:
+    def step(self, now: datetime, *, deliver: bool = True) -> Pass:
+        """One pass of every duty; ``deliver=False`` leaves the outbox to a delivery thread of its own
+        (:class:`userloop.service.journeys.JourneysLoop`), so a backlog of sends never delays the next events."""
         done = Pass()
         self.store.forget_cache()  # properties registered by loads since the last pass (an address just imported)
         journeys = self._running()
@@ -110,7 +112,7 @@ class JourneyEngine:
                 self._segments_at = now
         while not self.stopping() and (n := self.stepper.tick(now)) > 0:
             done.resumed += n
-        while not self.stopping():
+        while deliver and not self.stopping():
             tally = self.deliverer.run_once(now)
             if not tally.handled:
                 break

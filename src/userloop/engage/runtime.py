@@ -76,6 +76,22 @@ class Entered:
         self.refused.update(other.refused)
 
 
+_Candidate = tuple[str, str, str | None, tuple[tuple[str, Any], ...], str, str | None, str | None]
+
+
+@dataclass(frozen=True)
+class _SendPlan:
+    """A send node's candidates (name, kind, address property, reachability, topic, fixed address, why not),
+    the profile properties its material reads, and where the locale is read from."""
+
+    candidates: tuple[_Candidate, ...]
+    scope: tuple[str, ...]
+    locale: str
+
+
+_PLAIN = (str, int, float, bool)
+
+
 @dataclass(frozen=True)
 class _Config:
     """What steps read about the project's set-up, once per batch: channels (kind, public settings), the profile
@@ -84,6 +100,7 @@ class _Config:
     channels: dict[str, tuple[str, dict[str, Any]]]
     material_props: dict[str, set[str]]
     locale_property: str
+    plans: dict[str, _SendPlan] = field(default_factory=dict)
 
 
 class _EventBatch:
@@ -687,37 +704,64 @@ class Stepper:
     def _send_payload(self, spec: Send, facts: interp.Facts) -> dict[str, Any]:
         """What delivery needs and only the owner of the profiles knows: each candidate channel's address, the
         profile values the material reads, the person's zone and locale."""
-        channels = self._channels()
+        plan = self._send_plan(spec)
+        prop = facts.prop
         candidates = []
-        for name in [spec.channel, *spec.fallback]:
-            ch = channels.get(name)
-            if ch is None:
-                candidates.append({"channel": name, "to": None, "why": "unknown_channel"})
+        for name, kind, address, reach, topic, static_to, why_static in plan.candidates:
+            if why_static is not None:
+                candidates.append({"channel": name, "to": None, "why": why_static})
                 continue
-            kind, config = ch
-            prop = config.get("address_property") or ADDRESS_PROPERTY.get(kind)
-            to: str | None = None
+            to: str | None = static_to
             if kind == "inbox":
                 to = str(facts.person)
-            elif kind == "webhook":
-                to = config.get("url")
-            elif prop:
-                value = facts.prop(prop)
-                to = str(value) if value not in (None, "") else None
+            elif address is not None:
+                value = prop(address)
+                to = str(value) if value is not None and value != "" else None
             why = None if to else "no_address"
-            for reach_prop, wanted in (config.get("reach") or _DEFAULT_REACH.get(kind, {})).items():
-                if facts.prop(reach_prop) is not None and facts.prop(reach_prop) != wanted:
+            for reach_prop, wanted in reach:
+                value = prop(reach_prop)
+                if value is not None and value != wanted:
                     why = f"unreachable:{reach_prop}"
-            candidates.append({"channel": name, "to": to, "why": why, "topic": config.get("topic") or kind})
-        scope = {p: _jsonable(facts.prop(p)) for p in self._material_props(spec.material)}
+            candidates.append({"channel": name, "to": to, "why": why, "topic": topic})
+        scope = {}
+        for p in plan.scope:
+            value = prop(p)
+            if value is not None:
+                scope[p] = value if type(value) in _PLAIN else str(value)
+        locale = prop(plan.locale)
         return {
             "candidates": candidates,
             "material": spec.material,
             "benefit": spec.benefit,
-            "scope": {k: v for k, v in scope.items() if v is not None},
+            "scope": scope,
             "zone": facts.zone,
-            "locale": _jsonable(facts.prop(self._locale_property())),
+            "locale": locale if locale is None or type(locale) in _PLAIN else str(locale),
         }
+
+    def _send_plan(self, spec: Send) -> _SendPlan:
+        """The parts of a send node's payload that are the same for everyone, worked out once per batch."""
+        cfg = self._cfg()
+        found = cfg.plans.get(spec.id)
+        if found is None:
+            candidates: list[_Candidate] = []
+            for name in [spec.channel, *spec.fallback]:
+                ch = cfg.channels.get(name)
+                if ch is None:
+                    candidates.append((name, "", None, (), "", None, "unknown_channel"))
+                    continue
+                kind, config = ch
+                address = (
+                    None
+                    if kind in ("inbox", "webhook")
+                    else config.get("address_property") or ADDRESS_PROPERTY.get(kind)
+                )
+                reach = tuple((config.get("reach") or _DEFAULT_REACH.get(kind, {})).items())
+                url = config.get("url") if kind == "webhook" else None
+                candidates.append((name, kind, address, reach, config.get("topic") or kind, url, None))
+            found = cfg.plans[spec.id] = _SendPlan(
+                tuple(candidates), tuple(sorted(cfg.material_props.get(spec.material, set()))), cfg.locale_property
+            )
+        return found
 
     def _write(
         self,

@@ -1,6 +1,7 @@
-"""The journeys engine inside the running service: one thread that runs each project's pass
-(:meth:`userloop.engage.engine.JourneyEngine.step`) every ``tick`` seconds, and a wake-up after each load of the
-collector's spool so an event trigger reaches its send within a second."""
+"""The journeys engine inside the running service: one thread runs each project's pass
+(:meth:`userloop.engage.engine.JourneyEngine.step`) every ``tick`` seconds and after each load of the collector's
+spool, and a second thread carries out the outbox as soon as a pass has put something in it, so a backlog of sends
+never delays the handling of new events."""
 
 from __future__ import annotations
 
@@ -27,9 +28,16 @@ class JourneysLoop:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sender: threading.Thread | None = None
+        self._outbox = threading.Event()
         self._lock = threading.Lock()
+        self._making = threading.Lock()
 
     def engine(self, project: str) -> JourneyEngine:
+        with self._making:  # the pass thread and the delivery thread may ask for it first at the same time
+            return self._engine(project)
+
+    def _engine(self, project: str) -> JourneyEngine:
         found = self._engines.get(project)
         if found is None:
             info = self.ws.meta.project(project)
@@ -52,7 +60,21 @@ class JourneysLoop:
         """One pass over every project (what the thread does each tick)."""
         with self._lock:
             at = now or utcnow()
-            return {p.name: self.engine(p.name).step(at) for p in self.ws.meta.projects()}
+            done = {p.name: self.engine(p.name).step(at, deliver=self._sender is None) for p in self.ws.meta.projects()}
+        self._outbox.set()
+        return done
+
+    def deliver_once(self) -> int:
+        """Carry out what is due in every project's outbox, until only rows waiting for later are left."""
+        handled = 0
+        for project in self.ws.meta.projects():
+            engine = self.engine(project.name)
+            while not self._stop.is_set():
+                tally = engine.deliverer.run_once(utcnow())
+                handled += tally.handled
+                if not tally.handled or tally.deferred + tally.retried == tally.handled:
+                    break
+        return handled
 
     def refresh(self, project: str) -> None:
         """Forget a project's engine (its channels or settings changed); the next pass builds it again."""
@@ -65,14 +87,18 @@ class JourneysLoop:
         self._wake.set()
 
     def start(self) -> None:
+        self._sender = threading.Thread(target=self._deliver_loop, name="journeys-delivery", daemon=True)
         self._thread = threading.Thread(target=self._loop, name="journeys", daemon=True)
+        self._sender.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._outbox.set()
+        for thread in (self._thread, self._sender):
+            if thread is not None:
+                thread.join(timeout=30)
         for _, book in self._engines.values():
             book.close()
 
@@ -84,3 +110,12 @@ class JourneysLoop:
                 log.exception("journeys pass failed")
             self._wake.wait(self.tick)
             self._wake.clear()
+
+    def _deliver_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.deliver_once()
+            except Exception:  # a failing delivery pass must not stop the service; logged, retried
+                log.exception("journeys delivery failed")
+            self._outbox.wait(0.2)  # woken by each pass; rows held for later come due within 0.2 s
+            self._outbox.clear()

@@ -433,30 +433,31 @@ def open_channel(
 class ChannelBook:
     """The open adapters of one project's channels, by name, for a delivery worker.
 
-    :meth:`get` opens a channel on first use and hands back the same adapter after (they pool connections);
-    :meth:`refresh` reads the rows again and closes the adapters of channels changed, disabled or deleted since, so
-    the next :meth:`get` opens them with the new settings; :meth:`close` closes them all."""
+    :meth:`get` opens a channel on first use and hands back the same adapter after (they pool connections); a
+    ``lane`` above 0 is another adapter of the same channel (its own connection), so a deliverer can send on several
+    at once. :meth:`refresh` reads the rows again and closes the adapters of channels changed, disabled or deleted
+    since, so the next :meth:`get` opens them with the new settings; :meth:`close` closes them all."""
 
     def __init__(self, meta: MetaStore, project_id: int, box: SecretBox, *, clock: Clock = time.time) -> None:
         self.meta = meta
         self.project_id = project_id
         self.box = box
         self.clock = clock
-        self._open: dict[str, tuple[tuple[str, str, str], Channel]] = {}
+        self._open: dict[tuple[str, int], tuple[tuple[str, str, str], Channel]] = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str) -> Channel:
-        """The open adapter of ``name``: ``unknown_channel`` when there is none, :class:`ChannelError` when it is
-        disabled."""
+    def get(self, name: str, lane: int = 0) -> Channel:
+        """The open adapter of ``name`` (in ``lane``): ``unknown_channel`` when there is none, :class:`ChannelError`
+        when it is disabled."""
         with self._lock:
-            held = self._open.get(name)
+            held = self._open.get((name, lane))
             if held is not None:
                 return held[1]
             row = _row(self.meta, self.project_id, name)
             if not row.enabled:
                 raise ChannelError(f"the channel {name!r} is disabled", code="channel_unavailable")
             adapter = open_channel(row, self.box, self.meta, clock=self.clock)
-            self._open[name] = ((row.kind, row.provider, row.config), adapter)
+            self._open[(name, lane)] = ((row.kind, row.provider, row.config), adapter)
             return adapter
 
     def refresh(self) -> None:
@@ -467,10 +468,10 @@ class ChannelBook:
                 for r in s.scalars(select(ChannelRow).where(ChannelRow.project_id == self.project_id))
             }
         with self._lock:
-            for name, (signature, adapter) in list(self._open.items()):
+            for (name, lane), (signature, adapter) in list(self._open.items()):
                 now = rows.get(name)
                 if now is None or not now[1] or now[0] != signature:
-                    del self._open[name]
+                    del self._open[(name, lane)]
                     adapter.close()
 
     def close(self) -> None:
