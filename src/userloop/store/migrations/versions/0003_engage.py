@@ -10,6 +10,8 @@ Create Date: 2026-12-07
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -43,7 +45,7 @@ _TO_REPORT = "status != 'pending' AND status != 'sending'"
 _PROVIDER = "provider_id IS NOT NULL"
 
 
-def _where(condition: str) -> dict[str, object]:
+def _where(condition: str) -> dict[str, Any]:
     """A partial index's condition, for both dialects."""
     return {"sqlite_where": sa.text(condition), "postgresql_where": sa.text(condition)}
 
