@@ -28,7 +28,7 @@ File_ = Annotated[str, typer.Argument(help="A JSON file, or - for standard input
 MESSAGE_COLUMNS = ("sent", "failed", "capped", "quiet_dropped", "suppressed", "unreachable", "unsubscribed",
                    "pending", "sending", "done")  # fmt: skip
 #: Feedback columns (people whose message was delivered, opened, clicked), after the statuses.
-FEEDBACK_COLUMNS = ("delivered", "opened", "clicked")
+FEEDBACK_COLUMNS = ("delivered", "opened", "clicked", "failed", "unsubscribed")
 
 
 def read_json(source: str, what: str) -> dict[str, Any]:

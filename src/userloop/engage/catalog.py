@@ -197,11 +197,12 @@ class Journeys:
         sends: dict[str, dict[str, int]] = {}
         for node, status, n in messages:
             sends.setdefault(node, {})[status] = int(n)
-        for key, event in feedback:  # people who opened, clicked …: each message once per kind of feedback
+        received: dict[str, dict[str, int]] = {}
+        for key, event in feedback:  # messages delivered, opened, clicked …: each once per kind of feedback
             parts = parse_key(key)
             if parts is not None:
                 name = event.removeprefix("$message_").removeprefix("$")
-                row = sends.setdefault(parts[2], {})
+                row = received.setdefault(parts[2], {})
                 row[name] = row.get(name, 0) + 1
         branches: dict[str, dict[str, int]] = {}
         for path, entered, converted in runs:
@@ -221,6 +222,7 @@ class Journeys:
             "converted": converted,
             "nodes": nodes,
             "messages": sends,
+            "feedback": received,
             "branches": branches,
         }
 

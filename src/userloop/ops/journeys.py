@@ -87,8 +87,6 @@ class NodeStats(Strict):
     branches: dict[str, int] = Field(description="Branch name → people who took it.")
 
 
-#: What the catalog counts per node from the providers' and the people's feedback, beside the outbox statuses.
-FEEDBACK = ("delivered", "opened", "clicked")
 
 
 class MessageStats(Strict):
@@ -98,8 +96,9 @@ class MessageStats(Strict):
     total: int = Field(description="Messages (and other effects) of the node, whatever their status.")
     statuses: dict[str, int] = Field(description="sent, failed, capped, quiet_dropped, suppressed, unreachable, "
                                      "unsubscribed, pending, done…")  # fmt: skip
-    feedback: dict[str, int] = Field(default_factory=dict, description="People whose message was delivered, "
-                                     "opened, clicked (from receipts, the pixel and tracked links).")  # fmt: skip
+    feedback: dict[str, int] = Field(default_factory=dict, description="Messages delivered, opened, clicked, "
+                                     "failed after sending or unsubscribed from (from receipts, the pixel, tracked "
+                                     "links and the unsubscribe link).")  # fmt: skip
 
 
 class BranchConversion(Strict):
@@ -256,9 +255,10 @@ def journey_stats(ctx: OpContext, req: JourneyRef) -> JourneyStats:
                                exited=counts.get("exited", 0), held=counts.get("held", 0),
                                branches=branches))  # fmt: skip
     messages = []
-    for node, by in sorted(raw["messages"].items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
-        statuses = {k: v for k, v in by.items() if k not in FEEDBACK}
-        feedback = {k: v for k, v in by.items() if k in FEEDBACK}
+    received = raw.get("feedback", {})
+    for node in sorted(set(raw["messages"]) | set(received), key=lambda n: (order.get(n, len(order)), n)):
+        statuses = dict(raw["messages"].get(node, {}))
+        feedback = dict(received.get(node, {}))
         messages.append(MessageStats(node=node, total=sum(statuses.values()), statuses=statuses, feedback=feedback))
     controls = {(n.id, b.name) for n in journey.nodes if isinstance(n, RandomSplit) for b in n.branches if b.control}
     steps: dict[str, dict[str, int]] = {}
