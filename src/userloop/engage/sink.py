@@ -416,7 +416,7 @@ class Mailbox:
     """Reads a sink's directory, also from another process while the sink runs (SQLite WAL, read-only)."""
 
     def __init__(self, directory: str | Path) -> None:
-        path = Path(directory) / DB_NAME
+        path = Path(directory).resolve() / DB_NAME  # a file URI needs an absolute path
         if not path.exists():
             raise NotFoundError(f"no SMTP sink mailbox in {directory}", field="dir")
         self._con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
