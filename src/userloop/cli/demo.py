@@ -75,7 +75,7 @@ def run_demo(
 def _start_sink(directory: Path) -> tuple[subprocess.Popen[str], int]:
     """The demo's SMTP sink, its own process: the e-mail the journeys send arrives there (and nowhere else)."""
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, a path we made
-        [sys.executable, "-m", "userloop.engage.sink", "--port", "0", "--dir", str(directory)],
+        [sys.executable, "-m", "userloop.engage.sink", "--port", "0", "--dir", str(directory), "--with-parent"],
         stdout=subprocess.PIPE,
         text=True,
     )

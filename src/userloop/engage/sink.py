@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import os
 import re
 import signal
 import sqlite3
@@ -523,11 +524,12 @@ def main(argv: list[str] | None = None) -> int:
         help="answer RCPT for ADDRESS with REPLY, e.g. '550 5.1.1 no such user' (repeatable)",
     )
     parser.add_argument("--sync", choices=("normal", "full", "off"), default="normal")
+    parser.add_argument(
+        "--with-parent", action="store_true", help="stop when the process that started this one ends (the demo)"
+    )
     args = parser.parse_args(argv)
     auth = None
     if args.user is not None:
-        import os
-
         password = args.password if args.password is not None else os.environ.get("USERLOOP_SINK_PASSWORD")
         if password is None:
             parser.error("--user needs --password or USERLOOP_SINK_PASSWORD")
@@ -538,8 +540,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     with SmtpSink(args.dir, args.host, args.port, auth=auth, replies=dict(args.reply), sync=args.sync) as sink:
         print(json.dumps({"host": sink.host, "port": sink.port, "dir": str(args.dir)}), flush=True)
-        while not stop.wait(3600):
-            pass
+        parent = os.getppid()
+        # with --with-parent: a parent killed without its cleanup (SIGKILL, SIGTERM) leaves no sink behind
+        while not stop.wait(1.0 if args.with_parent else 3600):
+            if args.with_parent and os.getppid() != parent:
+                break
     return 0
 
 
