@@ -28,7 +28,10 @@ File_ = Annotated[str, typer.Argument(help="A JSON file, or - for standard input
 MESSAGE_COLUMNS = ("sent", "failed", "capped", "quiet_dropped", "suppressed", "unreachable", "unsubscribed",
                    "pending", "sending", "done")  # fmt: skip
 #: Feedback columns (people whose message was delivered, opened, clicked), after the statuses.
-FEEDBACK_COLUMNS = ("delivered", "opened", "clicked", "failed", "unsubscribed")
+FEEDBACK_COLUMNS = ("delivered", "opened", "clicked", "failed_later", "unsubscribed_link")
+#: Feedback shown under another name where an outbox status has the same one (a message failed after sending, a
+#: person who unsubscribed through this message's link).
+FEEDBACK_NAMES = {"failed": "failed_later", "unsubscribed": "unsubscribed_link"}
 
 
 def read_json(source: str, what: str) -> dict[str, Any]:
@@ -264,9 +267,10 @@ def journeys_stats(
     typer.echo("Messages / 消息")
     seen = {k for m in s["messages"] for k in m["statuses"]}
     columns = [c for c in MESSAGE_COLUMNS if c in seen] + sorted(seen - set(MESSAGE_COLUMNS))
-    heard = [c for c in FEEDBACK_COLUMNS if any(c in m.get("feedback", {}) for m in s["messages"])]
-    out.table([{"node": m["node"], "total": m["total"], **m["statuses"], **m.get("feedback", {})}
-               for m in s["messages"]], ["node", "total", *columns, *heard])  # fmt: skip
+    feedback = [{FEEDBACK_NAMES.get(k, k): v for k, v in m.get("feedback", {}).items()} for m in s["messages"]]
+    heard = [c for c in FEEDBACK_COLUMNS if any(c in f for f in feedback)]
+    out.table([{"node": m["node"], "total": m["total"], **m["statuses"], **f}
+               for m, f in zip(s["messages"], feedback, strict=True)], ["node", "total", *columns, *heard])  # fmt: skip
     typer.echo("Conversions by branch / 分支转化")
     rows = [
         {**c, "control": "control / 对照" if c["control"] else "",
@@ -274,3 +278,40 @@ def journeys_stats(
         for c in s["conversions"]
     ]  # fmt: skip
     out.table(rows, ["node", "branch", "control", "entered", "converted", "rate"])
+
+
+@journeys_app.command("preview")
+def journeys_preview(
+    journey: Journey_,
+    person: Annotated[int, typer.Option("--person", help="The person key whose first step is shown.")],
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
+    project: Project_ = "default",
+    json_out: Json_ = False,
+) -> None:
+    """What the journey would do for one person entering now: nodes passed, messages as they would read them,
+    where they would wait. Nothing is written or sent. 预览：某人进入流程后的路径与消息（不发送）。"""
+    from userloop.cli.dispatch import as_json, call
+
+    out = Out(json_out)
+    with out.errors():
+        p = as_json("journeys.preview", call(workspace, "journeys.preview", project=project, journey=journey,
+                                             person=person))  # fmt: skip
+    if json_out:
+        out.emit(p)
+        return
+    if p["refused"]:
+        typer.echo(f"person {person} may not enter / 不能进入: {p['refused']}")
+    out.table(p["steps"], ["node", "outcome"])
+    for e in p["effects"]:
+        r = e.get("rendered") or {}
+        head = f"{e['node']} · {e['kind']}" + (f" · {e['channel']}" if e.get("channel") else "")
+        typer.echo(head + (f" — {r.get('subject') or ''}" if r else ""))
+        if r:
+            typer.echo("  " + r["text"].replace("\n", "\n  "))
+    if p["waiting_at"]:
+        wait = f" for {p['waits_for']}" if p["waits_for"] else ""
+        typer.echo(f"then waits at / 等待于 {p['waiting_at']}{wait} until {p['wake_at']}")
+    elif p["exit_reason"]:
+        typer.echo(f"then leaves / 离开: {p['exit_reason']}")
+    for w in p["warnings"]:
+        out.note(w)

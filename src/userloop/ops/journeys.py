@@ -13,12 +13,12 @@ from a state that does not allow it is ``journey_state`` (409).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from userloop.core.errors import ValidationError
+from userloop.core.errors import UserloopError, ValidationError
 from userloop.ops.base import OpContext, ProjectScoped, Strict, operation
 
 JourneyName = Annotated[str, Field(min_length=1, max_length=100, description="The journey's id or name.")]
@@ -85,8 +85,6 @@ class NodeStats(Strict):
     exited: int
     held: int = Field(description="People held in a control branch for the goal's window.")
     branches: dict[str, int] = Field(description="Branch name → people who took it.")
-
-
 
 
 class MessageStats(Strict):
@@ -366,3 +364,119 @@ def finish_journey(ctx: OpContext, req: JourneyRef) -> ShownJourney:
 def archive_journey(ctx: OpContext, req: JourneyRef) -> ShownJourney:
     """Archive a journey: read-only from then on."""
     return _transition(ctx, req, "archive")
+
+
+# preview --------------------------------------------------------------------------------------------------------
+class PreviewJourney(JourneyRef):
+    person: int = Field(ge=0, le=2**63 - 1, description="The person key whose first step is shown.")
+    at: datetime | None = Field(default=None, description="When they would enter (UTC; default now).")
+
+
+class PreviewStep(Strict):
+    node: str
+    outcome: str
+
+
+class PreviewEffect(Strict):
+    node: str
+    kind: str
+    at: datetime
+    channel: str | None = None
+    rendered: dict[str, Any] | None = Field(default=None, description="The message as this person would get it.")
+
+
+class JourneyPreview(Strict):
+    """What would happen to one person entering now: the nodes passed, the effects, and where they would wait (or
+    why they would leave), decided by the same interpreter the runtime uses, with their facts loaded as it loads
+    them. Nothing is written, nothing is sent."""
+
+    journey: str
+    version: int
+    person: int
+    refused: str | None = Field(description="Why the person may not enter (the 'who' filter, re-entry), if so.")
+    steps: list[PreviewStep]
+    effects: list[PreviewEffect]
+    waiting_at: str | None
+    wake_at: datetime | None
+    waits_for: str | None
+    exit_reason: str | None
+    warnings: list[str]
+
+
+@operation("journeys.preview", "POST", "/api/v1/journeys/{journey}/preview", right="read",
+           summary="What a journey would do for one person entering now (nothing is written or sent)")  # fmt: skip
+def preview_journey(ctx: OpContext, req: PreviewJourney) -> JourneyPreview:
+    from userloop.core.clock import utcnow
+    from userloop.engage import interpreter as interp
+    from userloop.engage.facts import load_facts, needs_of
+    from userloop.engage.journey import Send
+    from userloop.engage.runtime import Stepper
+    from userloop.engage.settings import load as load_settings
+    from userloop.ops.engage_assets import Preview, Scope, preview_template
+
+    saved = _catalog(ctx).get(_ref(req.journey))
+    at = utcnow() if req.at is None else req.at.astimezone(UTC).replace(tzinfo=None) if req.at.tzinfo else req.at
+    settings = load_settings(ctx.ws.meta, ctx.info.id)
+    loaded = load_facts(ctx.store, ctx.ws.meta, ctx.info, [req.person], needs_of(saved.definition),
+                        zone_property=settings.zone_property)  # fmt: skip
+    facts = loaded[req.person]
+    stepper = Stepper(ctx.ws.meta, ctx.info, _NoFacts())
+    with ctx.ws.meta.engine.connect() as conn:
+        past = stepper._history(conn, saved.id, [req.person]).get(req.person)
+    refused = stepper._refusal(saved.definition, past, facts, at)
+    outcome = interp.enter(saved.definition, f"journey:{saved.id}", facts, at)
+    effects = []
+    warnings = list(loaded.warnings)
+    for e in outcome.effects:
+        rendered = None
+        channel = None
+        if isinstance(e.spec, Send):
+            channel = e.spec.channel
+            try:
+                scope = Scope(benefit=_sample_benefit(ctx, e.spec.benefit, at), journey={"name": saved.name},
+                              links={"unsubscribe": "(unsubscribe link)"})  # fmt: skip
+                shown = preview_template(
+                    ctx, Preview(project=ctx.info.name, name=e.spec.material, person=req.person, scope=scope)
+                )
+                rendered = shown.model_dump()
+            except UserloopError as exc:  # a material missing or failing is shown, not raised: the preview goes on
+                warnings.append(f"node {e.node}: {exc}")
+        effects.append(PreviewEffect(node=e.node, kind=e.kind, at=e.at, channel=channel, rendered=rendered))
+    return JourneyPreview(
+        journey=saved.name,
+        version=saved.version,
+        person=req.person,
+        refused=refused,
+        steps=[PreviewStep(node=n, outcome=o) for n, o in outcome.trail],
+        effects=effects,
+        waiting_at=outcome.position.node if outcome.position is not None else None,
+        wake_at=outcome.wake_at,
+        waits_for=outcome.waits_for.event if outcome.waits_for is not None else None,
+        exit_reason=outcome.exit_reason,
+        warnings=warnings,
+    )
+
+
+class _NoFacts:
+    """The preview's stepper reads history only; its facts come from the preview itself."""
+
+    def load(self, persons: Any, props: Any, journey: Any) -> dict[int, Any]:
+        return {}
+
+
+def _sample_benefit(ctx: OpContext, name: str | None, at: datetime) -> dict[str, Any]:
+    """The benefit as a message shows it, with a placeholder code (a preview grants nothing)."""
+    if name is None:
+        return {}
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from userloop.engage.tables import BenefitRow
+
+    with ctx.ws.meta.session() as s:
+        row = s.scalar(select(BenefitRow).where(BenefitRow.project_id == ctx.info.id, BenefitRow.name == name))
+    if row is None:
+        return {}
+    return {"name": name, "amount": row.amount, "threshold": row.threshold, "code": "PREVIEW0000",
+            "valid_until": at + timedelta(days=row.valid_days)}  # fmt: skip
