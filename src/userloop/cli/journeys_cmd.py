@@ -157,59 +157,31 @@ def _transition(action: str, journey: str, workspace: Path, project: str, json_o
         _show(out, as_json(op, call(workspace, op, project=project, journey=journey)), done)
 
 
-@journeys_app.command("start")
-def journeys_start(
-    journey: Journey_,
-    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
-    project: Project_ = "default",
-    json_out: Json_ = False,
-) -> None:
-    """Start a draft journey (the channels, materials, benefits and segments it names must exist). 启动流程。"""
-    _transition("start", journey, workspace, project, json_out, "started / 已启动")
+def _lifecycle(action: str, done: str, help_text: str) -> None:
+    """Register ``userloop journeys ACTION J``: one state change, the same options for every action."""
+
+    def command(
+        journey: Journey_,
+        workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
+        project: Project_ = "default",
+        json_out: Json_ = False,
+    ) -> None:
+        _transition(action, journey, workspace, project, json_out, done)
+
+    command.__doc__ = help_text
+    command.__name__ = f"journeys_{action}"
+    journeys_app.command(action)(command)
 
 
-@journeys_app.command("pause")
-def journeys_pause(
-    journey: Journey_,
-    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
-    project: Project_ = "default",
-    json_out: Json_ = False,
-) -> None:
-    """Pause a running journey. 暂停流程。"""
-    _transition("pause", journey, workspace, project, json_out, "paused / 已暂停")
-
-
-@journeys_app.command("resume")
-def journeys_resume(
-    journey: Journey_,
-    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
-    project: Project_ = "default",
-    json_out: Json_ = False,
-) -> None:
-    """Resume a paused journey. 恢复流程。"""
-    _transition("resume", journey, workspace, project, json_out, "resumed / 已恢复")
-
-
-@journeys_app.command("finish")
-def journeys_finish(
-    journey: Journey_,
-    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
-    project: Project_ = "default",
-    json_out: Json_ = False,
-) -> None:
-    """Finish a running or paused journey for good. 结束流程。"""
-    _transition("finish", journey, workspace, project, json_out, "finished / 已结束")
-
-
-@journeys_app.command("archive")
-def journeys_archive(
-    journey: Journey_,
-    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
-    project: Project_ = "default",
-    json_out: Json_ = False,
-) -> None:
-    """Archive a draft, paused or finished journey. 归档流程。"""
-    _transition("archive", journey, workspace, project, json_out, "archived / 已归档")
+_lifecycle(
+    "start",
+    "started / 已启动",
+    "Start a draft journey (the channels, materials, benefits and segments it names must exist). 启动流程。",
+)
+_lifecycle("pause", "paused / 已暂停", "Pause a running journey. 暂停流程。")
+_lifecycle("resume", "resumed / 已恢复", "Resume a paused journey. 恢复流程。")
+_lifecycle("finish", "finished / 已结束", "Finish a running or paused journey for good. 结束流程。")
+_lifecycle("archive", "archived / 已归档", "Archive a draft, paused or finished journey. 归档流程。")  # fmt: skip
 
 
 @journeys_app.command("edit")
