@@ -94,7 +94,8 @@ def test_reproduces_the_published_cdnow_pareto_nbd_fit(cdnow_run) -> None:
 def test_39_week_expectations_match_lifetimes(cdnow_run, cdnow_exact, lifetimes) -> None:
     run, out, _ = cdnow_run
     data = (cdnow_exact.frequency, cdnow_exact.recency, cdnow_exact.T)
-    reference = lifetimes.ParetoNBDFitter().fit(*data)
+    # A fixed start: lifetimes otherwise draws one from numpy's global state (see test_paretonbd).
+    reference = lifetimes.ParetoNBDFitter().fit(*data, iterative_fitting=1, initial_params=np.ones(4))
     theirs = np.asarray(reference.conditional_expected_number_of_purchases_up_to_time(39.0, *data))
     ours = out["expected_purchases"]
     assert ours.shape == theirs.shape

@@ -80,7 +80,9 @@ def test_matches_lifetimes_given_the_same_parameters(cdnow_csv, lifetimes) -> No
 
 def test_fit_agrees_with_lifetimes_fit(cdnow_csv, lifetimes) -> None:
     data = (cdnow_csv.frequency, cdnow_csv.recency, cdnow_csv.T)
-    reference = lifetimes.ParetoNBDFitter().fit(*data)
+    # lifetimes starts each fit at a draw from numpy's global random state, so what earlier tests drew decided
+    # where it started (one start strays into NaN regions and warns). Start it at the centre of that draw.
+    reference = lifetimes.ParetoNBDFitter().fit(*data, iterative_fitting=1, initial_params=np.ones(4))
     ours = ParetoNBDModel().fit(*data).params.as_dict()
     for name, value in ours.items():
         assert value == pytest.approx(float(reference.params_[name]), rel=1e-3)
