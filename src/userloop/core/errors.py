@@ -141,6 +141,16 @@ CODES: dict[str, ErrorCode] = _codes(
     ErrorCode("token_invalid", 403, "The signed link is forged, altered or expired."),
     ErrorCode("unknown_benefit", 404, "No benefit of that id or name in this project."),
     ErrorCode("benefit_exhausted", 409, "The benefit's stock is used up."),
+    # membership: programmes, members, growth value, levels
+    ErrorCode("programme_invalid", 400, "The programme definition has errors; the message lists each with its path.",
+              "`userloop programmes validate FILE` explains every error by path"),
+    ErrorCode("programme_exists", 409, "A programme of that name exists already in this project."),
+    ErrorCode("programme_state", 409, "The programme is not in a state that allows this (nobody joins an archived "
+              "programme)."),
+    ErrorCode("unknown_programme", 404, "No programme of that id or name in this project.",
+              "`userloop programmes list` shows the programmes"),
+    ErrorCode("unknown_member", 404, "That person is not a member of the programme.",
+              "`userloop members join` makes them one"),
 )  # fmt: skip
 
 #: The code of an HTTP status raised without one (a framework's 404 or 405, a route's HTTPException).
