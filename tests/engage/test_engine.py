@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from tests.engage.conftest import PROJECT_ZONE, Env, Person
+from userloop.benefits import GrantRow
 from userloop.engage.interpreter import effect_key
-from userloop.engage.tables import GrantRow, OutboxRow, RunRow
+from userloop.engage.tables import OutboxRow, RunRow
 
 UTC_ZONE = ZoneInfo("UTC")
 

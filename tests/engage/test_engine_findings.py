@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from tests.engage.conftest import Env, Person
 from tests.engage.test_engine import WELCOME, _mail_per_pass, _visits, runs
+from userloop.benefits import GrantRow
 from userloop.engage.interpreter import effect_key
-from userloop.engage.tables import GrantRow
 
 
 def test_a_send_with_a_benefit_reports_the_grant_as_benefit_granted(env: Env) -> None:

@@ -675,7 +675,7 @@ def test_the_cli_saves_previews_and_lists_materials_benefits_and_channels(local:
     assert [b["name"] for b in cli_json(local, "benefits", "list")] == ["c10", "c5"]
     assert "remaining: 3" in cli(local, "benefits", "show", "c10")
     # a benefit already granted is kept
-    from userloop.engage.tables import GrantRow
+    from userloop.benefits import GrantRow
     from userloop.store import Workspace
 
     ws = Workspace.open(local)

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from tests.engage.conftest import Env, Person
-from userloop.engage.tables import GrantRow, OutboxRow, RunRow
+from userloop.benefits import GrantRow
+from userloop.engage.tables import OutboxRow, RunRow
 from userloop.ops.base import OpContext
 from userloop.ops.journeys import PreviewJourney, preview_journey
 

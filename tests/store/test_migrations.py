@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
+import userloop.benefits
 import userloop.engage.tables
 import userloop.profile.segments
 import userloop.profile.tags

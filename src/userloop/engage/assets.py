@@ -22,10 +22,11 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import delete, func, select
 
+from userloop.benefits import BenefitRow, GrantRow
 from userloop.core.clock import utcnow
 from userloop.core.errors import NotFoundError, UserloopError, ValidationError
 from userloop.engage.journey import Journey
-from userloop.engage.tables import BenefitRow, GrantRow, MaterialRow
+from userloop.engage.tables import MaterialRow
 from userloop.engage.templates import Material
 from userloop.store.meta import MetaStore, Project
 

@@ -23,9 +23,7 @@ person's profile, the benefit and signed links, and the channel sends.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import logging
 from collections.abc import Sequence
@@ -35,8 +33,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Table, and_, bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from userloop import benefits
 from userloop.core.errors import UserloopError
 from userloop.engage import rules, tracking
 from userloop.engage.channels.base import Channel, ChannelError, Delivery, Message
@@ -45,8 +43,6 @@ from userloop.engage.journey import Journey, Webhook
 from userloop.engage.settings import EngageSettings
 from userloop.engage.settings import load as load_settings
 from userloop.engage.tables import (
-    BenefitRow,
-    GrantRow,
     JourneyVersion,
     MaterialRow,
     OutboxRow,
@@ -57,7 +53,6 @@ from userloop.store.meta import MetaStore, Project
 
 log = logging.getLogger(__name__)
 _OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
-_GRANTS: Table = GrantRow.__table__  # type: ignore[assignment]
 _PK = ("journey_id", "version", "node", "person", "occurrence")
 #: Marketing sends counted against the caps: a week and a day back covers any local week.
 _CAP_LOOKBACK = timedelta(days=8)
@@ -158,7 +153,10 @@ class Deliverer:
         self._apply_rules(sends, settings, now)
         for r in rows:
             if r.kind == "grant":
-                self._grant_for(r, now)
+                try:
+                    self._grant_for(r, now)
+                except UserloopError as exc:  # an unknown or used-up benefit fails this row, not the pass
+                    r.status, r.error = "failed", f"{exc.code}: {exc}"[:200]
                 r.status = r.status or "done"
             elif r.kind == "webhook":
                 self._webhook_message(r)
@@ -431,47 +429,15 @@ class Deliverer:
             name = self._definition(r.pk[0], r.pk[1]).node(r.pk[2]).model_dump().get("benefit")
         if not name:
             return {}
-        with self.meta.engine.begin() as conn:
-            benefit = conn.execute(
-                select(BenefitRow).where(BenefitRow.project_id == self.project.id, BenefitRow.name == name)
-            ).first()
-            if benefit is None:
-                raise UserloopError(f"no benefit {name!r} in this project", code="unknown_benefit")
-            existing = conn.execute(select(GrantRow.code, GrantRow.expires_at).where(GrantRow.key == r.key)).first()
-            if existing is not None:
-                code, expires = existing
-            else:
-                taken = conn.execute(
-                    update(BenefitRow)
-                    .where(
-                        BenefitRow.id == benefit.id,
-                        or_(BenefitRow.stock.is_(None), BenefitRow.granted < BenefitRow.stock),
-                    )
-                    .values(granted=BenefitRow.granted + 1)
-                )
-                if not taken.rowcount:
-                    r.status, r.error = "failed", "benefit_exhausted"
-                    raise UserloopError(f"benefit {name!r} is used up", code="benefit_exhausted")
-                code = coupon_code(self.link_secret, r.key)
-                expires = now + timedelta(days=benefit.valid_days)
-                conn.execute(
-                    self._insert_ignore(_GRANTS, ["key"]),
-                    {
-                        "key": r.key,
-                        "project_id": self.project.id,
-                        "benefit_id": benefit.id,
-                        "person": r.person,
-                        "code": code,
-                        "granted_at": now,
-                        "expires_at": expires,
-                    },
-                )
-        return {"name": name, "amount": benefit.amount, "threshold": benefit.threshold, "code": code,
-                "valid_until": expires}  # fmt: skip
-
-    def _insert_ignore(self, table: Table, keys: list[str]) -> Any:
-        dialect = postgresql if self._postgres else sqlite
-        return dialect.insert(table).on_conflict_do_nothing(index_elements=keys)
+        try:
+            with self.meta.engine.begin() as conn:
+                given = benefits.grant(conn, project_id=self.project.id, name=name, key=r.key, person=r.person,
+                                       now=now, secret=self.link_secret)  # fmt: skip
+        except UserloopError as exc:
+            if exc.code == "benefit_exhausted":
+                r.status, r.error = "failed", "benefit_exhausted"
+            raise
+        return given.as_template()
 
     # sending and recording -----------------------------------------------------------------------------------
     def _send(self, name: str, pairs: list[tuple[_Row, Message]], now: datetime) -> None:
@@ -566,13 +532,6 @@ class Deliverer:
                     ),
                     again,
                 )
-
-
-def coupon_code(secret: bytes, key: str) -> str:
-    """A coupon code for the grant keyed ``key``: 12 characters of base32 from an HMAC, so it is the same on
-    every attempt and cannot be guessed from the key."""
-    digest = hmac.new(secret, f"coupon:{key}".encode(), hashlib.sha256).digest()
-    return base64.b32encode(digest[:10]).decode()[:12]
 
 
 def link_secret(key_material: bytes) -> bytes:

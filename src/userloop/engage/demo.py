@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 from sqlalchemy import select
 
+from userloop.benefits import BenefitRow
 from userloop.engage import settings as engage_settings
 from userloop.engage.catalog import Journeys
 from userloop.engage.channels.registry import save_channel
 from userloop.engage.secrets import SecretBox
-from userloop.engage.tables import BenefitRow, MaterialRow
+from userloop.engage.tables import MaterialRow
 from userloop.engage.templates import Material
 from userloop.ingest.api import load_table
 from userloop.query.compile import sql

@@ -20,12 +20,13 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Table, bindparam, insert, select, update
 
+from userloop.benefits import BenefitRow, GrantRow
 from userloop.core.clock import utcnow
 from userloop.engage.channels.base import Receipt
 from userloop.engage.delivery import FINAL
 from userloop.engage.interpreter import effect_key, parse_key
 from userloop.engage.journey import Journey, Update
-from userloop.engage.tables import BenefitRow, FeedbackRow, GrantRow, JourneyVersion, OutboxRow
+from userloop.engage.tables import FeedbackRow, JourneyVersion, OutboxRow
 from userloop.ingest.api import load_table
 from userloop.query.compile import sql
 from userloop.store.duck import ProjectStore

@@ -171,38 +171,6 @@ class MaterialRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class BenefitRow(Base):
-    """A benefit (权益): a coupon of ``amount`` off an order of at least ``threshold``, valid ``valid_days`` after
-    it is granted, from a ``stock`` (None: unlimited)."""
-
-    __tablename__ = "benefits"
-    __table_args__ = (UniqueConstraint("project_id", "name"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
-    name: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(16), default="coupon")
-    amount: Mapped[float] = mapped_column(default=0.0)
-    threshold: Mapped[float] = mapped_column(default=0.0)
-    valid_days: Mapped[int] = mapped_column(Integer, default=30)
-    stock: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
-    granted: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class GrantRow(Base):
-    __tablename__ = "benefit_grants"
-    __table_args__ = (Index("ix_benefit_grants_person", "project_id", "person"),)
-
-    key: Mapped[str] = mapped_column(String(32), primary_key=True)
-    project_id: Mapped[int] = mapped_column(Integer)
-    benefit_id: Mapped[int] = mapped_column(ForeignKey("benefits.id"))
-    person: Mapped[int] = mapped_column(BigInteger)
-    code: Mapped[str] = mapped_column(String(40))
-    granted_at: Mapped[datetime] = mapped_column(DateTime)
-    expires_at: Mapped[datetime] = mapped_column(DateTime)
-
-
 class SubscriptionRow(Base):
     """A person's choice for a subscription group (a channel kind, or a named topic): opted in or out."""
 

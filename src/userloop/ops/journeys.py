@@ -472,7 +472,7 @@ def _sample_benefit(ctx: OpContext, name: str | None, at: datetime) -> dict[str,
 
     from sqlalchemy import select
 
-    from userloop.engage.tables import BenefitRow
+    from userloop.benefits import BenefitRow
 
     with ctx.ws.meta.session() as s:
         row = s.scalar(select(BenefitRow).where(BenefitRow.project_id == ctx.info.id, BenefitRow.name == name))
