@@ -141,6 +141,17 @@ CODES: dict[str, ErrorCode] = _codes(
     ErrorCode("token_invalid", 403, "The signed link is forged, altered or expired."),
     ErrorCode("unknown_benefit", 404, "No benefit of that id or name in this project."),
     ErrorCode("benefit_exhausted", 409, "The benefit's stock is used up."),
+    # membership: the points ledger
+    ErrorCode("points_invalid", 400, "A points operation breaks a rule: an amount that is not a whole number of "
+              "points from 1 to 10^12, a bad request id, wallet or date (`field` names it)."),
+    ErrorCode("points_insufficient", 409, "A spending or debit is larger than the member's spendable points "
+              "(pending points cannot be spent yet); nothing was booked."),
+    ErrorCode("points_request_conflict", 409, "The request id was used before for another operation; a retry "
+              "must send the same content.", "use a new request id for a new operation"),
+    ErrorCode("points_unknown_transfer", 404, "No ledger entry of that id for this member in this programme."),
+    ErrorCode("points_already_reversed", 409, "The entry was reversed already."),
+    ErrorCode("points_not_reversible", 400, "Only earnings, spendings and adjustments can be reversed, not a "
+              "reversal or an expiry."),
     # membership: programmes, members, growth value, levels
     ErrorCode("programme_invalid", 400, "The programme definition has errors; the message lists each with its path.",
               "`userloop programmes validate FILE` explains every error by path"),

@@ -1,0 +1,716 @@
+"""The points ledger: earn, spend, reverse, adjust, expire; balances and history; exact under concurrency.
+
+The design is Open Loyalty's event-sourced account (research/act-and-measure.md §4.1: an earning is a transfer
+with an available amount, spending draws on transfers, transfers are cancelled or expired by id), with what the
+commercial engines add (§4.1–4.3): several wallets, a pending period before points can be spent, expiry per
+wallet (:mod:`userloop.membership.policy`), and spending **FEFO** — earliest expiry first, never-expiring lots
+last, ties by the oldest lot (§4.3: Open Loyalty's creation-order FIFO equals FEFO only when every lot shares one
+validity rule, which explicit expiries break).
+
+Every write names a **request id**, unique per programme (Open Loyalty's ``externalTransferId``): a retry of it
+returns the first result, the same entry ids, and writes nothing; the same id with other content is refused
+(``points_request_conflict``). Every write takes the member's wallet row first (``SELECT … FOR UPDATE`` on
+PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite, which serialises writers in the WAL database), so two requests of one
+member never interleave, and the row's ``CHECK spendable >= 0`` backs the rule that a balance is never negative.
+
+Rules this module decides (documented for the operator API):
+
+- **Reversing an earning** takes back what remains of its lot, from the pending or the spendable sum; points already
+  spent from it stay spent — the entry's ``shortfall`` says how many — so the balance never goes negative (Open
+  Loyalty's newer engine allows negative balances instead; §4.3 names both). Points of the lot that have lapsed
+  are gone already and are not counted as a shortfall.
+- **Reversing a spending** gives each lot back what the spending took, if the lot is still live; what came from a
+  lot that has lapsed since is credited as one new lot that lapses by the wallet's policy from now (§4.3: "else a
+  new lot"); what came from a lot whose earning was reversed since is not given back (it settles that
+  reversal's shortfall).
+- An **adjustment** credits a new lot (spendable at once, lapsing by the wallet's policy) or debits like a
+  spending; a **reversal** or an **expiry** cannot itself be reversed.
+- **Expiry** writes one ``expire`` entry per lapsed lot, at the lot's ``expires_at``, named ``$expire:<lot id>``;
+  the job (:meth:`Ledger.expire`) writes them, and so does any later write of the member before it acts, so a
+  spending never draws on a lot that has lapsed but not yet been swept. Each member is swept in one transaction,
+  so a crash loses nothing and a re-run doubles nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
+from weakref import WeakSet
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from userloop.core.errors import NotFoundError, UserloopError, ValidationError
+from userloop.membership.ledger_tables import TABLES, PointsAllocation, PointsBalance, PointsEntry, PointsLot
+from userloop.membership.policy import MAX_POINTS, WalletPolicy
+from userloop.store.meta import Base
+
+#: The largest person id (the stores' signed 64-bit ids).
+MAX_PERSON = 2**63 - 1
+#: Most operations in one batch.
+MAX_BATCH = 1000
+#: The prefix of the request ids the ledger writes itself (expiries); a caller's request id cannot start with it.
+_SYSTEM = "$"
+
+Points = Annotated[int, Field(strict=True, ge=1, le=MAX_POINTS, description="Whole points, 1 … 10^12.")]
+SignedPoints = Annotated[
+    int, Field(strict=True, ge=-MAX_POINTS, le=MAX_POINTS, description="Whole points, ±1 … 10^12 (not 0).")
+]
+Person = Annotated[int, Field(strict=True, ge=0, le=MAX_PERSON, description="The member's user id.")]
+WalletName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+RequestId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][\x21-\x7e]*$",
+        description="The caller's id of this write (printable ASCII, no spaces); a retry sends the same one.",
+    ),
+]
+Note = Annotated[str | None, Field(max_length=200)]
+
+
+class _Op(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    person: Person
+    request_id: RequestId
+    reason: Note = None
+    ref: Annotated[str | None, Field(max_length=100, description="The business's reference (an order).")] = None
+
+
+class Earn(_Op):
+    """Credit ``amount`` points as a new lot; it lapses and unlocks by the wallet's policy unless given here."""
+
+    op: Literal["earn"] = "earn"
+    wallet: WalletName = "points"
+    amount: Points
+    expires_at: datetime | None = Field(default=None, description="Override the wallet's expiry (UTC).")
+    pending_days: Annotated[int | None, Field(ge=0, le=3650, description="Override the wallet's pending days.")] = None
+
+
+class Spend(_Op):
+    """Debit ``amount`` spendable points, earliest-expiring lots first."""
+
+    op: Literal["spend"] = "spend"
+    wallet: WalletName = "points"
+    amount: Points
+
+
+class Reverse(_Op):
+    """Undo the earning, spending or adjustment whose entry id is ``transfer_id`` (see the module's rules)."""
+
+    op: Literal["reverse"] = "reverse"
+    transfer_id: Annotated[int, Field(strict=True, ge=1, le=MAX_PERSON, description="The entry to undo.")]
+
+
+class Adjust(_Op):
+    """An operator's correction: credit (a new lot, spendable at once) or debit (like a spending)."""
+
+    op: Literal["adjust"] = "adjust"
+    wallet: WalletName = "points"
+    amount: SignedPoints
+
+
+Operation = Annotated[Earn | Spend | Reverse | Adjust, Field(discriminator="op")]
+_KINDS = ("earn", "spend", "reverse", "adjust")
+_OPERATION: TypeAdapter[Earn | Spend | Reverse | Adjust] = TypeAdapter(Operation)
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Allocation(Reply):
+    """Points an entry took from a lot (negative: gave back)."""
+
+    lot_id: int
+    amount: int
+
+
+class Posted(Reply):
+    """What one write booked. A replay of its request id returns the same, with ``replayed`` true."""
+
+    entry_id: int
+    request_id: str
+    kind: str
+    person: int
+    wallet: str
+    amount: int
+    occurred_at: datetime
+    transfer_id: int | None = None
+    lot_id: int | None = Field(default=None, description="The lot an earning (or a credit) made.")
+    spendable_at: datetime | None = None
+    expires_at: datetime | None = None
+    allocations: list[Allocation] = Field(default_factory=list)
+    shortfall: int = Field(default=0, description="Of a reversed earning: points already spent, not taken back.")
+    spendable_after: int
+    pending_after: int
+    replayed: bool = False
+
+
+class Rejected(Reply):
+    """Why one operation of a batch was not booked."""
+
+    code: str
+    field: str | None = None
+    message: str
+
+
+class BatchItem(Reply):
+    index: int
+    posted: Posted | None = None
+    rejected: Rejected | None = None
+
+
+class BatchResult(Reply):
+    items: list[BatchItem]
+    posted: int
+    rejected: int
+
+
+class Expiring(Reply):
+    """Points lapsing at the end of one local day (the day before ``expires_at`` midnight is the last to spend)."""
+
+    date: date
+    points: int
+
+
+class Balance(Reply):
+    person: int
+    wallet: str
+    spendable: int
+    pending: int
+    expiring: list[Expiring] = Field(description="Points lapsing within the window, by the day they lapse.")
+
+
+class HistoryPage(Reply):
+    entries: list[Posted]
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page; null at the end.")
+
+
+class ExpiryRun(Reply):
+    members: int
+    lots: int
+    points: int
+
+
+@dataclass(frozen=True)
+class Programme:
+    """What the ledger needs to know of a programme: whose it is, its zone, and each wallet's policy."""
+
+    project_id: int
+    programme_id: int
+    timezone: str = "Asia/Shanghai"
+    wallets: Callable[[str], WalletPolicy] = field(default=lambda name: WalletPolicy(name=name))
+
+
+class InsufficientPointsError(UserloopError):
+    """A spending (or debit) larger than the spendable balance."""
+
+    code = "points_insufficient"
+
+
+def operation_of(data: Mapping[str, Any] | Earn | Spend | Reverse | Adjust) -> Earn | Spend | Reverse | Adjust:
+    """A ledger operation from untyped data (a batch item, a test), or a ValidationError naming the field."""
+    if isinstance(data, Earn | Spend | Reverse | Adjust):
+        return data
+    try:
+        return _OPERATION.validate_python(data)
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        loc = first["loc"][1:] if first["loc"] and first["loc"][0] in _KINDS else first["loc"]  # the union's tag
+        where = ".".join(str(p) for p in loc) or "operation"
+        raise ValidationError(f"{where}: {first['msg']}", code="points_invalid", field=where) from None
+
+
+_READY: WeakSet[Engine] = WeakSet()
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create the ledger's tables where missing (once per engine; a workspace from before them lacks them)."""
+    if engine not in _READY:
+        Base.metadata.create_all(engine, tables=list(TABLES))
+        _READY.add(engine)
+
+
+@dataclass
+class _Member:
+    """The locked wallet row of one member and the running sums, during one write."""
+
+    row: PointsBalance
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.row.person, self.row.wallet
+
+
+class Ledger:
+    """The points ledger of one programme over the metadata database's ``engine``.
+
+    Example::
+
+        ledger = Ledger(meta.engine, Programme(project_id=1, programme_id=1, timezone="Asia/Shanghai"))
+        ledger.post(Earn(person=7, amount=100, request_id="order-1"), now)
+        ledger.balance(7, "points", now).spendable  # 100
+    """
+
+    def __init__(self, engine: Engine, programme: Programme) -> None:
+        ensure_tables(engine)
+        self.engine = engine
+        self.programme = programme
+        self.session = sessionmaker(engine, expire_on_commit=False)
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    # writes ---------------------------------------------------------------------------------------------
+    def post(self, operation: Mapping[str, Any] | Earn | Spend | Reverse | Adjust, now: datetime) -> Posted:
+        """Book one operation at ``now`` (naive UTC) in its own transaction; a retry returns the first result."""
+        op = operation_of(operation)
+        try:
+            with self._write() as s:
+                return self._apply(s, op, now, {})
+        except IntegrityError:
+            # another member's write took this request id first (ids are unique per programme, locks per member)
+            with self.session() as s:
+                found = self._replay(s, op)
+            if found is None:
+                raise
+            return found
+
+    def batch(
+        self, operations: Sequence[Mapping[str, Any] | Earn | Spend | Reverse | Adjust], now: datetime
+    ) -> BatchResult:
+        """Book many operations in one transaction, each on its own (a savepoint): a rejected one is reported
+        with its index, field and reason and its neighbours are kept; each is idempotent by its request id."""
+        if len(operations) > MAX_BATCH:
+            raise ValidationError(f"a batch holds at most {MAX_BATCH} operations, not {len(operations)}",
+                                  code="points_invalid", field="operations")  # fmt: skip
+        items: dict[int, BatchItem] = {}
+        valid: list[tuple[int, Earn | Spend | Reverse | Adjust]] = []
+        for index, data in enumerate(operations):
+            try:
+                valid.append((index, operation_of(data)))
+            except UserloopError as exc:
+                items[index] = _rejected(index, exc)
+        with self._write() as s:
+            locked = self._lock_all(s, [op for _i, op in valid])
+            for index, op in valid:
+                items[index] = self._one_of_batch(s, index, op, now, locked)
+        ordered = [items[i] for i in range(len(operations))]
+        done = sum(1 for item in ordered if item.posted is not None)
+        return BatchResult(items=ordered, posted=done, rejected=len(ordered) - done)
+
+    def expire(self, now: datetime, *, limit: int | None = None) -> ExpiryRun:
+        """The expiry job: lapse every lot whose ``expires_at`` is at or before ``now``, one transaction per
+        member (so a crash keeps what was committed and a re-run finishes the rest, never twice: each lot's entry
+        is named ``$expire:<lot id>``). ``limit`` caps the members swept in this run."""
+        with self.session() as s:
+            query = (
+                select(PointsLot.person, PointsLot.wallet)
+                .where(*self._programme(PointsLot), *_lapsed(now))
+                .group_by(PointsLot.person, PointsLot.wallet)
+                .order_by(PointsLot.person, PointsLot.wallet)
+            )
+            due = list(s.execute(query.limit(limit) if limit is not None else query).tuples())
+        lots = points = 0
+        for person, wallet in due:
+            with self._write() as s:
+                member = self._lock(s, person, wallet)
+                swept = self._sweep(s, member, now)
+            lots, points = lots + len(swept), points + sum(swept)
+        return ExpiryRun(members=len(due), lots=lots, points=points)
+
+    # reads ----------------------------------------------------------------------------------------------
+    def balance(self, person: int, wallet: str, now: datetime, *, soon_days: int = 30) -> Balance:
+        """Spendable and pending points at ``now``, and what lapses within ``soon_days`` by local day (lots
+        lapsed but not yet swept by the job already count as gone)."""
+        with self.session() as s:
+            lots = s.scalars(
+                select(PointsLot).where(*self._member(PointsLot, person, wallet), PointsLot.remaining > 0,
+                                        PointsLot.expired.is_(False), PointsLot.reversed.is_(False))
+            ).all()  # fmt: skip
+        live = [lot for lot in lots if lot.expires_at is None or lot.expires_at > now]
+        spendable = sum(lot.remaining for lot in live if lot.spendable_at <= now)
+        horizon = now + timedelta(days=soon_days)
+        by_day: dict[date, int] = {}
+        for lot in live:
+            if lot.expires_at is not None and lot.expires_at <= horizon:
+                day = _last_day(lot.expires_at, self.programme.timezone)
+                by_day[day] = by_day.get(day, 0) + lot.remaining
+        return Balance(
+            person=person,
+            wallet=wallet,
+            spendable=spendable,
+            pending=sum(lot.remaining for lot in live) - spendable,
+            expiring=[Expiring(date=d, points=p) for d, p in sorted(by_day.items())],
+        )
+
+    def history(
+        self, person: int, wallet: str | None = None, *, before: int | None = None, limit: int = 50
+    ) -> HistoryPage:
+        """A member's entries, newest first, ``limit`` a page; ``before`` is the previous page's ``next_before``."""
+        with self.session() as s:
+            query = select(PointsEntry).where(*self._programme(PointsEntry), PointsEntry.person == person)
+            if wallet is not None:
+                query = query.where(PointsEntry.wallet == wallet)
+            if before is not None:
+                query = query.where(PointsEntry.id < before)
+            rows = s.scalars(query.order_by(PointsEntry.id.desc()).limit(limit + 1)).all()
+            entries = [self._posted(s, row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return HistoryPage(entries=entries, next_before=entries[-1].entry_id if more else None)
+
+    # the transaction and the lock -----------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A write transaction; on SQLite it starts with ``BEGIN IMMEDIATE``, taking the database's write lock
+        before the first read, so a read-then-write never meets another writer's commit in between (a deferred
+        transaction would fail with SQLITE_BUSY instead of waiting)."""
+        with self.session() as s, s.begin():
+            if self._sqlite:
+                s.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            yield s
+
+    def _lock(
+        self, s: Session, person: int, wallet: str, locked: dict[tuple[int, str], _Member] | None = None
+    ) -> _Member:
+        """The member's wallet row, made if missing, locked for this transaction."""
+        if locked is not None and (person, wallet) in locked:
+            return locked[(person, wallet)]
+        p = self.programme
+        values = {"project_id": p.project_id, "programme_id": p.programme_id, "person": person, "wallet": wallet,
+                  "spendable": 0, "pending": 0, "updated_at": datetime(1970, 1, 1)}  # fmt: skip
+        dialect = postgresql if not self._sqlite else sqlite
+        s.execute(dialect.insert(PointsBalance).values(**values).on_conflict_do_nothing())
+        query = select(PointsBalance).where(*self._member(PointsBalance, person, wallet))
+        row = s.scalars(query if self._sqlite else query.with_for_update()).one()
+        member = _Member(row)
+        if locked is not None:
+            locked[member.key] = member
+        return member
+
+    def _lock_all(self, s: Session, ops: Sequence[Earn | Spend | Reverse | Adjust]) -> dict[tuple[int, str], _Member]:
+        """Lock every member a batch touches, in one order (person, wallet), so two batches never deadlock."""
+        keys: set[tuple[int, str]] = set()
+        for op in ops:
+            if isinstance(op, Reverse):
+                target = self._target(s, op)
+                if target is not None:
+                    keys.add((target.person, target.wallet))
+            else:
+                keys.add((op.person, op.wallet))
+        locked: dict[tuple[int, str], _Member] = {}
+        for person, wallet in sorted(keys):
+            self._lock(s, person, wallet, locked)
+        return locked
+
+    # one operation --------------------------------------------------------------------------------------
+    def _one_of_batch(
+        self, s: Session, index: int, op: Earn | Spend | Reverse | Adjust, now: datetime,
+        locked: dict[tuple[int, str], _Member],
+    ) -> BatchItem:  # fmt: skip
+        point = s.begin_nested()
+        try:
+            posted = self._apply(s, op, now, locked)
+        except UserloopError as exc:
+            point.rollback()
+            return _rejected(index, exc)
+        except IntegrityError:
+            point.rollback()
+            found = self._replay(s, op)
+            if found is None:
+                raise
+            return BatchItem(index=index, posted=found)
+        point.commit()
+        return BatchItem(index=index, posted=posted)
+
+    def _apply(self, s: Session, op: Earn | Spend | Reverse | Adjust, now: datetime,
+               locked: dict[tuple[int, str], _Member]) -> Posted:  # fmt: skip
+        """Book ``op``: lock the member, answer a replay, sweep lapsed lots and unlock matured ones, then act."""
+        if isinstance(op, Reverse):
+            target = self._target(s, op)
+            if target is None or target.person != op.person:
+                raise NotFoundError(f"person {op.person} has no ledger entry {op.transfer_id} in this programme",
+                                    code="points_unknown_transfer", field="transfer_id")  # fmt: skip
+            member = self._lock(s, target.person, target.wallet, locked)
+        else:
+            member = self._lock(s, op.person, op.wallet, locked)
+        replay = self._replay(s, op)
+        if replay is not None:
+            return replay
+        self._sweep(s, member, now)
+        self._mature(s, member, now)
+        if isinstance(op, Earn):
+            entry = self._earn(s, member, op, now)
+        elif isinstance(op, Spend) or (isinstance(op, Adjust) and op.amount < 0):
+            entry = self._debit(s, member, op, now)
+        elif isinstance(op, Adjust):
+            entry = self._credit(s, member, op, now)
+        else:
+            entry = self._reverse(s, member, op, target, now)
+        member.row.updated_at = now
+        entry.spendable_after, entry.pending_after = member.row.spendable, member.row.pending
+        s.flush()
+        return self._posted(s, entry)
+
+    def _entry(
+        self, s: Session, member: _Member, op: _Op, kind: str, amount: int, now: datetime, **extra: Any
+    ) -> PointsEntry:
+        p = self.programme
+        entry = PointsEntry(
+            project_id=p.project_id, programme_id=p.programme_id, person=member.row.person, wallet=member.row.wallet,
+            kind=kind, amount=amount, request_id=op.request_id, fingerprint=_fingerprint(op), reason=op.reason,
+            ref=op.ref, occurred_at=now, **extra,
+        )  # fmt: skip
+        s.add(entry)
+        s.flush()
+        return entry
+
+    def _lot(self, s: Session, member: _Member, entry: PointsEntry, amount: int, spendable_at: datetime,
+             expires_at: datetime | None, now: datetime) -> PointsLot:  # fmt: skip
+        p = self.programme
+        matured = spendable_at <= now
+        lot = PointsLot(
+            entry_id=entry.id, project_id=p.project_id, programme_id=p.programme_id, person=member.row.person,
+            wallet=member.row.wallet, original=amount, remaining=amount, earned_at=now, spendable_at=spendable_at,
+            expires_at=expires_at, matured=matured, expired=False, reversed=False,
+        )  # fmt: skip
+        s.add(lot)
+        if matured:
+            member.row.spendable += amount
+        else:
+            member.row.pending += amount
+        return lot
+
+    def _earn(self, s: Session, member: _Member, op: Earn, now: datetime) -> PointsEntry:
+        policy = self.programme.wallets(op.wallet)
+        expires_at = (
+            _naive_utc(op.expires_at)
+            if op.expires_at is not None
+            else policy.expiry.expires_at(now, self.programme.timezone)
+        )
+        if expires_at is not None and expires_at <= now:
+            raise ValidationError(f"expires_at {expires_at.isoformat()} is not after the earning ({now.isoformat()})",
+                                  code="points_invalid", field="expires_at")  # fmt: skip
+        days = op.pending_days if op.pending_days is not None else policy.pending.days
+        spendable_at = now + timedelta(days=days)
+        entry = self._entry(s, member, op, "earn", op.amount, now, status="pending" if spendable_at > now else "posted")
+        self._lot(s, member, entry, op.amount, spendable_at, expires_at, now)
+        return entry
+
+    def _credit(self, s: Session, member: _Member, op: Adjust, now: datetime) -> PointsEntry:
+        expires_at = self.programme.wallets(op.wallet).expiry.expires_at(now, self.programme.timezone)
+        entry = self._entry(s, member, op, "adjust", op.amount, now)
+        self._lot(s, member, entry, op.amount, now, expires_at, now)
+        return entry
+
+    def _debit(self, s: Session, member: _Member, op: Spend | Adjust, now: datetime) -> PointsEntry:
+        amount = abs(op.amount)
+        if amount > member.row.spendable:
+            pending = f" ({member.row.pending} more are pending)" if member.row.pending else ""
+            raise InsufficientPointsError(
+                f"person {op.person} has {member.row.spendable} spendable points in wallet {op.wallet!r}{pending}; "
+                f"cannot take {amount}", field="amount",
+            )  # fmt: skip
+        lots = s.scalars(
+            select(PointsLot)
+            .where(*self._member(PointsLot, member.row.person, member.row.wallet), *_spendable(now))
+            .order_by(PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.id)
+        ).all()
+        entry = self._entry(s, member, op, op.op, -amount, now)
+        left = amount
+        for lot in lots:
+            take = min(left, lot.remaining)
+            lot.remaining -= take
+            s.add(PointsAllocation(entry_id=entry.id, lot_id=lot.id, amount=take))
+            left -= take
+            if left == 0:
+                break
+        if left:  # the wallet row and the lots disagree: never book half a spending
+            raise RuntimeError(f"points_balances of person {op.person} is ahead of its lots by {left}")
+        member.row.spendable -= amount
+        return entry
+
+    def _reverse(
+        self, s: Session, member: _Member, op: Reverse, target: PointsEntry | None, now: datetime
+    ) -> PointsEntry:
+        assert target is not None  # _apply refused an unknown transfer
+        if target.kind in ("reverse", "expire"):
+            raise ValidationError(f"entry {target.id} is a {target.kind}; only earnings, spendings and adjustments "
+                                  "can be reversed", code="points_not_reversible", field="transfer_id")  # fmt: skip
+        done = s.scalar(select(PointsEntry.id).where(*self._programme(PointsEntry), PointsEntry.kind == "reverse",
+                                                     PointsEntry.transfer_id == target.id))  # fmt: skip
+        if done is not None:
+            raise UserloopError(f"entry {target.id} was reversed already (by entry {done})",
+                                code="points_already_reversed", field="transfer_id")  # fmt: skip
+        if target.amount > 0:
+            return self._claw_back(s, member, op, target, now)
+        return self._give_back(s, member, op, target, now)
+
+    def _claw_back(self, s: Session, member: _Member, op: Reverse, target: PointsEntry, now: datetime) -> PointsEntry:
+        lot = s.scalars(select(PointsLot).where(PointsLot.entry_id == target.id)).one()
+        taken = lot.remaining
+        spent = s.scalar(
+            select(func.coalesce(func.sum(PointsAllocation.amount), 0)).where(PointsAllocation.lot_id == lot.id)
+        )
+        entry = self._entry(s, member, op, "reverse", -taken, now, transfer_id=target.id, shortfall=int(spent or 0))
+        if lot.matured:
+            member.row.spendable -= taken
+        else:
+            member.row.pending -= taken
+        lot.remaining, lot.reversed = 0, True
+        return entry
+
+    def _give_back(self, s: Session, member: _Member, op: Reverse, target: PointsEntry, now: datetime) -> PointsEntry:
+        rows = (
+            s.execute(
+                select(PointsAllocation.amount, PointsLot)
+                .join(PointsLot, PointsLot.id == PointsAllocation.lot_id)
+                .where(PointsAllocation.entry_id == target.id)
+                .order_by(PointsAllocation.id)
+            )
+            .tuples()
+            .all()
+        )
+        back = [(amount, lot) for amount, lot in rows if not lot.reversed]
+        live = [
+            (amount, lot)
+            for amount, lot in back
+            if not lot.expired and (lot.expires_at is None or lot.expires_at > now)
+        ]
+        lapsed = sum(amount for amount, lot in back) - sum(amount for amount, _lot in live)
+        entry = self._entry(s, member, op, "reverse", sum(a for a, _lot in back), now, transfer_id=target.id)
+        for amount, lot in live:
+            lot.remaining += amount
+            s.add(PointsAllocation(entry_id=entry.id, lot_id=lot.id, amount=-amount))
+            member.row.spendable += amount
+        if lapsed:
+            expires_at = self.programme.wallets(member.row.wallet).expiry.expires_at(now, self.programme.timezone)
+            self._lot(s, member, entry, lapsed, now, expires_at, now)
+        return entry
+
+    # sweeping and unlocking -----------------------------------------------------------------------------
+    def _sweep(self, s: Session, member: _Member, now: datetime) -> list[int]:
+        """Lapse the member's lots due at ``now``: one ``expire`` entry each, at the lot's ``expires_at``;
+        returns the points each lapsed."""
+        lots = s.scalars(
+            select(PointsLot)
+            .where(*self._member(PointsLot, member.row.person, member.row.wallet), *_lapsed(now))
+            .order_by(PointsLot.expires_at, PointsLot.id)
+        ).all()
+        swept = []
+        for lot in lots:
+            assert lot.expires_at is not None
+            p = self.programme
+            entry = PointsEntry(
+                project_id=p.project_id, programme_id=p.programme_id, person=lot.person, wallet=lot.wallet,
+                kind="expire", amount=-lot.remaining, request_id=f"{_SYSTEM}expire:{lot.id}", fingerprint="",
+                transfer_id=lot.entry_id, occurred_at=lot.expires_at,
+            )  # fmt: skip
+            if lot.matured:
+                member.row.spendable -= lot.remaining
+            else:
+                member.row.pending -= lot.remaining
+            entry.spendable_after, entry.pending_after = member.row.spendable, member.row.pending
+            s.add(entry)
+            swept.append(lot.remaining)
+            lot.remaining, lot.expired = 0, True
+        if swept:
+            s.flush()
+        return swept
+
+    def _mature(self, s: Session, member: _Member, now: datetime) -> None:
+        """Move the lots whose pending period ended by ``now`` from the pending sum to the spendable one."""
+        lots = s.scalars(
+            select(PointsLot).where(
+                *self._member(PointsLot, member.row.person, member.row.wallet),
+                PointsLot.matured.is_(False), PointsLot.spendable_at <= now,
+            )
+        ).all()  # fmt: skip
+        for lot in lots:
+            lot.matured = True
+            member.row.pending -= lot.remaining
+            member.row.spendable += lot.remaining
+
+    # lookups --------------------------------------------------------------------------------------------
+    def _programme(self, table: type[PointsEntry] | type[PointsLot] | type[PointsBalance]) -> tuple[Any, ...]:
+        p = self.programme
+        return table.project_id == p.project_id, table.programme_id == p.programme_id
+
+    def _member(self, table: type[PointsLot] | type[PointsBalance], person: int, wallet: str) -> tuple[Any, ...]:
+        return *self._programme(table), table.person == person, table.wallet == wallet
+
+    def _target(self, s: Session, op: Reverse) -> PointsEntry | None:
+        return s.scalar(select(PointsEntry).where(*self._programme(PointsEntry), PointsEntry.id == op.transfer_id))
+
+    def _replay(self, s: Session, op: Earn | Spend | Reverse | Adjust) -> Posted | None:
+        """The first result of ``op``'s request id, or None when it is new; ``points_request_conflict`` when the
+        id was used for other content."""
+        entry = s.scalar(
+            select(PointsEntry).where(*self._programme(PointsEntry), PointsEntry.request_id == op.request_id)
+        )
+        if entry is None:
+            return None
+        if entry.fingerprint != _fingerprint(op):
+            raise UserloopError(
+                f"request id {op.request_id!r} was used for another operation (entry {entry.id}: {entry.kind} "
+                f"{entry.amount} for person {entry.person}); a retry must send the same content",
+                code="points_request_conflict", field="request_id",
+            )  # fmt: skip
+        return self._posted(s, entry).model_copy(update={"replayed": True})
+
+    def _posted(self, s: Session, entry: PointsEntry) -> Posted:
+        lot = s.scalar(select(PointsLot).where(PointsLot.entry_id == entry.id))
+        allocations = s.execute(
+            select(PointsAllocation.lot_id, PointsAllocation.amount)
+            .where(PointsAllocation.entry_id == entry.id)
+            .order_by(PointsAllocation.id)
+        ).tuples()
+        return Posted(
+            entry_id=entry.id, request_id=entry.request_id, kind=entry.kind, person=entry.person, wallet=entry.wallet,
+            amount=entry.amount, occurred_at=entry.occurred_at, transfer_id=entry.transfer_id,
+            lot_id=lot.id if lot else None, spendable_at=lot.spendable_at if lot else None,
+            expires_at=lot.expires_at if lot else None,
+            allocations=[Allocation(lot_id=lot_id, amount=amount) for lot_id, amount in allocations],
+            shortfall=entry.shortfall, spendable_after=entry.spendable_after, pending_after=entry.pending_after,
+        )  # fmt: skip
+
+
+def _lapsed(now: datetime) -> tuple[Any, ...]:
+    return (PointsLot.expired.is_(False), PointsLot.reversed.is_(False), PointsLot.remaining > 0,
+            PointsLot.expires_at.is_not(None), PointsLot.expires_at <= now)  # fmt: skip
+
+
+def _spendable(now: datetime) -> tuple[Any, ...]:
+    return (PointsLot.remaining > 0, PointsLot.matured.is_(True), PointsLot.expired.is_(False),
+            PointsLot.reversed.is_(False))  # fmt: skip
+
+
+def _fingerprint(op: _Op) -> str:
+    """A digest of what ``op`` asks, request id aside: a retry has the same one."""
+    return hashlib.sha256(op.model_dump_json(exclude={"request_id"}).encode()).hexdigest()
+
+
+def _naive_utc(at: datetime) -> datetime:
+    return at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
+
+
+def _last_day(expires_at: datetime, timezone: str) -> date:
+    """The last local day on which a lot lapsing at ``expires_at`` can be spent."""
+    local = expires_at.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone))
+    return (local - timedelta(microseconds=1)).date()
+
+
+def _rejected(index: int, exc: UserloopError) -> BatchItem:
+    where = f"operations.{index}" + (f".{exc.field}" if exc.field else "")
+    return BatchItem(index=index, rejected=Rejected(code=exc.code, field=where, message=exc.message))
