@@ -20,6 +20,56 @@ CHANNELS: tuple[str, ...] = ("ground_staff", "wechat", "douyin", "app_store", "r
 POOR_CHANNEL = "ad_network_x"
 
 
+class MembershipConfig(BaseModel):
+    """A membership programme in the simulated business, with a known true effect on purchases (DOMAIN §9).
+
+    Everything it draws comes from its own random streams, so turning it on changes nothing that was drawn before
+    it; with ``SimConfig.membership`` left ``None`` the records and the truth are those of a business without one.
+    Days are offsets from the window's first day (0 is ``start_date``). See :mod:`userloop.sim.membership`.
+
+    Parameters
+    ----------
+    programme
+        The programme's name (the ``programme`` property of its events).
+    launch_day
+        First day on which people can join.
+    join_rate
+        Daily chance that a registered, installed non-member with no recent orders joins.
+    join_per_order
+        How much each recent order (an exponentially weighted count of the person's paid orders, half-life 14
+        days) raises the chance: ``join_rate × (1 + join_per_order × recent_orders)``, capped at 0.5. The chance
+        depends on observed orders only, so joiners are better customers already (selection on observables).
+    effect_mean, effect_spread
+        The true effect: from the local day after joining, the member's purchase rate λ is multiplied by
+        ``effect_mean × exp(effect_spread·z − effect_spread²/2)``, z standard normal per person (mean
+        ``effect_mean``, heterogeneous).
+    campaign_day, campaign_days, campaign_lift
+        The big concurrent sales campaign (a double-11 style week): on ``campaign_days`` days from
+        ``campaign_day`` everyone's purchase rate, member or not, is multiplied by ``campaign_lift``.
+    check_in_chance
+        Daily chance that a member without the check-in habit checks in (habitual check-ins go on as before).
+    points_per_order, redeem_points, redeem_chance
+        Points earned per paid order (times the level's multiplier); a member holding at least ``redeem_points``
+        redeems that many with daily chance ``redeem_chance``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    programme: str = Field(default="fresh_club", min_length=1, max_length=64)
+    launch_day: int = Field(default=30, ge=0)
+    join_rate: float = Field(default=0.0005, ge=0.0, le=0.5)
+    join_per_order: float = Field(default=4.0, ge=0.0, le=100.0)
+    effect_mean: float = Field(default=1.3, gt=0.0, le=10.0)
+    effect_spread: float = Field(default=0.3, ge=0.0, le=2.0)
+    campaign_day: int = Field(default=120, ge=0)
+    campaign_days: int = Field(default=7, ge=0)
+    campaign_lift: float = Field(default=2.0, gt=0.0, le=20.0)
+    check_in_chance: float = Field(default=0.35, ge=0.0, le=1.0)
+    points_per_order: int = Field(default=20, ge=0, le=100_000)
+    redeem_points: int = Field(default=200, ge=1, le=1_000_000)
+    redeem_chance: float = Field(default=0.15, ge=0.0, le=1.0)
+
+
 class SimConfig(BaseModel):
     """What to simulate.
 
@@ -38,6 +88,8 @@ class SimConfig(BaseModel):
         IANA zone of the business: day boundaries, hours of day and holidays are local.
     chunk_days
         Days per emitted chunk of records.
+    membership
+        The membership programme (:class:`MembershipConfig`), or ``None`` (the default) for a business without one.
 
     Examples
     --------
@@ -97,6 +149,8 @@ class SimConfig(BaseModel):
     password_conversion_android: float = Field(default=0.45, gt=0.0, le=1.0)
     password_conversion_harmony: float = Field(default=0.88, gt=0.0, le=1.0)
 
+    membership: MembershipConfig | None = None
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -111,6 +165,18 @@ class SimConfig(BaseModel):
             raise ValueError(f"channel_shares needs {len(CHANNELS)} values, one per channel {CHANNELS}")
         if any(s < 0 for s in self.channel_shares) or sum(self.channel_shares) <= 0:
             raise ValueError("channel_shares must be non-negative with a positive sum")
+        return self
+
+    @model_validator(mode="after")
+    def _membership_fits(self) -> SimConfig:
+        m = self.membership
+        if m is not None and m.launch_day >= self.days:
+            raise ValueError(f"membership.launch_day {m.launch_day} must fall inside the window of {self.days} days")
+        if m is not None and m.campaign_day + m.campaign_days > self.days:
+            raise ValueError(
+                f"membership campaign (days {m.campaign_day} to {m.campaign_day + m.campaign_days - 1}) must end "
+                f"inside the window of {self.days} days"
+            )
         return self
 
     @property

@@ -21,6 +21,7 @@ import pyarrow as pa
 from userloop.sim.behaviour import Sessions, Visits
 from userloop.sim.config import SimConfig
 from userloop.sim.layout import lay_out
+from userloop.sim.membership import MemberDay, member_table
 from userloop.sim.profiles import ProfileChanges, item_tables, profile_tables
 from userloop.sim.records import Vocabularies, event_table, signup_table
 from userloop.sim.timeline import Timeline
@@ -39,6 +40,7 @@ class _Chunk:
     changes: ProfileChanges
     logins: tuple[np.ndarray, np.ndarray]
     signup_ms: np.ndarray
+    members: MemberDay | None = None
 
 
 def simulate(config: SimConfig, *, workers: int = 1) -> Iterator[pa.Table]:
@@ -59,8 +61,10 @@ def simulate(config: SimConfig, *, workers: int = 1) -> Iterator[pa.Table]:
     pyarrow.Table
         Item records first, then for each chunk of days: ``profile_set``, ``profile_set_once``,
         ``profile_increment``, ``profile_append``, ``track_signup`` and ``track`` tables (each homogeneous in
-        record type; empty ones are skipped; events split into tables of at most two million rows). The same
-        configuration always yields equal tables.
+        record type; empty ones are skipped; events split into tables of at most two million rows). With a
+        membership programme (``config.membership``) its events come at the end of each chunk's ``track``
+        table, which then has the columns ``programme`` and ``level`` too. The same configuration always yields
+        equal tables.
 
     Examples
     --------
@@ -148,7 +152,9 @@ def _chunks(world: World) -> Iterator[_Chunk]:
             gone_ms=np.concatenate([p.gone_ms for p in plans]),
         )
         logins = (np.concatenate([p.login_person for p in plans]), np.concatenate([p.login_ms for p in plans]))
-        yield _Chunk(index, sessions, changes, logins, timeline.signup_ms.copy())
+        member_days = [p.members for p in plans if p.members is not None]
+        members = MemberDay.concat(member_days) if member_days else None
+        yield _Chunk(index, sessions, changes, logins, timeline.signup_ms.copy(), members)
 
 
 def _by_time(sessions: Sessions) -> Sessions:
@@ -174,6 +180,11 @@ def _chunk_tables(world: World, vocab: Vocabularies, chunk: _Chunk) -> list[pa.T
         order = np.argsort(time_ms, kind="stable")
         tables.append(signup_table(world, vocab, person[order], device[order], time_ms[order], chunk.index))
     events = event_table(world, vocab, frame, signup_ms, chunk.index)
+    if chunk.members is not None:
+        # The membership programme's events follow the chunk's other events, in one table; every chunk's table has
+        # the programme's columns, even a chunk without its events.
+        extra = member_table(world, chunk.members, chunk.index)
+        events = pa.concat_tables([events, extra], promote_options="permissive").unify_dictionaries().combine_chunks()
     tables += [events.slice(start, MAX_EVENT_ROWS) for start in range(0, events.num_rows, MAX_EVENT_ROWS)]
     return tables
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -14,6 +15,9 @@ import pyarrow as pa
 from userloop.core.clock import today_in
 from userloop.ingest import LoadResult, TimePolicy, load_table
 from userloop.store import Workspace
+
+if TYPE_CHECKING:
+    from userloop.sim.config import MembershipConfig
 
 #: Records per load: large enough that the loader's fixed cost per call is small, small enough for memory.
 LOAD_BATCH_ROWS = 2_000_000
@@ -66,15 +70,18 @@ def run_simulation(
     seed: int,
     end_date: date | None = None,
     progress: Callable[[int], None] | None = None,
+    membership: MembershipConfig | None = None,
 ) -> SimulationReport:
     """Simulate ``users`` people over ``days`` days ending ``end_date`` (default: yesterday, project time).
 
-    ``progress`` is called with the number of simulated days each load completes (they add up to ``days``)."""
+    ``progress`` is called with the number of simulated days each load completes (they add up to ``days``).
+    ``membership`` adds a membership programme with a known effect (:mod:`userloop.sim.membership`)."""
     from userloop.sim import PASSIVE_EVENTS, SimConfig, simulate, write_ground_truth
+    from userloop.sim.membership import MEMBER_PASSIVE_EVENTS
 
     info = ws.project_info(project)
     end = end_date or today_in(info.timezone) - timedelta(days=1)
-    config = SimConfig(users=users, days=days, seed=seed, end_date=end, timezone=info.timezone)
+    config = SimConfig(users=users, days=days, seed=seed, end_date=end, timezone=info.timezone, membership=membership)
     store = ws.project(project)
     truth = ws.path / "sim" / f"{project}-ground-truth.parquet"
     truth.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +100,8 @@ def run_simulation(
             days_done = reached
     if progress and days_done < days:
         progress(days - days_done)
-    for event in PASSIVE_EVENTS:  # the simulated platform's sends: passive, whatever the project's defaults
+    passive = PASSIVE_EVENTS + (MEMBER_PASSIVE_EVENTS if membership is not None else ())
+    for event in passive:  # the simulated platform's sends: passive, whatever the project's defaults
         store.set_event_active(event, False)
     report.seconds = time.perf_counter() - started
     return report

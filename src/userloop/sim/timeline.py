@@ -6,7 +6,9 @@ expansion so that :func:`~userloop.sim.truth.ground_truth` can replay it cheaply
 Purchases follow the BG/NBD story (Fader, Hardie & Lee 2005, "Counting your customers the easy way"): while
 alive, a person buys as a Poisson process of rate λ (times the day's activity multiplier); right after each
 purchase they drop out for good with probability p. A coupon received or a push clicked adds the person's
-latent uplift to their daily purchase probability for the next 7 days.
+latent uplift to their daily purchase probability for the next 7 days. With a membership programme
+(:mod:`userloop.sim.membership`) a member's rate is multiplied by their true effect and a sales campaign
+multiplies everyone's; without one, nothing here draws or computes differently.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from userloop.sim.calendar import DAY_MS, HOUR_MS, LAST_START_MS
 from userloop.sim.identity import NEVER_MS
+from userloop.sim.membership import MemberDay, Membership
 from userloop.sim.world import World, stream
 
 UPLIFT_DAYS = 7
@@ -53,6 +56,7 @@ class DayPlan:
     push_campaign: int
     coupon_person: np.ndarray
     coupon_campaign: int
+    members: MemberDay | None = None  # the membership programme's events of the day, if there is one
 
 
 class Timeline:
@@ -87,6 +91,8 @@ class Timeline:
         self.coupon_window = np.full((2, n), -1, dtype=np.int32)  # first and last day of the coupon's uplift
         self.push_window = np.full((2, n), -1, dtype=np.int32)
         self.next_day = 0
+        programme = world.config.membership
+        self.membership = Membership(world, programme) if programme is not None else None
 
     @property
     def reg_ms(self) -> np.ndarray:
@@ -110,6 +116,11 @@ class Timeline:
         gone = np.flatnonzero((self.uninstall_ms[:installed] >= day_start) & (self.uninstall_ms[:installed] < day_end))
         buy_person, buy_start, buy_paid, buy_coupon, buy_order_no = buys
         push_person, push_clicked, push_click_ms, push_campaign = push
+        members = None
+        if self.membership is not None:
+            members = self.membership.advance(
+                day, installed, buy_person, buy_paid, self.reg_ms, self.uninstall_ms, self.dropout_ms
+            )
         return DayPlan(
             day=day,
             installed=installed,
@@ -131,6 +142,7 @@ class Timeline:
             push_campaign=push_campaign,
             coupon_person=coupon_person,
             coupon_campaign=coupon_campaign,
+            members=members,
         )
 
     def _pushes(
@@ -189,6 +201,8 @@ class Timeline:
         exposure[new] = np.clip((day_start + LAST_START_MS - earliest_new) / (LAST_START_MS + 1.0), 0.0, 1.0)
         alive = self.dropout_ms[view] == NEVER_MS
         rate = people.purchase_rate[view] * cal.activity[day] * exposure * alive
+        if self.membership is not None:
+            rate = rate * self.membership.rate_factor(day, installed)
         in_coupon = (self.coupon_window[0, view] <= day) & (day <= self.coupon_window[1, view])
         in_push = (self.push_window[0, view] <= day) & (day <= self.push_window[1, view])
         uplift = people.coupon_uplift[view] * in_coupon + people.push_uplift[view] * in_push
@@ -214,7 +228,10 @@ class Timeline:
         if not len(person):
             return person, start, paid
         people = self.world.people
-        drops = rng.random(len(person)) < people.dropout_prob[person]
+        dropout = people.dropout_prob[person]
+        if self.membership is not None:
+            dropout = dropout / self.membership.dropout_divisor(self.next_day - 1, person)
+        drops = rng.random(len(person)) < dropout
         group_start = np.flatnonzero(np.r_[True, person[1:] != person[:-1]])
         rank = np.arange(len(person)) - np.repeat(group_start, np.diff(np.r_[group_start, len(person)]))
         first_drop = np.minimum.reduceat(np.where(drops, rank, len(person)), group_start)

@@ -19,6 +19,7 @@ from userloop.sim.columns import TIMESTAMP_MS, numbers
 from userloop.sim.config import CHANNELS, SimConfig
 from userloop.sim.geography import COMMUNITY_KINDS
 from userloop.sim.identity import NEVER_MS
+from userloop.sim.membership import LEVELS, MEMBER_EVENTS, MEMBER_PASSIVE_EVENTS, counterfactual_orders
 from userloop.sim.timeline import Timeline
 from userloop.sim.world import AGE_BANDS, OS_NAMES, World
 
@@ -45,6 +46,16 @@ def ground_truth(config: SimConfig) -> pa.Table:
     in the window), ``expected_order_value`` (the person's mean basket value in yuan before coupons), plus
     ``city``, ``community``, ``community_kind``, ``store_id``, ``os``, ``age_band``, ``check_in_habit`` and
     ``push_enabled``.
+
+    With a membership programme (``config.membership``, :mod:`userloop.sim.membership`) six more columns:
+    ``member_join_time`` (null if the person never joined), ``membership_effect`` (the person's true multiplier
+    m of their daily purchase rate λ from the local day after joining on, with the dropout chance per purchase
+    divided by m so the daily dropout hazard is unchanged; drawn for everyone, acting only on members),
+    ``member_level`` (level at the window's end, null for non-members), ``member_post_days`` (local days after
+    the join day up to the window's end; 0 for non-members), ``post_join_orders`` (paid orders on those days)
+    and ``counterfactual_post_orders`` (expected orders on those days had the person not joined, given whether
+    they were still buying at the end of the join day; m times it is the expectation with the membership).
+    :func:`~userloop.sim.membership.membership_att` computes the average effect on the treated from them.
 
     Examples
     --------
@@ -73,34 +84,54 @@ def ground_truth(config: SimConfig) -> pa.Table:
     basket_value = (
         (people.taste.astype(np.float64) @ catalogue.mean_price_cents()) * (1 + 1.6 * people.basket) * 1.35 / 100.0
     )
-    return pa.table(
-        {
-            "person": pa.array(person),
-            "login_id": login,
-            "anonymous_ids": anonymous,
-            "purchase_rate": pa.array(people.purchase_rate),
-            "dropout_prob": pa.array(people.dropout_prob),
-            "dropout_time": _timestamps(timeline.dropout_ms, end),
-            "channel": _labels(CHANNELS, people.channel),
-            "is_fake_install": pa.array(people.is_fake),
-            "coupon_uplift": pa.array(people.coupon_uplift),
-            "push_uplift": pa.array(people.push_uplift),
-            "never_treated": pa.array(people.never_treated),
-            "install_time": _timestamps(people.install_ms, end),
-            "registered_time": _timestamps(timeline.signup_ms[0], end),
-            "uninstall_time": _timestamps(timeline.uninstall_ms, end),
-            "orders": pa.array(timeline.orders.astype(np.int64)),
-            "expected_order_value": pa.array(basket_value),
-            "city": _labels(geo.city_names, people.city),
-            "community": _labels(geo.community_names, people.community),
-            "community_kind": _labels(tuple(k[0] for k in COMMUNITY_KINDS), geo.community_kind[people.community]),
-            "store_id": _labels(geo.store_ids, people.store),
-            "os": _labels(OS_NAMES, people.os),
-            "age_band": _labels(AGE_BANDS, people.age_band),
-            "check_in_habit": pa.array(people.check_in_habit),
-            "push_enabled": pa.array(people.push_enabled),
-        }
+    columns = {
+        "person": pa.array(person),
+        "login_id": login,
+        "anonymous_ids": anonymous,
+        "purchase_rate": pa.array(people.purchase_rate),
+        "dropout_prob": pa.array(people.dropout_prob),
+        "dropout_time": _timestamps(timeline.dropout_ms, end),
+        "channel": _labels(CHANNELS, people.channel),
+        "is_fake_install": pa.array(people.is_fake),
+        "coupon_uplift": pa.array(people.coupon_uplift),
+        "push_uplift": pa.array(people.push_uplift),
+        "never_treated": pa.array(people.never_treated),
+        "install_time": _timestamps(people.install_ms, end),
+        "registered_time": _timestamps(timeline.signup_ms[0], end),
+        "uninstall_time": _timestamps(timeline.uninstall_ms, end),
+        "orders": pa.array(timeline.orders.astype(np.int64)),
+        "expected_order_value": pa.array(basket_value),
+        "city": _labels(geo.city_names, people.city),
+        "community": _labels(geo.community_names, people.community),
+        "community_kind": _labels(tuple(k[0] for k in COMMUNITY_KINDS), geo.community_kind[people.community]),
+        "store_id": _labels(geo.store_ids, people.store),
+        "os": _labels(OS_NAMES, people.os),
+        "age_band": _labels(AGE_BANDS, people.age_band),
+        "check_in_habit": pa.array(people.check_in_habit),
+        "push_enabled": pa.array(people.push_enabled),
+    }
+    if timeline.membership is not None:
+        columns |= _membership_columns(world, timeline)
+    return pa.table(columns)
+
+
+def _membership_columns(world: World, timeline: Timeline) -> dict[str, pa.Array]:
+    membership = timeline.membership
+    assert membership is not None
+    days, end = world.calendar.days, world.calendar.end_ms
+    member = membership.join_day < days
+    level = membership.level.astype(np.int32)
+    expected = counterfactual_orders(
+        membership, world.people.purchase_rate, world.people.dropout_prob, world.calendar.activity
     )
+    return {
+        "member_join_time": _timestamps(membership.join_ms, end),
+        "membership_effect": pa.array(membership.effect),
+        "member_level": pa.array([name for name, _, _ in LEVELS]).take(pa.array(np.maximum(level, 0), mask=level < 0)),
+        "member_post_days": pa.array(np.where(member, days - 1 - membership.join_day, 0).astype(np.int64)),
+        "post_join_orders": pa.array(membership.post_orders.astype(np.int64)),
+        "counterfactual_post_orders": pa.array(expected),
+    }
 
 
 #: The events the simulated platform sends to people (the server-side sessions: a push delivered, a coupon
@@ -115,7 +146,8 @@ def daily_active(config: SimConfig) -> dict[date, np.ndarray]:
     (:data:`PASSIVE_EVENTS`) is something done to a person and does not count.
 
     It replays the latent process and the visits with the simulator's draws, without laying events out; no
-    session crosses midnight, so a session's day is the day of its start.
+    session crosses midnight, so a session's day is the day of its start. With a membership programme, a member's
+    own programme events (joining, checking in, redeeming; not the server's points and level-up records) count.
 
     Examples
     --------
@@ -130,13 +162,18 @@ def daily_active(config: SimConfig) -> dict[date, np.ndarray]:
     calendar = world.calendar
     out: dict[date, np.ndarray] = {}
     for day in range(calendar.days):
-        sessions = visits.day(timeline.advance())
+        plan = timeline.advance()
+        sessions = visits.day(plan)
         own = ~np.isin(sessions.kind, SERVER_KINDS)
         start = sessions.start_ms[own]
         inside = (start >= calendar.day_start_ms[day]) & (start < calendar.day_start_ms[day + 1])
         if not inside.all():
             raise AssertionError(f"a session of day {calendar.dates[day]} starts outside it")
-        out[calendar.dates[day]] = np.unique(sessions.person[own]).astype(np.int64)
+        people = sessions.person[own]
+        if plan.members is not None:
+            mine = ~np.isin(plan.members.event, [MEMBER_EVENTS.index(e) for e in MEMBER_PASSIVE_EVENTS])
+            people = np.concatenate([people, plan.members.person[mine]])
+        out[calendar.dates[day]] = np.unique(people).astype(np.int64)
     return out
 
 
