@@ -51,6 +51,16 @@ DEFAULT_PASSIVE_EVENTS: frozenset[str] = frozenset(
         "$message_failed",
         "$message_capped",
         "$benefit_granted",
+        # the member system's records (userloop.membership.report; ``$checked_in`` is the member's own act)
+        "$points_earned",
+        "$points_spent",
+        "$points_expired",
+        "$points_reversed",
+        "$points_adjusted",
+        "$points_expiring",
+        "$member_joined",
+        "$member_level_up",
+        "$member_level_down",
     }
 )
 
