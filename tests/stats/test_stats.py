@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats as sp
 
 from tests.conftest import examples
-from userloop.stats import Moments, adjust_p, chi_square_homogeneity, cohens_d, r_from_d, welch_t
+from userloop.stats import CrossMoments, Moments, adjust_p, chi_square_homogeneity, cohens_d, r_from_d, welch_t
 
 SAMPLE = st.lists(st.integers(-50, 50), min_size=2, max_size=40)
 VALUES = st.lists(st.floats(-1e4, 1e4, allow_nan=False).map(lambda x: round(x, 3)), min_size=0, max_size=60)
@@ -114,3 +114,24 @@ def test_adjusted_p_values_equal_scipy_and_brute_force() -> None:
         holm[k] = running
     assert adjust_p(p, "holm").tolist() == pytest.approx(holm.tolist())
     assert adjust_p(p, "bonferroni").tolist() == pytest.approx(np.minimum(1, p * len(p)).tolist())
+
+
+PAIRS = st.lists(st.tuples(st.integers(-50, 50), st.integers(-50, 50)), min_size=0, max_size=40)
+
+
+@settings(max_examples=examples(200))
+@given(a=PAIRS, b=PAIRS)
+def test_cross_moments_add_up_to_the_union_and_match_numpy(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> None:
+    union = CrossMoments.of((float(x), float(y)) for x, y in a) + CrossMoments.of((float(x), float(y)) for x, y in b)
+    pairs = np.array(a + b, dtype=np.float64).reshape(-1, 2)
+    assert (union.n, union.x, union.y) == (len(pairs), Moments.of(pairs[:, 0]), Moments.of(pairs[:, 1]))
+    assert union.total_xy == float((pairs[:, 0] * pairs[:, 1]).sum())
+    if union.n >= 2:
+        assert union.covariance == pytest.approx(float(np.cov(pairs[:, 0], pairs[:, 1], ddof=1)[0, 1]), abs=1e-9)
+    else:
+        assert math.isnan(union.covariance)
+
+
+def test_cross_moments_need_paired_counts() -> None:
+    with pytest.raises(ValueError, match="as many x as y"):
+        CrossMoments(Moments.of([1.0]), Moments.of([1.0, 2.0]))

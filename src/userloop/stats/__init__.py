@@ -9,7 +9,7 @@ from userloop.stats.change import ChangeTest, change_test, dispersion, rate_rati
 from userloop.stats.correction import CORRECTIONS, Correction, adjust_p
 from userloop.stats.frequentist import ChiSquare, TTest, chi_square_homogeneity, cohens_d, r_from_d, welch_t
 from userloop.stats.messages import DEGENERATE
-from userloop.stats.moments import Moments
+from userloop.stats.moments import CrossMoments, Moments
 
 __all__ = [
     "CORRECTIONS",
@@ -17,6 +17,7 @@ __all__ = [
     "ChangeTest",
     "ChiSquare",
     "Correction",
+    "CrossMoments",
     "Moments",
     "TTest",
     "adjust_p",

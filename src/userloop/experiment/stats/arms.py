@@ -1,0 +1,112 @@
+"""The sufficient statistics of one arm of an experiment for one metric, as SQL returns them per arm.
+
+Each is a small frozen value object that adds up (days, strata or shards into the whole), so a report sums rows
+rather than re-reading people. Four kinds, as GrowthBook's engine distinguishes them
+(``gbstats/models/statistics.py``; the formulas here are written from the papers cited):
+
+- :class:`Proportion`: conversions out of ``n`` people; variance ``p (1 − p)`` (the Bernoulli variance).
+- :class:`userloop.stats.Moments`: a per-person value (revenue, orders): ``n``, sum, sum of squares; the sample
+  variance.
+- :class:`Ratio`: a ratio of per-person sums (revenue per order, clicks per session): the numerator's and the
+  denominator's Moments and their sum of products. Its per-person variance is the delta method's
+  (Deng, Knoblich & Lu, "Applying the Delta Method in Metric Analytics", KDD 2018, §3):
+  ``Var(m/d) ≈ σ²_m/μ_d² − 2 μ_m σ_md/μ_d³ + μ_m² σ²_d/μ_d⁴``.
+- :class:`Cuped`: a metric and its pre-period covariate with their sum of products, for CUPED (Deng, Xu, Kohavi &
+  Walker, "Improving the Sensitivity of Online Controlled Experiments by Utilizing Pre-Experiment Data", WSDM
+  2013); the adjustment ``θ`` is pooled over the arms by :func:`userloop.experiment.stats.effect.lift`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from userloop.stats import CrossMoments, Moments
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """``conversions`` out of ``n`` people (a 0/1 metric per person).
+
+    >>> (Proportion(10, 3) + Proportion(10, 1)).mean
+    0.2
+    """
+
+    n: int = 0
+    conversions: float = 0.0
+
+    def __add__(self, other: Proportion) -> Proportion:
+        return Proportion(self.n + other.n, self.conversions + other.conversions)
+
+    @property
+    def mean(self) -> float:
+        return self.conversions / self.n if self.n else math.nan
+
+    @property
+    def variance(self) -> float:
+        """``p (1 − p)``: the Bernoulli variance, as GrowthBook's ``ProportionStatistic`` uses it."""
+        p = self.mean
+        return p * (1.0 - p) if self.n else math.nan
+
+
+@dataclass(frozen=True)
+class Ratio(CrossMoments):
+    """Per person a numerator ``x`` and a denominator ``y`` (e.g. revenue and orders); the metric is
+    ``Σx / Σy``.
+
+    >>> r = Ratio.from_sums(3, 30.0, 500.0, 3.0, 5.0, 45.0)
+    >>> r.mean
+    10.0
+    """
+
+    @property
+    def numerator(self) -> Moments:
+        return self.x
+
+    @property
+    def denominator(self) -> Moments:
+        return self.y
+
+    @property
+    def mean(self) -> float:
+        return self.x.total / self.y.total if self.y.total else math.nan
+
+    @property
+    def variance(self) -> float:
+        """The delta method's per-person variance of ``x̄ / ȳ`` (Deng et al. 2018, eq. 4); nan when the
+        denominator averages 0 or there are fewer than two people."""
+        mean_y = self.y.mean
+        if self.n < 2 or mean_y == 0:
+            return math.nan
+        mean_x = self.x.mean
+        return (
+            self.x.variance / mean_y**2
+            - 2 * mean_x * self.covariance / mean_y**3
+            + mean_x**2 * self.y.variance / mean_y**4
+        )
+
+
+@dataclass(frozen=True)
+class Cuped(CrossMoments):
+    """Per person the metric ``x`` during the experiment and a covariate ``y`` from before it (usually the same
+    metric in the pre-period), with their sum of products.
+
+    >>> Cuped.from_sums(2, 3.0, 5.0, 1.0, 1.0, 2.0).metric.mean
+    1.5
+    """
+
+    @property
+    def metric(self) -> Moments:
+        return self.x
+
+    @property
+    def covariate(self) -> Moments:
+        return self.y
+
+    def adjusted_variance(self, theta: float) -> float:
+        """The per-person variance of ``x − θ y``: ``σ²_x + θ² σ²_y − 2 θ σ_xy`` (Deng et al. 2013, eq. 3)."""
+        return self.x.variance + theta**2 * self.y.variance - 2 * theta * self.covariance
+
+
+#: The sufficient statistics :func:`userloop.experiment.stats.effect.lift` compares (one kind for both arms).
+Arm = Proportion | Moments | Ratio | Cuped
