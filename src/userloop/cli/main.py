@@ -15,12 +15,12 @@ command) and the first sentence of its help, e.g.::
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from userloop import __version__
-from userloop.cli.lazy import Lazy, LazyGroup
+from userloop.cli.lazy import Lazy, LazyGroup, load
 from userloop.cli.output import report
 from userloop.core.errors import UserloopError
 
@@ -69,9 +69,26 @@ COMMANDS: dict[str, Lazy] = {
                      "settings with secrets stored encrypted."),
 }  # fmt: skip
 
+#: Commands that live in a module of their own but belong to a group defined elsewhere: group → name → where.
+#: They join their group when it loads.
+SUBCOMMANDS: dict[str, dict[str, Lazy]] = {
+    "members": {
+        "diagnose": Lazy("userloop.cli.member_diagnosis_cmd", "diagnose", "Diagnose a member programme: levels and "
+                         "flows, growth sources, points liability, benefits, members vs non-members."),
+    },
+}  # fmt: skip
+
 
 class _Root(LazyGroup):
     lazy = COMMANDS
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        fresh = cmd_name not in self.commands
+        command = super().get_command(ctx, cmd_name)
+        if fresh and command is not None:
+            for name, entry in SUBCOMMANDS.get(cmd_name, {}).items():
+                command.add_command(load(name, entry), name)
+        return command
 
 
 app = typer.Typer(

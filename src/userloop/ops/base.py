@@ -54,6 +54,7 @@ DOMAINS = (
     "journeys",
     "engage_assets",
     "links",
+    "member_diagnosis",
 )
 
 
