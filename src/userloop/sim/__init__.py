@@ -11,16 +11,20 @@ True
 
 from __future__ import annotations
 
-from userloop.sim.config import SimConfig
+from userloop.sim.config import MembershipConfig, SimConfig
 from userloop.sim.generator import estimate_event_count, simulate
+from userloop.sim.membership import MembershipEffect, membership_att
 from userloop.sim.truth import PASSIVE_EVENTS, daily_active, ground_truth, write_ground_truth
 
 __all__ = [
     "PASSIVE_EVENTS",
+    "MembershipConfig",
+    "MembershipEffect",
     "SimConfig",
     "daily_active",
     "estimate_event_count",
     "ground_truth",
+    "membership_att",
     "simulate",
     "write_ground_truth",
 ]

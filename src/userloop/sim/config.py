@@ -36,9 +36,9 @@ class MembershipConfig(BaseModel):
     join_rate
         Daily chance that a registered, installed non-member with no recent orders joins.
     join_per_order
-        How much each recent order (an exponentially weighted count of the person's paid orders, half-life 14
-        days) raises the chance: ``join_rate × (1 + join_per_order × recent_orders)``, capped at 0.5. The chance
-        depends on observed orders only, so joiners are better customers already (selection on observables).
+        How much each paid order of the last 28 days raises the chance: ``join_rate × (1 + join_per_order ×
+        recent_orders)``, capped at 0.5. The chance depends on what the records show only, so joiners are better
+        customers already (selection on observables).
     effect_mean, effect_spread
         The true effect: from the local day after joining, the member's purchase rate λ is multiplied by
         ``effect_mean × exp(effect_spread·z − effect_spread²/2)``, z standard normal per person (mean

@@ -4,10 +4,12 @@ DOMAIN §9 asks that the member system's value be measured honestly: did a membe
 the membership, and not because member counts grew or a big campaign ran at the same time? To grade such a
 measurement (issue 15, item 6: difference-in-differences with matched controls) the simulator plants all three:
 
-- **Selection.** People join on some day with a chance that rises with their recent paid orders, so joiners were
-  better customers before they joined and a naive member vs non-member or before/after comparison overstates the
-  effect. The chance depends on observed orders only (selection on observables), so look-alikes matched on
-  pre-period orders are a valid control group.
+- **Selection.** People join on some day with a chance that rises with their paid orders of the last
+  :data:`RECENT_DAYS` days, so joiners were better customers before they joined and a naive member vs non-member
+  comparison overstates the effect (a naive before/after one is off too: joiners were picked at a high point of
+  their own history). The chance depends only on what the records show (those orders, being registered, still
+  having the app), so look-alikes matched on them on the join day, among people who had not joined yet, are a
+  valid control group (selection on observables).
 - **Growth.** Joins go on every day from the launch, so member counts grow through the window.
 - **A concurrent campaign.** A sales week multiplies everyone's purchase rate, members and not.
 
@@ -27,6 +29,7 @@ draws of a business without the programme are untouched.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,8 +54,8 @@ LEVELS: tuple[tuple[str, int, float], ...] = (
 )
 _THRESHOLDS = np.array([level[1] for level in LEVELS], dtype=np.int64)
 _MULTIPLIER = np.array([level[2] for level in LEVELS])
-#: Recent orders are an exponentially weighted count with this half-life in days.
-RECENT_HALF_LIFE_DAYS = 14.0
+#: The join chance counts the paid orders of this many days before the day.
+RECENT_DAYS = 28
 MAX_JOIN_CHANCE = 0.5
 #: A member who has stopped buying for good still checks in and redeems, this much less often.
 DROPPED_OUT_FACTOR = 0.1
@@ -145,7 +148,8 @@ class Membership:
         self.join_ms = np.full(n, NEVER_MS, dtype=np.int64)
         self.alive_at_join = np.zeros(n, dtype=bool)
         self.post_orders = np.zeros(n, dtype=np.int32)
-        self.recent = np.zeros(n)
+        self.recent = np.zeros(n, dtype=np.int32)
+        self.recent_buyers: deque[np.ndarray] = deque()
         self.points = np.zeros(n, dtype=np.int64)
         self.growth = np.zeros(n, dtype=np.int64)
         self.level = np.full(n, -1, dtype=np.int8)
@@ -178,9 +182,11 @@ class Membership:
             buy_person[self.join_day[buy_person] < day], minlength=len(self.post_orders)
         ).astype(np.int32)
         joins = self._joins(day, installed, day_start, day_end, reg_ms, uninstall_ms, dropout_ms, rng)
-        # The recent-orders signal includes today's orders only after today's join decision.
-        self.recent *= 0.5 ** (1.0 / RECENT_HALF_LIFE_DAYS)
-        self.recent += np.bincount(buy_person, minlength=len(self.recent))
+        # The recent orders take today's in only after today's join decision.
+        np.add.at(self.recent, buy_person, 1)
+        self.recent_buyers.append(buy_person)
+        if len(self.recent_buyers) > RECENT_DAYS:
+            np.subtract.at(self.recent, self.recent_buyers.popleft(), 1)
         # Redemptions spend the balance held at the start of the day, so it is never negative at any time.
         redeemed = self._redemptions(day, installed, day_start, day_end, uninstall_ms, dropout_ms, rng)
         earned = self._order_points(buy_person, buy_paid_ms)
