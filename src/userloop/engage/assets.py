@@ -266,10 +266,12 @@ def benefit_names(meta: MetaStore, project: Project) -> set[str]:
 def journey_references(meta: MetaStore, project: Project, journey: Journey) -> list[dict[str, str]]:
     """Every name a journey uses that the project lacks, as ``{node, field, message}``: channels (also those of a
     send's fallback), materials, benefits and segments; and a material made for another kind of channel than the
-    one its send goes out on. The entry is node ``$entry``, the audience ``$who``."""
-    from userloop.engage.journey import AllOf, InSegment, Send, Split, StrategySet
+    one its send goes out on; member programmes (and their wallets) of points nodes and membership conditions. The
+    entry is node ``$entry``, the audience ``$who``."""
+    from userloop.engage.journey import AllOf, InSegment, MemberIs, Points, Send, Split, StrategySet
     from userloop.engage.journey import Grant as GrantNode
     from userloop.engage.tables import ChannelRow
+    from userloop.membership.members import Programmes
     from userloop.store.tables import Segment
 
     with meta.session() as s:
@@ -278,7 +280,15 @@ def journey_references(meta: MetaStore, project: Project, journey: Journey) -> l
         segments = set(s.scalars(select(Segment.id).where(Segment.project_id == project.id)))
     materials = material_names(meta, project)
     benefits = benefit_names(meta, project)
+    wallets = {p.name: {w.name for w in p.definition.wallets} for p in Programmes(meta, project).all()}
     errors: list[dict[str, str]] = []
+
+    def programme(node: str, prefix: str, name: str, wallet: str | None) -> None:
+        if name not in wallets:
+            errors.append({"node": node, "field": f"{prefix}programme", "message": f"no member programme {name!r}"})
+        elif wallet is not None and wallet not in wallets[name]:
+            errors.append({"node": node, "field": f"{prefix}wallet",
+                           "message": f"programme {name!r} has no wallet {wallet!r}"})  # fmt: skip
 
     def segment(node: str, field: str, seg: int | None) -> None:
         if seg is not None and seg not in segments:
@@ -288,6 +298,8 @@ def journey_references(meta: MetaStore, project: Project, journey: Journey) -> l
         for i, c in enumerate(when.all):
             if isinstance(c, InSegment):
                 segment(node, f"{field}.all.{i}.segment", c.segment)
+            elif isinstance(c, MemberIs):
+                programme(node, f"{field}.all.{i}.", c.programme, c.wallet if c.field == "points" else None)
 
     segment("$entry", "entry.segment", getattr(journey.entry, "segment", None))
     conditions("$who", "who", journey.who)
@@ -305,6 +317,8 @@ def journey_references(meta: MetaStore, project: Project, journey: Journey) -> l
                 errors.append({"node": n.id, "field": "benefit", "message": f"no benefit {n.benefit!r}"})
         elif isinstance(n, GrantNode) and n.benefit not in benefits:
             errors.append({"node": n.id, "field": "benefit", "message": f"no benefit {n.benefit!r}"})
+        elif isinstance(n, Points):
+            programme(n.id, "", n.programme, n.wallet)
         elif isinstance(n, Split):
             for i, b in enumerate(n.branches):
                 conditions(n.id, f"branches.{i}.when", b.when)

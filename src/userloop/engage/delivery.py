@@ -35,11 +35,11 @@ from typing import Any, Protocol
 from sqlalchemy import Table, and_, bindparam, or_, select, update
 
 from userloop import benefits
-from userloop.core.errors import UserloopError
+from userloop.core.errors import NotFoundError, UserloopError
 from userloop.engage import rules, tracking
 from userloop.engage.channels.base import Channel, ChannelError, Delivery, Message
 from userloop.engage.interpreter import effect_key
-from userloop.engage.journey import Journey, Webhook
+from userloop.engage.journey import Journey, Points, Webhook
 from userloop.engage.settings import EngageSettings
 from userloop.engage.settings import load as load_settings
 from userloop.engage.tables import (
@@ -49,6 +49,9 @@ from userloop.engage.tables import (
     SubscriptionRow,
 )
 from userloop.engage.templates import Material, RenderScope, add_pixel, render, track_links
+from userloop.membership.accounts import ledger_of
+from userloop.membership.ledger import Earn
+from userloop.membership.members import Programmes, SavedProgramme, get_member, join
 from userloop.store.meta import MetaStore, Project
 
 log = logging.getLogger(__name__)
@@ -158,6 +161,8 @@ class Deliverer:
                 except UserloopError as exc:  # an unknown or used-up benefit fails this row, not the pass
                     r.status, r.error = "failed", f"{exc.code}: {exc}"[:200]
                 r.status = r.status or "done"
+            elif r.kind == "points":
+                self._points_for(r, now)
             elif r.kind == "webhook":
                 self._webhook_message(r)
         ready = [r for r in rows if not r.status]
@@ -187,7 +192,7 @@ class Deliverer:
         )
         stmt = (
             select(*(t[c] for c in _PK), t.kind, t.channel, t.category, t.payload, t.attempts, t.path, t.error)
-            .where(t.project_id == self.project.id, t.kind.in_(("send", "grant", "webhook")), due)
+            .where(t.project_id == self.project.id, t.kind.in_(("send", "grant", "points", "webhook")), due)
             .order_by(t.due_at)
             .limit(self.batch)
         )
@@ -420,6 +425,35 @@ class Deliverer:
                 self._definitions[key] = Journey.model_validate_json(row.definition)
         return self._definitions[key]
 
+    # member points -----------------------------------------------------------------------------------------
+    def _points_for(self, r: _Row, now: datetime) -> None:
+        """Book the row's points once: the ledger's request id is the row's key, so a retry after a crash returns
+        the first booking. A person who is not a member is ``not_member`` unless the node joins them first; a
+        programme or wallet that is gone fails the row with its code."""
+        node = self._definition(r.pk[0], r.pk[1]).node(r.pk[2])
+        assert isinstance(node, Points)
+        try:
+            saved = Programmes(self.meta, self.project).get(node.programme)
+            if node.join:
+                join(self.meta, saved, r.person, now)
+            elif not _is_member(self.meta, saved, r.person):
+                r.status, r.error = "failed", "not_member"
+                return
+            ledger_of(self.meta, saved).post(
+                Earn(
+                    person=r.person,
+                    wallet=node.wallet,
+                    amount=node.amount,
+                    request_id=f"journey:{r.key}",
+                    reason=node.reason or f"journey {r.pk[0]} node {node.id}",
+                ),
+                now,
+            )
+        except UserloopError as exc:
+            r.status, r.error = "failed", f"{exc.code}: {exc}"[:200]
+            return
+        r.status = "done"
+
     # benefits ----------------------------------------------------------------------------------------------
     def _grant_for(self, r: _Row, now: datetime) -> dict[str, Any]:
         """Grant the row's benefit once (the grant is keyed like the row) and return what the template shows.
@@ -532,6 +566,13 @@ class Deliverer:
                     ),
                     again,
                 )
+
+
+def _is_member(meta: MetaStore, programme: SavedProgramme, person: int) -> bool:
+    try:
+        return get_member(meta, programme, person).status == "active"
+    except NotFoundError:
+        return False
 
 
 def link_secret(key_material: bytes) -> bytes:

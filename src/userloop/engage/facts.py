@@ -35,6 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+from sqlalchemy import select
 from sqlglot import exp
 
 from userloop.core.errors import NotFoundError
@@ -44,6 +45,7 @@ from userloop.engage.journey import (
     DateEntry,
     InSegment,
     Journey,
+    MemberIs,
     ModelIs,
     PropertyIs,
     Split,
@@ -51,6 +53,8 @@ from userloop.engage.journey import (
     TagIs,
     Wait,
 )
+from userloop.membership.ledger_tables import PointsBalance
+from userloop.membership.members import MemberRow, ProgrammeRow
 from userloop.profile import history, segments
 from userloop.profile import tags as tag_store
 from userloop.profile.rulesql import model_fields
@@ -92,12 +96,14 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 # what a journey reads -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Needs:
-    """The facts a journey (or several, merged with ``|``) may read: property, tag, segment and model names."""
+    """The facts a journey (or several, merged with ``|``) may read: property, tag, segment and model names, and
+    the member programmes whose membership it reads."""
 
     props: frozenset[str] = frozenset()
     tags: frozenset[str] = frozenset()
     segments: frozenset[int] = frozenset()
     models: frozenset[str] = frozenset()
+    programmes: frozenset[str] = frozenset()
 
     def __or__(self, other: Needs) -> Needs:
         return Needs(
@@ -105,10 +111,11 @@ class Needs:
             self.tags | other.tags,
             self.segments | other.segments,
             self.models | other.models,
+            self.programmes | other.programmes,
         )
 
     def __bool__(self) -> bool:
-        return bool(self.props or self.tags or self.segments or self.models)
+        return bool(self.props or self.tags or self.segments or self.models or self.programmes)
 
 
 def needs_of(journey: Journey) -> Needs:
@@ -130,6 +137,7 @@ def needs_of(journey: Journey) -> Needs:
     tags: set[str] = set()
     segs: set[int] = set()
     models: set[str] = set()
+    programmes: set[str] = set()
     for when in whens:
         for c in when.all:
             match c:
@@ -141,7 +149,9 @@ def needs_of(journey: Journey) -> Needs:
                     segs.add(c.segment)
                 case ModelIs():
                     models.add(c.model)
-    return Needs(frozenset(props), frozenset(tags), frozenset(segs), frozenset(models))
+                case MemberIs():
+                    programmes.add(c.programme)
+    return Needs(frozenset(props), frozenset(tags), frozenset(segs), frozenset(models), frozenset(programmes))
 
 
 # loading ------------------------------------------------------------------------------------------------------
@@ -184,6 +194,7 @@ def load_facts(
             model_values = _models(session, project, sorted(needs.models), warnings)
         finally:
             session.unregister(IDS_VIEW)
+    memberships = _memberships(meta, info, sorted(needs.programmes), ids, warnings)
     project_zone = info.timezone
     out: dict[int, Person] = {}
     for p in ids:
@@ -195,6 +206,7 @@ def load_facts(
             tags=tag_values.get(p, _EMPTY),
             segments=members.get(p, frozenset()),
             models=model_values.get(p, _EMPTY),
+            members=memberships.get(p, _EMPTY),
         )
     return Loaded(out, warnings)
 
@@ -379,6 +391,40 @@ def _models(session: Any, project: ProjectStore, names: list[str], warnings: lis
     for row in _rows(session.arrow(stmt)):
         out[int(row[0])] = {n: v for n, v in zip(readable, row[1:], strict=True) if not _missing(v)}
     return out
+
+
+def _memberships(
+    meta: MetaStore, info: Project, names: list[str], ids: list[int], warnings: list[str]
+) -> dict[int, dict[str, dict[str, Any]]]:
+    """``person → {programme: {"member": True, "level": n, "points:<wallet>": balance}}`` for the active members
+    among ``ids`` of each programme named, from the member system's tables (a few statements per programme)."""
+    out: dict[int, dict[str, dict[str, Any]]] = {}
+    if not names or not ids:
+        return out
+    with meta.session() as s:
+        for name in names:
+            pid = s.scalar(select(ProgrammeRow.id).where(ProgrammeRow.project_id == info.id, ProgrammeRow.name == name))
+            if pid is None:
+                warnings.append(f"no member programme {name!r} in this project: nobody is its member")
+                continue
+            for chunk in _chunks(ids):
+                here = (MemberRow.programme_id == pid, MemberRow.person.in_(chunk), MemberRow.status == "active")
+                for person, level in s.execute(select(MemberRow.person, MemberRow.level).where(*here)):
+                    out.setdefault(int(person), {})[name] = {"member": True, "level": int(level)}
+                held = (PointsBalance.programme_id == pid, PointsBalance.person.in_(chunk))
+                rows = s.execute(
+                    select(PointsBalance.person, PointsBalance.wallet, PointsBalance.spendable).where(*held)
+                )
+                for person, wallet, spendable in rows:
+                    facts = out.get(int(person), {}).get(name)
+                    if facts is not None:
+                        facts[f"points:{wallet}"] = int(spendable)
+    return out
+
+
+def _chunks(ids: list[int], size: int = 5000) -> Iterable[list[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
 
 
 def _missing(value: Any) -> bool:

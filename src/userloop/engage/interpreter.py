@@ -33,8 +33,10 @@ from userloop.engage.journey import (
     Grant,
     InSegment,
     Journey,
+    MemberIs,
     ModelIs,
     Node,
+    Points,
     PropertyIs,
     RandomSplit,
     Send,
@@ -75,6 +77,11 @@ class Facts(Protocol):
 
     def model(self, name: str) -> Any: ...
 
+    def member(self, programme: str, field: str, wallet: str) -> Any:
+        """A membership fact (:class:`~userloop.engage.journey.MemberIs`); ``member`` is False for a non-member,
+        the other fields None."""
+        ...
+
 
 @dataclass(frozen=True)
 class Person:
@@ -87,6 +94,8 @@ class Person:
     tags: Mapping[str, Any] = field(default_factory=dict)
     segments: frozenset[int] = frozenset()
     models: Mapping[str, Any] = field(default_factory=dict)
+    #: ``programme → {"member": True, "level": int, "points:<wallet>": int}`` for the programmes the person is in
+    members: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def prop(self, name: str) -> Any:
         return self.props.get(name)
@@ -99,6 +108,12 @@ class Person:
 
     def model(self, name: str) -> Any:
         return self.models.get(name)
+
+    def member(self, programme: str, field: str, wallet: str) -> Any:
+        facts = self.members.get(programme)
+        if facts is None:
+            return False if field == "member" else None
+        return facts.get(f"points:{wallet}", 0) if field == "points" else facts.get(field)
 
 
 @dataclass(frozen=True)
@@ -125,9 +140,9 @@ class Effect:
     """A side effect the journey intends at ``node`` (send, grant, update, webhook), at logical time ``at``."""
 
     node: str
-    kind: Literal["send", "grant", "update", "webhook"]
+    kind: Literal["send", "grant", "points", "update", "webhook"]
     at: datetime
-    spec: Send | Grant | Update | Webhook
+    spec: Send | Grant | Points | Update | Webhook
 
 
 @dataclass(frozen=True)
@@ -250,7 +265,7 @@ def _step(
             if chosen.control:
                 return _Step(at=at, branch=chosen.name, held=True)
             return _Step(next=chosen.next, at=at, branch=chosen.name)
-        case Send() | Grant() | Update() | Webhook():
+        case Send() | Grant() | Points() | Update() | Webhook():
             return _Step(next=node.next, at=at, effect=Effect(node.id, node.kind, at, node))
         case Exit():
             return _Step(at=at, exit_reason="exit")
@@ -321,6 +336,8 @@ def holds(when: AllOf, facts: Facts) -> bool:
                 ok = compare(facts.tag(c.tag), c.op, c.value)
             case ModelIs():
                 ok = compare(facts.model(c.model), c.op, c.value)
+            case MemberIs():
+                ok = compare(facts.member(c.programme, c.field, c.wallet), c.op, c.value)
         if not ok:
             return False
     return True

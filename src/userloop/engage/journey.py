@@ -81,7 +81,20 @@ class ModelIs(Part):
     value: Scalar | list[Scalar] | None = None
 
 
-Condition = Annotated[PropertyIs | TagIs | InSegment | ModelIs, Field(discriminator="kind")]
+class MemberIs(Part):
+    """A fact of the person's membership of a member programme (会员体系, DOMAIN §9), as the programme holds it
+    now: ``member`` (joined and not left: true/false), ``level`` (the level's number, 0 the base level) or
+    ``points`` (the spendable balance of ``wallet``; 0 for a member who never earned)."""
+
+    kind: Literal["member"] = "member"
+    programme: Name
+    field: Literal["member", "level", "points"] = "level"
+    wallet: Annotated[str, Field(min_length=1, max_length=40)] = "points"
+    op: CompareOp = "eq"
+    value: Scalar | list[Scalar] | None = None
+
+
+Condition = Annotated[PropertyIs | TagIs | InSegment | ModelIs | MemberIs, Field(discriminator="kind")]
 
 
 class AllOf(Part):
@@ -306,6 +319,20 @@ class Grant(NodeBase):
     next: NodeId | None = None
 
 
+class Points(NodeBase):
+    """Grant member points (积分): ``amount`` into the person's ``wallet`` of ``programme``, with the wallet's expiry
+    and pending rules, exactly once per passage (the outbox key is the ledger's request id). A person who is not
+    a member of the programme is skipped (``not_member``) unless ``join`` makes them one first."""
+
+    kind: Literal["points"] = "points"
+    programme: Name
+    wallet: Annotated[str, Field(min_length=1, max_length=40)] = "points"
+    amount: Annotated[int, Field(ge=1, le=10**9)]
+    reason: Annotated[str, Field(max_length=200)] = ""
+    join: bool = False
+    next: NodeId | None = None
+
+
 class Update(NodeBase):
     """Set profile properties on the person (written as a profile record, like an SDK's ``profile_set``)."""
 
@@ -327,11 +354,11 @@ class Exit(NodeBase):
 
 
 Node = Annotated[
-    Wait | WaitEvent | Split | RandomSplit | StrategySet | Send | Grant | Update | Webhook | Exit,
+    Wait | WaitEvent | Split | RandomSplit | StrategySet | Send | Grant | Points | Update | Webhook | Exit,
     Field(discriminator="kind"),
 ]
 WAITING_KINDS = ("wait", "wait_event")
-EFFECT_KINDS = ("send", "grant", "update", "webhook")
+EFFECT_KINDS = ("send", "grant", "points", "update", "webhook")
 
 
 class Goal(Part):
@@ -493,4 +520,6 @@ def validate(doc: Any) -> list[dict[str, str]]:
     return []
 
 
-_NODE_KINDS = {"wait", "wait_event", "condition", "split", "strategy", "send", "grant", "update", "webhook", "exit"}
+_NODE_KINDS = {
+    "wait", "wait_event", "condition", "split", "strategy", "send", "grant", "points", "update", "webhook", "exit",
+}  # fmt: skip

@@ -84,7 +84,8 @@ def report(meta: MetaStore, project: Project, store: ProjectStore, *, limit: int
     for r in rows:
         jid, version, node, person, occurrence, kind, status, channel, done_at, error, provider_id, path = r
         key = effect_key(jid, version, node, person, occurrence)
-        event = "$benefit_granted" if kind == "grant" else EVENT_OF.get(status)
+        # a journey's points are recorded by the member system's own events ($points_earned), not here
+        event = None if kind == "points" else "$benefit_granted" if kind == "grant" else EVENT_OF.get(status)
         if event is None or person not in ids:
             out.unknown_people += person not in ids
             continue
