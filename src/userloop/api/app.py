@@ -26,7 +26,16 @@ from userloop.api.fastpath import CollectorFastPath
 from userloop.api.guard import ResponseGuard
 from userloop.api.limits import BodyLimit, ClientLimit, preflight
 from userloop.api.models import ERROR_RESPONSES
-from userloop.api.routers import collector, engage_public, events, health, imports, operations, profiles
+from userloop.api.routers import (
+    collector,
+    engage_public,
+    events,
+    health,
+    imports,
+    member_app,
+    operations,
+    profiles,
+)
 from userloop.service.runtime import Runtime
 
 
@@ -54,7 +63,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     _install_docs(app)
-    for module in (health, collector, events, operations, imports, profiles, engage_public):
+    for module in (health, collector, events, operations, imports, profiles, engage_public, member_app):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.router.add_api_route(
         "/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False, route_class_override=_PreflightRoute

@@ -1,4 +1,5 @@
-"""Signed public links of engage messages: the open pixel, the click redirect, one-click unsubscribe and the inbox.
+"""Signed public links of engage messages: the open pixel, the click redirect, one-click unsubscribe and the inbox;
+and the member token (kind ``member``) with which one person's app reaches their points (/app/v1/member).
 
 These are the only engage routes that take no API token, so the link itself is the credential. A token is::
 
@@ -42,7 +43,7 @@ __all__ = [
     "verify",
 ]
 
-Kind = Literal["open", "click", "unsubscribe", "inbox", "receipt"]
+Kind = Literal["open", "click", "unsubscribe", "inbox", "receipt", "member"]
 _KINDS: frozenset[str] = frozenset(get_args(Kind))
 
 #: Longest token :func:`verify` will look at (a URL path segment; browsers and proxies cut URLs near 8 KB).

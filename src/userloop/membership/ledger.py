@@ -321,7 +321,7 @@ class Ledger:
                 .group_by(PointsLot.person, PointsLot.wallet)
                 .order_by(PointsLot.person, PointsLot.wallet)
             )
-            due = list(s.execute(query.limit(limit) if limit is not None else query).tuples())
+            due = list(s.execute(query.limit(limit) if limit is not None else query))
         lots = points = 0
         for person, wallet in due:
             with self._write() as s:
@@ -572,16 +572,12 @@ class Ledger:
         return entry
 
     def _give_back(self, s: Session, member: _Member, op: Reverse, target: PointsEntry, now: datetime) -> PointsEntry:
-        rows = (
-            s.execute(
-                select(PointsAllocation.amount, PointsLot)
-                .join(PointsLot, PointsLot.id == PointsAllocation.lot_id)
-                .where(PointsAllocation.entry_id == target.id)
-                .order_by(PointsAllocation.id)
-            )
-            .tuples()
-            .all()
-        )
+        rows = s.execute(
+            select(PointsAllocation.amount, PointsLot)
+            .join(PointsLot, PointsLot.id == PointsAllocation.lot_id)
+            .where(PointsAllocation.entry_id == target.id)
+            .order_by(PointsAllocation.id)
+        ).all()
         back = [(amount, lot) for amount, lot in rows if not lot.reversed]
         live = [
             (amount, lot)
@@ -675,7 +671,7 @@ class Ledger:
             select(PointsAllocation.lot_id, PointsAllocation.amount)
             .where(PointsAllocation.entry_id == entry.id)
             .order_by(PointsAllocation.id)
-        ).tuples()
+        )
         return Posted(
             entry_id=entry.id, request_id=entry.request_id, kind=entry.kind, person=entry.person, wallet=entry.wallet,
             amount=entry.amount, occurred_at=entry.occurred_at, transfer_id=entry.transfer_id,

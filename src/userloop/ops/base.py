@@ -55,6 +55,7 @@ DOMAINS = (
     "engage_assets",
     "links",
     "member_diagnosis",
+    "points",
 )
 
 
