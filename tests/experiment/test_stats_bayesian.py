@@ -128,6 +128,15 @@ def test_posterior_equals_the_reference(name: str) -> None:
     assert values == pytest.approx(want, abs=1e-6)
 
 
+def test_posterior_equals_posthog() -> None:
+    """PostHog's ``TestBayesianMethod.test_realistic_example`` (products/experiments/stats/tests/test_bayesian.py at
+    02d3426a; 4 to 5 decimals published, held to one unit of the last)."""
+    got = posterior(lift(Moments(2507, 1196.87, 37377.9767), Moments(2461, 1922.7, 94698.29)))
+    assert got.expected == pytest.approx(0.63646, abs=1e-5)
+    assert (got.low, got.high) == (pytest.approx(-0.0873, abs=1e-4), pytest.approx(1.36026, abs=1e-5))
+    assert got.chance_to_win == pytest.approx(0.95759, abs=1e-5)
+
+
 def test_expected_losses_equal_gbstats_and_numerical_integration() -> None:
     assert expected_losses(0.1, 0.05) == pytest.approx((0.1004245351308, 0.0004245351308414), abs=1e-12)  # GB-TESTS
     assert expected_losses(0.01, 4.5e-9) == pytest.approx((0.01, 0.0), abs=1e-15)  # GB-TESTS: no overflow

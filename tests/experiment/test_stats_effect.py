@@ -22,7 +22,18 @@ from scipy import stats as sp
 
 from tests.conftest import examples
 from userloop.core.errors import ValidationError
-from userloop.experiment.stats import Arm, Cuped, Proportion, Ratio, Scale, lift, pooled_theta, t_test
+from userloop.experiment.stats import (
+    Arm,
+    Cuped,
+    CupedRatio,
+    Proportion,
+    Ratio,
+    Scale,
+    lift,
+    pooled_theta,
+    ratio_theta,
+    t_test,
+)
 from userloop.stats import Moments
 from userloop.stats.messages import DEGENERATE
 
@@ -44,6 +55,41 @@ OWN_RATIO = (
     Ratio.from_sums(1500, 44966.62357854956, 2416669.7760796677, 2209.0, 5545.0, 112247.28219640155),
     Ratio.from_sums(1450, 46385.91864500051, 2607409.466172465, 2162.0, 5406.0, 115835.38570870695),
 )
+
+
+def cuped_ratio(n: int, sums: tuple[float, ...]) -> CupedRatio:
+    """From 14 sums: numerator, its square, denominator, its square, their product (during), the same five
+    before, then Σ m m', Σ m d', Σ d m', Σ d d' across the periods."""
+    post, pre = Ratio.from_sums(n, *sums[0:5]), Ratio.from_sums(n, *sums[5:10])
+    return CupedRatio(post, pre, *sums[10:])
+
+
+# gbstats' test_two_sided_ttest_test_runs_ratio_ra (GB-TESTS) in this layout
+GB_RAR = (
+    cuped_ratio(100, (485.112236689623, 2715.484666118136, 679.9093275844917, 4939.424001640236, 3602.146836776702,
+                      192.59138069991536, 460.076026390857, 290.1398399750233, 920.9461385038898, 634.239482353647,
+                      1113.6215759318352, 1559.2878434944676, 1460.3181079276983, 2130.9404074446747)),
+    cuped_ratio(100, (514.7757826608777, 2994.897482705013, 705.4090874383759, 5291.36604146392, 3918.1561431600717,
+                      206.94157227402536, 514.2903702246757, 302.54389139107326, 994.4506208125663, 698.4173425817908,
+                      1237.0953021125997, 1701.0287270040265, 1604.0759503266522, 2292.081739775257)),
+)  # fmt: skip
+# seeded simulated revenue over orders, this period and the one before; then the same with the revenue negated
+OWN_RAR = (
+    cuped_ratio(1200, (73126.50518239668, 6698528.931944009, 3696.0, 14150.0, 280547.8735049175, 70928.68585376948,
+                       6089983.746040531, 3588.0, 12958.0, 256914.9103429549, 5949749.254094629, 261512.06341459355,
+                       261546.12417880425, 13187.0)),
+    cuped_ratio(1300, (80063.41929622808, 7294603.831396339, 3894.0, 14708.0, 301758.12037007965, 75057.05175706658,
+                       6339530.901137179, 3858.0, 13978.0, 269583.4874704633, 6311711.735475591, 284874.8355007494,
+                       269567.7139597214, 13942.0)),
+)  # fmt: skip
+OWN_RAR_NEGATIVE = (
+    cuped_ratio(1200, (-72875.74619997374, 6789974.035720444, 3647.0, 14013.0, -281207.8643564976, -70575.98241336159,
+                       6108874.18379047, 3581.0, 13127.0, -259278.38814646777, 5985966.738207674, -264361.0625780095,
+                       -261441.17601917582, 13200.0)),
+    cuped_ratio(1300, (-82780.45423832547, 7926153.228466872, 3922.0, 15036.0, -319281.3304815109, -79104.07487146015,
+                       7202532.104463604, 3905.0, 14281.0, -291392.18175066204, 7054535.635626496, -303114.18973002175,
+                       -291341.47514182044, 14267.0)),
+)  # fmt: skip
 
 # name: (control, treatment, scale, (estimate, low, high, p))
 REFERENCES: dict[str, tuple[Arm, Arm, Scale, tuple[float, float, float, float]]] = {
@@ -131,6 +177,36 @@ REFERENCES: dict[str, tuple[Arm, Arm, Scale, tuple[float, float, float, float]]]
         "relative",
         (0.05398858995875118, 0.03044012389903885, 0.0775370560184635, 7.212761938379941e-06),
     ),
+    "gbstats CUPED ratio, relative": (  # GB-TESTS
+        *GB_RAR,
+        "relative",
+        (-0.0007014833343349333, -0.0084077861436321, 0.007004819474962233, 0.8577104052724964),
+    ),
+    "gbstats CUPED ratio, absolute": (
+        *GB_RAR,
+        "absolute",
+        (-0.0005005051931390447, -0.005999585798668331, 0.004998575412390242, 0.8577275125565893),
+    ),
+    "CUPED ratio, relative": (
+        *OWN_RAR,
+        "relative",
+        (0.05059708011660163, 0.022496315644996014, 0.07869784458820724, 0.0004219483319081174),
+    ),
+    "CUPED ratio, absolute": (
+        *OWN_RAR,
+        "absolute",
+        (1.0010789072945911, 0.46067044828582204, 1.5414873663033601, 0.0002863907862964421),
+    ),
+    "CUPED ratio, negative baseline, relative": (
+        *OWN_RAR_NEGATIVE,
+        "relative",
+        (-0.036684615776448305, -0.0649402075476068, -0.0084290240052898, 0.010960199352099353),
+    ),
+    "CUPED ratio, negative baseline, absolute": (
+        *OWN_RAR_NEGATIVE,
+        "absolute",
+        (-0.7330459963718123, -1.2858199684813862, -0.18027202426223832, 0.009366447289795188),
+    ),
     "ratio, absolute": (
         *OWN_RATIO,
         "absolute",
@@ -192,6 +268,41 @@ def test_relative_lift_interval_covers_the_true_lift_at_its_level() -> None:
     assert 0.935 <= covered / 2000 <= 0.965
 
 
+def test_cuped_ratio_sums_and_variance_equal_numpy_and_a_finite_difference_delta_method() -> None:
+    """Brute force on per-person rows: the covariance matrix is numpy's, and the relative lift's standard error is
+    the delta method with a numerically differentiated gradient (θ held at its pooled value)."""
+    rng = np.random.default_rng(5)
+    arms = []
+    for n, shift in ((150, 0.0), (170, 0.4)):
+        d_pre = rng.poisson(2.0, n) + 1.0
+        m_pre = -d_pre * rng.gamma(4.0, 3.0, n)  # a negative baseline exercises the signs
+        d = np.maximum(d_pre + rng.integers(-1, 2, n), 1.0)
+        m = 0.6 * m_pre / d_pre * d - d * rng.normal(4 + shift, 3, n)
+        arms.append(np.column_stack([m, d, m_pre, d_pre]))
+    control, treatment = (CupedRatio.of(map(tuple, a.tolist())) for a in arms)
+    assert np.allclose(control.covariances, np.cov(arms[0], rowvar=False, ddof=1), rtol=1e-9)
+    theta = ratio_theta(control, treatment)
+
+    def relative(mc: np.ndarray, mt: np.ndarray) -> float:
+        adjusted_c, adjusted_t = mc[0] / mc[1] - theta * mc[2] / mc[3], mt[0] / mt[1] - theta * mt[2] / mt[3]
+        return float((adjusted_t - adjusted_c) / abs(mc[0] / mc[1]))
+
+    means = [a.mean(axis=0) for a in arms]
+    var = 0.0
+    for k, arm in enumerate(arms):
+        grad = np.zeros(4)
+        for i in range(4):
+            step = np.zeros(4)
+            step[i] = 1e-6 * abs(means[k][i])
+            up = [means[0] + step * (k == 0), means[1] + step * (k == 1)]
+            down = [means[0] - step * (k == 0), means[1] - step * (k == 1)]
+            grad[i] = (relative(*up) - relative(*down)) / (2 * step[i])
+        var += grad @ np.cov(arm, rowvar=False, ddof=1) @ grad / len(arm)
+    got = lift(control, treatment)
+    assert got.estimate == pytest.approx(relative(*means), rel=1e-12)
+    assert got.se == pytest.approx(float(np.sqrt(var)), rel=1e-6)
+
+
 @settings(max_examples=examples(100))
 @given(
     parts=st.lists(
@@ -226,6 +337,12 @@ DEGENERATE_CASES: dict[str, tuple[Arm, Arm, Scale, str]] = {
         "relative",
         "zero_denominator",
     ),
+    "CUPED ratio without denominator": (
+        CupedRatio.of([(1.0, 0.0, 1.0, 1.0)] * 3),
+        CupedRatio.of([(1.0, 1.0, 1.0, 1.0)] * 3),
+        "absolute",
+        "zero_denominator",
+    ),
     "CUPED without variance": (
         Cuped.of([(2.0, 1.0)] * 4),
         Cuped.of([(2.0, 3.0)] * 4),
@@ -250,6 +367,44 @@ def test_cuped_with_a_constant_covariate_is_the_plain_comparison() -> None:
     assert lift(control, treatment) == lift(control.metric, treatment.metric)
 
 
+def test_cuped_ratio_with_a_constant_covariate_is_the_plain_ratio_comparison() -> None:
+    rows_c = [(3.0, 1.0), (5.0, 2.0), (9.0, 2.0), (2.0, 1.0)]
+    rows_t = [(4.0, 1.0), (8.0, 3.0), (7.0, 2.0)]
+    control = CupedRatio.of((m, d, 2.0, 1.0) for m, d in rows_c)
+    treatment = CupedRatio.of((m, d, 2.0, 1.0) for m, d in rows_t)
+    assert ratio_theta(control, treatment) == 0.0
+    assert lift(control, treatment) == lift(Ratio.of(rows_c), Ratio.of(rows_t))
+
+
 def test_arms_of_different_kinds_are_a_clear_error() -> None:
     with pytest.raises(ValidationError, match="one kind"):
         lift(Proportion(10, 2), Moments.of([1.0, 2.0]))
+    with pytest.raises(ValidationError, match="between 0 and the people"):
+        Proportion(10, 11)
+
+
+# POSTHOG: PostHog's experiment engine tests (PostHog/posthog, products/experiments/stats/tests/test_frequentist.py
+# at 03f2add8 and test_bayesian.py at 02d3426a; their arm "a" is the treatment). Published with 4 to 7 decimals,
+# some truncated rather than rounded, so each is held to one unit of its last published digit.
+POSTHOG_MEANS = (Moments(2507, 1196.87, 37377.9767), Moments(2461, 1922.7, 94698.29))
+POSTHOG_RATIO = (
+    Ratio.from_sums(1966, 94605.79858780127, 10463129.505392816, 936.0, 936.0, 94605.79858780127),
+    Ratio.from_sums(2034, 99673.9364269569, 11298745.182728939, 947.0, 947.0, 99673.9364269569),
+)
+POSTHOG: dict[str, tuple[Arm, Arm, tuple[str, str, str, str]]] = {
+    "means": (*POSTHOG_MEANS, ("0.63646", "-0.0875", "1.36048", "0.08487")),
+    "proportions": (Proportion(1529, 87), Proportion(1471, 62), ("-0.25925", "-0.49475", "-0.02376", "0.030960")),
+    "ratio": (*POSTHOG_RATIO, ("0.041333", "0.01378609", "0.0689", "0.0032826")),
+}
+
+
+def _published(value: str) -> object:
+    """``value`` within one unit of its last digit."""
+    return pytest.approx(float(value), abs=10.0 ** -len(value.split(".")[1]))
+
+
+@pytest.mark.parametrize("name", list(POSTHOG))
+def test_t_test_equals_posthog(name: str) -> None:
+    control, treatment, want = POSTHOG[name]
+    got = t_test(lift(control, treatment))
+    assert (got.estimate, got.low, got.high, got.p_value) == tuple(_published(v) for v in want)

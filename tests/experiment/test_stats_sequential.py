@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.experiment.test_stats_effect import GB_RA_B, OWN_CUPED, OWN_RATIO
+from tests.experiment.test_stats_effect import GB_RA_B, GB_RAR, OWN_CUPED, OWN_RATIO
 from userloop.experiment.stats import Arm, Cuped, Proportion, Scale, confidence_sequence, lift, t_test
 from userloop.stats import Moments
 
@@ -74,6 +74,13 @@ REFERENCES: dict[str, tuple[Arm, Arm, Scale, float, float, tuple[float, float, f
         0.05,
         5000,
         (0.07880633350161384, 0.030899658795515664, 0.12671300820771203, 5.4023420062944695e-05),
+    ),
+    "gbstats CUPED ratio": (  # GB-TESTS
+        *GB_RAR,
+        "relative",
+        0.05,
+        5000,
+        (-0.0007014833343349333, -0.02062898572575184, 0.01922601905708197, 1.0),
     ),
     "ratio, absolute": (  # GB-RUN
         *OWN_RATIO,

@@ -63,7 +63,7 @@ def posterior(effect: Effect, prior: GaussianPrior = FLAT, alpha: float = 0.05) 
     """The Gaussian posterior of ``effect`` under ``prior`` with its ``1 − alpha`` credible interval.
 
     >>> from userloop.stats import Moments
-    >>> from userloop.experiment.stats.effect import lift
+    >>> from userloop.experiment.stats.lift import lift
     >>> p = posterior(lift(Moments(10, 100.0, 1002.25), Moments(10, 105.0, 1111.5)))
     >>> (round(p.chance_to_win, 5), round(p.loss_control, 5), round(p.loss_treatment, 5))
     (0.91923, 0.05131, 0.00131)

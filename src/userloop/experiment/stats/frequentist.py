@@ -42,7 +42,7 @@ def t_test(effect: Effect, alpha: float = 0.05) -> Interval:
     """Welch's two-sided t interval and p-value of ``effect`` (H0: no effect).
 
     >>> from userloop.experiment.stats.arms import Proportion
-    >>> from userloop.experiment.stats.effect import lift
+    >>> from userloop.experiment.stats.lift import lift
     >>> r = t_test(lift(Proportion(1000, 100), Proportion(1000, 120), "absolute"))
     >>> (round(r.low, 6), round(r.high, 6), round(r.p_value, 6))
     (-0.007428, 0.047428, 0.152865)

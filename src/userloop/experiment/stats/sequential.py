@@ -45,7 +45,7 @@ def confidence_sequence(effect: Effect, alpha: float = 0.05, tuning: float = DEF
     """The always-valid interval and p-value of ``effect`` at this look.
 
     >>> from userloop.stats import Moments
-    >>> from userloop.experiment.stats.effect import lift
+    >>> from userloop.experiment.stats.lift import lift
     >>> a = Moments(3000, 1396.87, 52377.9767)
     >>> b = Moments(3461, 2422.7, 134698.29)
     >>> r = confidence_sequence(lift(a, b), tuning=1000)
