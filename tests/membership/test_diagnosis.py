@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 import typer
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
+from tests.collect.serving import Server
 from tests.store.metadb import meta_url
 from userloop.benefits import BenefitRow, grant, grant_key
 from userloop.cli.lazy import load
@@ -66,6 +68,7 @@ DOC: dict[str, Any] = {
 @dataclass(frozen=True)
 class Built:
     path: Path
+    admin_token: str
     found: Diagnosis
     ids: dict[str, int]
     events: list[dict[str, Any]]
@@ -201,7 +204,8 @@ def _orders(codes: dict[str, str]) -> list[dict[str, Any]]:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     """The scenario of the module's docstring, diagnosed through the operation at :data:`AS_OF` over 3 months."""
     path = tmp_path_factory.mktemp("diagnosis") / "ws"
-    ws, _ = Workspace.init(path)
+    ws, secrets = Workspace.init(path)
+    assert secrets.admin_token
     try:
         Base.metadata.create_all(ws.meta.engine)
         project = ws.project()
@@ -222,7 +226,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         result = op.fn(ctx, op.request.model_validate({"name": "fresh", "months": 3, "as_of": AS_OF}))
     finally:
         ws.close()  # the tests that run the faces open the workspace themselves
-    return Built(path, result, ids, first + orders)
+    return Built(path, secrets.admin_token, result, ids, first + orders)
 
 
 # levels -------------------------------------------------------------------------------------------------------
@@ -334,6 +338,24 @@ def test_an_unknown_programme_is_a_404(built: Built) -> None:
         assert caught.value.code == "unknown_programme"
     finally:
         ws.close()
+
+
+def test_the_route_answers_the_same_and_refuses_clearly(built: Built) -> None:
+    op = find("members.diagnosis")
+    assert (op.method, op.path, op.right) == ("GET", "/api/v1/programmes/{name}/diagnosis", "read")
+    server = Server(built.path, "", built.admin_token).start()
+    try:
+        url, auth = f"{server.url}/api/v1/programmes/fresh/diagnosis", server.admin
+        ok = httpx.get(url, headers=auth, params={"months": 3, "as_of": AS_OF.isoformat()}, timeout=30)
+        assert ok.status_code == 200, ok.text
+        assert ok.json() == op.dump(built.found)
+        bad = httpx.get(url, headers=auth, params={"months": 0}, timeout=30)
+        assert bad.status_code == 422 and bad.json()["error"]["field"].endswith("months")
+        missing = httpx.get(url.replace("fresh", "nope"), headers=auth, timeout=30)
+        assert (missing.status_code, missing.json()["error"]["code"]) == (404, "unknown_programme")
+        assert httpx.get(url, timeout=30).status_code == 401
+    finally:
+        server.stop()
 
 
 def test_the_command_prints_tables_json_and_a_page(built: Built, tmp_path: Path) -> None:
