@@ -42,7 +42,7 @@ from typing import Annotated, Any, Literal
 from weakref import WeakSet
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -63,8 +63,18 @@ MAX_BATCH = 1000
 _SYSTEM = "$"
 
 Points = Annotated[int, Field(strict=True, ge=1, le=MAX_POINTS, description="Whole points, 1 … 10^12.")]
+
+
+def _not_zero(value: int) -> int:
+    if value == 0:
+        raise ValueError("an adjustment of 0 points changes nothing; give a positive or negative amount")
+    return value
+
+
 SignedPoints = Annotated[
-    int, Field(strict=True, ge=-MAX_POINTS, le=MAX_POINTS, description="Whole points, ±1 … 10^12 (not 0).")
+    int,
+    Field(strict=True, ge=-MAX_POINTS, le=MAX_POINTS, description="Whole points, ±1 … 10^12 (not 0)."),
+    AfterValidator(_not_zero),
 ]
 Person = Annotated[int, Field(strict=True, ge=0, le=MAX_PERSON, description="The member's user id.")]
 WalletName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
@@ -230,7 +240,7 @@ def operation_of(data: Mapping[str, Any] | Earn | Spend | Reverse | Adjust) -> E
     except PydanticValidationError as exc:
         first = exc.errors()[0]
         loc = first["loc"][1:] if first["loc"] and first["loc"][0] in _KINDS else first["loc"]  # the union's tag
-        where = ".".join(str(p) for p in loc) or "operation"
+        where = "op" if first["type"].startswith("union_tag") else ".".join(str(p) for p in loc) or "operation"
         raise ValidationError(f"{where}: {first['msg']}", code="points_invalid", field=where) from None
 
 
