@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from userloop.core.errors import ValidationError
 from userloop.experiment.stats.arms import Proportion
 from userloop.experiment.stats.effect import Scale
 from userloop.experiment.stats.sequential import halfwidth_factor, mixture_rho
@@ -44,7 +45,7 @@ class Baseline:
         return cls(history.mean, history.variance)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Design:
     """How the experiment is read: level ``alpha``, target ``power``, the shares of people in the control and
     the treatment arm, the ``scale`` of the effect, two-sided or not, and ``sequential_tuning`` (``N*`` of the
@@ -57,6 +58,27 @@ class Design:
     scale: Scale = "relative"
     two_sided: bool = True
     sequential_tuning: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < self.power < 1:
+            raise ValidationError(
+                f"alpha and power must satisfy 0 < alpha < power < 1, not {self.alpha} and {self.power}", field="alpha"
+            )
+        shares = (self.control_share, self.treatment_share)
+        if min(shares) <= 0 or sum(shares) > 1 + 1e-9:
+            raise ValidationError(
+                f"the control and treatment shares must be positive and sum to at most 1, not {shares}",
+                field="control_share",
+            )
+        if self.sequential_tuning is not None and self.sequential_tuning <= 0:
+            raise ValidationError(
+                f"the sequential tuning N* must be positive, not {self.sequential_tuning}", field="sequential_tuning"
+            )
+
+    @property
+    def fewest(self) -> float:
+        """The fewest people in the experiment that put two in each compared arm."""
+        return 2.0 / min(self.control_share, self.treatment_share)
 
 
 @dataclass(frozen=True)
@@ -111,6 +133,8 @@ def minimum_detectable_effect(baseline: Baseline, n: float, design: Design = Des
     def gap(effect: float) -> float:
         return power(baseline, effect, n, design) - design.power
 
+    if n < design.fewest:
+        return math.inf
     high = 1.0 if design.scale == "relative" else math.sqrt(baseline.variance)
     for _ in range(60):
         if gap(high) >= 0:
@@ -127,7 +151,7 @@ def sample_size(baseline: Baseline, effect: float, design: Design = Design()) ->
     def gap(n: float) -> float:
         return power(baseline, effect, n, design) - design.power
 
-    low = 4.0 / min(design.control_share, design.treatment_share)  # at least two people in each arm
+    low = design.fewest
     if gap(low) >= 0:
         return math.ceil(low)
     high = low
@@ -135,7 +159,8 @@ def sample_size(baseline: Baseline, effect: float, design: Design = Design()) ->
         if high >= MAX_PEOPLE:
             return None
         low, high = high, high * 4
-    return math.ceil(brentq(gap, low, high, xtol=1e-6))
+    needed = math.ceil(brentq(gap, low, high, xtol=1e-6))
+    return needed if gap(needed) >= 0 else needed + 1  # the root may sit a hair above an integer
 
 
 def plan(
@@ -153,6 +178,8 @@ def plan(
         return Plan(0.0, 0, 0, 0.0, code or "empty_arm")
     if effect is None:
         n = math.floor(daily_people * days)
+        if n < design.fewest:
+            return Plan(0.0, n, days, 0.0, "too_few")
         mde = minimum_detectable_effect(baseline, n, design)
         return Plan(mde, n, days, design.power if math.isfinite(mde) else 0.0)
     needed = sample_size(baseline, effect, design)
