@@ -26,11 +26,14 @@ from userloop.experiment.stats import (
     Arm,
     Cuped,
     CupedRatio,
+    GaussianPrior,
     Proportion,
     Ratio,
     Scale,
+    confidence_sequence,
     lift,
     pooled_theta,
+    posterior,
     ratio_theta,
     t_test,
 )
@@ -408,3 +411,18 @@ def test_t_test_equals_posthog(name: str) -> None:
     control, treatment, want = POSTHOG[name]
     got = t_test(lift(control, treatment))
     assert (got.estimate, got.low, got.high, got.p_value) == tuple(_published(v) for v in want)
+
+
+def test_levels_and_priors_that_cannot_be_used_are_clear_errors() -> None:
+    effect = lift(Proportion(1000, 100), Proportion(1000, 120))
+    for alpha in (0.0, 1.0, 1.5):
+        with pytest.raises(ValidationError, match="alpha"):
+            t_test(effect, alpha)
+        with pytest.raises(ValidationError, match="alpha"):
+            confidence_sequence(effect, alpha)
+        with pytest.raises(ValidationError, match="alpha"):
+            posterior(effect, alpha=alpha)
+    with pytest.raises(ValidationError, match="N\\*"):
+        confidence_sequence(effect, tuning=0)
+    with pytest.raises(ValidationError, match="variance"):
+        GaussianPrior(0.0, 0.0, proper=True)

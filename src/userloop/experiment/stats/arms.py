@@ -101,7 +101,9 @@ class Ratio(CrossMoments):
 @dataclass(frozen=True)
 class Cuped(CrossMoments):
     """Per person the metric ``x`` during the experiment and a covariate ``y`` from before it (usually the same
-    metric in the pre-period), with their sum of products.
+    metric in the pre-period), with their sum of products. A 0/1 metric is given as its Moments (sum of squares
+    = sum); its variance is then the sample variance, ``n/(n − 1)`` times the ``p (1 − p)`` GrowthBook uses for
+    a CUPED proportion.
 
     >>> Cuped.from_sums(2, 3.0, 5.0, 1.0, 1.0, 2.0).metric.mean
     1.5

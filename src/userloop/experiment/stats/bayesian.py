@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from userloop.core.errors import ValidationError
 from userloop.experiment.stats.effect import Effect, Scale
-from userloop.experiment.stats.frequentist import z_interval
+from userloop.experiment.stats.frequentist import check_alpha, z_interval
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class GaussianPrior:
     variance: float = 1.0
     proper: bool = False
     scale: Scale = "relative"
+
+    def __post_init__(self) -> None:
+        if not self.variance > 0:
+            raise ValidationError(f"a prior's variance must be positive, not {self.variance}", field="variance")
 
 
 FLAT = GaussianPrior()
@@ -68,6 +73,7 @@ def posterior(effect: Effect, prior: GaussianPrior = FLAT, alpha: float = 0.05) 
     >>> (round(p.chance_to_win, 5), round(p.loss_control, 5), round(p.loss_treatment, 5))
     (0.91923, 0.05131, 0.00131)
     """
+    check_alpha(alpha)
     if effect.code is not None:
         return Posterior.neutral(effect.code, effect.scale)
     scaled = _on_scale(prior, effect)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from userloop.core.errors import ValidationError
 from userloop.experiment.stats.effect import Effect, Scale
 
 
@@ -47,6 +48,7 @@ def t_test(effect: Effect, alpha: float = 0.05) -> Interval:
     >>> (round(r.low, 6), round(r.high, 6), round(r.p_value, 6))
     (-0.007428, 0.047428, 0.152865)
     """
+    check_alpha(alpha)
     if effect.code is not None:
         return Interval.neutral(effect)
     from scipy.stats import t as student_t
@@ -54,6 +56,12 @@ def t_test(effect: Effect, alpha: float = 0.05) -> Interval:
     half = float(student_t.ppf(1 - alpha / 2, effect.dof)) * effect.se
     p = float(2 * student_t.sf(abs(effect.estimate / effect.se), effect.dof))
     return Interval(effect.estimate, effect.estimate - half, effect.estimate + half, p, effect.se, effect.scale)
+
+
+def check_alpha(alpha: float) -> None:
+    """A level ``alpha`` must lie strictly between 0 and 1 (a user's setting: a clear error otherwise)."""
+    if not 0 < alpha < 1:
+        raise ValidationError(f"alpha must lie strictly between 0 and 1, not {alpha}", field="alpha")
 
 
 def z_interval(estimate: float, se: float, alpha: float) -> tuple[float, float]:
@@ -64,4 +72,4 @@ def z_interval(estimate: float, se: float, alpha: float) -> tuple[float, float]:
     return estimate - half, estimate + half
 
 
-__all__ = ["Interval", "t_test", "z_interval"]
+__all__ = ["Interval", "check_alpha", "t_test", "z_interval"]

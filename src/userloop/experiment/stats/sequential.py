@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import math
 
+from userloop.core.errors import ValidationError
 from userloop.experiment.stats.effect import Effect
-from userloop.experiment.stats.frequentist import Interval
+from userloop.experiment.stats.frequentist import Interval, check_alpha
 
 #: GrowthBook's default expected sample size ``N*`` at which the sequence is tuned to be narrowest.
 DEFAULT_TUNING = 5000.0
@@ -52,6 +53,9 @@ def confidence_sequence(effect: Effect, alpha: float = 0.05, tuning: float = DEF
     >>> (round(r.low, 5), round(r.high, 5), r.p_value)
     (-0.55844, 1.56516, 1.0)
     """
+    check_alpha(alpha)
+    if not tuning > 0:
+        raise ValidationError(f"the sequential tuning N* must be positive, not {tuning}", field="tuning")
     if effect.code is not None:
         return Interval.neutral(effect)
     rho = mixture_rho(alpha, tuning)
