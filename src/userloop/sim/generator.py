@@ -24,7 +24,7 @@ from userloop.sim.layout import lay_out
 from userloop.sim.membership import MemberDay, member_table
 from userloop.sim.profiles import ProfileChanges, item_tables, profile_tables
 from userloop.sim.records import Vocabularies, event_table, signup_table
-from userloop.sim.timeline import Timeline
+from userloop.sim.timeline import DayPlan, Timeline
 from userloop.sim.world import World, stream
 
 #: Largest events table handed to the loader.
@@ -140,21 +140,40 @@ def _chunks(world: World) -> Iterator[_Chunk]:
     days, step = world.calendar.days, world.config.chunk_days
     for index, first in enumerate(range(0, days, step)):
         plans = [timeline.advance() for _ in range(first, min(first + step, days))]
-        # Sessions in time order (kind breaks ties), so the events come out roughly sorted by time. No session
-        # crosses midnight, so sorting day by day (small sorts) sorts the chunk.
-        sessions = Sessions.concat([_by_time(visits.day(plan)) for plan in plans])
-        first_new = int(np.searchsorted(world.people.install_day, plans[0].day, side="left"))
-        changes = ProfileChanges(
-            install_person=np.arange(first_new, plans[-1].installed, dtype=np.int32),
-            reg_person=np.concatenate([p.reg_person for p in plans]),
-            reg_ms=np.concatenate([p.reg_ms for p in plans]),
-            gone_person=np.concatenate([p.gone_person for p in plans]),
-            gone_ms=np.concatenate([p.gone_ms for p in plans]),
-        )
-        logins = (np.concatenate([p.login_person for p in plans]), np.concatenate([p.login_ms for p in plans]))
-        member_days = [p.members for p in plans if p.members is not None]
-        members = MemberDay.concat(member_days) if member_days else None
-        yield _Chunk(index, sessions, changes, logins, timeline.signup_ms.copy(), members)
+        yield _chunk(world, timeline, visits, index, plans)
+
+
+def _chunk(world: World, timeline: Timeline, visits: Visits, index: int, plans: list[DayPlan]) -> _Chunk:
+    """One chunk of days from the latent process's plans of those days."""
+    # Sessions in time order (kind breaks ties), so the events come out roughly sorted by time. No session
+    # crosses midnight, so sorting day by day (small sorts) sorts the chunk.
+    sessions = Sessions.concat([_by_time(visits.day(plan)) for plan in plans])
+    first_new = int(np.searchsorted(world.people.install_day, plans[0].day, side="left"))
+    changes = ProfileChanges(
+        install_person=np.arange(first_new, plans[-1].installed, dtype=np.int32),
+        reg_person=np.concatenate([p.reg_person for p in plans]),
+        reg_ms=np.concatenate([p.reg_ms for p in plans]),
+        gone_person=np.concatenate([p.gone_person for p in plans]),
+        gone_ms=np.concatenate([p.gone_ms for p in plans]),
+    )
+    logins = (np.concatenate([p.login_person for p in plans]), np.concatenate([p.login_ms for p in plans]))
+    member_days = [p.members for p in plans if p.members is not None]
+    members = MemberDay.concat(member_days) if member_days else None
+    return _Chunk(index, sessions, changes, logins, timeline.signup_ms.copy(), members)
+
+
+def simulate_days(world: World, timeline: Timeline) -> Iterator[tuple[DayPlan, list[pa.Table]]]:
+    """The business of ``world`` one local day at a time, on a ``timeline`` the caller holds: each day's latent
+    plan and its record tables, item records before the first day's. Between two days the caller may act on the
+    timeline (:meth:`~userloop.sim.timeline.Timeline.treat`, the rehearsal's sends). Without such acts the tables
+    are those of :func:`simulate` with ``chunk_days=1``, in the same order."""
+    vocab = Vocabularies.of(world)
+    visits = Visits(world, timeline)
+    items = list(item_tables(world))
+    for day in range(world.calendar.days):
+        plan = timeline.advance()
+        tables = _chunk_tables(world, vocab, _chunk(world, timeline, visits, day, [plan]))
+        yield plan, (items + tables if day == 0 else tables)
 
 
 def _by_time(sessions: Sessions) -> Sessions:

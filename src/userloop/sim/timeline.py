@@ -9,6 +9,10 @@ purchase they drop out for good with probability p. A coupon received or a push 
 latent uplift to their daily purchase probability for the next 7 days. With a membership programme
 (:mod:`userloop.sim.membership`) a member's rate is multiplied by their true effect and a sales campaign
 multiplies everyone's; without one, nothing here draws or computes differently.
+
+Treatments can also come from outside the simulated business (the rehearsal of :mod:`userloop.experiment.rehearsal`,
+where userloop's journeys send): a timeline built with ``external=True`` takes them through :meth:`Timeline.treat`,
+and they add their uplift the same way. Without the flag nothing is allocated, drawn or computed differently.
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ class Timeline:
         Orders placed so far.
     """
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, *, external: bool = False) -> None:
         self.world = world
         people = world.people
         n = people.size
@@ -91,6 +95,9 @@ class Timeline:
         self.coupon_window = np.full((2, n), -1, dtype=np.int32)  # first and last day of the coupon's uplift
         self.push_window = np.full((2, n), -1, dtype=np.int32)
         self.next_day = 0
+        #: first and last uplift day of the latest outside coupon (rows 0, 1) and nudge (rows 2, 3); None unless
+        #: the timeline takes outside treatments
+        self.outside = np.full((4, n), -1, dtype=np.int32) if external else None
         programme = world.config.membership
         self.membership = Membership(world, programme) if programme is not None else None
 
@@ -144,6 +151,19 @@ class Timeline:
             coupon_campaign=coupon_campaign,
             members=members,
         )
+
+    def treat(self, person: np.ndarray, kind: str, day: int) -> None:
+        """Record treatments from outside received on local ``day``: ``"coupon"`` (a coupon received) adds each
+        person's ``coupon_uplift``, ``"push"`` (any other message received) their ``push_uplift``, to their daily
+        purchase probability for the :data:`UPLIFT_DAYS` days after ``day``, as the business's own coupons and
+        clicked pushes do. A later treatment of the same kind restarts the window. Needs ``external=True``."""
+        if self.outside is None:
+            raise ValueError("this timeline takes no outside treatments; build it with external=True")
+        if kind not in ("coupon", "push"):
+            raise ValueError(f"an outside treatment is 'coupon' or 'push', not {kind!r}")
+        row = 0 if kind == "coupon" else 2
+        self.outside[row, person] = day + 1
+        self.outside[row + 1, person] = day + UPLIFT_DAYS
 
     def _pushes(
         self, day: int, installed: int, rng: np.random.Generator
@@ -206,6 +226,10 @@ class Timeline:
         in_coupon = (self.coupon_window[0, view] <= day) & (day <= self.coupon_window[1, view])
         in_push = (self.push_window[0, view] <= day) & (day <= self.push_window[1, view])
         uplift = people.coupon_uplift[view] * in_coupon + people.push_uplift[view] * in_push
+        if self.outside is not None:
+            out = self.outside[:, view]
+            uplift = uplift + people.coupon_uplift[view] * ((out[0] <= day) & (day <= out[1]))
+            uplift = uplift + people.push_uplift[view] * ((out[2] <= day) & (day <= out[3]))
         extra = rng.random(installed) < np.minimum(uplift, 1.0) * alive * (exposure > 0)
         count = rng.poisson(rate) + extra
         person = np.repeat(np.arange(installed, dtype=np.int32), count)
