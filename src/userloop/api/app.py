@@ -33,6 +33,7 @@ from userloop.api.routers import (
     health,
     imports,
     member_app,
+    member_app_engagement,
     operations,
     profiles,
 )
@@ -63,7 +64,9 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     _install_docs(app)
-    for module in (health, collector, events, operations, imports, profiles, engage_public, member_app):
+    routers = (health, collector, events, operations, imports, profiles, engage_public, member_app,
+               member_app_engagement)  # fmt: skip
+    for module in routers:
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.router.add_api_route(
         "/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False, route_class_override=_PreflightRoute

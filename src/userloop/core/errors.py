@@ -162,6 +162,11 @@ CODES: dict[str, ErrorCode] = _codes(
               "`userloop programmes list` shows the programmes"),
     ErrorCode("unknown_member", 404, "That person is not a member of the programme.",
               "`userloop members join` makes them one"),
+    # membership: check-ins and tasks
+    ErrorCode("check_in_disabled", 409, "The programme has no daily check-in.",
+              "add a `check_in` part to the programme's definition"),
+    ErrorCode("check_in_late", 409, "The member has checked in on a later local day already; an earlier day is "
+              "over (a server clock behind another's)."),
 )  # fmt: skip
 
 #: The code of an HTTP status raised without one (a framework's 404 or 405, a route's HTTPException).

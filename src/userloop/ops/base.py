@@ -56,6 +56,8 @@ DOMAINS = (
     "links",
     "member_diagnosis",
     "points",
+    "engagement",
+    "experiments",
 )
 
 
