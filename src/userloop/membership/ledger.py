@@ -57,6 +57,10 @@ from userloop.store.meta import Base
 
 #: The largest person id (the stores' signed 64-bit ids).
 MAX_PERSON = 2**63 - 1
+#: The creation time of a new wallet row until its first write sets it.
+_EPOCH = datetime(1970, 1, 1)
+#: Above every database id: the order of lots not yet given one.
+_EPOCH_ID = 2**63
 #: Most operations in one batch.
 MAX_BATCH = 1000
 #: The prefix of the request ids the ledger writes itself (expiries); a caller's request id cannot start with it.
@@ -254,19 +258,32 @@ def ensure_tables(engine: Engine) -> None:
         _READY.add(engine)
 
 
+Key = tuple[int, str]  # (person, wallet)
+
+
+@dataclass
+class _Outcome:
+    """What one operation booked in the current transaction (ids are known once it is flushed)."""
+
+    entry: PointsEntry
+    lot: PointsLot | None = None
+    allocations: list[PointsAllocation] = field(default_factory=list)
+
+
 @dataclass
 class _Member:
-    """The locked wallet row of one member and the running sums, during one write."""
+    """A member's locked wallet row and live lots, in memory for one transaction."""
 
     row: PointsBalance
-
-    @property
-    def key(self) -> tuple[int, str]:
-        return self.row.person, self.row.wallet
+    lots: list[PointsLot]
 
 
 class Ledger:
     """The points ledger of one programme over the metadata database's ``engine``.
+
+    A transaction locks the members it touches (one upsert of their wallet rows, ``RETURNING`` them), reads their
+    live lots once, books its operations in memory and writes everything in one flush; so a batch of a thousand
+    operations costs a handful of statements, not a thousand round trips.
 
     Example::
 
@@ -284,24 +301,24 @@ class Ledger:
 
     # writes ---------------------------------------------------------------------------------------------
     def post(self, operation: Mapping[str, Any] | Earn | Spend | Reverse | Adjust, now: datetime) -> Posted:
-        """Book one operation at ``now`` (naive UTC) in its own transaction; a retry returns the first result."""
-        op = operation_of(operation)
-        try:
-            with self._write() as s:
-                return self._apply(s, op, now, {})
-        except IntegrityError:
-            # another member's write took this request id first (ids are unique per programme, locks per member)
-            with self.session() as s:
-                found = self._replay(s, op)
-            if found is None:
-                raise
-            return found
+        """Book one operation at ``now`` (naive UTC) in its own transaction; a retry returns the first result.
+        A refused operation writes nothing."""
+        item = self.batch([operation_of(operation)], now, _single=True).items[0]
+        assert item.posted is not None  # a single operation's refusal is raised, not reported
+        return item.posted
 
     def batch(
-        self, operations: Sequence[Mapping[str, Any] | Earn | Spend | Reverse | Adjust], now: datetime
+        self,
+        operations: Sequence[Mapping[str, Any] | Earn | Spend | Reverse | Adjust],
+        now: datetime,
+        *,
+        _single: bool = False,
     ) -> BatchResult:
-        """Book many operations in one transaction, each on its own (a savepoint): a rejected one is reported
-        with its index, field and reason and its neighbours are kept; each is idempotent by its request id."""
+        """Book many operations in one transaction, in order, each on its own: a refused one is reported with
+        its index, field and reason and its neighbours are kept; each is idempotent by its request id.
+
+        A refused operation books nothing of its own; lapses due by ``now`` of the members it named are booked
+        all the same (they are the expiry job's entries, the same whoever writes them first)."""
         if len(operations) > MAX_BATCH:
             raise ValidationError(f"a batch holds at most {MAX_BATCH} operations, not {len(operations)}",
                                   code="points_invalid", field="operations")  # fmt: skip
@@ -312,10 +329,15 @@ class Ledger:
                 valid.append((index, operation_of(data)))
             except UserloopError as exc:
                 items[index] = _rejected(index, exc)
-        with self._write() as s:
-            locked = self._lock_all(s, [op for _i, op in valid])
-            for index, op in valid:
-                items[index] = self._one_of_batch(s, index, op, now, locked)
+        for attempt in range(3):
+            try:
+                items.update(self._book(valid, now, raise_refusals=_single))
+                break
+            except IntegrityError:
+                # another member's transaction took one of these request ids first (ids are unique per programme,
+                # locks per member): the next attempt finds it committed and answers it as a replay or a conflict
+                if attempt == 2:
+                    raise
         ordered = [items[i] for i in range(len(operations))]
         done = sum(1 for item in ordered if item.posted is not None)
         return BatchResult(items=ordered, posted=done, rejected=len(ordered) - done)
@@ -331,11 +353,11 @@ class Ledger:
                 .group_by(PointsLot.person, PointsLot.wallet)
                 .order_by(PointsLot.person, PointsLot.wallet)
             )
-            due = list(s.execute(query.limit(limit) if limit is not None else query))
+            due = [(int(p), str(w)) for p, w in s.execute(query.limit(limit) if limit is not None else query)]
         lots = points = 0
-        for person, wallet in due:
+        for key in due:
             with self._write() as s:
-                member = self._lock(s, person, wallet)
+                member = self._lock(s, [key])[key]
                 swept = self._sweep(s, member, now)
             lots, points = lots + len(swept), points + sum(swept)
         return ExpiryRun(members=len(due), lots=lots, points=points)
@@ -381,6 +403,8 @@ class Ledger:
         return HistoryPage(entries=entries, next_before=entries[-1].entry_id if more else None)
 
     # the transaction and the lock -----------------------------------------------------------------------
+
+    # the transaction and the lock -----------------------------------------------------------------------
     @contextmanager
     def _write(self) -> Iterator[Session]:
         """A write transaction; on SQLite it starts with ``BEGIN IMMEDIATE``, taking the database's write lock
@@ -391,87 +415,106 @@ class Ledger:
                 s.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield s
 
-    def _lock(
-        self, s: Session, person: int, wallet: str, locked: dict[tuple[int, str], _Member] | None = None
-    ) -> _Member:
-        """The member's wallet row, made if missing, locked for this transaction."""
-        if locked is not None and (person, wallet) in locked:
-            return locked[(person, wallet)]
+    def _lock(self, s: Session, keys: Sequence[Key]) -> dict[Key, _Member]:
+        """Lock the wallet rows of ``keys`` (made where missing) in one upsert, in (person, wallet) order so two
+        transactions never wait on each other in a circle, and read their live lots."""
+        if not keys:
+            return {}
         p = self.programme
-        values = {"project_id": p.project_id, "programme_id": p.programme_id, "person": person, "wallet": wallet,
-                  "spendable": 0, "pending": 0, "updated_at": datetime(1970, 1, 1)}  # fmt: skip
-        dialect = postgresql if not self._sqlite else sqlite
-        s.execute(dialect.insert(PointsBalance).values(**values).on_conflict_do_nothing())
-        query = select(PointsBalance).where(*self._member(PointsBalance, person, wallet))
-        row = s.scalars(query if self._sqlite else query.with_for_update()).one()
-        member = _Member(row)
-        if locked is not None:
-            locked[member.key] = member
-        return member
+        rows = [
+            {"project_id": p.project_id, "programme_id": p.programme_id, "person": person, "wallet": wallet,
+             "spendable": 0, "pending": 0, "updated_at": _EPOCH}
+            for person, wallet in sorted(set(keys))
+        ]  # fmt: skip
+        dialect: Any = sqlite if self._sqlite else postgresql
+        upsert = dialect.insert(PointsBalance).values(rows)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["project_id", "programme_id", "person", "wallet"],
+            set_={"updated_at": upsert.excluded.updated_at},  # a write takes the row's lock on PostgreSQL
+        ).returning(PointsBalance)
+        fresh = {"populate_existing": True}
+        members = {(row.person, row.wallet): _Member(row, []) for row in s.scalars(upsert, execution_options=fresh)}
+        people = sorted({person for person, _wallet in members})
+        lots = s.scalars(
+            select(PointsLot)
+            .where(*self._programme(PointsLot), PointsLot.person.in_(people), PointsLot.remaining > 0,
+                   PointsLot.expired.is_(False), PointsLot.reversed.is_(False))
+            .order_by(PointsLot.id)
+        )  # fmt: skip
+        for lot in lots:
+            member = members.get((lot.person, lot.wallet))
+            if member is not None:
+                member.lots.append(lot)
+        return members
 
-    def _lock_all(self, s: Session, ops: Sequence[Earn | Spend | Reverse | Adjust]) -> dict[tuple[int, str], _Member]:
-        """Lock every member a batch touches, in one order (person, wallet), so two batches never deadlock."""
-        keys: set[tuple[int, str]] = set()
-        for op in ops:
-            if isinstance(op, Reverse):
-                target = self._target(s, op)
-                if target is not None:
-                    keys.add((target.person, target.wallet))
-            else:
-                keys.add((op.person, op.wallet))
-        locked: dict[tuple[int, str], _Member] = {}
-        for person, wallet in sorted(keys):
-            self._lock(s, person, wallet, locked)
-        return locked
+    def _book(self, ops: Sequence[tuple[int, Earn | Spend | Reverse | Adjust]], now: datetime, *,
+              raise_refusals: bool) -> dict[int, BatchItem]:  # fmt: skip
+        """One transaction: lock, answer replays, book each operation in memory, flush once."""
+        items: dict[int, BatchItem] = {}
+        with self._write() as s:
+            targets = self._targets(s, [op.transfer_id for _i, op in ops if isinstance(op, Reverse)])
+            keys = [_key_of(op, targets) for _i, op in ops]
+            members = self._lock(s, [k for k in keys if k is not None])
+            first = self._committed(s, [op.request_id for _i, op in ops])
+            fresh: dict[str, _Outcome] = {}
+            booked: list[tuple[int, _Outcome, bool]] = []
+            swept: set[Key] = set()
+            for (index, op), key in zip(ops, keys, strict=True):
+                try:
+                    earlier = fresh.get(op.request_id)
+                    entry = first.get(op.request_id) or (earlier.entry if earlier else None)
+                    if entry is not None:
+                        _same_request(op, entry)
+                        if earlier is not None:
+                            booked.append((index, earlier, True))
+                        else:
+                            items[index] = BatchItem(index=index, posted=self._posted(s, entry, replayed=True))
+                        continue
+                    if key is None:
+                        raise _unknown_transfer(op)
+                    member = members[key]
+                    if key not in swept:
+                        self._sweep(s, member, now)
+                        self._mature(member, now)
+                        swept.add(key)
+                    outcome = self._apply(s, member, op, targets, now)
+                except UserloopError as exc:
+                    if raise_refusals:
+                        raise
+                    items[index] = _rejected(index, exc)
+                    continue
+                member.row.updated_at = now
+                outcome.entry.spendable_after, outcome.entry.pending_after = member.row.spendable, member.row.pending
+                fresh[op.request_id] = outcome
+                booked.append((index, outcome, False))
+            s.flush()
+            for index, outcome, replayed in booked:
+                items[index] = BatchItem(index=index, posted=_posted_of(outcome, replayed=replayed))
+        return items
+
+    def _committed(self, s: Session, request_ids: Sequence[str]) -> dict[str, PointsEntry]:
+        """The entries already booked under any of ``request_ids``."""
+        if not request_ids:
+            return {}
+        query = select(PointsEntry).where(*self._programme(PointsEntry), PointsEntry.request_id.in_(set(request_ids)))
+        return {entry.request_id: entry for entry in s.scalars(query)}
+
+    def _targets(self, s: Session, ids: Sequence[int]) -> dict[int, PointsEntry]:
+        if not ids:
+            return {}
+        query = select(PointsEntry).where(*self._programme(PointsEntry), PointsEntry.id.in_(set(ids)))
+        return {entry.id: entry for entry in s.scalars(query)}
 
     # one operation --------------------------------------------------------------------------------------
-    def _one_of_batch(
-        self, s: Session, index: int, op: Earn | Spend | Reverse | Adjust, now: datetime,
-        locked: dict[tuple[int, str], _Member],
-    ) -> BatchItem:  # fmt: skip
-        point = s.begin_nested()
-        try:
-            posted = self._apply(s, op, now, locked)
-        except UserloopError as exc:
-            point.rollback()
-            return _rejected(index, exc)
-        except IntegrityError:
-            point.rollback()
-            found = self._replay(s, op)
-            if found is None:
-                raise
-            return BatchItem(index=index, posted=found)
-        point.commit()
-        return BatchItem(index=index, posted=posted)
-
-    def _apply(self, s: Session, op: Earn | Spend | Reverse | Adjust, now: datetime,
-               locked: dict[tuple[int, str], _Member]) -> Posted:  # fmt: skip
-        """Book ``op``: lock the member, answer a replay, sweep lapsed lots and unlock matured ones, then act."""
-        if isinstance(op, Reverse):
-            target = self._target(s, op)
-            if target is None or target.person != op.person:
-                raise NotFoundError(f"person {op.person} has no ledger entry {op.transfer_id} in this programme",
-                                    code="points_unknown_transfer", field="transfer_id")  # fmt: skip
-            member = self._lock(s, target.person, target.wallet, locked)
-        else:
-            member = self._lock(s, op.person, op.wallet, locked)
-        replay = self._replay(s, op)
-        if replay is not None:
-            return replay
-        self._sweep(s, member, now)
-        self._mature(s, member, now)
+    def _apply(self, s: Session, member: _Member, op: Earn | Spend | Reverse | Adjust,
+               targets: Mapping[int, PointsEntry], now: datetime) -> _Outcome:  # fmt: skip
         if isinstance(op, Earn):
-            entry = self._earn(s, member, op, now)
-        elif isinstance(op, Spend) or (isinstance(op, Adjust) and op.amount < 0):
-            entry = self._debit(s, member, op, now)
-        elif isinstance(op, Adjust):
-            entry = self._credit(s, member, op, now)
-        else:
-            entry = self._reverse(s, member, op, target, now)
-        member.row.updated_at = now
-        entry.spendable_after, entry.pending_after = member.row.spendable, member.row.pending
-        s.flush()
-        return self._posted(s, entry)
+            return self._earn(s, member, op, now)
+        if isinstance(op, Spend) or (isinstance(op, Adjust) and op.amount < 0):
+            return self._debit(s, member, op, now)
+        if isinstance(op, Adjust):
+            return self._credit(s, member, op, now)
+        return self._reverse(s, member, op, targets[op.transfer_id], now)
 
     def _entry(
         self, s: Session, member: _Member, op: _Op, kind: str, amount: int, now: datetime, **extra: Any
@@ -480,10 +523,9 @@ class Ledger:
         entry = PointsEntry(
             project_id=p.project_id, programme_id=p.programme_id, person=member.row.person, wallet=member.row.wallet,
             kind=kind, amount=amount, request_id=op.request_id, fingerprint=_fingerprint(op), reason=op.reason,
-            ref=op.ref, occurred_at=now, **extra,
+            ref=op.ref, occurred_at=now, status="posted", shortfall=0, **extra,
         )  # fmt: skip
         s.add(entry)
-        s.flush()
         return entry
 
     def _lot(self, s: Session, member: _Member, entry: PointsEntry, amount: int, spendable_at: datetime,
@@ -491,40 +533,39 @@ class Ledger:
         p = self.programme
         matured = spendable_at <= now
         lot = PointsLot(
-            entry_id=entry.id, project_id=p.project_id, programme_id=p.programme_id, person=member.row.person,
+            entry=entry, project_id=p.project_id, programme_id=p.programme_id, person=member.row.person,
             wallet=member.row.wallet, original=amount, remaining=amount, earned_at=now, spendable_at=spendable_at,
             expires_at=expires_at, matured=matured, expired=False, reversed=False,
         )  # fmt: skip
         s.add(lot)
+        member.lots.append(lot)
         if matured:
             member.row.spendable += amount
         else:
             member.row.pending += amount
         return lot
 
-    def _earn(self, s: Session, member: _Member, op: Earn, now: datetime) -> PointsEntry:
+    def _earn(self, s: Session, member: _Member, op: Earn, now: datetime) -> _Outcome:
         policy = self.programme.wallets(op.wallet)
-        expires_at = (
-            _naive_utc(op.expires_at)
-            if op.expires_at is not None
-            else policy.expiry.expires_at(now, self.programme.timezone)
-        )
+        if op.expires_at is not None:
+            expires_at: datetime | None = _naive_utc(op.expires_at)
+        else:
+            expires_at = policy.expiry.expires_at(now, self.programme.timezone)
         if expires_at is not None and expires_at <= now:
             raise ValidationError(f"expires_at {expires_at.isoformat()} is not after the earning ({now.isoformat()})",
                                   code="points_invalid", field="expires_at")  # fmt: skip
         days = op.pending_days if op.pending_days is not None else policy.pending.days
         spendable_at = now + timedelta(days=days)
-        entry = self._entry(s, member, op, "earn", op.amount, now, status="pending" if spendable_at > now else "posted")
-        self._lot(s, member, entry, op.amount, spendable_at, expires_at, now)
-        return entry
+        entry = self._entry(s, member, op, "earn", op.amount, now)
+        entry.status = "pending" if spendable_at > now else "posted"
+        return _Outcome(entry, self._lot(s, member, entry, op.amount, spendable_at, expires_at, now))
 
-    def _credit(self, s: Session, member: _Member, op: Adjust, now: datetime) -> PointsEntry:
+    def _credit(self, s: Session, member: _Member, op: Adjust, now: datetime) -> _Outcome:
         expires_at = self.programme.wallets(op.wallet).expiry.expires_at(now, self.programme.timezone)
         entry = self._entry(s, member, op, "adjust", op.amount, now)
-        self._lot(s, member, entry, op.amount, now, expires_at, now)
-        return entry
+        return _Outcome(entry, self._lot(s, member, entry, op.amount, now, expires_at, now))
 
-    def _debit(self, s: Session, member: _Member, op: Spend | Adjust, now: datetime) -> PointsEntry:
+    def _debit(self, s: Session, member: _Member, op: Spend | Adjust, now: datetime) -> _Outcome:
         amount = abs(op.amount)
         if amount > member.row.spendable:
             pending = f" ({member.row.pending} more are pending)" if member.row.pending else ""
@@ -532,29 +573,32 @@ class Ledger:
                 f"person {op.person} has {member.row.spendable} spendable points in wallet {op.wallet!r}{pending}; "
                 f"cannot take {amount}", field="amount",
             )  # fmt: skip
-        lots = s.scalars(
-            select(PointsLot)
-            .where(*self._member(PointsLot, member.row.person, member.row.wallet), *_spendable(now))
-            .order_by(PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.id)
-        ).all()
-        entry = self._entry(s, member, op, op.op, -amount, now)
+        usable = [
+            lot for lot in member.lots if lot.remaining > 0 and lot.matured and not lot.expired and not lot.reversed
+        ]
+        # FEFO: the earliest expiry first, lots that never lapse last, then the oldest (a lot made in this
+        # transaction may have no id yet: it is the newest)
+        fresh = {id(lot): i for i, lot in enumerate(member.lots) if lot.id is None}
+        usable.sort(
+            key=lambda lot: (lot.expires_at is None, lot.expires_at or now, lot.id or _EPOCH_ID + fresh[id(lot)])
+        )
+        outcome = _Outcome(self._entry(s, member, op, op.op, -amount, now))
         left = amount
-        for lot in lots:
+        for lot in usable:
             take = min(left, lot.remaining)
             lot.remaining -= take
-            s.add(PointsAllocation(entry_id=entry.id, lot_id=lot.id, amount=take))
+            allocation = PointsAllocation(entry=outcome.entry, lot=lot, amount=take)
+            s.add(allocation)
+            outcome.allocations.append(allocation)
             left -= take
             if left == 0:
                 break
         if left:  # the wallet row and the lots disagree: never book half a spending
             raise RuntimeError(f"points_balances of person {op.person} is ahead of its lots by {left}")
         member.row.spendable -= amount
-        return entry
+        return outcome
 
-    def _reverse(
-        self, s: Session, member: _Member, op: Reverse, target: PointsEntry | None, now: datetime
-    ) -> PointsEntry:
-        assert target is not None  # _apply refused an unknown transfer
+    def _reverse(self, s: Session, member: _Member, op: Reverse, target: PointsEntry, now: datetime) -> _Outcome:
         if target.kind in ("reverse", "expire"):
             raise ValidationError(f"entry {target.id} is a {target.kind}; only earnings, spendings and adjustments "
                                   "can be reversed", code="points_not_reversible", field="transfer_id")  # fmt: skip
@@ -567,86 +611,80 @@ class Ledger:
             return self._claw_back(s, member, op, target, now)
         return self._give_back(s, member, op, target, now)
 
-    def _claw_back(self, s: Session, member: _Member, op: Reverse, target: PointsEntry, now: datetime) -> PointsEntry:
+    def _claw_back(self, s: Session, member: _Member, op: Reverse, target: PointsEntry, now: datetime) -> _Outcome:
         lot = s.scalars(select(PointsLot).where(PointsLot.entry_id == target.id)).one()
         taken = lot.remaining
         spent = s.scalar(
             select(func.coalesce(func.sum(PointsAllocation.amount), 0)).where(PointsAllocation.lot_id == lot.id)
         )
-        entry = self._entry(s, member, op, "reverse", -taken, now, transfer_id=target.id, shortfall=int(spent or 0))
+        entry = self._entry(s, member, op, "reverse", -taken, now, transfer_id=target.id)
+        entry.shortfall = int(spent or 0)
         if lot.matured:
             member.row.spendable -= taken
         else:
             member.row.pending -= taken
         lot.remaining, lot.reversed = 0, True
-        return entry
+        return _Outcome(entry)
 
-    def _give_back(self, s: Session, member: _Member, op: Reverse, target: PointsEntry, now: datetime) -> PointsEntry:
+    def _give_back(self, s: Session, member: _Member, op: Reverse, target: PointsEntry, now: datetime) -> _Outcome:
         rows = s.execute(
             select(PointsAllocation.amount, PointsLot)
             .join(PointsLot, PointsLot.id == PointsAllocation.lot_id)
-            .where(PointsAllocation.entry_id == target.id)
+            .where(PointsAllocation.entry_id == target.id, PointsAllocation.amount > 0)
             .order_by(PointsAllocation.id)
         ).all()
-        back = [(amount, lot) for amount, lot in rows if not lot.reversed]
-        live = [
-            (amount, lot)
-            for amount, lot in back
-            if not lot.expired and (lot.expires_at is None or lot.expires_at > now)
-        ]
-        lapsed = sum(amount for amount, lot in back) - sum(amount for amount, _lot in live)
-        entry = self._entry(s, member, op, "reverse", sum(a for a, _lot in back), now, transfer_id=target.id)
+        back = [(int(amount), lot) for amount, lot in rows if not lot.reversed]
+        live = [(a, lot) for a, lot in back if not lot.expired and (lot.expires_at is None or lot.expires_at > now)]
+        lapsed = sum(a for a, _lot in back) - sum(a for a, _lot in live)
+        outcome = _Outcome(
+            self._entry(s, member, op, "reverse", sum(a for a, _lot in back), now, transfer_id=target.id)
+        )
         for amount, lot in live:
             lot.remaining += amount
-            s.add(PointsAllocation(entry_id=entry.id, lot_id=lot.id, amount=-amount))
+            if lot not in member.lots:
+                member.lots.append(lot)
+            allocation = PointsAllocation(entry=outcome.entry, lot=lot, amount=-amount)
+            s.add(allocation)
+            outcome.allocations.append(allocation)
             member.row.spendable += amount
         if lapsed:
             expires_at = self.programme.wallets(member.row.wallet).expiry.expires_at(now, self.programme.timezone)
-            self._lot(s, member, entry, lapsed, now, expires_at, now)
-        return entry
+            outcome.lot = self._lot(s, member, outcome.entry, lapsed, now, expires_at, now)
+        return outcome
 
     # sweeping and unlocking -----------------------------------------------------------------------------
     def _sweep(self, s: Session, member: _Member, now: datetime) -> list[int]:
-        """Lapse the member's lots due at ``now``: one ``expire`` entry each, at the lot's ``expires_at``;
-        returns the points each lapsed."""
-        lots = s.scalars(
-            select(PointsLot)
-            .where(*self._member(PointsLot, member.row.person, member.row.wallet), *_lapsed(now))
-            .order_by(PointsLot.expires_at, PointsLot.id)
-        ).all()
+        """Lapse the member's lots due at ``now``: one ``expire`` entry each, at the lot's ``expires_at``, in
+        the order they lapsed; returns the points each lapsed."""
+        due = [lot for lot in member.lots if lot.remaining > 0 and not lot.expired and not lot.reversed
+               and lot.expires_at is not None and lot.expires_at <= now]  # fmt: skip
+        due.sort(key=lambda lot: (lot.expires_at, lot.id))
         swept = []
-        for lot in lots:
-            assert lot.expires_at is not None
-            p = self.programme
-            entry = PointsEntry(
-                project_id=p.project_id, programme_id=p.programme_id, person=lot.person, wallet=lot.wallet,
-                kind="expire", amount=-lot.remaining, request_id=f"{_SYSTEM}expire:{lot.id}", fingerprint="",
-                transfer_id=lot.entry_id, occurred_at=lot.expires_at,
-            )  # fmt: skip
+        p = self.programme
+        for lot in due:
+            assert lot.expires_at is not None and lot.id is not None  # due lots were read from the database
             if lot.matured:
                 member.row.spendable -= lot.remaining
             else:
                 member.row.pending -= lot.remaining
-            entry.spendable_after, entry.pending_after = member.row.spendable, member.row.pending
-            s.add(entry)
+            s.add(PointsEntry(
+                project_id=p.project_id, programme_id=p.programme_id, person=lot.person, wallet=lot.wallet,
+                kind="expire", amount=-lot.remaining, request_id=f"{_SYSTEM}expire:{lot.id}", fingerprint="",
+                transfer_id=lot.entry_id, occurred_at=lot.expires_at, status="posted", shortfall=0,
+                spendable_after=member.row.spendable, pending_after=member.row.pending,
+            ))  # fmt: skip
             swept.append(lot.remaining)
             lot.remaining, lot.expired = 0, True
-        if swept:
-            s.flush()
         return swept
 
-    def _mature(self, s: Session, member: _Member, now: datetime) -> None:
+    @staticmethod
+    def _mature(member: _Member, now: datetime) -> None:
         """Move the lots whose pending period ended by ``now`` from the pending sum to the spendable one."""
-        lots = s.scalars(
-            select(PointsLot).where(
-                *self._member(PointsLot, member.row.person, member.row.wallet),
-                PointsLot.matured.is_(False), PointsLot.spendable_at <= now,
-            )
-        ).all()  # fmt: skip
-        for lot in lots:
-            lot.matured = True
-            member.row.pending -= lot.remaining
-            member.row.spendable += lot.remaining
+        for lot in member.lots:
+            if not lot.matured and lot.spendable_at <= now and not lot.expired and not lot.reversed:
+                lot.matured = True
+                member.row.pending -= lot.remaining
+                member.row.spendable += lot.remaining
 
     # lookups --------------------------------------------------------------------------------------------
     def _programme(self, table: type[PointsEntry] | type[PointsLot] | type[PointsBalance]) -> tuple[Any, ...]:
@@ -656,26 +694,8 @@ class Ledger:
     def _member(self, table: type[PointsLot] | type[PointsBalance], person: int, wallet: str) -> tuple[Any, ...]:
         return *self._programme(table), table.person == person, table.wallet == wallet
 
-    def _target(self, s: Session, op: Reverse) -> PointsEntry | None:
-        return s.scalar(select(PointsEntry).where(*self._programme(PointsEntry), PointsEntry.id == op.transfer_id))
-
-    def _replay(self, s: Session, op: Earn | Spend | Reverse | Adjust) -> Posted | None:
-        """The first result of ``op``'s request id, or None when it is new; ``points_request_conflict`` when the
-        id was used for other content."""
-        entry = s.scalar(
-            select(PointsEntry).where(*self._programme(PointsEntry), PointsEntry.request_id == op.request_id)
-        )
-        if entry is None:
-            return None
-        if entry.fingerprint != _fingerprint(op):
-            raise UserloopError(
-                f"request id {op.request_id!r} was used for another operation (entry {entry.id}: {entry.kind} "
-                f"{entry.amount} for person {entry.person}); a retry must send the same content",
-                code="points_request_conflict", field="request_id",
-            )  # fmt: skip
-        return self._posted(s, entry).model_copy(update={"replayed": True})
-
-    def _posted(self, s: Session, entry: PointsEntry) -> Posted:
+    def _posted(self, s: Session, entry: PointsEntry, *, replayed: bool = False) -> Posted:
+        """The result of a booked entry, read back (a replay's answer, a history line)."""
         lot = s.scalar(select(PointsLot).where(PointsLot.entry_id == entry.id))
         allocations = s.execute(
             select(PointsAllocation.lot_id, PointsAllocation.amount)
@@ -689,17 +709,13 @@ class Ledger:
             expires_at=lot.expires_at if lot else None,
             allocations=[Allocation(lot_id=lot_id, amount=amount) for lot_id, amount in allocations],
             shortfall=entry.shortfall, spendable_after=entry.spendable_after, pending_after=entry.pending_after,
+            replayed=replayed,
         )  # fmt: skip
 
 
 def _lapsed(now: datetime) -> tuple[Any, ...]:
     return (PointsLot.expired.is_(False), PointsLot.reversed.is_(False), PointsLot.remaining > 0,
             PointsLot.expires_at.is_not(None), PointsLot.expires_at <= now)  # fmt: skip
-
-
-def _spendable(now: datetime) -> tuple[Any, ...]:
-    return (PointsLot.remaining > 0, PointsLot.matured.is_(True), PointsLot.expired.is_(False),
-            PointsLot.reversed.is_(False))  # fmt: skip
 
 
 def _fingerprint(op: _Op) -> str:
@@ -720,3 +736,41 @@ def _last_day(expires_at: datetime, timezone: str) -> date:
 def _rejected(index: int, exc: UserloopError) -> BatchItem:
     where = f"operations.{index}" + (f".{exc.field}" if exc.field else "")
     return BatchItem(index=index, rejected=Rejected(code=exc.code, field=where, message=exc.message))
+
+
+def _posted_of(outcome: _Outcome, *, replayed: bool) -> Posted:
+    """The result of an entry booked in this transaction, from memory (after the flush gave it its ids)."""
+    entry, lot = outcome.entry, outcome.lot
+    return Posted(
+        entry_id=entry.id, request_id=entry.request_id, kind=entry.kind, person=entry.person, wallet=entry.wallet,
+        amount=entry.amount, occurred_at=entry.occurred_at, transfer_id=entry.transfer_id,
+        lot_id=lot.id if lot else None, spendable_at=lot.spendable_at if lot else None,
+        expires_at=lot.expires_at if lot else None,
+        allocations=[Allocation(lot_id=a.lot_id, amount=a.amount) for a in outcome.allocations],
+        shortfall=entry.shortfall, spendable_after=entry.spendable_after, pending_after=entry.pending_after,
+        replayed=replayed,
+    )  # fmt: skip
+
+
+def _same_request(op: _Op, entry: PointsEntry) -> None:
+    """Refuse (``points_request_conflict``) a request id booked before for other content."""
+    if entry.fingerprint != _fingerprint(op):
+        raise UserloopError(
+            f"request id {op.request_id!r} was used for another operation ({entry.kind} {entry.amount} for "
+            f"person {entry.person}); a retry must send the same content",
+            code="points_request_conflict", field="request_id",
+        )  # fmt: skip
+
+
+def _key_of(op: Earn | Spend | Reverse | Adjust, targets: Mapping[int, PointsEntry]) -> Key | None:
+    """The member and wallet ``op`` writes to; None for a reversal of an entry that is not this person's."""
+    if not isinstance(op, Reverse):
+        return op.person, op.wallet
+    target = targets.get(op.transfer_id)
+    return (target.person, target.wallet) if target is not None and target.person == op.person else None
+
+
+def _unknown_transfer(op: Earn | Spend | Reverse | Adjust) -> NotFoundError:
+    transfer = op.transfer_id if isinstance(op, Reverse) else None
+    return NotFoundError(f"person {op.person} has no ledger entry {transfer} in this programme",
+                         code="points_unknown_transfer", field="transfer_id")  # fmt: skip

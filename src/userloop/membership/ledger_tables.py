@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from userloop.core.clock import utcnow
 from userloop.store.meta import Base
@@ -99,6 +99,7 @@ class PointsLot(Base):
     matured: Mapped[bool] = mapped_column(Boolean, default=False)
     expired: Mapped[bool] = mapped_column(Boolean, default=False)
     reversed: Mapped[bool] = mapped_column(Boolean, default=False)
+    entry: Mapped[PointsEntry] = relationship(PointsEntry)
 
 
 class PointsAllocation(Base):
@@ -115,6 +116,8 @@ class PointsAllocation(Base):
     entry_id: Mapped[int] = mapped_column(ForeignKey("points_entries.id"))
     lot_id: Mapped[int] = mapped_column(ForeignKey("points_lots.id"))
     amount: Mapped[int] = mapped_column(BigInteger)
+    entry: Mapped[PointsEntry] = relationship(PointsEntry)
+    lot: Mapped[PointsLot] = relationship(PointsLot)
 
 
 class PointsBalance(Base):
