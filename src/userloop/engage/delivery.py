@@ -275,38 +275,10 @@ class Deliverer:
         return None, reasons
 
     def _opted_out(self, persons: Sequence[int]) -> dict[int, set[str]]:
-        out: dict[int, set[str]] = {}
-        if not persons:
-            return out
-        with self.meta.session() as s:
-            rows = s.execute(
-                select(SubscriptionRow.person, SubscriptionRow.topic).where(
-                    SubscriptionRow.project_id == self.project.id,
-                    SubscriptionRow.person.in_(persons),
-                    SubscriptionRow.subscribed.is_(False),
-                )
-            ).all()
-        for person, topic in rows:
-            out.setdefault(int(person), set()).add(str(topic))
-        return out
+        return opted_out(self.meta, self.project.id, persons)
 
     def _history(self, persons: Sequence[int], now: datetime) -> dict[int, list[tuple[str, datetime]]]:
-        """Each person's marketing messages sent in the last eight days: (channel, when)."""
-        t = _OUTBOX.c
-        out: dict[int, list[tuple[str, datetime]]] = {}
-        with self.meta.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.person, t.channel, t.done_at).where(
-                    t.project_id == self.project.id,
-                    t.person.in_(persons),
-                    t.status == "sent",
-                    t.category == "marketing",
-                    t.done_at >= now - _CAP_LOOKBACK,
-                )
-            ).all()
-        for person, channel, at in rows:
-            out.setdefault(int(person), []).append((str(channel), at))
-        return out
+        return sent_history(self.meta, self.project.id, persons, now)
 
     def _rate_limit(self, rows: list[_Row], now: datetime) -> None:
         """Hold rows beyond their channel's rate to the slot the limiter gives them."""
@@ -566,6 +538,46 @@ class Deliverer:
                     ),
                     again,
                 )
+
+
+def opted_out(meta: MetaStore, project_id: int, persons: Sequence[int]) -> dict[int, set[str]]:
+    """The topics (channel kinds, names or ``*``) each of ``persons`` opted out of."""
+    out: dict[int, set[str]] = {}
+    if not persons:
+        return out
+    with meta.session() as s:
+        rows = s.execute(
+            select(SubscriptionRow.person, SubscriptionRow.topic).where(
+                SubscriptionRow.project_id == project_id,
+                SubscriptionRow.person.in_(persons),
+                SubscriptionRow.subscribed.is_(False),
+            )
+        ).all()
+    for person, topic in rows:
+        out.setdefault(int(person), set()).add(str(topic))
+    return out
+
+
+def sent_history(
+    meta: MetaStore, project_id: int, persons: Sequence[int], now: datetime
+) -> dict[int, list[tuple[str, datetime]]]:
+    """Each person's marketing messages sent in the eight days before ``now`` (channel, when): what the frequency
+    caps count."""
+    t = _OUTBOX.c
+    out: dict[int, list[tuple[str, datetime]]] = {}
+    with meta.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.person, t.channel, t.done_at).where(
+                t.project_id == project_id,
+                t.person.in_(persons),
+                t.status == "sent",
+                t.category == "marketing",
+                t.done_at >= now - _CAP_LOOKBACK,
+            )
+        ).all()
+    for person, channel, at in rows:
+        out.setdefault(int(person), []).append((str(channel), at))
+    return out
 
 
 def _is_member(meta: MetaStore, programme: SavedProgramme, person: int) -> bool:

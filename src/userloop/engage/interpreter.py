@@ -48,7 +48,7 @@ from userloop.engage.journey import (
     WaitEvent,
     Webhook,
 )
-from userloop.engage.rules import bucket, resolve_local
+from userloop.engage.rules import branch_index, resolve_local, split_seed
 from userloop.query.spec import Filter
 
 #: The most nodes one step may pass through (the graph is acyclic; this guards against a corrupt definition).
@@ -261,7 +261,7 @@ def _step(
                     return _Step(next=s.next, at=at, branch=s.name)
             return _Step(next=node.otherwise, at=at, branch="otherwise")
         case RandomSplit():
-            chosen = node.branches[pick(f"{seed}:{node.id}", facts.person, [b.percent for b in node.branches])]
+            chosen = node.branches[pick(split_seed(seed, node.id), facts.person, [b.percent for b in node.branches])]
             if chosen.control:
                 return _Step(at=at, branch=chosen.name, held=True)
             return _Step(next=chosen.next, at=at, branch=chosen.name)
@@ -413,15 +413,9 @@ def matches(event: Happened, name: str, filters: list[Filter]) -> bool:
 
 # deterministic choice ----------------------------------------------------------------------------------------
 def pick(seed: str, person: int, percents: list[float]) -> int:
-    """The branch a person lands in: their :func:`userloop.engage.rules.bucket` for ``seed`` (the journey and the
-    node), against the cumulative percentages (the first branch whose upper bound exceeds it)."""
-    u = bucket(seed, person) * 100.0
-    total = 0.0
-    for i, p in enumerate(percents):
-        total += p
-        if u < total:
-            return i
-    return max(i for i, p in enumerate(percents) if p > 0)  # rounding left a sliver past the sum
+    """The branch a person lands in at a random split: :func:`userloop.engage.rules.branch_index` of their bucket
+    for ``seed`` (the journey's and the node's, :func:`userloop.engage.rules.split_seed`)."""
+    return branch_index(seed, person, percents)
 
 
 def effect_key(journey_id: int, version: int, node: str, person: int, occurrence: int) -> str:

@@ -42,15 +42,18 @@ __all__ = [
     "QuietHours",
     "QuietPolicy",
     "RateLimiter",
+    "branch_index",
     "bucket",
     "cap_windows",
     "capped",
     "in_global_control",
+    "journey_seed",
     "local_date",
     "next_allowed",
     "quiet",
     "resolve_local",
     "split",
+    "split_seed",
 ]
 
 _EPOCH = datetime(1970, 1, 1)
@@ -186,18 +189,37 @@ def _check_weights(weights: Sequence[tuple[str, float]]) -> None:
         )
 
 
-def split(seed: str, person: int, weights: Sequence[tuple[str, float]]) -> str:
-    """The branch ``person`` falls in: branches take consecutive ranges of [0, 100) in the order given, with widths
-    equal to their percentages (which must add up to 100 ± 1e-9). A control branch is just another name. Changing
-    only the seed reshuffles everyone; keeping seed and order keeps everyone's branch."""
-    _check_weights(weights)
+def branch_index(seed: str, person: int, percents: Sequence[float]) -> int:
+    """The index of the branch ``person`` falls in: branches take consecutive ranges of [0, 100) in the order
+    given, with widths equal to their ``percents`` (checked by the caller: a journey's split is validated when it
+    is saved, :func:`split` checks its own). The one mapping of a bucket to a branch, for the journeys' random
+    splits and for experiments (:mod:`userloop.experiment.assignment`)."""
     point = bucket(seed, person) * 100.0
     edge = 0.0
-    for name, weight in weights:
-        edge += weight
+    for i, p in enumerate(percents):
+        edge += p
         if point < edge:
-            return name
-    return next(name for name, weight in reversed(weights) if weight > 0)  # rounding left a sliver past the sum
+            return i
+    return max(i for i, p in enumerate(percents) if p > 0)  # rounding left a sliver past the sum
+
+
+def split(seed: str, person: int, weights: Sequence[tuple[str, float]]) -> str:
+    """The branch ``person`` falls in (:func:`branch_index`), by name; the percentages must add up to 100 ± 1e-9.
+    A control branch is just another name. Changing only the seed reshuffles everyone; keeping seed and order
+    keeps everyone's branch."""
+    _check_weights(weights)
+    return weights[branch_index(seed, person, [w for _, w in weights])][0]
+
+
+def journey_seed(journey_id: int) -> str:
+    """The seed of a journey's draws; each random split draws with :func:`split_seed` of it and its node."""
+    return f"journey:{journey_id}"
+
+
+def split_seed(journey_seed: str, node: str) -> str:
+    """The seed of the random split ``node`` of the journey whose seed is ``journey_seed``: independent draws for
+    two splits of one journey, the same draw for a person at one split every time."""
+    return f"{journey_seed}:{node}"
 
 
 # ---------------------------------------------------------------------------------------------- frequency caps

@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from userloop.core.errors import NotFoundError, ValidationError
 from userloop.engage import interpreter as interp
+from userloop.engage import rules
 from userloop.engage.journey import EventEntry, Journey, RandomSplit, Send, Wait, WaitEvent, parse, successors
 from userloop.engage.tables import (
     ChannelRow,
@@ -711,17 +712,7 @@ class Stepper:
             if why_static is not None:
                 candidates.append({"channel": name, "to": None, "why": why_static})
                 continue
-            to: str | None = static_to
-            if kind == "inbox":
-                to = str(facts.person)
-            elif address is not None:
-                value = prop(address)
-                to = str(value) if value is not None and value != "" else None
-            why = None if to else "no_address"
-            for reach_prop, wanted in reach:
-                value = prop(reach_prop)
-                if value is not None and value != wanted:
-                    why = f"unreachable:{reach_prop}"
+            to, why = reach_of(kind, address, reach, static_to, facts.person, prop)
             candidates.append({"channel": name, "to": to, "why": why, "topic": topic})
         scope = {}
         for p in plan.scope:
@@ -750,12 +741,7 @@ class Stepper:
                     candidates.append((name, "", None, (), "", None, "unknown_channel"))
                     continue
                 kind, config = ch
-                address = (
-                    None
-                    if kind in ("inbox", "webhook")
-                    else config.get("address_property") or ADDRESS_PROPERTY.get(kind)
-                )
-                reach = tuple((config.get("reach") or _DEFAULT_REACH.get(kind, {})).items())
+                address, reach = channel_plan(kind, config)
                 url = config.get("url") if kind == "webhook" else None
                 candidates.append((name, kind, address, reach, config.get("topic") or kind, url, None))
             found = cfg.plans[spec.id] = _SendPlan(
@@ -896,16 +882,48 @@ class Stepper:
                     prop = config.get("address_property") or ADDRESS_PROPERTY.get(kind)
                     if prop:
                         props.add(prop)
-                    props |= set(config.get("reach") or _DEFAULT_REACH.get(kind, {}))
+                    props |= set(config.get("reach") or DEFAULT_REACH.get(kind, {}))
         return frozenset(props)
 
     @staticmethod
     def _seed(journey_id: int) -> str:
-        return f"journey:{journey_id}"
+        return rules.journey_seed(journey_id)
 
 
 #: Reachability by default (DOMAIN §6): push needs notifications enabled and the app installed.
-_DEFAULT_REACH: dict[str, dict[str, Any]] = {"push": {"push_enabled": True, "app_uninstalled": False}}
+DEFAULT_REACH: dict[str, dict[str, Any]] = {"push": {"push_enabled": True, "app_uninstalled": False}}
+
+
+def channel_plan(kind: str, config: Mapping[str, Any]) -> tuple[str | None, tuple[tuple[str, Any], ...]]:
+    """A channel's address property (None for the inbox and webhooks, which need none) and its reachability
+    conditions (``property → wanted value``; :data:`DEFAULT_REACH` unless the channel's settings name others)."""
+    address = None if kind in ("inbox", "webhook") else config.get("address_property") or ADDRESS_PROPERTY.get(kind)
+    return address, tuple((config.get("reach") or DEFAULT_REACH.get(kind, {})).items())
+
+
+def reach_of(
+    kind: str,
+    address: str | None,
+    reach: Sequence[tuple[str, Any]],
+    static_to: str | None,
+    person: int,
+    prop: Callable[[str], Any],
+) -> tuple[str | None, str | None]:
+    """Where a person is reached on a channel and, if not, why: the inbox by their id, a fixed address, or their
+    ``address`` property (empty: ``no_address``); a reachability property set to another value than wanted
+    (push disabled, app uninstalled) makes them ``unreachable:<property>``. ``prop`` reads their profile."""
+    to: str | None = static_to
+    if kind == "inbox":
+        to = str(person)
+    elif address is not None:
+        value = prop(address)
+        to = str(value) if value is not None and value != "" else None
+    why = None if to else "no_address"
+    for reach_prop, wanted in reach:
+        value = prop(reach_prop)
+        if value is not None and value != wanted:
+            why = f"unreachable:{reach_prop}"
+    return to, why
 
 
 def _signature_of(journey: Journey, seed: str) -> Callable[[interp.Facts, int], tuple[Any, ...]]:
@@ -921,7 +939,7 @@ def _signature_of(journey: Journey, seed: str) -> Callable[[interp.Facts, int], 
     segs, models = sorted(needs.segments), sorted(needs.models)
     nodes = journey.by_id()
     splits = [
-        (f"{seed}:{n.id}", [b.percent for b in n.branches])
+        (rules.split_seed(seed, n.id), [b.percent for b in n.branches])
         for i in sorted(reach)
         if isinstance(n := nodes[i], RandomSplit)
     ]

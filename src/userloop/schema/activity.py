@@ -61,6 +61,8 @@ DEFAULT_PASSIVE_EVENTS: frozenset[str] = frozenset(
         "$member_joined",
         "$member_level_up",
         "$member_level_down",
+        # the arm a person was assigned in an experiment (userloop.experiment.assignment)
+        "$experiment_exposure",
     }
 )
 
