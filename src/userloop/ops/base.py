@@ -58,6 +58,8 @@ DOMAINS = (
     "points",
     "engagement",
     "experiments",
+    "programmes",
+    "members",
 )
 
 
