@@ -67,6 +67,8 @@ COMMANDS: dict[str, Lazy] = {
                      "journeys."),
     "channels": Lazy("userloop.cli.engage_cmd", "channels_app", "Channels (渠道): e-mail, SMS, push, webhook; "
                      "settings with secrets stored encrypted."),
+    "experiments": Lazy("userloop.cli.experiments_cmd", "experiments_app", "Experiments (效果回归): plan before "
+                        "launch, report after it, standalone experiments seen."),
 }  # fmt: skip
 
 #: Commands that live in a module of their own but belong to a group defined elsewhere: group → name → where.
