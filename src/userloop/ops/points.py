@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from weakref import WeakKeyDictionary
 
 from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
 from userloop.core.clock import now_ms, utcnow
 from userloop.engage import tracking
@@ -36,7 +39,7 @@ from userloop.membership.ledger import (
     Spend,
     WalletName,
 )
-from userloop.membership.members import Programmes
+from userloop.membership.members import ProgrammeRow, Programmes
 from userloop.ops.base import MAX_ROW_ID, OpContext, ProjectScoped, Strict, operation
 from userloop.store.meta import MetaStore, Project
 
@@ -45,10 +48,22 @@ Reason = Annotated[str | None, Field(max_length=200, description="Why, in words 
 Ref = Annotated[str | None, Field(max_length=100, description="The business's reference, e.g. an order id.")]
 
 
+#: Ledgers by engine and (project, programme, version): a request reads the programme's version, not its definition.
+_LEDGERS: WeakKeyDictionary[Engine, dict[tuple[int, int, int], Ledger]] = WeakKeyDictionary()
+
+
 def ledger_for(meta: MetaStore, project: Project, programme: int) -> Ledger:
     """The ledger of ``programme`` in ``project``: its zone and its wallets' policies (``unknown_programme`` for a
     programme the project lacks; ``points_invalid`` for a wallet the programme does not define)."""
-    return ledger_of(meta, Programmes(meta, project).get(programme))
+    with meta.session() as s:
+        version = s.scalar(
+            select(ProgrammeRow.version).where(ProgrammeRow.id == programme, ProgrammeRow.project_id == project.id)
+        )
+    known = _LEDGERS.setdefault(meta.engine, {})
+    key = (project.id, programme, version or 0)
+    if version is None or key not in known:
+        known[key] = ledger_of(meta, Programmes(meta, project).get(programme))
+    return known[key]
 
 
 class _Member(ProjectScoped):
