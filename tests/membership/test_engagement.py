@@ -9,7 +9,9 @@ same instants give different days, and so different streaks, in Asia/Shanghai an
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -213,3 +215,22 @@ def test_check_in_refusals(fresh: tuple[MetaStore, Project]) -> None:
     with pytest.raises(UserloopError) as off:
         check_in(meta, other, 77, START, secret=SECRET)
     assert off.value.code == "check_in_disabled"
+
+
+def test_racing_check_ins_of_one_member_make_one_check_in_and_book_once(fresh: tuple[MetaStore, Project]) -> None:
+    meta, project = fresh
+    saved = Programmes(meta, project).create(programme_doc("Asia/Shanghai"))
+    join(meta, saved, 11, START)
+    at = START + timedelta(days=1)
+    barrier = threading.Barrier(8)
+
+    def one(i: int) -> bool:
+        barrier.wait()
+        return check_in(meta, saved, 11, at + timedelta(seconds=i), secret=SECRET).new
+
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(one, range(8)))
+    assert made.count(True) == 1
+    with meta.session() as s:
+        assert s.scalar(select(func.count()).select_from(CheckInRow).where(CheckInRow.person == 11)) == 1
+    assert ledger_of(meta, saved).balance(11, "points", at + timedelta(days=1)).spendable == 1

@@ -3,12 +3,17 @@ a task completes once per period and at most its limit; reading the events again
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from sqlalchemy import update
 
 from tests.conftest import rows
+from tests.membership.stores import beside
+from tests.store.metadb import BACKENDS
 from userloop.core.clock import utcnow
 from userloop.ingest.api import load_table
 from userloop.membership.accounts import ledger_of
@@ -16,6 +21,7 @@ from userloop.membership.engagement import count_tasks, period_start, task_progr
 from userloop.membership.engagement_tables import TaskMarkRow
 from userloop.membership.members import Programmes, join
 from userloop.store import ProjectStore, Workspace
+from userloop.store.meta import MetaStore, Project
 
 SECRET = b"s" * 32
 #: 00:00 in Shanghai a month back (16:00 UTC the day before): event times the loader accepts whenever it runs.
@@ -29,10 +35,16 @@ def share(store: ProjectStore, who: str, at: datetime, channel: str, n: int, tag
                                 "channel": [channel] * n}), source="test")  # fmt: skip
 
 
-def test_tasks_complete_once_per_local_day_up_to_their_limit(workspace: Workspace, project: ProjectStore) -> None:
-    meta = workspace.meta
-    info = meta.project("default")
-    assert info is not None
+@pytest.fixture(params=BACKENDS)
+def metadb(request: pytest.FixtureRequest, workspace: Workspace, tmp_path: Path) -> Iterator[tuple[MetaStore, Project]]:
+    with beside(workspace, request.param, tmp_path) as found:
+        yield found
+
+
+def test_tasks_complete_once_per_local_day_up_to_their_limit(
+    metadb: tuple[MetaStore, Project], project: ProjectStore
+) -> None:
+    meta, info = metadb
     saved = Programmes(meta, info).create({
         "name": "club", "title": {"zh": "俱乐部", "en": "Club"}, "timezone": "Asia/Shanghai",
         "levels": [{"name": "base", "title": {"zh": "普通", "en": "Member"}, "threshold": 0}],

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from tests.conftest import rows
-from tests.store.metadb import BACKENDS, meta_url
+from tests.membership.stores import beside
+from tests.store.metadb import BACKENDS
 from userloop.core.clock import utcnow
 from userloop.ingest.api import load_table
 from userloop.membership import report as report_module
@@ -49,18 +50,8 @@ def counts(store: ProjectStore) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture(params=BACKENDS)
 def metadb(request: pytest.FixtureRequest, workspace: Workspace, tmp_path: Path) -> Iterator[tuple[MetaStore, Project]]:
-    """The workspace's SQLite metadata, or a PostgreSQL one whose project ``default`` has the same id."""
-    if request.param == "sqlite":
-        info = workspace.meta.project("default")
-        assert info is not None
-        yield workspace.meta, info
-        return
-    with meta_url("postgresql", tmp_path) as url:
-        meta = MetaStore(url)
-        meta.create_all()
-        info = meta.add_project("default", "Asia/Shanghai")
-        yield meta, info
-        meta.dispose()
+    with beside(workspace, request.param, tmp_path) as found:
+        yield found
 
 
 def programme(meta: MetaStore, project: Project) -> SavedProgramme:

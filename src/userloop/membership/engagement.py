@@ -347,9 +347,12 @@ def _count_once(conn: Connection, programme_id: int, task: str, event_id: str, n
     stmt = dialect.insert(TaskEventRow.__table__).on_conflict_do_nothing(
         index_elements=["programme_id", "task", "event_id"]
     )
-    inserted = conn.execute(stmt, {"programme_id": programme_id, "task": task, "event_id": event_id,
-                                   "counted_at": now})  # fmt: skip
-    return bool(inserted.rowcount)
+    # RETURNING, not rowcount: psycopg reports -1 rows for an INSERT … ON CONFLICT DO NOTHING through SQLAlchemy
+    inserted = conn.execute(
+        stmt.returning(TaskEventRow.event_id),
+        {"programme_id": programme_id, "task": task, "event_id": event_id, "counted_at": now},
+    )
+    return inserted.first() is not None
 
 
 def _progress(conn: Connection, saved: SavedProgramme, task: Task, person: int, day: date, at: datetime) -> str | None:
