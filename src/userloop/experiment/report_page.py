@@ -56,7 +56,8 @@ def conversion_sentence(c: Comparison, back: Return | None) -> Sentence:
         )
     up = c.estimate >= 0
     zh = f"{zh_w}：{zh_t}比{zh_c}转化率{'高' if up else '低'} {_pp(c.estimate)} 个百分点（{ci_zh}）"
-    en = (f"{en_w.capitalize()}: {en_t} converts {_pp(c.estimate)} percentage points {'more' if up else 'less'} "
+    verb = "convert" if entry else "converts"
+    en = (f"{en_w.capitalize()}: {en_t} {verb} {_pp(c.estimate)} percentage points {'more' if up else 'less'} "
           f"than {en_c} ({ci_en})")  # fmt: skip
     if back is not None and back.return_per_cost is not None:
         zh += f"，每花 1 元券带来 {back.return_per_cost:.1f} 元 GMV"
