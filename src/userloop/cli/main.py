@@ -67,6 +67,10 @@ COMMANDS: dict[str, Lazy] = {
                      "journeys."),
     "channels": Lazy("userloop.cli.engage_cmd", "channels_app", "Channels (渠道): e-mail, SMS, push, webhook; "
                      "settings with secrets stored encrypted."),
+    "programmes": Lazy("userloop.cli.members_cmd", "programmes_app", "Member programmes (会员体系): growth rules, "
+                       "levels, benefits, check-ins, tasks; validate, create, edit."),
+    "members": Lazy("userloop.cli.members_cmd", "members_app", "Members (会员): join, level and progress, list, "
+                    "leave, re-evaluate levels."),
     "experiments": Lazy("userloop.cli.experiments_cmd", "experiments_app", "Experiments (效果回归): plan before "
                         "launch, report after it, standalone experiments seen."),
 }  # fmt: skip
