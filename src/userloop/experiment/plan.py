@@ -22,6 +22,7 @@ use, a goal and a split:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -265,9 +266,11 @@ def baseline(store: ProjectStore, people: Sequence[int], goal: str, start: datet
 
 # power ------------------------------------------------------------------------------------------------------------
 def power_of(history_: Proportion, people: int, spec: PlanInput) -> PowerOut:
-    """Power, minimum detectable effect and duration for the split (:func:`userloop.experiment.stats.plan`)."""
+    """Power, minimum detectable effect and duration for the split, by :mod:`userloop.experiment.stats.power` on
+    the absolute scale (a difference in conversion rates, finite at any size; the relative figure is it over the
+    baseline). An expected relative lift is read as that lift of the baseline rate."""
     design = Design(alpha=spec.alpha, power=spec.power, control_share=spec.control_share,
-                    treatment_share=spec.treatment_share)  # fmt: skip
+                    treatment_share=spec.treatment_share, scale="absolute")  # fmt: skip
     base = Baseline.of(history_)
     daily = spec.daily_people if spec.daily_people is not None else people / spec.days
     found = power_plan(base, daily, design, days=spec.days)
@@ -275,19 +278,20 @@ def power_of(history_: Proportion, people: int, spec: PlanInput) -> PowerOut:
         return PowerOut(people=0, days=0, minimum_detectable_effect=None, minimum_detectable_points=None,
                         code=found.code)  # fmt: skip
     n = people if spec.daily_people is None else found.n
-    mde = minimum_detectable_effect(base, n, design) if n > 0 else float("inf")
-    finite = mde != float("inf")
-    out = PowerOut(people=n, days=spec.days, minimum_detectable_effect=mde if finite else None,
-                   minimum_detectable_points=mde * base.mean * 100 if finite else None)  # fmt: skip
+    mde = minimum_detectable_effect(base, n, design) if n > 0 else math.inf
+    finite = math.isfinite(mde) and base.mean > 0
+    out = PowerOut(people=n, days=spec.days, minimum_detectable_effect=mde / base.mean if finite else None,
+                   minimum_detectable_points=mde * 100 if finite else None)  # fmt: skip
     if spec.expected_effect is None:
         return out
-    needed = sample_size(base, spec.expected_effect, design)
+    effect = spec.expected_effect * base.mean
+    needed = sample_size(base, effect, design)
     return out.model_copy(update={
         "expected_effect": spec.expected_effect,
         "required_people": needed,
-        "required_days": None if needed is None else -(-needed // max(1, int(daily))),
-        "power_at_expected": power(base, spec.expected_effect, n, design) if n > 0 else 0.0,
-        "added_conversions": n * spec.treatment_share * base.mean * spec.expected_effect,
+        "required_days": None if needed is None else math.ceil(needed / daily),
+        "power_at_expected": power(base, effect, n, design) if n > 0 else 0.0,
+        "added_conversions": n * spec.treatment_share * effect,
     })  # fmt: skip
 
 
