@@ -227,8 +227,7 @@ def test_growth_then_levels_end_to_end(ws: Workspace) -> None:
                       None, 1.0)
     )  # fmt: skip
     member = join(ws.meta, saved, keys["spender"], datetime(2026, 1, 1))
-    done = growth.apply(ws.meta, store, saved, LOADED)
-    assert (done.entries, done.growth, done.members) == (1, 120, {member.id})
-    evaluated = levels.evaluate(ws.meta, saved, LOADED, members=sorted(done.members))
-    assert evaluated.up == 1
+    evaluated = levels.credit(ws.meta, store, saved, LOADED)
+    assert (evaluated.members, evaluated.up) == (1, 1)
     assert levels.standing(ws.meta, saved, member.id, LOADED) == 120
+    assert levels.credit(ws.meta, store, saved, LOADED).members == 0  # nothing loaded since

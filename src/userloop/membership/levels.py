@@ -40,6 +40,7 @@ from sqlalchemy import String, Table, and_, bindparam, case, cast, func, insert,
 
 from userloop.membership.members import GrowthEntry, LevelChange, MemberRow, SavedProgramme
 from userloop.membership.programme import CalendarYear, Grace, Lifetime, OneStep, PeriodEnd, Programme, RollingDays
+from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore
 
 Ints = npt.NDArray[np.int64]
@@ -267,3 +268,14 @@ def standing(meta: MetaStore, programme: SavedProgramme, member_id: int, now: da
     """One member's qualifying growth at ``now`` (what their progress to the next level is measured with)."""
     growth, _ = _growth(meta, programme.id, programme.definition, now, np.asarray([member_id], dtype=np.int64), True)
     return int(growth[0])
+
+
+def credit(meta: MetaStore, store: ProjectStore, programme: SavedProgramme, now: datetime) -> Evaluated:
+    """The growth of the events loaded since the last pass, then the levels of the members who earned: upgrades
+    as soon as growth is credited (what a service pass runs between full evaluations)."""
+    from userloop.membership import growth
+
+    applied = growth.apply(meta, store, programme, now)
+    if not applied.members:
+        return Evaluated(0, 0, 0, 0)
+    return evaluate(meta, programme, now, members=sorted(applied.members))
