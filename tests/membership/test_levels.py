@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
 from tests.conftest import examples
+from tests.store.metadb import BACKENDS, meta_url
 from userloop.membership import levels
 from userloop.membership.members import GrowthEntry, LevelChange, MemberRow, Programmes, SavedProgramme, join
 from userloop.membership.programme import Programme
@@ -136,12 +138,14 @@ def ref_step(p: Programme, m: RefMember, entries: list[tuple[datetime, int]], no
 
 
 # the product's side ---------------------------------------------------------------------------------------------
-@pytest.fixture
-def meta() -> Iterator[tuple[MetaStore, Project]]:
-    store = MetaStore("sqlite://")
-    store.create_all()
-    yield store, store.add_project("p", "UTC")
-    store.dispose()
+@pytest.fixture(params=BACKENDS)
+def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[MetaStore, Project]]:
+    """The named cases run on SQLite and on PostgreSQL (the reference comparison on SQLite in memory)."""
+    with meta_url(request.param, tmp_path) as url:
+        store = MetaStore(url)
+        store.create_all()
+        yield store, store.add_project("p", "UTC")
+        store.dispose()
 
 
 def _fresh() -> tuple[MetaStore, Project]:
