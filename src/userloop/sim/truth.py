@@ -80,10 +80,8 @@ def ground_truth(config: SimConfig) -> pa.Table:
     offsets = np.r_[0, np.cumsum(id_count)].astype(np.int32)
     anonymous = pa.ListArray.from_arrays(pa.array(offsets), ids.strings(id_index[keep.ravel()]))
     login = ids.table.take(pa.array(ids.login_index(person), mask=~registered))
-    geo, catalogue = world.geography, world.catalogue
-    basket_value = (
-        (people.taste.astype(np.float64) @ catalogue.mean_price_cents()) * (1 + 1.6 * people.basket) * 1.35 / 100.0
-    )
+    geo = world.geography
+    basket_value = expected_order_value(world)
     columns = {
         "person": pa.array(person),
         "login_id": login,
@@ -113,6 +111,13 @@ def ground_truth(config: SimConfig) -> pa.Table:
     if timeline.membership is not None:
         columns |= _membership_columns(world, timeline)
     return pa.table(columns)
+
+
+def expected_order_value(world: World) -> np.ndarray:
+    """Each person's mean basket value in yuan before coupons (the ground truth's ``expected_order_value``)."""
+    people = world.people
+    mean_price = people.taste.astype(np.float64) @ world.catalogue.mean_price_cents()
+    return mean_price * (1 + 1.6 * people.basket) * 1.35 / 100.0
 
 
 def _membership_columns(world: World, timeline: Timeline) -> dict[str, pa.Array]:

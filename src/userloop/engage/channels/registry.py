@@ -41,6 +41,7 @@ from userloop.engage.channels.base import Channel, ChannelError
 from userloop.engage.channels.email import SmtpChannel, parse_address
 from userloop.engage.channels.inbox import InboxChannel
 from userloop.engage.channels.push import Fcm, FcmConfig, Getui, GetuiConfig, JPush, JPushConfig
+from userloop.engage.channels.simulated import SimulatedSettings
 from userloop.engage.channels.sms import (
     AliyunSms,
     AliyunSmsConfig,
@@ -129,6 +130,8 @@ SETTINGS: dict[tuple[str, str], type[ProviderConfig]] = {
     ("push", "jpush"): JPushConfig,
     ("push", "getui"): GetuiConfig,
     ("push", "fcm"): FcmConfig,
+    ("push", "simulated"): SimulatedSettings,
+    ("sms", "simulated"): SimulatedSettings,
 }
 
 #: The settings of each provider that are credentials: encrypted at rest, masked in listings.
@@ -142,6 +145,7 @@ SECRET_FIELDS: dict[str, frozenset[str]] = {
     "jpush": frozenset({"master_secret"}),
     "getui": frozenset({"master_secret"}),
     "fcm": frozenset({"private_key_pem", "access_token"}),
+    "simulated": frozenset(),
 }
 
 #: The profile property that holds a person's address, per kind (the runtime's default too).
@@ -416,6 +420,12 @@ def open_channel(
     if isinstance(config, InboxSettings):
         return InboxChannel(
             meta, row.project_id, name, clock=lambda: datetime.fromtimestamp(clock(), UTC).replace(tzinfo=None)
+        )
+    if isinstance(config, SimulatedSettings):
+        raise ChannelError(
+            f"the channel {name!r} delivers to simulated people: only a rehearsal (userloop.experiment.rehearsal) "
+            "opens it",
+            code="channel_unavailable",
         )
     if isinstance(config, AliyunSmsConfig):
         return AliyunSms(config, name=name, clock=clock)
