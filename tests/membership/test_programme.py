@@ -120,3 +120,9 @@ def test_the_cli_saves_shows_and_evaluates(tmp_path: Path) -> None:
     assert evaluated.exit_code == 0 and "1 members evaluated" in evaluated.output, evaluated.output
     missing = run("members", "show", "6", "--programme", "club")
     assert missing.exit_code != 0 and "not a member" in missing.output
+
+
+def test_a_null_character_anywhere_is_refused_by_path() -> None:
+    doc = with_(name="club\x00")
+    doc["levels"][1]["title"]["zh"] = "黄\x00金"
+    assert paths(doc) == {"name", "levels.1.title.zh"}

@@ -314,6 +314,9 @@ class Programme(_Part):
 def validate(doc: Any) -> list[dict[str, str]]:
     """Every error of a definition as ``{path, message}`` (empty when valid): the shape first, then the rules
     that span parts (ascending levels, names unique, wallets that exist, a known zone)."""
+    nul = _null_characters(doc, "")
+    if nul:
+        return [{"path": path or "programme", "message": "text may not hold a null character"} for path in nul]
     try:
         programme = Programme.model_validate(doc)
     except PydanticValidationError as exc:
@@ -322,6 +325,19 @@ def validate(doc: Any) -> list[dict[str, str]]:
             for e in exc.errors(include_url=False, include_input=False)
         ]
     return _coherence(programme)
+
+
+def _null_characters(doc: Any, path: str) -> list[str]:
+    """The paths of the texts (keys included) holding a null character: no name needs one, and PostgreSQL's text
+    cannot store it."""
+    if isinstance(doc, str):
+        return [path] if "\x00" in doc else []
+    found: list[str] = []
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else []
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        found += _null_characters(key, where) + _null_characters(value, where)
+    return found
 
 
 def _path(loc: tuple[int | str, ...], doc: Any) -> str:
