@@ -112,7 +112,8 @@ class GrowthEntry(Base):
 
 
 class LevelChange(Base):
-    """A member's level changed: ``reason`` is ``upgrade``, ``period_end``, ``one_step``, ``grace`` or ``rejoin``."""
+    """A member's level changed: ``reason`` is ``upgrade``, ``period_end``, ``one_step``, ``grace``, ``rejoin`` (back to
+    the base level), or ``version`` (a new version has fewer levels)."""
 
     __tablename__ = "level_history"
     __table_args__ = (Index("ix_level_history_member", "member_id", "at"),)
