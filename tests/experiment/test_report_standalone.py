@@ -38,6 +38,7 @@ T0 = datetime(2026, 5, 4, 2, 0)
 AS_OF = datetime(2026, 6, 1)
 WINDOW = 7 * 86_400
 HOSTILE = '<script>alert("x")</script>'
+PASSIVE = ("$experiment_exposure", "$benefit_granted")
 
 
 def _ms(at: datetime) -> int:
@@ -121,7 +122,9 @@ def _recount(records: list[dict[str, Any]], experiment: str) -> dict[str, dict[s
     for did, (t0, variant) in first.items():
         mine = [r for r in records if r["distinct_id"] == did and t0 <= r["time"] < t0 + WINDOW * 1000]
         revenue = sum(r["order_amount"] for r in mine if r["event"] == "order_paid")
-        arm = out.setdefault(variant, dict.fromkeys(("n", "conv", "rev", "rev2", "cost", "unsub"), 0.0))
+        arm = out.setdefault(variant, dict.fromkeys(("n", "conv", "rev", "rev2", "cost", "unsub", "churn"), 0.0))
+        active = [r["time"] for r in records if r["distinct_id"] == did and r["event"] not in PASSIVE]
+        arm["churn"] += not active or max(active) < t0 + 86_400_000
         arm["n"] += 1
         arm["conv"] += any(r["event"] == "order_paid" for r in mine)
         arm["rev"] += revenue
@@ -137,7 +140,7 @@ def test_per_arm_numbers_equal_a_recount_of_the_events(built: Built) -> None:
     assert set(got) == set(want) == {"control", "coupon"}
     for variant, w in want.items():
         a = got[variant]
-        assert (a.people, a.conversions, a.unsubscribed) == (w["n"], w["conv"], w["unsub"])
+        assert (a.people, a.conversions, a.unsubscribed, a.churned) == (w["n"], w["conv"], w["unsub"], w["churn"])
         assert a.revenue == pytest.approx(w["rev"]) and a.cost == pytest.approx(w["cost"])
 
 

@@ -5,9 +5,11 @@ experiment did to its goal, against a control group.
 first exposure to each experiment (``$experiment_exposure``, :mod:`userloop.experiment.assignment`) opens a window
 of the goal's length; the person's events in it give, per person, converted (the goal event, with its filters),
 revenue (the project's money property on goal events), the cost of benefits granted (``$benefit_granted``
-priced by :class:`userloop.benefits.BenefitRow` ``amount``), unsubscribed, complained and churned (no active
-event after the first day); the statement then sums per arm: ``n``, conversions, Σ revenue, Σ revenue², Σ cost,
-Σ cost², Σ revenue·cost and the guardrail counts. Those are the sufficient statistics of
+priced by :class:`userloop.benefits.BenefitRow` ``amount``), unsubscribed and complained; churned is the
+profile's ``last_seen`` (the person's latest active event) earlier than a day after exposure: no activity since.
+Only the events that count (goal, grants, guardrails) enter the join, so its cost follows them, not the
+project's whole history of page views. The statement then sums per arm: ``n``, conversions, Σ revenue,
+Σ revenue², Σ cost, Σ cost², Σ revenue·cost and the guardrail counts. Those are the sufficient statistics of
 :mod:`userloop.experiment.stats`, which does all the statistics (Welch's t interval on the difference in
 proportions and in means, the delta method for relative lifts, the chi-square sample ratio check).
 
@@ -47,7 +49,6 @@ from userloop.query.compile import Context
 from userloop.query.spec import Filter
 from userloop.schema.types import PropertyType
 from userloop.stats import Moments
-from userloop.store.activity import active_cond
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore, Project
 from userloop.store.settings import money_property
@@ -144,36 +145,45 @@ def arm_sums_sql(store: ProjectStore, scope: Scope, timezone: str, today: dateti
     money = prop(scope.money, "e", PropertyType.NUMBER)
     price = _price(prop("benefit", "e", PropertyType.STRING), scope.prices)
     exposures = sql(
-        """SELECT e.user_id AS user_id, CAST($x AS VARCHAR) AS experiment,
-                  arg_min(CAST($v AS VARCHAR), e.time) AS variant,
-                  coalesce(arg_min(CAST($gc AS BOOLEAN), e.time), false) AS gc, min(e.time) AS t0
-           FROM $events AS e WHERE $which AND $v IS NOT NULL GROUP BY e.user_id, CAST($x AS VARCHAR)""",
+        """SELECT row_number() OVER () AS k, f.*,
+                  u.last_seen IS NULL OR u.last_seen < f.t0 + to_seconds($after) AS churned
+           FROM (SELECT e.user_id AS user_id, CAST($x AS VARCHAR) AS experiment,
+                        arg_min(CAST($v AS VARCHAR), e.time) AS variant,
+                        coalesce(arg_min(CAST($gc AS BOOLEAN), e.time), false) AS gc, min(e.time) AS t0
+                 FROM $events AS e WHERE $which AND $v IS NOT NULL GROUP BY e.user_id, CAST($x AS VARCHAR)) AS f
+           LEFT JOIN $users AS u ON u.user_id = f.user_id""",
         x=experiment, v=variant, gc=prop(assignment.GLOBAL_CONTROL_PROPERTY, "e", PropertyType.BOOL),
-        events=store.ref("events"), which=exp.and_(*which),
+        events=store.ref("events"), users=store.ref("users"), which=exp.and_(*which), after=CHURN_AFTER_SECONDS,
     )  # fmt: skip
+    # per exposure, over the few events that count (the goal, grants, guardrails), grouped by the exposure's
+    # integer key: cheaper than by experiment, arm and person
+    names = [scope.goal, GRANTED, *scope.unsubscribe_events, *scope.complaint_events]
     per_person = sql(
-        """SELECT x.experiment, x.variant, x.gc,
+        """SELECT x.k,
                   count(*) FILTER (WHERE $goal) > 0 AS converted,
                   coalesce(sum(CASE WHEN $goal AND isfinite($money) THEN $money END), 0) AS revenue,
                   coalesce(sum(CASE WHEN e.event = $granted THEN $price END), 0) AS cost,
                   count(*) FILTER (WHERE e.event IN ($unsub)) > 0 AS unsubscribed,
-                  count(*) FILTER (WHERE e.event IN ($complaint)) > 0 AS complained,
-                  count(*) FILTER (WHERE $active AND e.time >= x.t0 + to_seconds($after)) = 0 AS churned
-           FROM ($exposures) AS x
-           LEFT JOIN $events AS e ON e.user_id = x.user_id AND e.time >= x.t0 AND e.time < x.t0 + to_seconds($window)
-           GROUP BY x.experiment, x.variant, x.gc, x.user_id""",
+                  count(*) FILTER (WHERE e.event IN ($complaint)) > 0 AS complained
+           FROM x JOIN $events AS e
+             ON e.user_id = x.user_id AND e.time >= x.t0 AND e.time < x.t0 + to_seconds($window)
+           WHERE e.event IN ($names)
+           GROUP BY x.k""",
         goal=goal, money=money, granted=GRANTED, price=price,
         unsub=[exp.Literal.string(n) for n in scope.unsubscribe_events] or [exp.null()],
         complaint=[exp.Literal.string(n) for n in scope.complaint_events] or [exp.null()],
-        active=active_cond(store.passive_events(), "e"), after=CHURN_AFTER_SECONDS, exposures=exposures,
-        events=store.ref("events"), window=scope.window_seconds,
+        names=[exp.Literal.string(n) for n in dict.fromkeys(names)], events=store.ref("events"),
+        window=scope.window_seconds,
     )  # fmt: skip
     return sql(
-        """SELECT p.experiment, p.variant, p.gc, count(*), count(*) FILTER (WHERE p.converted),
-                  sum(p.revenue), sum(p.revenue * p.revenue), sum(p.cost), sum(p.cost * p.cost),
-                  sum(p.revenue * p.cost), count(*) FILTER (WHERE p.unsubscribed),
-                  count(*) FILTER (WHERE p.complained), count(*) FILTER (WHERE p.churned)
-           FROM ($per_person) AS p GROUP BY p.experiment, p.variant, p.gc ORDER BY 1, 2, 3""",
+        """WITH x AS MATERIALIZED ($exposures), p AS ($per_person)
+           SELECT x.experiment, x.variant, x.gc, count(*), count(*) FILTER (WHERE p.converted),
+                  coalesce(sum(p.revenue), 0), coalesce(sum(p.revenue * p.revenue), 0), coalesce(sum(p.cost), 0),
+                  coalesce(sum(p.cost * p.cost), 0), coalesce(sum(p.revenue * p.cost), 0),
+                  count(*) FILTER (WHERE p.unsubscribed), count(*) FILTER (WHERE p.complained),
+                  count(*) FILTER (WHERE x.churned)
+           FROM x LEFT JOIN p ON p.k = x.k GROUP BY x.experiment, x.variant, x.gc ORDER BY 1, 2, 3""",
+        exposures=exposures,
         per_person=per_person,
     )
 
