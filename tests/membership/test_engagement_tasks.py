@@ -3,15 +3,19 @@ a task completes once per period and at most its limit; reading the events again
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import update
 
-from tests.conftest import rows
+from tests.conftest import examples, rows
 from tests.membership.stores import beside
 from tests.store.metadb import BACKENDS
 from userloop.core.clock import utcnow
@@ -88,3 +92,65 @@ def test_periods_are_local_weeks_from_monday_and_months() -> None:
     assert period_start("week", sunday + timedelta(days=1)) == sunday + timedelta(days=1)
     assert period_start("month", sunday) == datetime(2026, 3, 1).date()
     assert period_start("day", sunday) == sunday
+
+
+# a plain-Python reference over random events -----------------------------------------------------------------------
+def reference_completions(times_: list[datetime], zone: str, period: str, need: int, limit: int | None) -> list[str]:
+    """The periods (first local day) in which the task completes, events taken in time order."""
+    counts: dict[str, int] = {}
+    done: list[str] = []
+    for at in times_:
+        day = at.replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).date()
+        year, week, _ = day.isocalendar()
+        key = {"day": day, "week": date.fromisocalendar(year, week, 1), "month": date(day.year, day.month, 1)}[period]
+        counts[str(key)] = counts.get(str(key), 0) + 1
+        if counts[str(key)] >= need and str(key) not in done and (limit is None or len(done) < limit):
+            done.append(str(key))
+    return done
+
+
+@pytest.fixture(scope="module")
+def shared_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    ws, _ = Workspace.init(tmp_path_factory.mktemp("tasks") / "ws")
+    yield ws
+    ws.close()
+
+
+EXAMPLE = itertools.count()
+
+
+@settings(max_examples=examples(12))
+@given(
+    hours=st.lists(st.integers(0, 24 * 70), min_size=1, max_size=30),
+    zone=st.sampled_from(["Asia/Shanghai", "UTC"]),
+    period=st.sampled_from(["day", "week", "month"]),
+    need=st.integers(1, 3),
+    limit=st.sampled_from([None, 1, 2]),
+)
+def test_task_completions_equal_the_reference(
+    shared_ws: Workspace, hours: list[int], zone: str, period: str, need: int, limit: int | None
+) -> None:
+    n = next(EXAMPLE)
+    meta, store = shared_ws.meta, shared_ws.project()
+    info = meta.project("default")
+    assert info is not None
+    saved = Programmes(meta, info).create({
+        "name": f"p{n}", "title": {"zh": "俱乐部", "en": "Club"}, "timezone": zone,
+        "levels": [{"name": "base", "title": {"zh": "普通", "en": "Member"}, "threshold": 0}],
+        "tasks": [{"name": "t", "title": {"zh": "任务", "en": "Task"}, "event": f"act{n}", "times": need,
+                   "period": period, "limit": limit, "reward": {"points": 10}}],
+    })  # fmt: skip
+    start = T0 - timedelta(days=25, hours=7)
+    times_ = sorted(start + timedelta(hours=h, minutes=i) for i, h in enumerate(hours))
+    ms = [int((t - datetime(1970, 1, 1)).total_seconds() * 1000) for t in times_]
+    who = f"p{n}"
+    load_table(store, pa.table({"type": ["track"] * len(ms), "event": [f"act{n}"] * len(ms),
+                                "distinct_id": [who] * len(ms), "time": ms,
+                                "event_id": [f"{who}-{i:03d}" for i in range(len(ms))]}), source="test")  # fmt: skip
+    person = int(str(rows(store, "SELECT user_id FROM {users} WHERE first_id = ?", [who])[0][0]))
+    join(meta, saved, person, start)
+    done = count_tasks(meta, store, saved, utcnow(), secret=SECRET)
+    expected = reference_completions(times_, zone, period, need, limit)
+    assert done.completed == len(expected)
+    assert sorted(k[-10:] for k in done.rewards) == sorted(expected)  # a reward's key ends with its period
+    assert ledger_of(meta, saved).balance(person, "points", utcnow()).spendable == 10 * len(expected)
