@@ -21,6 +21,11 @@ through the ledger's earn under that request id, growth as a growth entry keyed 
 :func:`userloop.benefits.grant` keyed by it. Each step is idempotent by the key, so a crash between the cause and
 the settle, or a retry, books every reward exactly once; :func:`settle` with no keys finishes whatever a crash
 left. A reward whose benefit is unknown or used up keeps its ``error`` and is tried again by later settles.
+Growth from check-ins and tasks is written beside the growth rules' entries (source ``check_in`` or ``task``) and
+is not capped by the rules' caps, which bound what events earn.
+
+:func:`run_pass` is the periodic duty (tasks, open rewards, then the membership events of
+:mod:`userloop.membership.report`) for the process that owns the event store.
 """
 
 from __future__ import annotations
