@@ -74,6 +74,12 @@ def test_an_amount_that_is_not_whole_points_in_range_is_refused(ledger: Ledger, 
     assert caught.value.field == "amount"
 
 
+def test_an_expiry_out_of_range_or_before_the_earning_is_refused(ledger: Ledger) -> None:
+    for at in ("0001-01-01T00:30:00+01:00", "2026-03-10T03:00:00"):
+        op = {"op": "earn", "person": 1, "amount": 1, "request_id": "x", "expires_at": at}
+        assert _refused(ledger, op) == "points_invalid"
+
+
 def test_a_retry_returns_the_first_result_and_other_content_is_a_conflict(ledger: Ledger) -> None:
     first = ledger.post(Earn(person=1, amount=50, request_id="e1"), T0)
     again = ledger.post(Earn(person=1, amount=50, request_id="e1"), T0 + timedelta(days=1))

@@ -724,7 +724,12 @@ def _fingerprint(op: _Op) -> str:
 
 
 def _naive_utc(at: datetime) -> datetime:
-    return at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
+    """``at`` as naive UTC (an instant with an offset near year 1 or 9999 may not be one: refused)."""
+    try:
+        return at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise ValidationError(f"expires_at {at.isoformat()} is out of range", code="points_invalid",
+                              field="expires_at") from None  # fmt: skip
 
 
 def _last_day(expires_at: datetime, timezone: str) -> date:
