@@ -74,14 +74,14 @@ def test_the_true_effect_lies_inside_the_measured_interval_on_a_fixed_seed() -> 
 
 
 def test_a_over_a_rehearsals_find_no_effect_and_no_ratio_mismatch() -> None:
-    config = SimConfig(users=1_500, days=20, end_date=date(2026, 3, 29))
-    doc = campaign([Arm("a", 50, "coupon"), Arm("b", 50, "coupon")], _at(config, 12))
+    config = SimConfig(users=1_000, days=18, end_date=date(2026, 3, 29))
+    doc = campaign([Arm("a", 50, "coupon"), Arm("b", 50, "coupon")], _at(config, 10))
     p_values, alerts = [], 0
-    for seed in range(8):
+    for seed in range(6):
         r = rehearse(config.model_copy(update={"seed": seed}), doc, fast=True)
         p_values.append(r.effect("b").p_value)
         alerts += r.srm().alert
-    assert sum(p < 0.05 for p in p_values) <= 2
+    assert sum(p < 0.05 for p in p_values) <= 1
     assert alerts == 0
 
 

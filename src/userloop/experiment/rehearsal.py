@@ -357,6 +357,8 @@ def rehearse(
                 timeline.treat(people, kind, day_plan.day)
                 treated += [(int(i), kind, day_plan.day) for i in people]
         goals.append(goal_events(tables, lookup))
+    if loaded is not None:
+        loaded.finish()
     enrolled = sender.enrolled()
     control = next((b.name for b in plan.split.branches if b.control), plan.split.branches[0].name)
     weights = {b.name: b.percent for b in plan.split.branches}
@@ -446,11 +448,16 @@ class _Loaded:
             self.waiting += tables
             return []
         self._load([*self.waiting, *(_part(t, None, step_ms) for t in tables)], step_ms)
-        self.waiting = []
         self.population.now_ms = step_ms
         self.engine.step(_naive(step_ms))
-        self._load([_part(t, step_ms, None) for t in tables], int(cal.day_start_ms[plan.day + 1]))
+        # the rest of the day is loaded with the next day's morning: the engine reads nothing in between
+        self.waiting = [p for p in (_part(t, step_ms, None) for t in tables) if p is not None]
         return self.population.received
+
+    def finish(self) -> None:
+        """Load what is left of the last day."""
+        self._load(list(self.waiting), int(self.world.calendar.end_ms))
+        self.waiting = []
 
     def _load(self, tables: list[pa.Table | None], now_ms: int) -> None:
         """Load the tables in one call (in order: identities before the events that need them), then learn the
