@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import String, Table, and_, bindparam, case, cast, func, insert, select, update
+from sqlalchemy import Connection, Executable, String, Table, and_, bindparam, case, cast, func, insert, select, update
 
 from userloop.membership.members import GrowthEntry, LevelChange, MemberRow, SavedProgramme
 from userloop.membership.programme import CalendarYear, Grace, Lifetime, OneStep, PeriodEnd, Programme, RollingDays
@@ -178,11 +178,11 @@ def _load(meta: MetaStore, programme_id: int, only: Sequence[int] | None) -> tup
     rows: list[Any] = []
     with meta.engine.connect() as conn:
         if only is None:
-            rows = list(conn.execute(stmt.order_by(MemberRow.id)))
+            rows = _fetch(conn, stmt.order_by(MemberRow.id))
         else:
             wanted = sorted(set(only))
             for i in range(0, len(wanted), _CHUNK):
-                rows += list(conn.execute(stmt.where(MemberRow.id.in_(wanted[i : i + _CHUNK]))))
+                rows += _fetch(conn, stmt.where(MemberRow.id.in_(wanted[i : i + _CHUNK])))
             rows.sort(key=lambda r: int(r[0]))
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
@@ -220,11 +220,11 @@ def _growth(
     rows: list[Any] = []
     with meta.engine.connect() as conn:
         if not some:
-            rows = list(conn.execute(stmt))
+            rows = _fetch(conn, stmt)
         else:
             for i in range(0, len(ids), _CHUNK):
                 chunk = [int(x) for x in ids[i : i + _CHUNK]]
-                rows += list(conn.execute(stmt.where(GrowthEntry.member_id.in_(chunk))))
+                rows += _fetch(conn, stmt.where(GrowthEntry.member_id.in_(chunk)))
     growth = np.zeros(len(ids), dtype=np.int64)
     previous = np.zeros(len(ids), dtype=np.int64)
     if rows and len(ids):
@@ -240,28 +240,59 @@ def _write(
     meta: MetaStore, programme: SavedProgramme, now: datetime, ids: Ints, persons: Ints, old: Ints, plan: Plan
 ) -> None:
     table = typed(Table, MemberRow.__table__)
+    history_table = typed(Table, LevelChange.__table__)
     changed = np.flatnonzero(plan.changed)
-    moves = [{"mid": int(ids[i]), "level": int(plan.level[i])} for i in changed]
-    notes = [{"mid": int(ids[i]), "below": now} for i in np.flatnonzero(plan.set_below)]
-    notes += [{"mid": int(ids[i]), "below": None} for i in np.flatnonzero(plan.clear_below)]
-    if not moves and not notes:
+    set_below, clear_below = np.flatnonzero(plan.set_below), np.flatnonzero(plan.clear_below)
+    if not len(changed) and not len(set_below) and not len(clear_below):
         return
     with meta.engine.begin() as conn:
-        if moves:
-            conn.execute(
-                update(table).where(table.c.id == bindparam("mid"))
-                .values(level=bindparam("level"), level_since=now, below_since=None),
-                moves,
-            )  # fmt: skip
+        at = _bound(conn, table.c.level_since, now)
+        if len(changed):
+            move = update(table).where(table.c.id == bindparam("mid"))
+            _bulk(conn, move.values(level=bindparam("lvl"), level_since=bindparam("at"), below_since=None),
+                  [{"mid": int(ids[i]), "lvl": int(plan.level[i]), "at": at} for i in changed])  # fmt: skip
             history = [
                 {"programme_id": programme.id, "member_id": int(ids[i]), "person": int(persons[i]),
-                 "from_level": int(old[i]), "to_level": int(plan.level[i]), "at": now, "reason": str(plan.reason[i])}
+                 "from_level": int(old[i]), "to_level": int(plan.level[i]), "at": at, "reason": str(plan.reason[i])}
                 for i in changed
             ]  # fmt: skip
-            conn.execute(insert(LevelChange), history)
+            _bulk(conn, insert(history_table).values({k: bindparam(k) for k in history[0]}), history)
+        note = update(table).where(table.c.id == bindparam("mid")).values(below_since=bindparam("below"))
+        notes = [{"mid": int(ids[i]), "below": at} for i in set_below]
+        notes += [{"mid": int(ids[i]), "below": None} for i in clear_below]
         if notes:
-            conn.execute(update(table).where(table.c.id == bindparam("mid")).values(below_since=bindparam("below")),
-                         notes)  # fmt: skip
+            _bulk(conn, note, notes)
+
+
+def _fetch(conn: Connection, stmt: Executable) -> list[Any]:
+    """Rows as the driver gives them: the values here are integers and timestamps read as text, so SQLAlchemy's
+    per-row result processing (most of the time of a million-row read) is skipped."""
+    result = conn.execute(stmt)
+    try:
+        return list(result.cursor.fetchall()) if result.cursor is not None else []
+    finally:
+        result.close()
+
+
+def _bound(conn: Connection, column: Any, value: datetime) -> Any:
+    """``value`` as the driver takes it for ``column`` (SQLite stores DateTime as text in SQLAlchemy's format)."""
+    process = column.type.bind_processor(conn.dialect)
+    return process(value) if process is not None else value
+
+
+def _bulk(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """``executemany`` of a statement compiled once for the connection's dialect, on rows of driver-ready values
+    (ints, text, :func:`_bound` instants): no per-row parameter processing, which at a million rows costs more
+    than the writes."""
+    if not rows:
+        return
+    compiled = stmt.compile(dialect=conn.dialect)
+    text, fixed = str(compiled), compiled.params  # fixed: values written into the statement (NULL)
+    if compiled.positional:
+        order = compiled.positiontup or []
+        conn.exec_driver_sql(text, [tuple(r[k] if k in r else fixed[k] for k in order) for r in rows])
+    else:
+        conn.exec_driver_sql(text, [{**fixed, **r} for r in rows])
 
 
 def standing(meta: MetaStore, programme: SavedProgramme, member_id: int, now: datetime) -> int:
