@@ -18,6 +18,8 @@ from tests.engage.conftest import Env, Person, env
 from userloop.engage.settings import load as load_settings
 from userloop.experiment.assignment import EXPOSURE_EVENT, in_global_control, journey_experiment, record_exposures
 from userloop.experiment.report import journey_report
+from userloop.ops import find
+from userloop.ops.base import OpContext
 
 T0 = datetime(2026, 3, 2, 2, 0)
 WINDOW = timedelta(days=3)
@@ -120,6 +122,10 @@ def test_a_journey_report_recounts_compares_with_both_controls_and_exposes_once(
     assert any(s.zh.startswith("节点 ab：「coupon」组比对照组转化率") for s in found.sentences)
     assert any(s.en.startswith("Overall: People in the journey convert") for s in found.sentences)
 
+    # the operation answers the same (and writes no exposure twice)
+    op = find("experiments.journey_report")
+    req = op.request.model_validate({"journey": JOURNEY["name"], "as_of": T0 + timedelta(days=6)})
+    assert op.fn(OpContext(env.ws, project=env.info), req) == found
     # the exposures were written once, and writing them again adds nothing
     counted = env.sql("SELECT count(*), count(DISTINCT event_id) FROM {events} WHERE event = ?", [EXPOSURE_EVENT])
     assert counted == [(180, 180)]  # 90 entries and 90 passages of the split
