@@ -27,7 +27,7 @@ from userloop.cli.main import app
 from userloop.experiment.assignment import Standalone
 from userloop.experiment.report import Report, standalone_report
 from userloop.experiment.report_page import page
-from userloop.experiment.stats import Proportion, lift, t_test
+from userloop.experiment.stats import Proportion, adjust, lift, t_test
 from userloop.ingest.api import load_table
 from userloop.ops import find
 from userloop.ops.base import OpContext
@@ -156,6 +156,11 @@ def test_the_statistics_are_those_of_the_stats_package(built: Built) -> None:
                                                                             conv.p_value), abs=1e-12)  # fmt: skip
     got = rows[("revenue_per_person", "relative")]
     assert (got.estimate, got.low, got.high) == pytest.approx((revenue.estimate, revenue.low, revenue.high), abs=1e-12)
+    absolute = {i: None if x.code else x.p_value for i, x in enumerate(built.checkout.comparisons)
+                if x.scale == "absolute"}  # fmt: skip
+    holm = adjust(absolute, "holm")
+    assert {i: built.checkout.comparisons[i].p_adjusted for i in absolute} == holm
+    assert all(x.p_adjusted is None for x in built.checkout.comparisons if x.scale == "relative")
     (back,) = built.checkout.returns
     added = t["rev"] / t["n"] - c["rev"] / c["n"]
     assert back.return_per_cost == pytest.approx(added / (t["cost"] / t["n"]))

@@ -167,7 +167,8 @@ def _print(out: Out, d: dict[str, Any]) -> None:
                "revenue_per_person", "cost_per_person", "unsubscribed", "complained", "churned"])  # fmt: skip
     typer.echo("Comparisons / 对比 (absolute)")
     rows = [_rounded(c) for c in d["comparisons"] if c["scale"] == "absolute"]
-    out.table(rows, ["experiment", "treatment", "against", "metric", "estimate", "low", "high", "p_value"])
+    out.table(rows, ["experiment", "treatment", "against", "metric", "estimate", "low", "high", "p_value",
+                     "p_adjusted"])  # fmt: skip
     if d["returns"]:
         typer.echo("Return on benefits / 权益回报")
         out.table([_rounded(r) for r in d["returns"]],

@@ -44,7 +44,7 @@ from userloop.core.errors import NotFoundError, ValidationError
 from userloop.engage.journey import Journey, RandomSplit, Split, StrategySet
 from userloop.engage.settings import load as load_settings
 from userloop.experiment import assignment
-from userloop.experiment.stats import Proportion, lift, sample_ratio, t_test
+from userloop.experiment.stats import Proportion, adjust, lift, sample_ratio, t_test
 from userloop.query.compile import Context
 from userloop.query.spec import Filter
 from userloop.schema.types import PropertyType
@@ -261,6 +261,9 @@ class Comparison(_Part):
     p_value: float
     significant: bool
     code: str | None = None
+    #: Holm's adjustment over the absolute comparisons of the same experiment and control (every arm and metric);
+    #: None on the relative rows, which repeat their absolute row's test
+    p_adjusted: float | None = None
 
 
 class Return(_Part):
@@ -345,9 +348,23 @@ def analyse(
         check = _srm(layout, found)
         if check is not None:
             checks.append(check)
+    comparisons = _holm(comparisons)
     return Report(subject=subject, kind=kind, goal=scope.goal, window_seconds=scope.window_seconds,
                   money_property=scope.money, as_of=as_of, arms=arms, comparisons=comparisons, returns=returns,
                   srm=checks)  # fmt: skip
+
+
+def _holm(comparisons: list[Comparison]) -> list[Comparison]:
+    """Each absolute comparison with its p-value adjusted by Holm's method (Holm 1979) within its experiment and
+    control, over every arm and metric compared there (:func:`userloop.experiment.stats.adjust`)."""
+    families: dict[tuple[str, str], dict[int, float | None]] = {}
+    for i, c in enumerate(comparisons):
+        if c.scale == "absolute":
+            families.setdefault((c.experiment, c.against), {})[i] = None if c.code is not None else c.p_value
+    adjusted: dict[int, float] = {}
+    for family in families.values():
+        adjusted.update(adjust(family, "holm"))
+    return [c.model_copy(update={"p_adjusted": adjusted[i]}) if i in adjusted else c for i, c in enumerate(comparisons)]
 
 
 def _arm_row(s: ArmSums, node: str | None) -> ArmRow:

@@ -161,9 +161,11 @@ def page(report: Report) -> str:
     ))  # fmt: skip
     parts.append("<h2>对比 · Comparisons</h2>")
     parts.append(_table(
-        ["experiment", "treatment", "control", "metric", "scale", "estimate", "95% low", "95% high", "p"],
+        ["experiment", "treatment", "control", "metric", "scale", "estimate", "95% low", "95% high", "p",
+         "p (Holm)"],
         [[c.experiment, c.treatment, f"{c.control} ({c.against})", c.metric, c.scale, _num(c.estimate, 4),
-          _num(c.low, 4), _num(c.high, 4), f"{c.p_value:.3g}"] for c in report.comparisons],
+          _num(c.low, 4), _num(c.high, 4), f"{c.p_value:.3g}",
+          "" if c.p_adjusted is None else f"{c.p_adjusted:.3g}"] for c in report.comparisons],
         text_columns=5,
     ))  # fmt: skip
     if report.returns:
