@@ -48,7 +48,8 @@ def test_a_loaded_rehearsal_measures_what_the_records_hold_and_the_fast_path_agr
         )
         assert dict(sent) == {"send_coupon": r.truth["coupon"].treated, "send_push": r.truth["push"].treated}
         assert 0 < r.truth["push"].treated < r.truth["push"].people  # push switched off or uninstalled: not reached
-        assert r.truth["control"].conversion == 0.0
+        assert r.truth["control"].conversion == r.truth["control"].enrolled_conversion == 0.0
+        assert r.truth["coupon"].enrolled_conversion > 0 and r.truth["push"].enrolled_conversion > 0
         keys = dict(zip(r.enrolled.person.tolist(), r.enrolled.key.tolist(), strict=True))
         fast = rehearse(SMALL, doc, fast=True, keys=keys)
         for k in range(len(r.looks)):
@@ -58,6 +59,7 @@ def test_a_loaded_rehearsal_measures_what_the_records_hold_and_the_fast_path_agr
                 assert (truth.people, truth.treated) == (other.people, other.treated)
                 assert math.isclose(truth.conversion, other.conversion, rel_tol=1e-12, abs_tol=1e-15)
                 assert math.isclose(truth.revenue, other.revenue, rel_tol=1e-12, abs_tol=1e-15)
+                assert math.isclose(truth.enrolled_conversion, other.enrolled_conversion, rel_tol=1e-12, abs_tol=1e-15)
     finally:
         r.workspace.close()
 
@@ -67,6 +69,7 @@ def test_the_true_effect_lies_inside_the_measured_interval_on_a_fixed_seed() -> 
     r = rehearse(config, campaign([Arm("coupon", 50, "coupon"), Arm("control", 50)], _at(config, 14)), fast=True)
     truth = r.true_effect("coupon")
     assert truth > 0.01
+    assert abs(r.true_effect("coupon", among="arm") - truth) < 0.2 * truth  # the arm is a random half of everyone
     for metric in ("conversion", "revenue"):
         interval = r.effect("coupon", metric)  # type: ignore[arg-type]
         assert interval.low <= r.true_effect("coupon", metric) <= interval.high  # type: ignore[arg-type]

@@ -163,14 +163,18 @@ class ArmStats:
 
 @dataclass(frozen=True)
 class ArmTruth:
-    """An arm's true average effect per person, against receiving nothing, over the people assigned to it (a
-    random sample of everyone enrolled): on conversion (probability points) and on revenue (yuan per person);
-    ``treated`` is how many of them the arm's sends reached."""
+    """An arm's true average effect per person, against receiving nothing: among the ``people`` assigned to it,
+    of what they were sent (``treated``: how many its sends reached), on conversion (probability points) and on
+    revenue (yuan per person); and among everyone enrolled had they all been assigned to it (``enrolled_*``: the
+    average treatment effect the comparison with the control estimates; for a campaign's arm, whose one send at
+    entry reaches whoever is reachable on its channel then; 0 for a control arm)."""
 
     people: int
     treated: int
     conversion: float
     revenue: float
+    enrolled_conversion: float = 0.0
+    enrolled_revenue: float = 0.0
 
 
 @dataclass
@@ -209,10 +213,20 @@ class Rehearsal:
         e = lift(pair[0], pair[1], "absolute")
         return confidence_sequence(e) if sequential else t_test(e)
 
-    def true_effect(self, arm: str, metric: Metric = "conversion", *, look: int | None = None) -> float:
-        truth = self.truth if look is None else self.looks[look][1]
-        t = truth[arm]
-        return t.conversion if metric == "conversion" else t.revenue
+    def true_effect(
+        self,
+        arm: str,
+        metric: Metric = "conversion",
+        *,
+        look: int | None = None,
+        among: Literal["arm", "enrolled"] = "enrolled",
+    ) -> float:
+        """The true average effect of ``arm`` on ``metric`` (at the end or at ``look``): among everyone enrolled
+        (what the comparison estimates), or among the arm's own people."""
+        t = (self.truth if look is None else self.looks[look][1])[arm]
+        if among == "arm":
+            return t.conversion if metric == "conversion" else t.revenue
+        return t.enrolled_conversion if metric == "conversion" else t.enrolled_revenue
 
     def srm(self) -> SampleRatio:
         """The sample ratio check of the split (people per arm against the planned percentages)."""
@@ -365,12 +379,13 @@ def rehearse(
     end_ms = int(world.calendar.end_ms)
     goal = _GoalEvents(*(np.concatenate([g[k] for g in goals]) for k in range(3)))
     truth_of = _Truth(world, timeline, orders, treated)
+    everyone = _everyone(world, timeline, plan, settings, enrolled, step_hour)
     looks = []
     horizon_days = math.ceil(plan.goal_ms / DAY_MS)
     for k in range(1, horizon_days + 1):
         window = min(k * DAY_MS, plan.goal_ms)
         measured = loaded.measure(enrolled, window) if loaded else recount(goal, world.people.size, enrolled, window)
-        looks.append((measured, truth_of.per_arm(enrolled, window, end_ms)))
+        looks.append((measured, truth_of.per_arm(enrolled, window, end_ms, everyone)))
     final_measured, final_truth = looks[-1]
     return Rehearsal(
         journey=dict(journey_doc),
@@ -642,31 +657,52 @@ class _Truth:
         self.world, self.timeline = world, timeline
         self.buy_person = np.concatenate([p for p, _ in orders]) if orders else np.empty(0, dtype=np.int32)
         self.buy_ms = np.concatenate([m for _, m in orders]) if orders else np.empty(0, dtype=np.int64)
+        order = np.argsort(self.buy_person, kind="stable")
+        self.buy_sorted, self.buy_ms_sorted = self.buy_person[order], self.buy_ms[order]
         self.sends: dict[int, list[tuple[Treatment, int]]] = {}
         for i, kind, day in treated:
             self.sends.setdefault(i, []).append((kind, day))
         self.value = expected_order_value(world)
 
-    def per_arm(self, enrolled: Enrolled, window_ms: int, end_ms: int) -> dict[str, ArmTruth]:
+    def individual(
+        self, enrolled: Enrolled, sends_of: Mapping[int, list[tuple[Treatment, int]]], window_ms: int, end_ms: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each enrolled person's effect on conversion and on revenue of the sends ``sends_of`` gives them."""
         conv = np.zeros(len(enrolled.person))
         rev = np.zeros(len(enrolled.person))
-        reached = np.zeros(len(enrolled.person), dtype=bool)
         for j, (i, since) in enumerate(zip(enrolled.person.tolist(), enrolled.entered_ms.tolist(), strict=True)):
-            sends = self.sends.get(i)
-            if i < 0 or not sends:
-                continue
-            reached[j] = True
-            conv[j], orders = self.person(i, sends, since, min(since + window_ms, end_ms))
-            rev[j] = orders * self.value[i]
+            sends = sends_of.get(i)
+            if i >= 0 and sends:
+                conv[j], orders = self.person(i, sends, since, min(since + window_ms, end_ms))
+                rev[j] = orders * self.value[i]
+        return conv, rev
+
+    def per_arm(
+        self,
+        enrolled: Enrolled,
+        window_ms: int,
+        end_ms: int,
+        everyone: Mapping[str, Mapping[int, list[tuple[Treatment, int]]]],
+    ) -> dict[str, ArmTruth]:
+        """Per arm, the effect among its people of what they were sent, and (for the arms in ``everyone``: the
+        sends each enrolled person would have had in that arm) the effect among everyone enrolled."""
+        conv, rev = self.individual(enrolled, self.sends, window_ms, end_ms)
+        reached = np.array([i in self.sends for i in enrolled.person.tolist()], dtype=bool)
         out = {}
         for name in dict.fromkeys(enrolled.arm.tolist()):
             mine = enrolled.arm == name
             k = int(mine.sum())
+            all_conv = all_rev = 0.0
+            if name in everyone:
+                c, r = self.individual(enrolled, everyone[name], window_ms, end_ms)
+                all_conv, all_rev = float(c.mean()), float(r.mean())
             out[str(name)] = ArmTruth(
-                k,
-                int(reached[mine].sum()),
-                float(conv[mine].mean()) if k else 0.0,
-                float(rev[mine].mean()) if k else 0.0,
+                people=k,
+                treated=int(reached[mine].sum()),
+                conversion=float(conv[mine].mean()) if k else 0.0,
+                revenue=float(rev[mine].mean()) if k else 0.0,
+                enrolled_conversion=all_conv,
+                enrolled_revenue=all_rev,
             )
         return out
 
@@ -678,8 +714,8 @@ class _Truth:
             return 0.0, 0.0
         if self.timeline.dropout_day[i] < first:
             return 0.0, 0.0
-        mine = self.buy_person == i
-        before = self.buy_ms[mine]
+        lo, hi = np.searchsorted(self.buy_sorted, [i, i + 1])
+        before = self.buy_ms_sorted[lo:hi]
         ordered = bool(((before >= since) & (before < int(cal.day_start_ms[first]))).any())
         last = int(np.searchsorted(cal.day_start_ms, until, side="left")) - 1
         days = np.arange(first, min(last, cal.days - 1) + 1)
@@ -770,6 +806,34 @@ def _part(table: pa.Table, lo: int | None, hi: int | None) -> pa.Table | None:
         below = pc.less(t, hi)
         mask = below if mask is None else pc.and_(mask, below)
     return table.filter(mask)
+
+
+def _everyone(
+    world: World, timeline: Timeline, plan: _Plan, settings: EngageSettings, enrolled: Enrolled, step_hour: int
+) -> dict[str, dict[int, list[tuple[Treatment, int]]]]:
+    """For a campaign (a one-off entry, then the split): per treated arm, the send each enrolled person would have
+    had in it: at the entry day's step, when reachable on the arm's channel then and not in the global control
+    group. Empty for other journeys."""
+    entry = plan.journey.entry
+    if not isinstance(entry, ScheduleEntry) or entry.once_at is None or plan.journey.start != plan.split.id:
+        return {}
+    day = _first_step(plan.journey, world)
+    send_ms = int(world.calendar.day_start_ms[day]) + step_hour * HOUR_MS
+    known = enrolled.person >= 0
+    out: dict[str, dict[int, list[tuple[Treatment, int]]]] = {}
+    for name, send in plan.sends.items():
+        if send is None:
+            continue
+        kind, treatment = send
+        ok = known.copy()
+        ok[known] = reachability(world, timeline, enrolled.person[known], kind, send_ms) == ""
+        if settings.control_share > 0:
+            held = [
+                rules.in_global_control(settings.control_salt, int(k), settings.control_share) for k in enrolled.key
+            ]
+            ok &= ~np.array(held, dtype=bool)
+        out[name] = {int(i): [(treatment, day)] for i in enrolled.person[ok].tolist()}
+    return out
 
 
 def _first_step(journey: Journey, world: World) -> int:
