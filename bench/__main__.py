@@ -19,6 +19,7 @@ SCRIPTS = (
     "collector",
     "profiles",
     "journeys",
+    "experiments.report",
     "analytics",
 )
 
