@@ -193,7 +193,7 @@ people = st.lists(
 
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: "-".join(str(v) for v in p.values()))
-@settings(max_examples=examples(30))
+@settings(max_examples=examples(20))
 @given(
     zone=st.sampled_from(["Asia/Shanghai", "UTC"]),
     window=windows,

@@ -276,7 +276,7 @@ def _fetch(conn: Connection, stmt: Executable) -> list[Any]:
 
 def _bound(conn: Connection, column: Any, value: datetime) -> Any:
     """``value`` as the driver takes it for ``column`` (SQLite stores DateTime as text in SQLAlchemy's format)."""
-    process = column.type.bind_processor(conn.dialect)
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     return process(value) if process is not None else value
 
 
