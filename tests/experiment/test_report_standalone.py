@@ -31,6 +31,7 @@ from userloop.experiment.stats import Proportion, adjust, lift, t_test
 from userloop.ingest.api import load_table
 from userloop.ops import find
 from userloop.ops.base import OpContext
+from userloop.query.spec import Filter
 from userloop.stats import Moments
 from userloop.store import Workspace
 
@@ -52,6 +53,7 @@ class Built:
     records: list[dict[str, Any]]
     checkout: Report
     banner: Report
+    big_orders: Report
 
 
 def _scenario() -> list[dict[str, Any]]:
@@ -106,12 +108,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         checkout = standalone_report(ws.meta, info, store, Standalone(name="checkout"), "order_paid", WINDOW, AS_OF)
         banner = standalone_report(ws.meta, info, store, Standalone(name="banner", control="small",
                                    weights={"small": 50, "big": 50}), "order_paid", WINDOW, AS_OF)  # fmt: skip
+        big = [Filter(property="order_amount", op="gte", value=40)]
+        big_orders = standalone_report(ws.meta, info, store, Standalone(name="checkout"), "order_paid", WINDOW, AS_OF,
+                                       goal_filters=big)  # fmt: skip
     finally:
         ws.close()
-    return Built(path, secrets.admin_token, records, checkout, banner)
+    return Built(path, secrets.admin_token, records, checkout, banner, big_orders)
 
 
-def _recount(records: list[dict[str, Any]], experiment: str) -> dict[str, dict[str, float]]:
+def _recount(records: list[dict[str, Any]], experiment: str, least: float = 0.0) -> dict[str, dict[str, float]]:
     """Per variant, from the records themselves: people, converters, revenue, Σ revenue², cost, unsubscribed."""
     first: dict[str, tuple[int, str]] = {}
     for r in records:
@@ -120,7 +125,8 @@ def _recount(records: list[dict[str, Any]], experiment: str) -> dict[str, dict[s
             first[r["distinct_id"]] = (r["time"], r["variant"])
     out: dict[str, dict[str, float]] = {}
     for did, (t0, variant) in first.items():
-        mine = [r for r in records if r["distinct_id"] == did and t0 <= r["time"] < t0 + WINDOW * 1000]
+        mine = [r for r in records if r["distinct_id"] == did and t0 <= r["time"] < t0 + WINDOW * 1000
+                and (r["event"] != "order_paid" or r["order_amount"] >= least)]  # fmt: skip
         revenue = sum(r["order_amount"] for r in mine if r["event"] == "order_paid")
         arm = out.setdefault(variant, dict.fromkeys(("n", "conv", "rev", "rev2", "cost", "unsub", "churn"), 0.0))
         active = [r["time"] for r in records if r["distinct_id"] == did and r["event"] not in PASSIVE]
@@ -142,6 +148,13 @@ def test_per_arm_numbers_equal_a_recount_of_the_events(built: Built) -> None:
         a = got[variant]
         assert (a.people, a.conversions, a.unsubscribed, a.churned) == (w["n"], w["conv"], w["unsub"], w["churn"])
         assert a.revenue == pytest.approx(w["rev"]) and a.cost == pytest.approx(w["cost"])
+
+
+def test_a_goal_filter_counts_only_the_goal_events_it_keeps(built: Built) -> None:
+    want = _recount(built.records, "checkout", least=40.0)
+    got = {a.variant: (a.conversions, a.revenue) for a in built.big_orders.arms}
+    assert got == {v: (w["conv"], pytest.approx(w["rev"])) for v, w in want.items()}
+    assert got != {a.variant: (a.conversions, a.revenue) for a in built.checkout.arms}
 
 
 def test_the_statistics_are_those_of_the_stats_package(built: Built) -> None:

@@ -113,8 +113,9 @@ class ArmSums:
 def arm_sums_sql(store: ProjectStore, scope: Scope, timezone: str, today: datetime) -> exp.Expr:
     """The statement :func:`arm_sums` runs (see the module): one row per experiment, arm and global control."""
     props = store.properties("events")
-    ctx = Context(schema=store.schema, timezone=timezone, today=today.date(), event_props=props, user_props={},
-                  event_names=set(), passive_events=store.passive_events())  # fmt: skip
+    ctx = Context(schema=store.schema, timezone=timezone, today=today.date(), event_props=props,
+                  user_props=store.properties("users"), event_names=set(),
+                  passive_events=store.passive_events())  # fmt: skip
 
     def prop(name: str | None, alias: str, kind: PropertyType | None = None) -> exp.Expr:
         found = props.get(name) if name is not None else None
