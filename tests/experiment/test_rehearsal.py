@@ -12,7 +12,7 @@ import pytest
 
 from userloop.core.errors import ValidationError
 from userloop.experiment.rehearsal import Arm, ArmStats, campaign, rehearse
-from userloop.sim import SimConfig
+from userloop.sim import MembershipConfig, SimConfig
 from userloop.store import sqlbuild as sb
 
 SMALL = SimConfig(users=500, days=10, seed=7, end_date=date(2026, 3, 29))
@@ -94,3 +94,10 @@ def test_a_journey_without_a_split_cannot_be_rehearsed() -> None:
     doc["start"] = "send_coupon"
     with pytest.raises(ValidationError, match="one random split"):
         rehearse(SMALL, doc, fast=True)
+
+
+def test_a_business_with_a_membership_programme_cannot_be_rehearsed() -> None:
+    doc = campaign([Arm("coupon", 50, "coupon"), Arm("control", 50)], _at(SMALL, 6))
+    config = SMALL.model_copy(update={"membership": MembershipConfig(launch_day=1, campaign_day=2, campaign_days=1)})
+    with pytest.raises(ValidationError, match="membership"):
+        rehearse(config, doc, fast=True)

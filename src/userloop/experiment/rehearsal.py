@@ -345,6 +345,12 @@ def rehearse(
     directory by default) and returned open in the result. ``fast`` skips the workspace (see the module doc)."""
     if config.end_date is None:
         raise ValidationError("the rehearsal's SimConfig needs an end_date", field="end_date")
+    if config.membership is not None:
+        raise ValidationError(
+            "a rehearsal's truth knows coupons and pushes, not a membership programme: leave SimConfig.membership "
+            "unset",
+            field="membership",
+        )
     config = config.model_copy(update={"coupon_share": 0.0, "push_share": 0.0, "chunk_days": 1})
     if days is not None:
         if not 1 <= days <= config.days:
