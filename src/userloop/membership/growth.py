@@ -99,7 +99,6 @@ def apply(
     if not rules:
         _mark(meta, programme.id, max(top_ms, since_ms), "")
         return done
-    members = _members(meta, programme.id)
     stmt = _statement(store, rules)
     names = sorted({r.event for r in rules})
     while True:
@@ -107,6 +106,7 @@ def apply(
         if not rows:
             break
         since_ms, after_id = int(rows[-1][3]), str(rows[-1][0])
+        members = _members(meta, programme.id, sorted({int(r[1]) for r in rows}))
         _credit(meta, programme.id, definition, members, rows, (since_ms, after_id), done)
         done.events += len(rows)
         if len(rows) < page:
@@ -162,12 +162,17 @@ def _typed(prop: str, value: str | float | bool) -> exp.Expr:
     return exp.TryCast(this=sb.col(prop), to=sb.type_(target))
 
 
-def _members(meta: MetaStore, programme_id: int) -> dict[int, _Member]:
+def _members(meta: MetaStore, programme_id: int, persons: list[int]) -> dict[int, _Member]:
+    """The active members among ``persons`` (the people of one page), by person key."""
     stmt = select(MemberRow.person, MemberRow.id, MemberRow.joined_at, MemberRow.vip_since, MemberRow.vip_until).where(
         MemberRow.programme_id == programme_id, MemberRow.status == "active"
     )
+    found: dict[int, _Member] = {}
     with meta.engine.connect() as conn:
-        return {int(p): _Member(int(i), j, vs, vu) for p, i, j, vs, vu in conn.execute(stmt)}
+        for chunk in _chunks(persons):
+            rows = conn.execute(stmt.where(MemberRow.person.in_(chunk)))
+            found.update((int(p), _Member(int(i), j, vs, vu)) for p, i, j, vs, vu in rows)
+    return found
 
 
 def _credit(
