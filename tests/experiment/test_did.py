@@ -164,7 +164,7 @@ def _brute_force(rows: list[tuple[int, str, datetime]], passive: frozenset[str],
             cells[key(u, d)].append(u)
         for j in (u for u in people if joined.get(u) == d and first[u] < d):
             controls = cells.get(key(j, d), [])
-            if not controls:
+            if len(controls) < 2:
                 continue
             pre_c = sum(count(u, d - 7, d) / (d - max(d - 7, 0)) for u in controls) / len(controls)
             pre_j = count(j, d - 7, d) / (d - max(d - 7, 0))

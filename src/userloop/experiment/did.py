@@ -25,10 +25,9 @@ from pydantic import Field
 
 from userloop.core.errors import UserloopError
 from userloop.experiment.did_estimate import Censor, Design, DidEstimate, estimate
-from userloop.experiment.did_panel import Name, Outcome, PanelReader, Strict, Treatment
+from userloop.experiment.did_panel import Name, Outcome, PanelReader, Strict, Treatment, data_window
 from userloop.experiment.stats import Interval
 from userloop.store.duck import ProjectStore
-from userloop.store.sqlbuild import sql
 
 __all__ = ["DidSpec", "difference_in_differences", "explain"]
 
@@ -37,7 +36,8 @@ class DidSpec(Strict):
     """What to estimate: a ``treatment`` event's effect on an ``outcome`` per person-day, over the local days
     ``start``–``end`` (default: the first and last day with events), matching on ``pre_days`` of history and on
     each ``had_done`` event having happened before the join day (e.g. ``register``: only registered people can
-    join)."""
+    join) and each ``did_lately`` event having happened in the ``pre_days`` before it (``push_received``: the app
+    was still installed)."""
 
     treatment: Treatment = Treatment()
     outcome: Outcome = Outcome()
@@ -45,6 +45,7 @@ class DidSpec(Strict):
     end: date | None = None
     pre_days: Annotated[int, Field(ge=7, le=180)] = 28
     had_done: tuple[Name, ...] = Field(default=(), max_length=4)
+    did_lately: tuple[Name, ...] = Field(default=(), max_length=4)
     censor: Censor = "weighted"
     alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
     max_controls: Annotated[int, Field(ge=100, le=5_000_000)] = 200_000
@@ -52,14 +53,14 @@ class DidSpec(Strict):
 
 def difference_in_differences(store: ProjectStore, spec: DidSpec, timezone: str) -> DidEstimate:
     """The matched DiD estimate of ``spec`` on the project's events, with the naive comparisons beside it."""
-    start, end = _window(store, spec, timezone)
+    start, end = data_window(store, timezone, spec.start, spec.end)
     if (end - start).days > 3 * 366:
         raise UserloopError(
             f"the window {start}..{end} is longer than three years; narrow it with start/end",
             code="invalid_value",
             field="start",
         )
-    panel = PanelReader(store, timezone, start, end).read(spec.treatment, spec.outcome, spec.had_done)
+    panel = PanelReader(store, timezone, start, end).read(spec.treatment, spec.outcome, spec.had_done, spec.did_lately)
     design = Design(pre_days=spec.pre_days, censor=spec.censor, max_controls=spec.max_controls, alpha=spec.alpha)
     found = estimate(panel, design, summed=spec.outcome.property is not None)
     if found.matched == 0:
@@ -70,22 +71,6 @@ def difference_in_differences(store: ProjectStore, spec: DidSpec, timezone: str)
             field="treatment",
         )
     return found
-
-
-def _window(store: ProjectStore, spec: DidSpec, timezone: str) -> tuple[date, date]:
-    if spec.start is not None and spec.end is not None:
-        return spec.start, spec.end
-    row = store.fetchall(
-        sql(
-            "SELECT CAST(timezone($tz, timezone('UTC', min(time))) AS DATE), "
-            "CAST(timezone($tz, timezone('UTC', max(time))) AS DATE) FROM $events",
-            tz=timezone,
-            events=store.ref("events"),
-        )
-    )[0]
-    if row[0] is None:
-        raise UserloopError("the project has no events", code="model_no_data")
-    return spec.start or row[0], spec.end or row[1]
 
 
 def _pair(i: Interval, digits: int = 4) -> str:

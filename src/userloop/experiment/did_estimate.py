@@ -50,10 +50,12 @@ class Design:
     """How to match and censor: ``pre_days`` (the matching and pre-period window), ``recent_cap`` (recent counts
     above it share a cell), ``censor`` (``weighted``: IPCW; ``cut``: drop later-treated controls from their
     treatment on, unweighted; ``keep``: never censor, an intention-to-treat comparison biased towards 0),
-    ``max_controls`` (candidates per cohort, a deterministic hash sample above it) and ``alpha``."""
+    ``min_controls`` (a joiner whose cell has fewer is left unmatched: one control's residual says nothing of its
+    noise), ``max_controls`` (candidates per cohort, a deterministic hash sample above it) and ``alpha``."""
 
     pre_days: int = 28
     recent_cap: int = 12
+    min_controls: int = 2
     censor: Censor = "weighted"
     max_controls: int = 200_000
     alpha: float = 0.05
@@ -122,8 +124,11 @@ class Matcher:
         self.flag_bits = np.zeros((len(panel.user_id), panel.days), dtype=np.int64)
         for k, first in enumerate(panel.flags):
             self.flag_bits |= (first[:, None] < days[None, :]).astype(np.int64) << k
+        for k, had in enumerate(panel.recent, start=len(panel.flags)):
+            self.flag_bits |= (_window(had, pre, 0) > 0).astype(np.int64) << k
+        self.bits = len(panel.flags) + len(panel.recent)
         capped = np.minimum(self.recent, design.recent_cap).astype(np.int64)
-        self.hazard_key = capped * (1 << len(panel.flags)) + self.flag_bits
+        self.hazard_key = capped * (1 << self.bits) + self.flag_bits
         self.hazard = self._hazard()
 
     def key(self, rows: I, d: int, summed: bool) -> I:
@@ -133,7 +138,7 @@ class Matcher:
         e = np.searchsorted([1, 2, 4], self.earlier[rows, d], side="right")
         a = np.searchsorted([1, 4, 11], self.active[rows, d], side="right")
         tenure = np.searchsorted([pre, 2 * pre], d - self.panel.first_day[rows], side="right")
-        key = (((r * 4 + e) * 4 + a) * 3 + tenure) * (1 << len(self.panel.flags)) + self.flag_bits[rows, d]
+        key = (((r * 4 + e) * 4 + a) * 3 + tenure) * (1 << self.bits) + self.flag_bits[rows, d]
         if summed:
             s = self.spend[rows, d]
             key = key * 16 + np.where(s > 0, 1 + np.clip(np.floor(np.log2(np.maximum(s, 1.0))), 0, 14), 0).astype(
@@ -216,7 +221,7 @@ def _cohort(m: Matcher, sums: _Sums, d: int, summed: bool) -> I:
     inside = (cells[pos] == c_key) if len(cells) else np.zeros(len(c_key), dtype=bool)
     ctrl, c_cell = candidates[inside], pos[inside]
     per_cell = np.bincount(c_cell, minlength=len(cells)).astype(np.float64)
-    ok = per_cell[j_cell] > 0
+    ok = per_cell[j_cell] >= max(m.design.min_controls, 1)
     sums.unmatched += int((~ok).sum())
     joiners, j_cell = joiners[ok], j_cell[ok]
     if not len(joiners):
@@ -247,13 +252,15 @@ def _cohort(m: Matcher, sums: _Sums, d: int, summed: bool) -> I:
     np.add.at(sums.t, joiners, post_i)
     sums.pre_t += float((n_i * pre_i).sum())
     sums.pre_c += float((n_i * pre_cell[j_cell]).sum())
-    # Each control's influence through its cell's means (post days, then the pre-period mean).
+    # Each control's influence through its cell's means (post days, then the pre-period mean); residuals about a
+    # mean of k values are sqrt(k/(k-1)) too small (the HC2-like correction), which matters in small cells.
     joiners_cell = np.bincount(j_cell, minlength=len(cells)).astype(np.float64)
     days_cell = np.bincount(j_cell, n_i, minlength=len(cells))
     share = np.where(valid, joiners_cell[:, None] / np.where(valid, w_cell, 1.0), 0.0)
     post_part = -(share[c_cell] * w * (yc - c_mean[c_cell])).sum(axis=1)
     pre_part = days_cell[c_cell] / per_cell[c_cell] * (pre_c - pre_cell[c_cell])
-    np.add.at(sums.e, ctrl, post_part + pre_part)
+    small = np.sqrt(per_cell / np.maximum(per_cell - 1.0, 1.0))[c_cell]
+    np.add.at(sums.e, ctrl, small * (post_part + pre_part))
     return ctrl
 
 

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 
-from userloop.core.errors import NotFoundError, ValidationError
+from userloop.core.errors import NotFoundError, UserloopError, ValidationError
 from userloop.schema.types import PropertyType
 from userloop.store.activity import active_cond
 from userloop.store.duck import ProjectStore
@@ -71,7 +71,9 @@ class Panel:
     ``outcome``/``counts``: the outcome and the number of outcome events per person-day; ``active``: 1 where the
     person did an active event that day; ``first_day``: the day index of their first event (negative before the
     panel); ``treated``: the day index of their first treatment (:data:`NEVER` if none by the end; negative if
-    before the panel); ``flags``: per "had done X" event, the day index of its first time (:data:`NEVER` if none).
+    before the panel); ``flags``: per "had done X" event, the day index of its first time (:data:`NEVER` if none);
+    ``recent``: per "did X lately" event, 1 where the person had it that day (a push received says the app is still
+    installed).
     """
 
     start: date
@@ -82,6 +84,7 @@ class Panel:
     first_day: npt.NDArray[np.int64]
     treated: npt.NDArray[np.int64]
     flags: npt.NDArray[np.int64]
+    recent: tuple[npt.NDArray[np.float64], ...] = ()
 
     @property
     def days(self) -> int:
@@ -106,9 +109,11 @@ class PanelReader:
         local = sql("CAST(timezone($tz, timezone('UTC', $v)) AS DATE)", tz=self.timezone, v=stamp)
         return sql("date_diff('day', $start, $local)", start=self.start, local=local)
 
-    def read(self, treatment: Treatment, outcome: Outcome, had_done: tuple[str, ...]) -> Panel:
+    def read(
+        self, treatment: Treatment, outcome: Outcome, had_done: tuple[str, ...], did_lately: tuple[str, ...] = ()
+    ) -> Panel:
         """The panel: everyone first seen before the end, their outcomes, activity, treatment and flags."""
-        self.check(treatment, outcome, had_done)
+        self.check(treatment, outcome, had_done + did_lately)
         days = (self.end - self.start).days + 1
         people = self.fetch(
             sql(
@@ -125,14 +130,18 @@ class PanelReader:
         return Panel(
             start=self.start,
             user_id=user_id,
-            outcome=_dense(user_id, days, outcome_rows, "v"),
-            counts=_dense(user_id, days, outcome_rows, "c"),
-            active=_dense(user_id, days, active_rows, "v"),
+            outcome=dense(user_id, days, outcome_rows, "v"),
+            counts=dense(user_id, days, outcome_rows, "c"),
+            active=dense(user_id, days, active_rows, "v"),
             first_day=people["first_day"].astype(np.int64),
             treated=self.first_days(user_id, treatment_cond(treatment)),
             flags=np.stack([self.first_days(user_id, sql("event = $e", e=e)) for e in had_done])
             if had_done
             else np.zeros((0, len(user_id)), dtype=np.int64),
+            recent=tuple(
+                np.minimum(dense(user_id, days, self.daily(sql("event = $e", e=e), [sql("1 AS v")]), "v"), 1.0)
+                for e in did_lately
+            ),
         )
 
     def check(self, treatment: Treatment, outcome: Outcome, had_done: tuple[str, ...]) -> None:
@@ -199,6 +208,23 @@ class PanelReader:
         return {k: np.asarray(v.filled(0) if isinstance(v, np.ma.MaskedArray) else v) for k, v in raw.items()}
 
 
+def data_window(store: ProjectStore, timezone: str, start: date | None, end: date | None) -> tuple[date, date]:
+    """``start`` and ``end``, each defaulting to the first or last local day with events."""
+    if start is not None and end is not None:
+        return start, end
+    row = store.fetchall(
+        sql(
+            "SELECT CAST(timezone($tz, timezone('UTC', min(time))) AS DATE), "
+            "CAST(timezone($tz, timezone('UTC', max(time))) AS DATE) FROM $events",
+            tz=timezone,
+            events=store.ref("events"),
+        )
+    )[0]
+    if row[0] is None:
+        raise UserloopError("the project has no events", code="model_no_data")
+    return start or row[0], end or row[1]
+
+
 def treatment_cond(treatment: Treatment) -> exp.Expr:
     """``event = 'x' AND p1 op v1 AND …``: the rows that are the treatment."""
     parts = [sql("event = $e", e=treatment.event)]
@@ -207,7 +233,7 @@ def treatment_cond(treatment: Treatment) -> exp.Expr:
     return exp.and_(*parts)
 
 
-def _dense(
+def dense(
     user_id: npt.NDArray[np.int64], days: int, rows: dict[str, npt.NDArray[Any]], value: str
 ) -> npt.NDArray[np.float64]:
     """The rows' ``value`` as a people × days matrix (0 where no row; rows of unknown people are left out)."""
