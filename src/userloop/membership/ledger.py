@@ -416,25 +416,33 @@ class Ledger:
             yield s
 
     def _lock(self, s: Session, keys: Sequence[Key]) -> dict[Key, _Member]:
-        """Lock the wallet rows of ``keys`` (made where missing) in one upsert, in (person, wallet) order so two
-        transactions never wait on each other in a circle, and read their live lots."""
+        """Lock the wallet rows of ``keys``: make the missing ones (one statement for many rows), then lock them
+        all in (person, wallet) order (``FOR UPDATE``), so two transactions never wait on each other in a circle;
+        and read their live lots."""
         if not keys:
             return {}
         p = self.programme
+        wanted = sorted(set(keys))
         rows = [
             {"project_id": p.project_id, "programme_id": p.programme_id, "person": person, "wallet": wallet,
              "spendable": 0, "pending": 0, "updated_at": _EPOCH}
-            for person, wallet in sorted(set(keys))
+            for person, wallet in wanted
         ]  # fmt: skip
         dialect: Any = sqlite if self._sqlite else postgresql
-        upsert = dialect.insert(PointsBalance).values(rows)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["project_id", "programme_id", "person", "wallet"],
-            set_={"updated_at": upsert.excluded.updated_at},  # a write takes the row's lock on PostgreSQL
-        ).returning(PointsBalance)
-        fresh = {"populate_existing": True}
-        members = {(row.person, row.wallet): _Member(row, []) for row in s.scalars(upsert, execution_options=fresh)}
-        people = sorted({person for person, _wallet in members})
+        s.execute(dialect.insert(PointsBalance).on_conflict_do_nothing(), rows)
+        people = sorted({person for person, _wallet in wanted})
+        query = (
+            select(PointsBalance)
+            .where(*self._programme(PointsBalance), PointsBalance.person.in_(people))
+            .order_by(PointsBalance.person, PointsBalance.wallet)
+            .execution_options(populate_existing=True)
+        )
+        chosen = set(wanted)
+        members = {
+            (row.person, row.wallet): _Member(row, [])
+            for row in s.scalars(query if self._sqlite else query.with_for_update())
+            if (row.person, row.wallet) in chosen
+        }
         lots = s.scalars(
             select(PointsLot)
             .where(*self._programme(PointsLot), PointsLot.person.in_(people), PointsLot.remaining > 0,
