@@ -149,10 +149,14 @@ def exposures_of(run: Run, journey: Journey, global_control: bool) -> list[dict[
 
 
 def record_exposures(meta: MetaStore, project: Project, store: ProjectStore, *, chunk: int = 20_000) -> int:
-    """Write the ``$experiment_exposure`` events of every run of the project's journeys; returns how many records
-    were handed to the loader (those written before are recognised by their ids and skipped)."""
+    """Write the ``$experiment_exposure`` events of the project's journey runs that are not written yet (a run's
+    entry, and each split or strategy set it has passed since); returns how many were handed to the loader.
+    Those written before are known by their ids and skipped before the loader sees them (the loader would skip
+    them too, at a cost)."""
     settings = load_settings(meta, project.id)
     definitions: dict[tuple[int, int], Journey] = {}
+    exposing: dict[tuple[int, int], set[str]] = {}  # the nodes whose passage is an exposure, by version
+    written = _recorded(store)
     handed = 0
     for runs in _runs(meta, project.id, chunk):
         records: list[dict[str, Any]] = []
@@ -160,13 +164,32 @@ def record_exposures(meta: MetaStore, project: Project, store: ProjectStore, *, 
             key = (run.journey_id, run.version)
             if key not in definitions:
                 definitions[key] = _definition(meta, key)
-            records += exposures_of(run, definitions[key], in_global_control(settings, run.person))
+                exposing[key] = {
+                    n.id for n in definitions[key].nodes if isinstance(n, RandomSplit | Split | StrategySet)
+                }
+            base = f"exposure:{run.journey_id}.{run.version}.{run.person}.{run.occurrence}"
+            steps = (p.partition(":")[0] for p in run.path.split("|") if p)
+            if f"{base}:$entry" in written and all(f"{base}:{n}" in written for n in steps if n in exposing[key]):
+                continue  # the usual case once a run has been seen: nothing new
+            found = exposures_of(run, definitions[key], in_global_control(settings, run.person))
+            records += [r for r in found if r["event_id"] not in written]
+        if not records:
+            continue
         ids = _distinct_ids(store, sorted({int(r["person"]) for r in records}))
         known = [r for r in records if r["person"] in ids]
         if known:
             load_table(store, _table(known, ids), source=SOURCE)
             handed += len(known)
     return handed
+
+
+def _recorded(store: ProjectStore) -> set[str]:
+    """The ids of the journey exposures written so far."""
+    if EXPOSURE_EVENT not in store.event_names():
+        return set()
+    stmt = sql("SELECT event_id FROM $e WHERE event = $x AND starts_with(event_id, 'exposure:')",
+               e=store.ref("events"), x=EXPOSURE_EVENT)  # fmt: skip
+    return {str(r[0]) for r in store.fetchall(stmt)}
 
 
 def _runs(meta: MetaStore, project_id: int, chunk: int) -> Iterator[list[Run]]:
