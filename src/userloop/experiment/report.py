@@ -145,16 +145,23 @@ def arm_sums_sql(store: ProjectStore, scope: Scope, timezone: str, today: dateti
     )
     money = prop(scope.money, "e", PropertyType.NUMBER)
     price = _price(prop("benefit", "e", PropertyType.STRING), scope.prices)
+    # one experiment (a standalone one): its key is a constant, and the first exposures group by person alone,
+    # an integer key, cheaper than person and experiment
+    single = scope.experiment_property is None or (len(scope.experiments) == 1 and scope.prefix is None)
+    key = exp.Literal.string(scope.experiments[0] if scope.experiments else "") if single else sql(
+        "CAST($x AS VARCHAR)", x=experiment
+    )  # fmt: skip
     exposures = sql(
         """SELECT row_number() OVER () AS k, f.*,
                   u.last_seen IS NULL OR u.last_seen < f.t0 + to_seconds($after) AS churned
-           FROM (SELECT e.user_id AS user_id, CAST($x AS VARCHAR) AS experiment,
+           FROM (SELECT e.user_id AS user_id, $key AS experiment,
                         arg_min(CAST($v AS VARCHAR), e.time) AS variant,
                         coalesce(arg_min(CAST($gc AS BOOLEAN), e.time), false) AS gc, min(e.time) AS t0
-                 FROM $events AS e WHERE $which AND $v IS NOT NULL GROUP BY e.user_id, CAST($x AS VARCHAR)) AS f
+                 FROM $events AS e WHERE $which AND $v IS NOT NULL GROUP BY $groups) AS f
            LEFT JOIN $users AS u ON u.user_id = f.user_id""",
-        x=experiment, v=variant, gc=prop(assignment.GLOBAL_CONTROL_PROPERTY, "e", PropertyType.BOOL),
+        key=key, v=variant, gc=prop(assignment.GLOBAL_CONTROL_PROPERTY, "e", PropertyType.BOOL),
         events=store.ref("events"), users=store.ref("users"), which=exp.and_(*which), after=CHURN_AFTER_SECONDS,
+        groups=[col("user_id", "e")] if single else [col("user_id", "e"), key],
     )  # fmt: skip
     # per exposure, over the few events that count (the goal, grants, guardrails), grouped by the exposure's
     # integer key: cheaper than by experiment, arm and person
