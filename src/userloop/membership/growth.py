@@ -30,10 +30,18 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlglot import exp
 
-from userloop.membership.members import GrowthEntry, MemberRow, ProgrammeRow, SavedProgramme
+from userloop.core.clock import utcnow
+from userloop.membership.members import (
+    GrowthEntry,
+    MemberRow,
+    ProgrammeRow,
+    SavedProgramme,
+    bulk_execute,
+    driver_value,
+)
 from userloop.membership.policy import MAX_POINTS
 from userloop.membership.programme import Filter, Fixed, GrowthRule, Programme
 from userloop.schema.types import PropertyType
@@ -217,7 +225,12 @@ def _credit(
                     done.growth += credited
                     done.members.add(member_id)
             if entries:
-                s.execute(insert(GrowthEntry), entries)
+                conn = s.connection()
+                at_value, day_value = driver_value(conn, GrowthEntry.at), driver_value(conn, GrowthEntry.day)
+                written = at_value(utcnow())
+                for e in entries:
+                    e["at"], e["day"], e["created_at"] = at_value(e["at"]), day_value(e["day"]), written
+                bulk_execute(conn, insert(GrowthEntry).values({k: bindparam(k) for k in entries[0]}), entries)
             done.entries += len(entries)
         row = s.get(ProgrammeRow, programme_id)
         assert row is not None

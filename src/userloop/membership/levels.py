@@ -38,7 +38,14 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, Executable, String, Table, and_, bindparam, case, cast, func, insert, select, update
 
-from userloop.membership.members import GrowthEntry, LevelChange, MemberRow, SavedProgramme
+from userloop.membership.members import (
+    GrowthEntry,
+    LevelChange,
+    MemberRow,
+    SavedProgramme,
+    bulk_execute,
+    driver_value,
+)
 from userloop.membership.programme import CalendarYear, Grace, Lifetime, OneStep, PeriodEnd, Programme, RollingDays
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore
@@ -246,22 +253,22 @@ def _write(
     if not len(changed) and not len(set_below) and not len(clear_below):
         return
     with meta.engine.begin() as conn:
-        at = _bound(conn, table.c.level_since, now)
+        at = driver_value(conn, table.c.level_since)(now)
         if len(changed):
             move = update(table).where(table.c.id == bindparam("mid"))
-            _bulk(conn, move.values(level=bindparam("lvl"), level_since=bindparam("at"), below_since=None),
+            bulk_execute(conn, move.values(level=bindparam("lvl"), level_since=bindparam("at"), below_since=None),
                   [{"mid": int(ids[i]), "lvl": int(plan.level[i]), "at": at} for i in changed])  # fmt: skip
             history = [
                 {"programme_id": programme.id, "member_id": int(ids[i]), "person": int(persons[i]),
                  "from_level": int(old[i]), "to_level": int(plan.level[i]), "at": at, "reason": str(plan.reason[i])}
                 for i in changed
             ]  # fmt: skip
-            _bulk(conn, insert(history_table).values({k: bindparam(k) for k in history[0]}), history)
+            bulk_execute(conn, insert(history_table).values({k: bindparam(k) for k in history[0]}), history)
         note = update(table).where(table.c.id == bindparam("mid")).values(below_since=bindparam("below"))
         notes = [{"mid": int(ids[i]), "below": at} for i in set_below]
         notes += [{"mid": int(ids[i]), "below": None} for i in clear_below]
         if notes:
-            _bulk(conn, note, notes)
+            bulk_execute(conn, note, notes)
 
 
 def _fetch(conn: Connection, stmt: Executable) -> list[Any]:
@@ -272,27 +279,6 @@ def _fetch(conn: Connection, stmt: Executable) -> list[Any]:
         return list(result.cursor.fetchall()) if result.cursor is not None else []
     finally:
         result.close()
-
-
-def _bound(conn: Connection, column: Any, value: datetime) -> Any:
-    """``value`` as the driver takes it for ``column`` (SQLite stores DateTime as text in SQLAlchemy's format)."""
-    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    return process(value) if process is not None else value
-
-
-def _bulk(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
-    """``executemany`` of a statement compiled once for the connection's dialect, on rows of driver-ready values
-    (ints, text, :func:`_bound` instants): no per-row parameter processing, which at a million rows costs more
-    than the writes."""
-    if not rows:
-        return
-    compiled = stmt.compile(dialect=conn.dialect)
-    text, fixed = str(compiled), compiled.params  # fixed: values written into the statement (NULL)
-    if compiled.positional:
-        order = compiled.positiontup or []
-        conn.exec_driver_sql(text, [tuple(r[k] if k in r else fixed[k] for k in order) for r in rows])
-    else:
-        conn.exec_driver_sql(text, [{**fixed, **r} for r in rows])
 
 
 def standing(meta: MetaStore, programme: SavedProgramme, member_id: int, now: datetime) -> int:
