@@ -60,6 +60,7 @@ DOMAINS = (
     "experiments",
     "programmes",
     "members",
+    "causal",
 )
 
 
