@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from tests.collect.serving import Server
 from userloop.benefits import BenefitRow
 from userloop.cli.main import app
+from userloop.core.errors import NotFoundError
 from userloop.experiment.assignment import Standalone
 from userloop.experiment.report import Report, standalone_report
 from userloop.experiment.report_page import page
@@ -252,5 +253,8 @@ def test_the_operation_in_process_matches(built: Built) -> None:
         info = ws.project_info()
         req = op.request.model_validate({"name": "checkout", "goal": "order_paid", "as_of": AS_OF})
         assert op.fn(OpContext(ws, project=info), req) == built.checkout
+        unknown = op.request.model_validate({"name": "checkout", "goal": "order_paid", "variant_property": "arm"})
+        with pytest.raises(NotFoundError, match="exposes anyone to 'checkout'"):
+            op.fn(OpContext(ws, project=info), unknown)
     finally:
         ws.close()

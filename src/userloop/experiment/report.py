@@ -197,7 +197,12 @@ def arm_sums_sql(store: ProjectStore, scope: Scope, timezone: str, today: dateti
 
 
 def arm_sums(store: ProjectStore, scope: Scope, timezone: str, today: datetime) -> list[ArmSums]:
-    """Per experiment, arm and global control: the :class:`ArmSums` of the people exposed (one statement)."""
+    """Per experiment, arm and global control: the :class:`ArmSums` of the people exposed (one statement); none
+    when no event carries the experiment's properties yet."""
+    props = store.properties("events")
+    named = [scope.variant_property] + ([scope.experiment_property] if scope.experiment_property else [])
+    if any(n not in props for n in named):
+        return []  # no event carries the arm yet: nobody was exposed
     rows = store.fetchall(arm_sums_sql(store, scope, timezone, today))
     return [
         ArmSums(str(x), str(v), bool(gc), int(n), int(conv), Moments(int(n), float(r or 0), float(rr or 0)),
