@@ -232,6 +232,10 @@ def test_the_routes_and_the_command_answer_the_same(built: Built, tmp_path: Path
                          json={**body, "window_days": 0}, timeout=30)  # fmt: skip
         assert bad.status_code == 422
         assert httpx.post(f"{server.url}/api/v1/experiments/report", json=body, timeout=30).status_code == 401
+        planned = httpx.post(f"{server.url}/api/v1/experiments/plan", headers=server.admin, timeout=30,
+                             json={"goal": "order_paid", "as_of": (T0 + timedelta(days=3)).isoformat()})  # fmt: skip
+        assert planned.status_code == 200, planned.text
+        assert planned.json()["audience"] == 700 and planned.json()["baseline"]["people"] == 700
     finally:
         server.stop()
     runner = CliRunner()
