@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.collect.serving import Server
+from userloop.ops.base import operations
 
 DUMMY = {
     "key_id": "1",
@@ -20,6 +21,8 @@ DUMMY = {
     "benefit": "first_order",
     "action": "start",
     "token": "not-a-signed-token",
+    "person": "1",
+    "programme": "1",
 }
 BODIES = {  # well-formed for each wire format, with no key anywhere
     "/sa": b"data=eyJ0eXBlIjoidHJhY2sifQ%3D%3D",
@@ -72,7 +75,10 @@ def test_every_management_route_needs_read_or_admin(server: Server) -> None:
     sender = {"Authorization": f"Bearer {created.json()['secret']}"}
     spec = httpx.get(server.url + "/openapi.json").json()
     sending = {"/api/v1/events:batch", "/api/v1/imports/{kind}"}
-    routes = [(p, m) for p, m in _routes(spec) if p.startswith("/api/v1/") and p not in sending]
+    # what the business's backend writes beside its events (members joining, points, check-ins) takes ``write``
+    writing = {(op.path, op.method) for op in operations().values() if op.right == "write"}
+    routes = [(p, m) for p, m in _routes(spec) if p.startswith("/api/v1/") and p not in sending
+              and (p, m) not in writing]  # fmt: skip
     assert len(routes) > 25
     for path, method in routes:
         url = server.url + path.format(**DUMMY)
