@@ -85,6 +85,12 @@ def test_unknown_names_are_clear_errors(business: tuple[Path, pa.Table]) -> None
     with pytest.raises(UserloopError) as bad:
         _estimate(path, SPEC.model_copy(update={"outcome": Outcome(property="city")}))
     assert bad.value.field == "outcome.property" and bad.value.status == 400
+    text_vs_number = Treatment(where=(PropertyFilter(property="programme", value=3.0),))
+    with pytest.raises(UserloopError) as mismatch:
+        _estimate(path, SPEC.model_copy(update={"treatment": text_vs_number}))
+    assert mismatch.value.field == "treatment.where[0].value" and mismatch.value.status == 400
+    with pytest.raises(UserloopError, match="span at most"):
+        _estimate(path, SPEC.model_copy(update={"start": date(2001, 1, 1)}))
 
 
 # A small business for the brute-force recount: every number from the raw records, in plain Python.

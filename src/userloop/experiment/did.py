@@ -54,12 +54,6 @@ class DidSpec(Strict):
 def difference_in_differences(store: ProjectStore, spec: DidSpec, timezone: str) -> DidEstimate:
     """The matched DiD estimate of ``spec`` on the project's events, with the naive comparisons beside it."""
     start, end = data_window(store, timezone, spec.start, spec.end)
-    if (end - start).days > 3 * 366:
-        raise UserloopError(
-            f"the window {start}..{end} is longer than three years; narrow it with start/end",
-            code="invalid_value",
-            field="start",
-        )
     panel = PanelReader(store, timezone, start, end).read(spec.treatment, spec.outcome, spec.had_done, spec.did_lately)
     design = Design(pre_days=spec.pre_days, censor=spec.censor, max_controls=spec.max_controls, alpha=spec.alpha)
     found = estimate(panel, design, summed=spec.outcome.property is not None)

@@ -30,6 +30,8 @@ from userloop.store.duck import ProjectStore
 from userloop.store.sqlbuild import col, sql
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
+#: The longest window read (people × days matrices are held in memory).
+MAX_DAYS = 3 * 366
 #: A treatment day for people never treated inside the panel (larger than any day index).
 NEVER = np.iinfo(np.int32).max
 
@@ -113,7 +115,7 @@ class PanelReader:
         self, treatment: Treatment, outcome: Outcome, had_done: tuple[str, ...], did_lately: tuple[str, ...] = ()
     ) -> Panel:
         """The panel: everyone first seen before the end, their outcomes, activity, treatment and flags."""
-        self.check(treatment, outcome, had_done + did_lately)
+        self.check(treatment, outcome, had_done, did_lately)
         days = (self.end - self.start).days + 1
         people = self.fetch(
             sql(
@@ -144,11 +146,14 @@ class PanelReader:
             ),
         )
 
-    def check(self, treatment: Treatment, outcome: Outcome, had_done: tuple[str, ...]) -> None:
+    def check(
+        self, treatment: Treatment, outcome: Outcome, had_done: tuple[str, ...], did_lately: tuple[str, ...] = ()
+    ) -> None:
         """Unknown events are 404s and a property that is missing or not a number is a 400, each naming its field."""
         known = self.store.event_names()
         named = [("treatment.event", treatment.event), ("outcome.event", outcome.event)]
-        for where, event in [*named, *((f"had_done[{k}]", e) for k, e in enumerate(had_done))]:
+        named += [(f"had_done[{k}]", e) for k, e in enumerate(had_done)]
+        for where, event in [*named, *((f"did_lately[{k}]", e) for k, e in enumerate(did_lately))]:
             if event not in known:
                 raise NotFoundError(f"the project has no event {event!r}", code="unknown_event", field=where)
         props = self.store.properties("events")
@@ -168,6 +173,27 @@ class PanelReader:
                 )
         if self.end < self.start:
             raise ValidationError(f"the window ends ({self.end}) before it starts ({self.start})", field="end")
+        if self.start.year < 1971 or self.end.year > 2999 or (self.end - self.start).days >= MAX_DAYS:
+            raise ValidationError(
+                f"the window {self.start}..{self.end} must lie between 1971 and 2999 and span at most {MAX_DAYS} "
+                "days; narrow it with start/end",
+                code="invalid_value",
+                field="start",
+            )
+        types = {PropertyType.NUMBER: (int, float), PropertyType.STRING: (str,), PropertyType.BOOL: (bool,)}
+        for k, f in enumerate(treatment.where):
+            kind = props.get(f.property)
+            fits = (
+                kind in types
+                and isinstance(f.value, types[kind])
+                and (kind == PropertyType.BOOL) == isinstance(f.value, bool)
+            )
+            if not fits:
+                raise ValidationError(
+                    f"treatment.where[{k}]: {f.property!r} is {kind} and cannot be compared with {f.value!r}",
+                    code="invalid_value",
+                    field=f"treatment.where[{k}].value",
+                )
 
     def daily(self, cond: exp.Expr, values: list[exp.Expr]) -> dict[str, npt.NDArray[Any]]:
         """Per person and local day inside the panel, the ``values`` aggregated over rows passing ``cond``."""

@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -124,6 +125,9 @@ def fit_uplift(store: ProjectStore, spec: UpliftSpec, timezone: str, start: date
             field="treatment",
         )
     test = _held_out(data.panel.user_id[person], spec.seed)
+    if min(int(test.sum()), int((~test).sum())) < 2:
+        raise UserloopError("too few people to learn from and to grade on held-out ones", code="model_no_data",
+                            field="treatment")  # fmt: skip
     model = learn(x[~test], treated[~test], y[~test], spec.learner, spec.seed)
     curves = qini(model(x[test]), treated[test], y[test])
     scored = data.eligible_at(data.panel.days)
@@ -267,19 +271,40 @@ def _regressor(seed: int) -> Any:
     )  # fmt: skip
 
 
-def learn(x: F, treated: npt.NDArray[np.bool_], y: F, learner: Learner, seed: int = 0) -> Any:
-    """Fit the T- or X-learner; return a function from a feature matrix to predicted uplift."""
+def learn(x: F, treated: npt.NDArray[np.bool_], y: F, learner: Learner, seed: int = 0) -> Callable[[F], F]:
+    """Fit the T- or X-learner; return a function from a feature matrix to predicted uplift.
+
+    The trees are fitted and read on one thread (threadpoolctl, scikit-learn's own dependency): on a server
+    that shares its cores with queries, OpenMP's spinning threads cost more than they save."""
     if min(int(treated.sum()), int((~treated).sum())) < 20:
         raise UserloopError("each arm needs at least 20 rows to learn an uplift", code="model_no_data",
                             field="treatment")  # fmt: skip
-    mu1 = _regressor(seed).fit(x[treated], y[treated])
-    mu0 = _regressor(seed).fit(x[~treated], y[~treated])
-    if learner == "t":
-        return lambda z: mu1.predict(z) - mu0.predict(z)
-    tau1 = _regressor(seed).fit(x[treated], y[treated] - mu0.predict(x[treated]))
-    tau0 = _regressor(seed).fit(x[~treated], mu1.predict(x[~treated]) - y[~treated])
+    with _one_thread():
+        mu1 = _regressor(seed).fit(x[treated], y[treated])
+        mu0 = _regressor(seed).fit(x[~treated], y[~treated])
+        if learner == "t":
+            return _Predict(lambda z: mu1.predict(z) - mu0.predict(z))
+        tau1 = _regressor(seed).fit(x[treated], y[treated] - mu0.predict(x[treated]))
+        tau0 = _regressor(seed).fit(x[~treated], mu1.predict(x[~treated]) - y[~treated])
     e = float(treated.mean())
-    return lambda z: e * tau0.predict(z) + (1 - e) * tau1.predict(z)
+    return _Predict(lambda z: e * tau0.predict(z) + (1 - e) * tau1.predict(z))
+
+
+def _one_thread() -> Any:
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+@dataclass(frozen=True)
+class _Predict:
+    """A fitted learner's predictions, read on one thread."""
+
+    fn: Callable[[F], F]
+
+    def __call__(self, z: F) -> F:
+        with _one_thread():
+            return np.asarray(self.fn(z), dtype=np.float64)
 
 
 def qini(score: F, treated: npt.NDArray[np.bool_], y: F, points: int = 100) -> Curves:
