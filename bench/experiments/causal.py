@@ -1,0 +1,102 @@
+"""Causal estimators graded against the simulator's truth over many seeds (issue 15 items 6 and 7).
+
+    python -m bench.experiments.causal [--only did|uplift] [--seeds 10] [--users 6000]
+
+Figures (one JSON line each, then a summary line per estimator):
+
+* ``did_seed``: per seed, the true membership ATT (extra orders per member-day, ``membership_att``), the matched
+  DiD estimate and its 95% interval, whether it covers, the naive before/after estimate and whether *it* covers,
+  and the estimates without IPCW (``cut``: later joiners dropped unweighted; ``keep``: never censored).
+* ``did_coverage``: share of seeds whose DiD interval covers the truth (the acceptance: it covers; the naive
+  before/after does not), mean relative bias of each variant.
+* ``uplift_seed`` / ``uplift_ratio``: per seed, the true mean coupon uplift of the top 20% by predicted uplift
+  over that of everyone (a random 20% in expectation), for the T- and X-learner; the acceptance is >= 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench.harness import report, timed
+from tests.experiment.causal_sim import load
+
+from userloop.experiment.did import DidSpec, difference_in_differences
+from userloop.sim import SimConfig
+from userloop.sim.config import MembershipConfig
+from userloop.sim.membership import membership_att
+from userloop.store import Workspace
+
+BENCH = "experiments_causal"
+PROGRAMME = MembershipConfig(launch_day=40, campaign_day=80, campaign_days=7, campaign_lift=2.0, join_rate=0.001)
+
+
+def did_seed(seed: int, users: int, root: Path) -> dict[str, Any]:
+    """One simulated business: the truth, the DiD (three censorings) and the naive comparisons."""
+    config = SimConfig(users=users, days=120, end_date=date(2024, 4, 20), seed=seed, membership=PROGRAMME)
+    path, truth = load(config, root / f"did-{seed}")
+    att = membership_att(truth).orders_per_member_day
+    spec = DidSpec(had_done=("register",), did_lately=("push_received",), start=config.start_date, end=config.end_date)
+    out: dict[str, Any] = {"seed": seed, "truth": att}
+    with Workspace.open(path, read_only=True) as ws:
+        store, zone = ws.project("default"), ws.project_info("default").timezone
+        with timed() as t:
+            found = difference_in_differences(store, spec, zone)
+        for censor in ("cut", "keep"):
+            other = difference_in_differences(store, spec.model_copy(update={"censor": censor}), zone)
+            out[f"did_{censor}"] = other.effect.estimate
+    out |= {
+        "did": found.effect.estimate,
+        "low": found.effect.low,
+        "high": found.effect.high,
+        "covers": found.effect.low < att < found.effect.high,
+        "before_after": found.before_after.estimate,
+        "before_after_covers": found.before_after.low < att < found.before_after.high,
+        "members_vs_others": found.members_vs_others.estimate,
+        "matched": found.matched,
+        "joiners": found.joiners,
+        "seconds": t.seconds,
+    }
+    return out
+
+
+def run_did(seeds: list[int], users: int) -> int:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            row = did_seed(seed, users, Path(tmp))
+            rows.append(row)
+            report(BENCH, "did_seed", row["did"], "orders/member-day", **{k: v for k, v in row.items() if k != "did"})
+    covered = sum(r["covers"] for r in rows) / len(rows)
+    naive = sum(r["before_after_covers"] for r in rows) / len(rows)
+    bias = {k: statistics.mean(r[k] / r["truth"] - 1 for r in rows) for k in ("did", "did_cut", "did_keep")}
+    report(BENCH, "did_coverage", covered, "share", seeds=len(rows), users=users, naive_before_after_covers=naive,
+           relative_bias_weighted=bias["did"], relative_bias_cut=bias["did_cut"],
+           relative_bias_keep=bias["did_keep"], target="DiD covers; before/after does not")  # fmt: skip
+    return 0 if covered >= 0.8 and naive == 0 else 1
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.experiments.causal")
+    parser.add_argument("--only", choices=("did", "uplift"))
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--users", type=int, default=6_000)
+    args = parser.parse_args(argv)
+    seeds = list(range(1, args.seeds + 1))
+    failed = 0
+    if args.only in (None, "did"):
+        failed += run_did(seeds, args.users)
+    if args.only in (None, "uplift"):
+        from bench.experiments.causal_uplift import run_uplift
+
+        failed += run_uplift(seeds[:5])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
