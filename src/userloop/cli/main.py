@@ -82,6 +82,12 @@ SUBCOMMANDS: dict[str, dict[str, Lazy]] = {
         "diagnose": Lazy("userloop.cli.member_diagnosis_cmd", "diagnose", "Diagnose a member programme: levels and "
                          "flows, growth sources, points liability, benefits, members vs non-members."),
     },
+    "experiments": {
+        "did": Lazy("userloop.cli.causal_cmd", "did", "The effect of a treatment event by difference-in-differences "
+                    "with matched controls, beside the naive comparisons."),
+        "uplift": Lazy("userloop.cli.causal_cmd", "uplift", "Who is persuadable: T- or X-learner on a randomized "
+                       "treatment, Qini curve, top-uplift people."),
+    },
 }  # fmt: skip
 
 
