@@ -66,7 +66,9 @@ DEADLINE_S = 150.0
 class Facts:
     """In-memory facts: everyone has an e-mail address and lives in Shanghai."""
 
-    def load(self, persons: Sequence[int], props: frozenset[str], journey: Journey) -> Mapping[int, interpreter.Facts]:
+    def load(
+        self, persons: Sequence[int], props: frozenset[str], journey: Journey, at: datetime
+    ) -> Mapping[int, interpreter.Facts]:
         return {p: interpreter.Person(p, ZONE, ZONE, props={"email": f"u{p}@example.com"}) for p in persons}
 
 

@@ -136,3 +136,26 @@ def test_a_journey_naming_a_missing_programme_or_wallet_is_refused_at_start(env:
         {"node": "c", "field": "branches.0.when.all.0.programme", "message": "no member programme 'nope'"},
         {"node": "p", "field": "wallet", "message": "programme 'club' has no wallet 'coins'"},
     ]
+
+
+def test_a_broadcast_tells_members_apart_by_level_and_points(env: Env) -> None:
+    """A scheduled entry steps people in batches that share a first step by what the journey reads of them: the
+    membership facts are part of that, so a gold member and a base member do not share one."""
+    people = [Person("gold"), Person("rich"), Person("base"), Person("stranger")]
+    env.add_people(people)
+    club = _club(env)
+    gold, rich, base, stranger = (env.keys[p.did] for p in people)
+    for person in (gold, rich, base):
+        join(env.meta, club, person, T0 - timedelta(days=30))
+    with env.meta.session.begin() as s:
+        s.execute(update(MemberRow).where(MemberRow.person == gold).values(level=1))
+    ledger = ledger_of(env.meta, club)
+    ledger.post({"op": "earn", "person": rich, "amount": 600, "request_id": "seed"}, T0)
+    # points that lapse before the broadcast do not count: base's 900 are gone by then
+    lapsing = {"op": "earn", "person": base, "amount": 900, "request_id": "old", "expires_at": T0 + timedelta(hours=1)}
+    ledger.post(lapsing, T0)
+    doc = {**THANKS, "name": "broadcast", "entry": {"kind": "schedule", "once_at": "2026-03-02T12:00:00"}}
+    env.start(doc, T0 - timedelta(minutes=1))
+    env.engine().step(T0 + timedelta(hours=3))  # 11:00 UTC = 19:00 in Shanghai, after the 12:00 broadcast
+    later = T0 + timedelta(days=1)
+    assert [ledger.balance(p, "points", later).spendable for p in (gold, rich, base, stranger)] == [50, 605, 10, 10]

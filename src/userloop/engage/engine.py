@@ -62,9 +62,12 @@ class DuckFacts:
     def __init__(self, store: ProjectStore, meta: MetaStore, project: Project, zone_property: str) -> None:
         self.store, self.meta, self.project, self.zone_property = store, meta, project, zone_property
 
-    def load(self, persons: Sequence[int], props: frozenset[str], journey: Journey) -> Mapping[int, interp.Facts]:
+    def load(
+        self, persons: Sequence[int], props: frozenset[str], journey: Journey, at: datetime
+    ) -> Mapping[int, interp.Facts]:
         needs = needs_of(journey) | Needs(props=props)
-        return load_facts(self.store, self.meta, self.project, persons, needs, zone_property=self.zone_property)
+        return load_facts(self.store, self.meta, self.project, persons, needs, zone_property=self.zone_property,
+                          at=at)  # fmt: skip
 
 
 @dataclass
@@ -246,7 +249,7 @@ class JourneyEngine:
             return
         # each person's own zone: people grouped by zone, each group fired once per local day
         people = self._audience(entry.segment)
-        facts = self.stepper.facts.load(people, frozenset(), journey)
+        facts = self.stepper.facts.load(people, frozenset(), journey, now)
         by_zone: dict[str, list[int]] = {}
         for p in people:
             by_zone.setdefault(facts[p].zone, []).append(p)
@@ -271,7 +274,7 @@ class JourneyEngine:
         allowed = set(self._audience(entry.segment)) if entry.segment is not None else None
         people = [p for p, d in dated.items() if d is not None and (allowed is None or p in allowed)]
         journey = self.stepper.definition(row.id, row.version)
-        facts = self.stepper.facts.load(people, frozenset(), journey)
+        facts = self.stepper.facts.load(people, frozenset(), journey, now)
         due: dict[tuple[str, date], list[int]] = {}
         for p in people:
             z = facts[p].zone

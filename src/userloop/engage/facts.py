@@ -30,14 +30,16 @@ import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlglot import exp
 
+from userloop.core.clock import utcnow
 from userloop.core.errors import NotFoundError
 from userloop.engage.interpreter import Person
 from userloop.engage.journey import (
@@ -53,7 +55,7 @@ from userloop.engage.journey import (
     TagIs,
     Wait,
 )
-from userloop.membership.ledger_tables import PointsBalance
+from userloop.membership.ledger_tables import PointsLot
 from userloop.membership.members import MemberRow, ProgrammeRow
 from userloop.profile import history, segments
 from userloop.profile import tags as tag_store
@@ -97,13 +99,13 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 @dataclass(frozen=True)
 class Needs:
     """The facts a journey (or several, merged with ``|``) may read: property, tag, segment and model names, and
-    the member programmes whose membership it reads."""
+    the membership facts it reads as ``(programme, field, wallet)``."""
 
     props: frozenset[str] = frozenset()
     tags: frozenset[str] = frozenset()
     segments: frozenset[int] = frozenset()
     models: frozenset[str] = frozenset()
-    programmes: frozenset[str] = frozenset()
+    members: frozenset[tuple[str, str, str]] = frozenset()
 
     def __or__(self, other: Needs) -> Needs:
         return Needs(
@@ -111,11 +113,11 @@ class Needs:
             self.tags | other.tags,
             self.segments | other.segments,
             self.models | other.models,
-            self.programmes | other.programmes,
+            self.members | other.members,
         )
 
     def __bool__(self) -> bool:
-        return bool(self.props or self.tags or self.segments or self.models or self.programmes)
+        return bool(self.props or self.tags or self.segments or self.models or self.members)
 
 
 def needs_of(journey: Journey) -> Needs:
@@ -137,7 +139,7 @@ def needs_of(journey: Journey) -> Needs:
     tags: set[str] = set()
     segs: set[int] = set()
     models: set[str] = set()
-    programmes: set[str] = set()
+    members: set[tuple[str, str, str]] = set()
     for when in whens:
         for c in when.all:
             match c:
@@ -150,8 +152,8 @@ def needs_of(journey: Journey) -> Needs:
                 case ModelIs():
                     models.add(c.model)
                 case MemberIs():
-                    programmes.add(c.programme)
-    return Needs(frozenset(props), frozenset(tags), frozenset(segs), frozenset(models), frozenset(programmes))
+                    members.add((c.programme, c.field, c.wallet))
+    return Needs(frozenset(props), frozenset(tags), frozenset(segs), frozenset(models), frozenset(members))
 
 
 # loading ------------------------------------------------------------------------------------------------------
@@ -172,14 +174,15 @@ def load_facts(
     needs: Needs,
     *,
     zone_property: str = "$timezone",
+    at: datetime | None = None,
 ) -> Loaded:
     """The :class:`~userloop.engage.interpreter.Person` facts of every person in ``persons`` that ``needs``
     names, read with one statement per kind of fact for the whole batch.
 
     Every key in ``persons`` gets a :class:`Person`, also one the project has no profile for (empty properties,
     the project's zone). ``zone`` is the person's ``zone_property`` when it is a valid IANA zone, else
-    ``info.timezone``; ``project_zone`` is ``info.timezone``. The result's ``warnings`` say which facts are
-    missing for everyone (see the module's doc).
+    ``info.timezone``; ``project_zone`` is ``info.timezone``. Points balances are as of ``at`` (naive UTC; now
+    when None). The result's ``warnings`` say which facts are missing for everyone (see the module's doc).
     """
     ids = sorted({int(p) for p in persons})
     warnings: list[str] = []
@@ -194,7 +197,7 @@ def load_facts(
             model_values = _models(session, project, sorted(needs.models), warnings)
         finally:
             session.unregister(IDS_VIEW)
-    memberships = _memberships(meta, info, sorted(needs.programmes), ids, warnings)
+    memberships = _memberships(meta, info, sorted({m[0] for m in needs.members}), ids, at or utcnow(), warnings)
     project_zone = info.timezone
     out: dict[int, Person] = {}
     for p in ids:
@@ -394,13 +397,20 @@ def _models(session: Any, project: ProjectStore, names: list[str], warnings: lis
 
 
 def _memberships(
-    meta: MetaStore, info: Project, names: list[str], ids: list[int], warnings: list[str]
+    meta: MetaStore, info: Project, names: list[str], ids: list[int], at: datetime, warnings: list[str]
 ) -> dict[int, dict[str, dict[str, Any]]]:
     """``person → {programme: {"member": True, "level": n, "points:<wallet>": balance}}`` for the active members
-    among ``ids`` of each programme named, from the member system's tables (a few statements per programme)."""
+    among ``ids`` of each programme named, from the member system's tables (a few statements per programme).
+
+    A balance is what the member can spend at ``at``: the remaining points of their lots that are unlocked and
+    not lapsed by then (as :meth:`userloop.membership.ledger.Ledger.balance` counts), not the wallet row, which
+    is as of the member's last write."""
     out: dict[int, dict[str, dict[str, Any]]] = {}
     if not names or not ids:
         return out
+    lot = PointsLot
+    live = (lot.remaining > 0, lot.expired.is_(False), lot.reversed.is_(False), lot.spendable_at <= at,
+            or_(lot.expires_at.is_(None), lot.expires_at > at))  # fmt: skip
     with meta.session() as s:
         for name in names:
             pid = s.scalar(select(ProgrammeRow.id).where(ProgrammeRow.project_id == info.id, ProgrammeRow.name == name))
@@ -411,11 +421,12 @@ def _memberships(
                 here = (MemberRow.programme_id == pid, MemberRow.person.in_(chunk), MemberRow.status == "active")
                 for person, level in s.execute(select(MemberRow.person, MemberRow.level).where(*here)):
                     out.setdefault(int(person), {})[name] = {"member": True, "level": int(level)}
-                held = (PointsBalance.programme_id == pid, PointsBalance.person.in_(chunk))
-                rows = s.execute(
-                    select(PointsBalance.person, PointsBalance.wallet, PointsBalance.spendable).where(*held)
+                balances = (
+                    select(lot.person, lot.wallet, func.sum(lot.remaining))
+                    .where(lot.programme_id == pid, lot.person.in_(chunk), *live)
+                    .group_by(lot.person, lot.wallet)
                 )
-                for person, wallet, spendable in rows:
+                for person, wallet, spendable in s.execute(balances):
                     facts = out.get(int(person), {}).get(name)
                     if facts is not None:
                         facts[f"points:{wallet}"] = int(spendable)

@@ -62,7 +62,11 @@ ADDRESS_PROPERTY = {"email": "email", "sms": "phone", "push": "push_token"}
 class FactsSource(Protocol):
     """Where the runtime learns about people (:mod:`userloop.engage.facts` reads the project's profiles)."""
 
-    def load(self, persons: Sequence[int], props: frozenset[str], journey: Journey) -> Mapping[int, interp.Facts]: ...
+    def load(
+        self, persons: Sequence[int], props: frozenset[str], journey: Journey, at: datetime
+    ) -> Mapping[int, interp.Facts]:
+        """The facts of ``persons`` that ``journey`` (and ``props``) read, as of ``at`` (naive UTC)."""
+        ...
 
 
 @dataclass
@@ -122,7 +126,7 @@ class _EventBatch:
         if key not in self.loaded:
             journey = self.st.definition(jid, version)
             self.loaded[key] = _Loaded(self.st._row(jid), journey, version)
-            self.facts[key] = self.st.facts.load(self.persons, self.st._props(journey), journey)
+            self.facts[key] = self.st.facts.load(self.persons, self.st._props(journey), journey, self.now)
             self.effects[key], self.counts[key], self.new[key] = [], Counter(), []
         return self.loaded[key], self.facts[key]
 
@@ -311,7 +315,7 @@ class Stepper:
         journey, jid = loaded.journey, loaded.row.id
         result = Entered()
         persons = list(dict.fromkeys(persons))
-        facts = self.facts.load(persons, self._props(journey), journey)
+        facts = self.facts.load(persons, self._props(journey), journey, at)
         signature = _signature_of(journey, self._seed(jid))
         unless = journey.entry.unless if isinstance(journey.entry, EventEntry) else None
         steps: dict[tuple[Any, ...], _Group] = {}
@@ -533,7 +537,7 @@ class Stepper:
         for (jid, version), group in by_journey.items():
             journey = self.definition(jid, version)
             loaded = _Loaded(self._row(jid), journey, version)
-            facts = self.facts.load([r["person"] for r in group], self._props(journey), journey)
+            facts = self.facts.load([r["person"] for r in group], self._props(journey), journey, now)
             effects: list[dict[str, Any]] = []
             counts: Counter[tuple[str, str]] = Counter()
             changes: list[dict[str, Any]] = []
@@ -936,7 +940,7 @@ def _signature_of(journey: Journey, seed: str) -> Callable[[interp.Facts, int], 
     part = journey.model_copy(update={"nodes": [n for n in journey.nodes if n.id in reach]})
     needs = needs_of(part)
     props, tags = sorted(needs.props), sorted(needs.tags)
-    segs, models = sorted(needs.segments), sorted(needs.models)
+    segs, models, members = sorted(needs.segments), sorted(needs.models), sorted(needs.members)
     nodes = journey.by_id()
     splits = [
         (rules.split_seed(seed, n.id), [b.percent for b in n.branches])
@@ -952,6 +956,7 @@ def _signature_of(journey: Journey, seed: str) -> Callable[[interp.Facts, int], 
             *(_hashable(f.tag(t)) for t in tags),
             *(f.in_segment(s) for s in segs),
             *(_hashable(f.model(m)) for m in models),
+            *(_hashable(f.member(*m)) for m in members),
             *(interp.pick(s, person, percents) for s, percents in splits),
         )
 

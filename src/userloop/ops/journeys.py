@@ -417,7 +417,7 @@ def preview_journey(ctx: OpContext, req: PreviewJourney) -> JourneyPreview:
     saved = _catalog(ctx).get(_ref(req.journey))
     at = utcnow() if req.at is None else req.at.astimezone(UTC).replace(tzinfo=None) if req.at.tzinfo else req.at
     settings = load_settings(ctx.ws.meta, ctx.info.id)
-    loaded = load_facts(ctx.store, ctx.ws.meta, ctx.info, [req.person], needs_of(saved.definition),
+    loaded = load_facts(ctx.store, ctx.ws.meta, ctx.info, [req.person], needs_of(saved.definition), at=at,
                         zone_property=settings.zone_property)  # fmt: skip
     facts = loaded[req.person]
     stepper = Stepper(ctx.ws.meta, ctx.info, _NoFacts())
@@ -460,7 +460,7 @@ def preview_journey(ctx: OpContext, req: PreviewJourney) -> JourneyPreview:
 class _NoFacts:
     """The preview's stepper reads history only; its facts come from the preview itself."""
 
-    def load(self, persons: Any, props: Any, journey: Any) -> dict[int, Any]:
+    def load(self, persons: Any, props: Any, journey: Any, at: Any) -> dict[int, Any]:
         return {}
 
 
