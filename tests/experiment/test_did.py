@@ -4,6 +4,7 @@ not; the cell means are recounted by brute force from the raw records."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date, datetime
 from pathlib import Path
@@ -11,8 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
+from typer.testing import CliRunner
 
 from tests.experiment.causal_sim import load
+from userloop.cli.main import app
 from userloop.core.errors import NotFoundError, UserloopError
 from userloop.experiment.did import DidSpec, difference_in_differences, explain
 from userloop.experiment.did_estimate import DidEstimate
@@ -181,3 +184,17 @@ def _brute_force(rows: list[tuple[int, str, datetime]], passive: frozenset[str],
                     total += orders[j][t] - mean - (pre_j - pre_c)
                     member_days += 1
     return total / member_days
+
+
+def test_the_command_line_prints_the_operations_reply(business: tuple[Path, pa.Table]) -> None:
+    path, _ = business
+    args = ["experiments", "did", "--had-done", "register", "--start", str(CONFIG.start_date), "--end",
+            str(CONFIG.end_date), "-w", str(path), "--json"]  # fmt: skip
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    reply = json.loads(result.output)
+    found = _estimate(path, SPEC)
+    assert reply["effect"]["estimate"] == pytest.approx(found.effect.estimate)
+    assert reply["matched"] == found.matched and len(reply["sentences"]) == 3
+    bad = CliRunner().invoke(app, ["experiments", "did", "--where", "programme", "-w", str(path), "--json"])
+    assert bad.exit_code == 2 and json.loads(bad.output)["error"]["code"] == "invalid"

@@ -88,6 +88,7 @@ class DidEstimate:
     cohorts: int
     controls: int
     treated_days: int
+    matched_ids: npt.NDArray[np.int64]
 
 
 @dataclass
@@ -206,6 +207,7 @@ def estimate(panel: Panel, design: Design = Design(), summed: bool = False) -> D
         cohorts=sums.cohorts,
         controls=int(control_people.sum()),
         treated_days=int(sums.n.sum()),
+        matched_ids=panel.user_id[sums.n > 0],
     )
 
 
