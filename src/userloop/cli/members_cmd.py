@@ -271,3 +271,24 @@ def members_evaluate(
                           f"{r['members']} members evaluated: {r['up']} up, {r['down']} down / "
                           f"读取 {r['events']} 个事件，计入成长值 {r['growth']}；评定 {r['members']} 名会员："
                           f"升级 {r['up']}，降级 {r['down']}"])  # fmt: skip
+
+
+@members_app.command("run-once")
+def members_run_once(
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH, project: Project_ = "default", json_out: Json_ = False
+) -> None:
+    """Run the membership pass once: growth, levels, expiries, benefits, tasks, events (what the server repeats).
+    运行一次会员处理：成长值、等级、积分过期、权益、任务、事件（服务会自动重复运行）。"""
+    from userloop.cli.dispatch import as_json, call
+
+    out = Out(json_out)
+    with out.errors():
+        r = as_json("membership.pass", call(workspace, "membership.pass", project=project))
+        text = [f"{p['programme']}: {p['evaluated']} members evaluated, {p['up']} up, {p['down']} down, "
+                f"{p['points_expired']} points expired, {p['coupons']} coupons granted, {p['birthdays']} birthday "
+                f"packs, {p['bonus_points']} multiplier points / 评定 {p['evaluated']} 名会员，升级 {p['up']}，"
+                f"降级 {p['down']}，过期积分 {p['points_expired']}，发放优惠券 {p['coupons']}，生日礼包 "
+                f"{p['birthdays']}，等级加倍积分 {p['bonus_points']}" for p in r["programmes"]]  # fmt: skip
+        text.append(f"{r['tasks_completed']} tasks completed, {r['events_written']} events written / "
+                    f"完成任务 {r['tasks_completed']}，写入事件 {r['events_written']}")  # fmt: skip
+        out.emit(r, text=text)

@@ -90,6 +90,8 @@ class MemberRow(Base):
     vip_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=None)
     birthday: Mapped[date | None] = mapped_column(Date, nullable=True, default=None)
     zone: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    #: when the member last left (None while active): the diagnosis counts month ends and leaves by it
+    left_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=None)
 
 
 class GrowthEntry(Base):
@@ -259,11 +261,12 @@ class Member:
     vip_until: datetime | None
     birthday: date | None
     zone: str | None
+    left_at: datetime | None = None
 
     @classmethod
     def of(cls, row: MemberRow) -> Member:
         return cls(row.id, row.programme_id, row.person, row.status, row.joined_at, row.level, row.level_since,
-                   row.below_since, row.vip_since, row.vip_until, row.birthday, row.zone)  # fmt: skip
+                   row.below_since, row.vip_since, row.vip_until, row.birthday, row.zone, row.left_at)  # fmt: skip
 
 
 def join(
@@ -291,6 +294,7 @@ def join(
                 s.add(LevelChange(programme_id=programme.id, member_id=row.id, person=person, from_level=row.level,
                                   to_level=0, at=at, reason="rejoin"))  # fmt: skip
             row.status, row.joined_at, row.level, row.level_since, row.below_since = "active", at, 0, at, None
+            row.left_at = None
         if birthday is not None:
             row.birthday = birthday
         if zone is not None:
@@ -299,11 +303,13 @@ def join(
         return Member.of(row)
 
 
-def leave(meta: MetaStore, programme: SavedProgramme, person: int) -> Member:
-    """``person`` leaves: their row stays (status ``left``), nothing more is earned or evaluated."""
+def leave(meta: MetaStore, programme: SavedProgramme, person: int, at: datetime | None = None) -> Member:
+    """``person`` leaves at ``at`` (default now): their row stays (status ``left``, ``left_at``), nothing more is
+    earned or evaluated. Leaving again keeps the first ``left_at``."""
     with meta.session.begin() as s:
         row = _member_row(s, programme, person)
-        row.status = "left"
+        if row.status != "left":
+            row.status, row.left_at = "left", at or utcnow()
         return Member.of(row)
 
 

@@ -61,6 +61,7 @@ DOMAINS = (
     "programmes",
     "members",
     "causal",
+    "membership_pass",
 )
 
 

@@ -16,6 +16,7 @@ from userloop.query.engine import ResultCache
 from userloop.service.guards import GuardConfig, Guards
 from userloop.service.jobs import profiles, rejects_retention, user_models
 from userloop.service.journeys import JourneysLoop
+from userloop.service.membership import MembershipLoop
 from userloop.service.scheduler import Scheduler
 from userloop.store import owner
 from userloop.store.duck import ProjectStore
@@ -53,6 +54,8 @@ class ServiceConfig:
     horizon_days: int | None = None
     #: seconds between two passes of the journeys engine (a load of new events wakes it at once)
     journeys_tick: float = 1.0
+    #: seconds between two membership passes (growth, levels, expiries, benefits, tasks; a load wakes it at once)
+    membership_tick: float = 5.0
 
     def __post_init__(self) -> None:
         """Refuse bad model options when the service is configured, not at the first nightly run."""
@@ -88,6 +91,7 @@ class Runtime:
         self.guards = Guards(self.config.guards)
         self.query_cache = ResultCache()
         self.journeys = JourneysLoop(self.ws, tick=self.config.journeys_tick)
+        self.membership = MembershipLoop(self.ws, tick=self.config.membership_tick)
 
     def start(self) -> None:
         for project in self.ws.meta.projects():
@@ -95,11 +99,13 @@ class Runtime:
         self.loader.start()
         self.scheduler.start()
         self.journeys.start()
+        self.membership.start()
         owner.claim(self.path, self.url)
         self.session_token = self._session_token()
         _tune_gc()
 
     def stop(self) -> None:
+        self.membership.stop()
         self.journeys.stop()
         self.scheduler.stop()
         self.loader.stop(drain=True)
@@ -110,9 +116,11 @@ class Runtime:
         self.ws.close()
 
     def _loaded(self, project: str, store: ProjectStore) -> None:
-        """After each load of the spool: the door's rules again, and the journeys woken for the new events."""
+        """After each load of the spool: the door's rules again, the journeys and the member programmes woken for
+        the new events."""
         self._refresh_rules(project, store)
         self.journeys.wake()
+        self.membership.wake()
 
     def _refresh_rules(self, project: str, store: ProjectStore) -> None:
         self.door.rules[project] = rules_for(self.ws, project, store)

@@ -1,0 +1,216 @@
+"""The membership pass on a real workspace with events loaded: growth credited, levels up, the level's coupons
+granted exactly once (run twice, a crash mid-way, a used-up benefit restocked), the ledger's expiry run, the
+level's points multiplier on check-in rewards only, and the membership events written once; and the service's
+loop running the pass on its own."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from sqlalchemy import func, insert, select, update
+
+from tests.conftest import rows
+from userloop.benefits import BenefitRow, GrantRow
+from userloop.core.clock import utcnow
+from userloop.ingest.api import load_table
+from userloop.membership import benefit_grants, runner
+from userloop.membership.accounts import ledger_of
+from userloop.membership.engagement import check_in
+from userloop.membership.ledger import Earn
+from userloop.membership.members import Programmes, SavedProgramme, get_member, join
+from userloop.membership.runner import run_pass
+from userloop.service.membership import MembershipLoop
+from userloop.store import ProjectStore, Workspace
+from userloop.store.meta import MetaStore, Project
+
+SECRET = b"k" * 32
+#: Events happen at T and are loaded at T; the pass runs an hour later (12:00 and 13:00 in Asia/Shanghai).
+T = datetime(2026, 3, 10, 4, 0)
+PASS = T + timedelta(hours=1)
+DEFINITION: dict[str, Any] = {
+    "name": "club", "title": {"zh": "俱乐部", "en": "Club"}, "timezone": "Asia/Shanghai",
+    "growth": {"rules": [{"name": "spend", "event": "order_paid",
+                          "amount": {"kind": "per_property", "property": "order_amount"}}]},
+    "levels": [
+        {"name": "base", "title": {"zh": "普通", "en": "Member"}, "threshold": 0},
+        {"name": "silver", "title": {"zh": "白银", "en": "Silver"}, "threshold": 100,
+         "benefits": [{"kind": "coupon", "benefit": "welcome", "count": 2},
+                      {"kind": "points_multiplier", "multiplier": 2.5}]},
+        {"name": "gold", "title": {"zh": "黄金", "en": "Gold"}, "threshold": 500,
+         "benefits": [{"kind": "coupon", "benefit": "gold_gift"}]},
+    ],
+    "check_in": {"points": 10},
+}  # fmt: skip
+
+
+def ms(at: datetime) -> int:
+    return int(at.replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def orders(store: ProjectStore, amounts: dict[str, float], at: datetime, *, loaded: datetime | None = None) -> None:
+    table = pa.Table.from_pylist([
+        {"type": "track", "event": "order_paid", "distinct_id": d, "time": ms(at), "event_id": f"o-{d}-{ms(at)}",
+         "order_amount": a} for d, a in amounts.items()
+    ])  # fmt: skip
+    result = load_table(store, table, source="runner-test", now_ms=None if loaded is None else ms(loaded))
+    assert result.rejected == 0, result
+
+
+def person_keys(store: ProjectStore) -> dict[str, int]:
+    return {str(d): int(u) for u, d in rows(store, "SELECT user_id, first_id FROM {users}")}  # type: ignore[call-overload]
+
+
+def setup(ws: Workspace, *, gold_stock: int | None = None) -> tuple[MetaStore, Project, ProjectStore, SavedProgramme]:
+    meta, store = ws.meta, ws.project("default")
+    project = meta.project("default")
+    assert project is not None
+    with meta.session.begin() as s:
+        s.execute(insert(BenefitRow), [{"project_id": project.id, "name": "welcome", "amount": 5.0},
+                                       {"project_id": project.id, "name": "gold_gift", "amount": 50.0,
+                                        "stock": gold_stock}])  # fmt: skip
+    return meta, project, store, Programmes(meta, project).create(DEFINITION)
+
+
+def grants(meta: MetaStore, person: int) -> dict[str, int]:
+    with meta.session() as s:
+        found = s.execute(select(BenefitRow.name, func.count()).join(GrantRow, GrantRow.benefit_id == BenefitRow.id)
+                          .where(GrantRow.person == person).group_by(BenefitRow.name)).all()  # fmt: skip
+    return {str(n): int(c) for n, c in found}
+
+
+def event_counts(store: ProjectStore) -> dict[str, tuple[int, int]]:
+    found = rows(store, "SELECT event, count(*), count(DISTINCT event_id) FROM {events} "
+                        "WHERE event_id LIKE 'membership:%' GROUP BY event")  # fmt: skip
+    return {str(e): (int(n), int(d)) for e, n, d in found}  # type: ignore[call-overload]
+
+
+def three_members(meta: MetaStore, store: ProjectStore, saved: SavedProgramme) -> tuple[int, int, int]:
+    orders(store, {"silver": 150, "gold": 620, "base": 40}, T, loaded=T)
+    keys = person_keys(store)
+    for name in ("silver", "gold", "base"):
+        join(meta, saved, keys[name], T - timedelta(days=1))
+    return keys["silver"], keys["gold"], keys["base"]
+
+
+def test_a_pass_credits_growth_raises_levels_grants_once_expires_and_writes_events_once(workspace: Workspace) -> None:
+    meta, project, store, saved = setup(workspace)
+    silver, gold, base = three_members(meta, store, saved)
+    ledger_of(meta, saved).post(Earn(person=base, request_id="short", amount=7, expires_at=T + timedelta(minutes=30)),
+                                T)  # fmt: skip
+    done = run_pass(meta, project, store, PASS, secret=SECRET)
+    (club,) = done.programmes
+    assert (club.up, club.down, club.full, club.levels_granted, club.coupons) == (2, 0, True, 2, 3)
+    assert (club.lots_expired, club.points_expired) == (1, 7)
+    assert [get_member(meta, saved, p).level for p in (silver, gold, base)] == [1, 2, 0]
+    assert grants(meta, silver) == {"welcome": 2}
+    assert grants(meta, gold) == {"gold_gift": 1}  # the level reached, not the one skipped on the way
+    assert grants(meta, base) == {}
+    again = run_pass(meta, project, store, PASS + timedelta(minutes=5), secret=SECRET)
+    assert (again.programmes[0].full, again.programmes[0].coupons, again.events_written) == (False, 0, 0)
+    assert grants(meta, silver) == {"welcome": 2}
+    assert event_counts(store) == {"$member_joined": (3, 3), "$member_level_up": (2, 2), "$points_earned": (1, 1),
+                                   "$points_expired": (1, 1)}  # fmt: skip
+    # the next local day (Asia/Shanghai: 16:00 UTC) brings the full evaluation again, and nothing twice
+    next_day = run_pass(meta, project, store, datetime(2026, 3, 10, 16, 0), secret=SECRET)
+    assert (next_day.programmes[0].full, next_day.programmes[0].coupons) == (True, 0)
+
+
+def test_coupons_exactly_once_through_a_crash_mid_pass_and_a_used_up_benefit(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meta, project, store, saved = setup(workspace, gold_stock=1)
+    silver, gold, _ = three_members(meta, store, saved)
+    real_done, calls = benefit_grants._done, []
+
+    def crash_on_second(conn: Any, *args: Any) -> None:
+        calls.append(args)
+        if len(calls) == 2:
+            raise RuntimeError("killed inside the second change's transaction")
+        real_done(conn, *args)
+
+    monkeypatch.setattr(benefit_grants, "_done", crash_on_second)
+    with pytest.raises(RuntimeError):
+        run_pass(meta, project, store, PASS, secret=SECRET)
+    monkeypatch.undo()
+    assert grants(meta, silver) == {"welcome": 2} and grants(meta, gold) == {}  # the first change committed
+    first = run_pass(meta, project, store, PASS, secret=SECRET).programmes[0]
+    assert (first.levels_granted, first.coupons, first.failed) == (1, 1, 0)
+    assert grants(meta, silver) == {"welcome": 2} and grants(meta, gold) == {"gold_gift": 1}
+    # a second member reaches gold when its one unit is gone: kept, and granted after a restock
+    orders(store, {"late": 900}, T + timedelta(hours=2), loaded=T + timedelta(hours=2))
+    late = person_keys(store)["late"]
+    join(meta, saved, late, T)
+    orders(store, {"late": 1}, T + timedelta(hours=3), loaded=T + timedelta(hours=3))
+    used_up = run_pass(meta, project, store, T + timedelta(hours=3), secret=SECRET).programmes[0]
+    assert (used_up.up, used_up.levels_granted, used_up.failed) == (1, 0, 1)
+    with meta.session.begin() as s:
+        s.execute(update(BenefitRow).where(BenefitRow.name == "gold_gift").values(stock=5))
+    restocked = run_pass(meta, project, store, T + timedelta(hours=4), secret=SECRET).programmes[0]
+    assert (restocked.levels_granted, restocked.coupons, restocked.failed) == (1, 1, 0)
+    run_pass(meta, project, store, T + timedelta(hours=5), secret=SECRET)
+    assert [grants(meta, p) for p in (silver, gold, late)] == [{"welcome": 2}, {"gold_gift": 1}, {"gold_gift": 1}]
+    with meta.session() as s:
+        assert s.scalar(select(BenefitRow.granted).where(BenefitRow.name == "gold_gift")) == 2
+    assert event_counts(store)["$member_level_up"] == (3, 3)
+
+
+def test_the_crash_of_a_later_step_loses_and_doubles_nothing(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meta, project, store, saved = setup(workspace)
+    silver, _, _ = three_members(meta, store, saved)
+
+    def killed(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("killed in the engagement pass")
+
+    monkeypatch.setattr(runner.engagement, "run_pass", killed)
+    with pytest.raises(RuntimeError):
+        run_pass(meta, project, store, PASS, secret=SECRET)
+    monkeypatch.undo()
+    assert event_counts(store) == {}
+    done = run_pass(meta, project, store, PASS, secret=SECRET)
+    assert done.programmes[0].coupons == 0 and grants(meta, silver) == {"welcome": 2}
+    assert event_counts(store)["$member_level_up"] == (2, 2)
+
+
+def test_the_level_multiplier_applies_to_check_in_rewards_by_the_level_held_then(workspace: Workspace) -> None:
+    meta, project, store, saved = setup(workspace)
+    silver, gold, base = three_members(meta, store, saved)
+    run_pass(meta, project, store, PASS, secret=SECRET)  # silver and gold reached at PASS
+    check_in(meta, saved, silver, PASS + timedelta(hours=1), secret=SECRET)  # silver: 10 × 2.5
+    check_in(meta, saved, gold, PASS - timedelta(minutes=30), secret=SECRET)  # still base then: 10
+    check_in(meta, saved, base, PASS + timedelta(hours=1), secret=SECRET)  # base: 10
+    ledger = ledger_of(meta, saved)
+    ledger.post(Earn(person=silver, request_id="api-earn", amount=100), PASS + timedelta(hours=1))  # not multiplied
+    later = PASS + timedelta(hours=2)
+    done = run_pass(meta, project, store, later, secret=SECRET).programmes[0]
+    assert (done.multiplied, done.bonus_points) == (3, 15)
+    run_pass(meta, project, store, later + timedelta(minutes=1), secret=SECRET)
+    balances = [ledger.balance(p, "points", later).spendable for p in (silver, gold, base)]
+    assert balances == [125, 10, 10]
+    earned = rows(store, "SELECT person_key, points FROM (SELECT user_id AS person_key, points FROM {events} "
+                         "WHERE event = '$points_earned') ORDER BY 1, 2")  # fmt: skip
+    assert sorted(int(p) for u, p in earned if u == silver) == [10, 15, 100]  # type: ignore[call-overload]
+
+
+def test_the_service_loop_runs_the_pass_on_its_own(workspace: Workspace) -> None:
+    meta, _, store, saved = setup(workspace)
+    now = utcnow()
+    orders(store, {"silver": 150}, now - timedelta(minutes=1))
+    (person,) = person_keys(store).values()
+    join(meta, saved, person, now - timedelta(days=1))
+    loop = MembershipLoop(workspace, tick=0.05)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not grants(meta, person):
+            time.sleep(0.05)
+    finally:
+        loop.stop()
+    assert get_member(meta, saved, person).level == 1
+    assert grants(meta, person) == {"welcome": 2}
+    assert loop.passes >= 1
