@@ -128,8 +128,11 @@ class Matcher:
         for k, had in enumerate(panel.recent, start=len(panel.flags)):
             self.flag_bits |= (_window(had, pre, 0) > 0).astype(np.int64) << k
         self.bits = len(panel.flags) + len(panel.recent)
+        # The hazard of treatment by recent count, activity and flags: people who could not be treated (gone,
+        # unregistered) are mostly inactive, and pooling them with the rest would understate everyone's hazard.
         capped = np.minimum(self.recent, design.recent_cap).astype(np.int64)
-        self.hazard_key = capped * (1 << self.bits) + self.flag_bits
+        active = np.searchsorted([1, 4, 11], self.active, side="right").astype(np.int64)
+        self.hazard_key = (capped * 4 + active) * (1 << self.bits) + self.flag_bits
         self.hazard = self._hazard()
 
     def key(self, rows: I, d: int, summed: bool) -> I:
