@@ -55,8 +55,6 @@ def test_the_app_checks_in_once_a_day_and_reads_its_streak_and_tasks(server: Ser
     assert [(t["task"], t["count"], t["completed"]) for t in tasks] == [("share", 0, False)]
     operator = httpx.get(f"{server.url}/api/v1/members/{PERSON}/check-ins", headers=server.admin).json()
     assert operator["days"] == shown["days"]
-    run = httpx.post(f"{server.url}/api/v1/membership/run", headers=server.admin, json={})
-    assert run.status_code == 200, run.text
 
 
 def test_no_token_or_a_forged_one_is_refused_and_nothing_is_written(server: Server) -> None:

@@ -1,11 +1,10 @@
-"""Operations on members' check-ins and tasks (:mod:`userloop.membership.engagement`), and the pass that counts
-tasks, settles rewards and writes the member system's events (:mod:`userloop.membership.report`).
+"""Operations on members' check-ins and tasks (:mod:`userloop.membership.engagement`).
 
 The operator API: ``GET``/``POST /api/v1/members/{person}/check-ins`` (a member's check-ins and streak; check in
-on the member's behalf, e.g. relayed by the business's backend), ``GET /api/v1/members/{person}/tasks`` (progress
-in the current periods), ``POST /api/v1/membership/run`` (the pass, which the service repeats on its own). The
-member's own app reaches the same through ``/app/v1/member/…`` with a member token
-(:mod:`userloop.api.routers.member_app_engagement`).
+on the member's behalf, e.g. relayed by the business's backend) and ``GET /api/v1/members/{person}/tasks``
+(progress in the current periods). Tasks are counted and rewards booked by the membership pass
+(``membership.pass``, which the service repeats on its own). The member's own app reaches the same through
+``/app/v1/member/…`` with a member token (:mod:`userloop.api.routers.member_app_engagement`).
 """
 
 from __future__ import annotations
@@ -16,10 +15,10 @@ from pydantic import Field
 
 from userloop.core.clock import utcnow
 from userloop.engage.secrets import SecretBox
-from userloop.membership import engagement, report
+from userloop.membership import engagement
 from userloop.membership.engagement import CheckedIn, CheckIns, TaskProgress
 from userloop.membership.members import Programmes, SavedProgramme
-from userloop.ops.base import MAX_ROW_ID, OpContext, ProjectScoped, Strict, operation
+from userloop.ops.base import MAX_ROW_ID, OpContext, ProjectScoped, operation
 
 ProgrammeId = Annotated[int, Field(ge=1, le=MAX_ROW_ID, description="The programme (default 1).")]
 
@@ -63,26 +62,3 @@ def check_in(ctx: OpContext, req: _Member) -> CheckedIn:
 def tasks(ctx: OpContext, req: _Member) -> list[TaskProgress]:
     """Counted events, whether the task is done this period, and how many times it was done in all."""
     return engagement.task_progress(ctx.ws.meta, programme_of(ctx, req.programme), req.person, utcnow())
-
-
-class RunRequest(ProjectScoped):
-    expiring_days: Annotated[int, Field(ge=1, le=365, description="Announce lots lapsing within this many days.")] = (
-        report.EXPIRING_DAYS
-    )
-
-
-class RunResult(Strict):
-    events_read: int = Field(description="Events the tasks read.")
-    tasks_completed: int
-    rewards_settled: int = Field(description="Rewards left open by an earlier crash or a used-up benefit, booked now.")
-    events_written: int = Field(description="Membership events written to the events table.")
-
-
-@operation("membership.run", "POST", "/api/v1/membership/run", right="write", store_writes=True,
-           summary="Count tasks, book open rewards and write the member system's events (safe to repeat)")  # fmt: skip
-def run(ctx: OpContext, req: RunRequest) -> RunResult:
-    """One pass over every active programme of the project, then one batch of membership events."""
-    done = engagement.run_pass(ctx.ws.meta, ctx.info, ctx.store, utcnow(), secret=coupon_secret(ctx),
-                               expiring_days=req.expiring_days)  # fmt: skip
-    return RunResult(events_read=done.events_read, tasks_completed=done.tasks_completed,
-                     rewards_settled=done.rewards_settled, events_written=done.events_written)  # fmt: skip
