@@ -120,7 +120,7 @@ def grant(
     expires = now + timedelta(days=benefit.valid_days)
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     inserted = conn.execute(
-        dialect.insert(GrantRow.__table__).on_conflict_do_nothing(index_elements=["key"]),
+        dialect.insert(GrantRow.__table__).on_conflict_do_nothing(index_elements=["key"]).returning(GrantRow.key),
         {
             "key": key,
             "project_id": project_id,
@@ -130,8 +130,8 @@ def grant(
             "granted_at": now,
             "expires_at": expires,
         },
-    )
-    if not inserted.rowcount:
+    ).first()
+    if inserted is None:  # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING
         first = conn.execute(select(GrantRow.code, GrantRow.expires_at).where(GrantRow.key == key)).one()
         return Granted(name, benefit.amount, benefit.threshold, first.code, first.expires_at)
     taken = conn.execute(
