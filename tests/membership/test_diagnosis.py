@@ -24,7 +24,7 @@ import typer
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from tests.collect.serving import Server
+from tests.collect.serving import LAUNCH, Server
 from tests.store.metadb import meta_url
 from userloop.benefits import BenefitRow, grant, grant_key
 from userloop.cli.lazy import load
@@ -106,10 +106,10 @@ def _members(meta: MetaStore, programme: SavedProgramme, ids: dict[str, int]) ->
     move("u3", 2, _t(2026, 8, 20))
     move("u3", 1, _t(2026, 11, 1), "period_end")
     join(meta, programme, ids["u4"], _t(2026, 10, 5))
-    leave(meta, programme, ids["u4"])
+    leave(meta, programme, ids["u4"], _t(2026, 11, 12))
     join(meta, programme, ids["u5"], _t(2026, 6, 1))
     move("u5", 1, _t(2026, 7, 1))
-    leave(meta, programme, ids["u5"])
+    leave(meta, programme, ids["u5"], _t(2026, 11, 1))
     join(meta, programme, ids["u5"], _t(2026, 11, 10))  # rejoins at the base: a 1 → 0 change
     join(meta, programme, ids["u6"], _t(2026, 11, 19))
     with meta.session() as s:
@@ -343,7 +343,12 @@ def test_an_unknown_programme_is_a_404(built: Built) -> None:
 def test_the_route_answers_the_same_and_refuses_clearly(built: Built) -> None:
     op = find("members.diagnosis")
     assert (op.method, op.path, op.right) == ("GET", "/api/v1/programmes/{name}/diagnosis", "read")
-    server = Server(built.path, "", built.admin_token).start()
+    server = Server(built.path, "", built.admin_token)
+    # no membership pass: the service would book today's expiries and growth into the workspace diagnosed as of
+    # AS_OF, and the route's answer would rightly differ from the one computed before
+    frozen = LAUNCH.replace("scheduler_tick=0.2,", "scheduler_tick=0.2, membership_tick=None,")
+    server.spawn(frozen, [str(built.path), str(server.port), str(server.max_body), str(server.max_records),
+                          str(server.rate), str(server.failed_auths_per_minute)])  # fmt: skip
     try:
         url, auth = f"{server.url}/api/v1/programmes/fresh/diagnosis", server.admin
         ok = httpx.get(url, headers=auth, params={"months": 3, "as_of": AS_OF.isoformat()}, timeout=30)

@@ -16,8 +16,10 @@ months of the programme's zone:
 - **members vs non-members** on the profile platform (:mod:`userloop.membership.diagnosis_events`): per-person
   spend, orders and active days in the last 30 and 90 days.
 
-The members table keeps no time of leaving: a member who left counts as a member at every earlier month end and
-leaves in the month of ``as_of``. Sentences in Chinese and English and the HTML page are
+A member who left (``members.left_at``) is a member until that instant: counted at the month ends before it, and
+in the "left" column of the month it falls in. Only the last leave is known: a member who left and rejoined is
+counted as a member throughout. A row that left before ``left_at`` was recorded counts as a member at every earlier
+month end and leaves in the month of ``as_of``. Sentences in Chinese and English and the HTML page are
 :mod:`userloop.membership.diagnosis_report`'s.
 """
 
@@ -86,13 +88,24 @@ def _month_start(index: int, timezone: str) -> datetime:
 @dataclass(frozen=True)
 class Track:
     """One member's path: member from ``since`` (the earlier of joining and the first level change: a member who
-    rejoined keeps the history of before), ``left`` now, the level changes ``(at, to_level)`` in order."""
+    rejoined keeps the history of before), ``left`` now and since ``left_at`` (None: not recorded), the level
+    changes ``(at, to_level)`` in order."""
 
     person: int
     since: datetime
     left: bool
     times: tuple[datetime, ...]
     levels: tuple[int, ...]
+    left_at: datetime | None = None
+
+    def member_at(self, at: datetime, *, final: bool) -> bool:
+        """Not yet gone just before ``at``: never left, or left at ``at`` or later; a leave with no time recorded
+        counts at ``as_of`` only (``final``)."""
+        if not self.left:
+            return True
+        if self.left_at is None:
+            return not final
+        return self.left_at >= at
 
     def level_at(self, at: datetime, *, inclusive: bool = False) -> int | None:
         """The level just before ``at`` (or at ``at`` with ``inclusive``); None when not yet a member."""
@@ -115,26 +128,26 @@ def tracks(meta: MetaStore, programme: SavedProgramme, top: int) -> dict[int, Tr
         for member_id, at, to_level in rows:
             changes[member_id].append((at, min(to_level, top)))
         members = s.execute(
-            select(MemberRow.id, MemberRow.person, MemberRow.joined_at, MemberRow.status).where(
+            select(MemberRow.id, MemberRow.person, MemberRow.joined_at, MemberRow.status, MemberRow.left_at).where(
                 MemberRow.programme_id == programme.id
             )
         )
         out = {}
-        for member_id, person, joined_at, status in members:
+        for member_id, person, joined_at, status, left_at in members:
             path = changes.get(member_id, [])
             since = min([joined_at, *(at for at, _ in path[:1])])
             out[member_id] = Track(
-                person, since, status == "left", tuple(a for a, _ in path), tuple(v for _, v in path)
+                person, since, status == "left", tuple(a for a, _ in path), tuple(v for _, v in path), left_at
             )
     return out
 
 
 def snapshot(all_tracks: Sequence[Track], n_levels: int, period: str, at: datetime, *, final: bool) -> Snapshot:
-    """Members per level just before ``at``; ``final`` (``at`` is ``as_of``) leaves out those who left."""
+    """Members per level just before ``at``, without those gone by then (``final``: ``at`` is ``as_of``)."""
     counts = [0] * n_levels
     for t in all_tracks:
         level = t.level_at(at)
-        if level is not None and not (final and t.left):
+        if level is not None and t.member_at(at, final=final):
             counts[level] += 1
     return Snapshot(period=period, at=at, counts=counts, total=sum(counts))
 
@@ -144,9 +157,9 @@ def flows(all_tracks: Sequence[Track], n_levels: int, period: Period, *, final: 
     matrix = [[0] * (n_levels + 1) for _ in range(n_levels + 1)]
     for t in all_tracks:
         before, after = t.level_at(period.start), t.level_at(period.end)
-        if after is None:
+        if after is None or not t.member_at(period.start, final=False):  # not yet a member, or gone before
             continue
-        column = n_levels if final and t.left else after
+        column = after if t.member_at(period.end, final=final) else n_levels
         matrix[0 if before is None else before + 1][column] += 1
     moves = [(i - 1, j, n) for i, row in enumerate(matrix) for j, n in enumerate(row) if i > 0 and j < n_levels]
     return Flows(

@@ -18,9 +18,11 @@ SELECTION_CAVEAT = Sentence(
     "difference-in-differences estimate with matched controls.",
 )
 LEAVE_TIME_NOTE = Sentence(
-    zh="会员表不记录退会时间：已退会的会员在此前各月末仍计为会员，并计入本月的退会。",
-    en="The members table keeps no time of leaving: members who left count as members at every earlier month end "
-    "and as leaves in the current month.",
+    zh="退会按最近一次退会时间统计：退会后又重新入会的会员全程计为会员；退会时间未记录的会员在此前各月末仍计为会员，"
+    "并计入本月的退会。",
+    en="Leaves count by the latest time of leaving: a member who left and rejoined counts as a member throughout; "
+    "one whose time of leaving was not recorded counts as a member at every earlier month end and as a leave in the "
+    "current month.",
 )
 GRANTS_NOTE = Sentence(
     zh="权益发放按发放时会员所处等级统计，包含会员期间的全部发放（旅程与会员体系共用权益发放表）。",

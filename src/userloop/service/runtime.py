@@ -54,8 +54,9 @@ class ServiceConfig:
     horizon_days: int | None = None
     #: seconds between two passes of the journeys engine (a load of new events wakes it at once)
     journeys_tick: float = 1.0
-    #: seconds between two membership passes (growth, levels, expiries, benefits, tasks; a load wakes it at once)
-    membership_tick: float = 5.0
+    #: seconds between two membership passes (growth, levels, expiries, benefits, tasks; a load wakes it at once);
+    #: None: the service runs none (``userloop members run-once`` does, e.g. to look at a workspace frozen in time)
+    membership_tick: float | None = 5.0
 
     def __post_init__(self) -> None:
         """Refuse bad model options when the service is configured, not at the first nightly run."""
@@ -91,7 +92,8 @@ class Runtime:
         self.guards = Guards(self.config.guards)
         self.query_cache = ResultCache()
         self.journeys = JourneysLoop(self.ws, tick=self.config.journeys_tick)
-        self.membership = MembershipLoop(self.ws, tick=self.config.membership_tick)
+        tick = self.config.membership_tick
+        self.membership = None if tick is None else MembershipLoop(self.ws, tick=tick)
 
     def start(self) -> None:
         for project in self.ws.meta.projects():
@@ -99,13 +101,15 @@ class Runtime:
         self.loader.start()
         self.scheduler.start()
         self.journeys.start()
-        self.membership.start()
+        if self.membership is not None:
+            self.membership.start()
         owner.claim(self.path, self.url)
         self.session_token = self._session_token()
         _tune_gc()
 
     def stop(self) -> None:
-        self.membership.stop()
+        if self.membership is not None:
+            self.membership.stop()
         self.journeys.stop()
         self.scheduler.stop()
         self.loader.stop(drain=True)
@@ -120,7 +124,8 @@ class Runtime:
         the new events."""
         self._refresh_rules(project, store)
         self.journeys.wake()
-        self.membership.wake()
+        if self.membership is not None:
+            self.membership.wake()
 
     def _refresh_rules(self, project: str, store: ProjectStore) -> None:
         self.door.rules[project] = rules_for(self.ws, project, store)
