@@ -34,6 +34,7 @@ from userloop.api.routers import (
     imports,
     member_app,
     member_app_engagement,
+    member_app_exchange,
     operations,
     profiles,
 )
@@ -65,7 +66,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.state.runtime = runtime
     _install_docs(app)
     routers = (health, collector, events, operations, imports, profiles, engage_public, member_app,
-               member_app_engagement)  # fmt: skip
+               member_app_engagement, member_app_exchange)  # fmt: skip
     for module in routers:
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.router.add_api_route(

@@ -162,6 +162,9 @@ CODES: dict[str, ErrorCode] = _codes(
               "`userloop programmes list` shows the programmes"),
     ErrorCode("unknown_member", 404, "That person is not a member of the programme.",
               "`userloop members join` makes them one"),
+    ErrorCode("unknown_exchange_item", 404, "No item of that name in the programme's points exchange."),
+    ErrorCode("exchange_refused", 409, "The member may not redeem this item: below its level, at its limit, or "
+              "no longer a member."),
     # membership: check-ins and tasks
     ErrorCode("check_in_disabled", 409, "The programme has no daily check-in.",
               "add a `check_in` part to the programme's definition"),

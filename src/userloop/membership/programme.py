@@ -269,6 +269,19 @@ class Task(_Part):
     limit: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
 
+class Exchange(_Part):
+    """An item of the points exchange (积分兑换): a member of at least ``min_level`` spends ``points`` of ``wallet``
+    for one of the journeys' benefit ``benefit`` (a coupon, from its stock), at most ``limit`` times each."""
+
+    name: Slug
+    title: Title
+    benefit: Annotated[str, Field(min_length=1, max_length=100)]
+    points: Annotated[int, Field(ge=1, le=MAX_POINTS)]
+    wallet: Slug = "points"
+    min_level: Annotated[int, Field(ge=0, le=49)] = 0
+    limit: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+
 # the programme ---------------------------------------------------------------------------------------------
 class Programme(_Part):
     """A member programme's definition (one version of it).
@@ -297,6 +310,7 @@ class Programme(_Part):
     downgrade: Downgrade = Field(default_factory=Never)
     check_in: CheckIn | None = None
     tasks: Annotated[list[Task], Field(max_length=100)] = Field(default_factory=list)
+    exchange: Annotated[list[Exchange], Field(max_length=200)] = Field(default_factory=list)
 
     @property
     def thresholds(self) -> list[int]:
@@ -391,6 +405,10 @@ def _coherence(p: Programme) -> list[dict[str, str]]:
     _unique(err, "wallets", [w.name for w in p.wallets])
     _unique(err, "growth.rules", [r.name for r in p.growth.rules])
     _unique(err, "tasks", [t.name for t in p.tasks])
+    _unique(err, "exchange", [x.name for x in p.exchange])
+    for i, x in enumerate(p.exchange):
+        if x.min_level >= len(p.levels):
+            err(f"exchange.{i}.min_level", f"there is no level {x.min_level} (levels 0 to {len(p.levels) - 1})")
     wallets = {w.name for w in p.wallets}
     for path, wallet in _wallet_uses(p):
         if wallet not in wallets:
@@ -427,6 +445,7 @@ def _wallet_uses(p: Programme) -> list[tuple[str, str]]:
     uses = [(f"{path}.wallet", r.wallet) for path, r in _rewards(p) if r.points]
     if p.check_in is not None and p.check_in.points:
         uses.append(("check_in.wallet", p.check_in.wallet))
+    uses += [(f"exchange.{i}.wallet", x.wallet) for i, x in enumerate(p.exchange)]
     for i, level in enumerate(p.levels):
         for j, b in enumerate(level.benefits):
             if isinstance(b, BirthdayPack) and b.points:
@@ -445,6 +464,7 @@ def benefit_names(p: Programme) -> list[tuple[str, str]]:
                 names += [(f"levels.{i}.benefits.{j}.benefits.{k}", n) for k, n in enumerate(b.benefits)]
     for path, reward in _rewards(p):
         names += [(f"{path}.benefits.{k}", n) for k, n in enumerate(reward.benefits)]
+    names += [(f"exchange.{i}.benefit", x.benefit) for i, x in enumerate(p.exchange)]
     return names
 
 

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from userloop.core.clock import utcnow
 from userloop.core.errors import ValidationError
+from userloop.membership.exchange_types import ExchangeRequestId, Redeemed
 from userloop.ops.base import MAX_ROW_ID, OpContext, ProjectScoped, Strict, operation
 from userloop.ops.programmes import ProgrammeName, catalog
 
@@ -117,7 +118,8 @@ def _utc(at: datetime | None) -> datetime:
     return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
 
 
-def _shown(ctx: OpContext, saved: Any, member: Any) -> MemberShown:
+def shown(ctx: OpContext, saved: Any, member: Any) -> MemberShown:
+    """A member as the faces show them: level names, the qualifying growth now and what the next level needs."""
     from userloop.membership import levels
 
     d = saved.definition
@@ -147,7 +149,7 @@ def join_member(ctx: OpContext, req: Join) -> MemberShown:
         check_timezone(req.zone)
     saved = catalog(ctx).get(req.programme)
     member = members.join(ctx.ws.meta, saved, req.person, _utc(req.at), birthday=req.birthday, zone=req.zone)
-    return _shown(ctx, saved, member)
+    return shown(ctx, saved, member)
 
 
 @operation("members.show", "GET", "/api/v1/members/{person}", right="read",
@@ -157,7 +159,7 @@ def show_member(ctx: OpContext, req: MemberRef) -> MemberShown:
     from userloop.membership import members
 
     saved = catalog(ctx).get(req.programme)
-    return _shown(ctx, saved, members.get_member(ctx.ws.meta, saved, req.person))
+    return shown(ctx, saved, members.get_member(ctx.ws.meta, saved, req.person))
 
 
 @operation("members.list", "GET", "/api/v1/members", right="read",
@@ -179,7 +181,7 @@ def leave_member(ctx: OpContext, req: MemberRef) -> MemberShown:
     from userloop.membership import members
 
     saved = catalog(ctx).get(req.programme)
-    return _shown(ctx, saved, members.leave(ctx.ws.meta, saved, req.person))
+    return shown(ctx, saved, members.leave(ctx.ws.meta, saved, req.person))
 
 
 @operation("members.vip", "POST", "/api/v1/members/{person}/vip", right="write",
@@ -189,7 +191,7 @@ def set_vip(ctx: OpContext, req: Vip) -> MemberShown:
     from userloop.membership import members
 
     saved = catalog(ctx).get(req.programme)
-    return _shown(ctx, saved, members.set_vip(ctx.ws.meta, saved, req.person, _utc(req.since), _utc(req.until)))
+    return shown(ctx, saved, members.set_vip(ctx.ws.meta, saved, req.person, _utc(req.since), _utc(req.until)))
 
 
 @operation("members.evaluate", "POST", "/api/v1/members/evaluate", right="admin",
@@ -223,3 +225,20 @@ def level_changes(ctx: OpContext, req: Changes) -> list[ChangeShown]:
     return [ChangeShown(id=c.id, person=c.person, event=c.event, from_level=c.from_level, to_level=c.to_level,
                         at=c.at, reason=c.reason)
             for c in members.changes_since(ctx.ws.meta, saved.id, req.after, req.limit)]  # fmt: skip
+
+
+class RedeemRequest(MemberRef):
+    item: Annotated[str, Field(min_length=1, max_length=40, description="The exchange item's name.")]
+    request_id: ExchangeRequestId
+
+
+@operation("members.redeem", "POST", "/api/v1/members/{person}/exchange", right="write",
+           summary="Redeem points for an item of the points exchange (积分兑换), once per request id")  # fmt: skip
+def redeem(ctx: OpContext, req: RedeemRequest) -> Redeemed:
+    """The member spends the item's price and gets its coupon; a retry with the request id returns the first."""
+    from userloop.engage.secrets import SecretBox
+    from userloop.membership import exchange
+
+    saved = catalog(ctx).get(req.programme)
+    secret = SecretBox.for_workspace(ctx.ws.path).derive("links")
+    return exchange.redeem(ctx.ws.meta, saved, req.person, req.item, req.request_id, utcnow(), secret=secret)

@@ -29,7 +29,7 @@ from userloop.store.meta import Project
 router = APIRouter(tags=["member-app"])
 
 
-def _programme(rt: Runtime, authorization: str | None) -> tuple[SavedProgramme, int]:
+def member_programme(rt: Runtime, authorization: str | None) -> tuple[SavedProgramme, int]:
     """The programme and person a member token stands for (the token is checked by the points routes' rule)."""
     ledger, person = _member(rt, authorization)
     with rt.ws.meta.session() as s:
@@ -40,7 +40,7 @@ def _programme(rt: Runtime, authorization: str | None) -> tuple[SavedProgramme, 
 
 @router.post("/app/v1/member/check-in", summary="Check in today (member token); a repeat the same day books nothing")
 async def member_check_in(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> CheckedIn:
-    saved, person = _programme(rt, authorization)
+    saved, person = member_programme(rt, authorization)
     secret = rt.journeys.box.derive("links")
     return await run_in_threadpool(engagement.check_in, rt.ws.meta, saved, person, utcnow(), secret=secret)
 
@@ -51,11 +51,11 @@ def member_check_ins(
     authorization: Annotated[str | None, Header()] = None,
     limit: Annotated[int, Field(ge=1, le=366)] = 31,
 ) -> CheckIns:
-    saved, person = _programme(rt, authorization)
+    saved, person = member_programme(rt, authorization)
     return engagement.check_ins(rt.ws.meta, saved, person, utcnow(), limit=limit)
 
 
 @router.get("/app/v1/member/tasks", summary="The member's progress on each task, this period (member token)")
 def member_tasks(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> list[TaskProgress]:
-    saved, person = _programme(rt, authorization)
+    saved, person = member_programme(rt, authorization)
     return engagement.task_progress(rt.ws.meta, saved, person, utcnow())
