@@ -5,16 +5,20 @@ loop running the pass on its own."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 from sqlalchemy import func, insert, select, update
+from typer.testing import CliRunner
 
 from tests.conftest import rows
 from userloop.benefits import BenefitRow, GrantRow
+from userloop.cli.members_cmd import members_app
 from userloop.core.clock import utcnow
 from userloop.ingest.api import load_table
 from userloop.membership import benefit_grants, runner
@@ -214,3 +218,19 @@ def test_the_service_loop_runs_the_pass_on_its_own(workspace: Workspace) -> None
     assert get_member(meta, saved, person).level == 1
     assert grants(meta, person) == {"welcome": 2}
     assert loop.passes >= 1
+
+
+def test_the_command_runs_one_pass_in_process(tmp_path: Path) -> None:
+    ws, _ = Workspace.init(tmp_path / "ws")
+    meta, _, store, saved = setup(ws)
+    now = utcnow()
+    orders(store, {"silver": 150}, now - timedelta(minutes=1))
+    (person,) = person_keys(store).values()
+    join(meta, saved, person, now - timedelta(days=1))
+    ws.close()
+    shown = CliRunner().invoke(members_app, ["run-once", "-w", str(tmp_path / "ws"), "--json"], catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    (club,) = json.loads(shown.output)["programmes"]
+    assert (club["programme"], club["up"], club["coupons"]) == ("club", 1, 2)
+    text = CliRunner().invoke(members_app, ["run-once", "-w", str(tmp_path / "ws")], catch_exceptions=False)
+    assert "0 coupons granted" in text.output and "发放优惠券 0" in text.output
