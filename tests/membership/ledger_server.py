@@ -25,7 +25,9 @@ from userloop.service.guards import GuardConfig
 from userloop.service.runtime import ServiceConfig
 from userloop.api.server import serve
 guards = GuardConfig(address_rate=1e9, address_burst=1e9, key_rate=1e9, key_burst=1e9, failed_auths_per_minute=1e6)
-serve(Path(sys.argv[1]), ServiceConfig(port=int(sys.argv[2]), guards=guards, scheduler_tick=0.5), announce=False)
+# no membership pass: its expiry would race the crash test's own expiry runs
+serve(Path(sys.argv[1]), ServiceConfig(port=int(sys.argv[2]), guards=guards, scheduler_tick=0.5, membership_tick=None),
+      announce=False)
 """
 
 PROGRAMME: dict[str, Any] = {
