@@ -15,6 +15,10 @@ from sqlalchemy.engine import Engine
 
 import userloop.benefits
 import userloop.engage.tables
+import userloop.membership.engagement_tables
+import userloop.membership.ledger_tables
+import userloop.membership.members
+import userloop.membership.runner_tables
 import userloop.profile.segments
 import userloop.profile.tags
 import userloop.query.insights
