@@ -25,8 +25,9 @@ from userloop.membership import benefit_grants, runner
 from userloop.membership.accounts import ledger_of
 from userloop.membership.engagement import check_in
 from userloop.membership.ledger import Earn
-from userloop.membership.members import Programmes, SavedProgramme, get_member, join
+from userloop.membership.members import LevelChange, Programmes, SavedProgramme, get_member, join
 from userloop.membership.runner import run_pass
+from userloop.membership.runner_tables import LevelGrantRow, PassStateRow
 from userloop.service.membership import MembershipLoop
 from userloop.store import ProjectStore, Workspace
 from userloop.store.meta import MetaStore, Project
@@ -121,6 +122,19 @@ def test_a_pass_credits_growth_raises_levels_grants_once_expires_and_writes_even
     # the next local day (Asia/Shanghai: 16:00 UTC) brings the full evaluation again, and nothing twice
     next_day = run_pass(meta, project, store, datetime(2026, 3, 10, 16, 0), secret=SECRET)
     assert (next_day.programmes[0].full, next_day.programmes[0].coupons) == (True, 0)
+    with meta.session() as s:  # the upgrades granted long enough ago are behind the cursor, their rows dropped
+        ups = s.scalars(select(LevelChange.id).where(LevelChange.to_level > LevelChange.from_level)).all()
+        assert s.get(PassStateRow, saved.id).levels_low == max(ups)  # type: ignore[union-attr]
+        assert s.scalar(select(func.count()).select_from(LevelGrantRow)) == 0
+    # falling and climbing back is a new reach: the level's coupons again, once
+    with meta.session.begin() as s:
+        s.add(LevelChange(programme_id=saved.id, member_id=get_member(meta, saved, silver).id, person=silver,
+                          from_level=1, to_level=0, at=datetime(2026, 3, 11), reason="grace"))  # fmt: skip
+        s.add(LevelChange(programme_id=saved.id, member_id=get_member(meta, saved, silver).id, person=silver,
+                          from_level=0, to_level=1, at=datetime(2026, 3, 12), reason="upgrade"))  # fmt: skip
+    for minutes in (0, 1):
+        run_pass(meta, project, store, datetime(2026, 3, 12, 1, minutes), secret=SECRET)
+    assert grants(meta, silver) == {"welcome": 4}
 
 
 def test_coupons_exactly_once_through_a_crash_mid_pass_and_a_used_up_benefit(
@@ -128,15 +142,16 @@ def test_coupons_exactly_once_through_a_crash_mid_pass_and_a_used_up_benefit(
 ) -> None:
     meta, project, store, saved = setup(workspace, gold_stock=1)
     silver, gold, _ = three_members(meta, store, saved)
-    real_done, calls = benefit_grants._done, []
+    real_grant, calls = benefit_grants._grant_units, []
 
-    def crash_on_second(conn: Any, *args: Any) -> None:
+    def crash_on_second(*args: Any) -> int:
         calls.append(args)
-        if len(calls) == 2:
-            raise RuntimeError("killed inside the second change's transaction")
-        real_done(conn, *args)
+        granted = real_grant(*args)
+        if len(calls) == 2:  # one call per change: silver's (its two units), then gold's
+            raise RuntimeError("killed inside the second change's transaction, after its grant")
+        return granted
 
-    monkeypatch.setattr(benefit_grants, "_done", crash_on_second)
+    monkeypatch.setattr(benefit_grants, "_grant_units", crash_on_second)
     with pytest.raises(RuntimeError):
         run_pass(meta, project, store, PASS, secret=SECRET)
     monkeypatch.undo()

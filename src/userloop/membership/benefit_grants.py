@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, String, and_, cast, exists, extract, or_, select
+from sqlalchemy import Connection, and_, delete, exists, extract, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from userloop import benefits
@@ -49,12 +49,14 @@ from userloop.membership.ledger import Earn
 from userloop.membership.members import LevelChange, MemberRow, SavedProgramme
 from userloop.membership.policy import MAX_POINTS
 from userloop.membership.programme import BirthdayPack, Coupon, Level, PointsMultiplier, birthday_window
-from userloop.membership.runner_tables import PassDoneRow
+from userloop.membership.runner_tables import LevelGrantRow, PassDoneRow, PassStateRow
 from userloop.store.meta import MetaStore
 
 log = logging.getLogger(__name__)
 #: Causes handled per kind per pass (a backlog drains over the next passes).
 BATCH = 5_000
+#: How long after an upgrade's coupons were granted the cursor may pass it (see :func:`_advance`).
+SETTLE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -109,12 +111,15 @@ def _grant_units(
 
 
 def level_coupons(meta: MetaStore, saved: SavedProgramme, now: datetime, *, secret: bytes) -> Given:
-    """Grant the coupons of the levels reached by level changes not yet handled (oldest first, :data:`BATCH`)."""
+    """Grant the coupons of the levels reached by upgrades not yet handled (oldest first, :data:`BATCH`), then move
+    the programme's cursor over those handled (:func:`_advance`)."""
     levels = saved.definition.levels
-    h = LevelChange
+    h, g = LevelChange, LevelGrantRow
+    low = _levels_low(meta, saved.id)
+    granted_already = exists().where(g.programme_id == saved.id, g.change_id == h.id)
     stmt = (
         select(h.id, h.member_id, h.person, h.to_level, h.at)
-        .where(h.programme_id == saved.id, h.to_level > h.from_level, _not_done(saved.id, "level", cast(h.id, String)))
+        .where(h.programme_id == saved.id, h.id > low, h.to_level > h.from_level, ~granted_already)
         .order_by(h.id)
         .limit(BATCH)
     )
@@ -131,13 +136,42 @@ def level_coupons(meta: MetaStore, saved: SavedProgramme, now: datetime, *, secr
                                   _reach(c, change.id, change.at, saved.definition.timezone), j), now, secret)
                     for j, c in coupons
                 )  # fmt: skip
-                _done(conn, saved.id, "level", str(change.id), now)
+                conn.execute(insert(g).values(programme_id=saved.id, change_id=change.id, done_at=now))
         except UserloopError as exc:  # an unknown or used-up benefit: nothing of this change stays; retried
             log.warning("level coupons of change %s (programme %s) not granted: %s", change.id, saved.id, exc)
             given += Given(failed=1)
             continue
         given += Given(causes=1, coupons=granted)
+    _advance(meta, saved.id, low, now)
     return given
+
+
+def _levels_low(meta: MetaStore, programme_id: int) -> int:
+    with meta.engine.connect() as conn:
+        found = conn.execute(select(PassStateRow.levels_low).where(PassStateRow.programme_id == programme_id))
+        return int(found.scalar() or 0)
+
+
+def _advance(meta: MetaStore, programme_id: int, low: int, now: datetime) -> None:
+    """Move ``levels_low`` up to the last upgrade granted at least :data:`SETTLE` ago below the first one not
+    granted, and drop the grant rows it passes. On PostgreSQL a smaller id may commit after a larger one; an
+    upgrade below the cursor still invisible would belong to a transaction open that long, which no evaluation
+    holds (the argument of :mod:`userloop.membership.report`)."""
+    h, g = LevelChange, LevelGrantRow
+    with meta.engine.begin() as conn:
+        granted = exists().where(g.programme_id == programme_id, g.change_id == h.id)
+        gap = conn.execute(select(func.min(h.id)).where(h.programme_id == programme_id, h.id > low,
+                                                        h.to_level > h.from_level, ~granted)).scalar()  # fmt: skip
+        settled = [g.programme_id == programme_id, g.done_at <= now - SETTLE]
+        if gap is not None:
+            settled.append(g.change_id < gap)
+        bound = conn.execute(select(func.max(g.change_id)).where(*settled)).scalar()
+        if bound is None or bound <= low:
+            return
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(PassStateRow).values(programme_id=programme_id, levels_low=bound)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["programme_id"], set_={"levels_low": bound}))
+        conn.execute(delete(g).where(g.programme_id == programme_id, g.change_id <= bound))
 
 
 def periodic_coupons(meta: MetaStore, saved: SavedProgramme, now: datetime, *, secret: bytes) -> Given:

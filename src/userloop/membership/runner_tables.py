@@ -1,11 +1,15 @@
 """What the membership pass (:mod:`userloop.membership.runner`) remembers between runs, in the metadata database.
 
 - ``member_pass_state``: per programme, the local day (in the programme's zone) of the last full level
-  evaluation, so it runs once per local day;
-- ``member_pass_done``: the causes the pass has finished, by ``kind`` and ``ref`` (``level``: a level change whose
-  coupons were granted; ``birthday``: a member's birthday pack of a year; ``multiplier``: a reward whose level
-  multiplier was booked). Each is written in the transaction of the work it records, or after idempotent writes,
-  so a crash at any point neither loses nor doubles anything; the pass reads what is not done yet.
+  evaluation, so it runs once per local day, and ``levels_low``: every upgrade in ``level_history`` up to this id
+  has had its coupons granted (the pass reads above it only);
+- ``member_level_grants``: the upgrades above ``levels_low`` whose coupons were granted (dropped as the cursor
+  passes them);
+- ``member_pass_done``: the other causes the pass has finished, by ``kind`` and ``ref`` (``birthday``: a member's
+  birthday pack of a year; ``multiplier``: a reward whose level multiplier was booked).
+
+Each row is written in the transaction of the work it records, or after idempotent writes, so a crash at any point
+neither loses nor doubles anything; the pass reads what is not done yet.
 
 The Alembic revision for these tables is the lead's (0004); instants are naive UTC.
 """
@@ -28,10 +32,21 @@ class PassStateRow(Base):
 
     programme_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     evaluated_day: Mapped[date | None] = mapped_column(Date, nullable=True, default=None)
+    levels_low: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LevelGrantRow(Base):
+    """An upgrade (a ``level_history`` row) whose level's coupons were granted."""
+
+    __tablename__ = "member_level_grants"
+
+    programme_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    change_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    done_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class PassDoneRow(Base):
-    """A cause the pass has finished: ``kind`` (``level``, ``birthday``, ``multiplier``) and its ``ref``."""
+    """A cause the pass has finished: ``kind`` (``birthday``, ``multiplier``) and its ``ref``."""
 
     __tablename__ = "member_pass_done"
 
@@ -41,4 +56,4 @@ class PassDoneRow(Base):
     done_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-TABLES = (PassStateRow, PassDoneRow)
+TABLES = (PassStateRow, LevelGrantRow, PassDoneRow)
