@@ -62,7 +62,9 @@ class Caller:
             raise HTTPException(403, f"this token is for project {self.project_name!r} only, not {name!r}")
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
+    """The running service (async: FastAPI runs a plain ``def`` dependency in its thread pool, a hop per request
+    that costs more than the attribute read)."""
     rt: Runtime = request.app.state.runtime
     return rt
 

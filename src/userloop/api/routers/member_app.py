@@ -89,7 +89,8 @@ def member_points(
 async def member_spend(
     request: Request, rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None
 ) -> Posted:
-    ledger, person = _member(rt, authorization)  # credentials first: no body is read for a stranger
+    # credentials first: no body is read for a stranger; in the thread pool, as the lookup reads the database
+    ledger, person = await run_in_threadpool(_member, rt, authorization)
     try:
         body = SpendOwn.model_validate_json(await request.body())
     except PydanticValidationError as exc:
