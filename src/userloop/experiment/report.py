@@ -25,6 +25,9 @@ proportions and in means, the delta method for relative lifts, the chi-square sa
 **Return on benefits**: the revenue per person a branch adds over its control, divided by the benefits' cost per
 person it adds (元 of GMV per 元 of coupons), when it spends any. The sample ratio check (Fabijan et al., KDD
 2019) alerts below p 0.001; its alert says that every other number of that experiment is suspect.
+
+The reply (:class:`Report` and its rows) lives in :mod:`userloop.experiment.report_types`, which loads without the
+engines.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlglot import exp
 
@@ -44,6 +46,16 @@ from userloop.core.errors import NotFoundError, ValidationError
 from userloop.engage.journey import Journey, RandomSplit, Split, StrategySet
 from userloop.engage.settings import load as load_settings
 from userloop.experiment import assignment
+from userloop.experiment.report_types import (
+    Against,
+    ArmRow,
+    Comparison,
+    Metric,
+    Report,
+    Return,
+    Sentence,
+    SrmCheck,
+)
 from userloop.experiment.stats import Proportion, adjust, lift, sample_ratio, t_test
 from userloop.query.compile import Context
 from userloop.query.spec import Filter
@@ -222,107 +234,6 @@ def _price(benefit: exp.Expr, prices: Mapping[str, float]) -> exp.Expr:
 
 
 # the report -------------------------------------------------------------------------------------------------------
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Sentence(_Part):
-    """One finding, in Chinese and English."""
-
-    zh: str
-    en: str
-
-
-class ArmRow(_Part):
-    """An arm's totals: people, conversions, revenue, benefits' cost and the guardrails."""
-
-    experiment: str
-    node: str | None
-    variant: str
-    global_control: bool
-    people: int
-    conversions: int
-    conversion_rate: float | None
-    revenue: float
-    revenue_per_person: float | None
-    cost: float
-    cost_per_person: float | None
-    unsubscribed: int
-    complained: int
-    churned: int
-
-
-Metric = Literal["conversion", "revenue_per_person", "unsubscribed", "complained", "churned"]
-
-
-class Comparison(_Part):
-    """One arm against its control on one metric: the difference (``absolute``: proportions as fractions, money
-    per person) or the relative lift, with its 95% interval and p-value (Welch; ``code`` when neutral)."""
-
-    experiment: str
-    node: str | None
-    treatment: str
-    control: str
-    against: Literal["control_branch", "global_control", "control_variant"]
-    metric: Metric
-    scale: Literal["absolute", "relative"]
-    treatment_mean: float | None
-    control_mean: float | None
-    estimate: float
-    low: float
-    high: float
-    p_value: float
-    significant: bool
-    code: str | None = None
-    #: Holm's adjustment over the absolute comparisons of the same experiment and control (every arm and metric);
-    #: None on the relative rows, which repeat their absolute row's test
-    p_adjusted: float | None = None
-
-
-class Return(_Part):
-    """What a branch's benefits returned: revenue and cost per person added over the control, and their ratio
-    (元 of GMV per 元 of benefits), None when the branch spends nothing more than its control."""
-
-    experiment: str
-    node: str | None
-    treatment: str
-    control: str
-    against: Literal["control_branch", "global_control", "control_variant"]
-    revenue_per_person_added: float
-    cost_per_person_added: float
-    return_per_cost: float | None
-
-
-class SrmCheck(_Part):
-    """The sample ratio check of one experiment: people per arm against the planned shares."""
-
-    experiment: str
-    node: str | None
-    arms: list[str]
-    counts: list[int]
-    weights: list[float]
-    p_value: float
-    alert: bool
-
-
-class Report(_Part):
-    """A report after launch (数据分析): arms, comparisons, returns on benefits, sample ratio checks, and the
-    findings in Chinese and English."""
-
-    subject: str
-    kind: Literal["journey", "standalone"]
-    goal: str
-    window_seconds: int
-    money_property: str | None
-    as_of: datetime
-    arms: list[ArmRow]
-    comparisons: list[Comparison]
-    returns: list[Return]
-    srm: list[SrmCheck]
-    sentences: list[Sentence] = []
-    notes: list[Sentence] = []
-
-
 @dataclass(frozen=True)
 class Layout:
     """How to read one experiment's arms: its node (None for a journey's entry or a standalone experiment), its
@@ -387,9 +298,6 @@ def _arm_row(s: ArmSums, node: str | None) -> ArmRow:
                   revenue=s.revenue.total, revenue_per_person=per(s.revenue.total), cost=s.cost.total,
                   cost_per_person=per(s.cost.total), unsubscribed=s.unsubscribed, complained=s.complained,
                   churned=s.churned)  # fmt: skip
-
-
-Against = Literal["control_branch", "global_control", "control_variant"]
 
 
 def _total(parts: Sequence[ArmSums]) -> ArmSums | None:

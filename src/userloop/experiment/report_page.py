@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from userloop.experiment.report import Comparison, Report, Return, Sentence, SrmCheck
+from userloop.experiment.report_types import Comparison, Report, Return, Sentence, SrmCheck
 
 #: What a comparison's control is called, by kind.
 _CONTROL = {
