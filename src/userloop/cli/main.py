@@ -70,7 +70,7 @@ COMMANDS: dict[str, Lazy] = {
     "programmes": Lazy("userloop.cli.members_cmd", "programmes_app", "Member programmes (会员体系): growth rules, "
                        "levels, benefits, check-ins, tasks; validate, create, edit."),
     "members": Lazy("userloop.cli.members_cmd", "members_app", "Members (会员): join, level and progress, list, "
-                    "leave, re-evaluate levels."),
+                    "leave, re-evaluate levels, run the membership pass, diagnose a programme."),
     "experiments": Lazy("userloop.cli.experiments_cmd", "experiments_app", "Experiments (效果回归): plan before "
                         "launch, report after it, standalone experiments seen."),
 }  # fmt: skip

@@ -21,7 +21,8 @@ programmes_app = typer.Typer(
     no_args_is_help=True,
 )
 members_app = typer.Typer(
-    help="Members (会员): join, show level and progress, list, VIP, leave, re-evaluate levels.",
+    help="Members (会员): join, level and progress, list, leave, re-evaluate levels, run the membership pass, "
+    "diagnose a programme.",
     no_args_is_help=True,
 )
 
