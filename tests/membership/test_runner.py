@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,8 @@ DEFINITION: dict[str, Any] = {
     "growth": {"rules": [{"name": "spend", "event": "order_paid",
                           "amount": {"kind": "per_property", "property": "order_amount"}}]},
     "levels": [
-        {"name": "base", "title": {"zh": "普通", "en": "Member"}, "threshold": 0},
+        {"name": "base", "title": {"zh": "普通", "en": "Member"}, "threshold": 0,
+         "benefits": [{"kind": "birthday_pack", "benefits": ["welcome"], "points": 3}]},
         {"name": "silver", "title": {"zh": "白银", "en": "Silver"}, "threshold": 100,
          "benefits": [{"kind": "coupon", "benefit": "welcome", "count": 2},
                       {"kind": "points_multiplier", "multiplier": 2.5}]},
@@ -214,6 +215,22 @@ def test_the_level_multiplier_applies_to_check_in_rewards_by_the_level_held_then
     earned = rows(store, "SELECT person_key, points FROM (SELECT user_id AS person_key, points FROM {events} "
                          "WHERE event = '$points_earned') ORDER BY 1, 2")  # fmt: skip
     assert sorted(int(p) for u, p in earned if u == silver) == [10, 15, 100]  # type: ignore[call-overload]
+
+
+def test_the_pass_gives_a_birthday_pack_once_looking_once_a_quarter_hour(workspace: Workspace) -> None:
+    meta, project, store, saved = setup(workspace)
+    join(meta, saved, 7, T - timedelta(days=1), birthday=date(1999, 3, 10), zone="America/Los_Angeles")
+
+    def packs(at: datetime) -> int:
+        return run_pass(meta, project, store, at, secret=SECRET).programmes[0].birthdays
+
+    # 9 March, 23:50 in Los Angeles (PDT since 8 March); then 00:04, the first pass of the quarter 10 March began in
+    assert [packs(datetime(2026, 3, 10, 6, 50)), packs(datetime(2026, 3, 10, 7, 4))] == [0, 1]
+    join(meta, saved, 8, T - timedelta(days=1), birthday=date(1999, 3, 10), zone="America/Los_Angeles")
+    found = [packs(datetime(2026, 3, 10, 7, m)) for m in (10, 14, 15, 29, 44)]
+    assert found == [0, 0, 1, 0, 0]  # the quarter was looked at already: member 8's pack in the next one
+    assert grants(meta, 7) == grants(meta, 8) == {"welcome": 1}
+    assert ledger_of(meta, saved).balance(7, "points", datetime(2026, 3, 11)).spendable == 3
 
 
 def test_the_service_loop_runs_the_pass_on_its_own(workspace: Workspace) -> None:

@@ -10,7 +10,10 @@ without a server). For each active programme of the project, in this order:
    (:func:`userloop.membership.levels.evaluate`: downgrades at period ends, grace periods, by the policy) and the
    periodic level coupons (:func:`userloop.membership.benefit_grants.periodic_coupons`);
 3. the ledger's expiry job (:meth:`userloop.membership.ledger.Ledger.expire`);
-4. the coupons of the levels reached and the birthday packs due (:mod:`userloop.membership.benefit_grants`);
+4. the coupons of the levels reached, and once per quarter hour of UTC the birthday packs due
+   (:mod:`userloop.membership.benefit_grants`): every zone's local day starts on a UTC quarter hour, so the first
+   pass of each quarter finds the birthdays that began in it, and the members' birthdays are not scanned every
+   few seconds;
 
 then, for the project, the engagement pass (:func:`userloop.membership.engagement.run_pass`: tasks counted from
 events, open rewards settled, the membership events written), the level multiplier on the rewards it settled,
@@ -28,15 +31,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from userloop.membership import benefit_grants, engagement, levels, report
 from userloop.membership.accounts import ledger_of
 from userloop.membership.benefit_grants import Given
 from userloop.membership.members import Programmes, SavedProgramme
-from userloop.membership.runner_tables import PassStateRow
+from userloop.membership.runner_tables import PassDoneRow, PassStateRow
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore, Project
+
+#: The ``member_pass_done`` kind that notes the quarter hour whose birthdays were looked for.
+_SCAN = "birthday_scan"
 
 
 @dataclass(frozen=True)
@@ -96,10 +103,13 @@ def _programme(
         whole = levels.evaluate(meta, saved, now)
         evaluated, up, down = whole.members, up + whole.up, down + whole.down
         periodic = benefit_grants.periodic_coupons(meta, saved, now, secret=secret)
-        _set_evaluated_day(meta, saved.id, day)
+        _save_state(meta, saved.id, evaluated_day=day)
     expired = ledger_of(meta, saved).expire(now)
     reached = benefit_grants.level_coupons(meta, saved, now, secret=secret)
-    born = benefit_grants.birthday_packs(meta, saved, now, secret=secret)
+    born = Given()
+    if _birthdays_due(meta, saved.id, now):
+        born = benefit_grants.birthday_packs(meta, saved, now, secret=secret)
+        _birthdays_done(meta, saved.id, now)
     return ProgrammePass(
         programme=saved.name, evaluated=evaluated, full=full, up=up, down=down, lots_expired=expired.lots,
         points_expired=expired.points, levels_granted=reached.causes, birthdays=born.causes,
@@ -119,8 +129,29 @@ def _evaluated_day(meta: MetaStore, programme_id: int) -> date | None:
         return row.evaluated_day if row is not None else None
 
 
-def _set_evaluated_day(meta: MetaStore, programme_id: int, day: date) -> None:
+def _save_state(meta: MetaStore, programme_id: int, **values: object) -> None:
     with meta.engine.begin() as conn:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(PassStateRow).values(programme_id=programme_id, evaluated_day=day)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["programme_id"], set_={"evaluated_day": day}))
+        stmt = dialect.insert(PassStateRow).values(programme_id=programme_id, **values)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["programme_id"], set_=values))
+
+
+def _quarter(now: datetime) -> str:
+    """The UTC quarter hour of ``now``, as the ``ref`` of its birthday scan."""
+    return now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0).isoformat()
+
+
+def _birthdays_due(meta: MetaStore, programme_id: int, now: datetime) -> bool:
+    """Whether this quarter hour's birthdays are still to be looked for."""
+    d = PassDoneRow
+    stmt = select(d.ref).where(d.programme_id == programme_id, d.kind == _SCAN, d.ref == _quarter(now))
+    with meta.engine.connect() as conn:
+        return conn.execute(stmt).first() is None
+
+
+def _birthdays_done(meta: MetaStore, programme_id: int, now: datetime) -> None:
+    """Note this quarter hour's scan, in place of the one before."""
+    d = PassDoneRow
+    with meta.engine.begin() as conn:
+        conn.execute(delete(d).where(d.programme_id == programme_id, d.kind == _SCAN))
+        conn.execute(insert(d).values(programme_id=programme_id, kind=_SCAN, ref=_quarter(now), done_at=now))
