@@ -17,6 +17,8 @@ from sqlalchemy import func, insert, select, update
 from typer.testing import CliRunner
 
 from tests.conftest import rows
+from tests.membership import stores
+from tests.store.metadb import BACKENDS
 from userloop.benefits import BenefitRow, GrantRow
 from userloop.cli.members_cmd import members_app
 from userloop.core.clock import utcnow
@@ -70,9 +72,12 @@ def person_keys(store: ProjectStore) -> dict[str, int]:
     return {str(d): int(u) for u, d in rows(store, "SELECT user_id, first_id FROM {users}")}  # type: ignore[call-overload]
 
 
-def setup(ws: Workspace, *, gold_stock: int | None = None) -> tuple[MetaStore, Project, ProjectStore, SavedProgramme]:
-    meta, store = ws.meta, ws.project("default")
-    project = meta.project("default")
+def setup(
+    ws: Workspace, *, gold_stock: int | None = None, beside: tuple[MetaStore, Project] | None = None
+) -> tuple[MetaStore, Project, ProjectStore, SavedProgramme]:
+    """The programme and its benefits in the workspace's metadata, or in ``beside`` (PostgreSQL)."""
+    store = ws.project("default")
+    meta, project = beside if beside is not None else (ws.meta, ws.meta.project("default"))
     assert project is not None
     with meta.session.begin() as s:
         s.execute(insert(BenefitRow), [{"project_id": project.id, "name": "welcome", "amount": 5.0},
@@ -102,8 +107,18 @@ def three_members(meta: MetaStore, store: ProjectStore, saved: SavedProgramme) -
     return keys["silver"], keys["gold"], keys["base"]
 
 
-def test_a_pass_credits_growth_raises_levels_grants_once_expires_and_writes_events_once(workspace: Workspace) -> None:
-    meta, project, store, saved = setup(workspace)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_pass_credits_growth_raises_levels_grants_once_expires_and_writes_events_once(
+    workspace: Workspace, backend: str, tmp_path: Path
+) -> None:
+    with stores.beside(workspace, backend, tmp_path) as metadb:
+        a_pass_credits_growth_raises_levels_grants_once_expires_and_writes_events_once(workspace, metadb)
+
+
+def a_pass_credits_growth_raises_levels_grants_once_expires_and_writes_events_once(
+    workspace: Workspace, metadb: tuple[MetaStore, Project]
+) -> None:
+    meta, project, store, saved = setup(workspace, beside=metadb)
     silver, gold, base = three_members(meta, store, saved)
     ledger_of(meta, saved).post(Earn(person=base, request_id="short", amount=7, expires_at=T + timedelta(minutes=30)),
                                 T)  # fmt: skip
