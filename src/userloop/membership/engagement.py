@@ -37,7 +37,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -55,10 +54,11 @@ from userloop.membership.engagement_tables import (
     TaskMarkRow,
     TaskProgressRow,
 )
+from userloop.membership.engagement_types import CheckedIn, CheckInDay, CheckIns, RewardView, TaskProgress
 from userloop.membership.growth import _condition, entry_key, local_day
 from userloop.membership.ledger import Earn
 from userloop.membership.members import GrowthEntry, MemberRow, Programmes, SavedProgramme
-from userloop.membership.programme import CheckIn, Reward, Task, Title
+from userloop.membership.programme import CheckIn, Reward, Task
 from userloop.store import sqlbuild as sb
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore, Project
@@ -69,67 +69,6 @@ EVER = date(1, 1, 1)
 PAGE = 20_000
 #: Counted event ids older than this are pruned (a re-read never goes this far back).
 KEEP_COUNTED = timedelta(days=3)
-
-
-class _Reply(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RewardView(_Reply):
-    """A reward a check-in or a task earned, and whether it is booked yet."""
-
-    key: str
-    source: str = Field(description="check_in or task")
-    reason: str
-    wallet: str
-    points: int
-    growth: int
-    benefits: list[str]
-    earned_at: datetime
-    settled: bool
-    error: str | None = None
-
-
-class CheckedIn(_Reply):
-    """One check-in: its local day, when, the streak it reached, whether this call made it, and its rewards."""
-
-    day: date
-    at: datetime
-    streak: int
-    new: bool
-    rewards: list[RewardView]
-
-
-class CheckInDay(_Reply):
-    day: date
-    at: datetime
-    streak: int
-
-
-class CheckIns(_Reply):
-    """A member's check-ins, newest first, with the streak that still counts (0 once a day was missed)."""
-
-    person: int
-    today: date
-    checked_in_today: bool
-    streak: int
-    days: list[CheckInDay]
-
-
-class TaskProgress(_Reply):
-    """A member's progress on one task in the current period."""
-
-    task: str
-    title: Title
-    event: str
-    times: int
-    period: str
-    period_start: date | None
-    count: int
-    completed: bool
-    completions: int
-    limit: int | None
-    reward: Reward
 
 
 @dataclass

@@ -9,16 +9,16 @@ on the member's behalf, e.g. relayed by the business's backend) and ``GET /api/v
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
 from userloop.core.clock import utcnow
-from userloop.engage.secrets import SecretBox
-from userloop.membership import engagement
-from userloop.membership.engagement import CheckedIn, CheckIns, TaskProgress
-from userloop.membership.members import Programmes, SavedProgramme
+from userloop.membership.engagement_types import CheckedIn, CheckIns, TaskProgress
 from userloop.ops.base import MAX_ROW_ID, OpContext, ProjectScoped, operation
+
+if TYPE_CHECKING:
+    from userloop.membership.members import SavedProgramme
 
 ProgrammeId = Annotated[int, Field(ge=1, le=MAX_ROW_ID, description="The programme (default 1).")]
 
@@ -34,11 +34,15 @@ class CheckInsRequest(_Member):
 
 def programme_of(ctx: OpContext, programme: int) -> SavedProgramme:
     """The request's programme in the request's project (``unknown_programme`` otherwise)."""
+    from userloop.membership.members import Programmes
+
     return Programmes(ctx.ws.meta, ctx.info).get(programme)
 
 
 def coupon_secret(ctx: OpContext) -> bytes:
     """The secret coupon codes are derived with, the one the journeys' grants use."""
+    from userloop.engage.secrets import SecretBox
+
     return SecretBox.for_workspace(ctx.ws.path).derive("links")
 
 
@@ -46,6 +50,8 @@ def coupon_secret(ctx: OpContext) -> bytes:
            summary="A member's latest check-ins and the streak that still counts")  # fmt: skip
 def check_ins(ctx: OpContext, req: CheckInsRequest) -> CheckIns:
     """Newest first; ``streak`` is 0 once a local day was missed."""
+    from userloop.membership import engagement
+
     return engagement.check_ins(ctx.ws.meta, programme_of(ctx, req.programme), req.person, utcnow(), limit=req.limit)
 
 
@@ -53,6 +59,8 @@ def check_ins(ctx: OpContext, req: CheckInsRequest) -> CheckIns:
            summary="Check a member in today (once per local day; a repeat returns the day's check-in)")  # fmt: skip
 def check_in(ctx: OpContext, req: _Member) -> CheckedIn:
     """Check in now, in the programme's zone; the streak and its rewards are booked exactly once."""
+    from userloop.membership import engagement
+
     saved = programme_of(ctx, req.programme)
     return engagement.check_in(ctx.ws.meta, saved, req.person, utcnow(), secret=coupon_secret(ctx))
 
@@ -61,4 +69,6 @@ def check_in(ctx: OpContext, req: _Member) -> CheckedIn:
            summary="A member's progress on each task of the programme, in the current periods")  # fmt: skip
 def tasks(ctx: OpContext, req: _Member) -> list[TaskProgress]:
     """Counted events, whether the task is done this period, and how many times it was done in all."""
+    from userloop.membership import engagement
+
     return engagement.task_progress(ctx.ws.meta, programme_of(ctx, req.programme), req.person, utcnow())

@@ -21,7 +21,7 @@ from userloop.api.deps import RuntimeDep
 from userloop.api.routers.member_app import _member
 from userloop.core.clock import utcnow
 from userloop.membership import engagement
-from userloop.membership.engagement import CheckedIn, CheckIns, TaskProgress
+from userloop.membership.engagement_types import CheckedIn, CheckIns, TaskProgress
 from userloop.membership.members import Programmes, SavedProgramme
 from userloop.service.runtime import Runtime
 from userloop.store.meta import Project
