@@ -8,8 +8,6 @@ idempotent by its keys.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from pydantic import Field
 
 from userloop.core.clock import utcnow
@@ -17,7 +15,8 @@ from userloop.ops.base import OpContext, ProjectScoped, Strict, operation
 
 
 class PassRequest(ProjectScoped):
-    at: datetime | None = Field(default=None, description="Run as of this instant (UTC; default now).")
+    """The project whose programmes pass. No instant is taken: a pass writes what is due (expiries, birthdays),
+    and one run as of a later time would book tomorrow's expiries today."""
 
 
 class ProgrammeShown(Strict):
@@ -50,15 +49,8 @@ def run_pass(ctx: OpContext, req: PassRequest) -> PassShown:
     from userloop.engage.secrets import SecretBox
     from userloop.membership import runner
 
-    done = runner.run_pass(ctx.ws.meta, ctx.info, ctx.store, _utc(req.at),
+    done = runner.run_pass(ctx.ws.meta, ctx.info, ctx.store, utcnow(),
                            secret=SecretBox.for_workspace(ctx.ws.path).derive("links"))  # fmt: skip
     return PassShown(programmes=[ProgrammeShown(**p.__dict__) for p in done.programmes],
                      tasks_completed=done.tasks_completed, rewards_settled=done.rewards_settled,
                      events_written=done.events_written)  # fmt: skip
-
-
-def _utc(at: datetime | None) -> datetime:
-    """An instant as naive UTC (an aware one converted; none: now)."""
-    if at is None:
-        return utcnow()
-    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo is not None else at
