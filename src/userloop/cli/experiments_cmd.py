@@ -1,5 +1,6 @@
-"""``userloop experiments …``: effect regression (效果回归) from the command line: the plan before launch, the report
-after it (a journey, or a standalone experiment run elsewhere), and the standalone experiments seen.
+"""``userloop experiments …``: effect regression (效果回归) from the command line: the plan before launch (its expected
+effect given or rehearsed), the rehearsal of a journey on a simulated business, the report after launch (a journey,
+or a standalone experiment run elsewhere), and the standalone experiments seen.
 
 Every command runs an operation of :mod:`userloop.ops.experiments` through :mod:`userloop.cli.dispatch`; ``--json``
 prints what the API answers, ``--html FILE`` writes the report as a self-contained page.
@@ -17,7 +18,8 @@ from userloop.cli.output import Out
 from userloop.core.errors import ValidationError
 
 experiments_app = typer.Typer(
-    help="Experiments (效果回归): plan before launch, report after it, standalone experiments seen.",
+    help="Experiments (效果回归): plan before launch, rehearse on a simulated business, report after launch, "
+    "standalone experiments seen.",
     no_args_is_help=True,
 )
 
@@ -44,21 +46,36 @@ def plan_cmd(
     expected_effect: Annotated[
         float | None, typer.Option("--expected-effect", help="Expected relative lift, e.g. 0.05 (a rehearsal's).")
     ] = None,
+    rehearse: Annotated[
+        str | None,
+        typer.Option(
+            "--rehearse",
+            help="Rehearse this journey file on a simulated business and take its estimated "
+            "lift as the expected effect.",
+        ),
+    ] = None,
+    rehearse_users: Annotated[int, typer.Option("--rehearse-users", help="Simulated people of the rehearsal.")] = 1_000,
+    rehearse_days: Annotated[int, typer.Option("--rehearse-days", help="Simulated days of the rehearsal.")] = 21,
     as_of: AsOf_ = None,
     workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
     project: Project_ = "default",
     json_out: Json_ = False,
 ) -> None:
-    """Before launch: reach per channel, the goal's baseline, power and minimum detectable effect, duration.
-    上线前评估：各渠道可触达人数、目标基线、检验功效与最小可检测效果、所需时长。"""
+    """Before launch: reach per channel, the goal's baseline, power and minimum detectable effect, duration; the
+    expected effect given or from a rehearsal.
+    上线前评估：各渠道可触达人数、目标基线、检验功效与最小可检测效果、所需时长；预期效果可来自预演。"""
     from userloop.cli.dispatch import as_json, call
+    from userloop.cli.journeys_cmd import read_json
 
     out = Out(json_out)
     with out.errors():
+        rehearsal = None
+        if rehearse is not None:
+            rehearsal = {"journey": read_json(rehearse, "journey"), "users": rehearse_users, "days": rehearse_days}
         found = call(workspace, "experiments.plan", project=project, goal=goal, segment=segment,
                      channels=channel or [], window_days=window_days, treatment_share=treatment_share,
                      control_share=control_share, days=days, daily_people=daily_people,
-                     expected_effect=expected_effect, as_of=as_of)  # fmt: skip
+                     expected_effect=expected_effect, rehearse=rehearsal, as_of=as_of)  # fmt: skip
     doc = as_json("experiments.plan", found)
     if json_out:
         out.emit(doc)
@@ -72,6 +89,50 @@ def plan_cmd(
                                  "unsubscribed", "capped", "quiet_deferred", "quiet_dropped", "reachable"])  # fmt: skip
     typer.echo("Power / 检验功效")
     out.table([_rounded(doc["power"])], [k for k in doc["power"] if doc["power"][k] is not None])
+
+
+@experiments_app.command("rehearse")
+def rehearse_cmd(
+    journey: Annotated[str, typer.Argument(help="The journey's JSON file ('-': standard input).")],
+    users: Annotated[int, typer.Option("--users", help="Simulated people.")] = 1_000,
+    days: Annotated[int, typer.Option("--days", help="Simulated days.")] = 21,
+    seed: Annotated[int, typer.Option("--seed", help="The simulator's seed.")] = 1,
+    workspace: Workspace_ = DEFAULT_WORKSPACE_PATH,
+    project: Project_ = "default",
+    json_out: Json_ = False,
+) -> None:
+    """Rehearse a journey on a simulated business: per arm the measured effect beside the simulator's truth.
+    在模拟业务上预演旅程：各组实测效果与模拟器中的真实效果并列。"""
+    from userloop.cli.dispatch import as_json, call
+    from userloop.cli.journeys_cmd import read_json
+
+    out = Out(json_out)
+    with out.errors():
+        doc = read_json(journey, "journey")
+        found = call(workspace, "experiments.rehearse", project=project, journey=doc, users=users, days=days,
+                     seed=seed)  # fmt: skip
+    d = as_json("experiments.rehearse", found)
+    if json_out:
+        out.emit(d)
+        return
+    typer.echo(f"Rehearsal / 预演 — journey {d['journey']}, simulated business / 模拟业务: {d['users']:,} people, "
+               f"{d['days']} days, seed {d['seed']}")  # fmt: skip
+    for s in d["sentences"]:
+        typer.echo(f"• {s['zh']}\n  {s['en']}")
+    typer.echo("Arms / 各组")
+    out.table(
+        [_rounded(a) for a in d["arms"]],
+        ["arm", "control", "people", "reached", "conversions", "conversion_rate", "revenue_per_person"],
+    )
+    typer.echo("Effects against control / 与对照组比较 (absolute; true = the simulator's / 模拟器真实效果)")
+    out.table([_rounded(e) for e in d["effects"]],
+              ["arm", "metric", "estimate", "low", "high", "p_value", "sequential_low", "sequential_high",
+               "true_effect", "covered"])  # fmt: skip
+    s = d["srm"]
+    typer.echo("Sample ratio / 样本比例")
+    out.table([{**_rounded(s), "arms": "/".join(s["arms"]), "counts": "/".join(map(str, s["counts"])),
+                "weights": "/".join(f"{w:g}" for w in s["weights"])}], ["arms", "counts", "weights", "p_value",
+                                                                       "alert"])  # fmt: skip
 
 
 @experiments_app.command("report")

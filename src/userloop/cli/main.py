@@ -72,7 +72,8 @@ COMMANDS: dict[str, Lazy] = {
     "members": Lazy("userloop.cli.members_cmd", "members_app", "Members (会员): join, level and progress, list, "
                     "leave, re-evaluate levels, run the membership pass, diagnose a programme."),
     "experiments": Lazy("userloop.cli.experiments_cmd", "experiments_app", "Experiments (效果回归): plan before "
-                        "launch, report after it, standalone experiments seen."),
+                        "launch, rehearse on a simulated business, report after launch, standalone experiments "
+                        "seen."),
 }  # fmt: skip
 
 #: Commands that live in a module of their own but belong to a group defined elsewhere: group → name → where.

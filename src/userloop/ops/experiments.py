@@ -2,7 +2,12 @@
 for a standalone experiment run elsewhere, and the list of standalone experiments seen.
 
 - ``experiments.plan``: reach per channel under the delivery rules, the goal's baseline, power and the minimum
-  detectable effect for a split, and an expected effect when one is given (:mod:`userloop.experiment.plan`);
+  detectable effect for a split, and an expected effect when one is given or rehearsed (``rehearse``: the
+  rehearsal's relative conversion lift, said so in the first sentence; that needs ``write``, as below)
+  (:mod:`userloop.experiment.plan`);
+- ``experiments.rehearse``: a journey played on a small simulated business, per arm what was measured beside the
+  simulator's true effect (:mod:`userloop.experiment.rehearsal_run`); it builds a scratch workspace under the
+  workspace's ``tmp`` directory (removed afterwards), so it needs ``write``;
 - ``experiments.journey_report``: a journey, its branches, nodes and strategy sets against their controls
   (:mod:`userloop.experiment.report`); it writes the journey's missing ``$experiment_exposure`` events first
   (derived from its runs, exactly once), so it is a POST that needs the event store open for writing;
@@ -15,13 +20,16 @@ Reading needs ``read``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field
 
 from userloop.core.clock import utcnow
-from userloop.experiment.plan import PlanInput, PlanReport
-from userloop.experiment.report import Report
+from userloop.core.errors import UserloopError, ValidationError
+from userloop.experiment.plan_types import PlanInput, PlanReport, Sentence
+from userloop.experiment.rehearsal_types import RehearsalInput, RehearsalReport
+from userloop.experiment.report_types import Report
 from userloop.ops.base import OpContext, ProjectScoped, Strict, operation
 from userloop.query.spec import Filter
 
@@ -34,18 +42,54 @@ def _naive_utc(at: datetime | None) -> datetime:
     return at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
 
 
+def _scratch(ctx: OpContext, what: str) -> Path:
+    """The workspace's own scratch directory, where a rehearsal builds its throw-away workspace (``write``)."""
+    if "write" not in ctx.access.rights:
+        raise UserloopError(f"{what} builds a scratch workspace: it needs the write right", code="forbidden")
+    return ctx.ws.path / "tmp"
+
+
 class PlanRequest(ProjectScoped, PlanInput):
     as_of: datetime | None = Field(default=None, description="The launch instant (default now); UTC if no zone.")
+    rehearse: RehearsalInput | None = Field(
+        default=None, description="Rehearse this journey on a simulated business and take its estimated relative "
+        "conversion lift as the expected effect (instead of expected_effect; needs write)."
+    )  # fmt: skip
 
 
 @operation("experiments.plan", "POST", "/api/v1/experiments/plan", right="read",
            summary="Before launch: reach per channel, the goal's baseline, power, minimum detectable effect and "
-           "duration for a split, and an expected effect")  # fmt: skip
+           "duration for a split, and an expected effect (given, or from a rehearsal)")  # fmt: skip
 def plan_experiment(ctx: OpContext, req: PlanRequest) -> PlanReport:
     from userloop.experiment.plan import plan
 
     spec = PlanInput.model_validate(req.model_dump(include=set(PlanInput.model_fields)))
-    return plan(ctx.ws.meta, ctx.info, ctx.store, spec, _naive_utc(req.as_of))
+    if req.rehearse is None:
+        return plan(ctx.ws.meta, ctx.info, ctx.store, spec, _naive_utc(req.as_of))
+    from userloop.experiment.rehearsal_run import expected_effect, run, source_sentence
+
+    if req.expected_effect is not None:
+        raise ValidationError("give an expected effect or a rehearsal to take it from, not both", field="rehearse")
+    rehearsal = run(req.rehearse, _scratch(ctx, "a plan with a rehearsal"))
+    effect = expected_effect(rehearsal)
+    spec = spec.model_copy(update={"expected_effect": effect.relative})
+    found = plan(ctx.ws.meta, ctx.info, ctx.store, spec, _naive_utc(req.as_of))
+    source = Sentence.model_validate(source_sentence(effect, rehearsal).model_dump())
+    return found.model_copy(update={"sentences": [source, *found.sentences]})
+
+
+class RehearseRequest(ProjectScoped, RehearsalInput):
+    pass
+
+
+@operation("experiments.rehearse", "POST", "/api/v1/experiments/rehearse", right="write",
+           summary="Rehearse a journey on a simulated business: per arm what was measured (effects with 95% and "
+           "sequential intervals, sample ratio) beside the simulator's true effect")  # fmt: skip
+def rehearse_journey(ctx: OpContext, req: RehearseRequest) -> RehearsalReport:
+    from userloop.experiment.rehearsal_run import run
+
+    spec = RehearsalInput.model_validate(req.model_dump(include=set(RehearsalInput.model_fields)))
+    return run(spec, _scratch(ctx, "a rehearsal"))
 
 
 class JourneyReportRequest(ProjectScoped):
