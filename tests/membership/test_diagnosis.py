@@ -35,8 +35,9 @@ from userloop.ingest import load_json_lines
 from userloop.membership.diagnosis import benefit_use, growth_sources, liability, member_grants, snapshot, tracks
 from userloop.membership.diagnosis_report import page
 from userloop.membership.diagnosis_types import Diagnosis
-from userloop.membership.ledger import Earn, Ledger, Reverse, Spend
+from userloop.membership.ledger import Ledger
 from userloop.membership.ledger import Programme as LedgerProgramme
+from userloop.membership.ledger_types import Earn, Reverse, Spend
 from userloop.membership.members import GrowthEntry, LevelChange, MemberRow, Programmes, SavedProgramme, join, leave
 from userloop.ops import OpContext, find
 from userloop.store import Workspace

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from tests.conftest import examples
 from tests.store.metadb import meta_url
 from userloop.membership.diagnosis import liability
-from userloop.membership.ledger import Earn, InsufficientPointsError, Ledger, Reverse, Spend
+from userloop.membership.ledger import InsufficientPointsError, Ledger
 from userloop.membership.ledger import Programme as LedgerProgramme
+from userloop.membership.ledger_types import Earn, Reverse, Spend
 from userloop.membership.members import SavedProgramme
 from userloop.membership.programme import Programme
 from userloop.store.meta import MetaStore

@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 
 from tests.store.metadb import meta_url
 from userloop.core.errors import UserloopError, ValidationError
-from userloop.membership.ledger import Adjust, Earn, Ledger, Programme, Reverse, Spend, operation_of
+from userloop.membership.ledger import Ledger, Programme, operation_of
 from userloop.membership.ledger_tables import PointsEntry
+from userloop.membership.ledger_types import Adjust, Earn, Reverse, Spend
 from userloop.membership.policy import MAX_POINTS, AfterDays, EndOfMonth, Pending, WalletPolicy
 from userloop.store.meta import MetaStore
 

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from tests.store.metadb import meta_url
-from userloop.membership.ledger import BatchResult, Ledger, Posted, Programme
+from userloop.membership.ledger import Ledger, Programme
+from userloop.membership.ledger_types import BatchResult, Posted
 from userloop.membership.policy import AfterDays, WalletPolicy
 from userloop.store.meta import MetaStore
 

@@ -22,8 +22,9 @@ from tests.conftest import examples
 from tests.membership.ledger_reference import ReferenceLedger, RefusedError
 from tests.store.metadb import meta_url
 from userloop.core.errors import UserloopError
-from userloop.membership.ledger import Earn, Ledger, Posted, Programme, Reverse, Spend
+from userloop.membership.ledger import Ledger, Programme
 from userloop.membership.ledger_tables import PointsAllocation, PointsEntry, PointsLot
+from userloop.membership.ledger_types import Earn, Posted, Reverse, Spend
 from userloop.membership.policy import EndOfMonth, EndOfYear, Pending, WalletPolicy
 from userloop.store.meta import MetaStore
 

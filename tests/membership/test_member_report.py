@@ -20,7 +20,7 @@ from userloop.ingest.api import load_table
 from userloop.membership import report as report_module
 from userloop.membership.accounts import ledger_of
 from userloop.membership.engagement_tables import CheckInRow, ReportCursorRow, ReportMarkRow
-from userloop.membership.ledger import Earn, Reverse, Spend
+from userloop.membership.ledger_types import Earn, Reverse, Spend
 from userloop.membership.members import LevelChange, Programmes, SavedProgramme, get_member, join
 from userloop.membership.report import SETTLE, report
 from userloop.schema.activity import DEFAULT_PASSIVE_EVENTS

@@ -26,7 +26,7 @@ from userloop.ingest.api import load_table
 from userloop.membership import benefit_grants, runner
 from userloop.membership.accounts import ledger_of
 from userloop.membership.engagement import check_in
-from userloop.membership.ledger import Earn
+from userloop.membership.ledger_types import Earn
 from userloop.membership.members import LevelChange, Programmes, SavedProgramme, get_member, join
 from userloop.membership.runner import run_pass
 from userloop.membership.runner_tables import LevelGrantRow, PassStateRow

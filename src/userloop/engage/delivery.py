@@ -50,7 +50,7 @@ from userloop.engage.tables import (
 )
 from userloop.engage.templates import Material, RenderScope, add_pixel, render, track_links
 from userloop.membership.accounts import ledger_of
-from userloop.membership.ledger import Earn
+from userloop.membership.ledger_types import Earn
 from userloop.membership.members import Programmes, SavedProgramme, get_member, join
 from userloop.store.meta import MetaStore, Project
 

@@ -45,7 +45,7 @@ from userloop import benefits
 from userloop.core.errors import UserloopError
 from userloop.membership.accounts import ledger_of
 from userloop.membership.engagement_tables import RewardRow
-from userloop.membership.ledger import Earn
+from userloop.membership.ledger_types import Earn
 from userloop.membership.members import LevelChange, MemberRow, SavedProgramme
 from userloop.membership.policy import MAX_POINTS
 from userloop.membership.programme import BirthdayPack, Coupon, Level, PointsMultiplier, birthday_window

@@ -56,7 +56,7 @@ from userloop.membership.engagement_tables import (
 )
 from userloop.membership.engagement_types import CheckedIn, CheckInDay, CheckIns, RewardView, TaskProgress
 from userloop.membership.growth import _condition, entry_key, local_day
-from userloop.membership.ledger import Earn
+from userloop.membership.ledger_types import Earn
 from userloop.membership.members import GrowthEntry, MemberRow, Programmes, SavedProgramme
 from userloop.membership.programme import CheckIn, Reward, Task
 from userloop.store import sqlbuild as sb

@@ -26,8 +26,8 @@ from userloop import benefits
 from userloop.core.errors import NotFoundError, UserloopError
 from userloop.membership.accounts import ledger_of
 from userloop.membership.exchange_types import Redeemed
-from userloop.membership.ledger import Reverse, Spend
 from userloop.membership.ledger_tables import PointsEntry
+from userloop.membership.ledger_types import Reverse, Spend
 from userloop.membership.members import SavedProgramme, get_member
 from userloop.membership.programme import Exchange
 from userloop.store.meta import MetaStore

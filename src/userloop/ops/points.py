@@ -11,18 +11,12 @@ nothing; the same id with other content is ``points_request_conflict`` (409).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
-from weakref import WeakKeyDictionary
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
 from userloop.core.clock import now_ms, utcnow
-from userloop.engage import tracking
-from userloop.engage.secrets import SecretBox
-from userloop.membership.accounts import ledger_of
-from userloop.membership.ledger import (
+from userloop.membership.ledger_types import (
     MAX_BATCH,
     Adjust,
     Balance,
@@ -30,7 +24,6 @@ from userloop.membership.ledger import (
     Earn,
     ExpiryRun,
     HistoryPage,
-    Ledger,
     Points,
     Posted,
     RequestId,
@@ -39,31 +32,21 @@ from userloop.membership.ledger import (
     Spend,
     WalletName,
 )
-from userloop.membership.members import ProgrammeRow, Programmes
 from userloop.ops.base import MAX_ROW_ID, OpContext, ProjectScoped, Strict, operation
-from userloop.store.meta import MetaStore, Project
+
+if TYPE_CHECKING:
+    from userloop.membership.ledger import Ledger
+
+
+def _ledger(ctx: OpContext, programme: int) -> Ledger:
+    from userloop.membership.accounts import ledger_for
+
+    return ledger_for(ctx.ws.meta, ctx.info, programme)
+
 
 ProgrammeId = Annotated[int, Field(ge=1, le=MAX_ROW_ID, description="The programme (default 1).")]
 Reason = Annotated[str | None, Field(max_length=200, description="Why, in words (shown in the history).")]
 Ref = Annotated[str | None, Field(max_length=100, description="The business's reference, e.g. an order id.")]
-
-
-#: Ledgers by engine and (project, programme, version): a request reads the programme's version, not its definition.
-_LEDGERS: WeakKeyDictionary[Engine, dict[tuple[int, int, int], Ledger]] = WeakKeyDictionary()
-
-
-def ledger_for(meta: MetaStore, project: Project, programme: int) -> Ledger:
-    """The ledger of ``programme`` in ``project``: its zone and its wallets' policies (``unknown_programme`` for a
-    programme the project lacks; ``points_invalid`` for a wallet the programme does not define)."""
-    with meta.session() as s:
-        version = s.scalar(
-            select(ProgrammeRow.version).where(ProgrammeRow.id == programme, ProgrammeRow.project_id == project.id)
-        )
-    known = _LEDGERS.setdefault(meta.engine, {})
-    key = (project.id, programme, version or 0)
-    if version is None or key not in known:
-        known[key] = ledger_of(meta, Programmes(meta, project).get(programme))
-    return known[key]
 
 
 class _Member(ProjectScoped):
@@ -99,7 +82,7 @@ class AdjustRequest(_Write):
 
 
 def _post(ctx: OpContext, req: _Write, op: Earn | Spend | Reverse | Adjust) -> Posted:
-    return ledger_for(ctx.ws.meta, ctx.info, req.programme).post(op, utcnow())
+    return _ledger(ctx, req.programme).post(op, utcnow())
 
 
 def _fields(req: _Write) -> dict[str, Any]:
@@ -144,7 +127,7 @@ class BalanceRequest(_Member):
            summary="A member's spendable and pending points, and what lapses soon by day")  # fmt: skip
 def balance(ctx: OpContext, req: BalanceRequest) -> Balance:
     """The balance now; lots past their expiry count as gone even before the job sweeps them."""
-    return ledger_for(ctx.ws.meta, ctx.info, req.programme).balance(req.person, req.wallet, utcnow(),
+    return _ledger(ctx, req.programme).balance(req.person, req.wallet, utcnow(),
                                                                     soon_days=req.soon_days)  # fmt: skip
 
 
@@ -158,7 +141,7 @@ class HistoryRequest(_Member):
            summary="A member's ledger entries, newest first, paged")  # fmt: skip
 def history(ctx: OpContext, req: HistoryRequest) -> HistoryPage:
     """Entries newest first; pass ``next_before`` as ``before`` for the next page."""
-    ledger = ledger_for(ctx.ws.meta, ctx.info, req.programme)
+    ledger = _ledger(ctx, req.programme)
     return ledger.history(req.person, req.wallet, before=req.before, limit=req.limit)
 
 
@@ -174,7 +157,7 @@ class BatchRequest(ProjectScoped):
            summary="Many points operations at once, each booked or rejected on its own")  # fmt: skip
 def batch(ctx: OpContext, req: BatchRequest) -> BatchResult:
     """Book each operation on its own, idempotent by its request id; rejects name their index and field."""
-    return ledger_for(ctx.ws.meta, ctx.info, req.programme).batch(req.operations, utcnow())
+    return _ledger(ctx, req.programme).batch(req.operations, utcnow())
 
 
 class ExpireRequest(ProjectScoped):
@@ -185,7 +168,7 @@ class ExpireRequest(ProjectScoped):
            summary="Run the points expiry job now (safe to repeat)")  # fmt: skip
 def expire(ctx: OpContext, req: ExpireRequest) -> ExpiryRun:
     """Lapse every lot past its expiry, one transaction per member; a repeat finds nothing left to do."""
-    return ledger_for(ctx.ws.meta, ctx.info, req.programme).expire(utcnow())
+    return _ledger(ctx, req.programme).expire(utcnow())
 
 
 class MemberTokenRequest(_Member):
@@ -200,6 +183,9 @@ class MemberToken(Strict):
 @operation("members.token", "POST", "/api/v1/members/{person}/token", right="admin",
            summary="A token that lets one member's app read and spend that member's points")  # fmt: skip
 def member_token(ctx: OpContext, req: MemberTokenRequest) -> MemberToken:
+    from userloop.engage import tracking
+    from userloop.engage.secrets import SecretBox
+
     expires = now_ms() + req.ttl_days * 86_400_000
     secret = SecretBox.for_workspace(ctx.ws.path).derive("links")
     claims = {"p": ctx.info.id, "g": req.programme, "u": req.person}

@@ -25,8 +25,9 @@ from userloop.api.deps import RuntimeDep
 from userloop.core.clock import now_ms, utcnow
 from userloop.core.errors import NotFoundError, UserloopError, ValidationError
 from userloop.engage import tracking
-from userloop.membership.ledger import Balance, HistoryPage, Ledger, Points, Posted, RequestId, Spend, WalletName
-from userloop.ops.points import ledger_for
+from userloop.membership.accounts import ledger_for
+from userloop.membership.ledger import Ledger
+from userloop.membership.ledger_types import Balance, HistoryPage, Points, Posted, RequestId, Spend, WalletName
 from userloop.service.runtime import Runtime
 from userloop.store.meta import Project
 
