@@ -43,9 +43,10 @@ def _naive_utc(at: datetime | None) -> datetime:
 
 
 def _scratch(ctx: OpContext, what: str) -> Path:
-    """The workspace's own scratch directory, where a rehearsal builds its throw-away workspace (``write``)."""
-    if "write" not in ctx.access.rights:
-        raise UserloopError(f"{what} builds a scratch workspace: it needs the write right", code="forbidden")
+    """The workspace's own scratch directory, where a rehearsal builds its throw-away workspace. It takes seconds of
+    the server's CPU and disk, so it needs ``admin`` (not ``write``, which event-sending keys hold)."""
+    if "admin" not in ctx.access.rights:
+        raise UserloopError(f"{what} builds a scratch workspace: it needs the admin right", code="forbidden")
     return ctx.ws.path / "tmp"
 
 
@@ -53,7 +54,7 @@ class PlanRequest(ProjectScoped, PlanInput):
     as_of: datetime | None = Field(default=None, description="The launch instant (default now); UTC if no zone.")
     rehearse: RehearsalInput | None = Field(
         default=None, description="Rehearse this journey on a simulated business and take its estimated relative "
-        "conversion lift as the expected effect (instead of expected_effect; needs write)."
+        "conversion lift as the expected effect (instead of expected_effect; needs admin)."
     )  # fmt: skip
 
 
@@ -82,7 +83,7 @@ class RehearseRequest(ProjectScoped, RehearsalInput):
     pass
 
 
-@operation("experiments.rehearse", "POST", "/api/v1/experiments/rehearse", right="write",
+@operation("experiments.rehearse", "POST", "/api/v1/experiments/rehearse", right="admin",
            summary="Rehearse a journey on a simulated business: per arm what was measured (effects with 95% and "
            "sequential intervals, sample ratio) beside the simulator's true effect")  # fmt: skip
 def rehearse_journey(ctx: OpContext, req: RehearseRequest) -> RehearsalReport:
