@@ -27,8 +27,7 @@ from userloop.engage.delivery import FINAL
 from userloop.engage.interpreter import effect_key, parse_key
 from userloop.engage.journey import Journey, Update
 from userloop.engage.tables import FeedbackRow, JourneyVersion, OutboxRow
-from userloop.ingest.api import load_table
-from userloop.query.compile import sql
+from userloop.ingest.api import distinct_ids, load_table
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore, Project
 
@@ -79,7 +78,7 @@ def report(meta: MetaStore, project: Project, store: ProjectStore, *, limit: int
             .limit(limit)
         ).all()
     persons = {int(r[3]) for r in rows} | {int(r[3]) for r in updates} | {int(f.person) for f in feedback}
-    ids = _distinct_ids(store, sorted(persons))
+    ids = distinct_ids(store, sorted(persons))
     records: list[dict[str, Any]] = []
     for r in rows:
         jid, version, node, person, occurrence, kind, status, channel, done_at, error, provider_id, path = r
@@ -195,18 +194,6 @@ def _grants(meta: MetaStore, keys: list[str]) -> list[tuple[str, str, int, str, 
                 ).all()
             )
     return out
-
-
-def _distinct_ids(store: ProjectStore, persons: list[int]) -> dict[int, str]:
-    """A distinct id for each person (the first id they were seen with), for the records' ``distinct_id``."""
-    if not persons:
-        return {}
-    rows = store.fetchall(
-            sql("SELECT user_id, first_id FROM $u WHERE user_id IN (SELECT unnest(?)) AND first_id IS NOT NULL",
-                u=store.ref("users")),
-        [persons],
-    )  # fmt: skip
-    return {int(p): str(d) for p, d in rows}
 
 
 def _ms(at: datetime) -> int:

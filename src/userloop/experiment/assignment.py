@@ -41,7 +41,7 @@ from userloop.engage.journey import Journey, RandomSplit, Split, StrategySet
 from userloop.engage.settings import EngageSettings
 from userloop.engage.settings import load as load_settings
 from userloop.engage.tables import JourneyRow, JourneyVersion, RunRow
-from userloop.ingest.api import load_table
+from userloop.ingest.api import distinct_ids, load_table
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore, Project
 from userloop.store.sqlbuild import sql
@@ -175,7 +175,7 @@ def record_exposures(meta: MetaStore, project: Project, store: ProjectStore, *, 
             records += [r for r in found if r["event_id"] not in written]
         if not records:
             continue
-        ids = _distinct_ids(store, sorted({int(r["person"]) for r in records}))
+        ids = distinct_ids(store, sorted({int(r["person"]) for r in records}))
         known = [r for r in records if r["person"] in ids]
         if known:
             load_table(store, _table(known, ids), source=SOURCE)
@@ -210,15 +210,6 @@ def _definition(meta: MetaStore, key: tuple[int, int]) -> Journey:
         row = s.get(JourneyVersion, key)
         assert row is not None  # a run's version exists: versions are never deleted
         return Journey.model_validate_json(row.definition)
-
-
-def _distinct_ids(store: ProjectStore, persons: list[int]) -> dict[int, str]:
-    """A distinct id for each person (the first id they were seen with), for the records' ``distinct_id``."""
-    if not persons:
-        return {}
-    stmt = sql("SELECT user_id, first_id FROM $u WHERE user_id IN (SELECT unnest(?)) AND first_id IS NOT NULL",
-               u=store.ref("users"))  # fmt: skip
-    return {int(p): str(d) for p, d in store.fetchall(stmt, [persons])}
 
 
 def _ms(at: datetime) -> int:

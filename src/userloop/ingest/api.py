@@ -8,6 +8,7 @@ from userloop.ingest.arrow_source import stage_arrow
 from userloop.ingest.jsonl import stage_json_lines
 from userloop.ingest.loader import Loader, LoadResult, TimePolicy
 from userloop.store.duck import ProjectStore
+from userloop.store.sqlbuild import sql
 
 
 def load_table(
@@ -45,3 +46,16 @@ def load_json_lines(
             return Loader(project, policy).load(staged, now_ms=now_ms)
         finally:
             staged.release(session)
+
+
+def distinct_ids(store: ProjectStore, persons: list[int]) -> dict[int, str]:
+    """A distinct id for each person key (the first id they were seen with), for records the platform writes about
+    people it knows by key (journeys' deliveries, membership facts, exposures); persons with none are left out."""
+    if not persons:
+        return {}
+    rows = store.fetchall(
+        sql("SELECT user_id, first_id FROM $u WHERE user_id IN (SELECT unnest(?)) AND first_id IS NOT NULL",
+            u=store.ref("users")),
+        [persons],
+    )  # fmt: skip
+    return {int(p): str(d) for p, d in rows}

@@ -35,12 +35,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from userloop.core.clock import utcnow
-from userloop.ingest.api import load_table
+from userloop.ingest.api import distinct_ids, load_table
 from userloop.membership.engagement_tables import CheckInRow, ReportCursorRow, ReportMarkRow
 from userloop.membership.ledger_tables import PointsEntry, PointsLot
 from userloop.membership.members import LevelChange, MemberRow, ProgrammeRow, ProgrammeVersion
 from userloop.membership.programme import Programme
-from userloop.query.compile import sql
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore, Project
 
@@ -291,18 +290,6 @@ def _load(store: ProjectStore, facts: list[Fact], out: Reported) -> None:
         out.events.update(f.event for f in known)
         out.written += loaded.accepted
         out.duplicates += loaded.duplicates
-
-
-def distinct_ids(store: ProjectStore, persons: list[int]) -> dict[int, str]:
-    """A distinct id for each person (the first id they were seen with), for the records' ``distinct_id``."""
-    if not persons:
-        return {}
-    rows = store.fetchall(
-        sql("SELECT user_id, first_id FROM $u WHERE user_id IN (SELECT unnest(?)) AND first_id IS NOT NULL",
-            u=store.ref("users")),
-        [persons],
-    )  # fmt: skip
-    return {int(p): str(d) for p, d in rows}
 
 
 def events_table(facts: Iterable[Fact], ids: dict[int, str]) -> pa.Table:

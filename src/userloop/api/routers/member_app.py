@@ -14,7 +14,7 @@ a forged, altered, expired or other kind of token is 403 ``token_invalid``, chec
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +31,7 @@ from userloop.membership.ledger_types import Balance, HistoryPage, Points, Poste
 from userloop.service.runtime import Runtime
 from userloop.store.meta import Project
 
+Body = TypeVar("Body", bound=BaseModel)
 router = APIRouter(tags=["member-app"])
 
 
@@ -44,6 +45,17 @@ class SpendOwn(BaseModel):
     request_id: RequestId
     reason: Annotated[str | None, Field(max_length=200)] = None
     ref: Annotated[str | None, Field(max_length=100)] = None
+
+
+async def read_body(request: Request, model: type[Body]) -> Body:
+    """The request's JSON body as ``model``, read only once the caller is known (``invalid_request`` naming the
+    field otherwise)."""
+    try:
+        return model.model_validate_json(await request.body())
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ValidationError(f"body: {first['msg']}", code="invalid_request", field=where) from None
 
 
 def _member(rt: Runtime, authorization: str | None) -> tuple[Ledger, int]:
@@ -92,11 +104,6 @@ async def member_spend(
 ) -> Posted:
     # credentials first: no body is read for a stranger; in the thread pool, as the lookup reads the database
     ledger, person = await run_in_threadpool(_member, rt, authorization)
-    try:
-        body = SpendOwn.model_validate_json(await request.body())
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise ValidationError(f"body: {first['msg']}", code="invalid_request", field=where) from None
+    body = await read_body(request, SpendOwn)
     op = Spend(person=person, **body.model_dump())
     return await run_in_threadpool(ledger.post, op, utcnow())

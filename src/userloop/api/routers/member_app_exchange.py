@@ -16,13 +16,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 
 from userloop.api.deps import RuntimeDep
+from userloop.api.routers.member_app import read_body
 from userloop.api.routers.member_app_engagement import member_programme
 from userloop.core.clock import utcnow
-from userloop.core.errors import ValidationError
 from userloop.membership import exchange
 from userloop.membership.exchange_types import ExchangeRequestId, Redeemed
 from userloop.membership.members import get_member
@@ -75,12 +74,7 @@ async def member_redeem(
 ) -> Redeemed:
     # credentials first: no body is read for a stranger (the lookup reads the database: in the thread pool)
     saved, person = await run_in_threadpool(member_programme, rt, authorization)
-    try:
-        body = Redeem.model_validate_json(await request.body())
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise ValidationError(f"body: {first['msg']}", code="invalid_request", field=where) from None
+    body = await read_body(request, Redeem)
     secret = rt.journeys.box.derive("links")
     return await run_in_threadpool(exchange.redeem, rt.ws.meta, saved, person, body.item, body.request_id,
                                    utcnow(), secret=secret)  # fmt: skip
