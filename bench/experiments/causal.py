@@ -1,15 +1,17 @@
 """Causal estimators graded against the simulator's truth over many seeds (issue 15 items 6 and 7).
 
-    python -m bench.experiments.causal [--only did|uplift] [--seeds 10] [--users 6000]
+    python -m bench.experiments.causal [--only did|uplift] [--seeds 10] [--first 1] [--users 6000]
 
 Figures (one JSON line each, then a summary line per estimator):
 
 * ``did_seed``: per seed, the true membership ATT (extra orders per member-day, ``membership_att``), the matched
   DiD estimate and its 95% interval, whether it covers, the naive before/after estimate and whether *it* covers,
   and the estimates without IPCW (``cut``: later joiners dropped unweighted; ``keep``: never censored).
-* ``did_coverage``: share of seeds whose DiD interval covers the truth (and the truth of the matched joiners
-  only, the DiD's own estimand: a joiner without look-alikes is left out) (the acceptance: it covers; the naive
-  before/after does not), mean relative bias of each variant.
+* ``did_coverage``: share of seeds whose DiD interval covers the truth, with its exact (Clopper–Pearson) 95%
+  interval, and the truth of the matched joiners only, the DiD's own estimand: a joiner without look-alikes is
+  left out (the acceptance: it covers; the naive before/after does not), mean relative bias of each variant, and
+  the diagnosis of the interval's width: the spread of the estimate's error over seeds beside the mean reported
+  standard error (two-way clustered, and one-way by person alone) and the coverage the one-way one would give.
 * ``uplift_seed`` / ``uplift_ratio``: per seed, the true mean coupon uplift of the top 20% by predicted uplift
   over that of everyone (a random 20% in expectation), for the T- and X-learner; the acceptance is >= 1.5.
 """
@@ -70,6 +72,9 @@ def did_seed(seed: int, users: int, root: Path, campaigns: bool = True) -> dict[
         "low": found.effect.low,
         "high": found.effect.high,
         "covers": found.effect.low < att < found.effect.high,
+        "se": found.effect.se,
+        "se_person": found.se_person,
+        "covers_person": abs(found.effect.estimate - att) < 1.959964 * found.se_person,
         "before_after": found.before_after.estimate,
         "before_after_covers": found.before_after.low < att < found.before_after.high,
         "members_vs_others": found.members_vs_others.estimate,
@@ -87,11 +92,19 @@ def run_did(seeds: list[int], users: int, campaigns: bool = True) -> int:
             row = did_seed(seed, users, Path(tmp), campaigns) | {"campaigns": campaigns}
             rows.append(row)
             report(BENCH, "did_seed", row["did"], "orders/member-day", **{k: v for k, v in row.items() if k != "did"})
-    covered = sum(r["covers"] for r in rows) / len(rows)
+    hits = sum(r["covers"] for r in rows)
+    covered = hits / len(rows)
+    low, high = clopper_pearson(hits, len(rows))
     covered_matched = sum(r["covers_matched"] for r in rows) / len(rows)
     naive = sum(r["before_after_covers"] for r in rows) / len(rows)
     bias = {k: statistics.mean(r[k] / r["truth"] - 1 for r in rows) for k in ("did", "did_cut", "did_keep")}
+    errors = [r["did"] - r["truth"] for r in rows]
     report(BENCH, "did_coverage", covered, "share", seeds=len(rows), users=users, campaigns=campaigns,
+           clopper_pearson_95=[low, high],
+           error_sd=statistics.stdev(errors) if len(rows) > 1 else None,
+           mean_se=statistics.mean(r["se"] for r in rows),
+           mean_se_person=statistics.mean(r["se_person"] for r in rows),
+           covers_person_se=sum(r["covers_person"] for r in rows) / len(rows),
            naive_before_after_covers=naive,
            covers_matched_joiners_truth=covered_matched,
            relative_bias_weighted=bias["did"], relative_bias_cut=bias["did_cut"],
@@ -99,14 +112,24 @@ def run_did(seeds: list[int], users: int, campaigns: bool = True) -> int:
     return 0 if covered >= 0.8 and naive == 0 else 1
 
 
+def clopper_pearson(hits: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """The exact binomial interval of a share (Clopper & Pearson, Biometrika 1934), from the beta quantiles."""
+    from scipy.stats import beta
+
+    low = float(beta.ppf(alpha / 2, hits, n - hits + 1)) if hits > 0 else 0.0
+    high = float(beta.ppf(1 - alpha / 2, hits + 1, n - hits)) if hits < n else 1.0
+    return low, high
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.experiments.causal")
     parser.add_argument("--only", choices=("did", "uplift"))
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first", type=int, default=1, help="the first seed (to split a run over processes)")
     parser.add_argument("--users", type=int, default=6_000)
     parser.add_argument("--no-campaigns", action="store_true", help="DiD without coupons and pushes")
     args = parser.parse_args(argv)
-    seeds = list(range(1, args.seeds + 1))
+    seeds = list(range(args.first, args.first + args.seeds))
     failed = 0
     if args.only in (None, "did"):
         failed += run_did(seeds, args.users, not args.no_campaigns)

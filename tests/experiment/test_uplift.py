@@ -19,8 +19,9 @@ from userloop.sim import SimConfig
 from userloop.store import Workspace
 
 #: 120 days of a business whose coupons go to a random 30% of the registered audience every Monday and before
-#: holidays (sim/timeline.py, ``_coupons``): 18 randomized drops.
-CONFIG = SimConfig(users=15_000, days=120, end_date=date(2024, 4, 20), seed=7)
+#: holidays (sim/timeline.py, ``_coupons``): 18 randomized drops. 10,000 people keep the test lean; the top fifth
+#: then holds 1.66x (T) and 1.70x (X) the true uplift of everyone scored.
+CONFIG = SimConfig(users=10_000, days=120, end_date=date(2024, 4, 20), seed=7)
 SPEC = UpliftSpec(features=("age_band", "channel", "$os", "push_enabled"), value_property=None)
 
 

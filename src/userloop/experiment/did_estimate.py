@@ -20,10 +20,23 @@ The estimate, per person-day of the joiners after their join days (the average e
     θ = Σ_i Σ_k [(Y_ik − C_c(i),k) − (Ȳ_i,pre − C̄_c(i),pre)] / Σ_i n_i
 
 with C the (weighted) control mean of the joiner's cohort cell on the day. Its standard error is cluster-robust
-by person (Liang & Zeger 1986): every person's total influence on θ, as a joiner and as a control in any number
-of cohorts, is one cluster (the censoring weights are taken as known). Beside it: the naive before/after
-comparison of the joiners, and the naive member vs non-member comparison (Welch on per-person ratios,
-:mod:`userloop.experiment.stats`).
+in two ways at once (Cameron, Gelbach & Miller, "Robust inference with multiway clustering", JBES 2011):
+
+* by person (Liang & Zeger 1986): every person's total influence on θ, as a joiner and as a control in any
+  number of cohorts, is one cluster. Controls are reused across many joiners and cohorts (matching with
+  replacement); summing each control's influence over all of them is what Abadie & Imbens (Econometrica 2006)
+  count with K(i), the times a unit is used as a match;
+* by calendar day: every joiner of every cohort is compared with the *same* day's control means, and a day's
+  shock that hits members and non-members unequally (a member day, a members-only coupon drop) moves all those
+  differences together; clustering by person alone would treat them as independent.
+
+V = V_person + V_day − V_person∩day, each with its G/(G−1) correction; the influence of each person-day is the
+outcome of that day entering θ (a pre-period mean spreads over the pre days). The censoring weights are taken as
+known: a bootstrap that resamples people and re-estimates the hazard and the cells (valid here, where it is not
+for nearest-neighbour matching with a fixed number of matches: cell matching with all the cell's controls is a
+stratification estimator, smooth in the data) gave no larger spread on the simulator. ``se_person`` keeps the
+one-way figure for comparison. Beside it: the naive before/after comparison of the joiners, and the naive member
+vs non-member comparison (Welch on per-person ratios, :mod:`userloop.experiment.stats`).
 """
 
 from __future__ import annotations
@@ -71,11 +84,13 @@ class Balance:
 
 @dataclass(frozen=True)
 class DidEstimate:
-    """The DiD effect per person-day (``effect``) and relative to the counterfactual (``relative``), the naive
+    """The DiD effect per person-day (``effect``, two-way clustered; ``se_person``: its one-way standard error by
+    person alone) and relative to the counterfactual (``relative``), the naive
     ``before_after`` and ``members_vs_others`` differences, the joiners' post-period mean per day
     (``treated_mean``) and its counterfactual, and how many people and days went in."""
 
     effect: Interval
+    se_person: float
     relative: Interval
     before_after: Interval
     members_vs_others: Interval
@@ -93,8 +108,8 @@ class DidEstimate:
 
 @dataclass
 class _Sums:
-    """Per person: contribution to the effect's numerator (``e``), to the naive one (``naive``), post days
-    (``n``) and the post-period outcome (``t``)."""
+    """Per person and day: contribution to the effect's numerator (``e``), post days (``n``) and the post-period
+    outcome (``t``); per person: contribution to the naive numerator (``naive``)."""
 
     e: F
     naive: F
@@ -107,8 +122,8 @@ class _Sums:
     cohorts: int = 0
 
     @classmethod
-    def zeros(cls, size: int) -> _Sums:
-        return cls(np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size))
+    def zeros(cls, size: int, days: int) -> _Sums:
+        return cls(np.zeros((size, days)), np.zeros(size), np.zeros((size, days)), np.zeros((size, days)))
 
 
 class Matcher:
@@ -187,7 +202,7 @@ def _window(x: F, far: int, near: int) -> F:
 def estimate(panel: Panel, design: Design = Design(), summed: bool = False) -> DidEstimate:
     """The matched DiD of the panel's treatment on its outcome, beside the two naive comparisons."""
     matcher = Matcher(panel, design)
-    sums = _Sums.zeros(len(panel.user_id))
+    sums = _Sums.zeros(len(panel.user_id), panel.days)
     cohorts = np.unique(panel.treated[(panel.treated >= 1) & (panel.treated < panel.days - 1)])
     control_people = np.zeros(len(panel.user_id), dtype=bool)
     for d in cohorts.tolist():
@@ -195,22 +210,24 @@ def estimate(panel: Panel, design: Design = Design(), summed: bool = False) -> D
         control_people[used] = True
     joiners = int(((panel.treated >= 0) & (panel.treated < NEVER)).sum())
     theta, theta_se = _ratio(sums.e, sums.n)
-    tau = float(sums.t.sum() / sums.n.sum()) if sums.n.sum() else math.nan
+    n_person = sums.n.sum(axis=1)
+    tau = float(sums.t.sum() / n_person.sum()) if n_person.sum() else math.nan
     return DidEstimate(
         effect=_interval(theta, theta_se, design.alpha, "absolute"),
+        se_person=_ratio(sums.e.sum(axis=1), n_person)[1],
         relative=_relative(sums, theta, tau, design.alpha),
-        before_after=_interval(*_ratio(sums.naive, sums.n), design.alpha, "absolute"),
+        before_after=_interval(*_ratio(sums.naive, n_person), design.alpha, "absolute"),
         members_vs_others=_members_vs_others(panel, design.alpha),
         treated_mean=tau,
         counterfactual_mean=tau - theta,
-        balance=Balance(sums.pre_t / max(sums.n.sum(), 1.0), sums.pre_c / max(sums.n.sum(), 1.0)),
+        balance=Balance(sums.pre_t / max(n_person.sum(), 1.0), sums.pre_c / max(n_person.sum(), 1.0)),
         joiners=joiners,
         matched=sums.matched,
         unmatched=sums.unmatched,
         cohorts=sums.cohorts,
         controls=int(control_people.sum()),
-        treated_days=int(sums.n.sum()),
-        matched_ids=panel.user_id[sums.n > 0],
+        treated_days=int(n_person.sum()),
+        matched_ids=panel.user_id[n_person > 0],
     )
 
 
@@ -250,11 +267,12 @@ def _cohort(m: Matcher, sums: _Sums, d: int, summed: bool) -> I:
     n_i = v.sum(axis=1).astype(np.float64)
     post_i = (yj * v).sum(axis=1)
     pre_i = y[joiners, lo:d].mean(axis=1)
-    e_i = ((yj - c_mean[j_cell]) * v).sum(axis=1) - n_i * (pre_i - pre_cell[j_cell])
-    np.add.at(sums.e, joiners, e_i)
-    np.add.at(sums.naive, joiners, post_i - n_i * pre_i)
-    np.add.at(sums.n, joiners, n_i)
-    np.add.at(sums.t, joiners, post_i)
+    # Rows are unique within a cohort (one treatment day per person; a control once per cohort), so ``+=`` adds.
+    sums.e[joiners, d + 1 :] += (yj - c_mean[j_cell]) * v
+    sums.e[joiners, lo:d] -= n_i[:, None] * (y[joiners, lo:d] - pre_cell[j_cell][:, None]) / (d - lo)
+    sums.naive[joiners] += post_i - n_i * pre_i
+    sums.n[joiners, d + 1 :] += v
+    sums.t[joiners, d + 1 :] += yj * v
     sums.pre_t += float((n_i * pre_i).sum())
     sums.pre_c += float((n_i * pre_cell[j_cell]).sum())
     # Each control's influence through its cell's means (post days, then the pre-period mean); residuals about a
@@ -262,10 +280,10 @@ def _cohort(m: Matcher, sums: _Sums, d: int, summed: bool) -> I:
     joiners_cell = np.bincount(j_cell, minlength=len(cells)).astype(np.float64)
     days_cell = np.bincount(j_cell, n_i, minlength=len(cells))
     share = np.where(valid, joiners_cell[:, None] / np.where(valid, w_cell, 1.0), 0.0)
-    post_part = -(share[c_cell] * w * (yc - c_mean[c_cell])).sum(axis=1)
-    pre_part = days_cell[c_cell] / per_cell[c_cell] * (pre_c - pre_cell[c_cell])
-    small = np.sqrt(per_cell / np.maximum(per_cell - 1.0, 1.0))[c_cell]
-    np.add.at(sums.e, ctrl, small * (post_part + pre_part))
+    small = np.sqrt(per_cell / np.maximum(per_cell - 1.0, 1.0))[c_cell][:, None]
+    sums.e[ctrl, d + 1 :] -= small * share[c_cell] * w * (yc - c_mean[c_cell])
+    pre_share = (days_cell / np.maximum(per_cell, 1.0) / (d - lo))[c_cell][:, None]
+    sums.e[ctrl, lo:d] += small * pre_share * (y[ctrl, lo:d] - pre_cell[c_cell][:, None])
     return ctrl
 
 
@@ -279,15 +297,32 @@ def _sample(rows: I, user_id: I, d: int, limit: int) -> I:
 
 
 def _ratio(e: F, n: F) -> tuple[float, float]:
-    """``Σe / Σn`` and its cluster-robust standard error (one cluster per person, ``n/(n−1)`` corrected)."""
+    """``Σe / Σn`` and its cluster-robust standard error: one cluster per person for vectors, two-way by person
+    and day for person × day matrices."""
     total = float(n.sum())
-    involved = (e != 0) | (n != 0)
-    clusters = int(involved.sum())
-    if total <= 0 or clusters < 2:
+    if total <= 0:
         return math.nan, math.nan
     theta = float(e.sum()) / total
-    psi = (e[involved] - theta * n[involved]) / total
-    return theta, math.sqrt(float((psi * psi).sum()) * clusters / (clusters - 1))
+    return theta, _clustered((e - theta * n) / total)
+
+
+def _clustered(psi: F) -> float:
+    """The standard error of a sum of influences ``psi``: clustered by person (rows) for a vector; for a person ×
+    day matrix, two-way by person and day (Cameron, Gelbach & Miller 2011), each variance ``G/(G−1)`` corrected
+    over the G clusters involved, the person-day term subtracted (it is in both)."""
+
+    def one_way(by: F) -> float:
+        g = int((by != 0).sum())
+        return float((by * by).sum()) * g / (g - 1) if g >= 2 else math.nan
+
+    if psi.ndim == 1:
+        variance = one_way(psi)
+    else:
+        by_person = one_way(psi.sum(axis=1))
+        variance = by_person + one_way(psi.sum(axis=0)) - one_way(psi.ravel())
+        # The difference can go negative in small samples (CGM 2011 §2.3); the one-way variance stands in then.
+        variance = variance if variance > 0 else by_person
+    return math.sqrt(variance) if variance >= 0 else math.nan
 
 
 def _relative(s: _Sums, theta: float, tau: float, alpha: float) -> Interval:
@@ -296,13 +331,9 @@ def _relative(s: _Sums, theta: float, tau: float, alpha: float) -> Interval:
     base = tau - theta
     if not total or not base:
         return _interval(math.nan, math.nan, alpha, "relative")
-    involved = (s.e != 0) | (s.n != 0)
-    psi_theta = (s.e - theta * s.n)[involved] / total
-    psi_tau = (s.t - tau * s.n)[involved] / total
-    psi = (psi_theta * tau - theta * psi_tau) / base**2
-    clusters = int(involved.sum())
-    se = math.sqrt(float((psi * psi).sum()) * clusters / max(clusters - 1, 1))
-    return _interval(theta / base, se, alpha, "relative")
+    psi_theta = (s.e - theta * s.n) / total
+    psi_tau = (s.t - tau * s.n) / total
+    return _interval(theta / base, _clustered((psi_theta * tau - theta * psi_tau) / base**2), alpha, "relative")
 
 
 def _interval(estimate: float, se: float, alpha: float, scale: Literal["absolute", "relative"]) -> Interval:
