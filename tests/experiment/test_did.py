@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from tests.experiment.causal_sim import load
 from userloop.cli.main import app
 from userloop.core.errors import NotFoundError, UserloopError
+from userloop.experiment.causal_types import Outcome, PropertyFilter, Treatment
 from userloop.experiment.did import DidSpec, difference_in_differences, explain
 from userloop.experiment.did_estimate import DidEstimate, _clustered
-from userloop.experiment.did_panel import Outcome, PropertyFilter, Treatment
 from userloop.sim import SimConfig
 from userloop.sim.config import MembershipConfig
 from userloop.sim.membership import membership_att

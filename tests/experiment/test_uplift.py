@@ -13,7 +13,7 @@ import pytest
 
 from tests.experiment.causal_sim import load_latent, person_of
 from userloop.core.errors import NotFoundError, UserloopError, ValidationError
-from userloop.experiment.did_panel import Treatment
+from userloop.experiment.causal_types import Treatment
 from userloop.experiment.uplift import UpliftFit, UpliftSpec, fit_uplift, qini, top_uplift
 from userloop.sim import SimConfig
 from userloop.store import Workspace

@@ -24,8 +24,9 @@ from typing import Annotated
 from pydantic import Field
 
 from userloop.core.errors import UserloopError
+from userloop.experiment.causal_types import Name, Outcome, Strict, Treatment
 from userloop.experiment.did_estimate import Censor, Design, DidEstimate, estimate
-from userloop.experiment.did_panel import Name, Outcome, PanelReader, Strict, Treatment, data_window
+from userloop.experiment.did_panel import PanelReader, data_window
 from userloop.experiment.stats import Interval
 from userloop.store.duck import ProjectStore
 

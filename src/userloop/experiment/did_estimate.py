@@ -48,12 +48,12 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from userloop.experiment.causal_types import Censor
 from userloop.experiment.did_panel import NEVER, Panel
 from userloop.experiment.stats import Interval, Ratio, lift, t_test
 from userloop.experiment.stats.frequentist import z_interval
 from userloop.stats import Moments
 
-Censor = Literal["weighted", "cut", "keep"]
 F = npt.NDArray[np.float64]
 I = npt.NDArray[np.int64]  # noqa: E741 - the int array alias reads as a type
 

@@ -15,51 +15,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 
 from userloop.core.errors import NotFoundError, UserloopError, ValidationError
+from userloop.experiment.causal_types import Outcome, Treatment
 from userloop.schema.types import PropertyType
 from userloop.store.activity import active_cond
 from userloop.store.duck import ProjectStore
 from userloop.store.sqlbuild import col, sql
 
-Name = Annotated[str, Field(min_length=1, max_length=100)]
 #: The longest window read (people × days matrices are held in memory).
 MAX_DAYS = 3 * 366
 #: A treatment day for people never treated inside the panel (larger than any day index).
 NEVER = np.iinfo(np.int32).max
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class PropertyFilter(Strict):
-    """Keep the treatment events whose ``property`` compares to ``value`` by ``op``."""
-
-    property: Name
-    op: Literal["eq", "ne", "gt", "gte", "lt", "lte"] = "eq"
-    value: str | float | bool
-
-
-class Treatment(Strict):
-    """The treatment: the first ``event`` (passing every filter in ``where``) of each person."""
-
-    event: Name = "member_join"
-    where: tuple[PropertyFilter, ...] = ()
-
-
-class Outcome(Strict):
-    """The outcome per person-day: how many ``event`` rows, or the sum of their numeric ``property``."""
-
-    event: Name = "order_paid"
-    property: Name | None = None
 
 
 #: The condition template of each comparison (fixed text: the property and value enter as nodes).

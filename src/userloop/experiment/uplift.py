@@ -30,31 +30,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
 from userloop.core.errors import UserloopError, ValidationError
-from userloop.experiment.did_panel import (
-    Name,
-    Outcome,
-    Panel,
-    PanelReader,
-    Strict,
-    Treatment,
-    data_window,
-    dense,
-    treatment_cond,
-)
+from userloop.experiment.causal_types import Learner, Name, Outcome, Strict, Treatment
+from userloop.experiment.did_panel import Panel, PanelReader, data_window, dense, treatment_cond
 from userloop.store.duck import ProjectStore
 from userloop.store.sqlbuild import col, sql
 
 __all__ = ["Curves", "UpliftFit", "UpliftSpec", "data_window", "fit_uplift", "learn", "qini", "top_uplift"]
 
 F = npt.NDArray[np.float64]
-Learner = Literal["t", "x"]
 #: Event features, as of a day: orders in the last 28 days and in the 56 before, spend in the last 84, days
 #: since the last order, active days in the last 28, tenure, treatments received in the last 28.
 EVENT_FEATURES = ("orders_28", "orders_84", "spend_84", "recency", "active_28", "tenure", "treated_28")

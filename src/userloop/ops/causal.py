@@ -6,16 +6,17 @@ randomized treatment (:mod:`userloop.experiment.uplift`). Reading needs ``read``
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
-from userloop.experiment.did import DidSpec
-from userloop.experiment.did_estimate import Censor
-from userloop.experiment.did_panel import Name, Outcome, Treatment
-from userloop.experiment.stats import Interval
-from userloop.experiment.uplift import Learner, UpliftSpec
+from userloop.experiment.causal_types import Censor, Learner, Name, Outcome, Treatment
 from userloop.ops.base import OpContext, ProjectScoped, Strict, operation
+
+if TYPE_CHECKING:
+    from userloop.experiment.did import DidSpec
+    from userloop.experiment.stats import Interval
+    from userloop.experiment.uplift import UpliftSpec
 
 
 class Estimate(Strict):
@@ -47,6 +48,8 @@ class DidRequest(ProjectScoped):
     alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
 
     def spec(self) -> DidSpec:
+        from userloop.experiment.did import DidSpec
+
         return DidSpec(**self.model_dump(exclude={"project"}))
 
 
@@ -116,6 +119,8 @@ class UpliftRequest(ProjectScoped):
     limit: Annotated[int, Field(ge=0, le=100_000)] = 10_000
 
     def spec(self) -> UpliftSpec:
+        from userloop.experiment.uplift import UpliftSpec
+
         return UpliftSpec(**self.model_dump(exclude={"project", "top_share", "limit"}))
 
 
