@@ -39,13 +39,12 @@ from userloop.membership.members import (
     MemberRow,
     ProgrammeRow,
     SavedProgramme,
-    bulk_execute,
-    driver_value,
 )
 from userloop.membership.policy import MAX_POINTS
 from userloop.membership.programme import Filter, Fixed, GrowthRule, Programme
 from userloop.schema.types import PropertyType
 from userloop.store import sqlbuild as sb
+from userloop.store.bulk import bulk_execute, driver_value
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore
 

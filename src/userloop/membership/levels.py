@@ -36,17 +36,16 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Executable, String, Table, and_, bindparam, case, cast, func, insert, select, update
+from sqlalchemy import String, Table, and_, bindparam, case, cast, func, insert, select, update
 
 from userloop.membership.members import (
     GrowthEntry,
     LevelChange,
     MemberRow,
     SavedProgramme,
-    bulk_execute,
-    driver_value,
 )
 from userloop.membership.programme import CalendarYear, Grace, Lifetime, OneStep, PeriodEnd, Programme, RollingDays
+from userloop.store.bulk import bulk_execute, driver_rows, driver_value
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import MetaStore
 
@@ -185,11 +184,11 @@ def _load(meta: MetaStore, programme_id: int, only: Sequence[int] | None) -> tup
     rows: list[Any] = []
     with meta.engine.connect() as conn:
         if only is None:
-            rows = _fetch(conn, stmt.order_by(MemberRow.id))
+            rows = driver_rows(conn, stmt.order_by(MemberRow.id))
         else:
             wanted = sorted(set(only))
             for i in range(0, len(wanted), _CHUNK):
-                rows += _fetch(conn, stmt.where(MemberRow.id.in_(wanted[i : i + _CHUNK])))
+                rows += driver_rows(conn, stmt.where(MemberRow.id.in_(wanted[i : i + _CHUNK])))
             rows.sort(key=lambda r: int(r[0]))
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
@@ -227,11 +226,11 @@ def _growth(
     rows: list[Any] = []
     with meta.engine.connect() as conn:
         if not some:
-            rows = _fetch(conn, stmt)
+            rows = driver_rows(conn, stmt)
         else:
             for i in range(0, len(ids), _CHUNK):
                 chunk = [int(x) for x in ids[i : i + _CHUNK]]
-                rows += _fetch(conn, stmt.where(GrowthEntry.member_id.in_(chunk)))
+                rows += driver_rows(conn, stmt.where(GrowthEntry.member_id.in_(chunk)))
     growth = np.zeros(len(ids), dtype=np.int64)
     previous = np.zeros(len(ids), dtype=np.int64)
     if rows and len(ids):
@@ -269,16 +268,6 @@ def _write(
         notes += [{"mid": int(ids[i]), "below": None} for i in clear_below]
         if notes:
             bulk_execute(conn, note, notes)
-
-
-def _fetch(conn: Connection, stmt: Executable) -> list[Any]:
-    """Rows as the driver gives them: the values here are integers and timestamps read as text, so SQLAlchemy's
-    per-row result processing (most of the time of a million-row read) is skipped."""
-    result = conn.execute(stmt)
-    try:
-        return list(result.cursor.fetchall()) if result.cursor is not None else []
-    finally:
-        result.close()
 
 
 def standing(meta: MetaStore, programme: SavedProgramme, member_id: int, now: datetime) -> int:

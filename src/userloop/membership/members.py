@@ -16,14 +16,12 @@ The Alembic revision for these tables is the lead's (0004); instants are naive U
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Connection,
     Date,
     DateTime,
     ForeignKey,
@@ -133,32 +131,6 @@ class LevelChange(Base):
 
 
 TABLES = (ProgrammeRow, ProgrammeVersion, MemberRow, GrowthEntry, LevelChange)
-
-
-def driver_value(conn: Connection, column: Any) -> Callable[[Any], Any]:
-    """How a value of ``column`` is handed to the driver (SQLite stores a DateTime as text in SQLAlchemy's format;
-    PostgreSQL's driver takes it as it is), for :func:`bulk_execute`."""
-    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    return process if process is not None else _same
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def bulk_execute(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
-    """``executemany`` of a statement compiled once for the connection's dialect, on rows of driver-ready values
-    (ints, text, values passed through :func:`driver_value`): no per-row parameter processing, which at a million
-    rows costs more than the writes themselves."""
-    if not rows:
-        return
-    compiled = stmt.compile(dialect=conn.dialect)
-    text, fixed = str(compiled), compiled.params  # fixed: values written into the statement (NULL)
-    if compiled.positional:
-        order = compiled.positiontup or []
-        conn.exec_driver_sql(text, [tuple(r[k] if k in r else fixed[k] for k in order) for r in rows])
-    else:
-        conn.exec_driver_sql(text, [{**fixed, **r} for r in rows])
 
 
 # programmes -------------------------------------------------------------------------------------------------
