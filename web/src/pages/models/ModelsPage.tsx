@@ -1,0 +1,8 @@
+// The models area (placeholder until its page is built).
+import { Typography } from "antd";
+import { useTranslation } from "react-i18next";
+
+export function ModelsPage() {
+  const { t } = useTranslation();
+  return <Typography.Title level={3}>{t("common.nav.models")}</Typography.Title>;
+}

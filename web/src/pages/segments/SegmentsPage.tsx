@@ -1,0 +1,8 @@
+// The segments area (placeholder until its page is built).
+import { Typography } from "antd";
+import { useTranslation } from "react-i18next";
+
+export function SegmentsPage() {
+  const { t } = useTranslation();
+  return <Typography.Title level={3}>{t("common.nav.segments")}</Typography.Title>;
+}
