@@ -21,7 +21,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from userloop import __version__
-from userloop.api import errors
+from userloop.api import console, errors
 from userloop.api.fastpath import CollectorFastPath
 from userloop.api.guard import ResponseGuard
 from userloop.api.limits import BodyLimit, ClientLimit, preflight
@@ -72,6 +72,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.router.add_api_route(
         "/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False, route_class_override=_PreflightRoute
     )
+    console.install(app)  # last: its catch-all serves the console's pages
     errors.install(app)
     app.add_middleware(CollectorFastPath, runtime=runtime)
     app.add_middleware(BodyLimit, max_bytes=runtime.config.limits.max_body_bytes)
