@@ -14,7 +14,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-deep test-latest lint typecheck bench clean install install-dev lock check-lock
+.PHONY: demo test test-deep test-latest lint typecheck bench clean install install-dev lock check-lock console \
+	console-test browsers
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,16 +37,39 @@ $(VENV)/.installed-bench: $(VENV)/.installed-dev lock/bench.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-demo: install
+# The console (web/): npm packages from web/package-lock.json, the typed client generated from the committed
+# OpenAPI document, a production build in web/dist that `userloop serve` serves at /.
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+
+web/node_modules/.installed: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run --silent gen:api && npm run --silent build
+
+console: web/dist/index.html
+
+# The console's unit tests (Vitest, in jsdom).
+console-test: web/node_modules/.installed
+	cd web && npx vitest run
+
+# Debian's Chromium for the browser tests (Playwright drives it; its own downloaded browsers are never used).
+browsers:
+	@command -v chromium >/dev/null || { apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
+	@command -v chromium >/dev/null || { echo "Chromium could not be installed (apt-get install chromium)"; exit 1; }
+
+demo: install console
 	$(BIN)/userloop demo -w $(WORKSPACE) --users $(USERS) --days $(DAYS) --host $(HOST) --port $(PORT) --force
 
-test: install-dev check-lock
+test: install-dev check-lock browsers console console-test
 	$(BIN)/ruff check src tests bench lock
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The random, longer Hypothesis profile (ten times the examples, new ones each run).
-test-deep: install-dev
+test-deep: install-dev browsers console
 	USERLOOP_HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The suite against the newest releases the ranges in pyproject.toml allow: drift seen on purpose.
@@ -86,4 +110,5 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench all
 
 clean:
-	rm -rf $(VENV) $(LATEST) $(TOOLS) $(WORKSPACE) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) $(LATEST) $(TOOLS) $(WORKSPACE) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info \
+		web/node_modules web/dist web/test-artifacts
