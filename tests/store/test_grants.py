@@ -96,9 +96,10 @@ def test_old_workspace_is_upgraded_in_place_on_first_use(tmp_path: Path) -> None
     assert admin is not None
     assert reopened.grants(admin.id) == set()
     assert "key_grants" in inspect(reopened.engine).get_table_names()
-    # the token keeps what it could do before roles existed: every project, read, write and admin, no pii
+    # the token keeps what it could do before roles existed: every project, read, write and admin (which implies
+    # analyse and operate), no pii
     assert admin.workspace_level
-    assert reopened.rights(admin) == {"read", "write", "admin"}
+    assert reopened.rights(admin) == {"read", "analyse", "operate", "write", "admin"}
     write = reopened.authenticate(write_secret, "write")
     assert write is not None
     assert reopened.rights(write) == {"write"}
@@ -113,7 +114,7 @@ def test_old_workspace_is_upgraded_in_place_on_first_use(tmp_path: Path) -> None
     key = again.authenticate(admin_secret, "admin")
     assert key is not None
     assert again.grants(key.id) == {"pii"}
-    assert again.rights(key) == {"read", "write", "admin", "pii"}
+    assert again.rights(key) == {"read", "analyse", "operate", "write", "admin", "pii"}
     again.dispose()
 
 
@@ -123,7 +124,11 @@ def test_keys_hold_roles_and_a_scope(meta: MetaStore) -> None:
     assert meta.rights(reader) == {"read"}
     assert not reader.workspace_level
     full, _ = meta.add_key("admin", "ops", None)
-    assert meta.rights(full) == {"read", "write", "admin"}
+    assert meta.rights(full) == {"read", "analyse", "operate", "write", "admin"}
+    operator, _ = meta.add_key("admin", "operator", shop.id, roles=("read", "operate"))
+    assert meta.rights(operator) == {"read", "analyse", "operate"}  # operate implies analyse
+    writer, _ = meta.add_key("admin", "writer", shop.id, roles=("read", "write"))
+    assert meta.rights(writer) == {"read", "write"}  # no analyse: it cannot create tags
     with pytest.raises(ValidationError, match="roles"):
         meta.add_key("admin", "nothing", None, roles=())
     with pytest.raises(ValidationError, match="roles"):

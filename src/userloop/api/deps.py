@@ -26,6 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from userloop.api.errors import retry_seconds
 from userloop.api.limits import client_address
 from userloop.core import ids
+from userloop.core.rights import implied
 from userloop.service.runtime import Runtime
 from userloop.store.duck import ProjectStore
 from userloop.store.meta import Project
@@ -115,7 +116,7 @@ def _lookup(rt: Runtime, secret: str) -> Caller | None:
         if key is not None:
             project = None if key.project_id is None else _project_name(rt, key.project_id)
             if key.project_id is None or project is not None:
-                cached = Caller(key.id, key.project_id, project, key.role_set, key.service)
+                cached = Caller(key.id, key.project_id, project, implied(key.role_set), key.service)
         rt.guards.auth_cache.put(digest, cached)
     if not isinstance(cached, Caller):
         return None

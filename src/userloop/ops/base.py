@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from userloop.store.meta import Project
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-Right = Literal["read", "write", "admin"]
+Right = Literal["read", "analyse", "operate", "write", "admin"]
 #: The largest row id the stores hold (SQLite INTEGER and DuckDB BIGINT are signed 64-bit): a larger number can
 #: name nothing, and reaching a database with it raises OverflowError instead of a clear "no such row".
 MAX_ROW_ID = 2**63 - 1
@@ -94,10 +94,14 @@ class Access:
     project_id: int | None = None
     project_name: str | None = None
     key_id: int | None = None
+    #: the operator's account calling (None: an API token or the CLI), e.g. to name the actor in the audit log
+    account_id: int | None = None
 
     @classmethod
     def owner(cls) -> Access:
-        return cls(frozenset({"read", "write", "admin", "pii"}))
+        from userloop.core.rights import ALL_RIGHTS
+
+        return cls(frozenset(ALL_RIGHTS))
 
     @property
     def workspace(self) -> bool:

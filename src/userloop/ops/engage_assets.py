@@ -81,7 +81,7 @@ class SaveTemplate(ProjectScoped):
                                        '"body": {"zh-CN": …, "en": …}, "html": false, "params": {}}')  # fmt: skip
 
 
-@operation("templates.save", "PUT", "/api/v1/templates/{name}", right="admin",
+@operation("templates.save", "PUT", "/api/v1/templates/{name}", right="operate",
            summary="Save a material (made or replaced); every template is checked")  # fmt: skip
 def save_template(ctx: OpContext, req: SaveTemplate) -> SavedTemplate:
     """Create or replace a material; each template is parsed and compiled in the sandbox first, so a material
@@ -93,7 +93,7 @@ def save_template(ctx: OpContext, req: SaveTemplate) -> SavedTemplate:
     return SavedTemplate.model_validate({**_template(info), "created": created})
 
 
-@operation("templates.delete", "DELETE", "/api/v1/templates/{name}", right="admin",
+@operation("templates.delete", "DELETE", "/api/v1/templates/{name}", right="operate",
            summary="Delete a material")  # fmt: skip
 def delete_template(ctx: OpContext, req: TemplateRef) -> DeletedTemplate:
     """Delete a material; journeys that name it report it missing when validated or started."""
@@ -250,7 +250,7 @@ def list_benefits(ctx: OpContext, req: ProjectScoped) -> list[Benefit]:
     return [_benefit(b) for b in assets.list_benefits(ctx.ws.meta, ctx.info)]
 
 
-@operation("benefits.create", "POST", "/api/v1/benefits", right="admin", status=201,
+@operation("benefits.create", "POST", "/api/v1/benefits", right="operate", status=201,
            summary="Make a benefit (a coupon with a stock)")  # fmt: skip
 def create_benefit(ctx: OpContext, req: CreateBenefit) -> Benefit:
     """A new coupon; the name is unique in the project."""
@@ -270,7 +270,7 @@ def show_benefit(ctx: OpContext, req: BenefitRef) -> Benefit:
     return _benefit(assets.get_benefit(ctx.ws.meta, ctx.info, req.benefit))
 
 
-@operation("benefits.delete", "DELETE", "/api/v1/benefits/{benefit}", right="admin",
+@operation("benefits.delete", "DELETE", "/api/v1/benefits/{benefit}", right="operate",
            summary="Delete a benefit never granted")  # fmt: skip
 def delete_benefit(ctx: OpContext, req: BenefitRef) -> DeletedBenefit:
     """Delete a benefit that was never granted (one granted is kept for the coupons people hold)."""
@@ -301,7 +301,7 @@ class TrialSent(Strict):
     warnings: list[str]
 
 
-@operation("templates.test_send", "POST", "/api/v1/templates/{name}/test-send", right="admin",
+@operation("templates.test_send", "POST", "/api/v1/templates/{name}/test-send", right="operate",
            summary="Send a material once to an address through a channel (transactional)")  # fmt: skip
 def send_trial(ctx: OpContext, req: SendTrial) -> TrialSent:
     """Render a material (for ``person`` and/or an inline scope) and send it once to ``to`` through the named

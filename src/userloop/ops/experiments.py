@@ -44,9 +44,9 @@ def _naive_utc(at: datetime | None) -> datetime:
 
 def _scratch(ctx: OpContext, what: str) -> Path:
     """The workspace's own scratch directory, where a rehearsal builds its throw-away workspace. It takes seconds of
-    the server's CPU and disk, so it needs ``admin`` (not ``write``, which event-sending keys hold)."""
-    if "admin" not in ctx.access.rights:
-        raise UserloopError(f"{what} builds a scratch workspace: it needs the admin right", code="forbidden")
+    the server's CPU and disk, so it needs ``operate`` (not ``write``, which event-sending keys hold)."""
+    if "operate" not in ctx.access.rights:
+        raise UserloopError(f"{what} builds a scratch workspace: it needs the operate right", code="forbidden")
     return ctx.ws.path / "tmp"
 
 
@@ -83,7 +83,7 @@ class RehearseRequest(ProjectScoped, RehearsalInput):
     pass
 
 
-@operation("experiments.rehearse", "POST", "/api/v1/experiments/rehearse", right="admin",
+@operation("experiments.rehearse", "POST", "/api/v1/experiments/rehearse", right="operate",
            summary="Rehearse a journey on a simulated business: per arm what was measured (effects with 95% and "
            "sequential intervals, sample ratio) beside the simulator's true effect")  # fmt: skip
 def rehearse_journey(ctx: OpContext, req: RehearseRequest) -> RehearsalReport:

@@ -292,7 +292,7 @@ def validate_journey(ctx: OpContext, req: Definition) -> Checked:
     return Checked(valid=not errors, errors=[Problem.model_validate(e) for e in errors])
 
 
-@operation("journeys.create", "POST", "/api/v1/journeys", right="admin", status=201,
+@operation("journeys.create", "POST", "/api/v1/journeys", right="operate", status=201,
            summary="Save a new journey (a draft)")  # fmt: skip
 def create_journey(ctx: OpContext, req: Definition) -> ShownJourney:
     """Save a journey as a draft; an invalid definition is ``journey_invalid`` listing every error by node. The
@@ -310,7 +310,7 @@ class Edit(ProjectScoped):
     )  # fmt: skip
 
 
-@operation("journeys.update", "PUT", "/api/v1/journeys/{journey}", right="admin",
+@operation("journeys.update", "PUT", "/api/v1/journeys/{journey}", right="operate",
            summary="Change a journey (a new version once it has run)")  # fmt: skip
 def update_journey(ctx: OpContext, req: Edit) -> ShownJourney:
     """Replace a draft's definition, or make a new version of a journey that has run: the people inside finish on
@@ -330,7 +330,7 @@ def _transition(ctx: OpContext, req: JourneyRef, action: str) -> ShownJourney:
     return _shown(catalog.transition(_ref(req.journey), action))
 
 
-@operation("journeys.start", "POST", "/api/v1/journeys/{journey}/start", right="admin", inputs="query",
+@operation("journeys.start", "POST", "/api/v1/journeys/{journey}/start", right="operate", inputs="query",
            summary="Start a draft journey (its names are checked first)")  # fmt: skip
 def start_journey(ctx: OpContext, req: JourneyRef) -> ShownJourney:
     """Start a draft: people enter from now on. A journey naming a channel, material, benefit or segment the
@@ -338,28 +338,28 @@ def start_journey(ctx: OpContext, req: JourneyRef) -> ShownJourney:
     return _transition(ctx, req, "start")
 
 
-@operation("journeys.pause", "POST", "/api/v1/journeys/{journey}/pause", right="admin", inputs="query",
+@operation("journeys.pause", "POST", "/api/v1/journeys/{journey}/pause", right="operate", inputs="query",
            summary="Pause a running journey")  # fmt: skip
 def pause_journey(ctx: OpContext, req: JourneyRef) -> ShownJourney:
     """Pause a running journey: nobody enters or moves until it resumes."""
     return _transition(ctx, req, "pause")
 
 
-@operation("journeys.resume", "POST", "/api/v1/journeys/{journey}/resume", right="admin", inputs="query",
+@operation("journeys.resume", "POST", "/api/v1/journeys/{journey}/resume", right="operate", inputs="query",
            summary="Resume a paused journey")  # fmt: skip
 def resume_journey(ctx: OpContext, req: JourneyRef) -> ShownJourney:
     """Resume a paused journey: people due while it was paused move on."""
     return _transition(ctx, req, "resume")
 
 
-@operation("journeys.finish", "POST", "/api/v1/journeys/{journey}/finish", right="admin", inputs="query",
+@operation("journeys.finish", "POST", "/api/v1/journeys/{journey}/finish", right="operate", inputs="query",
            summary="Finish a journey (nobody enters or moves again)")  # fmt: skip
 def finish_journey(ctx: OpContext, req: JourneyRef) -> ShownJourney:
     """Finish a running or paused journey: it stops for good; its statistics stay."""
     return _transition(ctx, req, "finish")
 
 
-@operation("journeys.archive", "POST", "/api/v1/journeys/{journey}/archive", right="admin", inputs="query",
+@operation("journeys.archive", "POST", "/api/v1/journeys/{journey}/archive", right="operate", inputs="query",
            summary="Archive a draft, paused or finished journey")  # fmt: skip
 def archive_journey(ctx: OpContext, req: JourneyRef) -> ShownJourney:
     """Archive a journey: read-only from then on."""

@@ -20,7 +20,7 @@ from userloop.ops.base import OpContext, RowId, Strict, operation
 if TYPE_CHECKING:
     from userloop.store.meta import ApiKey, Project
 
-Right = Literal["write", "read", "admin", "pii"]
+Right = Literal["write", "read", "analyse", "operate", "admin", "pii"]
 Grant = Literal["pii"]  # the rights beyond a key's roles (store.meta.KNOWN_GRANTS)
 _revoking = threading.Lock()  # the last-admin check and the revocation happen together
 
@@ -70,8 +70,9 @@ class KeyIn(Strict):
     name: str = Field(default="", max_length=100)
     rights: list[Right] | None = Field(
         default=None,
-        max_length=4,
-        description="An API token's rights (default read, write, admin); never more than the caller's own.",
+        max_length=6,
+        description="An API token's rights (default read, analyse, operate, write, admin; admin implies analyse "
+        "and operate, operate implies analyse); never more than the caller's own.",
     )
 
 

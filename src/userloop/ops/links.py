@@ -24,7 +24,7 @@ class InboxToken(Strict):
     expires_ms: int
 
 
-@operation("inbox.token", "POST", "/api/v1/inbox/tokens", right="admin",
+@operation("inbox.token", "POST", "/api/v1/inbox/tokens", right="operate",
            summary="A token that lets one person's app read that person's in-app inbox")  # fmt: skip
 def inbox_token(ctx: OpContext, req: InboxTokenRequest) -> InboxToken:
     expires = now_ms() + req.ttl_days * 86_400_000

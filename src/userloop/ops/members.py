@@ -194,7 +194,7 @@ def set_vip(ctx: OpContext, req: Vip) -> MemberShown:
     return shown(ctx, saved, members.set_vip(ctx.ws.meta, saved, req.person, _utc(req.since), _utc(req.until)))
 
 
-@operation("members.evaluate", "POST", "/api/v1/members/evaluate", right="admin",
+@operation("members.evaluate", "POST", "/api/v1/members/evaluate", right="operate",
            summary="Credit new events' growth and re-evaluate levels")  # fmt: skip
 def evaluate_members(ctx: OpContext, req: Evaluate) -> Evaluation:
     """Credit the growth of the events loaded since the last run, then evaluate levels: every active member, or

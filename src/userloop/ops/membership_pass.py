@@ -42,7 +42,7 @@ class PassShown(Strict):
     events_written: int = Field(description="Membership events written to the events table.")
 
 
-@operation("membership.pass", "POST", "/api/v1/membership/pass", right="admin", store_writes=True,
+@operation("membership.pass", "POST", "/api/v1/membership/pass", right="operate", store_writes=True,
            summary="Run the membership pass: growth, levels, expiries, benefits, tasks, events")  # fmt: skip
 def run_pass(ctx: OpContext, req: PassRequest) -> PassShown:
     """One membership pass over the project's active programmes."""

@@ -140,7 +140,7 @@ class SaveInsight(ProjectScoped):
     dashboard: str | None = Field(default=None, max_length=100)
 
 
-@operation("insights.save", "POST", "/api/v1/insights", right="admin", status=201,
+@operation("insights.save", "POST", "/api/v1/insights", right="analyse", status=201,
            summary="Save an analysis definition under a name")  # fmt: skip
 def save_insight(ctx: OpContext, req: SaveInsight) -> Insight:
     from userloop.query import insights
@@ -170,7 +170,7 @@ class UpdateInsight(ProjectScoped):
     dashboard: str | None = Field(default=None, max_length=100, description="'' takes it off its dashboard.")
 
 
-@operation("insights.update", "PUT", "/api/v1/insights/{insight_id}", right="admin",
+@operation("insights.update", "PUT", "/api/v1/insights/{insight_id}", right="analyse",
            summary="Change a saved analysis (name, definition, description, dashboard)")  # fmt: skip
 def update_insight(ctx: OpContext, req: UpdateInsight) -> Insight:
     from userloop.query import insights
@@ -190,7 +190,7 @@ class Deleted(Strict):
     deleted: int
 
 
-@operation("insights.delete", "DELETE", "/api/v1/insights/{insight_id}", right="admin",
+@operation("insights.delete", "DELETE", "/api/v1/insights/{insight_id}", right="analyse",
            summary="Delete a saved analysis")  # fmt: skip
 def delete_insight(ctx: OpContext, req: DeleteInsight) -> Deleted:
     from userloop.query import insights

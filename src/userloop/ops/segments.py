@@ -348,7 +348,7 @@ class CreateSegment(ProjectScoped):
     compute: bool = Field(default=True, description="Compute the members now (else at the next refresh).")
 
 
-@operation("segments.create", "POST", "/api/v1/segments", right="admin", status=201, store_writes=True,
+@operation("segments.create", "POST", "/api/v1/segments", right="analyse", status=201, store_writes=True,
            summary="Save a rule segment (and compute its members)")  # fmt: skip
 def create_segment(ctx: OpContext, req: CreateSegment) -> ShownSegment:
     from userloop.profile import segments
@@ -366,7 +366,7 @@ class CreateStatic(ProjectScoped):
     description: Text = ""
 
 
-@operation("segments.static", "POST", "/api/v1/segments/static", right="admin", status=201, store_writes=True,
+@operation("segments.static", "POST", "/api/v1/segments/static", right="analyse", status=201, store_writes=True,
            summary="A segment of uploaded ids")  # fmt: skip
 def create_static(ctx: OpContext, req: CreateStatic) -> StaticSegment:
     made = profiles(ctx).static_segment(req.name, req.ids, id_kind=req.id_kind, description=req.description)
@@ -379,7 +379,7 @@ class FromAnalysis(ProjectScoped):
     description: Text = ""
 
 
-@operation("segments.from_analysis", "POST", "/api/v1/segments/from-analysis", right="admin", status=201,
+@operation("segments.from_analysis", "POST", "/api/v1/segments/from-analysis", right="analyse", status=201,
            store_writes=True, summary="A segment of an analysis' people (e.g. dropped)")  # fmt: skip
 def create_from_analysis(ctx: OpContext, req: FromAnalysis) -> ShownSegment:
     from userloop.profile import segments
@@ -397,7 +397,7 @@ class FindLookalike(ProjectScoped):
     save: bool = True
 
 
-@operation("segments.lookalike", "POST", "/api/v1/segments/lookalike", right="admin", status=201,
+@operation("segments.lookalike", "POST", "/api/v1/segments/lookalike", right="analyse", status=201,
            store_writes=True, summary="People most like a seed segment (top N saved)")  # fmt: skip
 def lookalike(ctx: OpContext, req: FindLookalike) -> Lookalike:
     found = profiles(ctx).lookalike(req.name, req.seed, top_n=req.top_n, kinds=tuple(req.features), save=req.save)
@@ -412,7 +412,7 @@ class UpdateSegment(ProjectScoped):
     refresh: Literal["daily", "manual"] | None = None
 
 
-@operation("segments.update", "PATCH", "/api/v1/segments/{segment_id}", right="admin", store_writes=True,
+@operation("segments.update", "PATCH", "/api/v1/segments/{segment_id}", right="analyse", store_writes=True,
            summary="Rename, re-describe, change the rule or the refresh")  # fmt: skip
 def update_segment(ctx: OpContext, req: UpdateSegment) -> ShownSegment:
     from userloop.profile import segments
@@ -423,7 +423,7 @@ def update_segment(ctx: OpContext, req: UpdateSegment) -> ShownSegment:
     return ShownSegment.model_validate(profiles(ctx).update_segment(req.segment_id, **changed))
 
 
-@operation("segments.delete", "DELETE", "/api/v1/segments/{segment_id}", right="admin", store_writes=True,
+@operation("segments.delete", "DELETE", "/api/v1/segments/{segment_id}", right="analyse", store_writes=True,
            summary="Delete a segment and its membership history")  # fmt: skip
 def delete_segment(ctx: OpContext, req: SegmentRef) -> DeletedSegment:
     profiles(ctx).delete_segment(req.segment_id)
@@ -435,7 +435,7 @@ class Refresh(ProjectScoped):
     date: str | None = Field(default=None, max_length=10, description="Local day, YYYY-MM-DD (default: today).")
 
 
-@operation("segments.refresh", "POST", "/api/v1/segments/{segment_id}/refresh", right="admin", inputs="query",
+@operation("segments.refresh", "POST", "/api/v1/segments/{segment_id}/refresh", right="analyse", inputs="query",
            store_writes=True, summary="Recompute a rule segment's members now")  # fmt: skip
 def refresh(ctx: OpContext, req: Refresh) -> RunDone:
     from userloop.core.clock import parse_day

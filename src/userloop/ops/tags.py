@@ -217,7 +217,7 @@ def _definition(req: TagDef, *names: str) -> dict[str, Any]:
     return req.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"project", *names})
 
 
-@operation("tags.create", "POST", "/api/v1/tags", right="admin", status=201, store_writes=True,
+@operation("tags.create", "POST", "/api/v1/tags", right="analyse", status=201, store_writes=True,
            summary="Define a tag (validated against the project before it is saved)")  # fmt: skip
 def create_tag(ctx: OpContext, req: CreateTag) -> Tag:
     return Tag.model_validate(profiles(ctx).save_tag(_definition(req)))
@@ -233,20 +233,20 @@ class UpdateTag(ProjectScoped, TagDef):
     )
 
 
-@operation("tags.update", "PUT", "/api/v1/tags/{tag}", right="admin", store_writes=True,
+@operation("tags.update", "PUT", "/api/v1/tags/{tag}", right="analyse", store_writes=True,
            summary="Replace a tag's definition (its history starts again)")  # fmt: skip
 def update_tag(ctx: OpContext, req: UpdateTag) -> Tag:
     return Tag.model_validate(profiles(ctx).update_tag(req.tag, _definition(req, "tag")))
 
 
-@operation("tags.delete", "DELETE", "/api/v1/tags/{tag}", right="admin", store_writes=True,
+@operation("tags.delete", "DELETE", "/api/v1/tags/{tag}", right="analyse", store_writes=True,
            summary="Delete a tag and its history")  # fmt: skip
 def delete_tag(ctx: OpContext, req: TagRef) -> DeletedTag:
     profiles(ctx).delete_tag(req.tag)
     return DeletedTag(deleted=req.tag)
 
 
-@operation("tags.starter", "POST", "/api/v1/tags/starter", right="admin", status=201, inputs="query",
+@operation("tags.starter", "POST", "/api/v1/tags/starter", right="analyse", status=201, inputs="query",
            store_writes=True, summary="Install the starter tags for the simulated business")  # fmt: skip
 def install_starter(ctx: OpContext, req: ProjectScoped) -> list[Tag]:
     return [Tag.model_validate(t) for t in profiles(ctx).install_starter()]
@@ -263,7 +263,7 @@ class Materialised(Strict):
     tags: list[RunDone]
 
 
-@operation("tags.materialise", "POST", "/api/v1/tags/materialise", right="admin", store_writes=True,
+@operation("tags.materialise", "POST", "/api/v1/tags/materialise", right="analyse", store_writes=True,
            summary="Compute tags now (dated; the history keeps earlier values)")  # fmt: skip
 def materialise(ctx: OpContext, req: Materialise) -> Materialised:
     from userloop.core.clock import parse_day

@@ -62,7 +62,7 @@ class ModelsRun(Strict):
     models: dict[str, dict[str, Any]]
 
 
-@operation("models.run", "POST", "/api/v1/models/run", right="admin", inputs="query", store_writes=True,
+@operation("models.run", "POST", "/api/v1/models/run", right="analyse", inputs="query", store_writes=True,
            summary="Run the models as of a day (?as_of=, default yesterday) and return their reports")  # fmt: skip
 def run_models(ctx: OpContext, req: RunModels) -> ModelsRun:
     from userloop.core.clock import today_in

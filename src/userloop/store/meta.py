@@ -2,8 +2,11 @@
 
 Projects and their keys live here. A key belongs to one project, or (``project_id`` NULL, API tokens only) to the
 whole workspace, and holds rights: its *roles* (``write``: the collector; ``read``: analyses, SQL, listings;
-``admin``: keys, projects, settings, definitions), stored on the key, plus *grants* (``pii``), stored in
-``key_grants``. Later issues add analyses, tags, segments, journeys, runs and audit.
+``analyse``: saved analyses, tags, segments, models; ``operate``: journeys, templates, benefits; ``admin``: keys,
+projects, settings, channels, programmes), stored on the key, plus *grants* (``pii``), stored in ``key_grants``.
+What a right implies (``admin`` ⇒ ``analyse``, ``operate``) is :func:`userloop.core.rights.implied`. Operators'
+accounts and their sessions are in :mod:`userloop.store.accounts`. Later issues add analyses, tags, segments,
+journeys, runs and audit.
 
 The schema is created with ``create_all``; :func:`upgrade_meta_schema` brings a database made by an earlier
 version up to date in place (Alembic revisions: new tables, new columns, roles for keys made before roles existed).
@@ -30,12 +33,14 @@ KNOWN_GRANTS: dict[str, str] = {
 ROLES: dict[str, str] = {
     "write": "send events (collector, native batch API, file imports)",
     "read": "run analyses and SQL, list data, definitions and settings",
-    "admin": "manage keys, projects, settings and definitions (tags, segments, saved analyses)",
+    "analyse": "save analyses, define tags and segments, run models",
+    "operate": "run journeys, edit templates and benefits, run member passes (implies analyse)",
+    "admin": "manage keys, projects, channels, programmes and accounts (implies analyse and operate)",
 }
 #: Every right a key can hold: its roles and its grants.
 RIGHTS: tuple[str, ...] = (*ROLES, *KNOWN_GRANTS)
 #: The roles of an API token made without naming them, and of tokens made before roles existed.
-ADMIN_ROLES: tuple[str, ...] = ("read", "write", "admin")
+ADMIN_ROLES: tuple[str, ...] = ("read", "analyse", "operate", "write", "admin")
 
 
 class Base(DeclarativeBase):
@@ -204,8 +209,10 @@ class MetaStore:
         return key
 
     def rights(self, key: ApiKey) -> frozenset[str]:
-        """Everything ``key`` may do: its roles and its grants."""
-        return key.role_set | frozenset(self.grants(key.id))
+        """Everything ``key`` may do: its roles, what they imply, and its grants."""
+        from userloop.core.rights import implied
+
+        return implied(key.role_set) | frozenset(self.grants(key.id))
 
     def workspace_admins(self) -> list[ApiKey]:
         """Live workspace-level API tokens holding ``admin``, not counting the server's own session token."""
