@@ -22,6 +22,7 @@ import userloop.membership.runner_tables
 import userloop.profile.segments
 import userloop.profile.tags
 import userloop.query.insights
+import userloop.store.accounts
 import userloop.store.service_tables
 from tests.store.metadb import BACKENDS, meta_url
 from userloop.store.meta import Base

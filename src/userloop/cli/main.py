@@ -52,8 +52,10 @@ COMMANDS: dict[str, Lazy] = {
     "models": Lazy("userloop.cli.models_cmd", "models_app", "User models: RFM, lifecycle, CLV, value, activity, "
                    "preference, churn."),
     "projects": Lazy(_W, "projects_app", "Projects of a workspace (each has its own data, keys and time zone)."),
-    "keys": Lazy("userloop.cli.serve_cmd", "keys_app", "Project write keys and API tokens (rights: write, read, "
-                 "admin, pii)."),
+    "keys": Lazy("userloop.cli.serve_cmd", "keys_app", "Project write keys and API tokens (rights: read, analyse, "
+                 "operate, write, admin, pii)."),
+    "accounts": Lazy("userloop.cli.accounts_cmd", "accounts_app", "Operators' accounts (操作员账号) for the "
+                     "console: create, list, grant a role per project, disable, enable, reset a password."),
     "jobs": Lazy("userloop.cli.serve_cmd", "jobs_app", "Scheduled jobs of the service and their runs."),
     "properties": Lazy(_W, "properties_app", "The property registry: names, types, display names."),
     "events": Lazy("userloop.cli.events_cmd", "events_app", "Events of the registry: active (a person's action) or "

@@ -44,6 +44,15 @@ CODES: dict[str, ErrorCode] = _codes(
     ErrorCode("unauthorized", 401, "No API token, or not a valid one.",
               "send `Authorization: Bearer ula_…`; `userloop keys create --kind admin` makes a token"),
     ErrorCode("forbidden", 403, "The token may not do this: it lacks the right, or its project scope excludes it."),
+    # operators' accounts and sessions
+    ErrorCode("csrf", 403, "A signed-in request that changes something lacks the session's CSRF token, or the "
+              "sign-in came from another site.",
+              "send the value of the `userloop_csrf` cookie in the `X-CSRF-Token` header"),
+    ErrorCode("account_locked", 423, "Too many failed sign-ins in a row: the account is locked for a while.",
+              "retry after the `Retry-After` seconds, or ask an admin to reset the password"),
+    ErrorCode("account_exists", 409, "An account with that login exists already."),
+    ErrorCode("unsupported_media_type", 415, "The body is not of the content type the route takes.",
+              "send `Content-Type: application/json`"),
     ErrorCode("method_not_allowed", 405, "The path exists, but not for this HTTP method (`Allow` lists them)."),
     ErrorCode("conflict", 409, "The change would take away what the workspace needs (its last admin token, the "
               "service's own token)."),

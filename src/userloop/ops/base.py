@@ -62,6 +62,7 @@ DOMAINS = (
     "members",
     "causal",
     "membership_pass",
+    "accounts",
 )
 
 
