@@ -23,6 +23,7 @@ DUMMY = {
     "token": "not-a-signed-token",
     "person": "1",
     "programme": "1",
+    "dashboard_id": "1",
 }
 BODIES = {  # well-formed for each wire format, with no key anywhere
     "/sa": b"data=eyJ0eXBlIjoidHJhY2sifQ%3D%3D",

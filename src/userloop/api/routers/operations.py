@@ -11,12 +11,14 @@ from __future__ import annotations
 import inspect
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError, create_model
 
 from userloop.api.deps import Caller, RuntimeDep, require
+from userloop.api.limits import client_address
 from userloop.ops import Access, OpContext, Operation, operations
+from userloop.ops.runner import run_operation
 from userloop.service.runtime import Runtime
 from userloop.service.scheduler import Scheduler
 
@@ -89,7 +91,9 @@ def endpoint(op: Operation) -> Any:
             params.append(inspect.Parameter("project", inspect.Parameter.KEYWORD_ONLY, default=None,
                                             annotation=Annotated[str | None, Query(max_length=40)]))  # fmt: skip
 
-    def run(rt: Runtime, caller: Caller, body: BaseModel | None = None, **values: Any) -> Any:
+    params.append(inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request))
+
+    def run(rt: Runtime, caller: Caller, request: Request, body: BaseModel | None = None, **values: Any) -> Any:
         if body is not None:
             values = {k: v for k, v in values.items() if v is not None} | body.model_dump(exclude_unset=True)
         try:
@@ -97,7 +101,7 @@ def endpoint(op: Operation) -> Any:
         except ValidationError as exc:  # a rule across fields (a model validator), which the body's schema lacks
             errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
             raise RequestValidationError(errors) from exc
-        return op.fn(context(rt, caller, req, op), req)
+        return run_operation(op, context(rt, caller, req, op), req, address=client_address(request.scope))
 
     run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     run.__name__ = op.id.replace(".", "_")
