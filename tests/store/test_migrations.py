@@ -23,6 +23,7 @@ import userloop.profile.segments
 import userloop.profile.tags
 import userloop.query.insights
 import userloop.store.accounts
+import userloop.store.audit
 import userloop.store.service_tables
 from tests.store.metadb import BACKENDS, meta_url
 from userloop.store.meta import Base

@@ -22,6 +22,7 @@ import pydantic
 
 from userloop.core.errors import ValidationError
 from userloop.ops import OpContext, ProjectScoped, find
+from userloop.ops.runner import run_operation
 
 if TYPE_CHECKING:
     from userloop.api.client import ServerClient
@@ -45,7 +46,7 @@ class Dispatcher:
         request = build(op.request, fields)
         if self.client is not None:
             return self.client.run(op_id, request)
-        return op.fn(self._context(request), request)
+        return run_operation(op, self._context(request), request)
 
     def transfer(self, local: Callable[[OpContext, R], T], request: R, remote: Callable[[ServerClient, R], T]) -> T:
         """An operation whose content is a file rather than JSON (an upload, an import, an export), on a route of

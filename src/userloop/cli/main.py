@@ -54,6 +54,8 @@ COMMANDS: dict[str, Lazy] = {
     "projects": Lazy(_W, "projects_app", "Projects of a workspace (each has its own data, keys and time zone)."),
     "keys": Lazy("userloop.cli.serve_cmd", "keys_app", "Project write keys and API tokens (rights: read, analyse, "
                  "operate, write, admin, pii)."),
+    "audit": Lazy("userloop.cli.audit_cmd", "audit", "Show the audit log: every change, who made it, when, before "
+                  "and after (newest first)."),
     "accounts": Lazy("userloop.cli.accounts_cmd", "accounts_app", "Operators' accounts (操作员账号) for the "
                      "console: create, list, grant a role per project, disable, enable, reset a password."),
     "jobs": Lazy("userloop.cli.serve_cmd", "jobs_app", "Scheduled jobs of the service and their runs."),

@@ -95,6 +95,11 @@ CODES: dict[str, ErrorCode] = _codes(
     ErrorCode("tag_not_computed", 400, "A tag has not been computed yet.", "run `userloop tags materialise` first"),
     ErrorCode("segment_not_computed", 400, "A segment has no members yet.", "refresh it first"),
     ErrorCode("segment_in_use", 400, "Other segments refer to this segment.", "change those first"),
+    # saved analyses and dashboards
+    ErrorCode("insight_in_use", 409, "Dashboards show this saved analysis; the message names them.",
+              "take it off those dashboards first (dashboards update)"),
+    ErrorCode("dashboard_exists", 409, "A dashboard with that name exists already in this project.",
+              "choose another name, or change the existing one with update"),
     ErrorCode("segment_cycle", 400, "A segment's rule would refer to the segment itself."),
     ErrorCode("segment_empty", 400, "A static segment would have no members: none of the ids is a known person."),
     ErrorCode("history_backwards", 400, "A daily history is written forward; an earlier day cannot be computed now.",

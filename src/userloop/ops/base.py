@@ -63,6 +63,8 @@ DOMAINS = (
     "causal",
     "membership_pass",
     "accounts",
+    "audit",
+    "dashboards",
 )
 
 

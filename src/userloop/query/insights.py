@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import select
 
 from userloop.core.clock import utcnow
-from userloop.core.errors import NotFoundError, ValidationError
+from userloop.core.errors import NotFoundError, UserloopError, ValidationError
 from userloop.query.kinds import parse_definition
 from userloop.store.meta import MetaStore
 from userloop.store.tables import Insight
@@ -94,7 +94,15 @@ def update(
 
 
 def delete(meta: MetaStore, project_id: int, insight_id: int) -> None:
+    """Delete an insight; refused (``insight_in_use``, naming them) while dashboards show it."""
+    from userloop.query.dashboards.saved import holding
+
     get(meta, project_id, insight_id)
+    boards = holding(meta, project_id, insight_id)
+    if boards:
+        names = ", ".join(repr(b) for b in boards)
+        raise UserloopError(f"insight {insight_id} is on dashboards {names}; take it off them first",
+                            code="insight_in_use")  # fmt: skip
     with meta.session.begin() as s:
         row = s.get(Insight, insight_id)
         s.delete(row)

@@ -1,4 +1,4 @@
-"""The definitions' tables in the metadata database: tags, segments and saved analyses (insights).
+"""The definitions' tables in the metadata database: tags, segments, saved analyses (insights) and dashboards.
 
 They are declared here, on the metadata DB's declarative base, next to projects and keys, so the whole relational
 layout lives in ``store/`` and the Alembic revisions of :mod:`userloop.store.migrations` are checked against one
@@ -108,3 +108,24 @@ class Insight(Base):
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
+
+
+class Dashboard(Base):
+    """A user's dashboard: a grid of saved insights (:mod:`userloop.query.dashboards.saved`); ``layout`` is the
+    JSON list of tiles ``{insight_id, x, y, w, h}`` on a 12-column grid."""
+
+    __tablename__ = "dashboards"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    layout: Mapped[str] = mapped_column(Text, default="[]")
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def tiles(self) -> list[dict[str, Any]]:
+        tiles: list[dict[str, Any]] = orjson.loads(self.layout)
+        return tiles
