@@ -168,8 +168,8 @@ export function rfmBarOption(classes: RfmClass[], lang: string, usersLabel: stri
   const names = classes.map((c) => (lang === "en" ? c.en : c.zh));
   return {
     tooltip: { trigger: "axis" },
-    grid: { left: 8, right: 24, top: 16, bottom: 8, containLabel: true },
-    xAxis: { type: "value", name: usersLabel },
+    grid: { left: 8, right: 48, top: 16, bottom: 8, containLabel: true },
+    xAxis: { type: "value" },
     yAxis: { type: "category", data: names, inverse: true },
     series: [{ type: "bar", name: usersLabel, data: classes.map((c) => c.users), label: { show: true, position: "right" } }],
   };
@@ -227,6 +227,7 @@ export function sankeyOption(data: SankeyData): ChartOption {
         data: data.nodes,
         links: data.links,
         emphasis: { focus: "adjacency" },
+        layoutIterations: 0, // keep the stages in lifecycle order, top to bottom
         lineStyle: { color: "gradient", curveness: 0.5 },
         left: 8,
         right: 160,
@@ -287,9 +288,9 @@ export function calibrationOption(bins: CalibrationBin[], labels: { predicted: s
   return {
     tooltip: { trigger: "item" },
     legend: { top: 0 },
-    grid: { left: 8, right: 24, top: 32, bottom: 8, containLabel: true },
-    xAxis: { type: "value", min: 0, max: 1, name: labels.predicted, nameLocation: "middle", nameGap: 24 },
-    yAxis: { type: "value", min: 0, max: 1, name: labels.observed },
+    grid: { left: 64, right: 24, top: 40, bottom: 48 },
+    xAxis: { type: "value", min: 0, max: 1, name: labels.predicted, nameLocation: "middle", nameGap: 28 },
+    yAxis: { type: "value", min: 0, max: 1, name: labels.observed, nameLocation: "middle", nameGap: 40 },
     series: [
       { type: "line", name: labels.ideal, data: [[0, 0], [1, 1]], symbol: "none", lineStyle: { type: "dashed" } },
       {
