@@ -1,0 +1,137 @@
+// "Add to dashboard": the analysis as a tile of an existing or a new dashboard (dashboards.update / .create). A
+// tile shows a saved insight, so an analysis not saved yet is saved first under the name given here.
+import { App, Form, Input, Modal, Radio, Select, type ButtonProps } from "antd";
+import { useState } from "react";
+import { useTranslation } from "react-i18next";
+import { api, unwrap } from "../../../api/client";
+import { ErrorState } from "../../../components/States";
+import { useApi } from "../../../lib/useApi";
+import type { Definition } from "../definition";
+import { appendTile } from "./dashboardTiles";
+import { saveInsight, type Insight } from "./SaveInsightModal";
+
+interface Props {
+  open: boolean;
+  project: string;
+  definition: Definition;
+  insight?: Insight;
+  onClose: () => void;
+  /** Called with the insight (saved here when it was not) and the dashboard's id. */
+  onAdded: (insight: Insight, dashboardId: number) => void;
+}
+
+interface Values {
+  target: "existing" | "new";
+  dashboard?: number;
+  dashboardName?: string;
+  insightName?: string;
+}
+
+async function addTile(project: string, insightId: number, values: Values): Promise<number> {
+  if (values.target === "new") {
+    const made = await unwrap(
+      api.POST("/api/v1/dashboards", {
+        params: { query: { project } },
+        body: { project, name: values.dashboardName!.trim(), description: "", layout: appendTile([], insightId) },
+      }),
+    );
+    return made.id;
+  }
+  const id = values.dashboard!;
+  const params = { path: { dashboard_id: id }, query: { project } };
+  // The layout is replaced whole: read the latest one just before, so a tile added meanwhile is kept.
+  const current = await unwrap(api.GET("/api/v1/dashboards/{dashboard_id}", { params }));
+  const layout = current.layout.map(({ insight_id, x, y, w, h }) => ({ insight_id, x, y, w, h }));
+  await unwrap(
+    api.PATCH("/api/v1/dashboards/{dashboard_id}", { params, body: { project, layout: appendTile(layout, insightId) } }),
+  );
+  return id;
+}
+
+function Fields({ project, needsName }: { project: string; needsName: boolean }) {
+  const { t } = useTranslation();
+  const dashboards = useApi(
+    (signal) => unwrap(api.GET("/api/v1/dashboards", { params: { query: { project } }, signal })),
+    [project],
+  );
+  const target = Form.useWatch("target");
+  if (dashboards.error) return <ErrorState error={dashboards.error} onRetry={dashboards.reload} />;
+  return (
+    <>
+      {needsName && (
+        <Form.Item name="insightName" label={t("analyses.dashboard.insightName")}
+          rules={[{ required: true, whitespace: true, max: 200, message: t("analyses.save.nameRequired") }]}>
+          <Input data-testid="dashboard-insight-name" maxLength={200} />
+        </Form.Item>
+      )}
+      <Form.Item name="target">
+        <Radio.Group
+          options={[
+            { value: "existing", label: t("analyses.dashboard.existing") },
+            { value: "new", label: t("analyses.dashboard.new") },
+          ]}
+        />
+      </Form.Item>
+      {target === "new" ? (
+        <Form.Item name="dashboardName" label={t("analyses.dashboard.newName")}
+          rules={[{ required: true, whitespace: true, max: 100, message: t("analyses.save.nameRequired") }]}>
+          <Input data-testid="dashboard-new-name" maxLength={100} />
+        </Form.Item>
+      ) : (
+        <Form.Item name="dashboard" label={t("analyses.dashboard.pick")}
+          rules={[{ required: true, message: t("analyses.dashboard.pickRequired") }]}>
+          <Select
+            loading={dashboards.loading}
+            data-testid="dashboard-select"
+            options={(dashboards.data ?? []).map((d) => ({ value: d.id, label: d.name }))}
+            notFoundContent={t("analyses.dashboard.none")}
+            aria-label={t("analyses.dashboard.pick")}
+          />
+        </Form.Item>
+      )}
+    </>
+  );
+}
+
+export function DashboardModal({ open, project, definition, insight, onClose, onAdded }: Props) {
+  const { t } = useTranslation();
+  const { message } = App.useApp();
+  const [form] = Form.useForm<Values>();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState("");
+
+  const submit = async () => {
+    const values = await form.validateFields();
+    setBusy(true);
+    setError("");
+    try {
+      const saved = insight ?? (await saveInsight(project, definition, values.insightName!.trim(), ""));
+      const dashboardId = await addTile(project, saved.id, values);
+      message.success(t("analyses.dashboard.added"));
+      onAdded(saved, dashboardId);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Modal
+      open={open}
+      title={t("analyses.dashboard.title")}
+      onCancel={onClose}
+      onOk={submit}
+      okText={t("common.add")}
+      cancelText={t("common.cancel")}
+      confirmLoading={busy}
+      okButtonProps={{ "data-testid": "dashboard-add-confirm" } as ButtonProps}
+      destroyOnHidden
+    >
+      <Form form={form} layout="vertical" initialValues={{ target: "existing" }} preserve={false}>
+        {open && <Fields project={project} needsName={!insight} />}
+      </Form>
+      {error && <div role="alert" style={{ color: "#cf1322" }} data-testid="dashboard-add-error">{error}</div>}
+    </Modal>
+  );
+}

@@ -1,0 +1,87 @@
+// "Save as insight": a name and a description; an opened insight is updated in place unless "save as new".
+import { App, Checkbox, Form, Input, Modal, type ButtonProps } from "antd";
+import { useState } from "react";
+import { useTranslation } from "react-i18next";
+import { api, unwrap } from "../../../api/client";
+import type { components } from "../../../api/schema";
+import type { Definition } from "../definition";
+
+export type Insight = components["schemas"]["Insight"];
+
+interface Props {
+  open: boolean;
+  project: string;
+  definition: Definition;
+  /** The insight being edited, if any. */
+  insight?: Insight;
+  onClose: () => void;
+  onSaved: (insight: Insight) => void;
+}
+
+export function saveInsight(project: string, definition: Definition, name: string, description: string, id?: number) {
+  const body = { project, name, description, definition: definition as unknown as Record<string, unknown> };
+  if (id !== undefined) {
+    return unwrap(
+      api.PUT("/api/v1/insights/{insight_id}", { params: { path: { insight_id: id }, query: { project } }, body }),
+    );
+  }
+  return unwrap(api.POST("/api/v1/insights", { params: { query: { project } }, body }));
+}
+
+export function SaveInsightModal({ open, project, definition, insight, onClose, onSaved }: Props) {
+  const { t } = useTranslation();
+  const { message } = App.useApp();
+  const [form] = Form.useForm<{ name: string; description: string; asNew: boolean }>();
+  const [saving, setSaving] = useState(false);
+  const [error, setError] = useState("");
+
+  const submit = async () => {
+    const values = await form.validateFields();
+    setSaving(true);
+    setError("");
+    try {
+      const id = insight && !values.asNew ? insight.id : undefined;
+      const saved = await saveInsight(project, definition, values.name.trim(), values.description ?? "", id);
+      message.success(t("common.saved"));
+      onSaved(saved);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  return (
+    <Modal
+      open={open}
+      title={t("analyses.save.title")}
+      onCancel={onClose}
+      onOk={submit}
+      okText={t("common.save")}
+      cancelText={t("common.cancel")}
+      confirmLoading={saving}
+      okButtonProps={{ "data-testid": "insight-save-confirm" } as ButtonProps}
+      destroyOnHidden
+    >
+      <Form
+        form={form}
+        layout="vertical"
+        initialValues={{ name: insight?.name ?? "", description: insight?.description ?? "", asNew: false }}
+        preserve={false}
+      >
+        <Form.Item name="name" label={t("common.name")} rules={[{ required: true, whitespace: true, max: 200, message: t("analyses.save.nameRequired") }]}>
+          <Input data-testid="insight-name" maxLength={200} autoFocus />
+        </Form.Item>
+        <Form.Item name="description" label={t("common.description")}>
+          <Input.TextArea rows={3} maxLength={5000} />
+        </Form.Item>
+        {insight && (
+          <Form.Item name="asNew" valuePropName="checked">
+            <Checkbox>{t("analyses.save.asNew")}</Checkbox>
+          </Form.Item>
+        )}
+      </Form>
+      {error && <div role="alert" style={{ color: "#cf1322" }} data-testid="insight-save-error">{error}</div>}
+    </Modal>
+  );
+}

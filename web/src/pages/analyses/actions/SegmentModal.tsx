@@ -1,0 +1,78 @@
+// "People behind this number → save as a segment": a static segment of the people a funnel step, a retention
+// cell, a lifecycle bucket or a stickiness row counts (segments.from_analysis).
+import { App, Form, Input, Modal, type ButtonProps } from "antd";
+import { useState } from "react";
+import { useTranslation } from "react-i18next";
+import { api, unwrap } from "../../../api/client";
+import { peopleDefinition, type Definition, type PeopleTarget } from "../definition";
+
+interface Props {
+  project: string;
+  definition: Definition;
+  /** The number whose people to save; the modal is open while it is set. */
+  target: PeopleTarget | null;
+  /** What the number is, in words (shown above the name). */
+  describe: (target: PeopleTarget) => string;
+  onClose: () => void;
+  onCreated: (segmentId: number) => void;
+}
+
+export function SegmentModal({ project, definition, target, describe, onClose, onCreated }: Props) {
+  const { t } = useTranslation();
+  const { message } = App.useApp();
+  const [form] = Form.useForm<{ name: string; description: string }>();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState("");
+
+  const submit = async () => {
+    if (!target) return;
+    const values = await form.validateFields();
+    setBusy(true);
+    setError("");
+    try {
+      const made = await unwrap(
+        api.POST("/api/v1/segments/from-analysis", {
+          params: { query: { project } },
+          body: {
+            project,
+            name: values.name.trim(),
+            description: values.description ?? "",
+            definition: peopleDefinition(definition, target) as unknown as Record<string, unknown>,
+          },
+        }),
+      );
+      message.success(t("analyses.toSegment.created", { count: made.size ?? 0 }));
+      onCreated(made.id);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Modal
+      open={target !== null}
+      title={t("analyses.toSegment.title")}
+      onCancel={onClose}
+      onOk={submit}
+      okText={t("common.create")}
+      cancelText={t("common.cancel")}
+      confirmLoading={busy}
+      okButtonProps={{ "data-testid": "segment-create-confirm" } as ButtonProps}
+      destroyOnHidden
+    >
+      {target && <p data-testid="segment-target">{describe(target)}</p>}
+      <Form form={form} layout="vertical" preserve={false}>
+        <Form.Item name="name" label={t("common.name")}
+          rules={[{ required: true, whitespace: true, max: 200, message: t("analyses.save.nameRequired") }]}>
+          <Input data-testid="segment-name" maxLength={200} />
+        </Form.Item>
+        <Form.Item name="description" label={t("common.description")}>
+          <Input.TextArea rows={2} maxLength={5000} />
+        </Form.Item>
+      </Form>
+      {error && <div role="alert" style={{ color: "#cf1322" }} data-testid="segment-create-error">{error}</div>}
+    </Modal>
+  );
+}
