@@ -1,8 +1,13 @@
-// The dashboards area (placeholder until its page is built).
-import { Typography } from "antd";
-import { useTranslation } from "react-i18next";
+// Dashboards (看板): the project's list of dashboards, and a dashboard's grid of saved insights.
+import { Route, Routes } from "react-router-dom";
+import { DashboardList } from "./DashboardList";
+import { DashboardView } from "./DashboardView";
 
 export function DashboardsPage() {
-  const { t } = useTranslation();
-  return <Typography.Title level={3}>{t("common.nav.dashboards")}</Typography.Title>;
+  return (
+    <Routes>
+      <Route index element={<DashboardList />} />
+      <Route path=":dashboardId" element={<DashboardView />} />
+    </Routes>
+  );
 }

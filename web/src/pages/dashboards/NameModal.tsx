@@ -1,0 +1,76 @@
+// The form that names a dashboard (create or rename): name (1–100 characters) and description; the API's message
+// when it refuses (a name already taken).
+import { Alert, Form, Input, Modal } from "antd";
+import { useEffect, useState } from "react";
+import { useTranslation } from "react-i18next";
+
+export interface Naming {
+  name: string;
+  description: string;
+}
+
+export function NameModal(props: {
+  open: boolean;
+  title: string;
+  initial: Naming;
+  onSave: (values: Naming) => Promise<void>;
+  onClose: () => void;
+}) {
+  const { t } = useTranslation();
+  const [form] = Form.useForm<Naming>();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const { open, initial } = props;
+
+  useEffect(() => {
+    if (open) {
+      form.setFieldsValue(initial);
+      setError(null);
+    }
+  }, [open, initial, form]);
+
+  const submit = async () => {
+    const values = await form.validateFields();
+    setBusy(true);
+    setError(null);
+    try {
+      await props.onSave({ name: values.name.trim(), description: values.description ?? "" });
+      props.onClose();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Modal
+      open={open}
+      title={props.title}
+      onOk={() => void submit()}
+      onCancel={props.onClose}
+      okText={t("common.save")}
+      cancelText={t("common.cancel")}
+      confirmLoading={busy}
+      okButtonProps={{ ...({ "data-testid": "dashboard-save" } as object) }}
+      destroyOnHidden
+    >
+      {error && <Alert type="error" showIcon title={error} style={{ marginBottom: 16 }} data-testid="error" />}
+      <Form form={form} layout="vertical" requiredMark={false} onFinish={() => void submit()}>
+        <Form.Item
+          name="name"
+          label={t("common.name")}
+          rules={[
+            { required: true, whitespace: true, message: t("dashboards.nameRequired") },
+            { max: 100, message: t("dashboards.nameTooLong") },
+          ]}
+        >
+          <Input autoFocus maxLength={100} data-testid="dashboard-name-input" />
+        </Form.Item>
+        <Form.Item name="description" label={t("common.description")}>
+          <Input.TextArea rows={3} maxLength={2000} data-testid="dashboard-description-input" />
+        </Form.Item>
+      </Form>
+    </Modal>
+  );
+}
