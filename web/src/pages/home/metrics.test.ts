@@ -84,11 +84,11 @@ describe("change and formats", () => {
     expect(formatChange(-1.25, "rate", "en-US")).toBe("−1.3");
   });
 
-  it("links to the analysis with the query.run body in q", () => {
+  it("links to the analysis builder with the definition in q", () => {
     const url = new URL(analysisLink({ kind: "funnel", steps: [] }, "shop"), "http://x");
-    expect(url.pathname).toBe("/analyses");
+    expect(url.pathname).toBe("/analyses/new");
     expect(url.searchParams.get("project")).toBe("shop");
-    expect(JSON.parse(url.searchParams.get("q") ?? "")).toEqual({ definition: { kind: "funnel", steps: [] } });
+    expect(JSON.parse(url.searchParams.get("q") ?? "")).toEqual({ kind: "funnel", steps: [] });
   });
 
   it("draws a sparkline inside its box", () => {

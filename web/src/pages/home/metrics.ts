@@ -177,8 +177,9 @@ export function formatChange(delta: number, format: MetricFormat, locale: string
   );
 }
 
-/** The link that opens a panel's analysis: /analyses with the query.run body in `q`. */
+/** The link that opens a panel's analysis in the analyses area's builder (/analyses/new), which reads the
+ * definition (query.run's `definition`) from `q`. */
 export function analysisLink(definition: Json, project: string): string {
-  const params = new URLSearchParams({ project, q: JSON.stringify({ definition }) });
-  return `/analyses?${params.toString()}`;
+  const params = new URLSearchParams({ project, q: JSON.stringify(definition) });
+  return `/analyses/new?${params.toString()}`;
 }
