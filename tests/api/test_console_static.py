@@ -121,7 +121,7 @@ def test_the_api_and_the_service_keep_their_own_answers(console: tuple[Server, P
     assert "root" not in httpx.get(server.url + "/t/o/forged").text  # a message's signed link
     paths = httpx.get(server.url + "/openapi.json").json()["paths"]
     assert not [p for p in paths if p.startswith("/assets") or p == "/{path}"]
-    assert httpx.post(server.url + "/dashboards/3").status_code == 405  # the app's pages are GET only
+    assert httpx.post(server.url + "/dashboards/3").status_code == 404  # the app's pages are GET only
 
 
 def test_without_a_build_the_page_says_how_to_build_it(console: tuple[Server, Path]) -> None:

@@ -167,7 +167,8 @@ def test_every_code_written_in_the_source_is_registered_and_every_registered_cod
 
 
 # the framework's errors ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("method", "path"), [("GET", "/"), ("GET", "/nope"), ("DELETE", "/api/v2/x"),
+# (a GET of "/" or "/nope" is the console's page: tests/api/test_console_static.py)
+@pytest.mark.parametrize(("method", "path"), [("GET", "/api/nope"), ("GET", "/docs/nope"), ("DELETE", "/api/v2/x"),
                                               ("PUT", "/a/b/c")])  # fmt: skip
 def test_unknown_paths_answer_not_found(server: Server, method: str, path: str) -> None:
     response = httpx.request(method, server.url + path, headers=server.admin)

@@ -72,7 +72,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.router.add_api_route(
         "/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False, route_class_override=_PreflightRoute
     )
-    console.install(app)  # last: its catch-all serves the console's pages
+    console.install(app)  # /assets and, for a GET no route matched, the console's page
     errors.install(app)
     app.add_middleware(CollectorFastPath, runtime=runtime)
     app.add_middleware(BodyLimit, max_bytes=runtime.config.limits.max_body_bytes)

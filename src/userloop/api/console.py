@@ -3,10 +3,11 @@
 * ``/assets/<name>``: the hashed scripts, styles and fonts, cached for a year (``immutable``: a new build has new
   names); gzip when the client accepts it, from ``<name>.gz`` when the build left one, else compressed once and
   kept in memory (``Vary: Accept-Encoding``). Only files inside the assets folder; anything else is a 404.
-* ``/`` and every other GET path the app owns (its deep links, ``/dashboards/3``): ``index.html`` with
-  ``Cache-Control: no-cache`` (the browser asks again and so learns of a new build) and the page's own strict
-  Content-Security-Policy. Paths of the API, the member app, the docs, health, signed links and the collector are
-  never the app's: they keep their own answers (a JSON 404 for ``/api/v1/nope``, a 405 for a wrong method).
+* ``/`` and every other GET path the app owns (its deep links, ``/dashboards/3``) that no route serves:
+  ``index.html`` with ``Cache-Control: no-cache`` (the browser asks again and so learns of a new build) and the
+  page's own strict Content-Security-Policy. Paths of the API, the member app, the docs, health, signed links and
+  the collector are never the app's: they keep their own answers (a JSON 404 for ``/api/v1/nope``, a 405 for a
+  wrong method).
 * No build: ``/`` answers a small bilingual page saying how to build the console, never a 500.
 
 The folder is ``USERLOOP_CONSOLE_DIR`` when set, else ``web/dist`` at the repository's root. :class:`ResponseGuard`
@@ -14,7 +15,7 @@ adds its headers to these answers too, but keeps the Cache-Control and CSP set h
 
 Example::
 
-    install(app)        # after every other route: its catch-all must come last
+    install(app)        # the app's pages answer what no route matched, so routes added later still win
 """
 
 from __future__ import annotations
@@ -29,9 +30,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from fastapi.routing import APIRoute
-from starlette.routing import Match
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from userloop.collect.routes import is_collector
 
@@ -183,28 +182,25 @@ def owned_by_app(path: str) -> bool:
     return first not in NOT_THE_APP and not is_collector(path)
 
 
-class _AppPageRoute(APIRoute):
-    """The catch-all for the app's pages: it matches no path the app does not own, so such a path keeps the
-    answer it had without the console (a JSON 404, or a 405 naming the methods its route allows)."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if not owned_by_app(scope.get("path", "")):
-            return Match.NONE, {}
-        return super().matches(scope)
-
-
 def install(app: FastAPI, root: Path | None = None) -> Console:
-    """Serve the console from ``root`` (default :func:`console_dir`): call it after every other route."""
+    """Serve the console from ``root`` (default :func:`console_dir`).
+
+    The app's pages are the router's fallback, not a route: they answer only a GET that no route matched, whenever
+    the route was added (a route added after this call still wins), and a path the app does not own falls through
+    to the usual JSON 404."""
     console = Console(root if root is not None else console_dir())
 
     def asset(name: str, request: Request) -> Response:
         return console.asset(name, request.headers.get("accept-encoding", ""))
 
-    def page() -> Response:
-        return console.page()
-
     app.add_api_route("/assets/{name:path}", asset, methods=["GET"], include_in_schema=False)
-    app.router.add_api_route(
-        "/{path:path}", page, methods=["GET"], include_in_schema=False, route_class_override=_AppPageRoute
-    )
+    fallback = app.router.default
+
+    async def pages(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and owned_by_app(scope["path"]):
+            await console.page()(scope, receive, send)
+            return
+        await fallback(scope, receive, send)
+
+    app.router.default = pages
     return console
