@@ -169,11 +169,12 @@ def test_no_token_mints_rights_it_does_not_hold(srv: ConfiguredServer) -> None:
     assert lesser.status_code == 201, lesser.text
     assert lesser.json()["rights"] == ["read"]
     assert lesser.json()["project"] == "default"
-    # the workspace admin from `userloop init` is unchanged: every project, read, write and admin, no pii
+    # the workspace admin from `userloop init` is unchanged: every project, read, write and admin (with what admin
+    # implies: analyse, operate), no pii
     initial = next(
         k for k in httpx.get(srv.url + "/api/v1/keys", headers=srv.admin).json() if k["name"] == "initial admin token"
     )
-    assert (initial["project"], initial["rights"]) == (None, ["admin", "read", "write"])
+    assert (initial["project"], initial["rights"]) == (None, ["admin", "analyse", "operate", "read", "write"])
     assert mint(srv, srv.admin_token, kind="admin", rights=["read", "pii"]).status_code == 403
 
 

@@ -27,6 +27,7 @@ from userloop.api.guard import ResponseGuard
 from userloop.api.limits import BodyLimit, ClientLimit, preflight
 from userloop.api.models import ERROR_RESPONSES
 from userloop.api.routers import (
+    auth,
     collector,
     engage_public,
     events,
@@ -65,7 +66,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     _install_docs(app)
-    routers = (health, collector, events, operations, imports, profiles, engage_public, member_app,
+    routers = (health, auth, collector, events, operations, imports, profiles, engage_public, member_app,
                member_app_engagement, member_app_exchange)  # fmt: skip
     for module in routers:
         app.include_router(module.router, responses=ERROR_RESPONSES)

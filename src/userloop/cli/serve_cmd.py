@@ -99,7 +99,8 @@ def keys_create(
     rights: Annotated[
         str | None,
         typer.Option(
-            help="An API token's rights, comma-separated: write, read, admin, pii (default read,write,admin)."
+            help="An API token's rights, comma-separated: write, read, analyse, operate, admin, pii "
+            "(default: all but pii)."
         ),
     ] = None,
     json_out: Json_ = False,

@@ -57,6 +57,9 @@ class ServiceConfig:
     #: seconds between two membership passes (growth, levels, expiries, benefits, tasks; a load wakes it at once);
     #: None: the service runs none (``userloop members run-once`` does, e.g. to look at a workspace frozen in time)
     membership_tick: float | None = 5.0
+    #: an operator's session ends this long after sign-in (absolute), or after this long unused (idle)
+    session_lifetime_seconds: float = 7 * 86_400.0
+    session_idle_seconds: float = 12 * 3_600.0
 
     def __post_init__(self) -> None:
         """Refuse bad model options when the service is configured, not at the first nightly run."""

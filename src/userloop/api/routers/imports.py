@@ -75,7 +75,7 @@ async def import_file(
                           rejects=rejects)  # fmt: skip
         try:
             done = await run_in_threadpool(
-                import_files, op_context(rt, caller, info), req, max_bytes=rt.config.import_max_bytes
+                import_files, op_context(rt, caller, info, "write"), req, max_bytes=rt.config.import_max_bytes
             )
         except _UNREADABLE as exc:
             message = f"the body is not a readable {kind} file of the format its filename {filename!r} says: {exc}"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError, create_model
 
 from userloop.api.deps import Caller, RuntimeDep, require
 from userloop.api.limits import client_address
-from userloop.ops import Access, OpContext, Operation, operations
+from userloop.ops import OpContext, Operation, operations
 from userloop.ops.runner import run_operation
 from userloop.service.runtime import Runtime
 from userloop.service.scheduler import Scheduler
@@ -46,14 +46,15 @@ class RuntimeService:
 
 
 def context(rt: Runtime, caller: Caller, req: BaseModel, op: Operation) -> OpContext:
-    """The context of ``op`` called by ``caller``: its access, the service's caches, the project it names."""
-    access = Access(caller.rights, caller.project_id, caller.project_name, caller.key_id)
-    ctx = OpContext(rt.ws, access, cache=rt.query_cache, sql_max_reply_bytes=rt.config.sql_max_reply_bytes,
+    """The context of ``op`` called by ``caller``: its access (an account's rights in the project the request
+    names, or over every project for an operation over the workspace), the service's caches, the project."""
+    ctx = OpContext(rt.ws, cache=rt.query_cache, sql_max_reply_bytes=rt.config.sql_max_reply_bytes,
                     service=RuntimeService(rt))  # fmt: skip
     if op.scoped:
         name = str(getattr(req, "project"))  # noqa: B009 - ProjectScoped's field
         caller.check_project(name)
         ctx.project = ctx.resolve(name)
+    ctx.access = caller.access_for(ctx.project, op.right)
     return ctx
 
 

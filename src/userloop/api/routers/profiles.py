@@ -17,20 +17,23 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from userloop.api.deps import AdminCaller, ProjectInfo, ReadCaller, RuntimeDep
+from userloop.api.deps import AnalyseCaller, Caller, ProjectInfo, ReadCaller, RuntimeDep
 from userloop.core.errors import ValidationError
-from userloop.ops import Access, OpContext
+from userloop.ops import OpContext
+from userloop.ops.base import Right
 from userloop.ops.segments import ExportSegment, export_segment
 from userloop.ops.tags import Uploaded, UploadTag, upload_tag
 from userloop.profile.tagdefs import NAME_PATTERN
+from userloop.store.meta import Project
 
 router = APIRouter(prefix="/api/v1")
 _CSV = {"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}}
 
 
-def op_context(rt: RuntimeDep, caller: ReadCaller, info: ProjectInfo) -> OpContext:
-    """The context of an operation that a hand-written route runs for ``caller`` on the project it names."""
-    access = Access(caller.rights, project_id=caller.project_id, key_id=caller.key_id)
+def op_context(rt: RuntimeDep, caller: Caller, info: Project, right: Right) -> OpContext:
+    """The context of an operation needing ``right`` that a hand-written route runs for ``caller`` on the project
+    it names: an account's rights in that project (403 without ``right`` there), a token's own."""
+    access = caller.access_for(info, right)
     return OpContext(rt.ws, access, project=info, cache=rt.query_cache)
 
 
@@ -38,7 +41,7 @@ def op_context(rt: RuntimeDep, caller: ReadCaller, info: ProjectInfo) -> OpConte
              summary="Upload values of an upload tag as CSV (text/csv body)")  # fmt: skip
 async def upload(
     rt: RuntimeDep,
-    caller: AdminCaller,
+    caller: AnalyseCaller,
     info: ProjectInfo,
     tag: Annotated[str, Path(max_length=60, pattern=NAME_PATTERN)],
     request: Request,
@@ -53,7 +56,7 @@ async def upload(
         raise ValidationError("the CSV is not UTF-8 text", code="invalid_value") from exc
     req = UploadTag(project=info.name, tag=tag, csv=text, id_column=id_column, id_kind=id_kind,
                     value_column=value_column)  # fmt: skip
-    return await run_in_threadpool(upload_tag, op_context(rt, caller, info), req)
+    return await run_in_threadpool(upload_tag, op_context(rt, caller, info, "analyse"), req)
 
 
 @router.get("/segments/{segment_id}/export", tags=["segments"], operation_id="segments.export",
@@ -73,7 +76,7 @@ async def export(
     req = ExportSegment(project=info.name, segment_id=segment_id, fields=chosen, path=path, format=fmt,
                         unmask=unmask, limit=limit)  # fmt: skip
     try:
-        await run_in_threadpool(export_segment, op_context(rt, caller, info), req)
+        await run_in_threadpool(export_segment, op_context(rt, caller, info, "read"), req)
     except BaseException:
         _remove(path)
         raise
