@@ -54,10 +54,13 @@ console: web/dist/index.html
 console-test: web/node_modules/.installed
 	cd web && npx vitest run
 
-# Debian's Chromium for the browser tests (Playwright drives it; its own downloaded browsers are never used).
+# Debian's Chromium for the browser tests (Playwright drives it; its own downloaded browsers are never used), and a
+# Chinese font so that the zh-CN screenshots show characters, not boxes.
+BROWSER_PACKAGES := chromium fonts-wqy-zenhei
 browsers:
-	@command -v chromium >/dev/null || { apt-get install -y -q chromium >/dev/null 2>&1 || \
-		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
+	@command -v chromium >/dev/null && dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || \
+		{ apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null; }; }
 	@command -v chromium >/dev/null || { echo "Chromium could not be installed (apt-get install chromium)"; exit 1; }
 
 demo: install console

@@ -9,7 +9,7 @@ export function Loading({ computing, onCancel }: { computing?: boolean; onCancel
   const { t } = useTranslation();
   return (
     <div style={{ padding: 48, textAlign: "center" }} data-testid="loading" aria-busy="true">
-      <Space direction="vertical">
+      <Space orientation="vertical">
         <Spin />
         <span>{computing ? t("common.computing") : t("common.loading")}</span>
         {onCancel && (
@@ -36,7 +36,7 @@ export function ErrorState({ error, onRetry }: { error: unknown; onRetry?: () =>
       type="error"
       showIcon
       data-testid="error"
-      message={t("common.error")}
+      title={t("common.error")}
       description={
         <div>
           <div>{message}</div>

@@ -35,7 +35,7 @@ export function LoginPage() {
           {t("login.title")}
         </Typography.Title>
         <Typography.Paragraph type="secondary">{t("login.subtitle")}</Typography.Paragraph>
-        {error && <Alert type="error" showIcon message={error} style={{ marginBottom: 16 }} data-testid="login-error" />}
+        {error && <Alert type="error" showIcon title={error} style={{ marginBottom: 16 }} data-testid="login-error" />}
         <Form layout="vertical" onFinish={submit} requiredMark={false}>
           <Form.Item name="login" label={t("login.login")} rules={[{ required: true, message: t("login.required") }]}>
             <Input autoComplete="username" autoFocus data-testid="login-name" />
