@@ -6,7 +6,9 @@ import { useEffect } from "react";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../api/client";
 import { ErrorState, Loading } from "../../components/States";
+import { useAuth } from "../../auth/AuthContext";
 import { useApi } from "../../lib/useApi";
+import { readsWorkspace } from "./access";
 
 const POLL_MS = 5000;
 
@@ -26,6 +28,15 @@ export interface CollectorStatus {
 }
 
 export function CollectorTab() {
+  const { t } = useTranslation();
+  const { me } = useAuth();
+  if (!readsWorkspace(me)) {
+    return <Alert type="info" showIcon title={t("data.collector.workspaceOnly")} data-testid="collector-status" />;
+  }
+  return <CollectorStatusView />;
+}
+
+function CollectorStatusView() {
   const { t, i18n } = useTranslation();
   const status = useApi(
     async (signal) => (await unwrap(api.GET("/api/v1/collector", { signal }))) as CollectorStatus,

@@ -14,6 +14,7 @@ import { EmptyState, ErrorState } from "../../components/States";
 import { useApi } from "../../lib/useApi";
 import { apiTime } from "../../lib/apiTime";
 import { useUrlParam } from "../../lib/urlState";
+import { readsWorkspace } from "./access";
 import { mappingParam, safeFilename } from "./upload";
 
 type Imported = components["schemas"]["ImportedByServer"];
@@ -24,7 +25,7 @@ const JOB_STATUSES = ["running", "succeeded", "failed", "skipped"];
 
 export function ImportTab() {
   const { t } = useTranslation();
-  const { project, can } = useAuth();
+  const { project, can, me } = useAuth();
   const [rawKind, setKind] = useUrlParam("kind", "events");
   const kind: Kind = (KINDS as readonly string[]).includes(rawKind) ? (rawKind as Kind) : "events";
   const [file, setFile] = useState<File | null>(null);
@@ -168,7 +169,7 @@ export function ImportTab() {
       )}
       {error ? <ErrorState error={error} /> : null}
       {done && <ImportResult done={done} />}
-      <JobsPanel fast={running} />
+      {readsWorkspace(me) && <JobsPanel fast={running} />}
     </Flex>
   );
 }

@@ -17,7 +17,9 @@ const DEFAULT_PERIOD = "30";
 
 export function HomePage() {
   const { t } = useTranslation();
-  const { project } = useAuth();
+  const { project, me } = useAuth();
+  // projects.show spans projects: an account with a role in some projects only may not read it (403).
+  const wide = Boolean(me?.projects.some((p) => p.project === "*" && p.rights.includes("read")));
   const [periodRaw, setPeriod] = useUrlParam("period", DEFAULT_PERIOD);
   const [compareRaw, setCompare] = useUrlParam("compare", "previous");
   const [refresh, setRefresh] = useState(0);
@@ -27,15 +29,22 @@ export function HomePage() {
     : "previous";
 
   const info = useApi(
-    (signal) => unwrap(api.GET("/api/v1/projects/{name}", { params: { path: { name: project } }, signal })),
-    [project],
+    (signal) =>
+      wide
+        ? unwrap(api.GET("/api/v1/projects/{name}", { params: { path: { name: project } }, signal }))
+        : Promise.resolve(null),
+    [project, wide],
   );
   const panels = useApi(
     (signal) =>
       unwrap(api.GET("/api/v1/dashboards/core-metrics", { params: { query: { project, last: period } }, signal })),
     [project, period],
   );
-  const today = info.data ? todayIn(info.data.timezone, new Date()) : null;
+  // The project's today: from its time zone when its settings are readable (projects.show), else from the first
+  // daily trend a card gets back; comparisons wait for it.
+  const [seenToday, setSeenToday] = useState<string | null>(null);
+  const today = info.data ? todayIn(info.data.timezone, new Date()) : info.error || !info.loading ? seenToday : null;
+  const money = info.data ? (info.data.money_property ?? null) : undefined;
 
   return (
     <div data-testid="home-page">
@@ -67,9 +76,9 @@ export function HomePage() {
           </Button>
         </Flex>
       </Flex>
-      {panels.error || info.error ? (
-        <ErrorState error={panels.error ?? info.error} onRetry={() => (panels.reload(), info.reload())} />
-      ) : panels.loading || info.loading || !panels.data || !today ? (
+      {panels.error ? (
+        <ErrorState error={panels.error} onRetry={panels.reload} />
+      ) : panels.loading || !panels.data ? (
         <Loading />
       ) : panels.data.length === 0 ? (
         <EmptyState />
@@ -81,7 +90,8 @@ export function HomePage() {
                 panel={panel}
                 project={project}
                 today={today}
-                money={info.data?.money_property ?? null}
+                onToday={setSeenToday}
+                money={money}
                 comparison={comparison}
                 refresh={refresh}
               />

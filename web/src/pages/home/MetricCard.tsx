@@ -2,7 +2,7 @@
 // link that opens its analysis. Its two analyses run as soon as the card shows; a long one can be cancelled.
 import { ArrowDownOutlined, ArrowUpOutlined } from "@ant-design/icons";
 import { Alert, Button, Card, Flex, Skeleton, Tag, Typography } from "antd";
-import { useMemo } from "react";
+import { useEffect, useMemo } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router-dom";
 import { api, unwrap } from "../../api/client";
@@ -10,7 +10,7 @@ import type { components } from "../../api/schema";
 import { useApi } from "../../lib/useApi";
 import { Sparkline } from "./Sparkline";
 import {
-  analysisLink, change, comparisonDefinition, formatChange, formatValue, headline, type Comparison,
+  analysisLink, change, comparisonDefinition, formatChange, formatValue, headline, todayFromResult, type Comparison,
 } from "./metrics";
 
 type Panel = components["schemas"]["Panel"];
@@ -46,19 +46,24 @@ function useRun(project: string, definition: Json | null, key: string, refresh: 
 export function MetricCard(props: {
   panel: Panel;
   project: string;
-  today: string;
-  money: string | null;
+  today: string | null;
+  onToday: (today: string) => void;
+  money: string | null | undefined;
   comparison: Comparison;
   refresh: number;
 }) {
-  const { panel, project, today, money, comparison, refresh } = props;
+  const { panel, project, today, money, comparison, refresh, onToday } = props;
   const { t, i18n } = useTranslation();
   const locale = i18n.language === "en" ? "en-US" : "zh-CN";
   const title = i18n.language === "en" ? panel.title_en : panel.title_zh;
   const definition = panel.definition as Json;
   const now = useRun(project, definition, panel.key, refresh);
   // The comparison runs once the headline is back: the headlines of every card come first.
-  const before = now.data ? comparisonDefinition(definition, comparison, today) : null;
+  const before = now.data && today ? comparisonDefinition(definition, comparison, today) : null;
+  const seen = now.data ? todayFromResult(definition, now.data.result) : null;
+  useEffect(() => {
+    if (seen) onToday(seen);
+  }, [seen, onToday]);
   const then = useRun(project, before, panel.key + "-cmp", refresh);
 
   const current = headline(definition, now.data?.result, money);
@@ -108,7 +113,7 @@ export function MetricCard(props: {
               {formatValue(current.value, current.format, locale)}
             </span>
             <ChangeLine
-              loading={then.loading || (before !== null && !then.data && !then.error)}
+              loading={then.loading || (comparison !== "none" && !then.data && !then.error)}
               failed={Boolean(then.error)}
               delta={delta}
               unit={unit}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
-  addDays, analysisLink, change, comparisonDefinition, formatChange, formatValue, headline, resolveRange, todayIn,
+  addDays, analysisLink, change, comparisonDefinition, formatChange, formatValue, headline, resolveRange, todayFromResult,
+  todayIn,
 } from "./metrics";
 import { sparkPath } from "./sparkline";
 
@@ -17,6 +18,7 @@ describe("headline", () => {
       value: 33, format: "money", measure: "total", spark: [11, 22],
     });
     expect(headline(def, result, "other").format).toBe("count");
+    expect(headline(def, result, undefined).format).toBe("money");
   });
 
   it("averages daily measures and formulas", () => {
@@ -44,6 +46,16 @@ describe("periods", () => {
     const instant = new Date("2026-12-06T17:30:00Z");
     expect(todayIn("Asia/Shanghai", instant)).toBe("2026-12-07");
     expect(todayIn("America/New_York", instant)).toBe("2026-12-06");
+  });
+
+  it("reads today off a daily trends result", () => {
+    const def = { kind: "trends", date_range: { last: 2, include_today: false } };
+    expect(todayFromResult(def, { buckets: ["2026-12-05", "2026-12-06"] })).toBe("2026-12-07");
+    const current = { ...def, date_range: { last: 2, include_today: true } };
+    expect(todayFromResult(current, { buckets: ["2026-12-06", "2026-12-07"] })).toBe("2026-12-07");
+    expect(todayFromResult({ ...def, interval: "week" }, { buckets: ["2026-11-30"] })).toBeNull();
+    expect(todayFromResult({ kind: "funnel", date_range: { last: 2 } }, {})).toBeNull();
+    expect(todayFromResult(def, { buckets: [] })).toBeNull();
   });
 
   it("resolves ranges like the API and shifts the comparison", () => {

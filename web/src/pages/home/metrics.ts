@@ -33,7 +33,7 @@ export function sumPointwise(rows: number[][]): number[] {
   return Array.from({ length }, (_, i) => rows.reduce((acc, r) => acc + (Number.isFinite(r[i]) ? r[i] : 0), 0));
 }
 
-function trendsHeadline(definition: Json, result: Json, money: string | null): Headline {
+function trendsHeadline(definition: Json, result: Json, money: string | null | undefined): Headline {
   const series = asList(result.series);
   const first = asList(definition.series)[0] ?? {};
   if (definition.formula) {
@@ -48,7 +48,8 @@ function trendsHeadline(definition: Json, result: Json, money: string | null): H
   }
   const totals = rows.map((r) => (typeof r.total === "number" ? r.total : Number.NaN));
   const value = finite(totals).length ? finite(totals).reduce((a, b) => a + b, 0) : null;
-  const isMoney = first.math === "sum" && money !== null && first.property === money;
+  // The money property unknown (undefined: the project's settings are not readable), a sum is taken for money.
+  const isMoney = first.math === "sum" && (money === undefined ? true : money !== null && first.property === money);
   return { value, format: isMoney ? "money" : "count", measure: "total", spark };
 }
 
@@ -82,8 +83,9 @@ function retentionHeadline(result: Json): Headline {
   return { value, format: "rate", measure: "firstPeriod", spark: finite(rates) };
 }
 
-/** The headline of a panel: its definition, the `result` of query.run, and the project's money property. */
-export function headline(definition: Json, result: Json | null | undefined, money: string | null): Headline {
+/** The headline of a panel: its definition, the `result` of query.run, and the project's money property (null:
+ * none; undefined: not known). */
+export function headline(definition: Json, result: Json | null | undefined, money: string | null | undefined): Headline {
   const empty: Headline = { value: null, format: "count", measure: "total", spark: [] };
   if (!result) return empty;
   switch (definition.kind) {
@@ -109,6 +111,20 @@ export function todayIn(zone: string, now: Date): string {
     .formatToParts(now)
     .reduce<Record<string, string>>((acc, p) => ({ ...acc, [p.type]: p.value }), {});
   return `${parts.year}-${parts.month}-${parts.day}`;
+}
+
+/** The project's today as a daily trends result shows it (its last bucket is yesterday for a range of complete
+ * days, today otherwise), or null for any other result: the home page's fallback when it may not read the
+ * project's time zone. */
+export function todayFromResult(definition: Json, result: Json | null | undefined): string | null {
+  const range = definition.date_range as Json | undefined;
+  if (definition.kind !== "trends" || (definition.interval ?? "day") !== "day" || typeof range?.last !== "number") {
+    return null;
+  }
+  const buckets = result?.buckets;
+  const last = Array.isArray(buckets) ? buckets[buckets.length - 1] : null;
+  if (typeof last !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(last)) return null;
+  return range.include_today || range.include_current ? last : addDays(last, 1);
 }
 
 /** `day` (YYYY-MM-DD) moved by `days` calendar days. */
