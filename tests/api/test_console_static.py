@@ -110,18 +110,19 @@ def test_the_apps_paths_get_its_page_with_a_strict_csp(console: tuple[Server, Pa
 
 def test_the_api_and_the_service_keep_their_own_answers(console: tuple[Server, Path]) -> None:
     server, _ = console
-    missing = httpx.get(server.url + "/api/v1/nope", headers=server.admin)
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
-    assert httpx.get(server.url + "/api/v1/keys/1", headers=server.admin).status_code == 405  # DELETE only
-    assert httpx.get(server.url + "/api", headers=server.admin).status_code == 404
-    assert httpx.get(server.url + "/app/v1/nope").status_code == 404
-    assert httpx.get(server.url + "/healthz").json()
-    assert "swagger" in httpx.get(server.url + "/docs").text.lower()
-    assert "root" not in httpx.get(server.url + "/sa").text  # a collector path stays the collector's
-    assert "root" not in httpx.get(server.url + "/t/o/forged").text  # a message's signed link
-    paths = httpx.get(server.url + "/openapi.json").json()["paths"]
-    assert not [p for p in paths if p.startswith("/assets") or p == "/{path}"]
-    assert httpx.post(server.url + "/dashboards/3").status_code == 404  # the app's pages are GET only
+    with httpx.Client(base_url=server.url, timeout=60) as web:
+        missing = web.get("/api/v1/nope", headers=server.admin)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+        assert web.get("/api/v1/keys/1", headers=server.admin).status_code == 405  # DELETE only
+        assert web.get("/api", headers=server.admin).status_code == 404
+        assert web.get("/app/v1/nope").status_code == 404
+        assert web.get("/healthz").json()
+        assert "swagger" in web.get("/docs").text.lower()
+        assert "root" not in web.get("/sa").text  # a collector path stays the collector's
+        assert "root" not in web.get("/t/o/forged").text  # a message's signed link
+        paths = web.get("/openapi.json").json()["paths"]
+        assert not [p for p in paths if p.startswith("/assets") or p == "/{path}"]
+        assert web.post("/dashboards/3").status_code == 404  # the app's pages are GET only
 
 
 def test_without_a_build_the_page_says_how_to_build_it(console: tuple[Server, Path]) -> None:
