@@ -145,9 +145,11 @@ function Builder({ registry, insight, onInsightSaved }: BuilderProps & { registr
           <FilterList registry={registry} filters={def.filters ?? []} onChange={(filters) => setDef({ ...def, filters })}
             testId="analysis-filters" />
         </Row>
-        <Row label={t("analyses.builder.dateRange")}>
-          <DateRangeField value={def.date_range} onChange={(date_range) => setDef({ ...def, date_range })} timezone={registry.timezone} />
-        </Row>
+        {def.kind !== "drilldown" && (
+          <Row label={t("analyses.builder.dateRange")}>
+            <DateRangeField value={def.date_range} onChange={(date_range) => setDef({ ...def, date_range })} timezone={registry.timezone} />
+          </Row>
+        )}
         <Space wrap>
           <Tooltip title={runnable ? undefined : t("analyses.run.incomplete")}>
             <Button type="primary" icon={<PlayCircleOutlined />} onClick={runNow} disabled={!runnable}

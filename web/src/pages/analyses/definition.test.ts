@@ -27,6 +27,13 @@ describe("definitions", () => {
     });
   });
 
+  it("send a drill-down without a date range (it compares its own periods)", () => {
+    const def = { ...defaultDefinition("drilldown", "checkout"), dimensions: [{ property: "$os" }] };
+    expect(toRequest(def)).toEqual({
+      kind: "drilldown", series: { event: "checkout", math: "total" }, current: { last: 7 }, dimensions: [{ property: "$os" }],
+    });
+  });
+
   it("ask for the people behind a funnel's drop-off", () => {
     const def = defaultDefinition("funnel", "a", "b");
     expect(peopleDefinition(def, { kind: "funnel", step: 2, status: "dropped" })).toMatchObject({

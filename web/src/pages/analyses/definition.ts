@@ -274,8 +274,12 @@ export function toRequest(def: Definition): Definition {
         ...base, value_event: cleanRef(base.value_event),
         cohort_event: base.cohort_event?.event ? cleanRef(base.cohort_event) : undefined,
       });
-    case "drilldown":
-      return dropEmpty({ ...base, series: cleanRef(base.series) });
+    case "drilldown": {
+      // A drill-down compares `current` with `baseline`: it takes no date_range (the API refuses one).
+      const { date_range: _unused, ...rest } = { ...base, series: cleanRef(base.series) };
+      void _unused;
+      return dropEmpty(rest) as Definition;
+    }
   }
 }
 

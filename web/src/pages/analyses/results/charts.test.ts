@@ -50,8 +50,9 @@ describe("retention chart", () => {
         { cohort: "2026-11-09", breakdown: null, size: 8, counts: [8, null], rates: [1, null], complete: [true, false] },
       ],
     };
-    const option = retentionChart(r, text) as { yAxis: { data: string[] } };
+    const option = retentionChart(r, text) as { yAxis: { data: string[] }; visualMap: { max: number } };
     expect(option.yAxis.data).toEqual(["2026-11-02", "2026-11-09"]);
+    expect(option.visualMap.max).toBe(0.3);
     expect(seriesOf(option)[0].data).toEqual([[0, 0, 1], [1, 0, 0.3], [0, 1, 1]]);
   });
 });

@@ -88,6 +88,9 @@ export function funnelChart(r: FunnelResult, text: ResultText): ChartOption {
 export function retentionChart(r: RetentionResult, text: ResultText): ChartOption {
   const cohorts = r.cohorts.filter((c) => c.breakdown === null || r.cohorts.every((x) => x.breakdown !== null));
   const periods = Array.from({ length: r.periods + 1 }, (_, i) => String(i));
+  // Period 0 is everyone (100%): the colour scale follows the later periods so their differences show.
+  const later = cohorts.flatMap((c) => c.rates.slice(1)).filter((v): v is number => v !== null);
+  const top = later.length ? Math.min(1, Math.max(...later)) || 1 : 1;
   const cells: [number, number, number][] = [];
   cohorts.forEach((c, y) =>
     c.rates.forEach((rate, x) => {
@@ -101,10 +104,13 @@ export function retentionChart(r: RetentionResult, text: ResultText): ChartOptio
         `${cohorts[p.value[1]].cohort} · ${text.t("analyses.result.periodN", { n: p.value[0] })}: ${text.fmt.percent(p.value[2])}`,
     },
     grid: { ...GRID, top: 16, bottom: 64 },
-    xAxis: { type: "category", data: periods, name: text.t("analyses.result.period"), splitArea: { show: true } },
+    xAxis: {
+      type: "category", data: periods, name: text.t("analyses.result.period"), nameLocation: "middle", nameGap: 24,
+      splitArea: { show: true },
+    },
     yAxis: { type: "category", data: cohorts.map((c) => c.cohort), inverse: true, splitArea: { show: true } },
     visualMap: {
-      min: 0, max: 1, calculable: true, orient: "horizontal", left: "center", bottom: 0,
+      min: 0, max: top, calculable: true, orient: "horizontal", left: "center", bottom: 0,
       formatter: (v: number) => text.fmt.percent(v),
     },
     series: [
