@@ -1,7 +1,7 @@
 // The event registry: name, display names (zh/en), active or passive (an admin switches it), the volume of the
 // last 30 days.
 import { App, Flex, Input, Switch, Table, Tag, Typography } from "antd";
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema";
@@ -26,6 +26,7 @@ export function EventsTab() {
     [project],
   );
   const [rows, setRows] = useState<EventOut[] | null>(null);
+  useEffect(() => setRows(null), [events.data]);
   const shown = rows ?? events.data ?? [];
   const definitions = useMemo(() => volumeDefinitions(events.data ?? []), [events.data]);
   const volumes = useApi(

@@ -129,7 +129,7 @@ export function ImportTab() {
             rows={3}
             value={mapping}
             onChange={(e) => setMapping(e.target.value)}
-            placeholder='{"time": "ts", "distinct_id": "user_id"}'
+            placeholder='{"user": "user_id", "event": "action", "time": "ts", "time_unit": "ms"}'
             disabled={running}
             data-testid="import-mapping"
           />
@@ -144,7 +144,7 @@ export function ImportTab() {
             data-testid="import-max-past-days"
           />
         </Form.Item>
-        <Flex gap={8}>
+        <Flex gap={8} align="center">
           <Button
             type="primary"
             htmlType="submit"
@@ -154,11 +154,7 @@ export function ImportTab() {
           >
             {t("data.import.start")}
           </Button>
-          {running && (
-            <Button onClick={() => controller.current?.abort()} data-testid="import-cancel">
-              {t("common.cancel")}
-            </Button>
-          )}
+          {running && <Typography.Text type="secondary">{t("data.import.keepOpen")}</Typography.Text>}
         </Flex>
       </Form>
       {running && (
