@@ -3,7 +3,7 @@
 // behind this number" lands there).
 import { Tabs } from "antd";
 import { useTranslation } from "react-i18next";
-import { Route, Routes } from "react-router-dom";
+import { Route, Routes, useParams } from "react-router-dom";
 import { NotFound } from "../NotFound";
 import { useUrlParam } from "../../lib/urlState";
 import { ComparePage } from "./compare/ComparePage";
@@ -30,15 +30,21 @@ function Lists() {
   );
 }
 
+/** A fresh form per tag (its draft state must not carry over from another tag's form). */
+function TagEditorFor() {
+  const { name } = useParams();
+  return <TagEditor key={name ?? ""} />;
+}
+
 export function SegmentsPage() {
   return (
     <Routes>
       <Route index element={<Lists />} />
       <Route path="new" element={<SegmentEditor />} />
       <Route path="compare" element={<ComparePage />} />
-      <Route path="tags/new" element={<TagEditor />} />
+      <Route path="tags/new" element={<TagEditorFor />} />
       <Route path="tags/:name" element={<TagDetail />} />
-      <Route path="tags/:name/edit" element={<TagEditor />} />
+      <Route path="tags/:name/edit" element={<TagEditorFor />} />
       <Route path=":id" element={<SegmentDetail />} />
       <Route path=":id/edit" element={<SegmentEditor />} />
       <Route path="*" element={<NotFound />} />

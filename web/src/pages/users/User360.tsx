@@ -19,6 +19,7 @@ import { UserTimeline } from "./UserTimeline";
 
 type User = components["schemas"]["User360"];
 type TagValue = components["schemas"]["TagValue"];
+const STAT = { content: { fontSize: 20 } };
 const KNOWN_MODELS = new Set(["rfm", "lifecycle", "clv", "value", "activity", "preference", "churn"]);
 
 /** A field's value, with a "masked" mark when the API masked it (a phone or e-mail field, not shown in clear). */
@@ -103,12 +104,12 @@ function Summary({ user: u, lang }: { user: User; lang: Lang }) {
   const outputs = keyOutputs(u.models, lang);
   return (
     <Row gutter={[16, 16]} data-testid="user-outputs">
-      <Col xs={12} md={4}><Statistic title={t("users.events")} value={formatCount(u.summary.events, lang)} /></Col>
-      <Col xs={12} md={4}><Statistic title={t("users.activeDays")} value={formatCount(u.summary.active_days, lang)} /></Col>
-      <Col xs={12} md={4}><Statistic title={t("users.lastActive")} value={formatTime(u.summary.last_active ?? u.summary.last_event).slice(0, 10)} /></Col>
+      <Col xs={12} md={4}><Statistic styles={STAT} title={t("users.events")} value={formatCount(u.summary.events, lang)} /></Col>
+      <Col xs={12} md={4}><Statistic styles={STAT} title={t("users.activeDays")} value={formatCount(u.summary.active_days, lang)} /></Col>
+      <Col xs={12} md={4}><Statistic styles={STAT} title={t("users.lastActive")} value={formatTime(u.summary.last_active ?? u.summary.last_event).slice(0, 10)} /></Col>
       {outputs.map((o) => (
         <Col xs={12} md={4} key={o.key}>
-          <Statistic title={t(`users.outputs.${o.key}`)}
+          <Statistic styles={STAT} title={t(`users.outputs.${o.key}`)}
             value={typeof o.value === "number" ? formatNumber(o.value, lang, 2) : o.value} />
         </Col>
       ))}

@@ -8,6 +8,7 @@ import { api, unwrap } from "../../../api/client";
 import { useAuth } from "../../../auth/AuthContext";
 import { ErrorState, Loading } from "../../../components/States";
 import { useApi } from "../../../lib/useApi";
+import { useUrlJson } from "../../../lib/urlState";
 import { useRegistry } from "../registry";
 import { MODEL_FIELDS } from "../rule/ConditionEditor";
 import {
@@ -22,7 +23,10 @@ export function TagEditor() {
   const navigate = useNavigate();
   const { message } = App.useApp();
   const { registry } = useRegistry();
-  const [v, setV] = useState<TagFormValues>(EMPTY_TAG);
+  // the draft lives in the URL (?draft=…) once touched; before that the form shows the saved tag (or a new one)
+  const [draft, setDraft] = useUrlJson<TagFormValues | null>("draft", null);
+  // the form's own state is the truth while typing (fast edits must not read a stale URL); the URL follows it
+  const [edited, setEdited] = useState<TagFormValues | null>(draft);
   const [saving, setSaving] = useState(false);
   const [error, setError] = useState<unknown>();
   const existing = useApi(
@@ -30,14 +34,18 @@ export function TagEditor() {
       : Promise.resolve(undefined)),
     [name, project],
   );
+
   useEffect(() => {
-    if (existing.data) setV(formFromDefinition(existing.data.definition as Record<string, unknown>));
-  }, [existing.data]);
+    if (edited) setDraft(edited);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [edited]);
 
   if (name && existing.loading && !existing.data) return <Loading />;
   if (name && existing.error) return <ErrorState error={existing.error} onRetry={existing.reload} />;
 
-  const set = (patch: Partial<TagFormValues>) => setV((old) => ({ ...old, ...patch }));
+  const base = existing.data ? formFromDefinition(existing.data.definition as Record<string, unknown>) : EMPTY_TAG;
+  const v: TagFormValues = edited ?? base;
+  const set = (patch: Partial<TagFormValues>) => setEdited((old) => ({ ...(old ?? base), ...patch }));
   const sources = KIND_SOURCES[v.kind] ?? ["events"];
   const search = `?project=${encodeURIComponent(project)}`;
   const save = async () => {
