@@ -104,3 +104,21 @@ def test_the_cli_records_the_owner_and_prints_a_table(tmp_path: Path) -> None:
     table = runner.invoke(app, ["audit", "-w", str(ws.path), "--action", "tags."], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "操作 / action" in table.output and "tags.create" in table.output
 
+
+def test_an_accounts_change_names_the_account_and_its_password_is_redacted(server: Server) -> None:
+    password = "correct horse 电池 staple"
+    account = {"login": "li.lei", "name": "李雷", "password": password,
+               "roles": [{"project": "default", "role": "analyst"}]}  # fmt: skip
+    assert _api(server, "POST", "/api/v1/accounts", json=account).status_code == 201
+    [made] = _log(server, action="accounts.create")["entries"]
+    assert made["request"]["password"] == "[redacted]" and made["after"]["login"] == "li.lei"
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        signed = browser.post("/api/v1/auth/login", json={"login": "li.lei", "password": password})
+        assert signed.status_code == 200, signed.text
+        csrf = {"X-CSRF-Token": signed.json()["csrf_token"]}
+        made_board = browser.post("/api/v1/dashboards", json={"name": "李雷的看板"}, headers=csrf)
+        assert made_board.status_code == 201, made_board.text
+    [entry] = _log(server, action="dashboards.create")["entries"]
+    assert (entry["actor_kind"], entry["actor_name"]) == ("account", "li.lei") and entry["actor_id"] is not None
+    assert entry["after"]["created_by"] == "li.lei"
+    assert password not in json.dumps(_log(server, limit=500), ensure_ascii=False)
