@@ -4,6 +4,177 @@
  */
 
 export interface paths {
+    "/api/v1/accounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List operators' accounts with their roles and grants (never their passwords) */
+        get: operations["accounts.list"];
+        put?: never;
+        /** Create an operator's account with roles per project */
+        post: operations["accounts.create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/{login}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Disable an account: it cannot sign in, its sessions end */
+        post: operations["accounts.disable"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/{login}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enable a disabled account (and unlock it) */
+        post: operations["accounts.enable"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/{login}/grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give an account a role in a project (or every project), take it away, or grant pii */
+        post: operations["accounts.grant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/{login}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set an account's password (an admin's reset); its sessions end */
+        post: operations["accounts.password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log: every change, who made it, when, before and after (newest first) */
+        get: operations["audit.list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in: a new session in cookies */
+        post: operations["login_api_v1_auth_login_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign out: the session ends, its cookies are cleared */
+        post: operations["logout_api_v1_auth_logout_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in account: its roles and rights per project, and its CSRF token */
+        get: operations["me_api_v1_auth_me_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change one's own password (the old one is needed); other sessions end */
+        post: operations["change_password_api_v1_auth_password_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/benefits": {
         parameters: {
             query?: never;
@@ -136,6 +307,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dashboards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A project's dashboards */
+        get: operations["dashboards.list"];
+        put?: never;
+        /** Create a dashboard of saved insights */
+        post: operations["dashboards.create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/dashboards/core-metrics": {
         parameters: {
             query?: never;
@@ -164,6 +353,42 @@ export interface paths {
         put?: never;
         /** Run every panel of the core-metrics dashboard */
         post: operations["dashboards.core_metrics.run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dashboards/{dashboard_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A dashboard with each tile's insight name and kind */
+        get: operations["dashboards.get"];
+        put?: never;
+        post?: never;
+        /** Delete a dashboard (its insights stay) */
+        delete: operations["dashboards.delete"];
+        options?: never;
+        head?: never;
+        /** Rename, describe or arrange a dashboard (the fields given change) */
+        patch: operations["dashboards.update"];
+        trace?: never;
+    };
+    "/api/v1/dashboards/{dashboard_id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run every tile's insight (from the analysis cache when fresh) */
+        post: operations["dashboards.run"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2341,6 +2566,42 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AccountInfo */
+        AccountInfo: {
+            /** Id */
+            id: number;
+            /** Login */
+            login: string;
+            /** Name */
+            name: string;
+        };
+        /** AccountOut */
+        AccountOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Disabled At */
+            disabled_at: string | null;
+            /** Grants */
+            grants: components["schemas"]["GrantOut"][];
+            /** Id */
+            id: number;
+            /** Locked Until */
+            locked_until: string | null;
+            /** Login */
+            login: string;
+            /** Name */
+            name: string;
+            /**
+             * Password Changed At
+             * Format: date-time
+             */
+            password_changed_at: string;
+            /** Roles */
+            roles: components["schemas"]["RoleOut"][];
+        };
         /** Activity */
         Activity: {
             /**
@@ -2450,6 +2711,52 @@ export interface components {
             unsubscribed: number;
             /** Variant */
             variant: string;
+        };
+        /**
+         * AuditEntry
+         * @description One change: who (``actor_kind`` account / token / owner), what (``action``, the operation's id, and
+         *     ``target``, its path parameters), when (UTC), the request and the thing before and after, secrets redacted.
+         */
+        AuditEntry: {
+            /** Action */
+            action: string;
+            /** Actor Id */
+            actor_id: number | null;
+            /** Actor Kind */
+            actor_kind: string;
+            /** Actor Name */
+            actor_name: string;
+            /** Address */
+            address: string | null;
+            /** After */
+            after: unknown;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Before */
+            before: unknown;
+            /** Id */
+            id: number;
+            /** Project */
+            project: string | null;
+            /** Request */
+            request: unknown;
+            /** Target */
+            target: {
+                [key: string]: unknown;
+            };
+        };
+        /** AuditPage */
+        AuditPage: {
+            /** Entries */
+            entries: components["schemas"]["AuditEntry"][];
+            /**
+             * Next Before Id
+             * @description Pass as before_id for the next (older) page; null at the end.
+             */
+            next_before_id: number | null;
         };
         /** Balance */
         Balance: {
@@ -2853,6 +3160,27 @@ export interface components {
             /** Users */
             users: number;
         };
+        /** CreateAccount */
+        CreateAccount: {
+            /**
+             * Login
+             * @description The account's login (case does not matter).
+             */
+            login: string;
+            /**
+             * Name
+             * @description The name shown in the console and the audit log.
+             * @default
+             */
+            name: string;
+            /**
+             * Password
+             * @description At least 10 characters, not the login.
+             */
+            password: string;
+            /** Roles */
+            roles?: components["schemas"]["RoleIn"][];
+        };
         /** CreateBenefit */
         CreateBenefit: {
             /**
@@ -2894,6 +3222,30 @@ export interface components {
              * @default 30
              */
             valid_days: number;
+        };
+        /** CreateDashboard */
+        CreateDashboard: {
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Layout
+             * @description The tiles, at most 100.
+             */
+            layout?: components["schemas"]["Tile"][];
+            /**
+             * Name
+             * @description 1 to 100 characters.
+             */
+            name: string;
+            /**
+             * Project
+             * @description The project (default 'default').
+             * @default default
+             */
+            project: string;
         };
         /** CreateSegment */
         CreateSegment: {
@@ -3013,6 +3365,15 @@ export interface components {
             /** Uplift */
             uplift: number;
         };
+        /** DashboardResults */
+        DashboardResults: {
+            /** Dashboard Id */
+            dashboard_id: number;
+            /** Name */
+            name: string;
+            /** Tiles */
+            tiles: components["schemas"]["TileRun"][];
+        };
         /** DashboardRun */
         DashboardRun: {
             /** Dashboard */
@@ -3076,6 +3437,11 @@ export interface components {
         DeletedChannel: {
             /** Deleted */
             deleted: string;
+        };
+        /** DeletedDashboard */
+        DeletedDashboard: {
+            /** Deleted */
+            deleted: number;
         };
         /** DeletedSegment */
         DeletedSegment: {
@@ -3315,7 +3681,7 @@ export interface components {
              * @description Stable; scripts react to it. One of the registered codes.
              * @enum {string}
              */
-            code: "address_unavailable" | "benefit_exhausted" | "channel_invalid" | "channel_unavailable" | "check_in_disabled" | "check_in_late" | "churn_not_enough_history" | "clv_fit" | "clv_invalid_input" | "clv_invalid_params" | "clv_no_repeat_purchases" | "clv_no_valid_candidate" | "clv_no_variation" | "clv_not_fitted" | "clv_not_identified" | "clv_too_few_customers" | "clv_undefined_mean" | "conflict" | "exchange_refused" | "forbidden" | "history_backwards" | "history_duplicate" | "internal" | "invalid" | "invalid_request" | "invalid_value" | "journey_invalid" | "journey_state" | "method_not_allowed" | "model" | "model_invalid_dates" | "model_invalid_input" | "model_no_data" | "model_no_money" | "model_no_outputs" | "model_no_purchases" | "model_no_report" | "model_no_users" | "model_property_type" | "model_unknown_event" | "model_unknown_property" | "money_property_invalid" | "not_found" | "partial_period" | "pii_required" | "points_already_reversed" | "points_insufficient" | "points_invalid" | "points_not_reversible" | "points_request_conflict" | "points_unknown_transfer" | "port_in_use" | "programme_exists" | "programme_invalid" | "programme_state" | "query" | "query_cancelled" | "query_conflict" | "query_timeout" | "query_too_large" | "rate_limited" | "read_only" | "seed_empty" | "seed_everyone" | "seed_small" | "segment_cycle" | "segment_empty" | "segment_in_use" | "segment_not_computed" | "tag_exists" | "tag_not_computed" | "template_invalid" | "template_unsafe" | "token_invalid" | "too_large" | "unauthorized" | "unknown_benefit" | "unknown_channel" | "unknown_event" | "unknown_exchange_item" | "unknown_journey" | "unknown_member" | "unknown_programme" | "unreadable_file" | "upload_rejected" | "value_jump_small_group" | "workspace";
+            code: "account_exists" | "account_locked" | "address_unavailable" | "benefit_exhausted" | "channel_invalid" | "channel_unavailable" | "check_in_disabled" | "check_in_late" | "churn_not_enough_history" | "clv_fit" | "clv_invalid_input" | "clv_invalid_params" | "clv_no_repeat_purchases" | "clv_no_valid_candidate" | "clv_no_variation" | "clv_not_fitted" | "clv_not_identified" | "clv_too_few_customers" | "clv_undefined_mean" | "conflict" | "csrf" | "dashboard_exists" | "exchange_refused" | "forbidden" | "history_backwards" | "history_duplicate" | "insight_in_use" | "internal" | "invalid" | "invalid_request" | "invalid_value" | "journey_invalid" | "journey_state" | "method_not_allowed" | "model" | "model_invalid_dates" | "model_invalid_input" | "model_no_data" | "model_no_money" | "model_no_outputs" | "model_no_purchases" | "model_no_report" | "model_no_users" | "model_property_type" | "model_unknown_event" | "model_unknown_property" | "money_property_invalid" | "not_found" | "partial_period" | "pii_required" | "points_already_reversed" | "points_insufficient" | "points_invalid" | "points_not_reversible" | "points_request_conflict" | "points_unknown_transfer" | "port_in_use" | "programme_exists" | "programme_invalid" | "programme_state" | "query" | "query_cancelled" | "query_conflict" | "query_timeout" | "query_too_large" | "rate_limited" | "read_only" | "seed_empty" | "seed_everyone" | "seed_small" | "segment_cycle" | "segment_empty" | "segment_in_use" | "segment_not_computed" | "tag_exists" | "tag_not_computed" | "template_invalid" | "template_unsafe" | "token_invalid" | "too_large" | "unauthorized" | "unknown_benefit" | "unknown_channel" | "unknown_event" | "unknown_exchange_item" | "unknown_journey" | "unknown_member" | "unknown_programme" | "unreadable_file" | "unsupported_media_type" | "upload_rejected" | "value_jump_small_group" | "workspace";
             /**
              * Field
              * @description The input at fault, dotted (`definition.steps.0`).
@@ -3719,6 +4085,13 @@ export interface components {
              */
             project: string;
         };
+        /** GrantOut */
+        GrantOut: {
+            /** Grant */
+            grant: string;
+            /** Project */
+            project: string | null;
+        };
         /** GrantRightBody */
         GrantRightBody: {
             /**
@@ -3733,6 +4106,30 @@ export interface components {
              * @constant
              */
             right: "pii";
+        };
+        /** GrantRoleBody */
+        GrantRoleBody: {
+            /**
+             * Pii
+             * @description Give (true) or take away (false) personal data in clear.
+             */
+            pii?: boolean | null;
+            /**
+             * Project
+             * @description The project; none: every project.
+             */
+            project?: string | null;
+            /**
+             * Revoke
+             * @description Take the account's role in the project away.
+             * @default false
+             */
+            revoke: boolean;
+            /**
+             * Role
+             * @description The role to hold in the project (replaces the one held).
+             */
+            role?: ("viewer" | "analyst" | "operator" | "admin") | null;
         };
         /**
          * GroupActivity
@@ -4272,9 +4669,9 @@ export interface components {
             project?: string | null;
             /**
              * Rights
-             * @description An API token's rights (default read, write, admin); never more than the caller's own.
+             * @description An API token's rights (default read, analyse, operate, write, admin; admin implies analyse and operate, operate implies analyse); never more than the caller's own.
              */
-            rights?: ("write" | "read" | "admin" | "pii")[] | null;
+            rights?: ("write" | "read" | "analyse" | "operate" | "admin" | "pii")[] | null;
         };
         /** KeyOut */
         KeyOut: {
@@ -4389,6 +4786,13 @@ export interface components {
             type: string;
             /** Updated At */
             updated_at: string;
+        };
+        /** LoginIn */
+        LoginIn: {
+            /** Login */
+            login: string;
+            /** Password */
+            password: string;
         };
         /** Lookalike */
         Lookalike: {
@@ -4888,6 +5292,21 @@ export interface components {
             /** Tasks Completed */
             tasks_completed: number;
         };
+        /** PasswordChanged */
+        PasswordChanged: {
+            /**
+             * Other Sessions Ended
+             * @default true
+             */
+            other_sessions_ended: boolean;
+        };
+        /** PasswordIn */
+        PasswordIn: {
+            /** New Password */
+            new_password: string;
+            /** Old Password */
+            old_password: string;
+        };
         /** PeriodCount */
         PeriodCount: {
             /** Count */
@@ -5254,6 +5673,20 @@ export interface components {
              * @description Only in the reply that creates the project.
              */
             write_key?: string | null;
+        };
+        /**
+         * ProjectRights
+         * @description An account's role in one project (``project`` None: every project) and the rights it holds there.
+         */
+        ProjectRights: {
+            /** Pii */
+            pii: boolean;
+            /** Project */
+            project: string | null;
+            /** Rights */
+            rights: string[];
+            /** Role */
+            role: string;
         };
         /** ProjectSettingsBody */
         ProjectSettingsBody: {
@@ -5684,6 +6117,14 @@ export interface components {
             /** Window Seconds */
             window_seconds: number;
         };
+        /** ResetPasswordBody */
+        ResetPasswordBody: {
+            /**
+             * Password
+             * @description At least 10 characters, not the login.
+             */
+            password: string;
+        };
         /**
          * Return
          * @description What a branch's benefits returned: revenue and cost per person added over the control, and their ratio
@@ -5799,6 +6240,32 @@ export interface components {
             source: string;
             /** Wallet */
             wallet: string;
+        };
+        /** RoleIn */
+        RoleIn: {
+            /**
+             * Project
+             * @description The project; none: every project.
+             */
+            project?: string | null;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "viewer" | "analyst" | "operator" | "admin";
+        };
+        /** RoleOut */
+        RoleOut: {
+            /**
+             * Project
+             * @description None: every project.
+             */
+            project: string | null;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "viewer" | "analyst" | "operator" | "admin";
         };
         /**
          * RunDone
@@ -5948,6 +6415,29 @@ export interface components {
              * @default default
              */
             project: string;
+        };
+        /** SavedDashboard */
+        SavedDashboard: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Description */
+            description: string;
+            /** Id */
+            id: number;
+            /** Layout */
+            layout: components["schemas"]["Tile"][];
+            /** Name */
+            name: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
         };
         /** SavedTemplate */
         SavedTemplate: {
@@ -6127,6 +6617,29 @@ export interface components {
             /** Value */
             value: string;
         };
+        /** ShownDashboard */
+        ShownDashboard: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Description */
+            description: string;
+            /** Id */
+            id: number;
+            /** Layout */
+            layout: components["schemas"]["ShownTile"][];
+            /** Name */
+            name: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
         /**
          * ShownJourney
          * @description A journey's current version: the definition and the canvas' edges derived from it.
@@ -6278,6 +6791,45 @@ export interface components {
             type: string;
             /** Updated At */
             updated_at: string;
+        };
+        /**
+         * ShownTile
+         * @description A tile with its insight's name and kind (funnel, trends, …).
+         */
+        ShownTile: {
+            /** H */
+            h: number;
+            /** Insight Id */
+            insight_id: number;
+            /** Insight Kind */
+            insight_kind: string;
+            /** Insight Name */
+            insight_name: string;
+            /** W */
+            w: number;
+            /** X */
+            x: number;
+            /** Y */
+            y: number;
+        };
+        /** SignedIn */
+        SignedIn: {
+            account: components["schemas"]["AccountInfo"];
+            /**
+             * Csrf Token
+             * @description Send it back in X-CSRF-Token with every POST, PUT, PATCH, DELETE.
+             */
+            csrf_token: string | null;
+            /** Roles */
+            roles: components["schemas"]["ProjectRights"][];
+        };
+        /** SignedOut */
+        SignedOut: {
+            /**
+             * Signed Out
+             * @default true
+             */
+            signed_out: boolean;
         };
         /** SkippedFeature */
         SkippedFeature: {
@@ -6662,6 +7214,58 @@ export interface components {
              */
             updated_at: string;
         };
+        /**
+         * Tile
+         * @description A saved insight's place on the 12-column grid (top-left corner ``x``, ``y``; width ``w``, height ``h``).
+         */
+        Tile: {
+            /** H */
+            h: number;
+            /** Insight Id */
+            insight_id: number;
+            /** W */
+            w: number;
+            /** X */
+            x: number;
+            /** Y */
+            y: number;
+        };
+        /** TileError */
+        TileError: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
+        };
+        /**
+         * TileRun
+         * @description One tile's result (as ``insights.run`` gives it, from the cache when fresh), or the error that stopped it
+         *     (the other tiles still run).
+         */
+        TileRun: {
+            /** Cached */
+            cached?: boolean | null;
+            error?: components["schemas"]["TileError"] | null;
+            /** Insight Id */
+            insight_id: number;
+            /** Insight Name */
+            insight_name: string;
+            /** Kind */
+            kind: string;
+            /** Result */
+            result?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Tile
+             * @description The tile's position in the layout.
+             */
+            tile: number;
+            /** Took Ms */
+            took_ms?: number | null;
+            /** Warnings */
+            warnings?: string[] | null;
+        };
         /** Timeline */
         Timeline: {
             /**
@@ -6726,6 +7330,24 @@ export interface components {
             status: "sent" | "failed";
             /** Warnings */
             warnings: string[];
+        };
+        /** UpdateDashboardBody */
+        UpdateDashboardBody: {
+            /** Description */
+            description?: string | null;
+            /**
+             * Layout
+             * @description The whole new layout (it replaces the old one).
+             */
+            layout?: components["schemas"]["Tile"][] | null;
+            /** Name */
+            name?: string | null;
+            /**
+             * Project
+             * @description The project (default 'default').
+             * @default default
+             */
+            project: string;
         };
         /** UpdateInsightBody */
         UpdateInsightBody: {
@@ -7352,6 +7974,1163 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    "accounts.list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountOut"][];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "accounts.create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateAccount"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountOut"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "accounts.disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's login (case does not matter). */
+                login: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountOut"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "accounts.enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's login (case does not matter). */
+                login: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountOut"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "accounts.grant": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's login (case does not matter). */
+                login: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantRoleBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountOut"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "accounts.password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's login (case does not matter). */
+                login: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetPasswordBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountOut"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "audit.list": {
+        parameters: {
+            query?: {
+                /** @description Only this actor's changes (its name). */
+                actor?: string | null;
+                /** @description Only actions starting so, e.g. 'segments.'. */
+                action?: string | null;
+                /** @description Only changes in this project. */
+                project?: string | null;
+                /** @description From this instant (included; UTC unless zoned). */
+                since?: string | null;
+                /** @description Up to this instant (excluded; UTC unless zoned). */
+                until?: string | null;
+                /** @description Only entries older than this id (paging). */
+                before_id?: number | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    login_api_v1_auth_login_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    logout_api_v1_auth_logout_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedOut"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    me_api_v1_auth_me_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    change_password_api_v1_auth_password_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasswordChanged"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
     "benefits.list": {
         parameters: {
             query?: {
@@ -7391,7 +9170,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7409,7 +9188,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7498,7 +9277,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7516,7 +9295,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7605,7 +9384,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7623,7 +9402,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7712,7 +9491,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7730,7 +9509,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7816,7 +9595,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7834,7 +9613,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7923,7 +9702,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7941,7 +9720,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8033,7 +9812,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8051,7 +9830,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8140,7 +9919,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8158,7 +9937,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8247,7 +10026,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8265,7 +10044,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8350,7 +10129,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8368,7 +10147,218 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "dashboards.list": {
+        parameters: {
+            query?: {
+                /** @description The project (default 'default'). */
+                project?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedDashboard"][];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "dashboards.create": {
+        parameters: {
+            query?: {
+                project?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateDashboard"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedDashboard"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8456,7 +10446,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8474,7 +10464,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8562,7 +10552,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8580,7 +10570,436 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "dashboards.get": {
+        parameters: {
+            query?: {
+                /** @description The project (default 'default'). */
+                project?: string;
+            };
+            header?: never;
+            path: {
+                dashboard_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShownDashboard"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "dashboards.delete": {
+        parameters: {
+            query?: {
+                /** @description The project (default 'default'). */
+                project?: string;
+            };
+            header?: never;
+            path: {
+                dashboard_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedDashboard"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "dashboards.update": {
+        parameters: {
+            query?: {
+                project?: string | null;
+            };
+            header?: never;
+            path: {
+                dashboard_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateDashboardBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedDashboard"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "dashboards.run": {
+        parameters: {
+            query?: {
+                /** @description The project (default 'default'). */
+                project?: string;
+                /** @description Seconds each tile's analysis may take. */
+                timeout?: number;
+            };
+            header?: never;
+            path: {
+                dashboard_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardResults"];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8666,7 +11085,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8684,7 +11103,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8776,7 +11195,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8794,7 +11213,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8884,7 +11303,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8902,7 +11321,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8988,7 +11407,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9006,7 +11425,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9095,7 +11514,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9113,7 +11532,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9204,7 +11623,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9222,7 +11641,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9311,7 +11730,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9329,7 +11748,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9418,7 +11837,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9436,7 +11855,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9525,7 +11944,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9543,7 +11962,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9632,7 +12051,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9650,7 +12069,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9745,7 +12164,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9763,7 +12182,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9852,7 +12271,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9870,7 +12289,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9958,7 +12377,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9976,7 +12395,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10065,7 +12484,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10083,7 +12502,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10171,7 +12590,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10189,7 +12608,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10280,7 +12699,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10298,7 +12717,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10386,7 +12805,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10404,7 +12823,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10493,7 +12912,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10511,7 +12930,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10597,7 +13016,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10615,7 +13034,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10701,7 +13120,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10719,7 +13138,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10808,7 +13227,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10826,7 +13245,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10915,7 +13334,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10933,7 +13352,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11022,7 +13441,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11040,7 +13459,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11132,7 +13551,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11150,7 +13569,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11239,7 +13658,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11257,7 +13676,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11346,7 +13765,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11364,7 +13783,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11453,7 +13872,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11471,7 +13890,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11563,7 +13982,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11581,7 +14000,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11670,7 +14089,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11688,7 +14107,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11777,7 +14196,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11795,7 +14214,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11884,7 +14303,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11902,7 +14321,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11988,7 +14407,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12006,7 +14425,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -12093,7 +14512,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12111,7 +14530,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -12196,7 +14615,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12214,7 +14633,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -12303,7 +14722,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12321,7 +14740,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -12414,7 +14833,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12432,7 +14851,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -12521,7 +14940,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12539,7 +14958,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -12628,7 +15047,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12646,7 +15065,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -12735,7 +15154,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12753,7 +15172,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -12842,7 +15261,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12860,7 +15279,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -12951,7 +15370,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12969,7 +15388,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -13060,7 +15479,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13078,7 +15497,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -13171,7 +15590,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13189,7 +15608,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -13281,7 +15700,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13299,7 +15718,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -13391,7 +15810,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13409,7 +15828,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -13501,7 +15920,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13519,7 +15938,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -13613,7 +16032,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13631,7 +16050,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -13723,7 +16142,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13741,7 +16160,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -13836,7 +16255,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13854,7 +16273,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -13946,7 +16365,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13964,7 +16383,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -14056,7 +16475,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14074,7 +16493,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -14165,7 +16584,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14183,7 +16602,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -14275,7 +16694,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14293,7 +16712,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -14385,7 +16804,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14403,7 +16822,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -14492,7 +16911,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14510,7 +16929,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -14593,7 +17012,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14611,7 +17030,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -14705,7 +17124,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14723,7 +17142,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -14814,7 +17233,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14832,7 +17251,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -14918,7 +17337,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14936,7 +17355,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -15025,7 +17444,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15043,7 +17462,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -15132,7 +17551,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15150,7 +17569,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -15247,7 +17666,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15265,7 +17684,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -15354,7 +17773,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15372,7 +17791,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -15464,7 +17883,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15482,7 +17901,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -15574,7 +17993,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15592,7 +18011,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -15681,7 +18100,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15699,7 +18118,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -15782,7 +18201,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15800,7 +18219,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -15887,7 +18306,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15905,7 +18324,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -15991,7 +18410,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16009,7 +18428,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -16099,7 +18518,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16117,7 +18536,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -16203,7 +18622,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16221,7 +18640,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -16310,7 +18729,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16328,7 +18747,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -16413,7 +18832,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16431,7 +18850,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -16519,7 +18938,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16537,7 +18956,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -16623,7 +19042,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16641,7 +19060,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -16730,7 +19149,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16748,7 +19167,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -16837,7 +19256,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16855,7 +19274,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -16944,7 +19363,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16962,7 +19381,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -17048,7 +19467,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17066,7 +19485,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -17155,7 +19574,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17173,7 +19592,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -17262,7 +19681,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17280,7 +19699,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -17369,7 +19788,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17387,7 +19806,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -17475,7 +19894,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17493,7 +19912,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -17581,7 +20000,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17599,7 +20018,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -17690,7 +20109,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17708,7 +20127,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -17798,7 +20217,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17816,7 +20235,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -17908,7 +20327,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17926,7 +20345,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -18017,7 +20436,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18035,7 +20454,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -18125,7 +20544,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18143,7 +20562,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -18232,7 +20651,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18250,7 +20669,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -18336,7 +20755,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18354,7 +20773,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -18443,7 +20862,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18461,7 +20880,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -18550,7 +20969,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18568,7 +20987,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -18654,7 +21073,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18672,7 +21091,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -18761,7 +21180,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18779,7 +21198,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -18871,7 +21290,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18889,7 +21308,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -18978,7 +21397,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18996,7 +21415,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -19090,7 +21509,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19108,7 +21527,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -19194,7 +21613,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19212,7 +21631,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -19301,7 +21720,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19319,7 +21738,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -19411,7 +21830,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19429,7 +21848,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -19518,7 +21937,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19536,7 +21955,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -19628,7 +22047,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19646,7 +22065,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -19738,7 +22157,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19756,7 +22175,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -19847,7 +22266,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19865,7 +22284,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -19961,7 +22380,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19979,7 +22398,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -20067,7 +22486,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20085,7 +22504,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -20177,7 +22596,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20195,7 +22614,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -20280,7 +22699,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20298,7 +22717,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -20385,7 +22804,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20403,7 +22822,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -20488,7 +22907,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20506,7 +22925,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -20593,7 +23012,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20611,7 +23030,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -20696,7 +23115,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20714,7 +23133,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -20811,7 +23230,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20829,7 +23248,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -20918,7 +23337,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20936,7 +23355,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -21045,7 +23464,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21063,7 +23482,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -21148,7 +23567,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21166,7 +23585,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -21253,7 +23672,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21271,7 +23690,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -21358,7 +23777,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21376,7 +23795,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -21463,7 +23882,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21481,7 +23900,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -21568,7 +23987,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21586,7 +24005,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -21673,7 +24092,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21691,7 +24110,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -21778,7 +24197,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21796,7 +24215,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -21881,7 +24300,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21899,7 +24318,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -21986,7 +24405,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22004,7 +24423,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -22091,7 +24510,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22109,7 +24528,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -22196,7 +24615,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22214,7 +24633,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -22301,7 +24720,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22319,7 +24738,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -22406,7 +24825,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22424,7 +24843,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -22509,7 +24928,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22527,7 +24946,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -22613,7 +25032,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22631,7 +25050,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -22716,7 +25135,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22734,7 +25153,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -22820,7 +25239,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22838,7 +25257,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -22924,7 +25343,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22942,7 +25361,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -23029,7 +25448,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23047,7 +25466,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -23134,7 +25553,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23152,7 +25571,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -23239,7 +25658,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23257,7 +25676,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -23344,7 +25763,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23362,7 +25781,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -23449,7 +25868,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23467,7 +25886,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -23554,7 +25973,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23572,7 +25991,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -23659,7 +26078,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23677,7 +26096,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -23764,7 +26183,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23782,7 +26201,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -23869,7 +26288,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The token may not do this; `error.code` is one of: `forbidden`, `token_invalid` */
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23887,7 +26306,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The request conflicts with the workspace's state; `error.code` is one of: `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `exchange_refused`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
