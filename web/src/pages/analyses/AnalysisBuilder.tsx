@@ -3,7 +3,7 @@
 // segment). The whole definition lives in the URL (?q=), so a reload or a shared link shows the same analysis.
 import { CodeOutlined, DashboardOutlined, PlayCircleOutlined, SaveOutlined, TeamOutlined } from "@ant-design/icons";
 import { Button, Card, Dropdown, Select, Space, Tooltip, Typography } from "antd";
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useNavigate } from "react-router-dom";
 import { api, unwrap } from "../../api/client";
@@ -96,13 +96,12 @@ function Builder({ registry, insight, onInsightSaved }: BuilderProps & { registr
   }, [run, project, def]);
 
   // A deep link or an opened insight shows its result at once; a saved insight's first run may come from the cache.
-  const started = useRef(false);
+  // Once per mount: leaving the page (or React's development double mount) cancels the run, a new mount runs again.
   useEffect(() => {
-    if (started.current) return;
-    started.current = true;
     if (insight && !raw) void run(insightRunner(project, insight.id));
     else if (raw && runnable) runNow();
-  }, [insight, raw, runnable, run, runNow, project]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
 
   const text: ResultText = useMemo(
     () => ({ t: (key, values) => t(key, values), event: registry.eventLabel, fmt: formatters(i18n.language) }),
