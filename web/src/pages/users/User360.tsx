@@ -6,7 +6,7 @@ import { Card, Col, Descriptions, Row, Space, Statistic, Switch, Table, Tabs, Ta
 import { useMemo } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useParams } from "react-router-dom";
-import { api, unwrap } from "../../api/client";
+import { api, ApiError, unwrap } from "../../api/client";
 import type { components } from "../../api/schema";
 import { useAuth } from "../../auth/AuthContext";
 import { EmptyState, ErrorState, Loading } from "../../components/States";
@@ -15,6 +15,7 @@ import { useUrlParam } from "../../lib/urlState";
 import { formatCount, formatNumber, formatTime, formatValue, langOf, titleOf, type Lang } from "../segments/format";
 import { sensitiveKind } from "./masking";
 import { keyOutputs, type ModelView } from "./outputs";
+import { UserSearch } from "./UserSearch";
 import { UserTimeline } from "./UserTimeline";
 
 type User = components["schemas"]["User360"];
@@ -53,6 +54,14 @@ export function User360() {
   );
 
   if (user.loading && !user.data) return <Loading />;
+  if (user.error instanceof ApiError && user.error.status === 404) {
+    return (
+      <Space orientation="vertical" style={{ width: "100%" }} data-testid="user-not-found">
+        <EmptyState>{t("users.notFound", { key })}</EmptyState>
+        <UserSearch />
+      </Space>
+    );
+  }
   if (user.error) return <ErrorState error={user.error} onRetry={user.reload} />;
   const u = user.data;
   if (!u) return <EmptyState />;

@@ -2,7 +2,7 @@
 // "not" on any item, edited in place as the API's rule JSON. An "edit as JSON" switch shows the same rule as text
 // for what the form does not cover.
 import { DeleteOutlined, PlusOutlined } from "@ant-design/icons";
-import { Button, Card, Dropdown, Input, Segmented, Space, Switch, Tag, Tooltip, Typography } from "antd";
+import { Button, Card, Dropdown, Input, Segmented, Space, Switch, Tooltip, Typography } from "antd";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import type { Registry } from "../registry";
@@ -157,10 +157,10 @@ function ItemEditor({ item, path, root, onRoot, registry, disabled }: ItemProps)
   const controls = (
     <Space size={4}>
       <Tooltip title={t("segments.rule.notHint")}>
-        <Tag.CheckableTag checked={negated} onChange={() => !disabled && onRoot(updateAt(root, path, toggleNot(item)))}
-          data-testid="rule-not">
+        <Button size="small" type={negated ? "primary" : "default"} aria-pressed={negated} disabled={disabled}
+          onClick={() => onRoot(updateAt(root, path, toggleNot(item)))} data-testid="rule-not">
           {t("segments.rule.not")}
-        </Tag.CheckableTag>
+        </Button>
       </Tooltip>
       {!disabled && (
         <Button type="text" size="small" icon={<DeleteOutlined />} aria-label={t("common.remove")}
