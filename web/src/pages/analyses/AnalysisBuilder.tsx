@@ -104,8 +104,13 @@ function Builder({ registry, insight, onInsightSaved }: BuilderProps & { registr
   }, []);
 
   const text: ResultText = useMemo(
-    () => ({ t: (key, values) => t(key, values), event: registry.eventLabel, fmt: formatters(i18n.language) }),
-    [t, registry.eventLabel, i18n.language],
+    () => ({
+      t: (key, values) => t(key, values),
+      event: registry.eventLabel,
+      property: (name, source) => registry.propertyLabel(name, source === "user" ? "users" : "events"),
+      fmt: formatters(i18n.language),
+    }),
+    [t, registry, i18n.language],
   );
   const reply = runState.reply;
   const shown = !!reply && !runState.running && !runState.error && reply.kind === def.kind && hasData(def.kind, reply.result);
@@ -198,6 +203,7 @@ function Builder({ registry, insight, onInsightSaved }: BuilderProps & { registr
           onCancel={runState.cancel}
           onRetry={runNow}
           eventLabel={registry.eventLabel}
+          propertyLabel={registry.propertyLabel}
           onPeople={mayAnalyse && PEOPLE_KINDS.has(def.kind) ? setPeopleTarget : undefined}
         />
       </Card>

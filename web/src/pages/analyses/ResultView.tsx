@@ -35,6 +35,7 @@ interface Props {
   onCancel: () => void;
   onRetry: () => void;
   eventLabel: (name: string) => string;
+  propertyLabel: (name: string, table?: string) => string;
   /** Set when the account may save segments: the rows then offer their people. */
   onPeople?: (target: PeopleTarget) => void;
 }
@@ -54,11 +55,17 @@ function PeopleMenu({ row, onPeople }: { row: Row; onPeople: (target: PeopleTarg
   );
 }
 
-export function ResultView({ kind, reply, error, running, startedAt, onCancel, onRetry, eventLabel, onPeople }: Props) {
+export function ResultView(props: Props) {
+  const { kind, reply, error, running, startedAt, onCancel, onRetry, eventLabel, propertyLabel, onPeople } = props;
   const { t, i18n } = useTranslation();
   const text: ResultText = useMemo(
-    () => ({ t: (key, values) => t(key, values), event: eventLabel, fmt: formatters(i18n.language) }),
-    [t, eventLabel, i18n.language],
+    () => ({
+      t: (key, values) => t(key, values),
+      event: eventLabel,
+      property: (name, source) => propertyLabel(name, source === "user" ? "users" : "events"),
+      fmt: formatters(i18n.language),
+    }),
+    [t, eventLabel, propertyLabel, i18n.language],
   );
   const view = useMemo(() => {
     if (!reply || reply.kind !== kind || !hasData(kind, reply.result)) return null;

@@ -224,7 +224,9 @@ export function ltvChart(r: LtvResult, text: ResultText): ChartOption {
 /** Drill-down: each dimension value's change between the periods, the largest contributions first. */
 export function drilldownChart(r: DrilldownResult, text: ResultText): ChartOption {
   const rows = r.dimensions
-    .flatMap((d) => d.values.map((v) => ({ name: `${d.property}: ${breakdownLabel(v.value, text)}`, change: v.change })))
+    .flatMap((d) =>
+      d.values.map((v) => ({ name: `${text.property(d.property, d.source)}: ${breakdownLabel(v.value, text)}`, change: v.change })),
+    )
     .sort((a, b) => Math.abs(b.change) - Math.abs(a.change))
     .slice(0, 20)
     .reverse();

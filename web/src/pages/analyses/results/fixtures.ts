@@ -6,6 +6,7 @@ import type { FunnelResult } from "./types";
 export const text: ResultText = {
   t: (key, values) => (values ? `${key}:${JSON.stringify(values)}` : key),
   event: (name) => (name === "app_start" ? "App start" : name),
+  property: (name) => (name === "$os" ? "OS" : name),
   fmt: formatters("en"),
 };
 

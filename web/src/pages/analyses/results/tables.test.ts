@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { funnel, text } from "./fixtures";
-import { funnelTable, lifecycleTable, retentionTable, trendsTable } from "./tables";
+import { drilldownTable, funnelTable, lifecycleTable, retentionTable, trendsTable } from "./tables";
 
 describe("tables", () => {
   it("list a funnel's steps with rates and the people behind each number", () => {
@@ -43,5 +43,16 @@ describe("tables", () => {
       { kind: "lifecycle", bucket: "b", status: "new" },
       { kind: "lifecycle", bucket: "b", status: "dormant" },
     ]);
+  });
+
+  it("name a drill-down's dimensions by their display names and its values' change", () => {
+    const table = drilldownTable({
+      metric: "m", current: { start: "a", end: "b", value: 10 }, baseline: { start: "c", end: "d", value: 8 },
+      change: 2, change_pct: 0.25, verdict: "noise", summary: {},
+      dimensions: [{ property: "$os", source: "event", root_cause: false, values: [
+        { value: "iOS", label: "iOS", current: 6, baseline: 4, change: 2, change_pct: 0.5, contribution: 1, significant: false },
+      ] }],
+    }, text);
+    expect(table.rows[0].cells).toMatchObject({ dimension: "OS", value: "iOS", change: "2 (50.0%)", contribution: "100.0%" });
   });
 });

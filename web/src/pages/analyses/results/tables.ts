@@ -247,7 +247,7 @@ export function drilldownTable(r: DrilldownResult, text: ResultText): ResultTabl
     d.values.map((v) => ({
       key: `${d.property}#${v.value ?? ""}`,
       cells: {
-        dimension: d.property,
+        dimension: text.property(d.property, d.source),
         value: breakdownLabel(v.value, text),
         baseline: text.fmt.number(v.baseline),
         current: text.fmt.number(v.current),

@@ -7,6 +7,8 @@ export interface ResultText {
   t: Translate;
   /** An event's display name in the console's language (its name when it has none). */
   event: (name: string) => string;
+  /** A property's display name (`source` "user" for a profile property), else its name. */
+  property: (name: string, source?: string) => string;
   fmt: Formatters;
 }
 
