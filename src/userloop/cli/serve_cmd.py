@@ -15,7 +15,8 @@ from userloop.cli.options import DEFAULT_WORKSPACE_PATH, Json_, Workspace_
 from userloop.cli.output import Out
 
 keys_app = typer.Typer(
-    help="Project write keys and API tokens (rights: write, read, admin, pii).", no_args_is_help=True
+    help="Project write keys and API tokens (rights: read, analyse, operate, write, admin, pii).",
+    no_args_is_help=True,
 )
 jobs_app = typer.Typer(help="Scheduled jobs of the service and their runs.", no_args_is_help=True)
 KEY_COLUMNS = ["id", "kind", "project", "rights", "name", "prefix", "created_at", "revoked_at"]
