@@ -150,8 +150,8 @@ def test_tie_safe_scores_give_equal_values_equal_scores() -> None:
         assert len(set(scores[values == v].tolist())) == 1
 
 
-def ref_stage(rows: list[Row], uid: int, tz: str, cfg: LifecycleConfig) -> str | None:
-    mine = [(ev, local_day(t, tz)) for u, ev, t, _ in rows if u == uid and local_day(t, tz) <= AS_OF]
+def ref_stage(rows: list[Row], uid: int, tz: str, cfg: LifecycleConfig, day: date = AS_OF) -> str | None:
+    mine = [(ev, local_day(t, tz)) for u, ev, t, _ in rows if u == uid and local_day(t, tz) <= day]
     if not mine:
         return None
     buys = [d for ev, d in mine if ev == "order_paid"]
@@ -159,15 +159,15 @@ def ref_stage(rows: list[Row], uid: int, tz: str, cfg: LifecycleConfig) -> str |
     passive = cfg.passive_events if cfg.passive_events is not None else DEFAULT_PASSIVE_EVENTS
     active = [d for ev, d in mine if ev not in passive]
     last = max(buys) if buys else max(active) if active else None
-    idle = (AS_OF - last).days if last else 10**9
-    recent = sum((AS_OF - d).days < cfg.maturity_window_days for d in buys)
+    idle = (day - last).days if last else 10**9
+    recent = sum((day - d).days < cfg.maturity_window_days for d in buys)
     if idle > cfg.churn_days:
         return "churn"
     if idle > cfg.dormant_days:
         return "dormancy"
     if not buys:
         return "introduction"
-    if recent >= cfg.mature_orders and (AS_OF - min(buys)).days >= cfg.mature_tenure_days:
+    if recent >= cfg.mature_orders and (day - min(buys)).days >= cfg.mature_tenure_days:
         return "maturity"
     return "growth"
 

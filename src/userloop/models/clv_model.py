@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import Field
 
 from userloop.models.base import ModelConfig, Outputs, RunContext, UserModel, fetch_columns
@@ -24,7 +25,7 @@ from userloop.models.clv.validation import CANDIDATES, PurchaseModel, choose_mod
 from userloop.models.purchases import PurchaseSource, require_rows
 from userloop.store.sqlbuild import sql
 
-__all__ = ["CLV_MODELS", "CLVConfig", "CLVRunModel"]
+__all__ = ["CLV_MODELS", "CLVConfig", "CLVRunModel", "value_histogram"]
 
 #: Accepted values of ``clv_model``.
 CLV_MODELS = ("auto", "bgnbd", "paretonbd", "mbgnbd")
@@ -88,6 +89,7 @@ class CLVRunModel(UserModel[CLVConfig]):
             "expected_value_total": float(np.sum(columns["expected_value"])),
             "total_clv": float(np.sum(columns["clv"])),
             "mean_p_alive": float(np.mean(columns["p_alive"])),
+            "distribution": value_histogram(columns["clv"]),
             "estimates": ESTIMATES,
         }  # fmt: skip
         return Outputs(np.asarray(s.customer_id, dtype=np.int64), columns, report)
@@ -180,6 +182,38 @@ class CLVRunModel(UserModel[CLVConfig]):
                 discount_rate_monthly=cfg.discount_rate_monthly, time_unit_days=1,
             ),
         }  # fmt: skip
+
+
+def value_histogram(values: npt.NDArray[Any], bins: int = 20, top: float = 99.0) -> list[dict[str, Any]]:
+    """People per equal-width bin of ``values`` between 0 and their ``top`` percentile, plus one open bin above.
+
+    Bin ``i`` holds ``edges[i] <= v < edges[i + 1]`` (``edges = linspace(0, p, bins + 1)``, ``p`` the
+    percentile, linear interpolation); the last bin, ``{"from": p, "to": None}``, holds ``v >= p``, so a long
+    tail does not squash the rest into one bar. Values below 0 count in the first bin; NaNs are left out, so
+    the counts add up to the people with a finite value. When ``p <= 0`` there is only the open bin.
+
+    Returns
+    -------
+    list of dict
+        ``{"from", "to", "count"}``, ``to`` None for the open bin; [] when no value is finite.
+
+    Examples
+    --------
+    >>> [b["count"] for b in value_histogram(np.array([0.0, 1.0, 2.0, 100.0]), bins=2, top=50.0)]
+    [1, 1, 2]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return []
+    high = float(np.percentile(v, top))
+    if high <= 0:
+        return [{"from": high, "to": None, "count": int(v.size)}]
+    edges = np.linspace(0.0, high, bins + 1)
+    which = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, bins)
+    counts = np.bincount(which, minlength=bins + 1).tolist()
+    return [{"from": float(edges[i]), "to": float(edges[i + 1]) if i < bins else None, "count": counts[i]}
+            for i in range(bins + 1)]  # fmt: skip
 
 
 #: What each output estimates, stored in the report so that an operator reading it knows.

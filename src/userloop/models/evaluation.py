@@ -14,7 +14,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Calibrator", "classification_report", "expected_calibration_error", "top_decile_lift"]
+__all__ = [
+    "Calibrator",
+    "calibration_bins",
+    "classification_report",
+    "expected_calibration_error",
+    "top_decile_lift",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -47,8 +53,37 @@ def top_decile_lift(y: npt.NDArray[Any], p: FloatArray) -> float | None:
     return float(y[top].mean() / base)
 
 
+def calibration_bins(y: npt.NDArray[Any], p: FloatArray, bins: int = 10) -> list[dict[str, Any]]:
+    """A reliability diagram over quantile bins: people sorted by ``p`` (ties in input order) cut into ``bins``
+    groups of (nearly) equal size, the person of rank ``k`` (0-based) of ``n`` in group ``k * bins // n``.
+
+    Returns
+    -------
+    list of dict
+        Per non-empty group, lowest ``p`` first: ``predicted`` (mean ``p``), ``observed`` (mean ``y``, the
+        observed rate) and ``users``; the users add up to ``n``.
+
+    Examples
+    --------
+    >>> bins = calibration_bins(np.array([0, 1, 1, 1]), np.array([0.25, 0.75, 0.5, 1.0]), bins=2)
+    >>> [(b["predicted"], b["observed"], b["users"]) for b in bins]
+    [(0.375, 0.5, 2), (0.875, 1.0, 2)]
+    """
+    n = y.shape[0]
+    group = np.empty(n, dtype=np.int64)
+    group[np.argsort(p, kind="stable")] = np.arange(n) * bins // max(n, 1)
+    users = np.bincount(group, minlength=bins)
+    sum_p = np.bincount(group, weights=p, minlength=bins)
+    sum_y = np.bincount(group, weights=y.astype(np.float64), minlength=bins)
+    return [
+        {"predicted": float(sum_p[g] / users[g]), "observed": float(sum_y[g] / users[g]), "users": int(users[g])}
+        for g in np.flatnonzero(users)
+    ]
+
+
 def classification_report(y: npt.NDArray[Any], p: FloatArray) -> dict[str, Any]:
-    """AUC, PR-AUC (average precision), Brier score, ECE (10 bins), top-decile lift and the base rate."""
+    """AUC, PR-AUC (average precision), Brier score, ECE (10 bins), top-decile lift, the base rate and the
+    reliability diagram over deciles of ``p`` (``calibration``, :func:`calibration_bins`)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     two_classes = y.shape[0] > 0 and 0 < int(y.sum()) < y.shape[0]
@@ -60,6 +95,7 @@ def classification_report(y: npt.NDArray[Any], p: FloatArray) -> dict[str, Any]:
         "brier": float(np.mean((p - y) ** 2)) if y.shape[0] else None,
         "ece": expected_calibration_error(y, p),
         "top_decile_lift": top_decile_lift(y, p),
+        "calibration": calibration_bins(y, p),
     }
 
 

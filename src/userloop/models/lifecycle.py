@@ -22,7 +22,7 @@ dropped out and that "maturity" users have higher true purchase rates than "grow
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,12 +30,29 @@ import numpy.typing as npt
 from pydantic import Field, model_validator
 
 from userloop.core.clock import DEFAULT_TIMEZONE
-from userloop.models.base import ModelConfig, NoDataError, Outputs, RunContext, UserModel, fetch_columns
+from userloop.models.base import (
+    ModelConfig,
+    NoDataError,
+    Outputs,
+    RunContext,
+    UserModel,
+    fetch_columns,
+    table_exists,
+)
 from userloop.models.purchases import PurchaseSource
 from userloop.store import ProjectStore
 from userloop.store.sqlbuild import sql
 
-__all__ = ["STAGES", "LifecycleConfig", "LifecycleModel", "TransitionMatrix", "assign_stages", "transition_matrix"]
+__all__ = [
+    "STAGES",
+    "LifecycleConfig",
+    "LifecycleModel",
+    "TransitionMatrix",
+    "assign_stages",
+    "count_transitions",
+    "stage_index",
+    "transition_matrix",
+]
 
 #: Stage codes in lifecycle order, with their (zh, en) names.
 STAGES: dict[str, tuple[str, str]] = {
@@ -104,19 +121,122 @@ class LifecycleModel(UserModel[LifecycleConfig]):
         return "lifecycle" + self.config.purchases.suffix()
 
     def compute(self, ctx: RunContext) -> Outputs:
-        """One aggregation over the events up to ``as_of``, then the rules in numpy."""
+        """One aggregation over the events up to ``as_of``, then the rules in numpy; the report adds the flows
+        between stages since the previous run (:meth:`transitions`)."""
+        user_id, stage, cols = self.stages(ctx)
+        zh = np.array([v[0] for v in STAGES.values()])
+        columns = {"stage": _CODES[stage], "stage_zh": zh[stage], **cols}
+        counts = np.bincount(stage, minlength=len(STAGES))
+        report = {"users": len(user_id), "stages": dict(zip(STAGES, counts.tolist(), strict=True))}
+        return Outputs(user_id, columns, report | self.transitions(ctx, user_id, stage))
+
+    def stages(self, ctx: RunContext) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8], dict[str, Any]]:
+        """Users seen up to ``ctx.as_of`` (sorted), the index of each one's stage and the rule inputs.
+
+        Raises
+        ------
+        NoDataError
+            ``model_no_users`` when nobody has an event before the end of ``as_of``.
+        """
         self.config.purchases.validate_in(ctx)
         cols = read_lifecycle_inputs(ctx, self.config)
         if len(cols["user_id"]) == 0:
             raise NoDataError(f"no users have events before the end of {ctx.as_of}", code="model_no_users")
         user_id = cols.pop("user_id")
-        stage = assign_stages(self.config, **cols)
-        zh = np.array([v[0] for v in STAGES.values()])
-        columns = {"stage": _CODES[stage], "stage_zh": zh[stage], **cols}
-        counts = np.bincount(stage, minlength=len(STAGES))
-        return Outputs(
-            user_id, columns, {"users": len(user_id), "stages": dict(zip(STAGES, counts.tolist(), strict=True))}
-        )
+        return user_id, assign_stages(self.config, **cols), cols
+
+    def transitions(
+        self, ctx: RunContext, user_id: npt.NDArray[np.int64], stage: npt.NDArray[np.int8]
+    ) -> dict[str, Any]:
+        """The report's flows from each user's stage before to their stage on ``as_of``.
+
+        "Before" is the latest stored run of this model before ``as_of``; without one, the stages computed for
+        ``as_of - dormant_days`` (the model's shortest period, in which an idle user turns dormant), as
+        :func:`transition_matrix` compares two dates. Users first seen after that day come from ``"new"``.
+        When nobody had a stage then, the list is empty and ``transitions_note`` says why.
+
+        Returns
+        -------
+        dict
+            ``transitions`` (``{"from", "to", "users"}`` per non-empty flow, staying put included),
+            ``transitions_period`` (``from_date, to_date, source``: ``previous_run`` or ``period_start``) and,
+            when there is nothing to compare with, ``transitions_note`` (``{"en", "zh"}``).
+        """
+        before = _previous_run(ctx, self.output_name, self.version)
+        source = "previous_run"
+        if before is None:
+            source = "period_start"
+            before = self._stages_on(ctx, ctx.as_of - timedelta(days=self.config.dormant_days))
+        from_day, before_ids, before_stage = before
+        period = {"from_date": from_day.isoformat(), "to_date": ctx.as_of.isoformat(), "source": source}
+        if before_ids.size == 0:
+            return {"transitions": [], "transitions_period": period, "transitions_note": _no_previous_note(from_day)}
+        counts = count_transitions(before_ids, before_stage, user_id, stage)
+        rows = [*STAGES, "new"]
+        flows = [
+            {"from": rows[i], "to": _CODES[j].item(), "users": int(counts[i, j])} for i, j in np.argwhere(counts > 0)
+        ]
+        return {"transitions": flows, "transitions_period": period}
+
+    def _stages_on(self, ctx: RunContext, day: date) -> tuple[date, npt.NDArray[np.int64], npt.NDArray[np.int8]]:
+        try:
+            user_id, stage, _ = self.stages(RunContext(ctx.project, day, ctx.timezone))
+        except NoDataError as exc:
+            if exc.code != "model_no_users":
+                raise
+            return day, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8)
+        return day, user_id, stage
+
+
+def _previous_run(
+    ctx: RunContext, output_name: str, version: str
+) -> tuple[date, npt.NDArray[np.int64], npt.NDArray[np.int8]] | None:
+    """The day, users and stage indices of the latest stored run of this version before ``as_of`` (None: none)."""
+    table = ctx.project.ref(f"model_{output_name}")
+    if not table_exists(ctx.project, f"model_{output_name}"):
+        return None
+    last = sql("SELECT max(run_date) FROM $outputs WHERE run_date < ? AND model_version = ?", outputs=table)
+    day = ctx.project.scalar(last, [ctx.as_of, version])
+    if day is None:
+        return None
+    stmt = sql("SELECT user_id, stage FROM $outputs WHERE run_date = ? ORDER BY user_id", outputs=table)
+    cols = fetch_columns(ctx.project, stmt, [day])
+    return day, cols["user_id"].astype(np.int64), stage_index(cols["stage"])
+
+
+def _no_previous_note(day: date) -> dict[str, str]:
+    return {
+        "en": f"No earlier stages to compare with: this is the first run and nobody had an event by {day}.",
+        "zh": f"没有可对比的上一期阶段：这是第一次计算，且截至 {day} 还没有任何用户产生事件。",
+    }
+
+
+def stage_index(codes: npt.NDArray[Any]) -> npt.NDArray[np.int8]:
+    """Index into :data:`STAGES` of each stage code (``ValueError`` on a code that is not a stage)."""
+    order = np.argsort(_CODES)
+    pos = np.clip(np.searchsorted(_CODES[order], codes), 0, len(_CODES) - 1)
+    index = order[pos]
+    if not np.array_equal(_CODES[index], np.asarray(codes, dtype=_CODES.dtype)):
+        raise ValueError(f"unknown lifecycle stage codes in {sorted(set(np.asarray(codes).tolist()))}")
+    return index.astype(np.int8)
+
+
+def count_transitions(
+    before_ids: npt.NDArray[np.int64],
+    before_stage: npt.NDArray[Any],
+    after_ids: npt.NDArray[np.int64],
+    after_stage: npt.NDArray[Any],
+) -> npt.NDArray[np.int64]:
+    """Users by (stage before, stage after): a ``(len(STAGES) + 1) × len(STAGES)`` matrix whose last row is the
+    users without a stage before. Both id arrays are sorted; users known before but not after are left out."""
+    from_stage = np.full(after_ids.shape[0], len(STAGES), dtype=np.int64)
+    if after_ids.size and before_ids.size:
+        pos = np.clip(np.searchsorted(after_ids, before_ids), 0, after_ids.shape[0] - 1)
+        hit = after_ids[pos] == before_ids
+        from_stage[pos[hit]] = before_stage[hit]
+    counts = np.zeros((len(STAGES) + 1, len(STAGES)), dtype=np.int64)
+    np.add.at(counts, (from_stage, after_stage.astype(np.int64)), 1)
+    return counts
 
 
 def read_lifecycle_inputs(ctx: RunContext, config: LifecycleConfig) -> dict[str, npt.NDArray[Any]]:
@@ -167,15 +287,9 @@ def transition_matrix(
     if to_date <= from_date:
         raise NoDataError(f"to_date {to_date} must come after from_date {from_date}", code="model_invalid_dates")
     model = LifecycleModel(config)
-    before = model.compute(RunContext(project, from_date, timezone))
-    after = model.compute(RunContext(project, to_date, timezone))
-    index = {code: i for i, code in enumerate(STAGES)}
-    to_stage = np.array([index[c] for c in after.columns["stage"].tolist()], dtype=np.int64)
-    from_stage = np.full(len(after.user_id), len(STAGES), dtype=np.int64)  # "new" unless seen before
-    pos = np.searchsorted(after.user_id, before.user_id)
-    from_stage[pos] = [index[c] for c in before.columns["stage"].tolist()]
-    counts = np.zeros((len(STAGES) + 1, len(STAGES)), dtype=np.int64)
-    np.add.at(counts, (from_stage, to_stage), 1)
+    before_ids, before_stage, _ = model.stages(RunContext(project, from_date, timezone))
+    after_ids, after_stage, _ = model.stages(RunContext(project, to_date, timezone))
+    counts = count_transitions(before_ids, before_stage, after_ids, after_stage)
     totals = counts.sum(axis=1, keepdims=True)
     rates = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     return TransitionMatrix(

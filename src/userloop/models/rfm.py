@@ -30,7 +30,7 @@ from userloop.models.purchases import PurchaseSource, require_rows
 from userloop.models.scores import above_median, mid_rank_scores
 from userloop.store.sqlbuild import sql
 
-__all__ = ["RFM_CLASSES", "RFMConfig", "RFMModel", "rfm_class_index"]
+__all__ = ["RFM_CLASSES", "RFMConfig", "RFMModel", "rfm_class_index", "rfm_cube"]
 
 #: The 8 classes by bit pattern of (R, F, M), H = better than the median; (zh, en) names, pinned here only.
 RFM_CLASSES: dict[str, tuple[str, str]] = {
@@ -141,4 +141,25 @@ def _report(columns: dict[str, Any], missing_money: int) -> dict[str, Any]:
             {"class": c, "zh": zh, "en": en, "users": by_class.get(c, 0)} for c, (zh, en) in RFM_CLASSES.items()
         ],
         "purchases_missing_money": missing_money,
+        "cube": rfm_cube(columns["rfm_cell"]),
     }
+
+
+def rfm_cube(cells: npt.NDArray[Any]) -> list[dict[str, int]]:
+    """Customers per occupied cell of the 5×5×5 cube, from the ``rfm_cell`` codes (``100 r + 10 f + m``).
+
+    Returns
+    -------
+    list of dict
+        ``{"r", "f", "m", "users"}`` per cell holding anyone, in code order; the users add up to the customers.
+
+    Examples
+    --------
+    >>> rfm_cube(np.array([512, 333, 512]))
+    [{'r': 3, 'f': 3, 'm': 3, 'users': 1}, {'r': 5, 'f': 1, 'm': 2, 'users': 2}]
+    """
+    codes, counts = np.unique(np.asarray(cells, dtype=np.int64), return_counts=True)
+    return [
+        {"r": code // 100, "f": code // 10 % 10, "m": code % 10, "users": n}
+        for code, n in zip(codes.tolist(), counts.tolist(), strict=True)
+    ]

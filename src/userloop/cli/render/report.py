@@ -97,6 +97,18 @@ LABELS: dict[str, tuple[str, str]] = {
     "ece": ("校准误差 ECE", "calibration error (ECE)"),
     "window_days": ("窗口天数", "window (days)"),
     "run_date": ("运行日期", "run date"),
+    "cube": ("RFM 5×5×5 分值立方", "RFM 5×5×5 score cube"),
+    "transitions": ("阶段流转", "stage transitions"),
+    "transitions_period": ("流转对比期", "transitions compared"),
+    "transitions_note": ("流转说明", "transitions note"),
+    "from_date": ("起始日期", "from date"),
+    "to_date": ("结束日期", "to date"),
+    "source": ("来源", "source"),
+    "from": ("从", "from"),
+    "to": ("到", "to"),
+    "distribution": ("分布", "distribution"),
+    "predicted": ("预测", "predicted"),
+    "observed": ("实际", "observed"),
 }
 
 #: Keys whose numbers are ratios, shown as percentages.

@@ -4,7 +4,7 @@ import { useMemo } from "react";
 import { useTranslation } from "react-i18next";
 import { Chart } from "../../components/Chart";
 import { formats } from "./format";
-import { LIFECYCLE_STAGES, sankeyData, sankeyOption, stagesOption, type LifecycleReport } from "./reports";
+import { LIFECYCLE_STAGES, sankeyData, sankeyOption, stagesOption, transitionMatrix, type LifecycleReport } from "./reports";
 
 export function useStageLabel(): (stage: string) => string {
   const { t, i18n } = useTranslation();
@@ -19,8 +19,10 @@ export function LifecycleView({ report }: { report: LifecycleReport }) {
   const rows = [...LIFECYCLE_STAGES.filter((s) => s in stages), ...Object.keys(stages).filter((s) => !LIFECYCLE_STAGES.includes(s as never))];
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const bars = useMemo(() => stagesOption(stages, label), [stages, i18n.language]);
+  const matrix = useMemo(() => transitionMatrix(report), [report]);
   // eslint-disable-next-line react-hooks/exhaustive-deps
-  const sankey = useMemo(() => (report.transitions ? sankeyData(report.transitions, label) : null), [report.transitions, i18n.language]);
+  const sankey = useMemo(() => (matrix ? sankeyData(matrix, label) : null), [matrix, i18n.language]);
+  const note = report.transitions_note && (i18n.language === "en" ? report.transitions_note.en : report.transitions_note.zh);
 
   return (
     <>
@@ -63,12 +65,12 @@ export function LifecycleView({ report }: { report: LifecycleReport }) {
         {sankey && sankey.links.length > 0 ? (
           <>
             <Typography.Paragraph type="secondary">
-              {t("models.lifecycle.flowsBetween", { from: report.transitions?.from_date, to: report.transitions?.to_date })}
+              {t("models.lifecycle.flowsBetween", { from: matrix?.from_date, to: matrix?.to_date })}
             </Typography.Paragraph>
             <Chart option={sankeyOption(sankey)} height={420} testId="lifecycle-sankey-chart" />
           </>
         ) : (
-          <Alert type="info" showIcon title={t("models.lifecycle.noFlows")} />
+          <Alert type="info" showIcon title={note || t("models.lifecycle.noFlows")} />
         )}
       </Card>
     </>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   calibrationOption, churnDrivers, clvBins, cubeCells, cubeSlice, histogramOption, sankeyData, tabOf, topValues,
-  type TransitionMatrix,
+  transitionMatrix, type TransitionMatrix,
 } from "./reports";
 
 describe("the RFM cube", () => {
@@ -42,7 +42,44 @@ describe("the lifecycle Sankey", () => {
   });
 });
 
+describe("the lifecycle report's flows", () => {
+  it("reads the list of flows into a matrix in lifecycle order, 'new' last, dated by the report's period", () => {
+    const matrix = transitionMatrix({
+      users: 14,
+      stages: {},
+      transitions: [
+        { from: "new", to: "growth", users: 3 },
+        { from: "churn", to: "churn", users: 4 },
+        { from: "growth", to: "churn", users: 2 },
+        { from: "growth", to: "growth", users: 5 },
+      ],
+      transitions_period: { from_date: "2026-11-01", to_date: "2026-12-01", source: "previous_run" },
+    });
+    expect(matrix).toEqual({
+      from_date: "2026-11-01",
+      to_date: "2026-12-01",
+      rows: ["growth", "churn", "new"],
+      columns: ["growth", "churn"],
+      counts: [[5, 2], [0, 4], [3, 0]],
+    });
+  });
+
+  it("has no matrix for an empty list or no flows, and passes a matrix through", () => {
+    const note = { en: "first run", zh: "第一次计算" };
+    expect(transitionMatrix({ users: 1, stages: {}, transitions: [], transitions_note: note })).toBeNull();
+    expect(transitionMatrix({ users: 1, stages: {} })).toBeNull();
+    const m: TransitionMatrix = { from_date: "a", to_date: "b", rows: ["new"], columns: ["growth"], counts: [[1]] };
+    expect(transitionMatrix({ users: 1, stages: {}, transitions: m })).toBe(m);
+  });
+});
+
 describe("charts and lists", () => {
+  it("labels the open last bin of a histogram by its lower bound", () => {
+    const bins = [{ from: 0, to: 50, count: 4 }, { from: 50, to: null, count: 1 }];
+    const option = histogramOption(bins, String, "users") as { xAxis: { data: string[] } };
+    expect(option.xAxis.data).toEqual(["0–50", "≥ 50"]);
+  });
+
   it("labels histogram bars by their bounds", () => {
     const bins = [{ from: 0, to: 100, count: 4 }, { from: 100, to: 200, count: 1 }];
     const option = histogramOption(bins, String, "users") as { xAxis: { data: string[] }; series: { data: number[] }[] };

@@ -44,16 +44,29 @@ export interface TransitionMatrix {
   counts: number[][];
 }
 
+/** One flow of the lifecycle report: users whose stage was `from` ("new": none yet) and is `to` now. */
+export interface TransitionFlow {
+  from: string;
+  to: string;
+  users: number;
+}
+
 export interface LifecycleReport {
   users: number;
   stages: Record<string, number>;
-  /** When present: flows from the previous run's stages to this run's. */
-  transitions?: TransitionMatrix;
+  /** When present: flows from the previous run's stages (or the period start's) to this run's, as a list of
+   * flows (models/lifecycle.py) or as a matrix (models/lifecycle.TransitionMatrix). */
+  transitions?: TransitionFlow[] | TransitionMatrix;
+  /** The two days the flows compare, and whether "before" is the previous run or the period start. */
+  transitions_period?: { from_date: string; to_date: string; source?: string };
+  /** When present: why there are no flows (no earlier stages to compare with). */
+  transitions_note?: { en: string; zh: string };
 }
 
+/** A histogram bin; `to` is null for the open bin ("≥ from"). */
 export interface Bin {
   from: number;
-  to: number;
+  to: number | null;
   count: number;
 }
 
@@ -218,6 +231,25 @@ export function sankeyData(matrix: TransitionMatrix, label: (stage: string) => s
   return { nodes: nodes.map((name) => ({ name })), links };
 }
 
+/** The report's flows as a matrix (stages in lifecycle order, "new" last), whatever form it holds them in;
+ * null when it holds none. */
+export function transitionMatrix(report: LifecycleReport): TransitionMatrix | null {
+  const flows = report.transitions;
+  if (!flows) return null;
+  if (!Array.isArray(flows)) return flows;
+  if (flows.length === 0) return null;
+  const ordered = (seen: string[], first: readonly string[]) => [
+    ...first.filter((s) => seen.includes(s)),
+    ...seen.filter((s) => !first.includes(s)),
+  ];
+  const rows = ordered([...new Set(flows.map((f) => f.from))], [...LIFECYCLE_STAGES, "new"]);
+  const columns = ordered([...new Set(flows.map((f) => f.to))], LIFECYCLE_STAGES);
+  const counts = rows.map(() => columns.map(() => 0));
+  for (const f of flows) counts[rows.indexOf(f.from)][columns.indexOf(f.to)] += f.users;
+  const period = report.transitions_period;
+  return { from_date: period?.from_date ?? "", to_date: period?.to_date ?? "", rows, columns, counts };
+}
+
 export function sankeyOption(data: SankeyData): ChartOption {
   return {
     tooltip: { trigger: "item" },
@@ -259,7 +291,11 @@ export function histogramOption(bins: Bin[], format: (v: number) => string, user
   return {
     tooltip: { trigger: "axis" },
     grid: { left: 8, right: 16, top: 24, bottom: 8, containLabel: true },
-    xAxis: { type: "category", data: bins.map((b) => `${format(b.from)}–${format(b.to)}`), axisLabel: { rotate: 30 } },
+    xAxis: {
+      type: "category",
+      data: bins.map((b) => (b.to === null ? `≥ ${format(b.from)}` : `${format(b.from)}–${format(b.to)}`)),
+      axisLabel: { rotate: 30 },
+    },
     yAxis: { type: "value", name: usersLabel },
     series: [{ type: "bar", barCategoryGap: "2%", data: bins.map((b) => b.count) }],
   };
