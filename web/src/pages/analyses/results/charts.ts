@@ -2,7 +2,7 @@
 // they are tested without a browser. The page passes the option to <Chart />.
 import type { ChartOption } from "../../../components/Chart";
 import type { Kind } from "../definition";
-import { breakdownLabel, lineName, type ResultText } from "./text";
+import { breakdownLabel, lineName, propertyName, type ResultText } from "./text";
 import type {
   AttributionResult, DistributionResult, DrilldownResult, FunnelResult, IntervalResult, LifecycleResult, LtvResult,
   PathsResult, RetentionResult, StickinessResult, TrendsResult,
@@ -225,7 +225,7 @@ export function ltvChart(r: LtvResult, text: ResultText): ChartOption {
 export function drilldownChart(r: DrilldownResult, text: ResultText): ChartOption {
   const rows = r.dimensions
     .flatMap((d) =>
-      d.values.map((v) => ({ name: `${text.property(d.property, d.source)}: ${breakdownLabel(v.value, text)}`, change: v.change })),
+      d.values.map((v) => ({ name: `${propertyName(d.property, d.source, text)}: ${breakdownLabel(v.value, text)}`, change: v.change })),
     )
     .sort((a, b) => Math.abs(b.change) - Math.abs(a.change))
     .slice(0, 20)

@@ -2,7 +2,7 @@
 // behind this number" targets of each row where the API can list them (segments.from_analysis).
 import type { Kind, PeopleTarget } from "../definition";
 import { LIFECYCLE_STATUSES } from "./charts";
-import { breakdownLabel, lineName, type ResultText } from "./text";
+import { breakdownLabel, lineName, propertyName, type ResultText } from "./text";
 import type {
   AttributionResult, DistributionResult, DrilldownResult, FunnelResult, IntervalResult, LifecycleResult, LtvResult,
   PathsResult, RetentionResult, StickinessResult, TrendsResult,
@@ -247,7 +247,7 @@ export function drilldownTable(r: DrilldownResult, text: ResultText): ResultTabl
     d.values.map((v) => ({
       key: `${d.property}#${v.value ?? ""}`,
       cells: {
-        dimension: text.property(d.property, d.source),
+        dimension: propertyName(d.property, d.source, text),
         value: breakdownLabel(v.value, text),
         baseline: text.fmt.number(v.baseline),
         current: text.fmt.number(v.current),

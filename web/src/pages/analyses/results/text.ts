@@ -7,9 +7,15 @@ export interface ResultText {
   t: Translate;
   /** An event's display name in the console's language (its name when it has none). */
   event: (name: string) => string;
-  /** A property's display name (`source` "user" for a profile property), else its name. */
-  property: (name: string, source?: string) => string;
+  /** A property's display name (`source` "user" for a profile property), else its name; optional (other areas
+   * draw these charts too). */
+  property?: (name: string, source?: string) => string;
   fmt: Formatters;
+}
+
+/** A property's name as shown: its display name when the caller knows it. */
+export function propertyName(name: string, source: string, text: ResultText): string {
+  return text.property ? text.property(name, source) : name;
 }
 
 /** A breakdown value as shown: the API's `$other` / `$none` in words, any other value as it is. */
