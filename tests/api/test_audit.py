@@ -122,3 +122,15 @@ def test_an_accounts_change_names_the_account_and_its_password_is_redacted(serve
     assert (entry["actor_kind"], entry["actor_name"]) == ("account", "li.lei") and entry["actor_id"] is not None
     assert entry["after"]["created_by"] == "li.lei"
     assert password not in json.dumps(_log(server, limit=500), ensure_ascii=False)
+
+
+def test_sign_ins_and_failed_ones_are_logged_without_the_password(server: Server) -> None:
+    from tests.api.signin import login, make_account
+
+    make_account(server, "auditee", [{"project": "default", "role": "viewer"}])
+    assert login(server, "auditee", "not the password").status_code == 401
+    assert login(server, "auditee").status_code == 200
+    rows = _log(server, action="auth.")["entries"]
+    seen = [(r["action"], r["actor_name"]) for r in rows[:2]]
+    assert seen == [("auth.login", "auditee"), ("auth.login_failed", "auditee")]
+    assert "password" not in json.dumps(rows[:2])

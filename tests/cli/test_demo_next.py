@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.collect.serving import free_port
@@ -152,3 +153,16 @@ def test_a_taken_port_is_refused_before_anything_is_written(tmp_path: Path) -> N
         )
         assert served.returncode == 2 and f"port {port} on 127.0.0.1 is in use" in served.stderr
         assert not ws.exists()
+
+
+def test_the_console_is_served_and_its_printed_account_signs_in(demo: Demo) -> None:
+    line = next(line for line in demo.stdout if line.startswith("Console / 控制台: "))
+    found = re.search(r"(http://\S+/) — sign in as / 登录账号 (\S+), password / 密码 (\S+)$", line)
+    assert found, line
+    url, login, password = found.groups()
+    page = httpx.get(url, timeout=30)
+    assert page.status_code == 200 and '<div id="root">' in page.text  # the built console (make test builds it)
+    signed = httpx.post(url + "api/v1/auth/login", json={"login": login, "password": password}, timeout=30)
+    assert signed.status_code == 200, signed.text
+    me = httpx.get(url + "api/v1/auth/me", cookies=signed.cookies, timeout=30)
+    assert me.status_code == 200 and me.json()["account"]["login"] == login, me.text

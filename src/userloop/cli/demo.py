@@ -65,6 +65,14 @@ def run_demo(
     sink = _start_sink(Path(doc["workspace"]) / "mailbox")
     try:
         doc["journeys"], more = _journeys(Path(doc["workspace"]), sink[1], f"http://{host}:{port}")
+        account = doc["console"]
+        more += [
+            "",
+            f"Console / 控制台: http://{host}:{port}/ — sign in as / 登录账号 {account['login']}, "
+            f"password / 密码 {account['password']}",
+            f"  (shown once / 仅显示一次; another: {cli_command()} accounts password {account['login']} "
+            f"-w {shown_path(Path(doc['workspace']))})",
+        ]
         out.emit(doc, text=[*lines, *more])
         serve_forever(Path(doc["workspace"]), host, port, sock=sock)
     finally:
@@ -120,6 +128,7 @@ def _build(
         with out.progress("models, tags and example segments / 模型、标签与示例人群", total=None):
             profiles = _profiles(ws, report.end_date, days)
         sample = write_sample_events(ws.path, report.end_date)
+        console = console_account(ws)
         store = ws.project()
         counts = dict(
             store.fetchall(
@@ -148,6 +157,7 @@ def _build(
         "counts": counts,
         "profiles": profiles,
         "serving": serve,
+        "console": console,
         "next": commands,
     }
     lines = [
@@ -166,6 +176,19 @@ def _build(
         *(f"  {c['command']}{'  # ' + c['note'] if c['note'] else ''}" for c in commands),
     ]
     return doc, lines
+
+
+def console_account(ws: Workspace) -> dict[str, str]:
+    """The console's first account: ``admin`` over every project, with a random password the demo prints once."""
+    import secrets as random_secrets
+
+    from userloop.ops.accounts import CreateAccount, RoleIn, create_account
+    from userloop.ops.base import OpContext
+
+    password = random_secrets.token_urlsafe(12)
+    create_account(OpContext(ws), CreateAccount(login="admin", name="Admin", password=password,
+                                                roles=[RoleIn(role="admin")]))  # fmt: skip
+    return {"login": "admin", "password": password}
 
 
 def cli_command() -> str:

@@ -26,7 +26,7 @@ export function toMe(body: Record<string, unknown>): Me {
   const projects: ProjectRole[] = raw.map((r) => ({
     project: (r.project as string | null) ?? "*",
     role: String(r.role ?? ""),
-    rights: ((r.rights as string[] | undefined) ?? []) as Right[],
+    rights: [...((r.rights as string[] | undefined) ?? []), ...(r.pii ? ["pii"] : [])] as Right[],
   }));
   return {
     login: String(account.login ?? ""),

@@ -33,7 +33,7 @@ from userloop.core.errors import UserloopError
 from userloop.core.passwords import MAX_LENGTH
 from userloop.ops.base import Strict
 from userloop.service.runtime import Runtime
-from userloop.store import accounts
+from userloop.store import accounts, audit
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -105,14 +105,23 @@ def login(body: LoginIn, request: Request, response: Response, rt: RuntimeDep) -
                             headers={"Retry-After": str(retry_seconds(exc.seconds))}) from exc  # fmt: skip
     if account is None:
         rt.guards.auth_failed(address)
+        _audit(rt, None, body.login, "auth.login_failed", address)
         raise HTTPException(401, "wrong login or password / 登录名或密码错误")
     if account.disabled_at is not None:
         raise UserloopError("this account is disabled; ask an admin / 此账号已停用，请联系管理员", code="forbidden")
     lifetime = timedelta(seconds=rt.config.session_lifetime_seconds)
     new = accounts.open_session(rt.ws.meta, account.id, now, lifetime)
+    _audit(rt, account.id, account.login, "auth.login", address)
     _set_cookies(request, response, new.token, new.csrf, new.row.expires_at, now)
     caller = _caller(rt, ids.digest(new.token))
     return _signed_in(rt, caller, new.csrf)
+
+
+def _audit(rt: Runtime, account_id: int | None, login: str, action: str, address: str | None) -> None:
+    """A sign-in, or a failed one, in the audit log (who tried which login, from where; never the password)."""
+    actor = audit.Actor("account", account_id, login)
+    audit.record(rt.ws.meta, actor, action, project_id=None, target={}, request={"login": login}, before=None,
+                 after=None, address=address)  # fmt: skip
 
 
 def signed_in(caller: CallerDep) -> Caller:
