@@ -39,5 +39,8 @@ def test_daily_models_job_and_report_route(tmp_path: Path) -> None:
         assert body["report"]
         assert httpx.get(server.url + "/api/v1/models/nope/report", headers=headers).status_code == 404
         assert httpx.get(server.url + "/api/v1/models/rfm/report").status_code == 401
+        runs = {r["name"]: r["run_date"] for r in httpx.get(server.url + "/api/v1/models/runs", headers=headers).json()}
+        assert runs["rfm"] == body["run_date"] and runs["lifecycle"] is not None
+        assert set(runs) == set(httpx.get(server.url + "/api/v1/models", headers=headers).json())
     finally:
         server.stop()

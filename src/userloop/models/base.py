@@ -353,6 +353,16 @@ def latest_report(project: ProjectStore, name: str, run_date: date | None = None
             "report": orjson.loads(row[3])}  # fmt: skip
 
 
+def latest_runs(project: ProjectStore) -> dict[str, date]:
+    """Each model's latest run day, for the models that have a stored report."""
+    if not table_exists(project, REPORTS_TABLE):
+        return {}
+    rows = project.fetchall(
+        sql("SELECT model, max(run_date) FROM $reports GROUP BY model", reports=project.ref(REPORTS_TABLE))
+    )
+    return {str(name): day for name, day in rows}
+
+
 def read_outputs(project: ProjectStore, name: str, run_date: date) -> dict[str, npt.NDArray[Any]]:
     """The per-user outputs model ``name`` stored for ``run_date``, sorted by ``user_id``."""
     if not table_exists(project, f"model_{name}"):

@@ -52,7 +52,9 @@ def run_query(ctx: OpContext, req: RunQuery) -> QueryResult:
     )
 
 
-class CancelQuery(Strict):
+class CancelQuery(ProjectScoped):
+    """The analysis to cancel, and the project it runs on (an account needs read there)."""
+
     query_id: str = Field(max_length=100)
 
 

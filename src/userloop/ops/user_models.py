@@ -19,6 +19,23 @@ def list_models(_ctx: OpContext, req: NoInput) -> list[str]:
     return list(MODEL_ORDER)
 
 
+class ModelRuns(Strict):
+    """Each model the pipeline runs, in order, with its latest run day (None: never run in this project)."""
+
+    name: str
+    run_date: date | None
+
+
+@operation("models.runs", "GET", "/api/v1/models/runs", right="read",
+           summary="Each model with its latest run day in the project (None: not run yet)")  # fmt: skip
+def model_runs(ctx: OpContext, req: ProjectScoped) -> list[ModelRuns]:
+    from userloop.models.base import latest_runs
+    from userloop.models.pipeline import MODEL_ORDER
+
+    runs = latest_runs(ctx.store)
+    return [ModelRuns(name=name, run_date=runs.get(name)) for name in MODEL_ORDER]
+
+
 class ModelReportRequest(ProjectScoped):
     name: str = Field(max_length=40, description="rfm, lifecycle, clv, value, activity, preference or churn.")
     run_date: date | None = Field(default=None, description="The run's day (default: the latest run).")

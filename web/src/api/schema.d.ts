@@ -1324,6 +1324,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/models/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Each model with its latest run day in the project (None: not run yet) */
+        get: operations["models.runs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/models/{name}/report": {
         parameters: {
             query?: never;
@@ -5071,6 +5088,16 @@ export interface components {
              * Format: date
              */
             run_date: string;
+        };
+        /**
+         * ModelRuns
+         * @description Each model the pipeline runs, in order, with its latest run day (None: never run in this project).
+         */
+        ModelRuns: {
+            /** Name */
+            name: string;
+            /** Run Date */
+            run_date: string | null;
         };
         /**
          * ModelSource
@@ -17189,6 +17216,110 @@ export interface operations {
             };
         };
     };
+    "models.runs": {
+        parameters: {
+            query?: {
+                /** @description The project (default 'default'). */
+                project?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelRuns"][];
+                };
+            };
+            /** @description The request breaks a rule; `error.code` is one of: `address_unavailable`, `channel_invalid`, `churn_not_enough_history`, `clv_fit`, `clv_invalid_input`, `clv_invalid_params`, `clv_no_repeat_purchases`, `clv_no_valid_candidate`, `clv_no_variation`, `clv_not_fitted`, `clv_not_identified`, `clv_too_few_customers`, `clv_undefined_mean`, `history_backwards`, `history_duplicate`, `invalid`, `invalid_value`, `journey_invalid`, `model`, `model_invalid_dates`, `model_invalid_input`, `model_no_data`, `model_no_money`, `model_no_purchases`, `model_no_users`, `model_property_type`, `model_unknown_event`, `model_unknown_property`, `money_property_invalid`, `partial_period`, `pii_required`, `points_invalid`, `points_not_reversible`, `programme_invalid`, `query`, `query_cancelled`, `query_timeout`, `query_too_large`, `read_only`, `seed_empty`, `seed_everyone`, `seed_small`, `segment_cycle`, `segment_empty`, `segment_in_use`, `segment_not_computed`, `tag_exists`, `tag_not_computed`, `template_invalid`, `template_unsafe`, `unreadable_file`, `upload_rejected`, `value_jump_small_group`, `workspace` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No API token, or not a valid one; `error.code` is one of: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token may not do this; `error.code` is one of: `csrf`, `forbidden`, `token_invalid` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such project or resource; `error.code` is one of: `model_no_outputs`, `model_no_report`, `not_found`, `points_unknown_transfer`, `unknown_benefit`, `unknown_channel`, `unknown_event`, `unknown_exchange_item`, `unknown_journey`, `unknown_member`, `unknown_programme` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the workspace's state; `error.code` is one of: `account_exists`, `benefit_exhausted`, `check_in_disabled`, `check_in_late`, `conflict`, `dashboard_exists`, `exchange_refused`, `insight_in_use`, `journey_state`, `points_already_reversed`, `points_insufficient`, `points_request_conflict`, `port_in_use`, `programme_exists`, `programme_state`, `query_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests from this address or token; retry after `Retry-After` seconds; `error.code` is one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
     "models.report": {
         parameters: {
             query?: {
@@ -18796,7 +18927,10 @@ export interface operations {
     };
     "query.cancel": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The project (default 'default'). */
+                project?: string;
+            };
             header?: never;
             path: {
                 query_id: string;

@@ -2,6 +2,7 @@
 // to stop the query (query.cancel); a newer run or leaving the page cancels the older one the same way.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api, unwrap } from "../../api/client";
+import { useAuth } from "../../auth/AuthContext";
 import type { components } from "../../api/schema";
 import type { Definition } from "./definition";
 
@@ -40,6 +41,7 @@ export function queryRunner(project: string, definition: Definition): Runner {
 }
 
 export function useQueryRun() {
+  const { project } = useAuth();
   const [state, setState] = useState<RunState>(IDLE);
   const current = useRef<{ controller: AbortController; queryId: string } | null>(null);
 
@@ -51,10 +53,10 @@ export function useQueryRun() {
       running.controller.abort();
       if (tellApi) {
         // The query may have finished meanwhile: a 404 then is expected and says nothing to the user.
-        void api.DELETE("/api/v1/query/{query_id}", { params: { path: { query_id: running.queryId } } }).catch(() => {});
+        void api.DELETE("/api/v1/query/{query_id}", { params: { path: { query_id: running.queryId }, query: { project } } }).catch(() => {});
       }
     },
-    [],
+    [project],
   );
 
   const run = useCallback(

@@ -38,7 +38,7 @@ function useRun(project: string, definition: Json | null, key: string, refresh: 
   );
   const cancel = () => {
     run.cancel();
-    void api.DELETE("/api/v1/query/{query_id}", { params: { path: { query_id: id } } }).catch(() => undefined);
+    void api.DELETE("/api/v1/query/{query_id}", { params: { path: { query_id: id }, query: { project } } }).catch(() => undefined);
   };
   return { ...run, cancel };
 }

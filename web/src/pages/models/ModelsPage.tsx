@@ -64,13 +64,16 @@ function useModelRun(project: string, name: ModelTab, onDone: () => void) {
 function ModelPanel({ name }: { name: ModelTab }) {
   const { t } = useTranslation();
   const { project, can } = useAuth();
-  const loaded = useApi<Stored>(
-    (signal) =>
-      unwrap(api.GET("/api/v1/models/{name}/report", { params: { path: { name }, query: { project } }, signal })),
-    [name, project],
-  );
+  // Which models have run is asked first, so a model never run is an empty state, not a refused request.
+  const loaded = useApi<Stored | null>(async (signal) => {
+    const runs = await unwrap(api.GET("/api/v1/models/runs", { params: { query: { project } }, signal }));
+    if (!runs.find((r) => r.name === name)?.run_date) return null;
+    return unwrap(api.GET("/api/v1/models/{name}/report", { params: { path: { name }, query: { project } }, signal }));
+  }, [name, project]);
   const runner = useModelRun(project, name, loaded.reload);
-  const notRun = loaded.error instanceof ApiError && loaded.error.code === "model_no_report";
+  const notRun =
+    (!loaded.loading && loaded.data === null) ||
+    (loaded.error instanceof ApiError && loaded.error.code === "model_no_report");
   const allowed = can("analyse");
 
   const runButton = (
