@@ -216,7 +216,10 @@ function Builder({ registry, insight, onInsightSaved }: BuilderProps & { registr
       <SegmentModal project={project} definition={def} target={peopleTarget}
         describe={(target) => describeTarget(def, target, text)}
         onClose={() => setPeopleTarget(null)}
-        onCreated={() => setPeopleTarget(null)} />
+        onCreated={(id) => {
+          setPeopleTarget(null);
+          navigate({ pathname: `/segments/${id}`, search: `?project=${encodeURIComponent(project)}` });
+        }} />
     </Space>
   );
 }
