@@ -119,7 +119,8 @@ function Summary({ user: u, lang }: { user: User; lang: Lang }) {
       {outputs.map((o) => (
         <Col xs={12} md={4} key={o.key}>
           <Statistic styles={STAT} title={t(`users.outputs.${o.key}`)}
-            value={typeof o.value === "number" ? formatNumber(o.value, lang, 2) : o.value} />
+            value={typeof o.value === "number" ? formatNumber(o.value, lang, 2)
+              : o.key === "value" ? t(`models.tiers.${o.value}`, { defaultValue: o.value }) : o.value} />
         </Col>
       ))}
     </Row>
@@ -133,7 +134,8 @@ function Identities({ user: u, unmasked, lang }: { user: User; unmasked: boolean
       <Table size="small" pagination={false} rowKey={(r) => `${r.id_type}:${String(r.id_value)}`} dataSource={u.identities}
         locale={{ emptyText: <EmptyState /> }}
         columns={[
-          { title: t("users.idType"), dataIndex: "id_type", render: (v: string) => <Typography.Text code>{v}</Typography.Text> },
+          { title: t("users.idType"), dataIndex: "id_type", width: "42%",
+            render: (v: string) => <Typography.Text code style={{ wordBreak: "keep-all", whiteSpace: "nowrap" }}>{v}</Typography.Text> },
           { title: t("users.idValue"), render: (_: unknown, r) => <FieldValue name={r.id_type} value={r.id_value} unmasked={unmasked} lang={lang} /> },
           { title: t("users.since"), dataIndex: "since", render: (v: string | null) => formatTime(v) },
         ]} />
