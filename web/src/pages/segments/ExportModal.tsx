@@ -8,7 +8,9 @@ import { useAuth } from "../../auth/AuthContext";
 import { ErrorState, Loading } from "../../components/States";
 import { useApi } from "../../lib/useApi";
 import { formatCount, langOf } from "./format";
-import type { ShownSegment } from "./SegmentDetail";
+import type { components } from "../../api/schema";
+
+type ShownSegment = components["schemas"]["ShownSegment"];
 
 /** Offer the browser a file to save. */
 function saveBlob(blob: Blob, filename: string): void {

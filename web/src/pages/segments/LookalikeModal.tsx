@@ -9,7 +9,8 @@ import type { components } from "../../api/schema";
 import { useAuth } from "../../auth/AuthContext";
 import { ErrorState, Loading } from "../../components/States";
 import { bilingual, formatCount, formatNumber, formatShare, langOf } from "./format";
-import type { ShownSegment } from "./SegmentDetail";
+
+type ShownSegment = components["schemas"]["ShownSegment"];
 
 type Lookalike = components["schemas"]["Lookalike"];
 type FeatureKind = "tag" | "property" | "model";
