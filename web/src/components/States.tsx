@@ -47,3 +47,13 @@ export function ErrorState({ error, onRetry }: { error: unknown; onRetry?: () =>
     />
   );
 }
+
+/** The API's message under a modal's form when it refused the submit (nothing when there is none). */
+export function FormError({ error, testId }: { error: string | null; testId: string }) {
+  if (!error) return null;
+  return (
+    <div role="alert" style={{ color: "#cf1322" }} data-testid={testId}>
+      {error}
+    </div>
+  );
+}

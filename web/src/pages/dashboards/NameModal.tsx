@@ -1,8 +1,9 @@
 // The form that names a dashboard (create or rename): name (1–100 characters) and description; the API's message
 // when it refuses (a name already taken).
 import { Alert, Form, Input, Modal } from "antd";
-import { useEffect, useState } from "react";
+import { useEffect } from "react";
 import { useTranslation } from "react-i18next";
+import { useModalSubmit } from "../../components/useModalSubmit";
 
 export interface Naming {
   name: string;
@@ -18,30 +19,18 @@ export function NameModal(props: {
 }) {
   const { t } = useTranslation();
   const [form] = Form.useForm<Naming>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   const { open, initial } = props;
+  const { busy, error, setError, submit } = useModalSubmit(form, async (values) => {
+    await props.onSave({ name: values.name.trim(), description: values.description ?? "" });
+    props.onClose();
+  });
 
   useEffect(() => {
     if (open) {
       form.setFieldsValue(initial);
       setError(null);
     }
-  }, [open, initial, form]);
-
-  const submit = async () => {
-    const values = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
-      await props.onSave({ name: values.name.trim(), description: values.description ?? "" });
-      props.onClose();
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  }, [open, initial, form, setError]);
 
   return (
     <Modal

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { appendTile } from "./dashboardTiles";
+import { appendTile } from "./grid";
 
 describe("appendTile", () => {
   it("starts an empty dashboard at the top left", () => {

@@ -100,6 +100,18 @@ export function addTile(tiles: Tile[], insightId: number, w = 6, h = 4): Tile[] 
   return compact([...tiles, { insight_id: insightId, x: 0, y: bottom, w, h }]);
 }
 
+/** The layout with a new tile for `insightId` placed beside the lowest row's tiles when there is room, else on a
+ * new row below everything (no compacting: the tiles already there stay where they are). */
+export function appendTile(tiles: Tile[], insightId: number, w = 6, h = 4): Tile[] {
+  if (tiles.length === 0) return [{ insight_id: insightId, x: 0, y: 0, w, h }];
+  const bottom = Math.max(...tiles.map((t) => t.y + t.h));
+  const lastRowY = Math.max(...tiles.map((t) => t.y));
+  const rowEnd = Math.max(...tiles.filter((t) => t.y + t.h > lastRowY).map((t) => t.x + t.w));
+  const fits = rowEnd + w <= COLUMNS && tiles.every((t) => t.y + t.h <= lastRowY + h || t.x + t.w <= rowEnd);
+  const tile = fits ? { insight_id: insightId, x: rowEnd, y: lastRowY, w, h } : { insight_id: insightId, x: 0, y: bottom, w, h };
+  return [...tiles, tile];
+}
+
 /** Only the fields the API stores (a shown tile also carries its insight's name and kind). */
 export function stored(tiles: Tile[]): Tile[] {
   return tiles.map(({ insight_id, x, y, w, h }) => ({ insight_id, x, y, w, h }));

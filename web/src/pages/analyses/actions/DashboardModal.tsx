@@ -1,13 +1,13 @@
 // "Add to dashboard": the analysis as a tile of an existing or a new dashboard (dashboards.update / .create). A
 // tile shows a saved insight, so an analysis not saved yet is saved first under the name given here.
 import { App, Form, Input, Modal, Radio, Select, type ButtonProps } from "antd";
-import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../../api/client";
-import { ErrorState } from "../../../components/States";
+import { ErrorState, FormError } from "../../../components/States";
+import { useModalSubmit } from "../../../components/useModalSubmit";
 import { useApi } from "../../../lib/useApi";
 import type { Definition } from "../definition";
-import { appendTile } from "./dashboardTiles";
+import { appendTile, stored } from "../../dashboards/grid";
 import { saveInsight, type Insight } from "./SaveInsightModal";
 
 interface Props {
@@ -41,10 +41,8 @@ async function addTile(project: string, insightId: number, values: Values): Prom
   const params = { path: { dashboard_id: id }, query: { project } };
   // The layout is replaced whole: read the latest one just before, so a tile added meanwhile is kept.
   const current = await unwrap(api.GET("/api/v1/dashboards/{dashboard_id}", { params }));
-  const layout = current.layout.map(({ insight_id, x, y, w, h }) => ({ insight_id, x, y, w, h }));
-  await unwrap(
-    api.PATCH("/api/v1/dashboards/{dashboard_id}", { params, body: { project, layout: appendTile(layout, insightId) } }),
-  );
+  const layout = appendTile(stored(current.layout), insightId);
+  await unwrap(api.PATCH("/api/v1/dashboards/{dashboard_id}", { params, body: { project, layout } }));
   return id;
 }
 
@@ -97,24 +95,12 @@ export function DashboardModal({ open, project, definition, insight, onClose, on
   const { t } = useTranslation();
   const { message } = App.useApp();
   const [form] = Form.useForm<Values>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState("");
-
-  const submit = async () => {
-    const values = await form.validateFields();
-    setBusy(true);
-    setError("");
-    try {
-      const saved = insight ?? (await saveInsight(project, definition, values.insightName!.trim(), ""));
-      const dashboardId = await addTile(project, saved.id, values);
-      message.success(t("analyses.dashboard.added"));
-      onAdded(saved, dashboardId);
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useModalSubmit(form, async (values) => {
+    const saved = insight ?? (await saveInsight(project, definition, values.insightName!.trim(), ""));
+    const dashboardId = await addTile(project, saved.id, values);
+    message.success(t("analyses.dashboard.added"));
+    onAdded(saved, dashboardId);
+  });
 
   return (
     <Modal
@@ -131,7 +117,7 @@ export function DashboardModal({ open, project, definition, insight, onClose, on
       <Form form={form} layout="vertical" initialValues={{ target: "existing" }} preserve={false}>
         {open && <Fields project={project} needsName={!insight} />}
       </Form>
-      {error && <div role="alert" style={{ color: "#cf1322" }} data-testid="dashboard-add-error">{error}</div>}
+      <FormError error={error} testId="dashboard-add-error" />
     </Modal>
   );
 }

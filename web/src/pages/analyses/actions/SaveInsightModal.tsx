@@ -1,9 +1,10 @@
 // "Save as insight": a name and a description; an opened insight is updated in place unless "save as new".
 import { App, Checkbox, Form, Input, Modal, type ButtonProps } from "antd";
-import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../../api/client";
 import type { components } from "../../../api/schema";
+import { FormError } from "../../../components/States";
+import { useModalSubmit } from "../../../components/useModalSubmit";
 import type { Definition } from "../definition";
 
 export type Insight = components["schemas"]["Insight"];
@@ -32,24 +33,12 @@ export function SaveInsightModal({ open, project, definition, insight, onClose, 
   const { t } = useTranslation();
   const { message } = App.useApp();
   const [form] = Form.useForm<{ name: string; description: string; asNew: boolean }>();
-  const [saving, setSaving] = useState(false);
-  const [error, setError] = useState("");
-
-  const submit = async () => {
-    const values = await form.validateFields();
-    setSaving(true);
-    setError("");
-    try {
-      const id = insight && !values.asNew ? insight.id : undefined;
-      const saved = await saveInsight(project, definition, values.name.trim(), values.description ?? "", id);
-      message.success(t("common.saved"));
-      onSaved(saved);
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setSaving(false);
-    }
-  };
+  const { busy, error, submit } = useModalSubmit(form, async (values) => {
+    const id = insight && !values.asNew ? insight.id : undefined;
+    const saved = await saveInsight(project, definition, values.name.trim(), values.description ?? "", id);
+    message.success(t("common.saved"));
+    onSaved(saved);
+  });
 
   return (
     <Modal
@@ -59,7 +48,7 @@ export function SaveInsightModal({ open, project, definition, insight, onClose, 
       onOk={submit}
       okText={t("common.save")}
       cancelText={t("common.cancel")}
-      confirmLoading={saving}
+      confirmLoading={busy}
       okButtonProps={{ "data-testid": "insight-save-confirm" } as ButtonProps}
       destroyOnHidden
     >
@@ -81,7 +70,7 @@ export function SaveInsightModal({ open, project, definition, insight, onClose, 
           </Form.Item>
         )}
       </Form>
-      {error && <div role="alert" style={{ color: "#cf1322" }} data-testid="insight-save-error">{error}</div>}
+      <FormError error={error} testId="insight-save-error" />
     </Modal>
   );
 }

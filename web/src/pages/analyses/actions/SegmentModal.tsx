@@ -1,9 +1,10 @@
 // "People behind this number → save as a segment": a static segment of the people a funnel step, a retention
 // cell, a lifecycle bucket or a stickiness row counts (segments.from_analysis).
 import { App, Form, Input, Modal, type ButtonProps } from "antd";
-import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../../api/client";
+import { FormError } from "../../../components/States";
+import { useModalSubmit } from "../../../components/useModalSubmit";
 import { peopleDefinition, type Definition, type PeopleTarget } from "../definition";
 
 interface Props {
@@ -21,41 +22,29 @@ export function SegmentModal({ project, definition, target, describe, onClose, o
   const { t } = useTranslation();
   const { message } = App.useApp();
   const [form] = Form.useForm<{ name: string; description: string }>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState("");
-
-  const submit = async () => {
+  const { busy, error, submit } = useModalSubmit(form, async (values) => {
     if (!target) return;
-    const values = await form.validateFields();
-    setBusy(true);
-    setError("");
-    try {
-      const made = await unwrap(
-        api.POST("/api/v1/segments/from-analysis", {
-          params: { query: { project } },
-          body: {
-            project,
-            name: values.name.trim(),
-            description: values.description ?? "",
-            definition: peopleDefinition(definition, target) as unknown as Record<string, unknown>,
-          },
-        }),
-      );
-      message.success(t("analyses.toSegment.created", { count: made.size ?? 0 }));
-      onCreated(made.id);
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+    const made = await unwrap(
+      api.POST("/api/v1/segments/from-analysis", {
+        params: { query: { project } },
+        body: {
+          project,
+          name: values.name.trim(),
+          description: values.description ?? "",
+          definition: peopleDefinition(definition, target) as unknown as Record<string, unknown>,
+        },
+      }),
+    );
+    message.success(t("analyses.toSegment.created", { count: made.size ?? 0 }));
+    onCreated(made.id);
+  });
 
   return (
     <Modal
       open={target !== null}
       title={t("analyses.toSegment.title")}
       onCancel={onClose}
-      onOk={submit}
+      onOk={() => target && submit()}
       okText={t("common.create")}
       cancelText={t("common.cancel")}
       confirmLoading={busy}
@@ -72,7 +61,7 @@ export function SegmentModal({ project, definition, target, describe, onClose, o
           <Input.TextArea rows={2} maxLength={5000} />
         </Form.Item>
       </Form>
-      {error && <div role="alert" style={{ color: "#cf1322" }} data-testid="segment-create-error">{error}</div>}
+      <FormError error={error} testId="segment-create-error" />
     </Modal>
   );
 }
