@@ -1,6 +1,7 @@
 // The options of each analysis kind (the fields of its definition in src/userloop/query/kinds/*), as form rows.
 import { DeleteOutlined, PlusOutlined } from "@ant-design/icons";
 import { Button, Checkbox, Input, InputNumber, Select, Space } from "antd";
+import type { ReactNode } from "react";
 import { useTranslation } from "react-i18next";
 import {
   ATTRIBUTION_MODELS, PROPERTY_MATHS, TREND_MATHS, type AttributionDef, type Definition, type DistributionDef,
@@ -24,6 +25,95 @@ const INTERVALS = ["day", "week", "month"] as const;
 
 function replace<T>(list: T[], i: number, item: T): T[] {
   return list.map((x, j) => (j === i ? item : x));
+}
+
+/** A labelled row holding one event with its filters. */
+function EventRow<T extends EventRef>({ label, ...field }: { label: string } & Parameters<typeof EventRefField<T>>[0]) {
+  return (
+    <Row label={label}>
+      <EventRefField {...field} />
+    </Row>
+  );
+}
+
+/** A labelled row of events (series, steps, touches): each with a remove button while there are more than `min`,
+ * and a button that adds one up to `max`. */
+function EventListRow<T extends EventRef>(props: {
+  label: string;
+  registry: Registry;
+  items: T[];
+  onChange: (items: T[]) => void;
+  testId: (i: number) => string;
+  min: number;
+  max: number;
+  blank: T;
+  addTestId: string;
+  addLabel: string;
+  allowAny?: boolean;
+  extra?: (item: T, i: number) => ReactNode;
+}) {
+  const { t } = useTranslation();
+  const { items, onChange, min } = props;
+  return (
+    <Row label={props.label}>
+      <Space orientation="vertical">
+        {items.map((item, i) => {
+          const remove = items.length > min && (
+            <Button type="text" icon={<DeleteOutlined />} aria-label={t("common.remove")}
+              onClick={() => onChange(items.filter((_, j) => j !== i))} />
+          );
+          return (
+            <EventRefField key={i} registry={props.registry} value={item} testId={props.testId(i)} allowAny={props.allowAny}
+              onChange={(next) => onChange(replace(items, i, next))}
+              extra={props.extra ? <>{props.extra(item, i)}{remove}</> : remove} />
+          );
+        })}
+        <Button type="dashed" icon={<PlusOutlined />} disabled={items.length >= props.max}
+          onClick={() => onChange([...items, props.blank])} data-testid={props.addTestId}>
+          {props.addLabel}
+        </Button>
+      </Space>
+    </Row>
+  );
+}
+
+function BreakdownRow({ registry, value, onChange }: Parameters<typeof BreakdownField>[0]) {
+  const { t } = useTranslation();
+  return (
+    <Row label={t("analyses.builder.breakdown")}>
+      <BreakdownField registry={registry} value={value} onChange={onChange} />
+    </Row>
+  );
+}
+
+/** The day / week / month choice (or the kind's own list of intervals). */
+function IntervalChoice<T extends string>({ value, onChange, choices, testId }: {
+  value: T;
+  onChange: (interval: T) => void;
+  choices: readonly T[];
+  testId?: string;
+}) {
+  const { t } = useTranslation();
+  return (
+    <Choice value={value} choices={choices} prefix="analyses.interval" onChange={onChange}
+      label={t("analyses.builder.interval")} testId={testId} />
+  );
+}
+
+/** A labelled text box of numbers typed as "1, 7, 30", read by `parse` on every change. */
+function NumbersRow<T>({ label, value, placeholder, parse, onChange }: {
+  label: string;
+  value: number[] | null | undefined;
+  placeholder: string;
+  parse: (text: string) => T;
+  onChange: (parsed: T) => void;
+}) {
+  return (
+    <Row label={label}>
+      <Input style={{ width: 260 }} defaultValue={(value ?? []).join(", ")} placeholder={placeholder}
+        onChange={(e) => onChange(parse(e.target.value))} aria-label={label} />
+    </Row>
+  );
 }
 
 function SeriesMath({ registry, value, onChange, testId }: { registry: Registry; value: Series; onChange: (s: Series) => void; testId: string }) {
@@ -52,29 +142,16 @@ function TrendsForm({ def, onChange, registry }: FormProps<TrendsDef>) {
   const set = (patch: Partial<TrendsDef>) => onChange({ ...def, ...patch });
   return (
     <>
-      <Row label={t("analyses.builder.series")}>
-        <Space orientation="vertical">
-          {def.series.map((s, i) => (
-            <EventRefField key={i} registry={registry} value={s} testId={`trends-series-${i}`} allowAny
-              onChange={(next) => set({ series: replace(def.series, i, next) })}
-              extra={
-                <>
-                  <span aria-hidden>{LETTERS[i]}</span>
-                  <SeriesMath registry={registry} value={s} testId={`trends-series-${i}`}
-                    onChange={(next) => set({ series: replace(def.series, i, next) })} />
-                  {def.series.length > 1 && (
-                    <Button type="text" icon={<DeleteOutlined />} aria-label={t("common.remove")}
-                      onClick={() => set({ series: def.series.filter((_, j) => j !== i) })} />
-                  )}
-                </>
-              } />
-          ))}
-          <Button type="dashed" icon={<PlusOutlined />} disabled={def.series.length >= 26}
-            onClick={() => set({ series: [...def.series, { event: "", math: "total" }] })} data-testid="trends-add-series">
-            {t("analyses.builder.addSeries")}
-          </Button>
-        </Space>
-      </Row>
+      <EventListRow label={t("analyses.builder.series")} registry={registry} items={def.series} allowAny
+        onChange={(series) => set({ series })} testId={(i) => `trends-series-${i}`} min={1} max={26}
+        blank={{ event: "", math: "total" }} addTestId="trends-add-series" addLabel={t("analyses.builder.addSeries")}
+        extra={(s, i) => (
+          <>
+            <span aria-hidden>{LETTERS[i]}</span>
+            <SeriesMath registry={registry} value={s} testId={`trends-series-${i}`}
+              onChange={(next) => set({ series: replace(def.series, i, next) })} />
+          </>
+        )} />
       {def.series.length > 1 && (
         <Row label={t("analyses.builder.formula")}>
           <Input style={{ width: 240 }} value={def.formula ?? ""} placeholder="A/B*100"
@@ -83,16 +160,14 @@ function TrendsForm({ def, onChange, registry }: FormProps<TrendsDef>) {
       )}
       <Row label={t("analyses.builder.interval")}>
         <Space wrap>
-          <Choice value={def.interval ?? "day"} choices={["hour", "day", "week", "month"] as const} prefix="analyses.interval"
-            onChange={(interval) => set({ interval })} label={t("analyses.builder.interval")} testId="analysis-interval" />
+          <IntervalChoice value={def.interval ?? "day"} choices={["hour", "day", "week", "month"] as const}
+            onChange={(interval) => set({ interval })} testId="analysis-interval" />
           <Checkbox checked={!!def.compare} onChange={(e) => set({ compare: e.target.checked })} data-testid="trends-compare">
             {t("analyses.builder.compare")}
           </Checkbox>
         </Space>
       </Row>
-      <Row label={t("analyses.builder.breakdown")}>
-        <BreakdownField registry={registry} value={def.breakdown} onChange={(breakdown) => set({ breakdown })} />
-      </Row>
+      <BreakdownRow registry={registry} value={def.breakdown} onChange={(breakdown) => set({ breakdown })} />
     </>
   );
 }
@@ -102,30 +177,15 @@ function FunnelForm({ def, onChange, registry }: FormProps<FunnelDef>) {
   const set = (patch: Partial<FunnelDef>) => onChange({ ...def, ...patch });
   return (
     <>
-      <Row label={t("analyses.builder.steps")}>
-        <Space orientation="vertical">
-          {def.steps.map((s, i) => (
-            <EventRefField key={i} registry={registry} value={s} testId={`funnel-step-${i}`}
-              onChange={(next) => set({ steps: replace(def.steps, i, next) })}
-              extra={
-                <>
-                  <Checkbox checked={!!s.optional} disabled={i === 0}
-                    onChange={(e) => set({ steps: replace(def.steps, i, { ...s, optional: e.target.checked || undefined }) })}>
-                    {t("analyses.builder.optional")}
-                  </Checkbox>
-                  {def.steps.length > 2 && (
-                    <Button type="text" icon={<DeleteOutlined />} aria-label={t("common.remove")}
-                      onClick={() => set({ steps: def.steps.filter((_, j) => j !== i) })} />
-                  )}
-                </>
-              } />
-          ))}
-          <Button type="dashed" icon={<PlusOutlined />} disabled={def.steps.length >= 40}
-            onClick={() => set({ steps: [...def.steps, { event: "" }] })} data-testid="funnel-add-step">
-            {t("analyses.builder.addStep")}
-          </Button>
-        </Space>
-      </Row>
+      <EventListRow label={t("analyses.builder.steps")} registry={registry} items={def.steps}
+        onChange={(steps) => set({ steps })} testId={(i) => `funnel-step-${i}`} min={2} max={40}
+        blank={{ event: "" }} addTestId="funnel-add-step" addLabel={t("analyses.builder.addStep")}
+        extra={(s, i) => (
+          <Checkbox checked={!!s.optional} disabled={i === 0}
+            onChange={(e) => set({ steps: replace(def.steps, i, { ...s, optional: e.target.checked || undefined }) })}>
+            {t("analyses.builder.optional")}
+          </Checkbox>
+        )} />
       <Row label={t("analyses.builder.window")}>
         <Space wrap>
           <DurationField value={def.window ?? { value: 14, unit: "day" }} onChange={(window) => set({ window })} testId="funnel-window" />
@@ -133,9 +193,7 @@ function FunnelForm({ def, onChange, registry }: FormProps<FunnelDef>) {
             onChange={(order) => set({ order })} label={t("analyses.builder.order")} testId="funnel-order" />
         </Space>
       </Row>
-      <Row label={t("analyses.builder.breakdown")}>
-        <BreakdownField registry={registry} value={def.breakdown} onChange={(breakdown) => set({ breakdown })} />
-      </Row>
+      <BreakdownRow registry={registry} value={def.breakdown} onChange={(breakdown) => set({ breakdown })} />
     </>
   );
 }
@@ -145,28 +203,23 @@ function RetentionForm({ def, onChange, registry }: FormProps<RetentionDef>) {
   const set = (patch: Partial<RetentionDef>) => onChange({ ...def, ...patch });
   return (
     <>
-      <Row label={t("analyses.builder.startEvent")}>
-        <EventRefField registry={registry} value={def.start} testId="retention-start" allowAny onChange={(start) => set({ start })}
-          extra={<Choice value={def.start_type ?? "first_time"} choices={["first_time", "recurring"] as const}
-            prefix="analyses.retention.startType" onChange={(start_type) => set({ start_type })} label={t("analyses.builder.startType")} />} />
-      </Row>
-      <Row label={t("analyses.builder.returnEvent")}>
-        <EventRefField registry={registry} value={def.return_event ?? { event: "" }} testId="retention-return" allowAny allowClear
-          onChange={(r) => set({ return_event: r.event ? r : null })} />
-      </Row>
+      <EventRow label={t("analyses.builder.startEvent")} registry={registry} value={def.start} testId="retention-start" allowAny
+        onChange={(start) => set({ start })}
+        extra={<Choice value={def.start_type ?? "first_time"} choices={["first_time", "recurring"] as const}
+          prefix="analyses.retention.startType" onChange={(start_type) => set({ start_type })} label={t("analyses.builder.startType")} />} />
+      <EventRow label={t("analyses.builder.returnEvent")} registry={registry} value={def.return_event ?? { event: "" }}
+        testId="retention-return" allowAny allowClear onChange={(r) => set({ return_event: r.event ? r : null })} />
       <Row label={t("analyses.builder.interval")}>
         <Space wrap>
-          <Choice value={def.interval ?? "week"} choices={INTERVALS} prefix="analyses.interval"
-            onChange={(interval) => set({ interval })} label={t("analyses.builder.interval")} testId="analysis-interval" />
+          <IntervalChoice value={def.interval ?? "week"} choices={INTERVALS} onChange={(interval) => set({ interval })}
+            testId="analysis-interval" />
           <InputNumber style={{ width: 150 }} min={1} max={60} value={def.periods ?? 8} onChange={(periods) => periods && set({ periods })}
             suffix={t("analyses.builder.periods")} aria-label={t("analyses.builder.periods")} />
           <Choice value={def.mode ?? "on"} choices={["on", "on_or_after"] as const} prefix="analyses.retention.mode"
             onChange={(mode) => set({ mode })} label={t("analyses.builder.mode")} width={180} />
         </Space>
       </Row>
-      <Row label={t("analyses.builder.breakdown")}>
-        <BreakdownField registry={registry} value={def.breakdown} onChange={(breakdown) => set({ breakdown })} />
-      </Row>
+      <BreakdownRow registry={registry} value={def.breakdown} onChange={(breakdown) => set({ breakdown })} />
     </>
   );
 }
@@ -176,14 +229,10 @@ function PathsForm({ def, onChange, registry }: FormProps<PathsDef>) {
   const set = (patch: Partial<PathsDef>) => onChange({ ...def, ...patch });
   return (
     <>
-      <Row label={t("analyses.builder.pathStart")}>
-        <EventRefField registry={registry} value={def.start ?? { event: "" }} testId="paths-start" allowClear
-          onChange={(r) => set({ start: r.event ? r : null, end: r.event ? null : def.end })} />
-      </Row>
-      <Row label={t("analyses.builder.pathEnd")}>
-        <EventRefField registry={registry} value={def.end ?? { event: "" }} testId="paths-end" allowClear
-          onChange={(r) => set({ end: r.event ? r : null, start: r.event ? null : def.start })} />
-      </Row>
+      <EventRow label={t("analyses.builder.pathStart")} registry={registry} value={def.start ?? { event: "" }} testId="paths-start"
+        allowClear onChange={(r) => set({ start: r.event ? r : null, end: r.event ? null : def.end })} />
+      <EventRow label={t("analyses.builder.pathEnd")} registry={registry} value={def.end ?? { event: "" }} testId="paths-end"
+        allowClear onChange={(r) => set({ end: r.event ? r : null, start: r.event ? null : def.start })} />
       <Row label={t("analyses.builder.pathSteps")}>
         <Space wrap>
           <InputNumber min={2} max={10} value={def.steps ?? 5} onChange={(steps) => steps && set({ steps })}
@@ -209,13 +258,11 @@ function EventIntervalForm({ def, onChange, registry }: FormProps<LifecycleDef |
   const { t } = useTranslation();
   return (
     <>
-      <Row label={t("analyses.builder.event")}>
-        <EventRefField registry={registry} value={def.event} testId={`${def.kind}-event`} allowAny
-          onChange={(event) => onChange({ ...def, event })} />
-      </Row>
+      <EventRow label={t("analyses.builder.event")} registry={registry} value={def.event} testId={`${def.kind}-event`} allowAny
+        onChange={(event) => onChange({ ...def, event })} />
       <Row label={t("analyses.builder.interval")}>
-        <Choice value={def.interval ?? "day"} choices={INTERVALS} prefix="analyses.interval"
-          onChange={(interval) => onChange({ ...def, interval })} label={t("analyses.builder.interval")} testId="analysis-interval" />
+        <IntervalChoice value={def.interval ?? "day"} choices={INTERVALS} onChange={(interval) => onChange({ ...def, interval })}
+          testId="analysis-interval" />
       </Row>
     </>
   );
@@ -232,9 +279,8 @@ function DistributionForm({ def, onChange, registry }: FormProps<DistributionDef
   const set = (patch: Partial<DistributionDef>) => onChange({ ...def, ...patch });
   return (
     <>
-      <Row label={t("analyses.builder.event")}>
-        <EventRefField registry={registry} value={def.event} testId="distribution-event" onChange={(event) => set({ event })} />
-      </Row>
+      <EventRow label={t("analyses.builder.event")} registry={registry} value={def.event} testId="distribution-event"
+        onChange={(event) => set({ event })} />
       <Row label={t("analyses.builder.measure")}>
         <Space wrap>
           <Choice value={def.measure ?? "count"} choices={["count", "sum"] as const} prefix="analyses.distribution.measure"
@@ -248,10 +294,8 @@ function DistributionForm({ def, onChange, registry }: FormProps<DistributionDef
           </Checkbox>
         </Space>
       </Row>
-      <Row label={t("analyses.builder.bins")}>
-        <Input style={{ width: 260 }} defaultValue={(def.bins ?? []).join(", ")} placeholder="1, 2, 5, 10"
-          onChange={(e) => set({ bins: parseBins(e.target.value) })} aria-label={t("analyses.builder.bins")} />
-      </Row>
+      <NumbersRow label={t("analyses.builder.bins")} value={def.bins} placeholder="1, 2, 5, 10" parse={parseBins}
+        onChange={(bins) => set({ bins })} />
     </>
   );
 }
@@ -261,12 +305,10 @@ function IntervalForm({ def, onChange, registry }: FormProps<IntervalDef>) {
   const set = (patch: Partial<IntervalDef>) => onChange({ ...def, ...patch });
   return (
     <>
-      <Row label={t("analyses.builder.fromEvent")}>
-        <EventRefField registry={registry} value={def.from_event} testId="interval-from" onChange={(from_event) => set({ from_event })} />
-      </Row>
-      <Row label={t("analyses.builder.toEvent")}>
-        <EventRefField registry={registry} value={def.to_event} testId="interval-to" onChange={(to_event) => set({ to_event })} />
-      </Row>
+      <EventRow label={t("analyses.builder.fromEvent")} registry={registry} value={def.from_event} testId="interval-from"
+        onChange={(from_event) => set({ from_event })} />
+      <EventRow label={t("analyses.builder.toEvent")} registry={registry} value={def.to_event} testId="interval-to"
+        onChange={(to_event) => set({ to_event })} />
       <Row label={t("analyses.builder.maxGap")}>
         <Space wrap>
           <DurationField value={def.max_gap ?? { value: 7, unit: "day" }} onChange={(max_gap) => set({ max_gap })} testId="interval-max-gap" />
@@ -283,25 +325,11 @@ function AttributionForm({ def, onChange, registry }: FormProps<AttributionDef>)
   const set = (patch: Partial<AttributionDef>) => onChange({ ...def, ...patch });
   return (
     <>
-      <Row label={t("analyses.builder.target")}>
-        <EventRefField registry={registry} value={def.target} testId="attribution-target" onChange={(target) => set({ target })} />
-      </Row>
-      <Row label={t("analyses.builder.touches")}>
-        <Space orientation="vertical">
-          {def.touches.map((touch, i) => (
-            <EventRefField key={i} registry={registry} value={touch} testId={`attribution-touch-${i}`}
-              onChange={(next) => set({ touches: replace(def.touches, i, next) })}
-              extra={def.touches.length > 1 && (
-                <Button type="text" icon={<DeleteOutlined />} aria-label={t("common.remove")}
-                  onClick={() => set({ touches: def.touches.filter((_, j) => j !== i) })} />
-              )} />
-          ))}
-          <Button type="dashed" icon={<PlusOutlined />} disabled={def.touches.length >= 20}
-            onClick={() => set({ touches: [...def.touches, { event: "" }] })} data-testid="attribution-add-touch">
-            {t("analyses.builder.addTouch")}
-          </Button>
-        </Space>
-      </Row>
+      <EventRow label={t("analyses.builder.target")} registry={registry} value={def.target} testId="attribution-target"
+        onChange={(target) => set({ target })} />
+      <EventListRow label={t("analyses.builder.touches")} registry={registry} items={def.touches}
+        onChange={(touches) => set({ touches })} testId={(i) => `attribution-touch-${i}`} min={1} max={20}
+        blank={{ event: "" }} addTestId="attribution-add-touch" addLabel={t("analyses.builder.addTouch")} />
       <Row label={t("analyses.builder.model")}>
         <Space wrap>
           <Choice value={def.model ?? "last"} choices={["all", ...ATTRIBUTION_MODELS] as const} prefix="analyses.attribution.model"
@@ -324,13 +352,10 @@ function LtvForm({ def, onChange, registry }: FormProps<LtvDef>) {
   const set = (patch: Partial<LtvDef>) => onChange({ ...def, ...patch });
   return (
     <>
-      <Row label={t("analyses.builder.cohortEvent")}>
-        <EventRefField registry={registry} value={def.cohort_event ?? { event: "" }} testId="ltv-cohort" allowClear
-          onChange={(r: EventRef) => set({ cohort_event: r.event ? r : undefined })} />
-      </Row>
-      <Row label={t("analyses.builder.valueEvent")}>
-        <EventRefField registry={registry} value={def.value_event} testId="ltv-value" onChange={(value_event) => set({ value_event })} />
-      </Row>
+      <EventRow label={t("analyses.builder.cohortEvent")} registry={registry} value={def.cohort_event ?? { event: "" }}
+        testId="ltv-cohort" allowClear onChange={(r: EventRef) => set({ cohort_event: r.event ? r : undefined })} />
+      <EventRow label={t("analyses.builder.valueEvent")} registry={registry} value={def.value_event} testId="ltv-value"
+        onChange={(value_event) => set({ value_event })} />
       <Row label={t("analyses.builder.measure")}>
         <Space wrap>
           <Choice value={def.math ?? "sum"} choices={["sum", "count"] as const} prefix="analyses.distribution.measure"
@@ -339,14 +364,12 @@ function LtvForm({ def, onChange, registry }: FormProps<LtvDef>) {
             <PropertySelect registry={registry} property={def.value_property ?? ""} eventOnly numericOnly allowClear
               onChange={(p) => set({ value_property: p || null })} />
           )}
-          <Choice value={def.cohort_interval ?? "day"} choices={INTERVALS} prefix="analyses.interval"
-            onChange={(cohort_interval) => set({ cohort_interval })} label={t("analyses.builder.interval")} />
+          <IntervalChoice value={def.cohort_interval ?? "day"} choices={INTERVALS}
+            onChange={(cohort_interval) => set({ cohort_interval })} />
         </Space>
       </Row>
-      <Row label={t("analyses.builder.days")}>
-        <Input style={{ width: 260 }} defaultValue={(def.days ?? []).join(", ")} placeholder="1, 7, 30"
-          onChange={(e) => set({ days: parseDays(e.target.value) })} aria-label={t("analyses.builder.days")} />
-      </Row>
+      <NumbersRow label={t("analyses.builder.days")} value={def.days} placeholder="1, 7, 30" parse={parseDays}
+        onChange={(days) => set({ days })} />
     </>
   );
 }
