@@ -1,6 +1,6 @@
 // Accounts and roles (admins over every project): the operators' accounts with their role in each project and
 // the personal-data right, create one with a password, give or take a role, disable or enable, reset a password.
-import { App, Button, Card, Form, Input, Modal, Popconfirm, Select, Space, Switch, Table, Tag, Typography } from "antd";
+import { App, Button, Card, Form, Input, Popconfirm, Select, Space, Switch, Table, Tag, Typography } from "antd";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../api/client";
@@ -9,7 +9,8 @@ import { useAuth } from "../../auth/AuthContext";
 import { EmptyState, ErrorState, Loading } from "../../components/States";
 import { useApi } from "../../lib/useApi";
 import { formatInstant } from "./format";
-import { accountRequest, ALL_PROJECTS, grantRequest, testId, type AccountForm, type GrantForm } from "./requests";
+import { FormModal, useFormSubmit } from "./FormModal";
+import { accountRequest, ALL_PROJECTS, grantRequest, type AccountForm, type GrantForm } from "./requests";
 import { ROLES } from "./tabs";
 import { useProjectZone } from "./useProjectZone";
 
@@ -44,40 +45,19 @@ function CreateAccount({ open, onClose, onDone }: { open: boolean; onClose: () =
   const { t } = useTranslation();
   const { project } = useAuth();
   const [form] = Form.useForm<AccountForm & { confirm: string }>();
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
   const projects = useProjectChoices();
   const roleOptions = ROLES.map((r) => ({ value: r, label: t(`common.roles.${r}`) }));
 
-  const submit = async (values: AccountForm) => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await unwrap(api.POST("/api/v1/accounts", { body: accountRequest(values) }));
-      form.resetFields();
-      onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const state = useFormSubmit(async (values: AccountForm) => {
+    await unwrap(api.POST("/api/v1/accounts", { body: accountRequest(values) }));
+    form.resetFields();
+    onDone();
+  });
 
   return (
-    <Modal
-      open={open}
-      title={t("settings.accounts.create")}
-      onCancel={onClose}
-      onOk={() => form.submit()}
-      okText={t("common.create")}
-      cancelText={t("common.cancel")}
-      confirmLoading={busy}
-      okButtonProps={testId("account-create-submit")}
-      destroyOnHidden
-      width={560}
-    >
-      {error !== undefined && <ErrorState error={error} />}
-      <Form form={form} layout="vertical" onFinish={submit} initialValues={{ name: "", roles: [{ project, role: "viewer" }] }}>
+    <FormModal open={open} title={t("settings.accounts.create")} okText={t("common.create")} okTestId="account-create-submit"
+      onClose={onClose} form={form} state={state} width={560}>
+      <Form form={form} layout="vertical" onFinish={state.submit} initialValues={{ name: "", roles: [{ project, role: "viewer" }] }}>
         <Form.Item name="login" label={t("settings.accounts.login")} extra={t("settings.accounts.loginHelp")}
           rules={[{ required: true, message: t("settings.required") }, { max: 64 }]}>
           <Input autoComplete="off" data-testid="account-login" />
@@ -117,7 +97,7 @@ function CreateAccount({ open, onClose, onDone }: { open: boolean; onClose: () =
           )}
         </Form.List>
       </Form>
-    </Modal>
+    </FormModal>
   );
 }
 
@@ -131,29 +111,19 @@ function GrantRole({ account, onClose, onDone }: { account: Account | null; onCl
   const { t } = useTranslation();
   const { project, me } = useAuth();
   const [form] = Form.useForm<GrantForm & { pii: boolean }>();
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
   const projects = useProjectChoices();
   const chosen = Form.useWatch("project", form) ?? project;
   const piiHeld = (account?.grants ?? []).some((g) => g.grant === "pii" && (g.project ?? ALL_PROJECTS) === chosen);
   const callerPii = useCallerPii();
   const canPii = !!me?.workspaceAdmin && callerPii;
 
-  const submit = async (values: GrantForm & { pii: boolean }) => {
+  const state = useFormSubmit(async (values: GrantForm & { pii: boolean }) => {
     if (!account) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      // One request: the role and the personal-data right change together or not at all.
-      const body = { ...grantRequest(values), ...(canPii && values.pii !== piiHeld ? { pii: values.pii } : {}) };
-      await unwrap(api.POST("/api/v1/accounts/{login}/grants", { params: { path: { login: account.login } }, body }));
-      onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+    // One request: the role and the personal-data right change together or not at all.
+    const body = { ...grantRequest(values), ...(canPii && values.pii !== piiHeld ? { pii: values.pii } : {}) };
+    await unwrap(api.POST("/api/v1/accounts/{login}/grants", { params: { path: { login: account.login } }, body }));
+    onDone();
+  });
 
   // The switch shows what the account holds in the chosen project.
   useEffect(() => {
@@ -162,22 +132,12 @@ function GrantRole({ account, onClose, onDone }: { account: Account | null; onCl
 
   const current = (p: string) => account?.roles.find((r) => (r.project ?? ALL_PROJECTS) === p)?.role ?? "none";
   return (
-    <Modal
-      open={!!account}
-      title={t("settings.accounts.grantTitle", { login: account?.login ?? "" })}
-      onCancel={onClose}
-      onOk={() => form.submit()}
-      okText={t("common.save")}
-      cancelText={t("common.cancel")}
-      confirmLoading={busy}
-      okButtonProps={testId("account-grant-submit")}
-      destroyOnHidden
-    >
-      {error !== undefined && <ErrorState error={error} />}
+    <FormModal open={!!account} title={t("settings.accounts.grantTitle", { login: account?.login ?? "" })}
+      okText={t("common.save")} okTestId="account-grant-submit" onClose={onClose} form={form} state={state}>
       <Form<GrantForm & { pii: boolean }>
         form={form}
         layout="vertical"
-        onFinish={submit}
+        onFinish={state.submit}
         data-testid="account-grant-form"
         initialValues={{ project, role: current(project), pii: false }}
         onValuesChange={(changed: Partial<GrantForm>) => {
@@ -207,48 +167,28 @@ function GrantRole({ account, onClose, onDone }: { account: Account | null; onCl
           </Form.Item>
         )}
       </Form>
-    </Modal>
+    </FormModal>
   );
 }
 
 function ResetPassword({ account, onClose, onDone }: { account: Account | null; onClose: () => void; onDone: () => void }) {
   const { t } = useTranslation();
   const [form] = Form.useForm<{ password: string }>();
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-  const submit = async ({ password }: { password: string }) => {
+  const state = useFormSubmit(async ({ password }: { password: string }) => {
     if (!account) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      await unwrap(api.POST("/api/v1/accounts/{login}/password", { params: { path: { login: account.login } }, body: { password } }));
-      onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+    await unwrap(api.POST("/api/v1/accounts/{login}/password", { params: { path: { login: account.login } }, body: { password } }));
+    onDone();
+  });
   return (
-    <Modal
-      open={!!account}
-      title={t("settings.accounts.resetTitle", { login: account?.login ?? "" })}
-      onCancel={onClose}
-      onOk={() => form.submit()}
-      okText={t("common.save")}
-      cancelText={t("common.cancel")}
-      confirmLoading={busy}
-      okButtonProps={testId("account-password-submit")}
-      destroyOnHidden
-    >
-      {error !== undefined && <ErrorState error={error} />}
+    <FormModal open={!!account} title={t("settings.accounts.resetTitle", { login: account?.login ?? "" })}
+      okText={t("common.save")} okTestId="account-password-submit" onClose={onClose} form={form} state={state}>
       <Typography.Paragraph type="secondary">{t("settings.accounts.resetHelp")}</Typography.Paragraph>
-      <Form form={form} layout="vertical" onFinish={submit}>
+      <Form form={form} layout="vertical" onFinish={state.submit}>
         <Form.Item name="password" label={t("settings.accounts.newPassword")} rules={passwordRules(t)}>
           <Input.Password autoComplete="new-password" data-testid="account-new-password" />
         </Form.Item>
       </Form>
-    </Modal>
+    </FormModal>
   );
 }
 

@@ -12,7 +12,8 @@ import { EmptyState, ErrorState, Loading } from "../../components/States";
 import { useApi } from "../../lib/useApi";
 import { useUrlParam } from "../../lib/urlState";
 import { formatInstant } from "./format";
-import { keyRequest, KEY_RIGHTS, testId, type KeyForm } from "./requests";
+import { FormModal, useFormSubmit } from "./FormModal";
+import { keyRequest, KEY_RIGHTS, type KeyForm } from "./requests";
 import { useProjectZone } from "./useProjectZone";
 
 type Key = components["schemas"]["KeyOut"];
@@ -23,46 +24,26 @@ function CreateKey({ open, onClose, onCreated }: { open: boolean; onClose: () =>
   const { project, me } = useAuth();
   const [form] = Form.useForm<KeyForm>();
   const kind = Form.useWatch("kind", form) ?? "write";
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
   const projects = useApi((signal) => unwrap(api.GET("/api/v1/projects", { signal })), []);
   const rights = KEY_RIGHTS.filter((r) => r !== "pii" || me?.workspaceAdmin);
 
-  const submit = async (values: KeyForm) => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      const key = await unwrap(api.POST("/api/v1/keys", { body: keyRequest(values) }));
-      form.resetFields();
-      onCreated(key);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const state = useFormSubmit(async (values: KeyForm) => {
+    const key = await unwrap(api.POST("/api/v1/keys", { body: keyRequest(values) }));
+    form.resetFields();
+    onCreated(key);
+  });
 
   const projectChoices = [
     ...(kind === "admin" && me?.workspaceAdmin ? [{ value: ALL, label: t("settings.allProjects") }] : []),
     ...(projects.data ?? []).map((p) => ({ value: p.name, label: p.name })),
   ];
   return (
-    <Modal
-      open={open}
-      title={t("settings.keys.create")}
-      onCancel={onClose}
-      onOk={() => form.submit()}
-      okText={t("common.create")}
-      cancelText={t("common.cancel")}
-      confirmLoading={busy}
-      okButtonProps={testId("key-create-submit")}
-      destroyOnHidden
-    >
-      {error !== undefined && <ErrorState error={error} />}
+    <FormModal open={open} title={t("settings.keys.create")} okText={t("common.create")} okTestId="key-create-submit"
+      onClose={onClose} form={form} state={state}>
       <Form<KeyForm>
         form={form}
         layout="vertical"
-        onFinish={submit}
+        onFinish={state.submit}
         initialValues={{ kind: "write", name: "", project, rights: ["read", "analyse"] }}
       >
         <Form.Item name="kind" label={t("settings.keys.kind")}>
@@ -90,7 +71,7 @@ function CreateKey({ open, onClose, onCreated }: { open: boolean; onClose: () =>
           </Form.Item>
         )}
       </Form>
-    </Modal>
+    </FormModal>
   );
 }
 

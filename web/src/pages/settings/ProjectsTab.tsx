@@ -1,6 +1,6 @@
 // Projects: the current project's settings (time zone, money property, collector limits, allowed origins) and the
 // list of projects, with "new project" for admins over every project.
-import { App, Button, Card, Descriptions, Form, Input, InputNumber, Modal, Select, Space, Table, Typography } from "antd";
+import { App, Button, Card, Descriptions, Form, Input, InputNumber, Select, Space, Table, Typography } from "antd";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../api/client";
@@ -10,7 +10,7 @@ import { EmptyState, ErrorState, Loading } from "../../components/States";
 import { useApi } from "../../lib/useApi";
 import { useUrlParam } from "../../lib/urlState";
 import { formatInstant, timeZones } from "./format";
-import { testId } from "./requests";
+import { FormModal, useFormSubmit } from "./FormModal";
 
 type Project = components["schemas"]["ProjectOut"];
 const NUMERIC = /INT|DOUBLE|FLOAT|DECIMAL|NUMERIC|REAL/i;
@@ -107,35 +107,15 @@ function ProjectSettings({ info, onSaved }: { info: Project; onSaved: () => void
 function CreateProject({ open, onClose, onCreated }: { open: boolean; onClose: () => void; onCreated: (name: string) => void }) {
   const { t } = useTranslation();
   const [form] = Form.useForm<{ name: string; timezone: string }>();
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (values: { name: string; timezone: string }) => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      const created = await unwrap(api.POST("/api/v1/projects", { body: values }));
-      form.resetFields();
-      onCreated(created.name);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const state = useFormSubmit(async (values: { name: string; timezone: string }) => {
+    const created = await unwrap(api.POST("/api/v1/projects", { body: values }));
+    form.resetFields();
+    onCreated(created.name);
+  });
   return (
-    <Modal
-      open={open}
-      title={t("settings.projects.create")}
-      onCancel={onClose}
-      onOk={() => form.submit()}
-      okText={t("common.create")}
-      cancelText={t("common.cancel")}
-      confirmLoading={busy}
-      okButtonProps={testId("project-create-submit")}
-      destroyOnHidden
-    >
-      {error !== undefined && <ErrorState error={error} />}
-      <Form form={form} layout="vertical" onFinish={submit} initialValues={{ timezone: "Asia/Shanghai" }}>
+    <FormModal open={open} title={t("settings.projects.create")} okText={t("common.create")} okTestId="project-create-submit"
+      onClose={onClose} form={form} state={state}>
+      <Form form={form} layout="vertical" onFinish={state.submit} initialValues={{ timezone: "Asia/Shanghai" }}>
         <Form.Item name="name" label={t("common.name")} extra={t("settings.projects.nameHelp")} rules={[{ required: true, message: t("settings.required") }]}>
           <Input data-testid="project-create-name" maxLength={40} />
         </Form.Item>
@@ -143,7 +123,7 @@ function CreateProject({ open, onClose, onCreated }: { open: boolean; onClose: (
           <Select showSearch data-testid="project-create-timezone" options={timeZones().map((z) => ({ value: z, label: z }))} />
         </Form.Item>
       </Form>
-    </Modal>
+    </FormModal>
   );
 }
 
