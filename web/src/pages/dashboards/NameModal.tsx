@@ -1,8 +1,9 @@
 // The form that names a dashboard (create or rename): name (1–100 characters) and description; the API's message
 // when it refuses (a name already taken).
-import { Alert, Form, Input, Modal } from "antd";
+import { Alert, Form, Input } from "antd";
 import { useEffect } from "react";
 import { useTranslation } from "react-i18next";
+import { SubmitModal } from "../../components/SubmitModal";
 import { useModalSubmit } from "../../components/useModalSubmit";
 
 export interface Naming {
@@ -33,17 +34,8 @@ export function NameModal(props: {
   }, [open, initial, form, setError]);
 
   return (
-    <Modal
-      open={open}
-      title={props.title}
-      onOk={() => void submit()}
-      onCancel={props.onClose}
-      okText={t("common.save")}
-      cancelText={t("common.cancel")}
-      confirmLoading={busy}
-      okButtonProps={{ ...({ "data-testid": "dashboard-save" } as object) }}
-      destroyOnHidden
-    >
+    <SubmitModal open={open} title={props.title} okText={t("common.save")} okTestId="dashboard-save" busy={busy}
+      onOk={() => void submit()} onClose={props.onClose}>
       {error && <Alert type="error" showIcon title={error} style={{ marginBottom: 16 }} data-testid="error" />}
       <Form form={form} layout="vertical" requiredMark={false} onFinish={() => void submit()}>
         <Form.Item
@@ -60,6 +52,6 @@ export function NameModal(props: {
           <Input.TextArea rows={3} maxLength={2000} data-testid="dashboard-description-input" />
         </Form.Item>
       </Form>
-    </Modal>
+    </SubmitModal>
   );
 }

@@ -1,9 +1,10 @@
 // "Add to dashboard": the analysis as a tile of an existing or a new dashboard (dashboards.update / .create). A
 // tile shows a saved insight, so an analysis not saved yet is saved first under the name given here.
-import { App, Form, Input, Modal, Radio, Select, type ButtonProps } from "antd";
+import { App, Form, Input, Radio, Select } from "antd";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../../api/client";
 import { ErrorState, FormError } from "../../../components/States";
+import { SubmitModal } from "../../../components/SubmitModal";
 import { useModalSubmit } from "../../../components/useModalSubmit";
 import { useApi } from "../../../lib/useApi";
 import type { Definition } from "../definition";
@@ -103,21 +104,12 @@ export function DashboardModal({ open, project, definition, insight, onClose, on
   });
 
   return (
-    <Modal
-      open={open}
-      title={t("analyses.dashboard.title")}
-      onCancel={onClose}
-      onOk={submit}
-      okText={t("common.add")}
-      cancelText={t("common.cancel")}
-      confirmLoading={busy}
-      okButtonProps={{ "data-testid": "dashboard-add-confirm" } as ButtonProps}
-      destroyOnHidden
-    >
+    <SubmitModal open={open} title={t("analyses.dashboard.title")} okText={t("common.add")} okTestId="dashboard-add-confirm"
+      busy={busy} onOk={submit} onClose={onClose}>
       <Form form={form} layout="vertical" initialValues={{ target: "existing" }} preserve={false}>
         {open && <Fields project={project} needsName={!insight} />}
       </Form>
       <FormError error={error} testId="dashboard-add-error" />
-    </Modal>
+    </SubmitModal>
   );
 }

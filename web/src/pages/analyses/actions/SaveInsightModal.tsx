@@ -1,9 +1,10 @@
 // "Save as insight": a name and a description; an opened insight is updated in place unless "save as new".
-import { App, Checkbox, Form, Input, Modal, type ButtonProps } from "antd";
+import { App, Checkbox, Form, Input } from "antd";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../../api/client";
 import type { components } from "../../../api/schema";
 import { FormError } from "../../../components/States";
+import { SubmitModal } from "../../../components/SubmitModal";
 import { useModalSubmit } from "../../../components/useModalSubmit";
 import type { Definition } from "../definition";
 
@@ -41,17 +42,8 @@ export function SaveInsightModal({ open, project, definition, insight, onClose, 
   });
 
   return (
-    <Modal
-      open={open}
-      title={t("analyses.save.title")}
-      onCancel={onClose}
-      onOk={submit}
-      okText={t("common.save")}
-      cancelText={t("common.cancel")}
-      confirmLoading={busy}
-      okButtonProps={{ "data-testid": "insight-save-confirm" } as ButtonProps}
-      destroyOnHidden
-    >
+    <SubmitModal open={open} title={t("analyses.save.title")} okText={t("common.save")} okTestId="insight-save-confirm"
+      busy={busy} onOk={submit} onClose={onClose}>
       <Form
         form={form}
         layout="vertical"
@@ -71,6 +63,6 @@ export function SaveInsightModal({ open, project, definition, insight, onClose, 
         )}
       </Form>
       <FormError error={error} testId="insight-save-error" />
-    </Modal>
+    </SubmitModal>
   );
 }

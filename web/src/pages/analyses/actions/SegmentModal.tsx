@@ -1,9 +1,10 @@
 // "People behind this number → save as a segment": a static segment of the people a funnel step, a retention
 // cell, a lifecycle bucket or a stickiness row counts (segments.from_analysis).
-import { App, Form, Input, Modal, type ButtonProps } from "antd";
+import { App, Form, Input } from "antd";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../../api/client";
 import { FormError } from "../../../components/States";
+import { SubmitModal } from "../../../components/SubmitModal";
 import { useModalSubmit } from "../../../components/useModalSubmit";
 import { peopleDefinition, type Definition, type PeopleTarget } from "../definition";
 
@@ -40,17 +41,8 @@ export function SegmentModal({ project, definition, target, describe, onClose, o
   });
 
   return (
-    <Modal
-      open={target !== null}
-      title={t("analyses.toSegment.title")}
-      onCancel={onClose}
-      onOk={() => target && submit()}
-      okText={t("common.create")}
-      cancelText={t("common.cancel")}
-      confirmLoading={busy}
-      okButtonProps={{ "data-testid": "segment-create-confirm" } as ButtonProps}
-      destroyOnHidden
-    >
+    <SubmitModal open={target !== null} title={t("analyses.toSegment.title")} okText={t("common.create")}
+      okTestId="segment-create-confirm" busy={busy} onOk={() => target && submit()} onClose={onClose}>
       {target && <p data-testid="segment-target">{describe(target)}</p>}
       <Form form={form} layout="vertical" preserve={false}>
         <Form.Item name="name" label={t("common.name")}
@@ -62,6 +54,6 @@ export function SegmentModal({ project, definition, target, describe, onClose, o
         </Form.Item>
       </Form>
       <FormError error={error} testId="segment-create-error" />
-    </Modal>
+    </SubmitModal>
   );
 }
