@@ -1,6 +1,6 @@
 // The event registry: name, display names (zh/en), active or passive (an admin switches it), the volume of the
 // last 30 days.
-import { App, Flex, Input, Switch, Table, Tag, Typography } from "antd";
+import { App, Flex, Switch, Table, Tag, Typography } from "antd";
 import { useEffect, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../api/client";
@@ -10,6 +10,7 @@ import { EmptyState, ErrorState, Loading } from "../../components/States";
 import { useApi } from "../../lib/useApi";
 import { apiTime } from "../../lib/apiTime";
 import { useUrlParam } from "../../lib/urlState";
+import { SearchBox } from "./SearchBox";
 import { VOLUME_DAYS, volumeDefinitions, volumesFrom } from "./volumes";
 
 type EventOut = components["schemas"]["EventOut"];
@@ -114,15 +115,7 @@ export function EventsTab() {
   return (
     <div>
       <Flex gap={12} align="center" wrap style={{ marginBottom: 12 }}>
-        <Input.Search
-          allowClear
-          defaultValue={search}
-          onSearch={setSearch}
-          placeholder={t("data.searchEvents")}
-          style={{ maxWidth: 320 }}
-          aria-label={t("data.searchEvents")}
-          data-testid="events-search"
-        />
+        <SearchBox search={search} onSearch={setSearch} label={t("data.searchEvents")} testId="events-search" />
         <Typography.Text type="secondary">{t("data.activeHint")}</Typography.Text>
       </Flex>
       {volumes.error ? (

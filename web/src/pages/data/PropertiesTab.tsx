@@ -1,5 +1,5 @@
 // The property registry: table (events, users, items), name, display names, type.
-import { Flex, Input, Select, Table, Tag, Typography } from "antd";
+import { Flex, Select, Table, Tag, Typography } from "antd";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema";
@@ -8,6 +8,7 @@ import { EmptyState, ErrorState, Loading } from "../../components/States";
 import { useApi } from "../../lib/useApi";
 import { apiTime } from "../../lib/apiTime";
 import { useUrlParam } from "../../lib/urlState";
+import { SearchBox } from "./SearchBox";
 
 type PropertyOut = components["schemas"]["PropertyOut"];
 const TABLES = ["events", "users", "items"] as const;
@@ -56,15 +57,7 @@ export function PropertiesTab() {
           aria-label={t("data.table")}
           data-testid="properties-table-filter"
         />
-        <Input.Search
-          allowClear
-          defaultValue={search}
-          onSearch={setSearch}
-          placeholder={t("data.searchProperties")}
-          style={{ maxWidth: 320 }}
-          aria-label={t("data.searchProperties")}
-          data-testid="properties-search"
-        />
+        <SearchBox search={search} onSearch={setSearch} label={t("data.searchProperties")} testId="properties-search" />
       </Flex>
       <div data-testid="properties-table">
       {rows.length === 0 ? (
