@@ -66,7 +66,7 @@ class Server:
     def spawn(self, script: str, args: list[str]) -> None:
         """Run ``script`` with ``args`` in a new Python process and wait until the server answers /healthz."""
         self.proc = subprocess.Popen([sys.executable, "-c", script, *args], env={**os.environ, "PYTHONWARNINGS": ""})
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded 2-core machine has taken 38 s to start one
         while time.monotonic() < deadline:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
