@@ -82,7 +82,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one module: Playwright's event loop must be gone before other tests run asyncio servers."""
     with launched() as b:
         yield b

@@ -70,8 +70,8 @@ def run_demo(
             "",
             f"Console / 控制台: http://{host}:{port}/ — sign in as / 登录账号 {account['login']}, "
             f"password / 密码 {account['password']}",
-            f"  (shown once / 仅显示一次; another: {cli_command()} accounts password {account['login']} "
-            f"-w {shown_path(Path(doc['workspace']))})",
+            f"The password is shown once / 密码仅显示一次; to set another / 另设密码: {cli_command()} accounts "
+            f"password {account['login']} -w {shown_path(Path(doc['workspace']))}",
         ]
         out.emit(doc, text=[*lines, *more])
         serve_forever(Path(doc["workspace"]), host, port, sock=sock)
