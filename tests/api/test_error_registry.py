@@ -81,6 +81,7 @@ def launch(tmp: Path, *, failed_auths_per_minute: float = 1000.0) -> Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = launch(Path(tmp_path_factory.mktemp("errors")))
+    httpx.get(f"{srv.url}/test/raise/not_found", timeout=120)  # the first answer loads the error path's imports
     yield srv
     srv.stop()
 
