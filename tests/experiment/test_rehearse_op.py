@@ -78,11 +78,11 @@ def test_a_rehearsal_and_the_plan_that_takes_its_effect(env: Env, tmp_path: Path
     assert given["power"] == rehearsed["power"] and given["sentences"] == rehearsed["sentences"][1:]
 
 
-def test_a_plan_rehearses_only_with_the_admin_right_and_without_a_given_effect(env: Env) -> None:
+def test_a_plan_rehearses_only_with_the_operate_right_and_without_a_given_effect(env: Env) -> None:
     op = find("experiments.plan")
     req = op.request.model_validate({"goal": "order_paid", "as_of": AT, "rehearse": {"journey": JOURNEY}})
     reader = OpContext(env.ws, access=Access(frozenset({"read", "write"})), project=env.info)
-    with pytest.raises(UserloopError, match="needs the admin right") as caught:
+    with pytest.raises(UserloopError, match="needs the operate right") as caught:
         op.fn(reader, req)
     assert caught.value.code == "forbidden"
     both = req.model_copy(update={"expected_effect": 0.1})
