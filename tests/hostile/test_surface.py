@@ -2,9 +2,9 @@
 
 Findings replayed: user mistakes answered 5xx (an ``insight_id`` above 2^63, the import names ``.`` and ``..``,
 a garbage Parquet upload, ±Infinity in a setting); no answer carried ``nosniff``, framing or CSP headers, and
-replies holding a new secret could be cached; unknown paths and ``GET /`` answered 405; three operation ids were
-shared by two operations each; the workspace's files were world-readable with personal data in clear; and
-binding beyond loopback went unremarked.
+replies holding a new secret could be cached; unknown paths and ``GET /`` answered 405 (``GET /`` is now the
+console); three operation ids were shared by two operations each; the workspace's files were world-readable with
+personal data in clear; and binding beyond loopback went unremarked.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_every_answer_carries_the_security_headers(server: Server) -> None:
         httpx.get(server.url + "/healthz"),
         httpx.get(server.url + "/api/v1/keys", headers=server.admin),
         httpx.get(server.url + "/api/v1/keys"),  # 401
-        httpx.get(server.url + "/nope"),  # 404
+        httpx.get(server.url + "/api/v1/nope"),  # 404
         httpx.post(server.url + "/api/v1/keys", headers=server.admin, content=b"{"),  # 422
         httpx.post(server.url + "/sa", content=b"data=e30%3D"),  # the collector's fast path, no key
         httpx.post(server.url + "/v1/batch", content=b"{}", auth=(server.write_key, "")),  # fast path, with a key
@@ -80,6 +80,19 @@ def test_every_answer_carries_the_security_headers(server: Server) -> None:
         _assert_secured(response)
     api_csp = answers[0].headers["content-security-policy"]
     assert "default-src 'none'" in api_csp
+
+
+def test_the_console_page_is_secured_and_revalidated_never_stored_stale(server: Server) -> None:
+    for path in ("/", "/nope", "/dashboards/3"):  # the app's deep links: its own router shows "not found"
+        page = httpx.get(server.url + path)
+        assert page.status_code == 200, (path, page.status_code)
+        assert page.headers["content-type"].startswith("text/html")
+        assert page.headers.get("x-content-type-options") == "nosniff"
+        assert page.headers.get("x-frame-options") == "DENY"
+        csp = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "object-src 'none'" in csp
+        assert "http" not in csp  # no CDN, no other host
+        assert page.headers.get("cache-control") == "no-cache"
 
 
 def test_the_docs_pages_get_the_policy_they_need_and_still_cannot_be_framed(server: Server) -> None:
@@ -102,8 +115,9 @@ def test_replies_with_a_new_secret_are_never_cached(server: Server) -> None:
 
 
 # routing ------------------------------------------------------------------------------------------------------
-def test_unknown_paths_and_the_root_are_404_and_a_known_path_with_another_method_405(server: Server) -> None:
-    for method, path in [("GET", "/"), ("POST", "/"), ("GET", "/nope"), ("DELETE", "/api/v2/x"), ("PUT", "/a/b/c")]:
+def test_unknown_paths_are_404_and_a_known_path_with_another_method_405(server: Server) -> None:
+    unknown = [("POST", "/"), ("GET", "/api/v1/nope"), ("GET", "/api/v2/x"), ("DELETE", "/api/v2/x"), ("PUT", "/a/b/c")]
+    for method, path in unknown:
         response = httpx.request(method, server.url + path, headers=server.admin)
         assert response.status_code == 404, (method, path, response.status_code)
     assert httpx.get(server.url + "/api/v1/sql", headers=server.admin).status_code == 405
