@@ -76,6 +76,11 @@ CODES: dict[str, ErrorCode] = _codes(
               "narrow the date range or raise the timeout"),
     ErrorCode("query_cancelled", 400, "A query was cancelled while it ran."),
     ErrorCode("query_conflict", 409, "A query with the same id is already running."),
+    ErrorCode("capability_missing", 501, "The store's engine cannot do this (ClickHouse has no multi-statement "
+              "transactions and no row updates)."),
+    ErrorCode("mirror_mismatch", 500, "A copy into another store does not hold the rows the source holds "
+              "(`userloop migrate` counts every table and each month of events).",
+              "run the migration again; if the counts still differ, keep using the source store"),
     ErrorCode("query_too_large", 400, "A query reads more data than one answer may hold.",
               "name only the columns it needs, or ask in smaller pieces"),
     ErrorCode("partial_period", 400, "A comparison would set a period still running (today, or a week or month "

@@ -197,6 +197,13 @@ def _named_tuple(node: exp.Struct) -> exp.Expr:
     return _call("tuple", *items)
 
 
+def _cte(node: exp.CTE) -> exp.Expr:
+    """DuckDB's ``AS [NOT] MATERIALIZED`` hint on a CTE: ClickHouse has no such clause (its planner decides)."""
+    if node.args.get("materialized") is None:
+        return node
+    return exp.CTE(this=node.this, alias=node.args.get("alias"))
+
+
 def _binary(name: str) -> NodeRewrite:
     return lambda node: _call(name, node.this, node.expression)
 
@@ -228,6 +235,7 @@ CLICKHOUSE = Dialect(
     },
     nodes={
         exp.GenerateSeries: _series,
+        exp.CTE: _cte,
         exp.Table: _table_function,
         exp.Unnest: _unnest,
         exp.ArraySort: _sort,

@@ -1,0 +1,158 @@
+"""ClickHouse's layout of a project's tables, generated from the DuckDB tables' own columns.
+
+The columns come from the DuckDB project (base columns of :mod:`userloop.store.duck` and the property columns
+its registry added), so the two stores cannot disagree on a name or a type. What ClickHouse adds is the layout
+(ClickHouse docs, "MergeTree" and "ReplacingMergeTree" table engines):
+
+* ``events``: MergeTree, partitioned by month, ordered by (person, time, event id), so one person's events are
+  contiguous and in time order (what ``windowFunnel``/``retention`` and the funnel's window pass read);
+* ``users``, ``identities``, ``items``: ReplacingMergeTree on their keys: a changed row is a new version that
+  background merges fold in (ClickHouse rewrites no row in place);
+* the small tables (``registry``, ``event_names``, ``counters``, ``settings``): MergeTree.
+
+The *cluster* layout (ClickHouse docs, "Data Replication" and "Distributed table engine") is the same columns
+as ``<table>_local`` tables on ReplicatedMergeTree with Distributed tables in front, sharded by
+``cityHash64(user_id)`` for events, users and identities, so each person's rows sit on one shard and funnels and
+retention run shard-locally; the small tables are replicated whole to every node (one replica path for all).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from userloop.core.errors import ValidationError
+
+__all__ = ["LAYOUTS", "Column", "Layout", "clickhouse_type", "project_ddl", "table_ddl"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One DuckDB column: name, DuckDB type text (``VARCHAR``, ``TIMESTAMP``, ``VARCHAR[]`` …), nullability."""
+
+    name: str
+    type: str
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one table is kept in ClickHouse."""
+
+    #: MergeTree or ReplacingMergeTree
+    engine: str
+    #: the sort key (columns that are NOT NULL in DuckDB)
+    order_by: tuple[str, ...]
+    #: a time column partitioned by month
+    partition_by_month: str | None = None
+    #: sharded by person in the cluster layout (else replicated whole to every node)
+    sharded: bool = False
+
+
+LAYOUTS: dict[str, Layout] = {
+    "events": Layout("MergeTree", ("user_id", "time", "event_id"), partition_by_month="time", sharded=True),
+    "users": Layout("ReplacingMergeTree", ("user_id",), sharded=True),
+    "identities": Layout("ReplacingMergeTree", ("ns", "id_type", "id_value"), sharded=True),
+    "items": Layout("ReplacingMergeTree", ("item_type", "item_id")),
+    "registry": Layout("MergeTree", ("tbl", "name")),
+    "event_names": Layout("MergeTree", ("event",)),
+    "counters": Layout("MergeTree", ("name",)),
+    "settings": Layout("MergeTree", ("name",)),
+}
+
+#: The person key the cluster shards by.
+SHARD_KEY = "user_id"
+
+_TYPES = {
+    exp.DataType.Type.VARCHAR: "String",
+    exp.DataType.Type.TEXT: "String",
+    exp.DataType.Type.BIGINT: "Int64",
+    exp.DataType.Type.INT: "Int32",
+    exp.DataType.Type.SMALLINT: "Int16",
+    exp.DataType.Type.UBIGINT: "UInt64",
+    exp.DataType.Type.DOUBLE: "Float64",
+    exp.DataType.Type.FLOAT: "Float32",
+    exp.DataType.Type.BOOLEAN: "Bool",
+    exp.DataType.Type.DATE: "Date32",
+    # naive UTC in DuckDB; microseconds, as DuckDB's TIMESTAMP keeps
+    exp.DataType.Type.TIMESTAMP: "DateTime64(6, 'UTC')",
+    exp.DataType.Type.TIMESTAMPNTZ: "DateTime64(6, 'UTC')",
+}
+
+
+def clickhouse_type(duck_type: str, nullable: bool) -> exp.DataType:
+    """The ClickHouse type of a DuckDB column type. A list is ``Array(Nullable(T))`` (ClickHouse has no
+    nullable arrays: a NULL list reads back as an empty one)."""
+    parsed = exp.DataType.build(duck_type, dialect="duckdb")
+    if parsed.this == exp.DataType.Type.ARRAY:
+        inner = parsed.expressions[0]
+        return exp.DataType(
+            this=exp.DataType.Type.ARRAY, expressions=[clickhouse_type(inner.sql("duckdb"), True)], nested=True
+        )
+    name = _TYPES.get(parsed.this)
+    if name is None:
+        raise ValidationError(
+            f"no ClickHouse type for DuckDB type {duck_type} / DuckDB 类型 {duck_type} 没有对应的 ClickHouse 类型",
+            code="invalid",
+        )
+    return exp.DataType.build(f"Nullable({name})" if nullable else name, dialect="clickhouse")
+
+
+def _engine(layout: Layout, table: str, *, cluster: str | None) -> exp.Expr:
+    if cluster is None:
+        return exp.var(layout.engine)
+    path = exp.Literal.string(f"/clickhouse/tables/{{shard}}/{{database}}/{table}" if layout.sharded
+                              else f"/clickhouse/tables/all/{{database}}/{table}")  # fmt: skip
+    return exp.Anonymous(this=f"Replicated{layout.engine}", expressions=[path, exp.Literal.string("{replica}")])
+
+
+def _create(target: exp.Table, columns: list[Column], props: list[exp.Expr]) -> exp.Create:
+    defs = [
+        exp.ColumnDef(this=exp.to_identifier(c.name, quoted=True), kind=clickhouse_type(c.type, c.nullable))
+        for c in columns
+    ]
+    return exp.Create(
+        this=exp.Schema(this=target, expressions=defs),
+        kind="TABLE",
+        exists=True,
+        properties=exp.Properties(expressions=props),
+    )
+
+
+def table_ddl(database: str, table: str, columns: list[Column], *, cluster: str | None = None) -> list[exp.Expr]:
+    """The statements that make ``table`` in ``database``: one ``CREATE TABLE`` on a single node; on a cluster,
+    the replicated ``<table>_local`` and, for a sharded table, the Distributed ``<table>`` in front of it."""
+    layout = LAYOUTS.get(table)
+    if layout is None:
+        raise ValidationError(f"no ClickHouse layout for table {table!r} / 表 {table!r} 没有 ClickHouse 布局",
+                              code="invalid")  # fmt: skip
+    on = [exp.OnCluster(this=exp.to_identifier(cluster, quoted=True))] if cluster else []
+    local = f"{table}_local" if cluster and layout.sharded else table
+    keys = [exp.column(k, quoted=True) for k in layout.order_by]
+    props: list[exp.Expr] = [*on, exp.EngineProperty(this=_engine(layout, table, cluster=cluster))]
+    if layout.partition_by_month:
+        month = exp.Anonymous(this="toYYYYMM", expressions=[exp.column(layout.partition_by_month, quoted=True)])
+        props.append(exp.PartitionedByProperty(this=month))
+    props.append(exp.Order(expressions=[exp.Ordered(this=exp.Tuple(expressions=keys))]))
+    out: list[exp.Expr] = [_create(exp.table_(local, db=database, quoted=True), columns, props)]
+    if cluster and layout.sharded:
+        shard = exp.Anonymous(this="cityHash64", expressions=[exp.column(SHARD_KEY, quoted=True)])
+        front = exp.Anonymous(
+            this="Distributed",
+            expressions=[exp.Literal.string(cluster), exp.Literal.string(database), exp.Literal.string(local), shard],
+        )
+        out.append(_create(exp.table_(table, db=database, quoted=True), columns,
+                           [*on, exp.EngineProperty(this=front)]))  # fmt: skip
+    return out
+
+
+def project_ddl(database: str, tables: dict[str, list[Column]], *, cluster: str | None = None) -> list[exp.Expr]:
+    """The database and every table of a project, in a fixed order (the database first, then ``tables``'s)."""
+    on = [exp.OnCluster(this=exp.to_identifier(cluster, quoted=True))] if cluster else []
+    db = exp.Create(this=exp.Table(this=exp.to_identifier(database, quoted=True)), kind="SCHEMA", exists=True,
+                    properties=exp.Properties(expressions=on) if on else None)  # fmt: skip
+    out: list[exp.Expr] = [db]
+    for table, columns in tables.items():
+        out.extend(table_ddl(database, table, columns, cluster=cluster))
+    return out
