@@ -41,8 +41,13 @@ DIALECT = "clickhouse"
 CAPABILITIES = frozenset({Capability.TEMP_TABLES, Capability.ARROW_SCAN, Capability.FILE_SCAN})
 
 #: Settings every session runs with, so that the trees mean what they mean on DuckDB: a LEFT JOIN's missing side
-#: is NULL (not the type's default), tuple elements keep their names, times read as UTC.
+#: is NULL (not the type's default), so is a column a grouping set rolls up, tuple elements keep their names,
+#: times read as UTC, and a name in an expression is the column before it is an alias of the same select list
+#: (``sum(first) AS first``); an aggregate over no rows is NULL (``avg`` is not NaN, ``min`` not 0), as in SQL.
 SESSION_SETTINGS: dict[str, object] = {
+    "aggregate_functions_null_for_empty": 1,
+    "group_by_use_nulls": 1,
+    "prefer_column_name_to_alias": 1,
     "join_use_nulls": 1,
     "enable_named_columns_in_function_tuple": 1,
     "session_timezone": "UTC",

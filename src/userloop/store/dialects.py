@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect as SqlglotDialect
 from sqlglot.errors import ErrorLevel, UnsupportedError
@@ -45,6 +46,8 @@ class Dialect:
     rewrite: Mapping[str, Rewrite] = field(default_factory=dict)
     #: typed node sqlglot prints wrongly for the dialect -> its equivalent
     nodes: Mapping[type[exp.Expr], NodeRewrite] = field(default_factory=dict)
+    #: quote every identifier (ClickHouse reads some bare names as keywords: ``top.bd`` is a syntax error)
+    quote_identifiers: bool = False
 
     def translate(self, tree: exp.Expr) -> exp.Expr:
         """A copy of ``tree`` with the table's rewrites applied, innermost first (a rewrite sees rewritten
@@ -68,7 +71,7 @@ class Dialect:
         return node if node_build is None else node_build(node)
 
     def render(self, tree: exp.Expr) -> str:
-        return self.translate(tree).sql(dialect=self.name)
+        return self.translate(tree).sql(dialect=self.name, identify=self.quote_identifiers)
 
     def unportable(self, tree: exp.Expr) -> list[str]:
         """What ``tree`` uses that this dialect cannot run: unknown anonymous functions, typed functions printed
@@ -114,13 +117,35 @@ def _micros(value: exp.Expr) -> exp.Expr:
     return _call("toUnixTimestamp64Micro", _call("toDateTime64", value, exp.Literal.number(6)))
 
 
+#: DuckDB's ``quantile_cont`` over the sorted non-NULL values ``a``: with ``rn = (n - 1) * q``, ``d = rn - floor(rn)``,
+#: ``lo`` the value at ``floor(rn)`` and ``hi`` at ``ceil(rn)``, it returns ``lo * (1 - d) + hi * d`` (Hyndman & Fan
+#: type 7, computed in this order, so the last bit agrees too: checked against DuckDB on DOUBLE and BIGINT values);
+#: NULL when there are no values.
+_INTERPOLATE = (
+    "if(length(a) = 0, NULL, a[toUInt64(floor((length(a) - 1) * __q)) + 1] * (1 - ((length(a) - 1) * __q "
+    "- floor((length(a) - 1) * __q))) + a[toUInt64(ceil((length(a) - 1) * __q)) + 1] "
+    "* ((length(a) - 1) * __q - floor((length(a) - 1) * __q)))"
+)
+
+
 def _quantile(args: list[exp.Expr]) -> exp.Expr:
-    """DuckDB ``quantile_cont(x, q)`` (linear interpolation, Hyndman & Fan type 7) is ClickHouse's
-    ``quantileExactInclusive(q)(x)``; a list of fractions gives the array of ``quantilesExactInclusive``."""
+    """DuckDB ``quantile_cont(x, q)`` (linear interpolation, Hyndman & Fan type 7) on ClickHouse.
+
+    Not ``quantileExactInclusive``: it interpolates in another order and differs in the last bit (14.800000000000002
+    where DuckDB gives 14.800000000000004). The values are gathered and sorted (``arraySort(groupArray(x))``, as
+    exact and as costly as ``quantileExact``) and interpolated as DuckDB does; a list of fractions gives a list."""
     value, fractions = args[0], args[1]
     if isinstance(fractions, exp.Array):
-        return exp.ParameterizedAgg(this="quantilesExactInclusive", expressions=fractions.expressions, params=[value])
-    return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[fractions], params=[value])
+        body = sqlglot.parse_one(_INTERPOLATE, read="clickhouse")
+        body = body.transform(lambda n: exp.column("q") if isinstance(n, exp.Column) and n.name == "__q" else n)
+        per_q = _call("arrayMap", exp.Lambda(this=body, expressions=[exp.to_identifier("q")]), fractions)
+        inner: exp.Expr = per_q
+    else:
+        inner = sqlglot.parse_one(_INTERPOLATE, read="clickhouse")
+        inner = inner.transform(lambda n: fractions.copy() if isinstance(n, exp.Column) and n.name == "__q" else n)
+    sorted_values = exp.Array(expressions=[_call("arraySort", _call("groupArray", value))])
+    mapped = _call("arrayMap", exp.Lambda(this=inner, expressions=[exp.to_identifier("a")]), sorted_values)
+    return _call("arrayElement", mapped, exp.Literal.number(1))
 
 
 def _series(node: exp.GenerateSeries) -> exp.Expr:
@@ -185,16 +210,35 @@ def _epoch_seconds(node: exp.TimeToUnix) -> exp.Expr:
 
 
 def _named_tuple(node: exp.Struct) -> exp.Expr:
-    """DuckDB ``{k: v}`` / ``struct_pack(k := v)`` as ClickHouse's ``tuple(v AS k)``; the ClickHouse session sets
-    ``enable_named_columns_in_function_tuple`` so the elements keep their names (``tupleElement(t, 'k')``)."""
-    items = []
-    for item in node.expressions:
+    """DuckDB ``{k: v}`` / ``struct_pack(k := v)`` as a ClickHouse named tuple, read by ``tupleElement(t, 'k')``.
+
+    Not ``tuple(v AS k)`` where it can be helped: an alias inside a ClickHouse expression is visible in the whole
+    select (an element named ``t`` hides the column ``t`` of the same scope). The tuple is cast to its named type
+    instead, the type spelled from each element's ``toTypeName`` (a constant the engine folds before the cast);
+    over aggregates, whose type name is not folded there, the aliased form is kept (the session sets
+    ``enable_named_columns_in_function_tuple``)."""
+    keys: list[str] = []
+    values: list[exp.Expr] = []
+    for i, item in enumerate(node.expressions):
         if isinstance(item, exp.PropertyEQ | exp.Slice | exp.EQ):
             key = item.this.name if isinstance(item.this, exp.Expr) else str(item.this)
-            items.append(exp.alias_(item.expression, key, quoted=True))
+            keys.append(key)
+            values.append(item.expression)
         else:
-            items.append(item)
-    return _call("tuple", *items)
+            keys.append(item.alias_or_name or f"_{i + 1}")
+            values.append(item.unalias() if isinstance(item, exp.Alias) else item)
+    if any(v.find(exp.AggFunc, exp.Window) for v in values):
+        # toTypeName of an aggregate is not a constant where it is computed: the aliased form, whose names must
+        # then not be columns of the same select
+        return _call("tuple", *(exp.alias_(v, k, quoted=True) for k, v in zip(keys, values, strict=True)))
+    if any(not k.replace("_", "").isalnum() for k in keys):
+        raise ValueError(f"struct field names must be plain words: {keys}")
+    parts: list[exp.Expr] = [exp.Literal.string("Tuple(")]
+    for i, (key, value) in enumerate(zip(keys, values, strict=True)):
+        parts.append(exp.Literal.string(f"{', ' if i else ''}`{key}` "))
+        parts.append(_call("toTypeName", value.copy()))
+    parts.append(exp.Literal.string(")"))
+    return _call("CAST", _call("tuple", *values), _call("concat", *parts))
 
 
 def _cte(node: exp.CTE) -> exp.Expr:
@@ -202,6 +246,74 @@ def _cte(node: exp.CTE) -> exp.Expr:
     if node.args.get("materialized") is None:
         return node
     return exp.CTE(this=node.this, alias=node.args.get("alias"))
+
+
+def _rowid(node: exp.Column) -> exp.Expr:
+    """DuckDB's ``rowid`` pseudo-column (a row's number in its table) is, in a ClickHouse MergeTree, the row's part
+    offset plus the part's first row number in the query (``_part_starting_offset``): unique per row, as a
+    pointer to the row needs."""
+    if node.name != "rowid" or node.this.args.get("quoted"):
+        return node
+    where = node.table or None
+    return exp.Add(this=exp.column("_part_starting_offset", where), expression=exp.column("_part_offset", where))
+
+
+def _as_text(node: exp.Cast) -> exp.Expr:
+    """``CAST(x AS VARCHAR)``: DuckDB writes an integral double with ``.0`` (``67.0``), ClickHouse without
+    (``67``). Which one ``x`` is is known only to the engine, so the text is chosen by ``x``'s type name there
+    (a constant per block); other types cast as they are. A NULL cast to a list is an empty list (ClickHouse
+    has no nullable arrays)."""
+    kind = node.args.get("to")
+    if kind is not None and kind.is_type(exp.DataType.Type.ARRAY) and isinstance(node.this, exp.Null):
+        # ClickHouse has no NULL array: a typed NULL list is an empty one
+        return exp.Cast(this=exp.Array(expressions=[]), to=kind.copy())
+    if kind is None or not kind.is_type(*exp.DataType.TEXT_TYPES) or isinstance(node.this, exp.Literal | exp.Null):
+        return node
+    value = node.this
+    text = _call("toString", value.copy())
+    number = _call("toFloat64OrNull", text.copy())
+    integral = exp.and_(
+        exp.EQ(this=number, expression=_call("trunc", number.copy())),
+        exp.LT(this=_call("abs", number.copy()), expression=exp.Literal.number("1e15")),
+    )
+    is_float = _call("match", _call("toTypeName", value.copy()), exp.Literal.string("^(Nullable\\()?Float"))
+    with_point = _call("if", integral, _call("concat", text.copy(), exp.Literal.string(".0")), text.copy())
+    return _call("if", is_float, with_point, node.copy())
+
+
+def _slice(node: exp.Bracket) -> exp.Expr:
+    """DuckDB's list slice ``l[a:b]`` (1-based, both ends included) as ``arraySlice(l, a, b - a + 1)``. A NULL end
+    gives NULL in DuckDB but the rest of the list here (ClickHouse has no nullable arrays); the product slices only
+    up to a found position."""
+    items = node.expressions
+    if len(items) != 1 or not isinstance(items[0], exp.Slice):
+        return node
+    lo, hi = items[0].this, items[0].expression
+    if lo is None or hi is None:
+        return _call("arraySlice", node.this, lo or exp.Literal.number(1))
+    length = exp.Add(this=exp.Sub(this=hi, expression=lo.copy()), expression=exp.Literal.number(1))
+    return _call("arraySlice", node.this, lo, _call("greatest", length, exp.Literal.number(0)))
+
+
+_UNIT_MICROS = {"SECOND": 10**6, "MINUTE": 60 * 10**6, "HOUR": 3600 * 10**6, "DAY": 86400 * 10**6}
+
+
+def _gap_against_interval(node: exp.Binary) -> exp.Expr:
+    """DuckDB compares a difference of timestamps (an interval) with an interval (``a - b > INTERVAL 1800
+    SECOND``); in ClickHouse ``a - b`` of two DateTime64 is a number, so both sides become microseconds:
+    ``dateDiff('microsecond', b, a) > 1800 * 1000000`` (exact integers)."""
+    left, right = node.this, node.expression
+    gap_on_left = isinstance(right, exp.Interval)
+    gap, interval = (left, right) if gap_on_left else (right, left)
+    if not isinstance(interval, exp.Interval):
+        return node
+    gap = gap.unnest() if isinstance(gap, exp.Paren) else gap
+    unit = interval.text("unit").upper()
+    if not isinstance(gap, exp.Sub) or unit not in _UNIT_MICROS:
+        return node
+    micros = _call("dateDiff", exp.Literal.string("microsecond"), gap.expression, gap.this)
+    amount = exp.Mul(this=_call("toInt64", interval.this), expression=exp.Literal.number(_UNIT_MICROS[unit]))
+    return type(node)(this=micros, expression=amount) if gap_on_left else type(node)(this=amount, expression=micros)
 
 
 def _binary(name: str) -> NodeRewrite:
@@ -219,6 +331,7 @@ _CLICKHOUSE_NATIVE = (
 #: DuckDB on the same values.
 CLICKHOUSE = Dialect(
     name="clickhouse",
+    quote_identifiers=True,
     native=frozenset(_CLICKHOUSE_NATIVE),
     rewrite={
         "epoch_us": lambda args: _micros(args[0]),
@@ -236,6 +349,13 @@ CLICKHOUSE = Dialect(
     nodes={
         exp.GenerateSeries: _series,
         exp.CTE: _cte,
+        exp.GT: _gap_against_interval,
+        exp.GTE: _gap_against_interval,
+        exp.LT: _gap_against_interval,
+        exp.LTE: _gap_against_interval,
+        exp.Bracket: _slice,
+        exp.Column: _rowid,
+        exp.Cast: _as_text,
         exp.Table: _table_function,
         exp.Unnest: _unnest,
         exp.ArraySort: _sort,
