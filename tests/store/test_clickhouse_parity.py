@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlglot
 from hypothesis import HealthCheck, given, settings
@@ -161,3 +162,23 @@ def test_the_cluster_layout_shards_by_person(ws: Workspace) -> None:
     single = [s.sql("clickhouse") for s in project_ddl("p_x", tables)]
     assert not any("Replicated" in t or "Distributed" in t for t in single)
     assert Column("time", "TIMESTAMP", False) in tables["events"]
+
+
+def test_the_migrate_command_prints_the_counts(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from userloop.cli.main import app
+
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    load(workspace.project(), [{"type": "track", "event": "view", "distinct_id": "a1", "time": 1767225600000,
+                               "event_id": "e1", "properties": {"amount": 2.5}}])  # fmt: skip
+    workspace.close()
+    args = ["migrate", "--to", "clickhouse", "--url", f"chdb://{tmp_path / 'ch'}", "-w", str(tmp_path / "ws")]
+    result = CliRunner().invoke(app, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    tables = {r["table"]: (r["duckdb"], r["clickhouse"]) for r in orjson.loads(result.output)["tables"]}
+    assert tables["events"] == (1, 1) and tables["events 2026-01"] == (1, 1) and tables["users"] == (1, 1)
+    text = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert text.exit_code == 0 and "行数一致" in text.output
+    bad = CliRunner().invoke(app, [*args[:4], "chdb://relative", *args[5:], "--json"], catch_exceptions=False)
+    assert bad.exit_code == 2 and orjson.loads(bad.output)["error"]["code"] == "invalid"

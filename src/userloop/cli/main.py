@@ -38,6 +38,8 @@ COMMANDS: dict[str, Lazy] = {
     "import": Lazy("userloop.cli.import_cmd", "import_app", "Import events, users or items from JSON lines, CSV or "
                    "Parquet files (gzip accepted)."),
     "sql": Lazy(_W, "sql", "Run read-only SQL."),
+    "migrate": Lazy("userloop.cli.migrate_cmd", "migrate", "Copy projects from DuckDB into ClickHouse and verify "
+                    "the counts of every table and month."),
     "query": Lazy("userloop.cli.query_cmd", "query", "Run an analysis definition: trends, funnel, retention, paths, "
                   "lifecycle, stickiness, distribution, interval, attribution, ltv, drilldown."),
     "insights": Lazy("userloop.cli.query_cmd", "insights_app", "Saved analyses: save, list, show, run, update, "
