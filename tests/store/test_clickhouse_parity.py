@@ -22,7 +22,9 @@ from userloop.query.engine import Engine
 from userloop.store import Workspace
 from userloop.store.clickhouse import ClickHouseStore, chdb_path
 from userloop.store.clickhouse_ddl import Column, project_ddl
+from userloop.store.backend import deadline
 from userloop.store.mirror import copy_project, duck_columns
+from userloop.store.settings import set_money_property
 from userloop.store.sqlbuild import sql, table
 
 TODAY = date(2026, 1, 26)
@@ -62,6 +64,8 @@ DEFINITIONS: list[dict[str, Any]] = [
     {"kind": "interval", "date_range": RANGE, "from_event": {"event": "view"}, "to_event": {"event": "pay"}},
     {"kind": "ltv", "date_range": RANGE, "value_event": {"event": "pay"}, "math": "sum", "value_property": "amount",
      "days": [1, 7]},
+    # the project's money property (set to amount): read from the mirrored settings table
+    {"kind": "ltv", "date_range": RANGE, "value_event": {"event": "pay"}, "math": "sum", "days": [3]},
     {"kind": "paths", "date_range": RANGE, "start": {"event": "view"}, "steps": 3},
     {"kind": "attribution", "date_range": RANGE, "target": {"event": "pay"}, "touches": [{"event": "view"},
      {"event": "push"}], "model": "all", "lookback": {"value": 7, "unit": "day"}},
@@ -100,6 +104,7 @@ def _run(engine: Engine, definition: dict[str, Any]) -> tuple[Any, Any]:
 def test_every_kind_gives_the_same_numbers(ws: Workspace, ch: ClickHouseStore, records: list, days: int) -> None:
     _, duck = fresh_project(ws)
     load(duck, shift(records, days))
+    set_money_property(duck, "amount")
     copy_project(duck, ch)
     on_duck = Engine(duck, "Asia/Shanghai")
     on_ch = Engine(ch.project(duck.schema), "Asia/Shanghai")  # type: ignore[arg-type]
@@ -164,7 +169,7 @@ def test_the_cluster_layout_shards_by_person(ws: Workspace) -> None:
     assert Column("time", "TIMESTAMP", False) in tables["events"]
 
 
-def test_the_migrate_command_prints_the_counts(tmp_path: Path) -> None:
+def test_the_migrate_command_prints_the_counts(tmp_path: Path, ch: ClickHouseStore) -> None:
     from typer.testing import CliRunner
 
     from userloop.cli.main import app
@@ -173,7 +178,8 @@ def test_the_migrate_command_prints_the_counts(tmp_path: Path) -> None:
     load(workspace.project(), [{"type": "track", "event": "view", "distinct_id": "a1", "time": 1767225600000,
                                "event_id": "e1", "properties": {"amount": 2.5}}])  # fmt: skip
     workspace.close()
-    args = ["migrate", "--to", "clickhouse", "--url", f"chdb://{tmp_path / 'ch'}", "-w", str(tmp_path / "ws")]
+    # chdb serves one folder per process while any connection is open: the module's store's
+    args = ["migrate", "--to", "clickhouse", "--url", ch.url, "-w", str(tmp_path / "ws")]
     result = CliRunner().invoke(app, [*args, "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     tables = {r["table"]: (r["duckdb"], r["clickhouse"]) for r in orjson.loads(result.output)["tables"]}
@@ -182,3 +188,16 @@ def test_the_migrate_command_prints_the_counts(tmp_path: Path) -> None:
     assert text.exit_code == 0 and "行数一致" in text.output
     bad = CliRunner().invoke(app, [*args[:4], "chdb://relative", *args[5:], "--json"], catch_exceptions=False)
     assert bad.exit_code == 2 and orjson.loads(bad.output)["error"]["code"] == "invalid"
+
+
+def test_a_deadline_stops_a_clickhouse_session(ch: ClickHouseStore) -> None:
+    """chdb cannot stop a running statement: the one running finishes, its result is dropped, and the user reads
+    the timeout, as on DuckDB; the session runs nothing after."""
+    with ch.session() as s:
+        with pytest.raises(QueryError) as caught, deadline(0.2) as watch:
+            watch.watch(s)
+            s.execute(sql("SELECT sleep(1)"))
+        assert caught.value.code == "query_timeout"
+        with pytest.raises(QueryError) as again, deadline(5) as watch:
+            s.execute(sql("SELECT 1"))
+        assert again.value.code == "query"

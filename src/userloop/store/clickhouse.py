@@ -14,6 +14,7 @@ Differences from DuckDB a caller must know (:attr:`ClickHouseStore.capabilities`
   reads as DuckDB's naive-UTC ``TIMESTAMP`` does; results return them naive, as DuckDB does.
 
 Each :meth:`~ClickHouseStore.session` is its own chdb connection: its settings and temporary tables are its own.
+chdb serves one folder per process: while a connection is open, a store at another path cannot be opened.
 """
 
 from __future__ import annotations
@@ -54,10 +55,15 @@ SESSION_SETTINGS: dict[str, object] = {
 }
 
 
+class InterruptError(RuntimeError):
+    """A statement refused or dropped because its session was interrupted; the deadline around it turns this
+    into the user's ``query_timeout`` or ``query_cancelled``."""
+
+
 def _engine_error_types() -> tuple[type[BaseException], ...]:
     from chdb import ChdbError
 
-    return (ChdbError,)
+    return (ChdbError, InterruptError)
 
 
 engine_errors(*_engine_error_types())
@@ -159,10 +165,10 @@ class ChSession:
 
     def _run(self, text: str) -> pa.Table:
         if self._stopped.is_set():
-            raise QueryError("the statement was interrupted", code="query_cancelled")
+            raise InterruptError("the session was interrupted before the statement started")
         table = self._con.query(text, "ArrowTable")
         if self._stopped.is_set():
-            raise QueryError("the statement was interrupted", code="query_cancelled")
+            raise InterruptError("the session was interrupted while the statement ran; its result is dropped")
         return table
 
     def execute(self, stmt: exp.Expr, params: Params = None) -> ChRows:

@@ -258,12 +258,20 @@ def _rowid(node: exp.Column) -> exp.Expr:
     return exp.Add(this=exp.column("_part_starting_offset", where), expression=exp.column("_part_offset", where))
 
 
-def _as_text(node: exp.Cast) -> exp.Expr:
-    """``CAST(x AS VARCHAR)``: DuckDB writes an integral double with ``.0`` (``67.0``), ClickHouse without
+_TIMESTAMPS = (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPNTZ, exp.DataType.Type.DATETIME)
+
+
+def _cast(node: exp.Cast) -> exp.Expr:
+    """Casts whose meaning differs. ``CAST(x AS TIMESTAMP)`` keeps microseconds (``DateTime64(6, 'UTC')``, as
+    stored). ``CAST(x AS VARCHAR)``: DuckDB writes an integral double with ``.0`` (``67.0``), ClickHouse without
     (``67``). Which one ``x`` is is known only to the engine, so the text is chosen by ``x``'s type name there
     (a constant per block); other types cast as they are. A NULL cast to a list is an empty list (ClickHouse
     has no nullable arrays)."""
     kind = node.args.get("to")
+    if kind is not None and kind.is_type(*_TIMESTAMPS):
+        # DuckDB's TIMESTAMP keeps microseconds; ClickHouse's DateTime (sqlglot's spelling) keeps seconds
+        to = exp.DataType.build("Nullable(DateTime64(6, 'UTC'))", dialect="clickhouse")
+        return exp.Cast(this=node.this.copy(), to=to)
     if kind is not None and kind.is_type(exp.DataType.Type.ARRAY) and isinstance(node.this, exp.Null):
         # ClickHouse has no NULL array: a typed NULL list is an empty one
         return exp.Cast(this=exp.Array(expressions=[]), to=kind.copy())
@@ -355,7 +363,7 @@ CLICKHOUSE = Dialect(
         exp.LTE: _gap_against_interval,
         exp.Bracket: _slice,
         exp.Column: _rowid,
-        exp.Cast: _as_text,
+        exp.Cast: _cast,
         exp.Table: _table_function,
         exp.Unnest: _unnest,
         exp.ArraySort: _sort,
