@@ -20,9 +20,9 @@ from tests.query.logs import event_logs, fresh_project, load, shift
 from userloop.core.errors import QueryError, ValidationError
 from userloop.query.engine import Engine
 from userloop.store import Workspace
-from userloop.store.clickhouse import ClickHouseStore, chdb_path
-from userloop.store.clickhouse_ddl import Column, project_ddl
 from userloop.store.backend import deadline
+from userloop.store.clickhouse import ChSession, ClickHouseStore, chdb_path
+from userloop.store.clickhouse_ddl import Column, project_ddl
 from userloop.store.mirror import copy_project, duck_columns
 from userloop.store.settings import set_money_property
 from userloop.store.sqlbuild import sql, table
@@ -190,14 +190,20 @@ def test_the_migrate_command_prints_the_counts(tmp_path: Path, ch: ClickHouseSto
     assert bad.exit_code == 2 and orjson.loads(bad.output)["error"]["code"] == "invalid"
 
 
+def _under_deadline(session: ChSession, timeout_s: float, statement: str, *, watched: bool = True) -> None:
+    with deadline(timeout_s) as watch:
+        if watched:
+            watch.watch(session)
+        session.execute(sql(statement))
+
+
 def test_a_deadline_stops_a_clickhouse_session(ch: ClickHouseStore) -> None:
     """chdb cannot stop a running statement: the one running finishes, its result is dropped, and the user reads
     the timeout, as on DuckDB; the session runs nothing after."""
     with ch.session() as s:
-        with pytest.raises(QueryError) as caught, deadline(0.2) as watch:
-            watch.watch(s)
-            s.execute(sql("SELECT sleep(1)"))
+        with pytest.raises(QueryError) as caught:
+            _under_deadline(s, 0.2, "SELECT sleep(1)")
         assert caught.value.code == "query_timeout"
-        with pytest.raises(QueryError) as again, deadline(5) as watch:
-            s.execute(sql("SELECT 1"))
+        with pytest.raises(QueryError) as again:
+            _under_deadline(s, 5, "SELECT 1", watched=False)
         assert again.value.code == "query"
