@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-#: In the order they are cheapest to run; analytics needs the ``bench`` extra (chdb).
+#: In the order they are cheapest to run; analytics and clickhouse_sizing run ClickHouse's engine (chdb).
 SCRIPTS = (
     "sim_generate",
     "ingest_files",
@@ -20,6 +20,7 @@ SCRIPTS = (
     "profiles",
     "journeys",
     "experiments.report",
+    "clickhouse_sizing",
     "analytics",
 )
 
