@@ -63,16 +63,20 @@ class Server:
         self.spawn(LAUNCH, args)
         return self
 
-    def spawn(self, script: str, args: list[str]) -> None:
-        """Run ``script`` with ``args`` in a new Python process and wait until the server answers /healthz."""
+    def spawn(self, script: str, args: list[str], wait: float = 90.0) -> None:
+        """Run ``script`` with ``args`` in a new Python process and wait until the server answers /healthz
+        (``wait`` seconds at most: a loaded 2-core machine has taken 38 s to start one)."""
         self.proc = subprocess.Popen([sys.executable, "-c", script, *args], env={**os.environ, "PYTHONWARNINGS": ""})
-        deadline = time.monotonic() + 90  # a loaded 2-core machine has taken 38 s to start one
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
+        deadline = time.monotonic() + wait
+        # one client for all the polls: each httpx.get builds a client and loads the CA bundle (~30 ms of CPU),
+        # which every 50 ms took a good part of a core from the starting server
+        with httpx.Client(timeout=1) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if client.get(self.url + "/healthz").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    time.sleep(0.05)
         self.proc.kill()  # a server that never answered would outlive the test (and its workspace) otherwise
         self.proc.wait()
         raise RuntimeError("the server did not start")
@@ -86,13 +90,14 @@ class Server:
     def settle(self, timeout: float = 60.0) -> dict[str, Any]:
         """Wait until everything acknowledged is loaded; returns the collector status."""
         deadline = time.monotonic() + timeout
-        while True:
-            doc = httpx.get(self.url + "/api/v1/collector", headers=self.admin, timeout=10).json()
-            if doc["durable"] == doc["committed"] or doc["backlog_bytes"] == 0:
-                return doc
-            if time.monotonic() > deadline:
-                raise TimeoutError(doc)
-            time.sleep(0.05)
+        with httpx.Client(headers=self.admin, timeout=10) as client:  # one client for all the polls (see spawn)
+            while True:
+                doc = client.get(self.url + "/api/v1/collector").json()
+                if doc["durable"] == doc["committed"] or doc["backlog_bytes"] == 0:
+                    return doc
+                if time.monotonic() > deadline:
+                    raise TimeoutError(doc)
+                time.sleep(0.05)
 
     def sql(self, query: str, project: str = "default") -> list[list[Any]]:
         self.settle()

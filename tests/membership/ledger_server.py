@@ -4,9 +4,6 @@ points ledger's HTTP tests and its bench (a subprocess, so a test can SIGKILL it
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +43,8 @@ class LedgerServer(Server):
 
     def start(self) -> LedgerServer:
         """Start the server and wait for it, up to two minutes (a loaded machine takes a while to import it)."""
-        self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, str(self.path), str(self.port)],
-                                     env={**os.environ, "PYTHONWARNINGS": ""})  # fmt: skip
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        self.proc.kill()
-        self.proc.wait()
-        raise RuntimeError("the server did not start")
+        self.spawn(LAUNCH, [str(self.path), str(self.port)], wait=120)
+        return self
 
     def post(self, client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
         return client.post(self.url + path, json={"programme": self.programme, **body}, headers=self.admin)

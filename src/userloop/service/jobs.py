@@ -43,9 +43,10 @@ def user_models(
 
     ``clv_model`` (``auto``, ``bgnbd``, ``paretonbd``, ``mbgnbd``) and ``horizon_days`` configure the CLV model as
     ``userloop models run --clv-model … --horizon-days …`` does; None keeps the defaults (auto, 90 days)."""
-    from userloop.models.pipeline import clv_options
+    if clv_model is not None or horizon_days is not None:  # the defaults need no check, nor the models imported
+        from userloop.models.pipeline import clv_options
 
-    clv_options(clv_model, horizon_days)  # a bad configuration fails when the job is registered, not at 04:00
+        clv_options(clv_model, horizon_days)  # a bad configuration fails when the job is registered, not at 04:00
 
     def run(project: str) -> dict[str, Any]:
         from datetime import timedelta

@@ -63,6 +63,10 @@ class ServiceConfig:
 
     def __post_init__(self) -> None:
         """Refuse bad model options when the service is configured, not at the first nightly run."""
+        if self.clv_model is None and self.horizon_days is None:
+            # nothing to check (clv_options returns the defaults): the service starts without importing the
+            # models and their numerics (scipy), about a second of every start; the nightly run imports them
+            return
         from userloop.models.pipeline import clv_options
 
         clv_options(self.clv_model, self.horizon_days)
