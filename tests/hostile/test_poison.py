@@ -366,22 +366,24 @@ def _settle_through_crashes(server: Server, *, restarts: int, timeout: float = 9
     """Restart the server whenever it dies, until everything is loaded; returns how many restarts it took."""
     deadline = time.monotonic() + timeout
     done = 0
-    while time.monotonic() < deadline:
-        assert server.proc is not None
-        if server.proc.poll() is not None:
-            done += 1
-            assert done <= restarts, f"the server keeps dying ({done} restarts): a crash loop"
-            server.proc = None
-            server.start()
-            continue
-        try:
-            doc = httpx.get(server.url + "/api/v1/collector", headers=server.admin, timeout=5).json()
-        except httpx.HTTPError:
+    # one client for all the polls: an httpx.get each loads the CA bundle, CPU the restarting server needs
+    with httpx.Client(headers=server.admin, timeout=5) as client:
+        while time.monotonic() < deadline:
+            assert server.proc is not None
+            if server.proc.poll() is not None:
+                done += 1
+                assert done <= restarts, f"the server keeps dying ({done} restarts): a crash loop"
+                server.proc = None
+                server.start()
+                continue
+            try:
+                doc = client.get(server.url + "/api/v1/collector").json()
+            except httpx.HTTPError:
+                time.sleep(0.1)
+                continue
+            if doc["durable"] == doc["committed"]:
+                return done
             time.sleep(0.1)
-            continue
-        if doc["durable"] == doc["committed"]:
-            return done
-        time.sleep(0.1)
     raise TimeoutError("the spool was not loaded")
 
 
