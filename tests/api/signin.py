@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.collect.serving import Server
+from tests.collect.serving import ONE_SHOT_TLS, Server
 
 PASSWORD = "correct horse 42"
 
@@ -21,7 +21,7 @@ def make_account(server: Server, login: str, roles: list[dict[str, Any]], passwo
 
 def login(server: Server, login: str, password: str = PASSWORD, **kwargs: Any) -> httpx.Response:
     return httpx.post(server.url + "/api/v1/auth/login", json={"login": login, "password": password}, timeout=30,
-                      **kwargs)  # fmt: skip
+                      **kwargs, verify=ONE_SHOT_TLS)  # fmt: skip
 
 
 def sign_in(server: Server, name: str, password: str = PASSWORD) -> httpx.Client:

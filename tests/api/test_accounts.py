@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.api.signin import code, make_account, sign_in
-from tests.collect.serving import Server
+from tests.collect.serving import ONE_SHOT_TLS, Server
 from userloop.core.errors import ValidationError
 from userloop.core.passwords import check_policy, hash_password, verify_password
 from userloop.core.rights import implied
@@ -196,7 +196,7 @@ def test_a_role_in_one_project_reaches_no_other(world: Server) -> None:
 
 def test_the_last_admin_is_kept_and_hashes_are_never_shown(world: Server) -> None:
     def api(method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, world.url + path, headers=world.admin, timeout=30, **kwargs)
+        return httpx.request(method, world.url + path, headers=world.admin, timeout=30, **kwargs, verify=ONE_SHOT_TLS)
 
     make_account(world, "root", [{"project": None, "role": "admin"}])
     disabled = api("POST", "/api/v1/accounts/root/disable")

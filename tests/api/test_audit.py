@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from typer.testing import CliRunner
 
-from tests.collect.serving import Server
+from tests.collect.serving import ONE_SHOT_TLS, Server
 from userloop.cli.main import app
 from userloop.store import Workspace
 
@@ -20,7 +20,7 @@ SECRET = "s3cr3t-pa55-不可见"
 
 
 def _api(server: Server, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    return httpx.request(method, server.url + path, headers=server.admin, timeout=30, **kwargs)
+    return httpx.request(method, server.url + path, headers=server.admin, timeout=30, **kwargs, verify=ONE_SHOT_TLS)
 
 
 def _log(server: Server, **params: Any) -> dict[str, Any]:

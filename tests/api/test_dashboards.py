@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.collect.serving import Server
+from tests.collect.serving import ONE_SHOT_TLS, Server
 
 TRENDS = {"kind": "trends", "date_range": {"from": "2026-06-01", "to": "2026-06-07"}, "series": [{"event": "view"}]}
 FUNNEL = {"kind": "funnel", "date_range": {"from": "2026-06-01", "to": "2026-06-07"},
@@ -18,7 +18,7 @@ FUNNEL = {"kind": "funnel", "date_range": {"from": "2026-06-01", "to": "2026-06-
 
 def _api(server: Server, method: str, path: str, **kwargs: Any) -> httpx.Response:
     kwargs.setdefault("headers", server.admin)
-    return httpx.request(method, server.url + path, timeout=60, **kwargs)
+    return httpx.request(method, server.url + path, timeout=60, **kwargs, verify=ONE_SHOT_TLS)
 
 
 def _ok(server: Server, method: str, path: str, **kwargs: Any) -> Any:

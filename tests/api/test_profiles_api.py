@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from tests.collect.serving import Server
+from tests.collect.serving import ONE_SHOT_TLS, Server
 from tests.conftest import examples
 from userloop.cli.main import app
 from userloop.ingest import load_json_lines
@@ -45,7 +45,9 @@ class Api:
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {**self.headers, **kwargs.pop("headers", {})}
-        return httpx.request(method, self.server.url + path, headers=headers, timeout=120, **kwargs)
+        return httpx.request(
+            method, self.server.url + path, headers=headers, timeout=120, **kwargs, verify=ONE_SHOT_TLS
+        )
 
     def ok(self, method: str, path: str, **kwargs: Any) -> Any:
         r = self.call(method, path, **kwargs)

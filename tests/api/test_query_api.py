@@ -13,7 +13,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests.collect.serving import Server
+from tests.collect.serving import ONE_SHOT_TLS, Server
 from userloop.cli.main import app
 from userloop.sim.run import run_simulation
 from userloop.store import Workspace
@@ -42,7 +42,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, d
 
 def _post(served: tuple[Server, dict[str, str]], path: str, body: dict[str, Any]) -> httpx.Response:
     server, headers = served
-    return httpx.post(server.url + path, json=body, headers=headers, timeout=60)
+    return httpx.post(server.url + path, json=body, headers=headers, timeout=60, verify=ONE_SHOT_TLS)
 
 
 def test_query_runs_caches_and_explains(served: tuple[Server, dict[str, str]]) -> None:

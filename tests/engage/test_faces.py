@@ -24,7 +24,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests.collect.serving import Server, new_server
+from tests.collect.serving import ONE_SHOT_TLS, Server, new_server
 from userloop.cli.main import app
 from userloop.engage.journey import validate
 from userloop.engage.sink import Mailbox, SmtpSink
@@ -84,7 +84,7 @@ def reader(server: Server) -> dict[str, str]:
 
 def call(server: Server, method: str, path: str, headers: dict[str, str] | None = None, **kw: Any) -> httpx.Response:
     return httpx.request(method, server.url + path, headers=server.admin if headers is None else headers,
-                         timeout=60, **kw)  # fmt: skip
+                         timeout=60, **kw, verify=ONE_SHOT_TLS)  # fmt: skip
 
 
 def code(response: httpx.Response) -> str:

@@ -35,7 +35,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import Failure, FailureGroup
 
-from tests.collect.serving import Server
+from tests.collect.serving import ONE_SHOT_TLS, Server
 from userloop.models.pipeline import run_models
 from userloop.sim.run import run_simulation
 from userloop.store import Workspace
@@ -99,7 +99,9 @@ class Seeded:
             body["project"] = "default"
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = httpx.request(method, self.server.url + path, headers=self.headers, timeout=120, **kwargs)
+        response = httpx.request(
+            method, self.server.url + path, headers=self.headers, timeout=120, **kwargs, verify=ONE_SHOT_TLS
+        )
         assert response.status_code < 300, (method, path, response.status_code, response.text)
         return response.json()
 

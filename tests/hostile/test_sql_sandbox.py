@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.collect.serving import Server
+from tests.collect.serving import ONE_SHOT_TLS, Server
 from tests.ingest.helpers import lines, profile, signup, track
 from userloop.ingest import load_json_lines
 from userloop.store import Workspace
@@ -41,7 +41,7 @@ class Hostile:
 
     def post(self, path: str, body: dict[str, Any], *, pii: bool = False) -> httpx.Response:
         headers = self.pii_headers if pii else self.server.admin
-        return httpx.post(self.server.url + path, json=body, headers=headers, timeout=60)
+        return httpx.post(self.server.url + path, json=body, headers=headers, timeout=60, verify=ONE_SHOT_TLS)
 
     def sql(self, query: str, *, pii: bool = False, project: str = "default") -> httpx.Response:
         return self.post("/api/v1/sql", {"query": query, "project": project}, pii=pii)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.collect.serving import Server, new_server
+from tests.collect.serving import ONE_SHOT_TLS, Server, new_server
 
 PROGRAMME: dict[str, Any] = {
     "name": "club",
@@ -46,7 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def call(server: Server, method: str, path: str, headers: dict[str, str] | None = None, **kw: Any) -> httpx.Response:
     return httpx.request(method, server.url + path, headers=server.admin if headers is None else headers,
-                         timeout=60, **kw)  # fmt: skip
+                         timeout=60, **kw, verify=ONE_SHOT_TLS)  # fmt: skip
 
 
 def code(response: httpx.Response) -> str:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.collect.serving import Server, new_server
+from tests.collect.serving import ONE_SHOT_TLS, Server, new_server
 from userloop.benefits import GrantRow
 from userloop.store import Workspace
 
@@ -45,7 +45,7 @@ def send(server: Server, event: str, **properties: Any) -> None:
 
 def test_the_service_raises_the_level_and_grants_its_coupons_once(server: Server) -> None:
     def post(path: str, body: dict[str, Any]) -> httpx.Response:
-        return httpx.post(server.url + path, json=body, headers=server.admin, timeout=30)
+        return httpx.post(server.url + path, json=body, headers=server.admin, timeout=30, verify=ONE_SHOT_TLS)
 
     def level(person: int) -> int:
         shown = httpx.get(f"{server.url}/api/v1/members/{person}", params={"programme": "club"}, headers=server.admin,
