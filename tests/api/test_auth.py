@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.collect.serving import Server
+from tests.collect.serving import ONE_SHOT_TLS, Server
 from userloop.ops.base import operations
 
 DUMMY = {
@@ -46,7 +46,9 @@ def test_only_health_answers_without_credentials(server: Server) -> None:
     for path, method in routes:
         url = server.url + path.format(**DUMMY)
         body = BODIES.get(path, b'{"batch": [{"type": "track", "event": "e", "anonymousId": "a"}]}')
-        response = httpx.request(method, url, content=body if method != "GET" else None, params={"filename": "x.csv"})
+        response = httpx.request(
+            method, url, content=body if method != "GET" else None, params={"filename": "x.csv"}, verify=ONE_SHOT_TLS
+        )
         if path == "/healthz":
             assert response.status_code == 200
         elif path == SIGN_IN:  # the way in takes a JSON body and no credentials (tests/api/test_sessions.py)
@@ -87,7 +89,9 @@ def test_every_management_route_needs_read_or_admin(server: Server) -> None:
     assert len(routes) > 25
     for path, method in routes:
         url = server.url + path.format(**DUMMY)
-        response = httpx.request(method, url, headers=sender, content=b"{}" if method != "GET" else None)
+        response = httpx.request(
+            method, url, headers=sender, content=b"{}" if method != "GET" else None, verify=ONE_SHOT_TLS
+        )
         assert response.status_code == 403, (method, path, response.status_code, response.text)
     sent = httpx.post(server.url + "/api/v1/events:batch", headers=sender, json=[], params={"project": "default"})
     assert sent.status_code == 200, sent.text

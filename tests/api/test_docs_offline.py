@@ -10,7 +10,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 
-from tests.collect.serving import Server
+from tests.collect.serving import ONE_SHOT_TLS, Server
 
 CONTENT_TYPES = {".js": "javascript", ".css": "text/css", ".png": "image/png"}
 
@@ -56,7 +56,8 @@ def test_docs_pages_load_only_local_assets(server: Server, page: str) -> None:
     for ref in refs:
         url = urljoin(server.url + page, ref)
         assert urlsplit(url).netloc == f"127.0.0.1:{server.port}"
-        got = httpx.get(url, timeout=10)  # no credentials, as a browser opening the page sends none
+        # no credentials, as a browser opening the page sends none
+        got = httpx.get(url, timeout=10, verify=ONE_SHOT_TLS)
         assert got.status_code == 200, (ref, got.status_code)
         kind = next((v for k, v in CONTENT_TYPES.items() if ref.endswith(k)), "json" if "openapi" in ref else None)
         assert kind is not None and kind in got.headers["content-type"], (ref, got.headers["content-type"])

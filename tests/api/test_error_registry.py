@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 import userloop
-from tests.collect.serving import Server, new_server
+from tests.collect.serving import ONE_SHOT_TLS, Server, new_server
 from userloop.api.client import _error
 from userloop.cli.main import app as cli
 from userloop.core.errors import (
@@ -207,7 +207,7 @@ def test_a_request_off_its_schema_answers_invalid_request_naming_the_field(serve
 
 def test_route_http_exceptions_answer_their_status_with_the_status_code_or_their_own(server: Server) -> None:
     for status, code in sorted(STATUS_CODES.items()):
-        response = httpx.get(f"{server.url}/test/http/{status}")
+        response = httpx.get(f"{server.url}/test/http/{status}", verify=ONE_SHOT_TLS)
         assert response.status_code == status
         assert error_of(response) == {"code": code, "message": f"http {status}", **_hint(code)}
     response = httpx.get(f"{server.url}/test/http/400", params={"code": "unreadable_file"})

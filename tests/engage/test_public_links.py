@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.collect.serving import Server, new_server
+from tests.collect.serving import ONE_SHOT_TLS, Server, new_server
 from userloop.core.clock import now_ms
 from userloop.core.errors import ValidationError
 from userloop.engage import tracking
@@ -78,7 +78,7 @@ def test_only_signed_tokens_are_accepted(server: Server, route: str) -> None:
     before = _meta(server, "SELECT count(*) FROM message_feedback")
     for token in (forged, wrong_kind, expired, altered, "x", "a.b", "%00", "' OR 1=1 --"):
         for method in ("GET", "POST") if route == "/t/u/" else ("GET",):
-            response = httpx.request(method, f"{server.url}{route}{token}", follow_redirects=False)
+            response = httpx.request(method, f"{server.url}{route}{token}", follow_redirects=False, verify=ONE_SHOT_TLS)
             assert response.status_code in (403, 404), (token, response.status_code, response.text)
             if response.status_code == 403:
                 assert response.json()["error"]["code"] == "token_invalid"

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.collect.serving import Server, free_port, new_server
+from tests.collect.serving import ONE_SHOT_TLS, Server, free_port, new_server
 from userloop.api.server import exposure_warning
 
 NOW_MS = int(time.time() * 1000)
@@ -118,7 +118,7 @@ def test_replies_with_a_new_secret_are_never_cached(server: Server) -> None:
 def test_unknown_paths_are_404_and_a_known_path_with_another_method_405(server: Server) -> None:
     unknown = [("POST", "/"), ("GET", "/api/v1/nope"), ("GET", "/api/v2/x"), ("DELETE", "/api/v2/x"), ("PUT", "/a/b/c")]
     for method, path in unknown:
-        response = httpx.request(method, server.url + path, headers=server.admin)
+        response = httpx.request(method, server.url + path, headers=server.admin, verify=ONE_SHOT_TLS)
         assert response.status_code == 404, (method, path, response.status_code)
     assert httpx.get(server.url + "/api/v1/sql", headers=server.admin).status_code == 405
     assert httpx.request("PATCH", server.url + "/sa").status_code == 405
@@ -145,7 +145,7 @@ def test_ids_out_of_range_are_422(server: Server, number: int) -> None:
         ("POST", "/api/v1/segments/lookalike", {"name": "x", "seed": number, "top_n": 1}),
     ]
     for method, path, body in requests:
-        response = httpx.request(method, server.url + path, headers=server.admin, json=body)
+        response = httpx.request(method, server.url + path, headers=server.admin, json=body, verify=ONE_SHOT_TLS)
         assert response.status_code == 422, (method, path, response.status_code, response.text)
         error = response.json()["error"]
         assert error["code"] == "invalid_request" and error["field"], (method, path, error)
