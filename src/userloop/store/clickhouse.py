@@ -44,8 +44,10 @@ CAPABILITIES = frozenset({Capability.TEMP_TABLES, Capability.ARROW_SCAN, Capabil
 #: Settings every session runs with, so that the trees mean what they mean on DuckDB: a LEFT JOIN's missing side
 #: is NULL (not the type's default), so is a column a grouping set rolls up, tuple elements keep their names,
 #: times read as UTC, and a name in an expression is the column before it is an alias of the same select list
-#: (``sum(first) AS first``); an aggregate over no rows is NULL (``avg`` is not NaN, ``min`` not 0), as in SQL.
+#: (``sum(first) AS first``); an aggregate over no rows is NULL (``avg`` is not NaN, ``min`` not 0), as in SQL;
+#: a CTE marked ``MATERIALIZED`` is computed once, as on DuckDB (:func:`userloop.store.dialects` keeps the hint).
 SESSION_SETTINGS: dict[str, object] = {
+    "enable_materialized_cte": 1,
     "aggregate_functions_null_for_empty": 1,
     "group_by_use_nulls": 1,
     "prefer_column_name_to_alias": 1,

@@ -242,8 +242,11 @@ def _named_tuple(node: exp.Struct) -> exp.Expr:
 
 
 def _cte(node: exp.CTE) -> exp.Expr:
-    """DuckDB's ``AS [NOT] MATERIALIZED`` hint on a CTE: ClickHouse has no such clause (its planner decides)."""
-    if node.args.get("materialized") is None:
+    """DuckDB's ``AS [NOT] MATERIALIZED`` hint on a CTE. ClickHouse inlines a CTE wherever it is named, so a CTE
+    read by several later ones (a funnel's scan and per-step passes) runs again for each reader; ``AS
+    MATERIALIZED`` (ClickHouse 25.11+, with ``enable_materialized_cte``, which every session sets) computes it once
+    into a temporary table, as DuckDB does. ``NOT MATERIALIZED`` is ClickHouse's default and is dropped."""
+    if node.args.get("materialized") is not False:
         return node
     return exp.CTE(this=node.this, alias=node.args.get("alias"))
 
