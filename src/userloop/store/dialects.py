@@ -233,6 +233,10 @@ def _named_tuple(node: exp.Struct) -> exp.Expr:
         return _call("tuple", *(exp.alias_(v, k, quoted=True) for k, v in zip(keys, values, strict=True)))
     if any(not k.replace("_", "").isalnum() for k in keys):
         raise ValueError(f"struct field names must be plain words: {keys}")
+    # a bare column names its element after itself (enable_named_columns_in_function_tuple), and a CAST between
+    # named tuples matches elements by name: {'e': q.eid} would read e as '' (no element "e" in (t, eid)).
+    # identity() leaves the element unnamed, so the cast takes it by position.
+    values = [_call("identity", v) if isinstance(v, exp.Column) else v for v in values]
     parts: list[exp.Expr] = [exp.Literal.string("Tuple(")]
     for i, (key, value) in enumerate(zip(keys, values, strict=True)):
         parts.append(exp.Literal.string(f"{', ' if i else ''}`{key}` "))
