@@ -134,7 +134,7 @@ def test_every_kind_gives_the_same_numbers(ws: Workspace, ch: ClickHouseStore, r
     set_money_property(duck, "amount")
     copy_project(duck, ch)
     on_duck = Engine(duck, "Asia/Shanghai")
-    on_ch = Engine(ch.project(duck.schema), "Asia/Shanghai")  # type: ignore[arg-type]
+    on_ch = Engine(ch.project(duck.schema), "Asia/Shanghai")
     for definition in DEFINITIONS:
         got, want = _run(on_ch, definition), _run(on_duck, definition)
         assert same(got, want), (definition, got, want)
@@ -249,4 +249,4 @@ def test_a_funnel_exclusion_at_the_same_instant_as_a_step(ws: Workspace, ch: Cli
                   "exclusions": [{"event": "push", "from_step": 1, "to_step": 3}]}  # fmt: skip
     want = _run(Engine(duck, "Asia/Shanghai"), definition)
     assert want[0]["converted"] == 1
-    assert same(_run(Engine(ch.project(duck.schema), "Asia/Shanghai"), definition), want)  # type: ignore[arg-type]
+    assert same(_run(Engine(ch.project(duck.schema), "Asia/Shanghai"), definition), want)

@@ -26,8 +26,7 @@ from userloop.query.compile import Context, render
 from userloop.query.kinds import parse_definition
 from userloop.query.kinds.base import Analysis, Frame
 from userloop.query.result import QueryResult
-from userloop.store.backend import cancel, deadline
-from userloop.store.duck import ProjectStore
+from userloop.store.backend import ProjectReader, cancel, deadline
 
 __all__ = ["DEFAULT_TIMEOUT_S", "MAX_TIMEOUT_S", "Engine", "QueryResult", "ResultCache", "cancel"]
 
@@ -66,7 +65,7 @@ class Engine:
     """Runs analyses for one project."""
 
     def __init__(
-        self, project: ProjectStore, timezone: str, cache: ResultCache | None = None, *, pii: bool = True
+        self, project: ProjectReader, timezone: str, cache: ResultCache | None = None, *, pii: bool = True
     ) -> None:
         self.project = project
         self.timezone = timezone

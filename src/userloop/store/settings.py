@@ -20,6 +20,7 @@ import difflib
 
 from userloop.core.errors import UserloopError
 from userloop.schema.types import PropertyType
+from userloop.store.backend import ProjectReader
 from userloop.store.duck import ProjectStore
 from userloop.store.sqlbuild import sql
 
@@ -31,12 +32,12 @@ MONEY_PROPERTY = "money_property"
 DEFAULTS: dict[str, str] = {MONEY_PROPERTY: "order_amount"}
 
 
-def _has_table(project: ProjectStore) -> bool:
+def _has_table(project: ProjectReader) -> bool:
     query = "SELECT count(*) FROM information_schema.tables WHERE table_schema = $schema AND table_name = $name"
     return bool(project.scalar(sql(query, schema=project.schema, name=TABLE)))
 
 
-def read_setting(project: ProjectStore, name: str) -> str:
+def read_setting(project: ProjectReader, name: str) -> str:
     """The project's value of setting ``name`` (its default when never set)."""
     if name not in DEFAULTS:
         raise KeyError(name)
@@ -57,7 +58,7 @@ def write_setting(project: ProjectStore, name: str, value: str) -> None:
         s.execute(sql(upsert, t=table, name=name, value=value))
 
 
-def money_property(project: ProjectStore) -> str:
+def money_property(project: ProjectReader) -> str:
     """The NUMBER event property holding a purchase's amount (``order_amount`` unless the project changed it)."""
     return read_setting(project, MONEY_PROPERTY)
 
