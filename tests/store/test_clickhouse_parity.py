@@ -218,6 +218,28 @@ def test_the_migrate_command_prints_the_counts(tmp_path: Path, ch: ClickHouseSto
     assert bad.exit_code == 2 and orjson.loads(bad.output)["error"]["code"] == "invalid"
 
 
+def test_the_migrate_command_prints_the_ddl_of_a_server_or_a_cluster(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from userloop.cli.main import app
+
+    Workspace.init(tmp_path / "ws")[0].close()
+    args = ["migrate", "--to", "clickhouse", "-w", str(tmp_path / "ws"), "--ddl-only"]
+    single = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert single.exit_code == 0, single.output
+    assert "ENGINE=MergeTree" in single.output.replace(" = ", "=") and "Replicated" not in single.output
+    lines = single.output.splitlines()
+    assert lines[0] == 'CREATE DATABASE IF NOT EXISTS "p_default";'
+    assert all(line.startswith("CREATE TABLE IF NOT EXISTS") and line.endswith(";") for line in lines[1:])
+    cluster = CliRunner().invoke(app, [*args, "--cluster", "main", "--json"], catch_exceptions=False)
+    statements = orjson.loads(cluster.output)["statements"]
+    events = [t for t in statements if '"events' in t.split("(")[0]]
+    assert any("ReplicatedMergeTree" in t and "ON CLUSTER" in t for t in events)
+    assert any("Distributed" in t and "cityHash64" in t for t in events)
+    missing = CliRunner().invoke(app, args[:-1] + ["--json"], catch_exceptions=False)
+    assert missing.exit_code == 2 and orjson.loads(missing.output)["error"]["code"] == "invalid"
+
+
 def _under_deadline(session: ChSession, timeout_s: float, statement: str, *, watched: bool = True) -> None:
     with deadline(timeout_s) as watch:
         if watched:

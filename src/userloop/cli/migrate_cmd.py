@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from userloop.cli.options import DEFAULT_WORKSPACE, Json_, Workspace_
 from userloop.cli.output import Out
+
+if TYPE_CHECKING:
+    from userloop.store.duck import ProjectStore
 
 
 class Target(StrEnum):
@@ -18,17 +21,30 @@ class Target(StrEnum):
 
 def migrate(
     to: Annotated[Target, typer.Option("--to", help="The store to copy into.")],
-    url: Annotated[str, typer.Option("--url", help="Where it is: chdb:///absolute/path (ClickHouse in process).")],
+    url: Annotated[
+        str | None, typer.Option("--url", help="Where it is: chdb:///absolute/path (ClickHouse in process).")
+    ] = None,
     project: Annotated[
         str | None, typer.Option("-p", "--project", help="Copy only this project (default: every project).")
+    ] = None,
+    ddl_only: Annotated[
+        bool,
+        typer.Option("--ddl-only", help="Print the CREATE statements instead of copying (for a server or cluster)."),
+    ] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option("--cluster", help="With --ddl-only: the cluster layout (replicated, sharded by person)."),
     ] = None,
     workspace: Workspace_ = Path(DEFAULT_WORKSPACE),
     json_out: Json_ = False,
 ) -> None:
     """Copy projects (events, users, identities, items, registry, event names, counters, settings) from DuckDB
     into ClickHouse, then count every table and each month of events on both sides; any difference is an error
-    (mirror_mismatch). 将项目从 DuckDB 迁移到 ClickHouse 并核对行数。"""
+    (mirror_mismatch). With ``--ddl-only`` print the tables' CREATE statements (``--cluster NAME``: replicated
+    local tables and Distributed tables sharded by person) to run on a ClickHouse server first.
+    将项目从 DuckDB 迁移到 ClickHouse 并核对行数；--ddl-only 只打印建表语句。"""
     from userloop.cli.session import open_local
+    from userloop.core.errors import ValidationError
     from userloop.store.clickhouse import ClickHouseStore
     from userloop.store.mirror import copy_project
 
@@ -36,6 +52,12 @@ def migrate(
     with out.errors(), open_local(workspace, read_only=True) as ws:
         names = [project] if project is not None else [p.name for p in ws.meta.projects()]
         sources = [ws.project(name) for name in names]  # every name checked before anything is copied
+        if ddl_only:
+            _print_ddl(out, sources, cluster)
+            return
+        if url is None:
+            raise ValidationError("--url is needed to copy (or give --ddl-only) / 迁移需要 --url（或使用 --ddl-only）",
+                                  code="invalid")  # fmt: skip
         store = ClickHouseStore(url)
         try:
             rows = []
@@ -52,3 +74,20 @@ def migrate(
         typer.echo(
             f"Copied {len(names)} project(s) to {url}; every count equal. / 已迁移 {len(names)} 个项目，行数一致。"
         )
+
+
+def _print_ddl(out: Out, sources: list[ProjectStore], cluster: str | None) -> None:
+    """Each project's ClickHouse tables as statements, one per line (``;``-terminated), or as JSON."""
+    from userloop.store.clickhouse_ddl import project_ddl
+    from userloop.store.dialects import render
+    from userloop.store.mirror import duck_columns
+
+    statements = [
+        render(stmt, "clickhouse") for source in sources for stmt in project_ddl(source.schema, duck_columns(source),
+                                                                                  cluster=cluster)
+    ]  # fmt: skip
+    if out.json:
+        out.emit({"cluster": cluster, "statements": statements})
+        return
+    for text in statements:
+        typer.echo(f"{text};")
