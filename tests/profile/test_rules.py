@@ -336,6 +336,11 @@ EVERYONE = {"L1", "L2", "a3", "a4", "a5", "a6"}
 
 @pytest.fixture(scope="module")
 def named(ws: Workspace) -> tuple[ProjectStore, RuleContext, World]:
+    return named_world(ws)
+
+
+def named_world(ws: Workspace) -> tuple[ProjectStore, RuleContext, World]:
+    """The named examples' project (a fresh one in ``ws``), its rule context and the reference world."""
     _, project = fresh_project(ws, SHANGHAI)
     load_profile_log(project, NAMED_LOG)
     w = world_of(NAMED_LOG, SHANGHAI, TODAY)

@@ -34,7 +34,7 @@ from userloop.profile.rulesql import RuleContext, compile_rule, count_rule
 from userloop.query.compile import Context
 from userloop.schema.types import PropertyType
 from userloop.store.dialects import CLICKHOUSE, DIALECTS, DUCKDB, render
-from userloop.store.sqlbuild import table
+from userloop.store.sqlbuild import sql, table
 
 SCHEMA = "p_project"
 OTHER_DIALECTS = [d for d in DIALECTS.values() if d is not DUCKDB]
@@ -166,3 +166,17 @@ def test_statements_cover_queries_rules_and_models() -> None:
 def test_an_unknown_duckdb_function_is_reported() -> None:
     tree = exp.select(exp.func("list_reverse_sort", exp.column("x"))).from_("t")
     assert CLICKHOUSE.unportable(tree) == ["function list_reverse_sort()"]
+
+
+def test_rowid_of_a_stored_table_but_not_of_a_cte() -> None:
+    """A stored table's ``rowid`` is its part offsets on ClickHouse; a CTE passing ``rowid`` on (a sequence
+    rule's events up to today) has it as a column, read as such."""
+    stored = sql("SELECT e.rowid AS rid FROM $events AS e", events=table(SCHEMA, "events"))
+    assert '"e"."_part_starting_offset" + "e"."_part_offset" AS "rid"' in CLICKHOUSE.render(stored)
+    passed = sql(
+        "WITH capped AS (SELECT *, rowid AS rowid FROM $events) SELECT e.rowid AS rid FROM capped AS e",
+        events=table(SCHEMA, "events"),
+    )
+    text = CLICKHOUSE.render(passed)
+    assert '"_part_starting_offset" + "_part_offset" AS "rowid"' in text and '"e"."rowid" AS "rid"' in text
+    assert render(passed, "duckdb").count("rowid") == 3

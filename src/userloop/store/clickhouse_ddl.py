@@ -8,7 +8,11 @@ its registry added), so the two stores cannot disagree on a name or a type. What
   contiguous and in time order (what ``windowFunnel``/``retention`` and the funnel's window pass read);
 * ``users``, ``identities``, ``items``: ReplacingMergeTree on their keys: a changed row is a new version that
   background merges fold in (ClickHouse rewrites no row in place);
-* the small tables (``registry``, ``event_names``, ``counters``, ``settings``): MergeTree.
+* the small tables (``registry``, ``event_names``, ``counters``, ``settings``): MergeTree;
+* the profile platform's tables, named per tag, segment or model (:func:`layout_of`): a history table
+  (``tag_<name>``, ``segment_<id>``) ordered by (person, valid_from), a model's runs (``model_<name>``, whose
+  columns may all be NULL) in insertion order, both sharded by person; the run log ``profile_runs`` by
+  (target, run_date).
 
 The *cluster* layout (ClickHouse docs, "Data Replication" and "Distributed table engine") is the same columns
 as ``<table>_local`` tables on ReplicatedMergeTree with Distributed tables in front, sharded by
@@ -18,13 +22,14 @@ retention run shard-locally; the small tables are replicated whole to every node
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlglot import exp
 
 from userloop.core.errors import ValidationError
 
-__all__ = ["LAYOUTS", "Column", "Layout", "clickhouse_type", "project_ddl", "table_ddl"]
+__all__ = ["LAYOUTS", "Column", "Layout", "clickhouse_type", "layout_of", "project_ddl", "table_ddl"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,21 @@ LAYOUTS: dict[str, Layout] = {
     "counters": Layout("MergeTree", ("name",)),
     "settings": Layout("MergeTree", ("name",)),
 }
+
+#: The profile platform's tables, named per tag, segment or model, by name pattern.
+_NAMED_LAYOUTS: tuple[tuple[re.Pattern[str], Layout], ...] = (
+    (re.compile(r"^(tag|segment)_[a-z0-9_]{1,60}$"), Layout("MergeTree", ("user_id", "valid_from"), sharded=True)),
+    (re.compile(r"^model_[a-z0-9_]{1,60}$"), Layout("MergeTree", (), sharded=True)),
+    (re.compile(r"^profile_runs$"), Layout("MergeTree", ("target", "run_date"))),
+)
+
+
+def layout_of(table: str) -> Layout | None:
+    """How ``table`` is kept in ClickHouse; None for a table the ClickHouse store does not hold."""
+    if table in LAYOUTS:
+        return LAYOUTS[table]
+    return next((layout for pattern, layout in _NAMED_LAYOUTS if pattern.match(table)), None)
+
 
 #: The person key the cluster shards by.
 SHARD_KEY = "user_id"
@@ -123,7 +143,7 @@ def _create(target: exp.Table, columns: list[Column], props: list[exp.Expr]) -> 
 def table_ddl(database: str, table: str, columns: list[Column], *, cluster: str | None = None) -> list[exp.Expr]:
     """The statements that make ``table`` in ``database``: one ``CREATE TABLE`` on a single node; on a cluster,
     the replicated ``<table>_local`` and, for a sharded table, the Distributed ``<table>`` in front of it."""
-    layout = LAYOUTS.get(table)
+    layout = layout_of(table)
     if layout is None:
         raise ValidationError(f"no ClickHouse layout for table {table!r} / 表 {table!r} 没有 ClickHouse 布局",
                               code="invalid")  # fmt: skip

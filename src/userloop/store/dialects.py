@@ -255,11 +255,33 @@ def _cte(node: exp.CTE) -> exp.Expr:
     return exp.CTE(this=node.this, alias=node.args.get("alias"))
 
 
+def _source(column: exp.Column) -> exp.Expr | None:
+    """The table or subquery in the nearest enclosing FROM/JOIN that ``column`` reads from (by its qualifier, or
+    the FROM's own when it has none)."""
+    scope = column.parent
+    while scope is not None:
+        if isinstance(scope, exp.Select) and scope.args.get("from_") is not None:
+            sources = [scope.args["from_"].this, *(j.this for j in scope.args.get("joins") or [])]
+            if not column.table:
+                return sources[0]
+            for source in sources:
+                if source.alias_or_name == column.table:
+                    return source
+        scope = scope.parent
+    return None
+
+
 def _rowid(node: exp.Column) -> exp.Expr:
     """DuckDB's ``rowid`` pseudo-column (a row's number in its table) is, in a ClickHouse MergeTree, the row's part
     offset plus the part's first row number in the query (``_part_starting_offset``): unique per row, as a
-    pointer to the row needs."""
+    pointer to the row needs. Only of a stored table (named with its database): a CTE or subquery that
+    passes ``rowid`` on (``SELECT *, rowid AS rowid FROM events``) has it as a column of its own."""
     if node.name != "rowid" or node.this.args.get("quoted"):
+        return node
+    source = _source(node)
+    while isinstance(source, exp.Table) and isinstance(source.this, exp.Table):  # ``$events AS e`` nests tables
+        source = source.this
+    if source is not None and not (isinstance(source, exp.Table) and source.args.get("db")):
         return node
     where = node.table or None
     return exp.Add(this=exp.column("_part_starting_offset", where), expression=exp.column("_part_offset", where))

@@ -18,13 +18,14 @@ from sqlglot import exp
 
 from userloop.core.errors import UserloopError
 from userloop.store.clickhouse import ClickHouseProject, ClickHouseStore
-from userloop.store.clickhouse_ddl import LAYOUTS, Column, project_ddl
+from userloop.store.clickhouse_ddl import LAYOUTS, Column, layout_of, project_ddl
 from userloop.store.duck import ProjectStore
 from userloop.store.sqlbuild import sql
 
 __all__ = ["MIRRORED_TABLES", "TableCount", "copy_project", "duck_columns"]
 
-#: The project tables a mirror copies (those present in the DuckDB project), in this order.
+#: The project tables a mirror copies first (those present in the DuckDB project), in this order; then the
+#: profile platform's tables (tags', segments' and models', :func:`~userloop.store.clickhouse_ddl.layout_of`) by name.
 MIRRORED_TABLES = tuple(LAYOUTS)
 #: Rows per Arrow batch read from DuckDB and written to ClickHouse.
 BATCH_ROWS = 200_000
@@ -50,17 +51,19 @@ class TableCount:
 
 
 def duck_columns(project: ProjectStore) -> dict[str, list[Column]]:
-    """The mirrored tables the DuckDB project has, with their columns in order (property columns included)."""
+    """The mirrored tables the DuckDB project has, with their columns in order (property columns included): those
+    of :data:`MIRRORED_TABLES`, then the profile platform's tables by name."""
     read = sql(
         "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
-        "WHERE table_schema = $schema AND table_name IN $names ORDER BY table_name, ordinal_position",
+        "WHERE table_schema = $schema ORDER BY table_name, ordinal_position",
         schema=project.schema,
-        names=exp.Tuple(expressions=[exp.Literal.string(t) for t in MIRRORED_TABLES]),
     )
     found: dict[str, list[Column]] = {}
     for table, column, dtype, nullable in project.fetchall(read):
-        found.setdefault(table, []).append(Column(column, dtype, nullable == "YES"))
-    return {t: found[t] for t in MIRRORED_TABLES if t in found}
+        if layout_of(table) is not None:
+            found.setdefault(table, []).append(Column(column, dtype, nullable == "YES"))
+    named = sorted(t for t in found if t not in LAYOUTS)
+    return {t: found[t] for t in [*MIRRORED_TABLES, *named] if t in found}
 
 
 def copy_project(source: ProjectStore, target: ClickHouseStore) -> list[TableCount]:
