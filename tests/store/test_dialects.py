@@ -180,3 +180,11 @@ def test_rowid_of_a_stored_table_but_not_of_a_cte() -> None:
     text = CLICKHOUSE.render(passed)
     assert '"_part_starting_offset" + "_part_offset" AS "rowid"' in text and '"e"."rowid" AS "rid"' in text
     assert render(passed, "duckdb").count("rowid") == 3
+
+
+def test_strftime_only_with_specifiers_that_mean_the_same() -> None:
+    day = exp.func("strftime", exp.column("d"), exp.Literal.string("%m-%d"))
+    assert CLICKHOUSE.render(exp.select(day)) == "SELECT formatDateTime(\"d\", '%m-%d')"
+    minute = exp.func("strftime", exp.column("d"), exp.Literal.string("%H:%M"))
+    with pytest.raises(ValueError, match="no checked ClickHouse equivalent"):
+        CLICKHOUSE.render(exp.select(minute))

@@ -353,6 +353,22 @@ def _gap_against_interval(node: exp.Binary) -> exp.Expr:
     return type(node)(this=micros, expression=amount) if gap_on_left else type(node)(this=amount, expression=micros)
 
 
+#: strftime specifiers that mean the same in ClickHouse's formatDateTime (zero-padded year, month, day, hour).
+_SAME_SPECIFIERS = frozenset("YmdH")
+
+
+def _strftime(args: list[exp.Expr]) -> exp.Expr:
+    """DuckDB ``strftime(x, fmt)`` as ClickHouse ``formatDateTime(x, fmt)``, for a literal ``fmt`` whose
+    specifiers mean the same in both (``%Y``, ``%m``, ``%d``, ``%H``); any other is refused here rather than
+    printed differently (ClickHouse's ``%M`` is a month name, DuckDB's the minute)."""
+    value, fmt = args
+    text = fmt.name if isinstance(fmt, exp.Literal) and fmt.is_string else None
+    specifiers = [part[:1] for part in (text or "").split("%")[1:]]
+    if text is None or any(spec not in _SAME_SPECIFIERS for spec in specifiers):
+        raise ValueError(f"strftime format {fmt.sql()} has no checked ClickHouse equivalent")
+    return _call("formatDateTime", value, fmt)
+
+
 def _binary(name: str) -> NodeRewrite:
     return lambda node: _call(name, node.this, node.expression)
 
@@ -382,6 +398,7 @@ CLICKHOUSE = Dialect(
             "tupleElement", _call("argMin", _call("tuple", args[0]), args[1]), exp.Literal.number(1)
         ),
         "bit_count": _rename("bitCount"),
+        "strftime": _strftime,
     },
     nodes={
         exp.GenerateSeries: _series,
