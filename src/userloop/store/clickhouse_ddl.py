@@ -127,11 +127,20 @@ def _engine(layout: Layout, table: str, *, cluster: str | None) -> exp.Expr:
     return exp.Anonymous(this=f"Replicated{layout.engine}", expressions=[path, exp.Literal.string("{replica}")])
 
 
-def _create(target: exp.Table, columns: list[Column], props: list[exp.Expr]) -> exp.Create:
-    defs = [
-        exp.ColumnDef(this=exp.to_identifier(c.name, quoted=True), kind=clickhouse_type(c.type, c.nullable))
-        for c in columns
-    ]
+#: Text columns with few distinct values, kept dictionary-encoded (``LowCardinality``): smaller on disk, and a
+#: filter on them compares dictionary positions, not strings. The values read back are the same strings.
+LOW_CARDINALITY = {"events": frozenset({"event", "lib"})}
+
+
+def _column_type(table: str, column: Column) -> exp.DataType:
+    kind = clickhouse_type(column.type, column.nullable)
+    if column.name in LOW_CARDINALITY.get(table, ()) and "String" in kind.sql("clickhouse"):
+        return exp.DataType.build(f"LowCardinality({kind.sql('clickhouse')})", dialect="clickhouse")
+    return kind
+
+
+def _create(target: exp.Table, columns: list[Column], props: list[exp.Expr], table: str) -> exp.Create:
+    defs = [exp.ColumnDef(this=exp.to_identifier(c.name, quoted=True), kind=_column_type(table, c)) for c in columns]
     return exp.Create(
         this=exp.Schema(this=target, expressions=defs),
         kind="TABLE",
@@ -155,7 +164,7 @@ def table_ddl(database: str, table: str, columns: list[Column], *, cluster: str 
         month = exp.Anonymous(this="toYYYYMM", expressions=[exp.column(layout.partition_by_month, quoted=True)])
         props.append(exp.PartitionedByProperty(this=month))
     props.append(exp.Order(expressions=[exp.Ordered(this=exp.Tuple(expressions=keys))]))
-    out: list[exp.Expr] = [_create(exp.table_(local, db=database, quoted=True), columns, props)]
+    out: list[exp.Expr] = [_create(exp.table_(local, db=database, quoted=True), columns, props, table)]
     if cluster and layout.sharded:
         shard = exp.Anonymous(this="cityHash64", expressions=[exp.column(SHARD_KEY, quoted=True)])
         front = exp.Anonymous(
@@ -163,7 +172,7 @@ def table_ddl(database: str, table: str, columns: list[Column], *, cluster: str 
             expressions=[exp.Literal.string(cluster), exp.Literal.string(database), exp.Literal.string(local), shard],
         )
         out.append(_create(exp.table_(table, db=database, quoted=True), columns,
-                           [*on, exp.EngineProperty(this=front)]))  # fmt: skip
+                           [*on, exp.EngineProperty(this=front)], table))  # fmt: skip
     return out
 
 
