@@ -2,7 +2,8 @@
 tests/profile/test_rules.py (profiles, identity merges, tag and segment histories, model runs) loaded into DuckDB,
 mirrored into ClickHouse's engine in process (chdb), and each rule compiled once and run on both backends; the
 person keys and the rule's count must be equal. Also the named examples of test_rules.py, and tag values: random
-event tags of tests/profile/test_tags_reference.py and profile tags of every derivation, one compiled snapshot
+event tags of tests/profile/test_tags_reference.py, profile tags of every derivation and model tags on the rule
+worlds' model runs, one compiled snapshot
 statement (:mod:`userloop.profile.tagsql`) run on both, every cell equal."""
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def test_rules_give_the_same_people(
     copy = ch.project(duck.schema)
     for rule in drawn:
         both(duck, copy, rctx, rule)
+    # model tags read the same runs of the mirrored model table
+    ctx = tagsql.context(duck, w.timezone, w.today)
+    for name, kind in (("prob", "number"), ("tier", "string"), ("flag", "bool")):
+        tag = parse_tag({"name": name, "kind": "predictive", "type": kind,
+                         "source": {"from": "model", "model": "test", "field": name}})  # fmt: skip
+        same_rows(duck, copy, tagsql.model_select(ctx, tag, tagsql.check(tag, duck, ctx), w.today), tag)
 
 
 @pytest.fixture(scope="module")
