@@ -87,10 +87,19 @@ SHARD_KEY = "user_id"
 _TYPES = {
     exp.DataType.Type.VARCHAR: "String",
     exp.DataType.Type.TEXT: "String",
+    exp.DataType.Type.INT128: "Int128",
     exp.DataType.Type.BIGINT: "Int64",
     exp.DataType.Type.INT: "Int32",
     exp.DataType.Type.SMALLINT: "Int16",
+    exp.DataType.Type.TINYINT: "Int8",
+    exp.DataType.Type.UINT128: "UInt128",
     exp.DataType.Type.UBIGINT: "UInt64",
+    exp.DataType.Type.UINT: "UInt32",
+    exp.DataType.Type.USMALLINT: "UInt16",
+    exp.DataType.Type.UTINYINT: "UInt8",
+    exp.DataType.Type.UUID: "UUID",
+    exp.DataType.Type.JSON: "String",
+    exp.DataType.Type.VARBINARY: "String",
     exp.DataType.Type.DOUBLE: "Float64",
     exp.DataType.Type.FLOAT: "Float32",
     exp.DataType.Type.BOOLEAN: "Bool",
@@ -98,6 +107,7 @@ _TYPES = {
     # naive UTC in DuckDB; microseconds, as DuckDB's TIMESTAMP keeps
     exp.DataType.Type.TIMESTAMP: "DateTime64(6, 'UTC')",
     exp.DataType.Type.TIMESTAMPNTZ: "DateTime64(6, 'UTC')",
+    exp.DataType.Type.TIMESTAMPTZ: "DateTime64(6, 'UTC')",
 }
 
 
@@ -111,6 +121,9 @@ def clickhouse_type(duck_type: str, nullable: bool) -> exp.DataType:
             this=exp.DataType.Type.ARRAY, expressions=[clickhouse_type(inner.sql("duckdb"), True)], nested=True
         )
     name = _TYPES.get(parsed.this)
+    if parsed.this == exp.DataType.Type.DECIMAL:  # DuckDB's default DECIMAL is (18, 3)
+        precision, scale = (p.this.name for p in parsed.expressions) if parsed.expressions else ("18", "3")
+        name = f"Decimal({precision}, {scale})"
     if name is None:
         raise ValidationError(
             f"no ClickHouse type for DuckDB type {duck_type} / DuckDB 类型 {duck_type} 没有对应的 ClickHouse 类型",
