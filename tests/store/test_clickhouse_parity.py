@@ -236,7 +236,7 @@ def test_the_migrate_command_prints_the_ddl_of_a_server_or_a_cluster(tmp_path: P
     events = [t for t in statements if '"events' in t.split("(")[0]]
     assert any("ReplicatedMergeTree" in t and "ON CLUSTER" in t for t in events)
     assert any("Distributed" in t and "cityHash64" in t for t in events)
-    missing = CliRunner().invoke(app, args[:-1] + ["--json"], catch_exceptions=False)
+    missing = CliRunner().invoke(app, [*args[:-1], "--json"], catch_exceptions=False)
     assert missing.exit_code == 2 and orjson.loads(missing.output)["error"]["code"] == "invalid"
 
 
