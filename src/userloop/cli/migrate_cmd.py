@@ -38,8 +38,10 @@ def migrate(
     workspace: Workspace_ = Path(DEFAULT_WORKSPACE),
     json_out: Json_ = False,
 ) -> None:
-    """Copy projects (events, users, identities, items, registry, event names, counters, settings) from DuckDB
-    into ClickHouse, then count every table and each month of events on both sides; any difference is an error
+    """Copy projects from DuckDB into ClickHouse and verify the counts of every table and month.
+
+    Every table (events, users, identities, items, registry, event names, counters, settings, the tag, segment and
+    model tables) is copied, then counted on both sides with each month of events; any difference is an error
     (mirror_mismatch). With ``--ddl-only`` print the tables' CREATE statements (``--cluster NAME``: replicated
     local tables and Distributed tables sharded by person) to run on a ClickHouse server first.
     将项目从 DuckDB 迁移到 ClickHouse 并核对行数；--ddl-only 只打印建表语句。"""

@@ -3698,7 +3698,7 @@ export interface components {
              * @description Stable; scripts react to it. One of the registered codes.
              * @enum {string}
              */
-            code: "account_exists" | "account_locked" | "address_unavailable" | "benefit_exhausted" | "channel_invalid" | "channel_unavailable" | "check_in_disabled" | "check_in_late" | "churn_not_enough_history" | "clv_fit" | "clv_invalid_input" | "clv_invalid_params" | "clv_no_repeat_purchases" | "clv_no_valid_candidate" | "clv_no_variation" | "clv_not_fitted" | "clv_not_identified" | "clv_too_few_customers" | "clv_undefined_mean" | "conflict" | "csrf" | "dashboard_exists" | "exchange_refused" | "forbidden" | "history_backwards" | "history_duplicate" | "insight_in_use" | "internal" | "invalid" | "invalid_request" | "invalid_value" | "journey_invalid" | "journey_state" | "method_not_allowed" | "model" | "model_invalid_dates" | "model_invalid_input" | "model_no_data" | "model_no_money" | "model_no_outputs" | "model_no_purchases" | "model_no_report" | "model_no_users" | "model_property_type" | "model_unknown_event" | "model_unknown_property" | "money_property_invalid" | "not_found" | "partial_period" | "pii_required" | "points_already_reversed" | "points_insufficient" | "points_invalid" | "points_not_reversible" | "points_request_conflict" | "points_unknown_transfer" | "port_in_use" | "programme_exists" | "programme_invalid" | "programme_state" | "query" | "query_cancelled" | "query_conflict" | "query_timeout" | "query_too_large" | "rate_limited" | "read_only" | "seed_empty" | "seed_everyone" | "seed_small" | "segment_cycle" | "segment_empty" | "segment_in_use" | "segment_not_computed" | "tag_exists" | "tag_not_computed" | "template_invalid" | "template_unsafe" | "token_invalid" | "too_large" | "unauthorized" | "unknown_benefit" | "unknown_channel" | "unknown_event" | "unknown_exchange_item" | "unknown_journey" | "unknown_member" | "unknown_programme" | "unreadable_file" | "unsupported_media_type" | "upload_rejected" | "value_jump_small_group" | "workspace";
+            code: "account_exists" | "account_locked" | "address_unavailable" | "benefit_exhausted" | "capability_missing" | "channel_invalid" | "channel_unavailable" | "check_in_disabled" | "check_in_late" | "churn_not_enough_history" | "clv_fit" | "clv_invalid_input" | "clv_invalid_params" | "clv_no_repeat_purchases" | "clv_no_valid_candidate" | "clv_no_variation" | "clv_not_fitted" | "clv_not_identified" | "clv_too_few_customers" | "clv_undefined_mean" | "conflict" | "csrf" | "dashboard_exists" | "exchange_refused" | "forbidden" | "history_backwards" | "history_duplicate" | "insight_in_use" | "internal" | "invalid" | "invalid_request" | "invalid_value" | "journey_invalid" | "journey_state" | "method_not_allowed" | "mirror_mismatch" | "model" | "model_invalid_dates" | "model_invalid_input" | "model_no_data" | "model_no_money" | "model_no_outputs" | "model_no_purchases" | "model_no_report" | "model_no_users" | "model_property_type" | "model_unknown_event" | "model_unknown_property" | "money_property_invalid" | "not_found" | "partial_period" | "pii_required" | "points_already_reversed" | "points_insufficient" | "points_invalid" | "points_not_reversible" | "points_request_conflict" | "points_unknown_transfer" | "port_in_use" | "programme_exists" | "programme_invalid" | "programme_state" | "query" | "query_cancelled" | "query_conflict" | "query_timeout" | "query_too_large" | "rate_limited" | "read_only" | "seed_empty" | "seed_everyone" | "seed_small" | "segment_cycle" | "segment_empty" | "segment_in_use" | "segment_not_computed" | "tag_exists" | "tag_not_computed" | "template_invalid" | "template_unsafe" | "token_invalid" | "too_large" | "unauthorized" | "unknown_benefit" | "unknown_channel" | "unknown_event" | "unknown_exchange_item" | "unknown_journey" | "unknown_member" | "unknown_programme" | "unreadable_file" | "unsupported_media_type" | "upload_rejected" | "value_jump_small_group" | "workspace";
             /**
              * Field
              * @description The input at fault, dotted (`definition.steps.0`).
@@ -8091,7 +8091,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8196,7 +8196,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8300,7 +8300,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8404,7 +8404,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8512,7 +8512,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8620,7 +8620,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8735,7 +8735,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8840,7 +8840,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8941,7 +8941,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9042,7 +9042,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9147,7 +9147,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9251,7 +9251,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9358,7 +9358,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9465,7 +9465,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9572,7 +9572,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9676,7 +9676,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9783,7 +9783,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9893,7 +9893,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10000,7 +10000,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10107,7 +10107,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10210,7 +10210,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10314,7 +10314,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10421,7 +10421,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10527,7 +10527,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10633,7 +10633,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10739,7 +10739,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10845,7 +10845,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10954,7 +10954,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11062,7 +11062,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11166,7 +11166,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11276,7 +11276,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11384,7 +11384,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11488,7 +11488,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11595,7 +11595,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11704,7 +11704,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11811,7 +11811,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -11918,7 +11918,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -12025,7 +12025,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -12132,7 +12132,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -12245,7 +12245,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -12352,7 +12352,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -12458,7 +12458,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -12565,7 +12565,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -12671,7 +12671,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -12780,7 +12780,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -12886,7 +12886,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -12993,7 +12993,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -13097,7 +13097,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -13201,7 +13201,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -13308,7 +13308,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -13415,7 +13415,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -13522,7 +13522,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -13632,7 +13632,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -13739,7 +13739,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -13846,7 +13846,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -13953,7 +13953,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -14063,7 +14063,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -14170,7 +14170,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -14277,7 +14277,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -14384,7 +14384,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -14488,7 +14488,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -14593,7 +14593,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -14696,7 +14696,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -14803,7 +14803,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -14914,7 +14914,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -15021,7 +15021,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -15128,7 +15128,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -15235,7 +15235,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -15342,7 +15342,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -15451,7 +15451,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -15560,7 +15560,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -15671,7 +15671,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -15781,7 +15781,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -15891,7 +15891,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -16001,7 +16001,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -16113,7 +16113,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -16223,7 +16223,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -16336,7 +16336,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -16446,7 +16446,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -16556,7 +16556,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -16665,7 +16665,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -16775,7 +16775,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -16885,7 +16885,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -16992,7 +16992,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -17093,7 +17093,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -17205,7 +17205,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -17309,7 +17309,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -17418,7 +17418,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -17522,7 +17522,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -17629,7 +17629,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -17736,7 +17736,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -17851,7 +17851,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -17958,7 +17958,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -18068,7 +18068,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -18178,7 +18178,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -18285,7 +18285,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -18386,7 +18386,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -18491,7 +18491,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -18595,7 +18595,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -18703,7 +18703,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -18807,7 +18807,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -18914,7 +18914,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -19020,7 +19020,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -19126,7 +19126,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -19230,7 +19230,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -19337,7 +19337,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -19444,7 +19444,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -19551,7 +19551,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -19655,7 +19655,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -19762,7 +19762,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -19869,7 +19869,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -19976,7 +19976,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -20082,7 +20082,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -20188,7 +20188,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -20297,7 +20297,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -20405,7 +20405,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -20515,7 +20515,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -20624,7 +20624,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -20732,7 +20732,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -20839,7 +20839,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -20943,7 +20943,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -21050,7 +21050,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -21157,7 +21157,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -21261,7 +21261,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -21368,7 +21368,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -21478,7 +21478,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -21585,7 +21585,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -21697,7 +21697,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -21801,7 +21801,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -21908,7 +21908,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -22018,7 +22018,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -22125,7 +22125,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -22235,7 +22235,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -22345,7 +22345,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -22454,7 +22454,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -22568,7 +22568,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -22674,7 +22674,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -22784,7 +22784,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -22887,7 +22887,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -22992,7 +22992,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -23095,7 +23095,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -23200,7 +23200,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -23303,7 +23303,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -23418,7 +23418,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -23525,7 +23525,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -23652,7 +23652,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -23755,7 +23755,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -23860,7 +23860,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -23965,7 +23965,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -24070,7 +24070,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -24175,7 +24175,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -24280,7 +24280,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -24385,7 +24385,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -24488,7 +24488,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -24593,7 +24593,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -24698,7 +24698,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -24803,7 +24803,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -24908,7 +24908,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -25013,7 +25013,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -25116,7 +25116,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -25220,7 +25220,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -25323,7 +25323,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -25427,7 +25427,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -25531,7 +25531,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -25636,7 +25636,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -25741,7 +25741,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -25846,7 +25846,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -25951,7 +25951,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -26056,7 +26056,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -26161,7 +26161,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -26266,7 +26266,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -26371,7 +26371,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -26476,7 +26476,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description The server failed; the error is in its log; `error.code` is one of: `internal` */
+            /** @description The server failed; the error is in its log; `error.code` is one of: `internal`, `mirror_mismatch` */
             500: {
                 headers: {
                     [name: string]: unknown;
