@@ -5,7 +5,6 @@ Engine; every cell of every result must be equal. Also the mirror's counts and t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -79,20 +78,6 @@ DEFINITIONS: list[dict[str, Any]] = [
 SETTINGS = settings(
     max_examples=examples(4), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    workspace, _ = Workspace.init(tmp_path_factory.mktemp("parity") / "ws")
-    yield workspace
-    workspace.close()
-
-
-@pytest.fixture(scope="module")
-def ch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseStore]:
-    store = ClickHouseStore(f"chdb://{tmp_path_factory.mktemp('parity') / 'ch'}")
-    yield store
-    store.close()
 
 
 def _run(engine: Engine, definition: dict[str, Any]) -> tuple[Any, Any]:

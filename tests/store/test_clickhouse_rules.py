@@ -8,7 +8,6 @@ statement (:mod:`userloop.profile.tagsql`) run on both, every cell equal."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -36,20 +35,6 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    workspace, _ = Workspace.init(tmp_path_factory.mktemp("rules") / "ws")
-    yield workspace
-    workspace.close()
-
-
-@pytest.fixture(scope="module")
-def ch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseStore]:
-    store = ClickHouseStore(f"chdb://{tmp_path_factory.mktemp('rules') / 'ch'}")
-    yield store
-    store.close()
 
 
 def both(duck: ProjectStore, copy: ClickHouseProject, rctx: RuleContext, rule: Any) -> None:
