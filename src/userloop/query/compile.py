@@ -27,6 +27,7 @@ from userloop.query.masking import Kind, is_sensitive, mask_sql
 from userloop.query.spec import ANY_EVENT, DateRange, EventRef, Filter, Interval, Source
 from userloop.schema.types import PropertyType
 from userloop.store.activity import active_cond
+from userloop.store.backend import Capability
 from userloop.store.dialects import render as dialect_render
 from userloop.store.sqlbuild import col, literal, sql
 
@@ -70,6 +71,9 @@ class Context:
     #: Events sent to a person rather than done by them (:mod:`userloop.schema.activity`): ``$any`` leaves them
     #: out, so "any event" means any activity; a reference that names one still counts it.
     passive_events: frozenset[str] = frozenset()
+    #: What the backend the statements run on can do: a kind may pick a native shape by it (never changing
+    #: results), e.g. :mod:`userloop.query.kinds.funnel.native` on ClickHouse.
+    capabilities: frozenset[Capability] = frozenset()
 
     # tables -------------------------------------------------------------------------------------------------
     def table(self, name: str, alias: str | None = None) -> exp.Table:

@@ -26,7 +26,7 @@ from userloop.query.compile import Context, render
 from userloop.query.kinds import parse_definition
 from userloop.query.kinds.base import Analysis, Frame
 from userloop.query.result import QueryResult
-from userloop.store.backend import ProjectReader, cancel, deadline
+from userloop.store.backend import ProjectReader, cancel, capabilities_of, deadline
 
 __all__ = ["DEFAULT_TIMEOUT_S", "MAX_TIMEOUT_S", "Engine", "QueryResult", "ResultCache", "cancel"]
 
@@ -83,6 +83,7 @@ class Engine:
             event_names=self.project.event_names(),
             pii=self.pii,
             passive_events=self.project.passive_events(),
+            capabilities=capabilities_of(self.project),
         )
 
     def compile(self, definition: Analysis | dict[str, Any], *, today: date | None = None) -> dict[str, str]:

@@ -46,6 +46,10 @@ class Capability(StrEnum):
     FILE_SCAN = "file_scan"
     #: A sealed in-memory instance for analyst SQL.
     SANDBOX = "sandbox"
+    #: Per-person arrays with higher-order functions (ClickHouse's ``arrayMap``, ``arrayFill``): a sequence
+    #: analysis folds each person's events in one pass, the state ``windowFunnel`` keeps, instead of a window
+    #: pass (a sort of the whole scan) per step (:mod:`userloop.query.kinds.funnel.native`).
+    PERSON_ARRAYS = "person_arrays"
 
 
 class Rows(Protocol):
@@ -192,6 +196,11 @@ def deadline(timeout_s: float, *, query_id: str | None = None, what: str = "the 
 
 
 _ENGINE_ERRORS: list[type[BaseException]] = []
+
+
+def capabilities_of(project: object) -> frozenset[Capability]:
+    """What the backend holding ``project`` (a :class:`ProjectReader`) can do: its store's capabilities."""
+    return frozenset(getattr(getattr(project, "store", None), "capabilities", ()))
 
 
 def engine_errors(*kinds: type[BaseException]) -> None:
