@@ -1,11 +1,7 @@
 """The ClickHouse backend: the same statement trees as DuckDB, rendered for ClickHouse, run on its engine.
 
 A store is named by a URL. ``chdb:///abs/path`` is ClickHouse's engine in process (chdb), keeping its databases
-under that folder; it is the same engine a ClickHouse server runs. ``clickhouse://user:password@host:8123/db`` (and
-``clickhouses://…:8443`` over TLS) is a ClickHouse server reached over HTTP with clickhouse-connect: each session is
-a server session (its own settings and temporary tables), results come as Arrow streams and inserts go as Arrow
-streams. The tests reach the same engine both ways: in process, and through :mod:`userloop.store.chdb_http` (a
-loopback endpoint over chdb) in another process. A URL's password is never shown (:func:`redact`). A project's tables live
+under that folder; it is what the tests run, and the same engine a ClickHouse server runs. A project's tables live
 in a database named like the DuckDB schema (``p_<project>``), laid out by :mod:`userloop.store.clickhouse_ddl`
 and filled from DuckDB by :mod:`userloop.store.mirror`.
 
@@ -17,21 +13,18 @@ Differences from DuckDB a caller must know (:attr:`ClickHouseStore.capabilities`
 * times are ``DateTime64(6, 'UTC')`` and every session runs with ``session_timezone = 'UTC'``, so a stored time
   reads as DuckDB's naive-UTC ``TIMESTAMP`` does; results return them naive, as DuckDB does.
 
-Each :meth:`~ClickHouseStore.session` is its own chdb connection or server session: its settings and temporary
-tables are its own. chdb serves one folder per process: while a connection is open, a store at another path cannot
-be opened; several processes share one engine through a server (or the loopback endpoint).
+Each :meth:`~ClickHouseStore.session` is its own chdb connection: its settings and temporary tables are its own.
+chdb serves one folder per process: while a connection is open, a store at another path cannot be opened.
 """
 
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 from sqlglot import exp
@@ -73,64 +66,11 @@ class InterruptError(RuntimeError):
 
 def _engine_error_types() -> tuple[type[BaseException], ...]:
     from chdb import ChdbError
-    from clickhouse_connect.driver.exceptions import DatabaseError
 
-    return (ChdbError, DatabaseError, InterruptError)
+    return (ChdbError, InterruptError)
 
 
 engine_errors(*_engine_error_types())
-
-
-#: The URL schemes of a ClickHouse server (HTTP, HTTPS) and their default ports.
-SERVER_SCHEMES = {"clickhouse": 8123, "clickhouses": 8443}
-
-
-def redact(url: str) -> str:
-    """``url`` with its password (if any) as ``***``: what errors, logs and the CLI show."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
-
-
-@dataclass(frozen=True)
-class ServerAddress:
-    """Where a ClickHouse server is and who logs in: a ``clickhouse://`` or ``clickhouses://`` URL, parsed."""
-
-    host: str
-    port: int
-    user: str
-    password: str
-    database: str
-    secure: bool
-    verify: bool = True
-    ca_cert: str | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> ServerAddress:
-        """``clickhouse[s]://user:password@host[:port][/database][?verify=false&ca_cert=/path]`` (user and password
-        percent-encoded; the database defaults to ``default``)."""
-        parts = urlsplit(url)
-        options = dict(parse_qsl(parts.query))
-        unknown = set(options) - {"verify", "ca_cert"}
-        database = unquote(parts.path.strip("/")) or "default"
-        if parts.scheme not in SERVER_SCHEMES or not parts.hostname or "/" in database or unknown:
-            raise ValidationError(
-                f"a ClickHouse server URL is clickhouse://user:password@host:port/database, not {redact(url)!r} / "
-                f"ClickHouse 服务器地址应为 clickhouse://用户:密码@主机:端口/数据库",
-                code="invalid",
-            )
-        return cls(
-            host=parts.hostname,
-            port=parts.port or SERVER_SCHEMES[parts.scheme],
-            user=unquote(parts.username or "default"),
-            password=unquote(parts.password or ""),
-            database=database,
-            secure=parts.scheme == "clickhouses",
-            verify=options.get("verify", "true").lower() not in {"0", "false", "no"},
-            ca_cert=options.get("ca_cert"),
-        )
 
 
 def chdb_path(url: str) -> Path:
@@ -138,7 +78,7 @@ def chdb_path(url: str) -> Path:
     parts = urlsplit(url)
     if parts.scheme != "chdb" or parts.netloc or not parts.path.startswith("/"):
         raise ValidationError(
-            f"a ClickHouse URL is chdb:///absolute/path, not {redact(url)!r} / ClickHouse 地址应为 chdb:///绝对路径",
+            f"a ClickHouse URL is chdb:///absolute/path, not {url!r} / ClickHouse 地址应为 chdb:///绝对路径",
             code="invalid",
         )
     return Path(parts.path)
