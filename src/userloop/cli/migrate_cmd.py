@@ -22,7 +22,12 @@ class Target(StrEnum):
 def migrate(
     to: Annotated[Target, typer.Option("--to", help="The store to copy into.")],
     url: Annotated[
-        str | None, typer.Option("--url", help="Where it is: chdb:///absolute/path (ClickHouse in process).")
+        str | None,
+        typer.Option(
+            "--url",
+            help="Where it is: clickhouse://user:password@host:8123/database (a server; clickhouses:// over TLS) "
+            "or chdb:///absolute/path (ClickHouse in process). The password is never printed.",
+        ),
     ] = None,
     project: Annotated[
         str | None, typer.Option("-p", "--project", help="Copy only this project (default: every project).")
@@ -70,11 +75,12 @@ def migrate(
         finally:
             store.close()
         if json_out:
-            out.emit({"to": to.value, "url": url, "tables": rows})
+            out.emit({"to": to.value, "url": store.shown_url, "tables": rows})
             return
         out.table(rows, ["project", "table", "duckdb", "clickhouse", "equal"])
         typer.echo(
-            f"Copied {len(names)} project(s) to {url}; every count equal. / 已迁移 {len(names)} 个项目，行数一致。"
+            f"Copied {len(names)} project(s) to {store.shown_url}; every count equal. / "
+            f"已迁移 {len(names)} 个项目，行数一致。"
         )
 
 

@@ -1,9 +1,14 @@
 """The ClickHouse backend: the same statement trees as DuckDB, rendered for ClickHouse, run on its engine.
 
 A store is named by a URL. ``chdb:///abs/path`` is ClickHouse's engine in process (chdb), keeping its databases
-under that folder; it is what the tests run, and the same engine a ClickHouse server runs. A project's tables live
-in a database named like the DuckDB schema (``p_<project>``), laid out by :mod:`userloop.store.clickhouse_ddl`
-and filled from DuckDB by :mod:`userloop.store.mirror`.
+under that folder; it is the same engine a ClickHouse server runs. ``clickhouse://user:password@host:8123/db`` (and
+``clickhouses://…:8443`` over TLS) is a ClickHouse server reached over HTTP with clickhouse-connect: each session is
+a server session (its own settings and temporary tables), results come as Arrow streams and inserts go as Arrow
+streams. The tests reach the same engine both ways: in process, and through :mod:`userloop.store.chdb_http` (a
+loopback endpoint over chdb) in another process. A URL's password is never shown (:func:`redact`).
+
+A project's tables live in a database named like the DuckDB schema (``p_<project>``), laid out by
+:mod:`userloop.store.clickhouse_ddl` and filled from DuckDB by :mod:`userloop.store.mirror`.
 
 Differences from DuckDB a caller must know (:attr:`ClickHouseStore.capabilities`):
 
@@ -13,18 +18,22 @@ Differences from DuckDB a caller must know (:attr:`ClickHouseStore.capabilities`
 * times are ``DateTime64(6, 'UTC')`` and every session runs with ``session_timezone = 'UTC'``, so a stored time
   reads as DuckDB's naive-UTC ``TIMESTAMP`` does; results return them naive, as DuckDB does.
 
-Each :meth:`~ClickHouseStore.session` is its own chdb connection: its settings and temporary tables are its own.
-chdb serves one folder per process: while a connection is open, a store at another path cannot be opened.
+Each :meth:`~ClickHouseStore.session` is its own chdb connection or server session: its settings and temporary
+tables are its own. chdb serves one folder per process: while a connection is open, a store at another path cannot
+be opened; several processes share one engine through a server (or the loopback endpoint).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pyarrow as pa
 from sqlglot import exp
@@ -66,11 +75,64 @@ class InterruptError(RuntimeError):
 
 def _engine_error_types() -> tuple[type[BaseException], ...]:
     from chdb import ChdbError
+    from clickhouse_connect.driver.exceptions import DatabaseError
 
-    return (ChdbError, InterruptError)
+    return (ChdbError, DatabaseError, InterruptError)
 
 
 engine_errors(*_engine_error_types())
+
+
+#: The URL schemes of a ClickHouse server (HTTP, HTTPS) and their default ports.
+SERVER_SCHEMES = {"clickhouse": 8123, "clickhouses": 8443}
+
+
+def redact(url: str) -> str:
+    """``url`` with its password (if any) as ``***``: what errors, logs and the CLI show."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where a ClickHouse server is and who logs in: a ``clickhouse://`` or ``clickhouses://`` URL, parsed."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    secure: bool
+    verify: bool = True
+    ca_cert: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> ServerAddress:
+        """``clickhouse[s]://user:password@host[:port][/database][?verify=false&ca_cert=/path]`` (user and password
+        percent-encoded; the database defaults to ``default``)."""
+        parts = urlsplit(url)
+        options = dict(parse_qsl(parts.query))
+        unknown = set(options) - {"verify", "ca_cert"}
+        database = unquote(parts.path.strip("/")) or "default"
+        if parts.scheme not in SERVER_SCHEMES or not parts.hostname or "/" in database or unknown:
+            raise ValidationError(
+                f"a ClickHouse server URL is clickhouse://user:password@host:port/database, not {redact(url)!r} / "
+                f"ClickHouse 服务器地址应为 clickhouse://用户:密码@主机:端口/数据库",
+                code="invalid",
+            )
+        return cls(
+            host=parts.hostname,
+            port=parts.port or SERVER_SCHEMES[parts.scheme],
+            user=unquote(parts.username or "default"),
+            password=unquote(parts.password or ""),
+            database=database,
+            secure=parts.scheme == "clickhouses",
+            verify=options.get("verify", "true").lower() not in {"0", "false", "no"},
+            ca_cert=options.get("ca_cert"),
+        )
 
 
 def chdb_path(url: str) -> Path:
@@ -78,7 +140,7 @@ def chdb_path(url: str) -> Path:
     parts = urlsplit(url)
     if parts.scheme != "chdb" or parts.netloc or not parts.path.startswith("/"):
         raise ValidationError(
-            f"a ClickHouse URL is chdb:///absolute/path, not {url!r} / ClickHouse 地址应为 chdb:///绝对路径",
+            f"a ClickHouse URL is chdb:///absolute/path, not {redact(url)!r} / ClickHouse 地址应为 chdb:///绝对路径",
             code="invalid",
         )
     return Path(parts.path)
@@ -149,34 +211,166 @@ def bind(stmt: exp.Expr, params: Params) -> exp.Expr:
     return tree
 
 
-class ChSession:
-    """A :class:`~userloop.store.backend.Session` on one chdb connection.
+def returns_rows(stmt: exp.Expr) -> bool:
+    """Whether a statement answers with rows (a query), as opposed to a command (DDL, ``INSERT … SELECT``)."""
+    return isinstance(stmt, exp.Query | exp.Describe | exp.Show)
 
-    :meth:`interrupt` cannot stop a statement chdb is already running (its synchronous ``query`` has no cancel
-    hook from another thread); it marks the session stopped, so the running statement's result is refused and
-    no further statement starts. The deadline (:func:`userloop.store.backend.deadline`) then reports the
-    timeout or cancel as on DuckDB, at most one statement late."""
+
+class Link(Protocol):
+    """What a :class:`ChSession` runs its statements on: a chdb connection or a server session."""
+
+    def query(self, text: str, *, rows: bool) -> pa.Table: ...
+    def insert(self, head: exp.Schema, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int: ...
+    def cancel(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class ChdbLink:
+    """A chdb connection. It cannot stop a statement it is running (chdb's synchronous ``query`` has no cancel
+    hook from another thread): :meth:`cancel` does nothing, the session drops the result instead."""
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+
+    def query(self, text: str, *, rows: bool) -> pa.Table:
+        return self.con.query(text, "ArrowTable")
+
+    def insert(self, head: exp.Schema, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+        written = 0
+        with self.con.send_insert(render(exp.Insert(this=head), DIALECT), "ArrowStream") as ins:
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, schema) as writer:
+                for batch in batches:
+                    writer.write_batch(batch)
+                    written += batch.num_rows
+            ins.append(sink.getvalue().to_pybytes())
+            ins.finish()
+        return written
+
+    def cancel(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class HttpLink:
+    """A server session through clickhouse-connect (HTTP): queries answer as Arrow streams, inserts go as one
+    Arrow stream per call (sent in chunks, a batch at a time), and :meth:`cancel` kills the running statement by
+    its ``query_id`` through another connection (``control``), as ``KILL QUERY`` does on a server."""
+
+    def __init__(self, client: Any, control: Any) -> None:
+        self.client = client
+        self._control = control
+        self._running: str | None = None
+
+    def query(self, text: str, *, rows: bool) -> pa.Table:
+        settings = {"query_id": self._start()}
+        try:
+            if not rows:
+                self.client.command(text, settings=settings)
+                return pa.table({})
+            data = self.client.raw_query(text, settings=settings, fmt="ArrowStream")
+        finally:
+            self._running = None
+        return pa.ipc.open_stream(data).read_all() if data else pa.table({})
+
+    def stream(self, text: str) -> Iterator[pa.RecordBatch]:
+        """The query's answer a record batch at a time, read from the HTTP response as it arrives."""
+        qid = self._start()
+        try:
+            with self.client.raw_stream(text, settings={"query_id": qid}, fmt="ArrowStream") as response:
+                yield from pa.ipc.open_stream(response)
+        finally:
+            self._running = None
+
+    def insert(self, head: exp.Schema, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+        written = 0
+
+        def stream() -> Iterator[bytes]:
+            nonlocal written
+            sink = _Chunks()
+            with pa.ipc.new_stream(sink, schema) as writer:
+                yield sink.take()
+                for batch in batches:
+                    writer.write_batch(batch)
+                    written += batch.num_rows
+                    yield sink.take()
+            yield sink.take()
+
+        settings = {"query_id": self._start()}
+        try:  # the table and columns rendered as a tree; clickhouse-connect writes "INSERT INTO <them> FORMAT …"
+            self.client.raw_insert(render(head, DIALECT), None, stream(), settings=settings, fmt="ArrowStream")
+        finally:
+            self._running = None
+        return written
+
+    def _start(self) -> str:
+        self._running = str(uuid.uuid4())
+        return self._running
+
+    def cancel(self) -> None:
+        running = self._running
+        if running is not None:
+            self._control().command(f"KILL QUERY WHERE query_id = {literal(running).sql(DIALECT)} ASYNC")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class _Chunks:
+    """A write-only file for Arrow's stream writer whose bytes are taken piece by piece (an HTTP body)."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data: Any) -> int:
+        self._parts.append(bytes(data))
+        return len(self._parts[-1])
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+class ChSession:
+    """A :class:`~userloop.store.backend.Session` on one chdb connection or one server session (a :class:`Link`).
+
+    :meth:`interrupt` marks the session stopped, so no further statement starts and the running statement's
+    result is refused; on a server it also kills the running statement (``KILL QUERY`` by its id). chdb cannot
+    stop a statement it is already running: there the deadline (:func:`userloop.store.backend.deadline`) reports
+    the timeout or cancel as on DuckDB, at most one statement late."""
 
     dialect = DIALECT
 
-    def __init__(self, con: Any) -> None:
-        self._con = con
+    def __init__(self, link: Link) -> None:
+        self._link = link
         self._stopped = threading.Event()
         self._registered: set[str] = set()
 
     def render(self, stmt: exp.Expr) -> str:
         return rendered(stmt, DIALECT, render)
 
-    def _run(self, text: str) -> pa.Table:
+    def _run(self, text: str, *, rows: bool = True) -> pa.Table:
         if self._stopped.is_set():
             raise InterruptError("the session was interrupted before the statement started")
-        table = self._con.query(text, "ArrowTable")
+        table = self._link.query(text, rows=rows)
         if self._stopped.is_set():
             raise InterruptError("the session was interrupted while the statement ran; its result is dropped")
         return table
 
     def execute(self, stmt: exp.Expr, params: Params = None) -> ChRows:
-        return ChRows(self._run(self.render(bind(stmt, params))))
+        bound = bind(stmt, params)
+        return ChRows(self._run(self.render(bound), rows=returns_rows(bound)))
 
     def executemany(self, stmt: exp.Expr, rows: Sequence[Sequence[Any]]) -> None:
         for row in rows:
@@ -196,25 +390,38 @@ class ChSession:
         return self.execute(stmt, params).arrow()
 
     def batches(self, stmt: exp.Expr, params: Params = None, *, rows: int = 100_000) -> pa.RecordBatchReader:
-        table = self.arrow(stmt, params)
-        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=rows))
+        """The query's rows as record batches (of at most ``rows``), times naive UTC; from a server they are read
+        as the answer arrives, not held whole."""
+        bound = bind(stmt, params)
+        if not isinstance(self._link, HttpLink) or not returns_rows(bound):
+            table = self.arrow(bound)
+            return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=rows))
+        if self._stopped.is_set():
+            raise InterruptError("the session was interrupted before the statement started")
+        arriving = self._link.stream(self.render(bound))
+        first = next(arriving, None)
+        if first is None:  # an answer with no batch at all: nothing to read
+            return pa.RecordBatchReader.from_batches(pa.schema([]), iter(()))
+        schema = naive_times(pa.Table.from_batches([first.slice(0, 0)])).schema
+
+        def naive() -> Iterator[pa.RecordBatch]:
+            for batch in itertools.chain([first], arriving):
+                if self._stopped.is_set():
+                    raise InterruptError("the session was interrupted while the statement ran")
+                yield from naive_times(pa.Table.from_batches([batch])).to_batches(max_chunksize=rows)
+
+        return pa.RecordBatchReader.from_batches(schema, naive())
 
     def insert_arrow(self, target: exp.Table, data: pa.Table | pa.RecordBatchReader) -> int:
-        """Append Arrow data to ``target`` (columns by name), streamed as Arrow IPC; returns the rows written."""
-        schema = data.schema
-        cols = exp.Tuple(expressions=[exp.column(n, quoted=True) for n in schema.names])
-        head = exp.Insert(this=exp.Schema(this=target.copy(), expressions=cols.expressions))
-        written = 0
+        """Append Arrow data to ``target`` (columns by name), streamed as Arrow IPC; returns the rows written.
+
+        One call is one ``INSERT`` (on a server: one HTTP request whose body is sent a batch at a time)."""
+        if self._stopped.is_set():
+            raise InterruptError("the session was interrupted before the insert started")
+        cols = [exp.column(n, quoted=True) for n in data.schema.names]
+        head = exp.Schema(this=target.copy(), expressions=cols)
         batches = data.to_batches() if isinstance(data, pa.Table) else data
-        with self._con.send_insert(render(head, DIALECT), "ArrowStream") as ins:
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, schema) as writer:
-                for batch in batches:
-                    writer.write_batch(batch)
-                    written += batch.num_rows
-            ins.append(sink.getvalue().to_pybytes())
-            ins.finish()
-        return written
+        return self._link.insert(head, data.schema, batches)
 
     def register(self, view: str, data: Any) -> None:
         """Make an Arrow table (or batch reader) readable by name on this session: a temporary Memory table."""
@@ -231,20 +438,21 @@ class ChSession:
                 expressions=[exp.TemporaryProperty(), exp.EngineProperty(this=exp.var("Memory"))]
             ),
         )
-        self._run(render(create, DIALECT))
+        self._run(render(create, DIALECT), rows=False)
         self.insert_arrow(exp.Table(this=name), table)
         self._registered.add(view)
 
     def unregister(self, view: str) -> None:
         drop = exp.Drop(tables=[exp.Table(this=exp.to_identifier(view, quoted=True))], kind="TABLE", exists=True)
-        self._run(render(drop, DIALECT))
+        self._run(render(drop, DIALECT), rows=False)
         self._registered.discard(view)
 
     def interrupt(self) -> None:
         self._stopped.set()
+        self._link.cancel()
 
     def close(self) -> None:
-        self._con.close()
+        self._link.close()
 
 
 def arrow_type(dtype: pa.DataType) -> exp.DataType:
@@ -267,11 +475,12 @@ def arrow_type(dtype: pa.DataType) -> exp.DataType:
 
 
 class ClickHouseStore:
-    """A ClickHouse store reached by URL (today ``chdb:///abs/path``: the engine in process).
+    """A ClickHouse store reached by URL: ``chdb:///abs/path`` (the engine in process) or
+    ``clickhouse[s]://user:password@host:port/database`` (a server over HTTP, :class:`ServerAddress`).
 
     Example::
 
-        store = ClickHouseStore("chdb:///srv/userloop/ch")
+        store = ClickHouseStore("clickhouse://userloop:secret@127.0.0.1:8123/default")
         with store.session() as s:
             s.scalar(sql("SELECT count(*) FROM $events", events=table("p_default", "events")))
     """
@@ -281,26 +490,79 @@ class ClickHouseStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.path = chdb_path(url)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.shown_url = redact(url)
+        self.server: ServerAddress | None = None
+        self.path: Path | None = None
+        if urlsplit(url).scheme in SERVER_SCHEMES:
+            self.server = ServerAddress.parse(url)
+        else:
+            self.path = chdb_path(url)
+            self.path.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
+        self._control_client: Any = None
+        self._control_lock = threading.Lock()
         self._writer = self._connect()
 
-    def _connect(self) -> Any:
+    def __repr__(self) -> str:
+        return f"ClickHouseStore({self.shown_url!r})"
+
+    def _connect(self) -> Link:
+        if self.server is not None:
+            return HttpLink(self._client(session=True), self._control)
         import chdb
 
+        assert self.path is not None
         con = chdb.connect(str(self.path))
         for name, value in SESSION_SETTINGS.items():
             setting = exp.Set(expressions=[exp.SetItem(this=exp.EQ(this=exp.var(name), expression=literal(value)))])
             con.query(render(setting, DIALECT))
-        return con
+        return ChdbLink(con)
+
+    def _client(self, *, session: bool) -> Any:
+        """A clickhouse-connect client with the session settings (a server session of its own if ``session``).
+
+        A server that cannot be reached or refuses the login is a ``query`` error naming the URL without its
+        password."""
+        import clickhouse_connect
+        from clickhouse_connect.driver.exceptions import DatabaseError
+
+        address = self.server
+        assert address is not None
+        try:
+            return clickhouse_connect.get_client(
+                host=address.host,
+                port=address.port,
+                username=address.user,
+                password=address.password,
+                database=address.database,
+                secure=address.secure,
+                verify=address.verify,
+                ca_cert=address.ca_cert,
+                settings=dict(SESSION_SETTINGS),
+                session_id=str(uuid.uuid4()) if session else None,
+                autogenerate_session_id=False,
+                show_clickhouse_errors="scrub",
+                client_name="userloop",
+            )
+        except DatabaseError as exc:
+            raise QueryError(
+                f"the ClickHouse server at {self.shown_url} cannot be used: {str(exc).splitlines()[0]} / "
+                f"无法使用 ClickHouse 服务器 {self.shown_url}"
+            ) from exc
+
+    def _control(self) -> Any:
+        """The connection that kills other sessions' statements (no session of its own: it never waits on one)."""
+        with self._control_lock:
+            if self._control_client is None:
+                self._control_client = self._client(session=False)
+            return self._control_client
 
     def render(self, stmt: exp.Expr) -> str:
         return render(stmt, DIALECT)
 
     @contextmanager
     def session(self) -> Iterator[ChSession]:
-        """A private connection: its settings and temporary tables are its own."""
+        """A private connection (in process) or server session: its settings and temporary tables are its own."""
         session = ChSession(self._connect())
         try:
             yield session
@@ -332,6 +594,10 @@ class ClickHouseStore:
     def close(self) -> None:
         with self.lock:
             self._writer.close()
+        with self._control_lock:
+            if self._control_client is not None:
+                self._control_client.close()
+                self._control_client = None
 
 
 class ClickHouseProject:
