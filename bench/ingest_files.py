@@ -2,9 +2,11 @@
 
     python -m bench.ingest_files [--events 20000000] [--jsonl 2000000] [--only parquet|jsonl]
 
-Each measured step runs in a fresh child process, so its peak RSS is its own. The Parquet figure's reference
-is ``CREATE TABLE t AS SELECT * FROM read_parquet(file)`` into a fresh DuckDB file on the same file, in the
-same run; the issue asks for ours/raw ≤ 1.25 and peak RSS ≤ 4 GiB.
+Each measured step runs in a fresh child process, so its peak RSS is its own and only the engine is measured
+(the files are built beforehand, in this process). The Parquet figure's reference is
+``CREATE TABLE t AS SELECT * FROM read_parquet(file)`` into a fresh DuckDB file on the same file, in the
+same run; the issue asks for ours/raw ≤ 1.25 and peak RSS ≤ 4 GiB. The JSON lines figure's reference is
+``CREATE TABLE t AS SELECT * FROM read_json(file)`` likewise (issue #18: ≥ 300,000 records/s and ≤ 2× it).
 """
 
 from __future__ import annotations
@@ -79,6 +81,14 @@ con.execute("CREATE TABLE t AS SELECT * FROM read_parquet(?)", [sys.argv[1]])
 con.close()
 print(time.perf_counter() - t)
 """,
+    "raw_json": """
+import duckdb, sys, time
+t = time.perf_counter()
+con = duckdb.connect(sys.argv[2])
+con.execute("CREATE TABLE t AS SELECT * FROM read_json(?)", [sys.argv[1]])
+con.close()
+print(time.perf_counter() - t)
+""",
     "ours": """
 import sys, time
 from pathlib import Path
@@ -143,15 +153,31 @@ def bench_jsonl(n: int) -> None:
     path = d / f"events-{n}.jsonl"
     if not path.exists():
         make_jsonl(path, n)
-    ws = d / "ws-jsonl"
-    best = float("inf")
+    raw_db, ws = d / "raw-json.duckdb", d / "ws-jsonl"
+    best_raw, best, rss_ours = float("inf"), float("inf"), 0
     for _ in range(2):
+        raw_db.unlink(missing_ok=True)
+        (raw, *_), _ = run_child("raw_json", str(path), str(raw_db))
         shutil.rmtree(ws, ignore_errors=True)
-        (secs, events, _acc, rejected), _rss = run_child("ours", str(path), str(ws), "events")
+        (secs, events, _acc, rejected), rss = run_child("ours", str(path), str(ws), "events")
         assert int(events) == n and rejected == 0, (events, rejected)
-        best = min(best, secs)
+        best_raw, best, rss_ours = min(best_raw, raw), min(best, secs), max(rss_ours, rss)
+    raw_db.unlink(missing_ok=True)
     shutil.rmtree(ws, ignore_errors=True)
-    report("import_jsonl", "records_per_s", n / best, "records/s", records=n, seconds=best, target=">= 300000")
+    report(
+        "import_jsonl",
+        "records_per_s",
+        n / best,
+        "records/s",
+        records=n,
+        seconds=best,
+        reference="duckdb CTAS read_json",
+        reference_value=best_raw,
+        reference_records_per_s=n / best_raw,
+        ratio=best / best_raw,
+        target=">= 300000 and ratio <= 2",
+    )
+    report("import_jsonl", "peak_rss", rss_ours / 2**30, "GiB", records=n)
 
 
 def main(argv: list[str]) -> int:

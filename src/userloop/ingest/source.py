@@ -88,6 +88,9 @@ class Staged:
     raw_available: bool = True
     ignore_keys: tuple[str, ...] = ()
     infer_text: bool = False  # text columns (CSV) of new properties are typed by their first value
+    #: When set, the JSON properties column is a struct with these fields (JSON values), one per property name
+    #: of the batch, rather than a map: its values are read by constant name only.
+    json_fields: tuple[str, ...] | None = None
     cleanup: list[tuple[str, str]] = field(default_factory=list)
     registered: list[str] = field(default_factory=list)
 
