@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,9 +259,10 @@ class HttpLink:
     Arrow stream per call (sent in chunks, a batch at a time), and :meth:`cancel` kills the running statement by
     its ``query_id`` through another connection (``control``), as ``KILL QUERY`` does on a server."""
 
-    def __init__(self, client: Any, control: Any) -> None:
+    def __init__(self, client: Any, control: Any, release: Callable[[Any], None] | None = None) -> None:
         self.client = client
         self._control = control
+        self._release = release
         self._running: str | None = None
 
     def query(self, text: str, *, rows: bool) -> pa.Table:
@@ -315,7 +316,10 @@ class HttpLink:
             self._control().command(f"KILL QUERY WHERE query_id = {literal(running).sql(DIALECT)} ASYNC")
 
     def close(self) -> None:
-        self.client.close()
+        if self._release is not None:
+            self._release(self.client)
+        else:
+            self.client.close()
 
 
 class _Chunks:
@@ -501,6 +505,7 @@ class ClickHouseStore:
         self.lock = threading.RLock()
         self._control_client: Any = None
         self._control_lock = threading.Lock()
+        self._idle: list[Any] = []  # server clients whose sessions ended, reused under a new session id
         self._writer = self._connect()
 
     def __repr__(self) -> str:
@@ -508,7 +513,7 @@ class ClickHouseStore:
 
     def _connect(self) -> Link:
         if self.server is not None:
-            return HttpLink(self._client(session=True), self._control)
+            return HttpLink(self._session_client(), self._control, self._idle_client)
         import chdb
 
         assert self.path is not None
@@ -549,6 +554,20 @@ class ClickHouseStore:
                 f"the ClickHouse server at {self.shown_url} cannot be used: {str(exc).splitlines()[0]} / "
                 f"无法使用 ClickHouse 服务器 {self.shown_url}"
             ) from exc
+
+    def _session_client(self) -> Any:
+        """A client on a new server session: an idle one given a fresh session id (a client's first connect
+        reads the server's version and settings: three requests saved), else a new one."""
+        with self._control_lock:
+            client = self._idle.pop() if self._idle else None
+        if client is None:
+            return self._client(session=True)
+        client.set_client_setting("session_id", str(uuid.uuid4()))
+        return client
+
+    def _idle_client(self, client: Any) -> None:
+        with self._control_lock:
+            self._idle.append(client)
 
     def _control(self) -> Any:
         """The connection that kills other sessions' statements (no session of its own: it never waits on one)."""
@@ -595,9 +614,10 @@ class ClickHouseStore:
         with self.lock:
             self._writer.close()
         with self._control_lock:
-            if self._control_client is not None:
-                self._control_client.close()
-                self._control_client = None
+            for client in [*self._idle, *([self._control_client] if self._control_client is not None else [])]:
+                client.close()
+            self._idle.clear()
+            self._control_client = None
 
 
 class ClickHouseProject:
