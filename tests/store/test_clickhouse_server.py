@@ -12,6 +12,7 @@ import base64
 import gzip
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -255,6 +256,23 @@ def test_the_endpoint_speaks_clickhouses_http_interface(endpoint: tuple[str, int
     assert status == 500 and headers["X-ClickHouse-Exception-Code"] == "47" and b"DB::Exception" in body
     missing = _post(port, "session_id=never&session_check=1", b"SELECT 1")
     assert missing[1]["X-ClickHouse-Exception-Code"] == "372"
+
+
+def test_a_client_that_hangs_up_cancels_its_statement(endpoint: tuple[str, int]) -> None:
+    port = endpoint[1]
+    body = b"SELECT count(*) FROM numbers(20000000000) WHERE sipHash64(number) % 11 = 3"
+    login = base64.b64encode(f"{USER}:{PASSWORD}".encode())
+    running = b"SELECT count(*) FROM system.processes WHERE query LIKE '% 11 = 3%' AND query NOT LIKE '%system%'"
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"POST /?query_id=hangs-up HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + login +
+                     b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
+        time.sleep(1)
+        assert _post(port, "", running)[2] == b"1\n"  # it runs while the client waits
+    for _ in range(100):
+        if _post(port, "", running)[2] == b"0\n":
+            break
+        time.sleep(0.1)
+    assert _post(port, "", running)[2] == b"0\n"
 
 
 def test_two_stores_in_two_processes_share_the_engine(ch: ClickHouseStore, server_url: str) -> None:

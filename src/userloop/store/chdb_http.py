@@ -11,7 +11,8 @@ What it speaks (ClickHouse's HTTP interface, https://clickhouse.com/docs/interfa
 
 * ``GET /ping`` and ``GET /`` answer ``Ok.``; every other request runs a statement;
 * the statement is the ``query`` parameter, the body, or the parameter followed by the body; ``INSERT … FORMAT
-  x`` with the rows in the body (any input format chdb reads, streamed into the engine);
+  x`` with the rows in the body (any input format chdb reads; passed to the engine as they arrive when the
+  statement is the parameter and the body is not compressed);
 * ``database``, ``default_format`` (TabSeparated when absent; a ``FORMAT`` clause wins), ``query_id``,
   ``session_id`` / ``session_timeout`` / ``session_check`` (a session is a chdb connection: its settings and
   temporary tables are its own, one statement at a time), ``param_<name>`` query parameters, and any other
@@ -174,7 +175,7 @@ class Request:
     """One statement to run, as the HTTP request gave it."""
 
     text: str
-    data: bytes | None  # an INSERT's rows
+    data: bytes | Iterator[bytes] | None  # an INSERT's rows, whole or as they arrive
     insert_format: str | None
     fmt: str
     query_id: str
@@ -235,8 +236,9 @@ def _query(con: Any, req: Request, outcome: dict[str, Any]) -> None:
 def _insert(con: Any, req: Request) -> Answer:
     assert req.insert_format is not None
     with con.send_insert(req.text, req.insert_format) as ins:
-        if req.data:
-            ins.append(req.data)
+        for chunk in [req.data] if isinstance(req.data, bytes) else req.data or ():
+            if chunk:
+                ins.append(chunk)
         result = ins.finish()
     n, size = str(result.rows_written), str(result.bytes_written)
     return Answer(b"", None, {"read_rows": n, "read_bytes": size, "written_rows": n, "written_bytes": size})
@@ -275,12 +277,16 @@ def decode_body(data: bytes, encoding: str | None) -> bytes:
     raise EndpointError(86, f"Unknown Content-Encoding {encoding!r} (UNKNOWN_COMPRESSION_METHOD)")
 
 
-def parse_request(params: dict[str, str], body: bytes) -> Request:
-    """The statement, its rows, format, id and settings from the request's parameters and body."""
+def parse_request(params: dict[str, str], body: bytes, rows: Iterator[bytes] | None = None) -> Request:
+    """The statement, its rows, format, id and settings from the request's parameters and body (``rows``: the
+    body as it arrives, for an ``INSERT … FORMAT x`` given whole in the ``query`` parameter)."""
     param_query = params.get("query", "")
-    data: bytes | None = None
+    data: bytes | Iterator[bytes] | None = None
     insert_format: str | None = None
-    if param_query and body:
+    head = INSERT_FORMAT.match(param_query)
+    if rows is not None and head is not None:
+        text, insert_format, data = head.group(1), head.group(2), rows
+    elif param_query and body:
         head = INSERT_FORMAT.match(param_query)
         if head and not param_query[head.end() :].strip():
             text, insert_format, data = head.group(1), head.group(2), body
@@ -335,6 +341,7 @@ class ChdbHttpServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    _unread = False
     disable_nagle_algorithm = True  # headers and body are two writes: without it each answer waits ~40 ms for an ACK
     server: ChdbHttpServer
 
@@ -352,13 +359,20 @@ class Handler(BaseHTTPRequestHandler):
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         query_id = params.get("query_id") or str(uuid.uuid4())
         params["query_id"] = query_id
+        self._unread = True
         try:
-            body = decode_body(self._read_body(), self.headers.get("Content-Encoding"))
-            if parts.path.rstrip("/") == "/ping" or (self.command == "GET" and "query" not in params and not body):
+            if parts.path.rstrip("/") == "/ping" or (self.command == "GET" and "query" not in params):
+                for _ in self._body_chunks():
+                    pass
                 self._send(200, b"Ok.\n", {"Content-Type": "text/html; charset=UTF-8"})
                 return
             self._authenticate(params)
-            req = parse_request(params, body)
+            head = INSERT_FORMAT.match(params.get("query", ""))
+            encoding = (self.headers.get("Content-Encoding") or "identity").lower()
+            if head and not params["query"][head.end() :].strip() and encoding == "identity":
+                req = parse_request(params, b"", self._body_chunks())  # rows go to the engine as they arrive
+            else:
+                req = parse_request(params, decode_body(b"".join(self._body_chunks()), encoding))
             timeout = float(params.get("session_timeout") or DEFAULT_SESSION_TIMEOUT_S)
             with self.server.engine.connection(
                 params.get("session_id"), timeout, params.get("session_check") == "1"
@@ -402,19 +416,29 @@ class Handler(BaseHTTPRequestHandler):
                 403,
             )
 
-    def _read_body(self) -> bytes:
+    def _body_chunks(self, piece: int = 1 << 20) -> Iterator[bytes]:
+        """The request body as it arrives (``Content-Length`` or chunked transfer), at most ``piece`` bytes at a
+        time; once it is read whole, the connection can take the next request."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in {b"\r\n", b"\n", b""}:
-                        pass  # trailers
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                while size > 0:
+                    chunk = self.rfile.read(min(size, piece))
+                    if not chunk:
+                        return
+                    size -= len(chunk)
+                    yield chunk
                 self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+            while self.rfile.readline() not in {b"\r\n", b"\n", b""}:
+                pass  # trailers
+        else:
+            left = int(self.headers.get("Content-Length") or 0)
+            while left > 0:
+                chunk = self.rfile.read(min(left, piece))
+                if not chunk:
+                    return
+                left -= len(chunk)
+                yield chunk
+        self._unread = False
 
     def _client_gone(self) -> bool:
         """Whether the client closed its connection (readable with nothing to read)."""
@@ -438,6 +462,9 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, text.encode("utf-8"), headers)
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        if self._unread:  # a refused request's body was not read: the connection cannot carry another request
+            self.close_connection = True
+            headers = {**headers, "Connection": "close"}
         try:
             self.send_response(status)
             for name, value in headers.items():
