@@ -258,6 +258,20 @@ def test_the_endpoint_speaks_clickhouses_http_interface(endpoint: tuple[str, int
     assert missing[1]["X-ClickHouse-Exception-Code"] == "372"
 
 
+def test_sessions_in_many_threads_keep_to_themselves(ch: ClickHouseStore) -> None:
+    """Sessions at the same time (as a service's requests are): each reads its own temporary table, every time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(k: int) -> list[int]:
+        with ch.session() as s:
+            s.register("mine", pa.table({"v": pa.array([k] * (k + 1), pa.int64())}))
+            return [s.scalar(sql("SELECT sum(v) FROM mine")) for _ in range(15)]
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(work, range(12)))
+    assert results == [[k * (k + 1)] * 15 for k in range(12)]
+
+
 def test_a_client_that_hangs_up_cancels_its_statement(endpoint: tuple[str, int]) -> None:
     port = endpoint[1]
     body = b"SELECT count(*) FROM numbers(20000000000) WHERE sipHash64(number) % 11 = 3"
