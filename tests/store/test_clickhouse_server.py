@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute
 import pytest
 from sqlglot import exp
 
@@ -157,6 +158,8 @@ def test_batches_are_inserted_in_one_stream(ch: ClickHouseStore) -> None:
         assert max(b.num_rows for b in got) <= 700 and sum(b.num_rows for b in got) == 5000
         assert pa.Table.from_batches(got).column("k").to_pylist() == list(range(5000))
         assert s.batches(sql("SELECT k FROM $t WHERE k < 0", t=target)).read_all().num_rows == 0
+        many = s.batches(sql("SELECT number AS n FROM numbers(300000)")).read_all()  # several engine blocks
+        assert many.num_rows == 300_000 and pa.compute.sum(many.column("n")).as_py() == sum(range(300_000))
 
 
 def test_a_deadline_kills_the_statement_on_the_server(ch: ClickHouseStore) -> None:
