@@ -248,6 +248,8 @@ def test_the_endpoint_speaks_clickhouses_http_interface(endpoint: tuple[str, int
     setting = "SELECT getSetting('max_threads') FORMAT TSV"
     assert _post(port, "session_id=s1&max_threads=3", setting.encode())[2] == b"3\n"
     assert _post(port, "session_id=s1", setting.encode())[2] != b"3\n"
+    assert _post(port, "session_id=s1&max_threads=3", b"SET max_threads = 2")[0] == 200  # the statement's own SET
+    assert _post(port, "session_id=s1&max_threads=3", setting.encode())[2] == b"3\n"  # then the parameter again
     # a statement with the body's rows, gzip-compressed; the table is dropped again
     _post(port, "", b"CREATE TABLE default.gz (a Int32) ENGINE = Memory")
     sent = _post(port, "query=INSERT%20INTO%20default.gz%20FORMAT%20CSV", gzip.compress(b"1\n2\n3\n"),

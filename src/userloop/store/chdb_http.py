@@ -72,6 +72,7 @@ KILL_BY_ID = re.compile(
 TRAILING_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*\Z", re.IGNORECASE)
 RESULT_STATEMENT = re.compile(r"\s*(SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN|\()", re.IGNORECASE)
 ERROR_CODE = re.compile(r"Code: (\d+)\.")
+SET_STATEMENT = re.compile(r"\s*SET\b", re.IGNORECASE)
 CONTENT_TYPES = {
     "TabSeparated": "text/tab-separated-values; charset=UTF-8",
     "CSV": "text/csv; charset=UTF-8",
@@ -107,13 +108,14 @@ class Connection:
 
     con: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
-    applied: set[str] = field(default_factory=set)  # settings the last request set from its parameters
+    applied: dict[str, str] = field(default_factory=dict)  # settings as the last request set them
     timeout_s: float = DEFAULT_SESSION_TIMEOUT_S
     used_at: float = field(default_factory=time.monotonic)
 
 
 class Engine:
-    """The engine's side: chdb connections on one folder, sessions by id, and the statements running by id."""
+    """The engine's side: chdb connections on one folder (a pool, and sessions by id) and a control connection
+    that kills statements by the client's query id (each statement carries it in ``log_comment``)."""
 
     def __init__(self, path: Path) -> None:
         import chdb
@@ -195,11 +197,14 @@ def run(engine: Engine, conn: Connection, req: Request, gone: Callable[[], bool]
     """Run ``req`` on ``conn``: its settings for this statement only, tagged with its id for KILL QUERY; if the
     client goes away first (``gone``), the statement is killed."""
     con = conn.con
-    for name in conn.applied - set(req.settings):
+    wanted = {**req.settings, "log_comment": req.query_id}
+    for name in conn.applied.keys() - wanted.keys():
         con.query(f"SET {name} = DEFAULT")
-    for name, value in {**req.settings, "log_comment": req.query_id}.items():
-        con.query(f"SET {name} = {quote_string(value)}")
-    conn.applied = set(req.settings)
+    for name, value in wanted.items():
+        if conn.applied.get(name) != value:  # a client sends the same settings with every request: set them once
+            con.query(f"SET {name} = {quote_string(value)}")
+    # a SET in the statement itself may change what the parameters set: set them all again next time
+    conn.applied = {} if SET_STATEMENT.match(req.text) else wanted
     if req.database is not None:
         con.query(f"USE {quote_name(req.database)}")
     if req.insert_format is not None:
@@ -223,7 +228,7 @@ def run(engine: Engine, conn: Connection, req: Request, gone: Callable[[], bool]
     fmt = own_format.group(1) if own_format else req.fmt
     body = bytes(result.bytes())
     shown = fmt if body or RESULT_STATEMENT.match(req.text) else None
-    return Answer(body, shown, _summary(result, read=True))
+    return Answer(body, shown, _summary(result))
 
 
 def _query(con: Any, req: Request, outcome: dict[str, Any]) -> None:
@@ -244,7 +249,8 @@ def _insert(con: Any, req: Request) -> Answer:
     return Answer(b"", None, {"read_rows": n, "read_bytes": size, "written_rows": n, "written_bytes": size})
 
 
-def _summary(result: Any, *, read: bool) -> dict[str, str]:
+def _summary(result: Any) -> dict[str, str]:
+    """``X-ClickHouse-Summary`` of a query's result, as the server's JSON (numbers as strings)."""
     return {
         "read_rows": str(result.rows_read()),
         "read_bytes": str(result.bytes_read()),
