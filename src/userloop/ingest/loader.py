@@ -20,6 +20,7 @@ if the batch then fails.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -50,6 +51,7 @@ from userloop.ingest.checks import (
     typed_family,
     value_expr,
 )
+from userloop.ingest.identity import final_merges
 from userloop.ingest.identity_writes import apply_plan, bind_op
 from userloop.ingest.profiles import apply_item_ops, apply_profile_ops
 from userloop.ingest.rules import WINDOW_HI, WINDOW_LO, property_name_problem
@@ -64,10 +66,12 @@ from userloop.schema.names import (
 from userloop.schema.types import DATE_REGEX, DATETIME_REGEX, PropertyType
 from userloop.store import sqlbuild as sb
 from userloop.store.activity import active_cond
+from userloop.store.clickhouse_writes import writes_of
 from userloop.store.duck import DuckSession, ProjectStore
 from userloop.store.rejects import insert_rejects
 from userloop.store.sqlbuild import sql
 
+log = logging.getLogger(__name__)
 CHK = sb.table(None, "_ul_chk")  # one slim row per record: control fields, reason; no property values
 SKIP = sb.table(None, "_ul_skip")  # valid rows not to write: duplicates, refused identity records
 BAD = sb.table(None, "_ul_bad")  # every row not to write: rejected or skipped
@@ -174,6 +178,10 @@ class Loader:
         self.project = project
         self.policy = policy or TimePolicy()
         self.caps = MAX_TABLE_PROPERTIES if caps is None else caps
+        # where events also live (the workspace's [storage] events_url): each batch recorded in its transaction
+        # and shipped after it (userloop.store.clickhouse_writes)
+        self.writes = writes_of(project)
+        self._merges: dict[int, int] = {}
 
     def load(self, staged: Staged, *, now_ms: int | None = None) -> LoadResult:
         started = time.perf_counter()
@@ -185,8 +193,19 @@ class Loader:
                 result = self._load(staged, now, plan)
                 self.project.bump_data_version()
         self.project.forget_cache()
+        if self.writes is not None:
+            self._ship()
         result.seconds = time.perf_counter() - started
         return result
+
+    def _ship(self) -> None:
+        """Send the committed batch to ClickHouse. A failure there fails no load: the batch stays in the outbox
+        and the next load (or :meth:`ProjectWrites.ship`) sends it."""
+        assert self.writes is not None
+        try:
+            self.writes.ship()
+        except Exception:
+            log.exception("sending loaded events to ClickHouse failed; they stay in the outbox and are sent later")
 
     # the steps -----------------------------------------------------------------------------------------
     def _plan(self, staged: Staged) -> _Plan:
@@ -220,6 +239,9 @@ class Loader:
         self._settle_bad_rows()
         self._allocate_persons(staged, now_ms, plan.passive)
         result.events = self._write_events(staged, columns_, now_ms)
+        if self.writes is not None:
+            names, rows = self._event_rows(staged, tuple(c for c in columns_ if c.table == "events"))
+            self.writes.record(self.s, names, rows, [now_ms], self._merges)
         profile_count = self._write_profiles(staged, columns_, now_ms)
         item_count = self._write_items(staged, columns_, now_ms)
         result.accepted = result.events + profile_count + item_count + self._unbinds_written
@@ -562,6 +584,7 @@ class Loader:
         )
         rows = self.s.fetchall(select)
         self._unbinds_written = 0
+        self._merges = {}
         if not rows:
             return 0
         ops = [op for op in (bind_op(*r) for r in rows) if op is not None]
@@ -569,6 +592,7 @@ class Loader:
         resolver = ident_mod.IdentityResolver(self.s, self.project.ref("identities"), keys)
         plan = resolver.apply(ops)
         apply_plan(self.project, self.s, plan, now_ms)
+        self._merges = final_merges(plan.merges)
         self._unbinds_written = sum(1 for op in ops if op.kind == "unbind" and op.row not in plan.rejects)
         if plan.rejects:
             rej = pa.table({"_row": list(plan.rejects), "reason": list(plan.rejects.values())})
@@ -600,21 +624,23 @@ class Loader:
         s.execute(q.map)
         s.execute(q.seen)
 
+    def _event_rows(self, staged: Staged, props: tuple[_Column, ...]) -> tuple[list[exp.Expr], exp.Select]:
+        """The events columns a batch writes and the query of its rows (``?``: the time received, in ms)."""
+        names = sb.columns(["event_id", "event", "user_id", "distinct_id", "time", "received_at", "lib"])
+        head = sql(
+            "SELECT c.event_id, c.event, i.user_id, c.distinct_id, make_timestamp(c.time * 1000), "
+            "make_timestamp(? * 1000), c.lib"
+        ).expressions
+        rows = _resolved(staged.ref, EVENT_RECORDS, head)
+        rows.select(*(value_expr(c.source, c.ptype) for c in props), copy=False)
+        return [*names, *(sb.name(c.name) for c in props)], rows
+
     def _write_events(self, staged: Staged, columns_: list[_Column], now_ms: int) -> int:
         props = tuple(c for c in columns_ if c.table == "events")
 
         def build() -> exp.Expr:
-            names = sb.columns(["event_id", "event", "user_id", "distinct_id", "time", "received_at", "lib"])
-            head = sql(
-                "SELECT c.event_id, c.event, i.user_id, c.distinct_id, make_timestamp(c.time * 1000), "
-                "make_timestamp(? * 1000), c.lib"
-            ).expressions
-            rows = _resolved(staged.ref, EVENT_RECORDS, head)
-            rows.select(*(value_expr(c.source, c.ptype) for c in props), copy=False)
-            target = exp.Schema(
-                this=self.project.ref("events"), expressions=[*names, *(sb.name(c.name) for c in props)]
-            )
-            return exp.Insert(this=target, expression=rows)
+            names, rows = self._event_rows(staged, props)
+            return exp.Insert(this=exp.Schema(this=self.project.ref("events"), expressions=names), expression=rows)
 
         insert = _memo(("events", self.project.schema, staged.relation, props), build)
         # Events carry their own time; their physical order is free, which lets DuckDB write in parallel.

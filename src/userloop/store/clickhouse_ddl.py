@@ -18,6 +18,11 @@ The *cluster* layout (ClickHouse docs, "Data Replication" and "Distributed table
 as ``<table>_local`` tables on ReplicatedMergeTree with Distributed tables in front, sharded by
 ``cityHash64(user_id)`` for events, users and identities, so each person's rows sit on one shard and funnels and
 retention run shard-locally; the small tables are replicated whole to every node (one replica path for all).
+
+A project the loader *writes* (``[storage] events_url``, :mod:`userloop.store.clickhouse_writes`) keeps its events
+in ``event_parts`` (the same MergeTree, remembering the last :data:`DEDUP_WINDOW` inserts' tokens, so a batch sent
+again adds nothing), identity merges in ``person_overrides`` (ReplacingMergeTree by old person, newest version
+wins), and ``events`` is a view that gives each event its person after the overrides: what every analysis reads.
 """
 
 from __future__ import annotations
@@ -29,7 +34,19 @@ from sqlglot import exp
 
 from userloop.core.errors import ValidationError
 
-__all__ = ["LAYOUTS", "Column", "Layout", "clickhouse_type", "layout_of", "project_ddl", "table_ddl"]
+__all__ = [
+    "DEDUP_WINDOW",
+    "EVENT_PARTS",
+    "LAYOUTS",
+    "OVERRIDES",
+    "Column",
+    "Layout",
+    "clickhouse_type",
+    "events_view",
+    "layout_of",
+    "project_ddl",
+    "table_ddl",
+]
 
 
 @dataclass(frozen=True)
@@ -189,12 +206,72 @@ def table_ddl(database: str, table: str, columns: list[Column], *, cluster: str 
     return out
 
 
-def project_ddl(database: str, tables: dict[str, list[Column]], *, cluster: str | None = None) -> list[exp.Expr]:
-    """The database and every table of a project, in a fixed order (the database first, then ``tables``'s)."""
+#: The written project's events table, and its person overrides (see the module docstring).
+EVENT_PARTS = "event_parts"
+OVERRIDES = "person_overrides"
+OVERRIDE_COLUMNS = [Column("old_person", "BIGINT", False), Column("new_person", "BIGINT", False),
+                    Column("version", "UBIGINT", False)]  # fmt: skip
+#: Inserts into ``event_parts`` whose deduplication tokens the table remembers (ClickHouse docs,
+#: ``non_replicated_deduplication_window``; a replicated table keeps ``replicated_deduplication_window``).
+DEDUP_WINDOW = 1000
+
+
+def _written_ddl(database: str, columns: list[Column]) -> list[exp.Expr]:
+    """``event_parts``, ``person_overrides`` and the ``events`` view of a written project (single node)."""
+    (parts,) = table_ddl(database, "events", columns)
+    assert isinstance(parts, exp.Create)
+    parts.this.set("this", exp.table_(EVENT_PARTS, db=database, quoted=True))
+    window = exp.EQ(this=exp.var("non_replicated_deduplication_window"), expression=exp.Literal.number(DEDUP_WINDOW))
+    parts.args["properties"].append("expressions", exp.SettingsProperty(expressions=[window]))
+    engine = exp.Anonymous(this="ReplacingMergeTree", expressions=[exp.column("version", quoted=True)])
+    order = exp.Order(expressions=[exp.Ordered(this=exp.column("old_person", quoted=True))])
+    props: list[exp.Expr] = [exp.EngineProperty(this=engine), order, exp.SettingsProperty(expressions=[window.copy()])]
+    overrides = _create(exp.table_(OVERRIDES, db=database, quoted=True), OVERRIDE_COLUMNS, props, OVERRIDES)
+    return [parts, overrides, events_view(database, columns)]
+
+
+def events_view(database: str, columns: list[Column]) -> exp.Expr:
+    """``CREATE OR REPLACE VIEW events``: ``event_parts`` with ``user_id`` read through the overrides (the newest
+    version of each old person's row), and each row's part offsets, which stand for DuckDB's ``rowid``."""
+    person = exp.func("coalesce", exp.column("new_person", "o", quoted=True), exp.column("user_id", "e", quoted=True))
+    picked: list[exp.Expr] = [
+        exp.alias_(person if c.name == "user_id" else exp.column(c.name, "e", quoted=True), c.name, quoted=True)
+        for c in columns
+    ]
+    picked += [exp.alias_(exp.column(v, "e"), v) for v in ("_part_starting_offset", "_part_offset")]
+    newest = exp.Anonymous(this="argMax", expressions=[exp.column("new_person", quoted=True),
+                                                        exp.column("version", quoted=True)])  # fmt: skip
+    latest = (
+        exp.select(exp.column("old_person", quoted=True), exp.alias_(newest, "new_person", quoted=True))
+        .from_(exp.table_(OVERRIDES, db=database, quoted=True))
+        .group_by(exp.column("old_person", quoted=True))
+    )
+    on = exp.EQ(this=exp.column("old_person", "o", quoted=True), expression=exp.column("user_id", "e", quoted=True))
+    query = exp.select(*picked).from_(exp.table_(EVENT_PARTS, db=database, quoted=True, alias="e"))
+    join = exp.Join(this=exp.alias_(exp.Subquery(this=latest), "o", table=True), side="LEFT", kind="ANY", on=on)
+    query.append("joins", join)
+    return exp.Create(this=exp.table_("events", db=database, quoted=True), kind="VIEW", replace=True, expression=query)
+
+
+def project_ddl(
+    database: str, tables: dict[str, list[Column]], *, cluster: str | None = None, written: bool = False
+) -> list[exp.Expr]:
+    """The database and every table of a project, in a fixed order (the database first, then ``tables``'s).
+
+    ``written``: the layout of a project the loader writes (``event_parts``, ``person_overrides`` and the
+    ``events`` view in place of the ``events`` table); single node only, for now."""
+    if written and cluster:
+        raise ValidationError(
+            "the write path's person overrides are not laid out for a cluster yet / 集群布局暂不支持写入路径",
+            code="invalid",
+        )
     on = [exp.OnCluster(this=exp.to_identifier(cluster, quoted=True))] if cluster else []
     db = exp.Create(this=exp.Table(this=exp.to_identifier(database, quoted=True)), kind="SCHEMA", exists=True,
                     properties=exp.Properties(expressions=on) if on else None)  # fmt: skip
     out: list[exp.Expr] = [db]
     for table, columns in tables.items():
-        out.extend(table_ddl(database, table, columns, cluster=cluster))
+        if written and table == "events":
+            out.extend(_written_ddl(database, columns))
+        else:
+            out.extend(table_ddl(database, table, columns, cluster=cluster))
     return out

@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from userloop.core.errors import UserloopError
 from userloop.store.clickhouse import ClickHouseProject, ClickHouseStore
-from userloop.store.clickhouse_ddl import LAYOUTS, Column, layout_of, project_ddl
+from userloop.store.clickhouse_ddl import EVENT_PARTS, LAYOUTS, Column, layout_of, project_ddl
 from userloop.store.duck import ProjectStore
 from userloop.store.sqlbuild import sql
 
@@ -66,22 +66,25 @@ def duck_columns(project: ProjectStore) -> dict[str, list[Column]]:
     return {t: found[t] for t in [*MIRRORED_TABLES, *named] if t in found}
 
 
-def copy_project(source: ProjectStore, target: ClickHouseStore) -> list[TableCount]:
+def copy_project(source: ProjectStore, target: ClickHouseStore, *, written: bool = False) -> list[TableCount]:
     """Copy ``source`` into ``target`` (database ``source.schema``) and return the verified counts.
 
-    Raises ``mirror_mismatch`` (in Chinese and English) when a table or a month of events differs."""
+    ``written``: in the layout of a project the loader then writes (events in ``event_parts`` behind the
+    ``events`` view, :func:`~userloop.store.clickhouse_ddl.project_ddl`). Raises ``mirror_mismatch`` (in Chinese
+    and English) when a table or a month of events differs."""
     tables = duck_columns(source)
     database = source.schema
     with target.writer() as ch:
         drop = exp.Drop(tables=[exp.Table(this=exp.to_identifier(database, quoted=True))], kind="SCHEMA", exists=True)
         ch.execute(drop)
-        for stmt in project_ddl(database, tables):
+        for stmt in project_ddl(database, tables, written=written):
             ch.execute(stmt)
         with source.session() as duck:
             for table, columns in tables.items():
                 names = [exp.column(c.name, quoted=True) for c in columns]
                 read = sql("SELECT $cols FROM $t", cols=names, t=source.ref(table))
-                ch.insert_arrow(exp.table_(table, db=database, quoted=True), duck.batches(read, rows=BATCH_ROWS))
+                stored = EVENT_PARTS if written and table == "events" else table
+                ch.insert_arrow(exp.table_(stored, db=database, quoted=True), duck.batches(read, rows=BATCH_ROWS))
     counts = compare_counts(source, target.project(database), list(tables))
     wrong = [c for c in counts if not c.equal]
     if wrong:

@@ -2,7 +2,7 @@
 
 Layout::
 
-    PATH/userloop.toml     config (format version, data file, metadata URL, server address)
+    PATH/userloop.toml     config (format version, data file, metadata URL, events URL, server address)
     PATH/events.duckdb     events, users, identities, items, registry, rejects (one schema per project)
     PATH/meta.sqlite       projects, keys, and later definitions, runs and audit
     PATH/rejects/          rejects files written by imports
@@ -71,16 +71,25 @@ class Secrets:
 
 @dataclass
 class WorkspaceConfig:
+    """``userloop.toml``. ``events_url`` says where events also live: None (the default) keeps them in the DuckDB
+    file alone; ``chdb:///abs/folder`` (or a ClickHouse server's URL) makes the loader write every batch there too,
+    as a part (:mod:`userloop.store.clickhouse_writes`), set after a verified ``userloop migrate --to clickhouse``.
+    """
+
     data_file: str = "events.duckdb"
     meta_url: str = "sqlite:///{path}/meta.sqlite"
     host: str = "127.0.0.1"
     port: int = 8000
+    events_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_toml(self) -> dict[str, Any]:
+        storage = {"data_file": self.data_file, "meta_url": self.meta_url}
+        if self.events_url is not None:
+            storage["events_url"] = self.events_url
         return {
             "format_version": FORMAT_VERSION,
-            "storage": {"data_file": self.data_file, "meta_url": self.meta_url},
+            "storage": storage,
             "server": {"host": self.host, "port": self.port},
         }
 
@@ -93,9 +102,23 @@ class WorkspaceConfig:
         return cls(
             data_file=storage.get("data_file", cls.data_file),
             meta_url=storage.get("meta_url", cls.meta_url),
+            events_url=_events_url(storage.get("events_url")),
             host=server.get("host", cls.host),
             port=int(server.get("port", cls.port)),
         )
+
+
+def _events_url(value: object) -> str | None:
+    """The ``[storage] events_url`` setting: absent, or a ClickHouse URL (``chdb://``, ``clickhouse://``,
+    ``clickhouses://``)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.split("://", 1)[0] not in ("chdb", "clickhouse", "clickhouses"):
+        raise WorkspaceError(
+            f"{CONFIG_FILE}: [storage] events_url must be a ClickHouse URL (chdb:///folder or clickhouse://host), "
+            f"not {value!r} / events_url 应为 ClickHouse 地址"
+        )
+    return value
 
 
 class Workspace:
@@ -147,6 +170,10 @@ class Workspace:
 
     def close(self) -> None:
         if self._events is not None:
+            if self.config.events_url is not None:
+                from userloop.store.clickhouse_writes import detach
+
+                detach(self._events)
             self._events.close()
             self._events = None
         self.meta.dispose()
@@ -163,6 +190,10 @@ class Workspace:
         if self._events is None:
             try:
                 self._events = EventStore(self.path / self.config.data_file, read_only=self.read_only)
+                if self.config.events_url is not None and not self.read_only:
+                    from userloop.store.clickhouse_writes import attach
+
+                    attach(self._events, self.config.events_url)
             except Exception as exc:  # duckdb raises IOException when another process holds the lock
                 if "lock" in str(exc).lower():
                     raise WorkspaceError(
@@ -171,6 +202,11 @@ class Workspace:
                     ) from exc
                 raise
         return self._events
+
+    def set_events_url(self, url: str | None) -> None:
+        """Write ``[storage] events_url`` (None: events in the DuckDB file alone); takes effect at the next open."""
+        self.config.events_url = _events_url(url)
+        (self.path / CONFIG_FILE).write_text(tomli_w.dumps(self.config.to_toml()))
 
     def project_info(self, name: str = DEFAULT_PROJECT) -> Project:
         project = self.meta.project(name)
