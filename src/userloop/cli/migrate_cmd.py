@@ -40,6 +40,14 @@ def migrate(
         str | None,
         typer.Option("--cluster", help="With --ddl-only: the cluster layout (replicated, sharded by person)."),
     ] = None,
+    switch: Annotated[
+        bool,
+        typer.Option(
+            "--switch",
+            help="After a verified copy of every project, keep events in ClickHouse from now on: the loader writes "
+            "each batch there too ([storage] events_url). Stop the server first.",
+        ),
+    ] = False,
     workspace: Workspace_ = Path(DEFAULT_WORKSPACE),
     json_out: Json_ = False,
 ) -> None:
@@ -48,7 +56,9 @@ def migrate(
     Every table (events, users, identities, items, registry, event names, counters, settings, the tag, segment and
     model tables) is copied, then counted on both sides with each month of events; any difference is an error
     (mirror_mismatch). With ``--ddl-only`` print the tables' CREATE statements (``--cluster NAME``: replicated
-    local tables and Distributed tables sharded by person) to run on a ClickHouse server first.
+    local tables and Distributed tables sharded by person) to run on a ClickHouse server first. With ``--switch``
+    every project is copied in the layout the loader then writes (events behind a view that applies person
+    overrides) and the workspace's ``[storage] events_url`` is set to ``--url``.
     将项目从 DuckDB 迁移到 ClickHouse 并核对行数；--ddl-only 只打印建表语句。"""
     from userloop.cli.session import open_local
     from userloop.core.errors import ValidationError
@@ -65,23 +75,32 @@ def migrate(
         if url is None:
             raise ValidationError("--url is needed to copy (or give --ddl-only) / 迁移需要 --url（或使用 --ddl-only）",
                                   code="invalid")  # fmt: skip
+        if switch and project is not None:
+            raise ValidationError(
+                "--switch moves every project: leave out --project / --switch 迁移全部项目，请去掉 --project",
+                code="invalid",
+            )
         store = ClickHouseStore(url)
         try:
             rows = []
             for name, source in zip(names, sources, strict=True):
-                for count in copy_project(source, store):
+                for count in copy_project(source, store, written=switch):
                     rows.append({"project": name, "table": count.table, "duckdb": count.duckdb,
                                  "clickhouse": count.clickhouse, "equal": count.equal})  # fmt: skip
         finally:
             store.close()
+        if switch:
+            ws.set_events_url(url)
         if json_out:
-            out.emit({"to": to.value, "url": store.shown_url, "tables": rows})
+            out.emit({"to": to.value, "url": store.shown_url, "tables": rows, "switched": switch})
             return
         out.table(rows, ["project", "table", "duckdb", "clickhouse", "equal"])
         typer.echo(
             f"Copied {len(names)} project(s) to {store.shown_url}; every count equal. / "
             f"已迁移 {len(names)} 个项目，行数一致。"
         )
+        if switch:
+            typer.echo("Events now also live in ClickHouse ([storage] events_url). / 事件此后同时写入 ClickHouse。")
 
 
 def _print_ddl(out: Out, sources: list[ProjectStore], cluster: str | None) -> None:
