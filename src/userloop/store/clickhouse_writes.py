@@ -122,7 +122,11 @@ class ProjectWrites:
         self.project = project
         self.sink = sink
         self.database = project.schema
-        self._columns: list[Column] | None = None  # the outbox's columns, as last checked
+        # the events' property names when the outbox (DuckDB) and event_parts (ClickHouse) last had every column
+        self._outbox_shape: tuple[str, ...] | None = None
+        self._parts_shape: tuple[str, ...] | None = None
+        self._sent: dict[str, tuple[Any, ...]] = {}
+        self._table_columns: dict[str, list[Column]] = {}  # table → (rows, hash of rows) as last sent
 
     @property
     def store(self) -> ClickHouseStore:
@@ -159,9 +163,10 @@ class ProjectWrites:
 
     def _prepare(self, s: DuckSession) -> None:
         """The outbox, the overrides and the counters exist; the outbox has every column events have."""
-        events = self._duck_columns(s)
-        if self._columns == events:
+        shape = self._shape()
+        if self._outbox_shape == shape:
             return
+        events = self._duck_columns(s)
         s.execute(
             sql(
                 "CREATE TABLE IF NOT EXISTS $o AS SELECT CAST(0 AS BIGINT) AS _batch, * FROM $e LIMIT 0",
@@ -198,7 +203,11 @@ class ProjectWrites:
                     ],
                 )
                 s.execute(add)
-        self._columns = events
+        self._outbox_shape = shape
+
+    def _shape(self) -> tuple[str, ...]:
+        """The events' property names (the registry, cached by the project): what the columns depend on."""
+        return tuple(sorted(self.project.properties("events")))
 
     def _duck_columns(self, s: DuckSession | None = None, table: str = "events") -> list[Column]:
         read = sql(
@@ -222,7 +231,7 @@ class ProjectWrites:
         """Send every recorded batch not yet shipped, oldest first; returns the events sent. Safe to repeat: a
         batch sent before (then a crash) is dropped by ClickHouse's deduplication."""
         with self.sink.lock, self.store.writer() as ch:
-            if not self._laid_out(ch):
+            if self._parts_shape is None and not self._laid_out(ch):
                 self.adopt()
                 return 0
             with self.project.writer() as s:
@@ -230,7 +239,11 @@ class ProjectWrites:
                 shipped, last = self._counter(s, SHIPPED), self._counter(s, RECORDED)
             if shipped == last:
                 return 0
-            self._add_columns(ch)
+            shape = self._shape()
+            if self._parts_shape != shape:
+                self._parts_shape = None  # unknown until the columns are there
+                self._add_columns(ch)
+                self._parts_shape = shape
             sent = merged = 0
             for batch in range(shipped + 1, last + 1):
                 n, m = self._ship_batch(ch, batch)
@@ -312,6 +325,7 @@ class ProjectWrites:
             with self.project.writer() as s:
                 self._prepare(s)
             copy_project(self.project, self.store, written=True)
+            self._sent, self._parts_shape = {}, None
             with self.project.atomic() as s:
                 s.execute(sql("DELETE FROM $o", o=self.project.ref(OUTBOX)))
                 self._set_counter(s, SHIPPED, self._counter(s, RECORDED))
@@ -322,7 +336,7 @@ class ProjectWrites:
             if not self._laid_out(ch):
                 self.adopt()
                 return
-            self.replace_tables(ch, SMALL_TABLES)
+            self.replace_tables(ch, SMALL_TABLES, always=True)
 
     def pending(self) -> int:
         """Batches recorded and not yet shipped."""
@@ -382,26 +396,33 @@ class ProjectWrites:
             ch.execute(exp.Alter(this=parts.copy(), kind="TABLE", actions=[replace]))
             ch.execute(_drop(staging.copy()))
 
-    def replace_tables(self, ch: ChSession, tables: tuple[str, ...]) -> None:
+    def replace_tables(self, ch: ChSession, tables: tuple[str, ...], *, always: bool = False) -> None:
         """Replace each of ``tables`` the DuckDB project has with its DuckDB rows, atomically (a new table
-        filled, then exchanged with the old one)."""
-        from userloop.store.mirror import duck_columns
-
-        columns = duck_columns(self.project)
+        filled, then exchanged with the old one); a table whose rows did not change since this process last sent
+        it (same count and hash of its rows) is left alone unless ``always``."""
         for table in tables:
-            if table not in columns:
+            columns = self._table_columns.get(table) or self._duck_columns(table=table)
+            if table not in PEOPLE_TABLES:  # the small tables' columns are fixed; people gain property columns
+                self._table_columns[table] = columns
+            if not columns:
+                continue
+            (print_,) = self.project.fetchall(
+                sql("SELECT count(*), bit_xor(hash(r)) FROM $t AS r", t=self.project.ref(table))
+            )
+            if not always and self._sent.get(table) == print_:
                 continue
             live, fresh = self._ch(table), self._ch(f"{table}__next")
-            for stmt in table_ddl(self.database, table, columns[table]):
+            for stmt in table_ddl(self.database, table, columns):
                 ch.execute(stmt)
             ch.execute(_drop(fresh))
             ch.execute(exp.Create(this=fresh, kind="TABLE", expression=live.copy()))
-            names = [exp.column(c.name, quoted=True) for c in columns[table]]
+            names = [exp.column(c.name, quoted=True) for c in columns]
             with self.project.session() as duck:
                 rows = duck.batches(sql("SELECT $cols FROM $t", cols=names, t=self.project.ref(table)))
                 ch.insert_arrow(fresh.copy(), rows)
             ch.execute(_exchange(fresh.copy(), live.copy()))
             ch.execute(_drop(fresh.copy()))
+            self._sent[table] = print_
 
 
 def _drop(target: exp.Table) -> exp.Expr:
