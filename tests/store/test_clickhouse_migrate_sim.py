@@ -4,39 +4,16 @@ analysis over them gives the same numbers on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
-import pytest
-
+from tests.store.conftest import SIM_END
 from tests.store.test_clickhouse_parity import same
-from userloop.models.pipeline import run_models
-from userloop.profile.materialise import materialise
-from userloop.profile.tags import install_starter
 from userloop.query.engine import Engine
 from userloop.store import Workspace
 from userloop.store.clickhouse import ClickHouseStore
 from userloop.store.mirror import copy_project
 
-END = date(2026, 6, 30)
-
-
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    from userloop.sim.run import run_simulation
-
-    ws, _ = Workspace.init(tmp_path_factory.mktemp("migrate") / "ws")
-    run_simulation(ws, "default", users=600, days=60, seed=3, end_date=END)
-    project = ws.project("default")
-    info = ws.project_info("default")
-    results = run_models(project, END, timezone=info.timezone)
-    ran = {name for name, r in results.items() if "error" not in r}
-    assert {"rfm", "lifecycle", "value", "activity", "preference"} <= ran, results  # churn, CLV need more history
-    install_starter(ws.meta, project, info.id)
-    materialise(project, ws.meta, info.id, info.timezone, END)
-    yield ws
-    ws.close()
+END = SIM_END
 
 
 def test_a_simulated_workspace_with_models_and_tags_moves_whole(simulated: Workspace, tmp_path: Path) -> None:

@@ -59,6 +59,10 @@ DEFINITIONS: list[dict[str, Any]] = [
      "interval": "day", "periods": 7},
     {"kind": "retention", "date_range": RANGE, "start": {"event": "cart"}, "return_event": {"event": "pay"},
      "interval": "week", "periods": 3},
+    # first-time cohorts of one event, counted "on" period k: ClickHouse's native retention shape (RETENTION_FN)
+    {"kind": "retention", "date_range": RANGE, "start": {"event": "view"}, "interval": "day", "periods": 7},
+    {"kind": "retention", "date_range": RANGE, "start": {"event": "$any"}, "interval": "week", "periods": 2,
+     "filters": [{"property": "channel", "op": "neq", "value": "b"}]},
     {"kind": "lifecycle", "date_range": RANGE, "event": {"event": "$any"}, "interval": "day"},
     {"kind": "lifecycle", "date_range": RANGE, "event": {"event": "view"}, "interval": "week"},
     {"kind": "stickiness", "date_range": RANGE, "event": {"event": "view"}, "interval": "day"},
@@ -257,3 +261,21 @@ def test_a_funnel_exclusion_at_the_same_instant_as_a_step(ws: Workspace, ch: Cli
     want = _run(Engine(duck, "Asia/Shanghai"), definition)
     assert want[0]["converted"] == 1
     assert same(_run(Engine(ch.project(duck.schema), "Asia/Shanghai"), definition), want)
+
+
+def test_the_native_retention_shape_is_chosen_by_capability(ws: Workspace, ch: ClickHouseStore) -> None:
+    """ClickHouse counts first-time retention of one event with ``sumForEach`` (Capability.RETENTION_FN), DuckDB
+    with its own statement; any other retention stays generic on both (the random parity above holds the numbers
+    equal)."""
+    from userloop.query.kinds import parse_definition
+
+    _, duck = fresh_project(ws)
+    copy_project(duck, ch)
+    on_ch = Engine(ch.project(duck.schema), "Asia/Shanghai")
+    one_event = {"kind": "retention", "date_range": RANGE, "start": {"event": "$any"}, "interval": "day"}
+    two_events = {**one_event, "return_event": {"event": "$any", "filters": [{"property": "event", "op": "eq",
+                                                                              "value": "view"}]}}  # fmt: skip
+    native = parse_definition(one_event).statements(on_ch.context(TODAY))["cells"]
+    assert "sumForEach" in ch.render(native)
+    assert "sumForEach" not in ch.render(parse_definition(two_events).statements(on_ch.context(TODAY))["cells"])
+    assert "sumForEach" not in "".join(Engine(duck, "Asia/Shanghai").compile(one_event, today=TODAY).values())

@@ -46,10 +46,9 @@ class Capability(StrEnum):
     FILE_SCAN = "file_scan"
     #: A sealed in-memory instance for analyst SQL.
     SANDBOX = "sandbox"
-    #: Per-person arrays with higher-order functions (ClickHouse's ``arrayMap``, ``arrayFill``): a sequence
-    #: analysis folds each person's events in one pass, the state ``windowFunnel`` keeps, instead of a window
-    #: pass (a sort of the whole scan) per step (:mod:`userloop.query.kinds.funnel.native`).
-    PERSON_ARRAYS = "person_arrays"
+    #: ClickHouse's ``retention()`` counting: per-person period bits summed per cohort with ``sumForEach`` in one
+    #: grouping (:mod:`userloop.query.kinds.retention.native`).
+    RETENTION_FN = "retention_fn"
 
 
 class Rows(Protocol):

@@ -42,15 +42,13 @@ from userloop.schema.activity import default_active
 from userloop.schema.types import PropertyType
 from userloop.store.backend import Capability, Params, engine_errors
 from userloop.store.clickhouse_server import SERVER_SCHEMES, HttpLink, ServerAddress, redact, server_client
-from userloop.store.dialects import render
+from userloop.store.dialects import create_temporary, render, staged
 from userloop.store.sqlbuild import literal, rendered, sql
 
 DIALECT = "clickhouse"
 #: No TRANSACTIONS (writes are idempotent part inserts) and no ROW_UPDATES (UPDATE/DELETE are mutations that
 #: rewrite parts); no SANDBOX (analyst SQL runs on DuckDB's sealed instance).
-CAPABILITIES = frozenset(
-    {Capability.TEMP_TABLES, Capability.ARROW_SCAN, Capability.FILE_SCAN, Capability.PERSON_ARRAYS}
-)
+CAPABILITIES = frozenset({Capability.TEMP_TABLES, Capability.ARROW_SCAN, Capability.FILE_SCAN, Capability.RETENTION_FN})
 
 #: Settings every session runs with, so that the trees mean what they mean on DuckDB: a LEFT JOIN's missing side
 #: is NULL (not the type's default), so is a column a grouping set rolls up, tuple elements keep their names,
@@ -229,8 +227,16 @@ class ChSession:
         return table
 
     def execute(self, stmt: exp.Expr, params: Params = None) -> ChRows:
-        bound = bind(stmt, params)
-        return ChRows(self._run(self.render(bound), rows=returns_rows(bound)))
+        # materialized CTEs become this session's temporary tables first (dialects.staged says why)
+        stages, bound = staged(bind(stmt, params), lambda cte: f"_cte_{cte}_{uuid.uuid4().hex[:12]}")
+        try:
+            for name, query in stages:
+                self._run(render(create_temporary(name, query), DIALECT), rows=False)
+            return ChRows(self._run(self.render(bound), rows=returns_rows(bound)))
+        finally:
+            for name, _ in stages if not self._stopped.is_set() else ():
+                drop = exp.Drop(tables=[exp.to_table(name, quoted=True)], kind="TABLE", exists=True, temporary=True)
+                self._run(render(drop, DIALECT), rows=False)
 
     def executemany(self, stmt: exp.Expr, rows: Sequence[Sequence[Any]]) -> None:
         for row in rows:
