@@ -18,6 +18,8 @@ interleaved, results checked to agree:
   with unique people per day as a second series;
 * ``peak_rss``: the engine's peak RSS over the three queries, measured before chdb is loaded, in a process that
   only opens the workspace and queries it (the dataset is built in a process of its own; target ≤ 4 GiB);
+* with ``--clustered``: the engine reads a copy of the workspace whose events are clustered by person and time
+  (``ProjectStore.cluster_events``, a compaction's layout) instead of the append order;
 * with ``--scale M``: the same at M events (and M/N times the people), and the ratio of times M/N (target ≤ 5.5
   for 100M/20M) beside chdb's own ratio (retention's must not exceed it).
 
@@ -143,6 +145,24 @@ def generate(path: Path, events: int, users: int) -> None:
     ws.close()
 
 
+def prepare(path: Path, events: int, users: int, clustered: bool) -> None:
+    """The dataset at ``path`` (built when missing) and, with ``clustered``, a copy of its workspace beside it
+    with the events clustered by person (``ProjectStore.cluster_events``, the layout after a compaction)."""
+    if not (path / "events.parquet").exists():
+        started = time.perf_counter()
+        generate(path, events, users)
+        report("analytics_data", "generate_seconds", time.perf_counter() - started, "s", events=events, users=users)
+    target = path.with_name(path.name + "-clustered")
+    if clustered and not (target / "events.duckdb").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(path, target, ignore=shutil.ignore_patterns("chdb", "*.parquet"))
+        started = time.perf_counter()
+        ws = Workspace.open(target)
+        ws.project().cluster_events()
+        ws.close()
+        report("analytics_data", "cluster_seconds", time.perf_counter() - started, "s", events=events)
+
+
 def load_chdb(path: Path) -> Any:
     from chdb import session
 
@@ -183,14 +203,16 @@ def hwm_bytes() -> int:
     return 0
 
 
-def run_scale(events: int, users: int, reps: int, memory_gb: float = 3.0) -> dict[str, float]:
+def run_scale(events: int, users: int, reps: int, memory_gb: float = 3.0, clustered: bool = False) -> dict[str, float]:
     from userloop.query.engine import Engine
 
     path = data_dir() / f"analytics-{events}"
-    if not (path / "events.parquet").exists():
+    ours_path = path.with_name(path.name + "-clustered") if clustered else path
+    if not (ours_path / "events.duckdb").exists() or not (path / "events.parquet").exists():
         # built in a process of its own, so this process's peak RSS is the engine's alone
-        _child([sys.executable, "-m", "bench.analytics", "--generate", "--events", str(events), "--users", str(users)])
-    ws = Workspace.open(path, read_only=True)
+        _child([sys.executable, "-m", "bench.analytics", "--generate", "--events", str(events), "--users", str(users),
+                *(["--clustered"] if clustered else [])])  # fmt: skip
+    ws = Workspace.open(ours_path, read_only=True)
     # the engine's memory budget: DuckDB spills to disk beyond it instead of growing (its default is 80 % of RAM)
     ws.events.con.execute(f"SET memory_limit = '{memory_gb}GB'")
     engine = Engine(ws.project(), "UTC")
@@ -203,7 +225,7 @@ def run_scale(events: int, users: int, reps: int, memory_gb: float = 3.0) -> dic
     first = {k: fn() for k, fn in ours.items()}  # warm: file pages and the registry
     rss = hwm_bytes()
     report("analytics", "peak_rss", rss / 2**30, "GiB", events=events, target="<= 4")
-    s = load_chdb(path)
+    s = load_chdb(path)  # chdb reads the Parquet copy into its own MergeTree, whatever layout ours has
     check_agreement(first, s)
     t = best(
         reps,
@@ -259,20 +281,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--memory-gb", type=float, default=3.0, help="DuckDB memory limit for the engine.")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--clustered", action="store_true", help="The engine reads a copy clustered by person (cluster_events)."
+    )
     parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.generate:
-        started = time.perf_counter()
-        generate(data_dir() / f"analytics-{args.events}", args.events, args.users)
-        report("analytics_data", "generate_seconds", time.perf_counter() - started, "s", events=args.events,
-               users=args.users)  # fmt: skip
+        prepare(data_dir() / f"analytics-{args.events}", args.events, args.users, args.clustered)
         return 0
     if args.child or not args.scale:
-        run_scale(args.events, args.users, args.reps, args.memory_gb)
+        run_scale(args.events, args.users, args.reps, args.memory_gb, args.clustered)
         return 0
     # each scale in a process of its own, so each peak RSS is its own
     base = [sys.executable, "-m", "bench.analytics", "--child", "--reps", str(args.reps), "--memory-gb",
-            str(args.memory_gb)]  # fmt: skip
+            str(args.memory_gb), *(["--clustered"] if args.clustered else [])]  # fmt: skip
     small = _child([*base, "--events", str(args.events), "--users", str(args.users)])
     big_users = args.users * args.scale // args.events
     big = _child([*base, "--events", str(args.scale), "--users", str(big_users)])

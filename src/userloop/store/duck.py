@@ -403,6 +403,32 @@ class ProjectStore:
         with self.store.writer() as s:
             s.execute(stmt, params)
 
+    def cluster_events(self) -> int:
+        """Rewrite the project's events in ``(user_id, time, event_id)`` order and return how many there are.
+
+        The layout a ClickHouse MergeTree ``ORDER BY (person, time)`` keeps: each person's events sit together,
+        so the per-person passes of funnels and retention (a hash aggregate or a window partition per person)
+        find them in nearby rows instead of all over the table (bench/analytics, 20M events: retention's CPU
+        time halves, the funnel's drops by a sixth). Results do not change — no analysis reads the table's
+        physical order — so the data version stays. Events appended later go after the clustered rows until the
+        next call; the rewrite is atomic and holds the writer for its duration."""
+        events = self.ref("events")
+        with self.store.atomic() as s:
+            s.execute(sql("SET preserve_insertion_order = true"))
+            s.execute(
+                sql(
+                    "CREATE TEMP TABLE _ul_clustered AS SELECT * FROM $events ORDER BY user_id, time, event_id",
+                    events=events,
+                )
+            )
+            s.execute(sql("DELETE FROM $events", events=events))
+            s.execute(sql("INSERT INTO $events SELECT * FROM _ul_clustered", events=events))
+            n = int(s.scalar(sql("SELECT count(*) FROM _ul_clustered")))
+            s.execute(sql("DROP TABLE _ul_clustered"))
+        with self.store.writer() as s:
+            s.execute(sql("CHECKPOINT"))  # the deleted row groups are dropped, not scanned past
+        return n
+
     def ref(self, name: str, alias: str | None = None) -> exp.Table:
         """One of this project's tables as a tree node."""
         return exp.table_(name, db=self.schema, quoted=True, alias=alias)
