@@ -12,7 +12,9 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlglot import exp
 
+from tests.profile.profile_logs import ProfileLog, load_profile_log, profile_logs
 from tests.query.logs import event_logs, fresh_project, load, shift
 from tests.store.test_clickhouse_parity import DEFINITIONS, SETTINGS, _run, same
 from userloop.ingest import load_json_lines
@@ -166,3 +168,20 @@ def test_migrate_switch_moves_the_events_and_the_loader_follows(tmp_path: Path, 
         duck = reopened.project()
         load(duck, [_event("a1", 1, "e2"), _event("a2", 2, "e3")])
         assert _persons(ch, duck.schema) == _duck_persons(duck) == {"e1": 1, "e2": 1, "e3": 2}
+
+
+def _rows(fetch: Any, ref: exp.Table) -> list[tuple[Any, ...]]:
+    return sorted(fetch(sql("SELECT * FROM $t", t=ref)), key=repr)
+
+
+@SETTINGS
+@given(log=profile_logs(max_events=30), chunks=st.integers(1, 3))
+def test_people_and_identities_match_after_the_squash(
+    written: Workspace, ch: ClickHouseStore, log: ProfileLog, chunks: int
+) -> None:
+    _, duck = fresh_project(written)
+    load_profile_log(duck, log, chunks=chunks)
+    _writes(duck).squash()
+    copy = ch.project(duck.schema)
+    for name in ("users", "identities"):
+        assert _rows(copy.fetchall, copy.ref(name)) == _rows(duck.fetchall, duck.ref(name)), name

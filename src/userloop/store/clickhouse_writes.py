@@ -377,7 +377,11 @@ class ProjectWrites:
             [upto],
         )
         staging = self._ch(f"{EVENT_PARTS}__squash")
-        names = [exp.column(c.name, quoted=True) for c in self._duck_columns()]
+        stored = ch.fetchall(
+            sql("SELECT name FROM system.columns WHERE database = ? AND table = ? ORDER BY position"),
+            [self.database, EVENT_PARTS],
+        )  # event_parts' own columns: DuckDB may have more, not yet sent
+        names = [exp.column(name, quoted=True) for (name,) in stored]
         for (partition,) in partitions:
             ch.execute(_drop(staging))
             ch.execute(exp.Create(this=staging, kind="TABLE", expression=parts.copy()))
