@@ -12,9 +12,11 @@ into chdb as the backend lays it out:
   backend with its native shape (:mod:`userloop.query.kinds.retention.native`, ``Capability.RETENTION_FN``),
   beside the same backend with the capability withdrawn (the generic statement) and chdb's bare ``retention()``
   query (:data:`bench.analytics.CH_RETENTION`); the three must give the same cells;
-* ``funnel_seconds``: the bench's 3-step funnel through the Engine on the backend (no native shape: see
-  :mod:`userloop.query.kinds.funnel` and the closing note of issue 18) beside chdb's bare ``windowFunnel``
-  (:data:`bench.analytics.CH_FUNNEL`, levels only), the reference the acceptance bar names.
+* ``funnel_seconds``: the bench's 3-step funnel through the Engine on the backend (no native shape: see the
+  ClickHouse section of ``docs/architecture.md``), with ``inline_ctes`` the same statement with its materialized
+  CTEs left to ClickHouse instead of staged as temporary tables (:func:`userloop.store.dialects.staged`), beside
+  chdb's bare ``windowFunnel`` (:data:`bench.analytics.CH_FUNNEL`, levels only), the reference the acceptance bar
+  names.
 
 Each figure is the best of ``--reps`` wall-clock runs; ``cpu`` is the process CPU time of that run (chdb runs in
 this process), which a loaded machine disturbs less than the wall clock.
@@ -46,6 +48,7 @@ def best(reps: int, fn: Callable[[], Any]) -> tuple[float, float]:
 def run(events: int, users: int, reps: int) -> bool:
     import chdb
 
+    import userloop.store.clickhouse as chstore
     from userloop.query.engine import Engine
     from userloop.store import Workspace
     from userloop.store.backend import Capability
@@ -95,10 +98,20 @@ def run(events: int, users: int, reps: int) -> bool:
     reached = [sum(n for level, n in levels.items() if level >= k) for k in range(1, len(ours_funnel["steps"]) + 1)]
     counts = [int(s["count"]) for s in ours_funnel["steps"]]
     t_funnel, c_funnel = best(reps, lambda: on(native_caps, FUNNEL))
+    # the same statement with its MATERIALIZED CTEs left to ClickHouse (not staged as temporary tables)
+    staged = chstore.staged
+    chstore.staged = lambda tree, name: ([], tree)  # type: ignore[assignment]
+    try:
+        inline = on(native_caps, FUNNEL)
+        t_inline, c_inline = best(reps, lambda: on(native_caps, FUNNEL))
+    finally:
+        chstore.staged = staged
+    agree &= inline == ours_funnel
     t_wf, c_wf = best(reps, lambda: con.query(CH_FUNNEL, "CSV"))
     report("clickhouse_native", "funnel_seconds", t_funnel, "s", events=copied, cpu=c_funnel,
-           reference="chdb windowFunnel (levels only)", reference_value=t_wf, reference_cpu=c_wf,
-           ratio=t_funnel / t_wf, counts=counts, window_funnel_counts=reached)  # fmt: skip
+           inline_ctes=t_inline, inline_ctes_cpu=c_inline, reference="chdb windowFunnel (levels only)",
+           reference_value=t_wf, reference_cpu=c_wf, ratio=t_funnel / t_wf, counts=counts,
+           window_funnel_counts=reached)  # fmt: skip
     con.close()
     store.close()
     ws.close()
