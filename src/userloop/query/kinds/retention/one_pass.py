@@ -19,12 +19,15 @@ if TYPE_CHECKING:
 
 def one_pass_cells(q: RetentionQuery, p: Parts) -> exp.Expr:
     """The first event is the earliest of the person's events, so no return of period 0 comes before it and
-    shifting the person's period bits down by the cohort's index gives the periods after the start."""
+    shifting the person's period bits down by the cohort's index gives the periods after the start.
+
+    The shift is clamped at 0 though only events from ``lo`` on (index ≥ 0) take that branch: ClickHouse
+    evaluates ``bitShiftLeft`` on every row of the block, and an earlier event's negative index was an error."""
     i = p.index_of(col("time", "e"))
     return sql(
         """WITH u AS (
              SELECT e.user_id AS user_id, min(e.time) AS t0,
-               bit_or(CASE WHEN e.time >= $lo THEN CAST(1 AS UBIGINT) << CAST($i AS INTEGER) END) AS m
+               bit_or(CASE WHEN e.time >= $lo THEN CAST(1 AS UBIGINT) << CAST(greatest($i, 0) AS INTEGER) END) AS m
              FROM $events AS e WHERE e.time < $hi AND $start AND $filters GROUP BY 1),
            masks AS (
              SELECT $ci AS ci, CAST(NULL AS VARCHAR) AS bd, m >> CAST($ci AS INTEGER) AS m
