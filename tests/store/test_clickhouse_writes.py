@@ -185,3 +185,23 @@ def test_people_and_identities_match_after_the_squash(
     copy = ch.project(duck.schema)
     for name in ("users", "identities"):
         assert _rows(copy.fetchall, copy.ref(name)) == _rows(duck.fetchall, duck.ref(name)), name
+
+
+def test_a_load_that_fails_records_nothing(
+    written: Workspace, ch: ClickHouseStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, duck = fresh_project(written)
+    record = ProjectWrites.record
+
+    def fail_after(self: ProjectWrites, *args: Any) -> int:
+        record(self, *args)
+        raise RuntimeError("the load fails after its batch was recorded")
+
+    monkeypatch.setattr(ProjectWrites, "record", fail_after)
+    with pytest.raises(RuntimeError):
+        load_json_lines(duck, [json.dumps(_event("a1", 0, "e1"))], source="test")
+    monkeypatch.setattr(ProjectWrites, "record", record)
+    assert _writes(duck).pending() == 0  # rolled back with the load
+    load(duck, [_event("a1", 0, "e1"), _event("a2", 1, "e2")])
+    counts = {c.table: (c.duckdb, c.clickhouse) for c in compare_counts(duck, ch.project(duck.schema), ["events"])}
+    assert counts["events"] == (2, 2)

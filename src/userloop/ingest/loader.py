@@ -189,6 +189,8 @@ class Loader:
         with self.project.writer() as session:
             self.s = session
             plan = self._plan(staged)
+            if self.writes is not None:
+                self.writes.prepare(session)
             with self.project.atomic() as self.s:
                 result = self._load(staged, now, plan)
                 self.project.bump_data_version()

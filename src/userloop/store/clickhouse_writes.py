@@ -140,8 +140,8 @@ class ProjectWrites:
         self, s: DuckSession, names: list[exp.Expr], rows: exp.Expr, params: list[Any], merges: dict[int, int]
     ) -> int:
         """Record a batch: ``rows`` (a query of the events it wrote, columns ``names``, bound with ``params``)
-        into the outbox, ``merges`` (old person → surviving person) into the overrides. Returns its number."""
-        self._prepare(s)
+        into the outbox, ``merges`` (old person → surviving person) into the overrides. Returns its number.
+        :meth:`prepare` ran before the transaction began."""
         batch = self._counter(s, RECORDED) + 1
         self._set_counter(s, RECORDED, batch)
         target = exp.Schema(this=self.project.ref(OUTBOX), expressions=[exp.column("_batch", quoted=True), *names])
@@ -161,8 +161,13 @@ class ProjectWrites:
             s.unregister("_ul_chm")
         return batch
 
+    def prepare(self, s: DuckSession) -> None:
+        """Before a load's transaction (``s`` outside one): the outbox, the overrides and the counters exist, and
+        the outbox has every column events have. Outside, because what is remembered of it must not be rolled
+        back with a failed load."""
+        self._prepare(s)
+
     def _prepare(self, s: DuckSession) -> None:
-        """The outbox, the overrides and the counters exist; the outbox has every column events have."""
         shape = self._shape()
         if self._outbox_shape == shape:
             return
