@@ -279,3 +279,24 @@ def test_the_native_retention_shape_is_chosen_by_capability(ws: Workspace, ch: C
     assert "sumForEach" in ch.render(native)
     assert "sumForEach" not in ch.render(parse_definition(two_events).statements(on_ch.context(TODAY))["cells"])
     assert "sumForEach" not in "".join(Engine(duck, "Asia/Shanghai").compile(one_event, today=TODAY).values())
+
+
+def test_native_retention_at_period_edges(ws: Workspace, ch: ClickHouseStore) -> None:
+    """The native retention's edges, named: a first event at a local midnight (a period's first instant) and one an
+    instant before it, two events at one instant, a person whose first event lies before the range (in no cohort),
+    a return in the last followed period and one just after it."""
+    _, duck = fresh_project(ws)
+    midnight = 1767542400000  # 2026-01-05 00:00 Asia/Shanghai: a Monday, the first day of RANGE's second week
+    day = 86_400_000
+    at = [("a", midnight), ("a", midnight), ("a", midnight + 7 * day - 1), ("a", midnight + 14 * day),
+          ("b", midnight - 1), ("b", midnight + day), ("c", midnight - 10 * day), ("c", midnight + 2 * day),
+          ("d", midnight + 21 * day - 1), ("d", midnight + 21 * day)]  # fmt: skip
+    load(duck, [{"type": "track", "event": "view", "distinct_id": who, "time": ms, "event_id": f"e{i}",
+                 "properties": {}} for i, (who, ms) in enumerate(at)])  # fmt: skip
+    copy_project(duck, ch)
+    for interval, periods in (("day", 7), ("week", 2), ("week", 1), ("month", 1)):
+        definition = {"kind": "retention", "date_range": {"from": "2026-01-01", "to": "2026-01-25"},
+                      "start": {"event": "view"}, "interval": interval, "periods": periods}  # fmt: skip
+        want = _run(Engine(duck, "Asia/Shanghai"), definition)
+        assert sum(c["size"] for c in want[0]["cohorts"]) == 3, want  # a, b, d; c started before the range
+        assert same(_run(Engine(ch.project(duck.schema), "Asia/Shanghai"), definition), want), (definition, want)
