@@ -217,6 +217,18 @@ def test_server_urls_are_parsed_and_their_passwords_hidden() -> None:
         assert "secret" not in str(caught.value)
 
 
+def test_a_kill_that_cannot_reach_the_server_is_best_effort() -> None:
+    """interrupt() runs on a deadline's timer thread: a server gone away fails the statement, not the timer."""
+    from userloop.store.clickhouse_server import HttpLink
+
+    def unreachable() -> None:
+        raise QueryError("the ClickHouse server at clickhouse://u:***@h:1/default cannot be used")
+
+    link = HttpLink(client=None, control=unreachable)
+    link._start()  # a statement is running
+    link.cancel()
+
+
 def test_a_refused_login_names_the_url_without_its_password(endpoint: tuple[str, int]) -> None:
     with pytest.raises(QueryError) as caught:
         ClickHouseStore(f"clickhouse://{USER}:not-it@{endpoint[0]}/default")

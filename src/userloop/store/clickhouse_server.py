@@ -161,9 +161,17 @@ class HttpLink:
         return self._running
 
     def cancel(self) -> None:
+        """Kill the running statement, best effort: it runs on a deadline's timer thread, and a server that cannot
+        be reached now fails the statement itself (the session is already marked stopped)."""
+        from clickhouse_connect.driver.exceptions import DatabaseError
+
         running = self._running
-        if running is not None:
+        if running is None:
+            return
+        try:
             self._control().command(f"KILL QUERY WHERE query_id = {literal(running).sql(DIALECT)} ASYNC")
+        except (DatabaseError, QueryError, OSError):
+            return
 
     def close(self) -> None:
         if self._release is not None:
