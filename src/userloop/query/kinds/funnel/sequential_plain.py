@@ -14,7 +14,12 @@ chooses. These are the rows the general passes of :mod:`.sequential` produce, wi
 Where the time goes (bench/analytics, 20M events, 3 steps): the window pass of step 2 — DuckDB sorts its rows by
 person and time, then evaluates ``last_value`` per person partition, and the evaluation, not the sort, is most of
 it (``row_number`` over the same ordering costs under half). Ordering ties by an integer instead of ``event_id``
-changed nothing measurable there; reading fewer rows does (see :meth:`SequentialPlainReach._rows`).
+changed nothing measurable there; reading fewer rows does (see :meth:`SequentialPlainReach._rows`). Still 3.3×
+chdb's ``windowFunnel`` in wall time (4.2–4.8× in CPU time) at 20M. A fold in SQL does not close it: a per-person
+``list_reduce`` over ``list(… ORDER BY time, event_id)`` gave the same rows but took 3× the window passes' time at
+2M. What would: a per-person fold operator over rows already clustered by person
+(:meth:`~userloop.store.duck.ProjectStore.cluster_events`) — a DuckDB aggregate extension keeping the latest
+start per step, as ``windowFunnel`` does — or an engine stage folding Arrow batches by person outside SQL.
 """
 
 from __future__ import annotations
