@@ -95,3 +95,21 @@ def test_second_writer_process_gets_a_clear_error(tmp_path: Path) -> None:
         assert "REFUSED" in out and "in use by another process" in out
     finally:
         ws.close()
+
+
+def test_a_clickhouse_servers_password_is_not_written_to_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from userloop.store.workspace import CLICKHOUSE_PASSWORD_ENV, events_url_with_password, without_password
+
+    ws, _ = Workspace.init(tmp_path / "ws")
+    ws.set_events_url("clickhouse://ops:s3cr%40t@ch.internal:8123/userloop")
+    stored = (tmp_path / "ws" / "userloop.toml").read_text()
+    assert "s3cr" not in stored and "clickhouse://ops@ch.internal:8123/userloop" in stored
+    monkeypatch.setenv(CLICKHOUSE_PASSWORD_ENV, "s3cr@t")
+    assert events_url_with_password(ws.config.events_url or "") == "clickhouse://ops:s3cr%40t@ch.internal:8123/userloop"
+    monkeypatch.delenv(CLICKHOUSE_PASSWORD_ENV)
+    assert events_url_with_password("clickhouse://ops@ch.internal/db") == "clickhouse://ops@ch.internal/db"
+    assert without_password("chdb:///srv/ch") == "chdb:///srv/ch"
+    assert without_password("clickhouses://a:b@h:8443/d?verify=false") == "clickhouses://a@h:8443/d?verify=false"
+    ws.close()

@@ -101,6 +101,11 @@ def migrate(
         )
         if switch:
             typer.echo("Events now also live in ClickHouse ([storage] events_url). / 事件此后同时写入 ClickHouse。")
+            if "@" in url:
+                typer.echo(
+                    "The password is not kept in userloop.toml: set USERLOOP_CLICKHOUSE_PASSWORD for the service. / "
+                    "密码不写入 userloop.toml：请为服务设置环境变量 USERLOOP_CLICKHOUSE_PASSWORD。"
+                )
 
 
 def _print_ddl(out: Out, sources: list[ProjectStore], cluster: str | None) -> None:

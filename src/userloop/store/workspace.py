@@ -26,6 +26,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import tomli_w
 
@@ -121,6 +122,32 @@ def _events_url(value: object) -> str | None:
     return value
 
 
+#: Where the ClickHouse server's password comes from when ``[storage] events_url`` names a server: secrets are not
+#: kept in ``userloop.toml``.
+CLICKHOUSE_PASSWORD_ENV = "USERLOOP_CLICKHOUSE_PASSWORD"  # noqa: S105 (the variable's name, not a secret)
+
+
+def without_password(url: str) -> str:
+    """``url`` with its password (if any) removed, the user kept: what ``userloop.toml`` stores."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = quote(parts.username or "", safe="")
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
+
+
+def events_url_with_password(url: str) -> str:
+    """The stored ``events_url`` with the password from :data:`CLICKHOUSE_PASSWORD_ENV` put back (a server URL
+    whose user has no password in the file); unchanged when the variable is unset or the URL is ``chdb://``."""
+    secret = os.environ.get(CLICKHOUSE_PASSWORD_ENV)
+    parts = urlsplit(url)
+    if not secret or parts.scheme == "chdb" or parts.password is not None or "@" not in parts.netloc:
+        return url
+    user, host = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(secret, safe='')}@{host}"))
+
+
 class Workspace:
     """An open workspace. Use :meth:`init` to create one and :meth:`open` to open an existing one."""
 
@@ -193,7 +220,7 @@ class Workspace:
                 if self.config.events_url is not None and not self.read_only:
                     from userloop.store.clickhouse_writes import attach
 
-                    attach(self._events, self.config.events_url)
+                    attach(self._events, events_url_with_password(self.config.events_url))
             except Exception as exc:  # duckdb raises IOException when another process holds the lock
                 if "lock" in str(exc).lower():
                     raise WorkspaceError(
@@ -204,8 +231,10 @@ class Workspace:
         return self._events
 
     def set_events_url(self, url: str | None) -> None:
-        """Write ``[storage] events_url`` (None: events in the DuckDB file alone); takes effect at the next open."""
-        self.config.events_url = _events_url(url)
+        """Write ``[storage] events_url`` (None: events in the DuckDB file alone); takes effect at the next open.
+        A server's password is not written to the file: it is read from ``USERLOOP_CLICKHOUSE_PASSWORD`` when the
+        workspace opens (:func:`events_url_with_password`)."""
+        self.config.events_url = _events_url(url and without_password(url))
         (self.path / CONFIG_FILE).write_text(tomli_w.dumps(self.config.to_toml()))
 
     def project_info(self, name: str = DEFAULT_PROJECT) -> Project:
