@@ -141,6 +141,14 @@ def test_names_that_cannot_be_fields_fall_back_to_the_map(tmp_path: Path) -> Non
     ws, _ = Workspace.init(tmp_path / "ws")
     with ws.project().writer() as session:
         assert jsonl._property_names(session, path) is None  # two names that differ only in case
+        for odd in ([1], "x", 5, {"a": 1, "b": {"c": 2}}):  # not an object: the map path reports it
+            path.write_text(
+                json.dumps({**base, "properties": {"price": 2}}) + "\n" + json.dumps({**base, "properties": odd})
+            )
+            found = jsonl._property_names(session, path)
+            assert found == (["a", "b", "price"] if isinstance(odd, dict) else None), odd
+        path.write_text(json.dumps({**base, "properties": {}}) + "\n" + json.dumps({**base, "properties": None}) + "\n")
+        assert jsonl._property_names(session, path) == []
         path.write_text(json.dumps({**base, "properties": {"price": 2}}) + "\n")
         assert jsonl._property_names(session, path) == ["price"]
     ws.close()

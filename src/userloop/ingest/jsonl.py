@@ -208,12 +208,15 @@ def _property_names(session: DuckSession, path: Path) -> list[str] | None:
     fields: a record's properties are not an object or repeat a name, two names differ only in case (a struct's
     fields do not), a name is empty, or there are more than :data:`MAX_FIELDS`."""
     # The distinct lists of names first: records of one source mostly carry the same few lists, so the checks
-    # on each list run a few times rather than once per record.
+    # on each list run a few times rather than once per record. Anything but an object has no names: only a
+    # record with none is asked what it is.
     stmt = sql(
         """SELECT coalesce(bool_or(t <> 'OBJECT'), false), coalesce(bool_or(len(ks) <> len(list_distinct(ks))), false),
                   list_distinct(flatten(list(ks)))
-        FROM (SELECT DISTINCT json_type(properties) AS t, json_keys(properties) AS ks
-              FROM read_json(?, format = 'newline_delimited', columns = $columns, maximum_object_size = 16777216))""",
+        FROM (SELECT DISTINCT ks, CASE WHEN len(ks) = 0 THEN json_type(properties) END AS t
+              FROM (SELECT properties, json_keys(properties) AS ks
+                    FROM read_json(?, format = 'newline_delimited', columns = $columns,
+                                   maximum_object_size = 16777216)))""",
         columns=_columns({"properties": "JSON"}),
     )
     not_object, repeated, found = session.fetchone(stmt, [str(path)]) or (False, False, [])
