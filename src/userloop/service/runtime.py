@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from userloop.query.engine import ResultCache
 from userloop.service.guards import GuardConfig, Guards
 from userloop.service.jobs import profiles, rejects_retention, user_models
 from userloop.service.journeys import JourneysLoop
+from userloop.service.maintenance import maintenance, start_shipping
 from userloop.service.membership import MembershipLoop
 from userloop.service.scheduler import Scheduler
 from userloop.store import owner
@@ -94,6 +96,7 @@ class Runtime:
             user_models(self.ws, clv_model=self.config.clv_model, horizon_days=self.config.horizon_days)
         )
         self.scheduler.register(profiles(self.ws))
+        self.scheduler.register(maintenance(self.ws))
         self.url = f"http://{self.config.host}:{self.config.port}"
         self.session_token: str | None = None
         self.guards = Guards(self.config.guards)
@@ -101,11 +104,15 @@ class Runtime:
         self.journeys = JourneysLoop(self.ws, tick=self.config.journeys_tick)
         tick = self.config.membership_tick
         self.membership = None if tick is None else MembershipLoop(self.ws, tick=tick)
+        self._shipping: threading.Thread | None = None
 
     def start(self) -> None:
         for project in self.ws.meta.projects():
             self._refresh_rules(project.name, self.ws.project(project.name))
         self.loader.start()
+        # a batch left in the ClickHouse outbox (the server was down, or stopped before sending) goes now, in the
+        # background, rather than at the next load, which may be far away
+        self._shipping = start_shipping(self.ws)
         self.scheduler.start()
         self.journeys.start()
         if self.membership is not None:
@@ -120,6 +127,8 @@ class Runtime:
         self.journeys.stop()
         self.scheduler.stop()
         self.loader.stop(drain=True)
+        if self._shipping is not None:
+            self._shipping.join()  # it uses the workspace, closed below
         self.spool.close()
         self._revoke_session_tokens()
         (self.path / TOKEN_FILE).unlink(missing_ok=True)
