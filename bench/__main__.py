@@ -17,6 +17,7 @@ SCRIPTS = (
     "models_clv",
     "models",
     "collector",
+    "maintenance",
     "profiles",
     "journeys",
     "experiments.report",
