@@ -12,7 +12,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from userloop.ingest.checks import KEYS, UNTYPED_PROPERTY_RECORDS
-from userloop.ingest.loader import TABLE_CASE, Loader
+from userloop.ingest.jsonl import TYPED_RELATION, TYPED_TABLE
+from userloop.ingest.loader import TABLE_CASE, Loader, _Seen
 from userloop.ingest.source import Staged
 from userloop.schema.names import name_problem
 from userloop.store import sqlbuild as sb
@@ -25,7 +26,31 @@ HEAD_ROWS = 10_000
 
 
 class FileLoader(Loader):
-    """The loader, able to read a batch whose JSON properties are struct fields (``Staged.json_fields``)."""
+    """The loader, able to read a batch whose JSON properties are struct fields (``Staged.json_fields``), and a
+    JSON lines batch whose properties were read typed (:func:`userloop.ingest.jsonl._stage_typed`)."""
+
+    def _discover(self, staged: Staged, tables: set[str]) -> dict[tuple[str, str], _Seen]:
+        """As the loader discovers, and for a typed JSON lines batch as its JSON path would: a new name is placed
+        by the row of its first value among the records judged (registration order), and a name whose values are
+        all in records refused while read (``_error``) is not new at all (it had no value to type)."""
+        seen = super()._discover(staged, tables)
+        if staged.relation != TYPED_RELATION or not staged.props:
+            return seen
+        firsts = [
+            sql("min(_row) FILTER (WHERE $c IS NOT NULL AND _error IS NULL)", c=sb.col(p.column)) for p in staged.props
+        ]
+        rows = self.s.fetchone(sql("SELECT $firsts FROM $rel", firsts=firsts, rel=staged.ref)) or ()
+        registry = self.project.registry()
+        for prop, row in zip(staged.props, rows, strict=True):
+            key = (TYPED_TABLE, prop.name)
+            if key not in seen or key in registry:
+                continue
+            if row is None:
+                del seen[key]
+            else:
+                source, kind, first, _ = seen[key]
+                seen[key] = (source, kind, first, int(row))
+        return seen
 
     def _discover_json(self, staged: Staged) -> list[_Found]:
         if staged.json_fields is None:
