@@ -29,6 +29,7 @@ import pytest
 from sqlglot import exp
 
 from tests.query.logs import ANON, BASE_MS, CHANNELS, EVENTS, LOGIN, fresh_project, load
+from tests.store.chdb_endpoint import chdb_endpoint
 from tests.store.test_clickhouse_parity import DEFINITIONS, _run, _under_deadline, same
 from userloop.core.errors import QueryError, ValidationError
 from userloop.query.engine import Engine
@@ -45,25 +46,8 @@ PASSWORD = "s3cret pass/word"  # a space and a slash: percent-encoded in the URL
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """The endpoint in its own process: (the URL's host:port part, port)."""
-    folder = tmp_path_factory.mktemp("chdb-http")
-    secret = folder / "password"
-    secret.write_text(PASSWORD, encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "userloop.store.chdb_http", "--path", str(folder / "ch"), "--user", USER,
-         "--password-file", str(secret)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("listening 127.0.0.1:"), line
-        port = int(line.rsplit(":", 1)[1])
-        yield f"127.0.0.1:{port}", port
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    with chdb_endpoint(tmp_path_factory.mktemp("chdb-http"), USER, PASSWORD) as where:
+        yield where
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,7 @@ from userloop.api.routers import (
     operations,
     profiles,
 )
+from userloop.service.collectors import CollectorRuntime
 from userloop.service.runtime import Runtime
 
 
@@ -79,6 +80,33 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=runtime.config.limits.max_body_bytes)
     app.add_middleware(ClientLimit, runtime=runtime)  # 429 before the body is read
     app.add_middleware(ResponseGuard)  # added last: outermost (headers on every answer, the last-resort 500)
+    return app
+
+
+def create_collector_app(runtime: CollectorRuntime) -> FastAPI:
+    """A collector process's application (``userloop serve --collector-only``): the SDKs' collector paths (served
+    by the fast path, as in the service) and ``/healthz``; every other path is a 404 (the API is the service's)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
+        try:
+            yield
+        finally:
+            runtime.stop()
+
+    app = FastAPI(title="userloop collector", version=__version__, lifespan=lifespan, redirect_slashes=False,
+                  docs_url=None, redoc_url=None, openapi_url=None)  # fmt: skip
+    app.state.runtime = runtime
+    app.add_api_route("/healthz", health.healthz, methods=["GET"], include_in_schema=False)
+    app.router.add_api_route(
+        "/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False, route_class_override=_PreflightRoute
+    )
+    errors.install(app)
+    app.add_middleware(CollectorFastPath, runtime=runtime)
+    app.add_middleware(BodyLimit, max_bytes=runtime.config.limits.max_body_bytes)
+    app.add_middleware(ClientLimit, runtime=runtime)
+    app.add_middleware(ResponseGuard)
     return app
 
 

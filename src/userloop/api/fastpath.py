@@ -19,13 +19,14 @@ from userloop.collect.routes import ROUTES, Route
 from userloop.collect.wire import RawRequest
 
 if TYPE_CHECKING:
+    from userloop.service.collectors import CollectorRuntime
     from userloop.service.runtime import Runtime
 
 
 class CollectorFastPath:
     """ASGI middleware: serve collector paths straight through the front door."""
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime | CollectorRuntime) -> None:
         self.app = app
         self.runtime = runtime
 

@@ -14,6 +14,7 @@ from userloop.collect.keys import ALLOWED_HEADERS
 from userloop.collect.routes import NATIVE_PATHS, ROUTES, is_collector
 
 if TYPE_CHECKING:
+    from userloop.service.collectors import CollectorRuntime
     from userloop.service.runtime import Runtime
 
 
@@ -29,7 +30,7 @@ class ClientLimit:
     per project in records by the front door and must take SDK traffic from shared addresses (NAT, proxies).
     """
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime | CollectorRuntime) -> None:
         self.app = app
         self.runtime = runtime
         self.exempt = frozenset(ROUTES) | NATIVE_PATHS

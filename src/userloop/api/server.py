@@ -6,6 +6,7 @@ import ipaddress
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from userloop.core.errors import WorkspaceError
 from userloop.core.permissions import restrict_permissions
@@ -17,7 +18,12 @@ DEPLOY_DOC = "docs/deploy.md"
 
 
 def serve(
-    workspace_path: Path, config: ServiceConfig, *, announce: bool = True, sock: socket.socket | None = None
+    workspace_path: Path,
+    config: ServiceConfig,
+    *,
+    announce: bool = True,
+    sock: socket.socket | None = None,
+    collector: str | None = None,
 ) -> None:
     """Own the workspace and serve HTTP until interrupted (SIGINT/SIGTERM stop it cleanly).
 
@@ -26,23 +32,39 @@ def serve(
 
     Files the service creates are private to its user (umask 077; see :mod:`userloop.store.workspace`); binding
     beyond loopback prints :func:`exposure_warning` to stderr first.
-    """
-    import uvicorn
 
-    from userloop.api.app import create_app
+    ``collector``: run a collector process of that name instead (:mod:`userloop.service.collectors`): it does not
+    own the workspace, and the service loads what it takes.
+    """
+    from userloop.api.app import create_app, create_collector_app
 
     restrict_permissions()
-    owner = current_owner(workspace_path.expanduser().resolve())
-    if owner is not None:
-        raise WorkspaceError(f"the server at {owner.url} (pid {owner.pid}) already owns this workspace")
     warning = exposure_warning(config.host)
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
+    if collector is not None:
+        from userloop.service.collectors import CollectorRuntime
+
+        intake = CollectorRuntime(workspace_path.expanduser().resolve(), collector, config)
+        if announce:
+            print(f"userloop collector {collector!r} for {intake.path} at {intake.url}", flush=True)
+        _run(create_collector_app(intake), config, sock)
+        return
+    owner = current_owner(workspace_path.expanduser().resolve())
+    if owner is not None:
+        raise WorkspaceError(f"the server at {owner.url} (pid {owner.pid}) already owns this workspace")
     runtime = Runtime(workspace_path, config)
     secure_tree(runtime.path)
     app = create_app(runtime)
     if announce:
         print(f"userloop serving {runtime.path} at {runtime.url}  (docs: {runtime.url}/docs)", flush=True)
+    _run(app, config, sock)
+
+
+def _run(app: Any, config: ServiceConfig, sock: socket.socket | None) -> None:
+    """Serve ``app`` with uvicorn until interrupted."""
+    import uvicorn
+
     server = uvicorn.Server(
         uvicorn.Config(
             app,

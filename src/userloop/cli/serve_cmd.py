@@ -54,6 +54,15 @@ def serve(
     horizon_days: Annotated[
         int | None, typer.Option(help="Days ahead the nightly CLV model predicts purchases and value for (default 90).")
     ] = None,
+    collector_only: Annotated[
+        str | None,
+        typer.Option(
+            "--collector-only",
+            metavar="NAME",
+            help="Run only a collector, named NAME, beside the running service: it acknowledges events into its own "
+            "spool and the service loads them (more processes taking SDK traffic; see docs/deploy.md).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the workspace: collector (Sensors, Segment, PostHog, Mixpanel, native), REST API, scheduler."""
     from userloop.api.server import serve as run
@@ -71,8 +80,12 @@ def serve(
     )
     with Out(False).errors():
         config = ServiceConfig(host=host, port=port, limits=limits, clv_model=clv_model, horizon_days=horizon_days)
+        if collector_only is not None:
+            from userloop.service.collectors import check_name
+
+            check_name(collector_only)
         sock = claim(host, port)  # a taken port is refused before the workspace is opened, with a free one named
-        run(workspace, config, sock=sock)
+        run(workspace, config, sock=sock, collector=collector_only)
 
 
 @keys_app.command("list")

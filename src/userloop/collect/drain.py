@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from userloop.collect.checks import Rules
-from userloop.collect.spool import Attempt, Position, Spool
+from userloop.collect.spool import Attempt, Position, SpoolFiles
 from userloop.core.clock import utcnow
 from userloop.ingest import load_json_lines
 from userloop.ingest.loader import LoadResult, TimePolicy
@@ -83,7 +83,7 @@ class BackgroundLoader:
     """A thread that loads the spool into the workspace. ``on_loaded(project, store)`` runs after each load."""
 
     def __init__(
-        self, ws: Workspace, spool: Spool, *, on_loaded: Callable[[str, ProjectStore], None] | None = None
+        self, ws: Workspace, spool: SpoolFiles, *, on_loaded: Callable[[str, ProjectStore], None] | None = None
     ) -> None:
         self.ws = ws
         self.spool = spool

@@ -14,6 +14,7 @@ from userloop.collect.drain import BackgroundLoader, rules_for
 from userloop.collect.keys import KeyBook
 from userloop.collect.spool import Spool
 from userloop.query.engine import ResultCache
+from userloop.service.collectors import CollectorDrains, publish_rules
 from userloop.service.guards import GuardConfig, Guards
 from userloop.service.jobs import profiles, rejects_retention, user_models
 from userloop.service.journeys import JourneysLoop
@@ -88,6 +89,9 @@ class Runtime:
         self.keys = KeyBook(self.ws.meta)
         self.door = FrontDoor(self.spool, self.keys, self.config.limits)
         self.loader = BackgroundLoader(self.ws, self.spool, on_loaded=self._loaded)
+        # the spools of collector processes (``userloop serve --collector-only``), loaded like the service's own
+        self.collectors = CollectorDrains(self.ws, on_loaded=self._loaded, fsync=self.config.fsync)
+        self._rules_lock = threading.Lock()
         self.scheduler = Scheduler(self.ws.meta, tick=self.config.scheduler_tick)
         self.scheduler.register(
             rejects_retention(self.ws, keep_days=self.config.rejects_keep_days, max_bytes=self.config.rejects_max_bytes)
@@ -110,6 +114,7 @@ class Runtime:
         for project in self.ws.meta.projects():
             self._refresh_rules(project.name, self.ws.project(project.name))
         self.loader.start()
+        self.collectors.start()
         # a batch left in the ClickHouse outbox (the server was down, or stopped before sending) goes now, in the
         # background, rather than at the next load, which may be far away
         self._shipping = start_shipping(self.ws)
@@ -127,6 +132,7 @@ class Runtime:
         self.journeys.stop()
         self.scheduler.stop()
         self.loader.stop(drain=True)
+        self.collectors.stop(drain=True)
         if self._shipping is not None:
             self._shipping.join()  # it uses the workspace, closed below
         self.spool.close()
@@ -144,7 +150,10 @@ class Runtime:
             self.membership.wake()
 
     def _refresh_rules(self, project: str, store: ProjectStore) -> None:
-        self.door.rules[project] = rules_for(self.ws, project, store)
+        """The door's rules for ``project`` from its registry now; published for the collector processes too."""
+        with self._rules_lock:  # the loaders of several spools finish loads in their own threads
+            self.door.rules[project] = rules_for(self.ws, project, store)
+            publish_rules(self.path, self.door.rules)
 
     def _session_token(self) -> str:
         """An admin token for local CLI commands, readable only by the workspace's owner (mode 0600)."""

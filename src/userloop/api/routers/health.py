@@ -29,4 +29,6 @@ def collector_status(rt: RuntimeDep) -> dict[str, Any]:
         "batches": stats.batches,
         "dead_lettered": stats.dead_lettered,
         "last_error": stats.last_error,
+        # collector processes beside the service (userloop serve --collector-only): each spool's progress
+        "collectors": rt.collectors.status(),
     }
