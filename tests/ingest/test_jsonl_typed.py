@@ -185,3 +185,43 @@ def test_typed_fields_refuses(survey: list[jsonl.Survey], registry: dict[Any, Pr
 
 def test_typed_fields_within_the_cap() -> None:
     assert jsonl.typed_fields([_shape({"a": "DOUBLE"})], {("events", "c"): NUMBER}, 2) == {"a": NUMBER}
+
+
+def _lines(path: Path, records: list[dict[str, Any] | str]) -> None:
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in records) + "\n")
+
+
+def test_a_bad_value_late_in_the_file_is_rejected_alone(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    base = {"type": "track", "event": "view", "distinct_id": "u", "time": NOW_MS - 1000}
+    good: list[dict[str, Any] | str] = [{**base, "_track_id": i, "properties": {"price": i}} for i in range(3000)]
+    _lines(path, [*good, {**base, "_track_id": 3000, "properties": {"price": "cheap"}}])
+    ws, _ = Workspace.init(tmp_path / "ws")
+    project = ws.project()
+    with project.writer() as session:
+        assert jsonl._stage_typed(session, path, source="f", registry={}) is None  # two kinds: not typed
+    summary = import_files(project, [path], kind="events", timezone=TZ)
+    assert (summary.result.events, summary.result.rejected) == (3000, 1)
+    rows = project.con.execute(f"SELECT row_no, field, reason FROM {project.table('rejects')}").fetchall()
+    assert [(r[0], r[1]) for r in rows] == [(3001, "price")] and "cheap" in rows[0][2]
+    ws.close()
+
+
+def test_a_repeated_name_falls_back_as_the_map_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "events.jsonl"
+    base = '{"type": "track", "event": "view", "distinct_id": "u", "time": %d, "_track_id": %d, "properties": %s}'
+    _lines(path, [base % (NOW_MS - 1000, i, p) for i, p in enumerate(['{"price": 1}', '{"price": 2, "price": 3}'])])
+    dumps = []
+    for typed in (True, False):
+        if not typed:
+            monkeypatch.setattr(jsonl, "_survey", lambda s, p: None)
+        ws, _ = Workspace.init(tmp_path / f"ws{typed}")
+        project = ws.project()
+        if typed:
+            with project.writer() as session:
+                assert jsonl._survey(session, path) is not None  # the survey sees one kind per name
+                assert jsonl._stage_typed(session, path, source="f", registry={}) is None  # the reader refuses
+        summary = _summary(project, path)
+        dumps.append((summary, _dump(project)))
+        ws.close()
+    assert dumps[0] == dumps[1]
