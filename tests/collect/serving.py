@@ -8,7 +8,9 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,3 +134,61 @@ def new_server(tmp: Path, **kwargs: Any) -> Server:
     ws.close()
     assert secrets.admin_token
     return Server(ws.path, secrets.write_key, secrets.admin_token, **kwargs)
+
+
+def message_ids(batch: dict[str, Any], reply: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(accepted, refused) message ids of a Segment batch, from the collector's reply."""
+    refused_at = {int(r["index"]) for r in reply["rejected"]}
+    ids = [str(m["messageId"]) for m in batch["batch"]]
+    return {m for i, m in enumerate(ids) if i not in refused_at}, {m for i, m in enumerate(ids) if i in refused_at}
+
+
+class Load:
+    """SDK clients posting ``batch(client, n)`` to servers until stopped or their server stops answering, keeping
+    which message ids were acknowledged, refused, or never answered (and the first batches, to send again)."""
+
+    def __init__(self, batch: Callable[[int, int], dict[str, Any]]) -> None:
+        self.batch = batch
+        self.acked: set[str] = set()
+        self.refused: set[str] = set()
+        self.unacked: list[dict[str, Any]] = []
+        self.first: list[dict[str, Any]] = []  # acknowledged batches an SDK sends again
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def run(self, client: int, target: Server) -> None:
+        thread = threading.Thread(target=self._client, args=(client, target))
+        self.threads.append(thread)
+        thread.start()
+
+    def _client(self, c: int, target: Server) -> None:
+        with httpx.Client(auth=(target.write_key, ""), timeout=10) as http:
+            for n in range(100_000):
+                if self.stop.is_set():
+                    return
+                batch = self.batch(c, n)
+                try:
+                    reply = http.post(target.url + "/v1/batch", json=batch)
+                    ok = reply.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                self.record(batch, reply.json() if ok else None, first=n == 0)
+                if not ok:
+                    return
+
+    def record(self, batch: dict[str, Any], reply: dict[str, Any] | None, *, first: bool = False) -> None:
+        with self.lock:
+            if reply is None:
+                self.unacked.append(batch)
+                return
+            if first:
+                self.first.append(batch)
+            took, refused = message_ids(batch, reply)
+            self.acked.update(took)
+            self.refused.update(refused - self.acked)
+
+    def join(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()

@@ -15,7 +15,6 @@ on PostgreSQL is ``tests/engage/test_exactly_once.py``.)
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,8 +25,8 @@ import httpx
 import pytest
 import tomli_w
 
-from tests.collect.serving import ONE_SHOT_TLS, Server
-from tests.collect.test_durability import BATCH, _ids
+from tests.collect.serving import ONE_SHOT_TLS, Load, Server
+from tests.collect.test_durability import BATCH
 from tests.store.chdb_endpoint import chdb_endpoint
 from tests.store.metadb import meta_url
 from userloop.collect.door import MAX_RECORD_BYTES
@@ -109,55 +108,6 @@ def _batch(client: int, n: int) -> dict[str, object]:
     return {"batch": good[: BATCH // 2] + poison + good[BATCH // 2 :]}
 
 
-class Load:
-    """SDK clients posting batches to collectors until stopped or their collector stops answering."""
-
-    def __init__(self) -> None:
-        self.acked: set[str] = set()
-        self.refused: set[str] = set()
-        self.unacked: list[dict[str, Any]] = []
-        self.first: list[dict[str, Any]] = []  # acknowledged batches an SDK sends again
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads: list[threading.Thread] = []
-
-    def run(self, client: int, target: Server) -> None:
-        thread = threading.Thread(target=self._client, args=(client, target))
-        self.threads.append(thread)
-        thread.start()
-
-    def _client(self, c: int, target: Server) -> None:
-        with httpx.Client(auth=(target.write_key, ""), timeout=10) as http:
-            for n in range(100_000):
-                if self.stop.is_set():
-                    return
-                batch = _batch(c, n)
-                try:
-                    reply = http.post(target.url + "/v1/batch", json=batch)
-                    ok = reply.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                self.record(batch, reply.json() if ok else None, first=n == 0)
-                if not ok:
-                    return
-
-    def record(self, batch: dict[str, Any], reply: dict[str, Any] | None, *, first: bool = False) -> None:
-        with self.lock:
-            if reply is None:
-                self.unacked.append(batch)
-                return
-            if first:
-                self.first.append(batch)
-            took, refused = _ids(batch, reply)
-            self.acked.update(took)
-            self.refused.update(refused - self.acked)
-
-    def join(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
-
-
 def _settled(service: Server, timeout: float = 120.0) -> dict[str, Any]:
     """Wait until the service has loaded everything in its spool and in every collector's."""
     deadline = time.monotonic() + timeout
@@ -192,7 +142,7 @@ def test_killed_collectors_and_service_lose_nothing_acknowledged_and_store_it_on
     service.start()
     a = Collector(service.path, service.write_key, service.admin_token, name="a")
     b = Collector(service.path, service.write_key, service.admin_token, name="b")
-    load = Load()
+    load = Load(_batch)
     try:
         a.start()
         b.start()

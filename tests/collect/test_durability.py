@@ -8,7 +8,6 @@ project's cap soon). Those are refused, alone, and never stored; everything else
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.collect.serving import new_server
+from tests.collect.serving import Load, new_server
 from userloop.collect.door import MAX_RECORD_BYTES
 
 CLIENTS = 4
@@ -58,67 +57,27 @@ def _batch(client: int, n: int) -> dict[str, object]:
     return {"batch": good[: BATCH // 2] + poison + good[BATCH // 2 :]}
 
 
-def _ids(batch: dict[str, Any], reply: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """(accepted, refused) message ids of a batch, from the collector's reply."""
-    refused_at = {int(r["index"]) for r in reply["rejected"]}
-    ids = [str(m["messageId"]) for m in batch["batch"]]
-    return {m for i, m in enumerate(ids) if i not in refused_at}, {m for i, m in enumerate(ids) if i in refused_at}
-
-
 @pytest.mark.slow
 def test_sigkill_loses_no_acknowledged_event_and_retries_do_not_duplicate(tmp_path: Path) -> None:
     server = new_server(tmp_path).start()
-    acked: set[str] = set()
-    refused: set[str] = set()
-    unacked: list[dict[str, Any]] = []
-    first: list[dict[str, Any]] = []  # acknowledged batches to send again, byte for byte, as an SDK retry does
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def client(c: int) -> None:
-        with httpx.Client(auth=(server.write_key, ""), timeout=10) as http:
-            for n in range(10_000):
-                if stop.is_set():
-                    return
-                batch = _batch(c, n)
-                try:
-                    reply = http.post(server.url + "/v1/batch", json=batch)
-                    ok = reply.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                with lock:
-                    if ok and n == 0:
-                        first.append(batch)
-                    if ok:
-                        took, refused_now = _ids(batch, reply.json())
-                        acked.update(took)
-                        refused.update(refused_now)
-                    else:
-                        unacked.append(batch)
-                if not ok:
-                    return
-
-    threads = [threading.Thread(target=client, args=(c,)) for c in range(CLIENTS)]
-    for t in threads:
-        t.start()
+    load = Load(_batch)
+    for c in range(CLIENTS):
+        load.run(c, server)
     time.sleep(2.5)
     server.stop(signal.SIGKILL)
-    stop.set()
-    for t in threads:
-        t.join()
+    load.join()
+    acked, refused = load.acked, load.refused
     assert len(acked) >= 1000, "the load did not run long enough to mean anything"
     assert any(m.endswith("-big") for m in refused) and any(m.endswith("-upper") for m in refused)
 
     server.start()
     try:
         with httpx.Client(auth=(server.write_key, ""), timeout=30) as http:
-            for batch in unacked:  # the SDK retries what was never acknowledged
+            for batch in load.unacked:  # the SDK retries what was never acknowledged
                 reply = http.post(server.url + "/v1/batch", json=batch)
                 assert reply.status_code == 200
-                took, refused_now = _ids(batch, reply.json())
-                acked.update(took)
-                refused.update(refused_now - acked)
-            for batch in first:  # and a retry of acknowledged batches
+                load.record(batch, reply.json())
+            for batch in load.first:  # and a retry of acknowledged batches
                 assert http.post(server.url + "/v1/batch", json=batch).status_code == 200
         rows = server.sql("SELECT event_id, count(*) FROM events WHERE event = 'load' GROUP BY event_id")
         status = server.settle()
