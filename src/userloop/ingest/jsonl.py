@@ -11,7 +11,9 @@ given, else one derived from ``_track_id``, else a hash of the record, so a file
 
 Two ways in, one result. A file is first read by DuckDB's parallel JSON reader (fast); if any line is not
 a well-formed record, the file is read again line by line, so that each bad line is reported with its number
-while the good ones are kept. Both ways produce the same columns, and the same ids for the same record.
+while the good ones are kept. Both ways produce the same columns, and the same ids for the same record. The
+fast way reads the properties typed when a survey of the file shows that this loads the same as JSON values
+(see :func:`typed_fields`), else as JSON values.
 """
 
 from __future__ import annotations
