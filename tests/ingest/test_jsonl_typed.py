@@ -103,7 +103,7 @@ def test_typed_properties_load_as_the_map_does(tmp_path: Path, seed: int, monkey
     got_tables = _dump(typed)
     ws_typed.close()
 
-    monkeypatch.setattr(jsonl, "_survey", lambda s, p: None)  # the reader's map, the reference
+    monkeypatch.setattr(jsonl, "_survey", lambda *a, **k: None)  # the reader's map, the reference
     monkeypatch.setattr(jsonl, "_property_names", lambda s, p: None)
     ws_map, _ = Workspace.init(tmp_path / "map")
     as_map = ws_map.project()
@@ -191,7 +191,8 @@ def _lines(path: Path, records: list[dict[str, Any] | str]) -> None:
     path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in records) + "\n")
 
 
-def test_a_bad_value_late_in_the_file_is_rejected_alone(tmp_path: Path) -> None:
+def test_a_bad_value_late_in_the_file_is_rejected_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsonl, "SURVEY_HEAD", 100)  # the bad value is past the head: the whole survey finds it
     path = tmp_path / "events.jsonl"
     base = {"type": "track", "event": "view", "distinct_id": "u", "time": NOW_MS - 1000}
     good: list[dict[str, Any] | str] = [{**base, "_track_id": i, "properties": {"price": i}} for i in range(3000)]
@@ -214,7 +215,7 @@ def test_a_repeated_name_falls_back_as_the_map_does(tmp_path: Path, monkeypatch:
     dumps = []
     for typed in (True, False):
         if not typed:
-            monkeypatch.setattr(jsonl, "_survey", lambda s, p: None)
+            monkeypatch.setattr(jsonl, "_survey", lambda *a, **k: None)
         ws, _ = Workspace.init(tmp_path / f"ws{typed}")
         project = ws.project()
         if typed:
@@ -225,3 +226,23 @@ def test_a_repeated_name_falls_back_as_the_map_does(tmp_path: Path, monkeypatch:
         dumps.append((summary, _dump(project)))
         ws.close()
     assert dumps[0] == dumps[1]
+
+
+def test_a_head_that_cannot_be_read_typed_ends_the_survey(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "events.jsonl"
+    base = {"type": "track", "event": "view", "distinct_id": "u", "time": NOW_MS - 1000}
+    records: list[dict[str, Any] | str] = [{**base, "_track_id": i, "properties": {"price": i}} for i in range(50)]
+    monkeypatch.setattr(jsonl, "SURVEY_HEAD", 10)
+    surveyed: list[int | None] = []
+    survey = jsonl._survey
+    monkeypatch.setattr(jsonl, "_survey", lambda s, p, head=None: surveyed.append(head) or survey(s, p, head))
+    ws, _ = Workspace.init(tmp_path / "ws")
+    with ws.project().writer() as session:
+        for first, want in (({**base, "properties": {"price": 1}}, [10]), ({**base, "_track_id": 99}, [10, None])):
+            _lines(path, [first, *records])  # unnumbered first record: the head decides; else the whole file
+            surveyed.clear()
+            staged = jsonl._stage_typed(session, path, source="f", registry={})
+            assert surveyed == want and (staged is not None) == (want == [10, None])
+            if staged is not None:
+                staged.release(session)
+    ws.close()

@@ -274,12 +274,23 @@ TYPED_RELATION = "_ul_jsont"
 Survey = tuple[str | None, str | None, bool]
 
 
-def _survey(session: DuckSession, path: Path) -> list[Survey] | None:
-    """The file's distinct (properties structure, type, unnumbered) rows; None when the reader refuses a line."""
-    stmt = sql(
-        """SELECT DISTINCT json_structure(properties), type, event_id IS NULL AND _track_id IS NULL
-        FROM read_json(?, format = 'newline_delimited', columns = $columns, maximum_object_size = 16777216)""",
+#: Records surveyed first: a file whose head cannot be read typed is not surveyed further (the conditions hold
+#: for a whole file only if they hold for every part of it).
+SURVEY_HEAD = 10_000
+
+
+def _survey(session: DuckSession, path: Path, head: int | None = None) -> list[Survey] | None:
+    """The distinct (properties structure, type, unnumbered) rows of the file, or of its first ``head`` records;
+    None when the reader refuses a line."""
+    reader = sql(
+        "read_json(?, format = 'newline_delimited', columns = $columns, maximum_object_size = 16777216)",
         columns=_columns({"type": "VARCHAR", "event_id": "VARCHAR", "_track_id": "JSON", "properties": "JSON"}),
+    )
+    if head is not None:
+        reader = sql("(SELECT * FROM $reader LIMIT $n)", reader=reader, n=head)
+    stmt = sql(
+        "SELECT DISTINCT json_structure(properties), type, event_id IS NULL AND _track_id IS NULL FROM $reader",
+        reader=reader,
     )
     try:
         return [(s, t, bool(u)) for s, t, u in session.fetchall(stmt, [str(path)])]
@@ -345,6 +356,9 @@ def _stage_typed(
 ) -> Staged | None:
     """Stage a file with its properties read typed by DuckDB's JSON reader, or None when it does not qualify
     (:func:`typed_fields`) or the reader refuses a line (the caller then stages it as JSON values)."""
+    head = _survey(session, path, SURVEY_HEAD)
+    if head is None or typed_fields(head, registry) is None:
+        return None
     survey = _survey(session, path)
     fields = None if survey is None else typed_fields(survey, registry)
     if fields is None:
