@@ -15,6 +15,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -24,9 +25,9 @@ from sqlglot import exp
 from userloop.core.clock import today_in
 from userloop.query.compile import Context, render
 from userloop.query.kinds import parse_definition
-from userloop.query.kinds.base import Analysis, Frame
+from userloop.query.kinds.base import Analysis, Frame, Staged
 from userloop.query.result import QueryResult
-from userloop.store.backend import ProjectReader, cancel, capabilities_of, deadline
+from userloop.store.backend import Deadline, ProjectReader, Session, cancel, capabilities_of, deadline
 
 __all__ = ["DEFAULT_TIMEOUT_S", "MAX_TIMEOUT_S", "Engine", "QueryResult", "ResultCache", "cancel"]
 
@@ -89,7 +90,7 @@ class Engine:
     def compile(self, definition: Analysis | dict[str, Any], *, today: date | None = None) -> dict[str, str]:
         """The SQL each statement of ``definition`` runs, rendered for DuckDB."""
         analysis = self._project_defaults(_as_analysis(definition))
-        return {name: render(tree) for name, tree in analysis.statements(self.context(today)).items()}
+        return {name: render(_plain(tree)) for name, tree in analysis.statements(self.context(today)).items()}
 
     def _project_defaults(self, analysis: Analysis) -> Analysis:
         """``analysis`` with the project's settings where it leaves them out (before the cache key is made, so a
@@ -134,13 +135,15 @@ class Engine:
             cached=False,
             data_version=version,
             query_id=query_id,
-            sql={name: render(tree) for name, tree in trees.items()} if explain else None,
+            sql={name: render(_plain(tree)) for name, tree in trees.items()} if explain else None,
         )
         if not explain:
             self.cache.put(key, out)
         return out
 
-    def _execute(self, trees: dict[str, exp.Expr], *, timeout_s: float, query_id: str | None) -> dict[str, Frame]:
+    def _execute(
+        self, trees: Mapping[str, exp.Expr | Staged], *, timeout_s: float, query_id: str | None
+    ) -> dict[str, Frame]:
         """Run the statements in order on a private session under one deadline (and ``query_id`` for
         :func:`cancel`)."""
         timeout_s = min(max(timeout_s, 0.1), MAX_TIMEOUT_S)
@@ -149,9 +152,30 @@ class Engine:
             watch.watch(session)
             for name, tree in trees.items():
                 watch.check()
-                rows = session.execute(tree)
-                out[name] = Frame(rows.columns, rows.fetchall())
+                if isinstance(tree, Staged):
+                    out[name] = _run_staged(session, tree, watch)
+                else:
+                    rows = session.execute(tree)
+                    out[name] = Frame(rows.columns, rows.fetchall())
         return out
+
+
+def _run_staged(session: Session, staged: Staged, watch: Deadline) -> Frame:
+    """``staged``'s source as Arrow, its fold, then the statement reading the fold's table, on one session; the
+    table is registered for that statement only."""
+    folded = staged.fold(session.arrow(staged.source))
+    watch.check()
+    session.register(staged.relation, folded)
+    try:
+        rows = session.execute(staged.then)
+        return Frame(rows.columns, rows.fetchall())
+    finally:
+        session.unregister(staged.relation)
+
+
+def _plain(tree: exp.Expr | Staged) -> exp.Expr:
+    """The statement in SQL alone (a staged one's equivalent)."""
+    return tree.plain if isinstance(tree, Staged) else tree
 
 
 def _as_analysis(definition: Analysis | dict[str, Any]) -> Analysis:

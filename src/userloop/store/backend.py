@@ -42,6 +42,10 @@ class Capability(StrEnum):
     TEMP_TABLES = "temp_tables"
     #: Arrow tables registered on a session and read by name.
     ARROW_SCAN = "arrow_scan"
+    #: An engine stage outside SQL within one statement's run: a result read as Arrow on a session, computed on
+    #: in the process, and registered back on the same session for the statement that follows (in process, so
+    #: the round trip is a copy, not a transfer; :class:`userloop.query.kinds.base.Staged`).
+    ARROW_STAGE = "arrow_stage"
     #: Reading files (Parquet, CSV, JSON) by path from SQL.
     FILE_SCAN = "file_scan"
     #: A sealed in-memory instance for analyst SQL.

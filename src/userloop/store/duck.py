@@ -43,6 +43,7 @@ CAPABILITIES = frozenset(
         Capability.ROW_UPDATES,
         Capability.TEMP_TABLES,
         Capability.ARROW_SCAN,
+        Capability.ARROW_STAGE,
         Capability.FILE_SCAN,
         Capability.SANDBOX,
     }

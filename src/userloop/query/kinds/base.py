@@ -8,15 +8,18 @@ touch a connection, so the same kind runs on any backend that can execute the tr
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlglot import exp
 
 from userloop.query.compile import Context
 from userloop.query.spec import QueryBase
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass
@@ -35,6 +38,22 @@ class Frame:
         return [r[i] for r in self.rows]
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A statement with one stage computed outside SQL, for a backend with
+    :attr:`~userloop.store.backend.Capability.ARROW_STAGE`: the engine reads ``source`` as Arrow, hands it to
+    ``fold``, registers the table ``fold`` returns as ``relation`` on the same session, runs ``then`` (which
+    reads it) and drops it. ``plain`` is the same statement in SQL alone: what ``compile`` and ``explain`` show and
+    what a backend without the capability runs. Used where a per-person fold in one linear pass beats the SQL
+    engine's window passes (:mod:`userloop.query.kinds.funnel.fold`)."""
+
+    plain: exp.Expr
+    source: exp.Expr
+    fold: Callable[[pa.Table], pa.Table]
+    relation: str
+    then: exp.Expr
+
+
 class Result(BaseModel):
     """Base of every kind's result."""
 
@@ -45,7 +64,7 @@ class Analysis(QueryBase):
     """A definition that can compile itself. Subclasses set ``kind: Literal[...]``."""
 
     @abstractmethod
-    def statements(self, ctx: Context) -> dict[str, exp.Expr]:
+    def statements(self, ctx: Context) -> Mapping[str, exp.Expr | Staged]:
         """The named statements to run, in order."""
 
     @abstractmethod

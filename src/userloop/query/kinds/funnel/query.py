@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from sqlglot import exp
 
 from userloop.query.compile import Context
-from userloop.query.kinds.base import Analysis, Frame
+from userloop.query.kinds.base import Analysis, Frame, Staged
 from userloop.query.kinds.funnel.results import FunnelResult
 from userloop.query.kinds.funnel.shaping import shape
 from userloop.query.kinds.funnel.spec import (
@@ -103,8 +103,8 @@ class FunnelQuery(Analysis):
         return 1 if a == "first_touch" else None
 
     # statements and shaping --------------------------------------------------------------------------------------
-    def statements(self, ctx: Context) -> dict[str, exp.Expr]:
-        return {"funnel": FunnelStatement(ctx, self).statement()}
+    def statements(self, ctx: Context) -> dict[str, exp.Expr | Staged]:
+        return {"funnel": FunnelStatement(ctx, self).staged()}
 
     def shape(self, ctx: Context, data: dict[str, Frame]) -> FunnelResult:
         return shape(self, ctx, data["funnel"])

@@ -1,0 +1,130 @@
+"""The plain sequential funnel folded outside SQL (query/kinds/funnel/fold.py) against the SQL path and the
+brute-force reference: random logs, ties at one instant, rows in any order, people with thousands of events."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest.mock import patch
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from hypothesis import given
+from hypothesis import strategies as st
+
+import userloop.query.engine as engine_module
+from tests.query.logs import EVENTS, fresh_project, load
+from tests.query.test_funnel import LOGS, SETTINGS, TODAY, VCP, check_against_reference, definitions, plain, track
+from userloop.query.engine import Engine
+from userloop.query.kinds.base import Staged
+from userloop.query.kinds.funnel import FunnelQuery
+from userloop.query.kinds.funnel.fold import fold_best
+from userloop.store import ProjectStore, Workspace
+from userloop.store.backend import Capability
+
+MINUTE_US = 60_000_000
+
+
+@contextmanager
+def sql_only() -> Iterator[None]:
+    """The engine as on a backend without :attr:`Capability.ARROW_STAGE`: the funnel runs in SQL alone."""
+    real = engine_module.capabilities_of
+    with patch.object(engine_module, "capabilities_of", lambda project: real(project) - {Capability.ARROW_STAGE}):
+        yield
+
+
+def both_paths(project: ProjectStore, tz: str, defn: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The funnel's result through the fold and through SQL alone; the first must have taken the fold."""
+    engine = Engine(project, tz)
+    assert isinstance(FunnelQuery.model_validate(defn).statements(engine.context(TODAY))["funnel"], Staged)
+    folded = engine.run(defn, today=TODAY, use_cache=False).result
+    with sql_only():
+        in_sql = Engine(project, tz).run(defn, today=TODAY, use_cache=False).result
+    return folded, in_sql
+
+
+@SETTINGS
+@given(
+    records=LOGS,
+    defn=definitions(("sequential",)).map(plain),
+    tz=st.sampled_from(["Asia/Shanghai", "America/New_York"]),
+)
+def test_the_fold_matches_the_reference_and_the_sql_path(
+    ws: Workspace, records: list[dict[str, Any]], defn: dict[str, Any], tz: str
+) -> None:
+    _, project = fresh_project(ws, tz)
+    check_against_reference(project, tz, records, defn)
+    folded, in_sql = both_paths(project, tz, defn)
+    assert folded == in_sql
+
+
+def test_ties_at_one_instant_follow_event_id(ws: Workspace) -> None:
+    # one person, everything at one instant: the event ids alone order the chain (b1 view < b2 cart < b3 pay);
+    # another whose ids put the cart first; a third with two views at once, then carts at one later instant
+    records = [
+        track("pay", "a0", 0, "b3"), track("cart", "a0", 0, "b2"), track("view", "a0", 0, "b1"),
+        track("cart", "a1", 0, "c1"), track("view", "a1", 0, "c2"), track("pay", "a1", 1, "c3"),
+        track("view", "a2", 0, "d2"), track("view", "a2", 0, "d1"), track("cart", "a2", 3, "d4"),
+        track("cart", "a2", 3, "d3"), track("pay", "a2", 3, "d0"), track("pay", "a2", 4, "d9"),
+    ]  # fmt: skip
+    _, project = fresh_project(ws, "UTC")
+    load(project, records)
+    defn = {"kind": "funnel", "date_range": {"from": "2026-01-05", "to": "2026-01-11"}, "steps": VCP}
+    folded, in_sql = both_paths(project, "UTC", defn)
+    assert folded == in_sql
+    assert [s["count"] for s in folded["steps"]] == [3, 2, 2]
+    # a2's best attempt reaching pay: start d2 (the later view), cart d3, pay d9 at 4 minutes
+    assert folded["steps"][2]["avg_time_from_first"] == (0 + 240) / 2
+
+
+def test_people_with_thousands_of_events(ws: Workspace) -> None:
+    rng = random.Random(18)
+    records = []
+    for person in range(4):
+        for i in range(3000):  # minutes drawn from a few days: many ties, long runs of each step
+            minute = rng.randrange(0, 6 * 24 * 60, 7)
+            records.append(track(rng.choice(EVENTS), f"p{person}", minute, f"e{person}-{rng.randrange(10**6)}-{i}"))
+    _, project = fresh_project(ws, "UTC")
+    load(project, records)
+    for window in ({"value": 45, "unit": "minute"}, {"value": 1, "unit": "day"}):
+        for steps in (VCP, [{"event": "view"}, {"event": "view"}, {"event": "cart"}, {"event": "view"}]):
+            defn = {"kind": "funnel", "date_range": {"from": "2026-01-05", "to": "2026-01-08"}, "steps": steps,
+                    "window": window}  # fmt: skip
+            folded, in_sql = both_paths(project, "UTC", defn)
+            assert folded == in_sql
+            assert folded["steps"][-1]["count"] > 0
+
+
+# the fold alone: its result does not depend on the order the scan hands the rows in ----------------------------
+@st.composite
+def scan_rows(draw: st.DrawFn) -> pa.Table:
+    """Scan rows of a 3-step funnel: few people, few instants (many ties), masks of one or more steps; the person
+    ids either close together or far apart (past the radix sort's 2³² span)."""
+    n = draw(st.integers(1, 60))
+    people = draw(st.sampled_from(((1, 2, 3), (5, 2**40, -(2**50)))))
+    return pa.table(
+        {
+            "user_id": pa.array([draw(st.sampled_from(people)) for _ in range(n)], pa.int64()),
+            "t": pa.array([draw(st.integers(0, 12)) * MINUTE_US for _ in range(n)], pa.int64()),
+            "eid": pa.array([f"e{draw(st.integers(0, 99)):02d}-{i}" for i in range(n)], pa.string()),
+            "m": pa.array([draw(st.integers(1, 7)) for _ in range(n)], pa.int64()),
+        }
+    )
+
+
+def _sorted_by(rows: pa.Table, keys: list[str]) -> pa.Table:
+    return rows.take(pc.sort_indices(rows, [(k, "ascending") for k in keys]))
+
+
+@SETTINGS
+@given(rows=scan_rows(), seed=st.integers(0, 2**32 - 1), window=st.integers(0, 8))
+def test_the_fold_does_not_depend_on_the_row_order(rows: pa.Table, seed: int, window: int) -> None:
+    args = {"n": 3, "w_us": window * MINUTE_US, "hi_us": 10 * MINUTE_US}
+    want = fold_best(_sorted_by(rows, ["user_id", "t", "eid"]), **args)  # already in order (clustered)
+    shuffled = rows.take(pa.array(np.random.default_rng(seed).permutation(rows.num_rows)))
+    by_time = _sorted_by(shuffled, ["t"])  # the append order, ties in any order
+    for given_rows in (shuffled, by_time):
+        assert fold_best(given_rows, **args).equals(want)
