@@ -256,6 +256,14 @@ def _property_names(session: DuckSession, path: Path) -> list[str] | None:
 # it takes; only when each name keeps one kind that its registered type accepts as it is (and nothing else
 # could make the two stagings differ, see :func:`typed_fields`) are the properties read typed, as the columns a
 # Parquet file would give. Any other file is staged as JSON values, as before.
+#
+# bench/ingest_files (2M records, 6 properties; CPU seconds under load 4-5): survey 2.4-3.3, typed staging
+# 3.0-3.5, checks 0.1-0.4, insert 2.6-3.0. The whole import, JSON values against typed in the same run:
+# 12.4 -> 8.9 s of CPU (4.7x -> 3.4x the bare CTAS's), 7.6 -> 5.5 s wall (264k -> 361k records/s); the bench's
+# wall ratio 3.2-3.3 under load 4.5. What is left is two parses of the file (survey, staging) and the write: cheaper
+# surveys tried (json_keys with json_type of the head's names: 2.4 s; one read into a JSON text table, then
+# survey and json_transform from it: -8%; a full-match regex and key counts on the text instead of the survey:
+# no gain) did not pay for their complexity.
 
 #: The kind of a JSON value (in ``json_structure``'s words) → the property type that reads it without loss.
 TYPED_KINDS: dict[str, PropertyType] = {
