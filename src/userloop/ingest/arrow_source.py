@@ -59,8 +59,11 @@ def stage_arrow(session: DuckSession, data: pa.Table, *, source: str, first_row:
     )
 
 
-def stage_relation(session: DuckSession, relation: str, *, source: str, infer_text: bool = False) -> Staged:
-    """A temp table that already has the canonical columns (file import): its other columns are properties."""
+def stage_relation(
+    session: DuckSession, relation: str, *, source: str, infer_text: bool = False, kind: str = "TABLE"
+) -> Staged:
+    """A temp table or view (``kind``) that already has the canonical columns (file import): its other columns
+    are properties."""
     described = session.fetchall(sql("DESCRIBE $t", t=table(None, relation)))
     props = [PropSource(str(n), "typed", str(n), str(dtype)) for n, dtype, *_ in described if n not in CANONICAL]
     return Staged(
@@ -68,7 +71,7 @@ def stage_relation(session: DuckSession, relation: str, *, source: str, infer_te
         source=source,
         props=props,
         raw_available=False,
-        cleanup=[("TABLE", relation)],
+        cleanup=[(kind, relation)],
         infer_text=infer_text,
     )
 

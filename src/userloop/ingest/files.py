@@ -35,7 +35,11 @@ from userloop.store.sqlbuild import col, literal, name, sql, table, type_
 Kind = Literal["events", "users", "items"]
 Progress = Callable[[int], None]
 
-PARQUET_BATCH_ROWS = 5_000_000
+#: Rows per load of a Parquet file (cut at row-group boundaries). The staging is a view, so a load holds no
+#: copy of its rows, only one 64-bit id hash per row for the repeat test (160 MB at 20M) and the batch's ids;
+#: each load resolves the ids it sees, so smaller loads redo that work for every person present in several
+#: (bench/ingest_files, 20M events over 1M ids in loads of 5M: 3 s of CPU more than in one).
+PARQUET_BATCH_ROWS = 20_000_000
 #: The least a Parquet cell weighs once read (for the decompressed-size bound of an import).
 PARQUET_CELL_BYTES = 4
 
@@ -263,27 +267,36 @@ def _stage_file(
     where: exp.Expr,
     text: bool,
 ) -> Staged:
-    """(A chunk of) a file with canonical columns, mapped as asked, read once into a temp table.
+    """(A chunk of) a file with canonical columns, mapped as asked: a temp table for text (CSV), a view for Parquet.
 
-    The loader reads the staged rows several times (checks, ids, the final insert); reading the file once
-    into DuckDB's own layout costs less than decoding it each time. (A view over a Parquet file instead, tried
-    on 2026-12-07, was even with the copy at 2M events and 1.36x slower at 20M in four chunks of 5M: every
-    pass decodes the file again.) ``text`` files (CSV) type new properties by their first value.
+    A CSV file is parsed once into DuckDB's own layout: the loader reads the staged rows several times
+    (checks, ids, the final insert) and parsing text again each time costs more than the copy. A Parquet file
+    is already columnar: each pass decodes only the columns it reads, the chunk's row range skips the other
+    row groups (``file_row_number`` is pushed into the scan), and the event names come from the column's
+    dictionary; the copy, by contrast, wrote and read every column once more (bench/ingest_files, 2M events:
+    the copy was a fifth of the import). ``text`` files (CSV) type new properties by their first value.
     """
     described = session.fetchall(sql("DESCRIBE SELECT * FROM $reader", reader=reader))
     columns = {str(r[0]): str(r[1]) for r in described if r[0] != "file_row_number"}
     select = _mapping_select(columns, kind, mapping, timezone, row)
     relation = "_ul_file"  # one staging at a time: the writer is held throughout
+    kind_ = "TABLE" if text else "VIEW"
     session.execute(
         sql(
-            "CREATE OR REPLACE TEMP TABLE $t AS SELECT $select FROM $reader WHERE $where",
+            _STAGE_TEMPLATES[kind_],
             t=table(None, relation),
             select=select,
             reader=reader,
             where=where,
         )
     )
-    return stage_relation(session, relation, source=source, infer_text=text)
+    return stage_relation(session, relation, source=source, infer_text=text, kind=kind_)
+
+
+_STAGE_TEMPLATES = {
+    "TABLE": "CREATE OR REPLACE TEMP TABLE $t AS SELECT $select FROM $reader WHERE $where",
+    "VIEW": "CREATE OR REPLACE TEMP VIEW $t AS SELECT $select FROM $reader WHERE $where",
+}
 
 
 def _as(value: exp.Expr, sql_type: str) -> exp.Expr:
