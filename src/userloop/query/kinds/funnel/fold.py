@@ -138,15 +138,23 @@ def _person_time_order(user: Ints, t: Ints) -> tuple[Ints, Ints, Ints]:
     sort on 16-bit halves of the person key (an LSD radix sort, Knuth TAOCP vol. 3 §5.2.5), linear where a
     stable argsort of 64-bit keys is not (20M events, 6.1M rows: 0.33 s of CPU against 0.93 s). Anything else,
     or people more than 2³² ids apart, takes a lexicographic argsort."""
-    if ((user[1:] > user[:-1]) | ((user[1:] == user[:-1]) & (t[1:] >= t[:-1]))).all():
+    if _ascending(user) and ((user[1:] > user[:-1]) | (t[1:] >= t[:-1])).all():
         return np.arange(len(t)), user, t
-    key = user - user.min()
-    if int(key.max()) < 2**32 and bool((t[1:] >= t[:-1]).all()):
+    lo = int(user.min())
+    key = user - lo
+    if int(key.max()) < 2**32 and _ascending(t):
         low = np.argsort((key & 0xFFFF).astype(np.uint16), kind="stable")
         order = low[np.argsort((key >> 16).astype(np.uint16)[low], kind="stable")]
-    else:
-        order = np.lexsort((t, user))
+        counts = np.bincount(key)  # the sorted person keys, without gathering them
+        return order, np.repeat(np.arange(lo, lo + len(counts), dtype=np.int64), counts), t[order]
+    order = np.lexsort((t, user))
     return order, user[order], t[order]
+
+
+def _ascending(values: Ints) -> bool:
+    """Whether ``values`` never decrease (a prefix first: shuffled rows fail there, without a full pass)."""
+    head = values[:4096]
+    return bool((head[1:] >= head[:-1]).all()) and bool((values[1:] >= values[:-1]).all())
 
 
 def _order_ties(rows: pa.Table, order: Ints, user: Ints, t: Ints) -> Ints:
