@@ -54,16 +54,16 @@ and counts them as converted when they reached the last step (with any attempt s
 ``trend_partial`` lists the trend buckets that are not whole finished periods (cut by the range, or running), and
 ``partial`` says the range itself reaches into today (:mod:`userloop.query.periods`).
 
-How it runs: one statement of CTEs (:mod:`.statement`). One scan of the events (the date range plus the window)
-with a bit per step and exclusion (:mod:`.scan`); then the attempts, by the builder of the funnel's order —
+How it runs: one statement of CTEs (:mod:`.statement`). One scan of the events (the date range plus the window) with
+a bit per step and exclusion (:mod:`.scan`); then the attempts, by the builder of the funnel's order —
 :mod:`.sequential_plain` (sequential without optional steps, exclusions or an event breakdown: the latest-start
-recurrence), :mod:`.sequential` (sequential in general: chains, one window pass per step), :mod:`.strict` (one
-``lag`` pass, then hash joins) or :mod:`.unordered` (any order: ``first_value`` windows looking forward); the
-chains the ordered builders carry are in :mod:`.chains`. The rest are hash aggregates over one row per person and
-step: the best attempt per person and step and the chosen attempt (:mod:`.attempts`), breakdown values
-(:mod:`.breakdown`), and the outputs — :mod:`.steps`, :mod:`.time_to_convert`, :mod:`.people`, :mod:`.trend` —
-shaped into a :class:`FunnelResult` by :mod:`.shaping`. :func:`funnel_levels` (:mod:`.levels`) gives other
-analyses each person's depth.
+recurrence; on DuckDB folded outside SQL by :mod:`.fold`), :mod:`.sequential` (sequential in general: chains, one
+window pass per step), :mod:`.strict` (one ``lag`` pass, then hash joins) or :mod:`.unordered` (any order:
+``first_value`` windows looking forward); the chains the ordered builders carry are in :mod:`.chains`. The rest are
+hash aggregates over one row per person and step: the best attempt per person and step and the chosen attempt
+(:mod:`.attempts`), breakdown values (:mod:`.breakdown`), and the outputs — :mod:`.steps`, :mod:`.time_to_convert`,
+:mod:`.people`, :mod:`.trend` — shaped into a :class:`FunnelResult` by :mod:`.shaping`. :func:`funnel_levels`
+(:mod:`.levels`) gives other analyses each person's depth.
 """
 
 from userloop.query.kinds.funnel.levels import funnel_levels

@@ -16,6 +16,13 @@ person's least duration. Step 1's best attempt is the person's first step-1 row 
 
 The statement that reads the result is the same as the SQL path's from ``best`` on (:class:`FoldedReach`); the
 engine runs the scan, the fold and that statement on one session (:class:`~userloop.query.kinds.base.Staged`).
+People are keyed by ``user_id`` itself (``BIGINT NOT NULL``), so no hash stands in for them and none can collide.
+
+Where the time goes (bench/analytics, 20M events, 6.1M scan rows, CPU seconds, load 2 on 2 cores): the scan as
+Arrow 0.70 (0.34 of it the ``event_id`` strings), the fold 0.94 (about half the sort by person), the statement
+after ``best`` 0.65 — 2.8 against 4.9 for :mod:`.sequential_plain` in SQL, chdb's ``windowFunnel`` 1.2. Not
+tried yet: reading row ids instead of ``event_id`` and fetching the ids of the chosen and tied rows only (about
+0.2 s less), and folding ``persons`` too.
 """
 
 from __future__ import annotations
