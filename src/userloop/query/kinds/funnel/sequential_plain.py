@@ -12,17 +12,17 @@ chooses. These are the rows the general passes of :mod:`.sequential` produce, wi
 ``windowFunnel`` keeps the same "latest start per level" state, in one per-person scan).
 
 Where the time goes (bench/analytics, 20M events, 3 steps): the window pass of step 2 — DuckDB sorts its rows by
-person and time, then evaluates ``last_value`` per person partition, and the evaluation, not the sort, is most of
-it (``row_number`` over the same ordering costs under half). Ordering ties by an integer instead of ``event_id``
+person and time, then evaluates ``last_value`` per person partition, and the evaluation, not the sort, is most of it
+(``row_number`` over the same ordering costs under half). Ordering ties by an integer instead of ``event_id``
 changed nothing measurable there; reading fewer rows does (see :meth:`SequentialPlainReach._rows`). Still 3.3×
 chdb's ``windowFunnel`` in wall time (4.2–4.8× in CPU time) at 20M. A fold in SQL does not close it: a per-person
 ``list_reduce`` over ``list(… ORDER BY time, event_id)`` gave the same rows but took 3× the window passes' time at
 2M. On DuckDB this path is therefore no longer the one that runs: the engine folds the scan's rows outside SQL
-(:mod:`.fold`, same results, held to this path by the tests) — at 20M 2.8 s of CPU against this path's 4.9 s in
-the same process (wall 2.3 s against 2.8 s: the fold's NumPy passes use one core where the window passes use
-all; load 2.0 on 2 cores), 2.4× chdb's CPU time and 2.8× its wall time in ``python -m bench.analytics`` (load
-4.6–5.9). ClickHouse, and :func:`~userloop.query.kinds.funnel.levels.funnel_levels` inside other analyses, run
-this path.
+(:mod:`.fold`, same results, held to this path by the tests) — at 20M 2.8 s of CPU against this path's 4.9 s in the
+same process (wall 2.3 s against 2.8 s: the fold's NumPy passes use one core where the window passes use all; load
+2.0 on 2 cores), 2.3–2.4× chdb's CPU time and 2.8–3.8× its wall time in ``python -m bench.analytics`` (two runs,
+load 3–6: chdb's wall time moves most with the load, 0.68–1.12 s). ClickHouse, and
+:func:`~userloop.query.kinds.funnel.levels.funnel_levels` inside other analyses, run this path.
 """
 
 from __future__ import annotations
