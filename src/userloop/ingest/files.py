@@ -274,7 +274,9 @@ def _stage_file(
     is already columnar: each pass decodes only the columns it reads, the chunk's row range skips the other
     row groups (``file_row_number`` is pushed into the scan), and the event names come from the column's
     dictionary; the copy, by contrast, wrote and read every column once more (bench/ingest_files, 2M events:
-    the copy was a fifth of the import). ``text`` files (CSV) type new properties by their first value.
+    the copy was a fifth of the import). Each pass reads the file again, so a file rewritten during its import
+    may show the passes different rows: import files that stay put. ``text`` files (CSV) type new properties
+    by their first value.
     """
     described = session.fetchall(sql("DESCRIBE SELECT * FROM $reader", reader=reader))
     columns = {str(r[0]): str(r[1]) for r in described if r[0] != "file_row_number"}
