@@ -128,3 +128,15 @@ def test_the_fold_does_not_depend_on_the_row_order(rows: pa.Table, seed: int, wi
     by_time = _sorted_by(shuffled, ["t"])  # the append order, ties in any order
     for given_rows in (shuffled, by_time):
         assert fold_best(given_rows, **args).equals(want)
+
+
+@SETTINGS
+@given(rows=scan_rows(), seed=st.integers(0, 2**32 - 1), window=st.integers(0, 8), block_rows=st.integers(1, 70))
+def test_people_folded_in_blocks_give_the_same_best(rows: pa.Table, seed: int, window: int, block_rows: int) -> None:
+    """Blocks of people (memory stays flat as data grows) change only the order of ``best``'s rows."""
+    args = {"n": 3, "w_us": window * MINUTE_US, "hi_us": 10 * MINUTE_US}
+    by_time = _sorted_by(rows.take(pa.array(np.random.default_rng(seed).permutation(rows.num_rows))), ["t"])
+    whole = fold_best(by_time, **args, block_rows=10**9)
+    blocks = fold_best(by_time, **args, block_rows=block_rows)
+    assert _sorted_by(blocks, ["user_id", "k"]).equals(_sorted_by(whole, ["user_id", "k"]))
+    assert blocks.num_rows == whole.num_rows
