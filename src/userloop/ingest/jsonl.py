@@ -182,14 +182,9 @@ def stage_json_file(
             keys=sql("json_keys(properties)"),
             as_map=sql("CAST(properties AS MAP(VARCHAR, JSON))"),
         )
-    try:
-        # Read in parallel and in file order; the table's rowid then numbers the lines (a numbering window
-        # over the reader would serialise it), exposed as _row by a view.
-        session.execute(sql("CREATE OR REPLACE TEMP TABLE $t AS $q", t=copy, q=canonical), [str(path)])
-    except Exception as exc:
-        if not is_engine_error(exc):
-            raise
-        session.execute(sql("DROP TABLE IF EXISTS $t", t=copy))
+    # Read in parallel and in file order; the table's rowid then numbers the lines (a numbering window over the
+    # reader would serialise it), exposed as _row by a view.
+    if not _read_into(session, copy, canonical, path):
         return None
     session.execute(
         sql(
@@ -382,12 +377,7 @@ def _stage_typed(
         error=exp.null(),
         keys=sql("CAST(NULL AS VARCHAR[])"),
     )
-    try:
-        session.execute(sql("CREATE OR REPLACE TEMP TABLE $t AS $q", t=copy, q=canonical), [str(path)])
-    except Exception as exc:
-        if not is_engine_error(exc):
-            raise
-        session.execute(sql("DROP TABLE IF EXISTS $t", t=copy))
+    if not _read_into(session, copy, canonical, path):
         return None
     columns = {n: f"_p{i}" for i, n in enumerate(fields)}
     view = sql(
@@ -409,6 +399,19 @@ def _stage_typed(
         raw_available=False,
         cleanup=[("VIEW", relation), ("TABLE", copy.name)],
     )
+
+
+def _read_into(session: DuckSession, copy: exp.Table, reader: exp.Expr, path: Path) -> bool:
+    """``CREATE TEMP TABLE copy AS reader`` over the file at ``path``; False (nothing left behind) when DuckDB's
+    reader refuses the file, so that the caller can read it another way."""
+    try:
+        session.execute(sql("CREATE OR REPLACE TEMP TABLE $t AS $q", t=copy, q=reader), [str(path)])
+    except Exception as exc:
+        if not is_engine_error(exc):
+            raise
+        session.execute(sql("DROP TABLE IF EXISTS $t", t=copy))
+        return False
+    return True
 
 
 def _quoted(name_: str) -> str:
