@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any
 
 import orjson
+import pyarrow as pa
 from sqlglot import exp
 
 from userloop.core.clock import today_in
@@ -164,6 +165,7 @@ def _run_staged(session: Session, staged: Staged, watch: Deadline) -> Frame:
     """``staged``'s source as Arrow, its fold, then the statement reading the fold's table, on one session; the
     table is registered for that statement only."""
     folded = staged.fold(session.arrow(staged.source))
+    pa.default_memory_pool().release_unused()  # the fold's freed buffers, before the statement's own memory
     watch.check()
     session.register(staged.relation, folded)
     try:

@@ -77,6 +77,7 @@ def fold_best(rows: pa.Table, n: int, w_us: int, hi_us: int, *, block_rows: int 
         return BEST_SCHEMA.empty_table()
     user, t, m, eid = _ints(rows, "user_id"), _ints(rows, "t"), _ints(rows, "m"), rows["eid"]
     del rows  # the caller hands the scan over: its other columns are freed once copied (0.7 GB at 100M events)
+    pa.default_memory_pool().release_unused()  # and given back to the system, not kept by Arrow's allocator
     parts: list[pa.Table] = []
     for where in _person_blocks(user, block_rows):
         if where is None:
