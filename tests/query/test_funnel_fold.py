@@ -102,15 +102,17 @@ def test_people_with_thousands_of_events(ws: Workspace) -> None:
 @st.composite
 def scan_rows(draw: st.DrawFn) -> pa.Table:
     """Scan rows of a 3-step funnel: few people, few instants (many ties), masks of one or more steps; the person
-    ids either close together or far apart (past the radix sort's 2³² span)."""
+    ids either close together (a counting sort) or far apart (past its span: a comparison sort). ``rid`` is the
+    row's place, ``eid`` its event id (read through the lookup, for tied rows only)."""
     n = draw(st.integers(1, 60))
     people = draw(st.sampled_from(((1, 2, 3), (5, 2**40, -(2**50)))))
     return pa.table(
         {
             "user_id": pa.array([draw(st.sampled_from(people)) for _ in range(n)], pa.int64()),
             "t": pa.array([draw(st.integers(0, 12)) * MINUTE_US for _ in range(n)], pa.int64()),
-            "eid": pa.array([f"e{draw(st.integers(0, 99)):02d}-{i}" for i in range(n)], pa.string()),
             "m": pa.array([draw(st.integers(1, 7)) for _ in range(n)], pa.int64()),
+            "rid": pa.array(range(n), pa.int64()),
+            "eid": pa.array([f"e{draw(st.integers(0, 99)):02d}-{i}" for i in range(n)], pa.string()),
         }
     )
 
@@ -119,24 +121,34 @@ def _sorted_by(rows: pa.Table, keys: list[str]) -> pa.Table:
     return rows.take(pc.sort_indices(rows, [(k, "ascending") for k in keys]))
 
 
+def _fold(rows: pa.Table, asked: list[int], **args: int) -> pa.Table:
+    """:func:`fold_best` over ``rows`` with a lookup by ``rid`` that records the keys asked for in ``asked``."""
+    eid = dict(zip(rows["rid"].to_pylist(), rows["eid"].to_pylist(), strict=True))
+
+    def lookup(keys: pa.Array | pa.ChunkedArray) -> pa.Array:
+        asked.extend(keys.to_pylist())
+        return pa.array([eid[k] for k in keys.to_pylist()], pa.string())
+
+    return fold_best(rows.drop_columns(["eid"]), lookup, **args)
+
+
 @SETTINGS
 @given(rows=scan_rows(), seed=st.integers(0, 2**32 - 1), window=st.integers(0, 8))
 def test_the_fold_does_not_depend_on_the_row_order(rows: pa.Table, seed: int, window: int) -> None:
     args = {"n": 3, "w_us": window * MINUTE_US, "hi_us": 10 * MINUTE_US}
-    want = fold_best(_sorted_by(rows, ["user_id", "t", "eid"]), **args)  # already in order (clustered)
+    asked: list[int] = []
+    want = _fold(_sorted_by(rows, ["user_id", "t", "eid"]), asked, **args)  # already in order (clustered)
     shuffled = rows.take(pa.array(np.random.default_rng(seed).permutation(rows.num_rows)))
     by_time = _sorted_by(shuffled, ["t"])  # the append order, ties in any order
     for given_rows in (shuffled, by_time):
-        assert fold_best(given_rows, **args).equals(want)
+        asked.clear()
+        assert _fold(given_rows, asked, **args).equals(want)
+        # only the rows sharing a person and an instant with another have their event id read
+        pairs = list(zip(rows["user_id"].to_pylist(), rows["t"].to_pylist(), strict=True))
+        assert sorted(asked) == [r for r, pair in enumerate(pairs) if pairs.count(pair) > 1]
 
 
-@SETTINGS
-@given(rows=scan_rows(), seed=st.integers(0, 2**32 - 1), window=st.integers(0, 8), block_rows=st.integers(1, 70))
-def test_people_folded_in_blocks_give_the_same_best(rows: pa.Table, seed: int, window: int, block_rows: int) -> None:
-    """Blocks of people (memory stays flat as data grows) change only the order of ``best``'s rows."""
-    args = {"n": 3, "w_us": window * MINUTE_US, "hi_us": 10 * MINUTE_US}
-    by_time = _sorted_by(rows.take(pa.array(np.random.default_rng(seed).permutation(rows.num_rows))), ["t"])
-    whole = fold_best(by_time, **args, block_rows=10**9)
-    blocks = fold_best(by_time, **args, block_rows=block_rows)
-    assert _sorted_by(blocks, ["user_id", "k"]).equals(_sorted_by(whole, ["user_id", "k"]))
-    assert blocks.num_rows == whole.num_rows
+def test_an_empty_scan_folds_to_nothing() -> None:
+    rows = pa.table({"user_id": pa.array([], pa.int64()), "t": pa.array([], pa.int64()),
+                     "m": pa.array([], pa.int64()), "rid": pa.array([], pa.int64())})  # fmt: skip
+    assert fold_best(rows, lambda keys: pa.array([], pa.string()), n=3, w_us=0, hi_us=0).num_rows == 0

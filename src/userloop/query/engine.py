@@ -21,12 +21,13 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from userloop.core.clock import today_in
 from userloop.query.compile import Context, render
 from userloop.query.kinds import parse_definition
-from userloop.query.kinds.base import Analysis, Frame, Staged
+from userloop.query.kinds.base import LOOKUP_KEYS, Analysis, Frame, Staged
 from userloop.query.result import QueryResult
 from userloop.store.backend import Deadline, ProjectReader, Session, cancel, capabilities_of, deadline
 
@@ -162,17 +163,31 @@ class Engine:
 
 
 def _run_staged(session: Session, staged: Staged, watch: Deadline) -> Frame:
-    """``staged``'s source as Arrow, its fold, then the statement reading the fold's table, on one session; the
-    table is registered for that statement only."""
-    folded = staged.fold(session.arrow(staged.source))
-    pa.default_memory_pool().release_unused()  # the fold's freed buffers, before the statement's own memory
-    watch.check()
-    session.register(staged.relation, folded)
+    """``staged``'s source as Arrow, its fold, then the statement reading the fold's table, on one session and
+    one snapshot (a transaction: the fold's lookups see the rows the source read); the table is registered for
+    that statement only."""
+
+    def lookup(keys: pa.Array | pa.ChunkedArray) -> pa.Array:
+        session.register(LOOKUP_KEYS, pa.table({"key": keys}))
+        try:
+            found = session.arrow(staged.lookup)
+        finally:
+            session.unregister(LOOKUP_KEYS)
+        return found["value"].take(pc.index_in(keys, value_set=found["key"])).combine_chunks()
+
+    session.execute(exp.Transaction())
     try:
-        rows = session.execute(staged.then)
-        return Frame(rows.columns, rows.fetchall())
+        folded = staged.fold(session.arrow(staged.source), lookup)
+        pa.default_memory_pool().release_unused()  # the fold's freed buffers, before the statement's own memory
+        watch.check()
+        session.register(staged.relation, folded)
+        try:
+            rows = session.execute(staged.then)
+            return Frame(rows.columns, rows.fetchall())
+        finally:
+            session.unregister(staged.relation)
     finally:
-        session.unregister(staged.relation)
+        session.execute(exp.Rollback())  # nothing was written: the snapshot is let go
 
 
 def _plain(tree: exp.Expr | Staged) -> exp.Expr:

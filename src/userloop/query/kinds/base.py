@@ -38,20 +38,31 @@ class Frame:
         return [r[i] for r in self.rows]
 
 
+#: The relation a :class:`Staged` statement's ``lookup`` reads the keys asked for from (one column, ``key``).
+LOOKUP_KEYS = "_ul_stage_keys"
+
+
 @dataclass(frozen=True)
 class Staged:
     """A statement with one stage computed outside SQL, for a backend with
-    :attr:`~userloop.store.backend.Capability.ARROW_STAGE`: the engine reads ``source`` as Arrow, hands it to
-    ``fold``, registers the table ``fold`` returns as ``relation`` on the same session, runs ``then`` (which
-    reads it) and drops it. ``plain`` is the same statement in SQL alone: what ``compile`` and ``explain`` show and
-    what a backend without the capability runs. Used where a per-person fold in one linear pass beats the SQL
-    engine's window passes (:mod:`userloop.query.kinds.funnel.fold`)."""
+    :attr:`~userloop.store.backend.Capability.ARROW_STAGE`: the engine reads ``source`` as Arrow and hands it to
+    ``fold`` with a lookup (keys → values by ``lookup``, a statement over :data:`LOOKUP_KEYS` returning ``key``
+    and ``value``, run on the same snapshot as ``source``: for the few values the fold needs of some rows only),
+    registers the table ``fold`` returns as ``relation`` on the same session, runs ``then`` (which reads it) and
+    drops it. ``plain`` is the same statement in SQL alone: what ``compile`` and ``explain`` show and what a
+    backend without the capability runs. Used where a per-person fold in one linear pass beats the SQL engine's
+    window passes (:mod:`userloop.query.kinds.funnel.fold`)."""
 
     plain: exp.Expr
     source: exp.Expr
-    fold: Callable[[pa.Table], pa.Table]
+    fold: Callable[[pa.Table, Lookup], pa.Table]
+    lookup: exp.Expr
     relation: str
     then: exp.Expr
+
+
+#: The values of some keys, in the order asked (a key found nowhere gives a null).
+Lookup = Callable[["pa.Array | pa.ChunkedArray"], "pa.Array"]
 
 
 class Result(BaseModel):

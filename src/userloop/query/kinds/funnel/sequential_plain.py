@@ -18,10 +18,9 @@ changed nothing measurable there; reading fewer rows does (see :meth:`Sequential
 chdb's ``windowFunnel`` in wall time (4.2–4.8× in CPU time) at 20M. A fold in SQL does not close it: a per-person
 ``list_reduce`` over ``list(… ORDER BY time, event_id)`` gave the same rows but took 3× the window passes' time at
 2M. On DuckDB this path is therefore no longer the one that runs: the engine folds the scan's rows outside SQL
-(:mod:`.fold`, same results, held to this path by the tests) — at 20M 2.8 s of CPU against this path's 4.9 s in the
-same process (wall 2.3 s against 2.8 s: the fold's NumPy passes use one core where the window passes use all; load
-2.0 on 2 cores), 2.3–2.4× chdb's CPU time and 2.8–3.8× its wall time in ``python -m bench.analytics`` (two runs,
-load 3–6: chdb's wall time moves most with the load, 0.68–1.12 s). ClickHouse, and
+(:mod:`.fold`, same results, held to this path by the tests): a compiled per-person pass over the scan's rows,
+0.66–0.71 s of CPU for the whole funnel at 20M on the clustered layout against this path's 4.9 s, 0.7× chdb's
+``windowFunnel`` (``python -m bench.analytics``). ClickHouse, and
 :func:`~userloop.query.kinds.funnel.levels.funnel_levels` inside other analyses, run this path.
 """
 

@@ -16,7 +16,7 @@ from userloop.query.kinds.funnel.attempts import ReachBuilder, persons
 from userloop.query.kinds.funnel.breakdown import labelled, members
 from userloop.query.kinds.funnel.context import FunnelContext
 from userloop.query.kinds.funnel.ctes import Ctes, union_all
-from userloop.query.kinds.funnel.fold import RELATION, FoldedReach, fold_best, fold_source
+from userloop.query.kinds.funnel.fold import RELATION, FoldedReach, fold_best, fold_source, id_lookup
 from userloop.query.kinds.funnel.people import people_sections
 from userloop.query.kinds.funnel.scan import scan
 from userloop.query.kinds.funnel.sequential import SequentialReach
@@ -62,7 +62,14 @@ class FunnelStatement:
         fc = self.fc
         then = FunnelStatement(self.ctx, self.q, folded=True).statement()
         fold = partial(fold_best, n=fc.n, w_us=fc.w_us, hi_us=fc.hi_us)
-        return Staged(plain=plain, source=fold_source(scan(fc)), fold=fold, relation=RELATION, then=then)
+        return Staged(
+            plain=plain,
+            source=fold_source(scan(fc)),
+            fold=fold,
+            lookup=id_lookup(self.ctx.table("events")),
+            relation=RELATION,
+            then=then,
+        )
 
     def with_ctes(self, query: exp.Expr, upto: str) -> exp.Expr:
         """``query`` over the CTEs up to and including ``upto``."""

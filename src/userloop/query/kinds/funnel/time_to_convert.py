@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from userloop.query.compile import sql
+from userloop.query.kinds.funnel.breakdown import counted_best
 from userloop.query.kinds.funnel.ctes import Ctes
 from userloop.query.kinds.funnel.spec import MICROS
 
@@ -24,8 +25,7 @@ def time_to_convert_section(fc: FunnelContext, ctes: Ctes) -> exp.Expr:
     ctes.add(
         "conv",
         sql(
-            """SELECT struct_extract(b.s, 'd') AS d FROM best AS b JOIN lab AS m ON m.user_id = b.user_id
-               WHERE b.k = $last""",
+            f"SELECT struct_extract(b.s, 'd') AS d FROM {counted_best(fc)} WHERE b.k = $last",
             last=fc.n,
         ),
         shared=True,
