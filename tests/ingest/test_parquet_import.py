@@ -3,7 +3,8 @@
 The loader stages a Parquet file as a view (each pass decodes only its columns), keeps only the refused rows of
 its check pass, and looks for repeated ids only when a count of distinct ids says there are some. The model
 here knows none of that: it walks the rows in order, refuses those that break a rule, and skips an id already
-accepted earlier (in the file or in a previous import).
+accepted earlier (in the file or in a previous import); each new user takes the next person key by its first
+written row, with first and last seen from its written rows.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ def _write(path: Path, data: list[Row], row_group_size: int) -> None:
     )
 
 
-def _model(data: list[Row], stored: set[str]) -> tuple[list[str], dict[int, str], int]:
-    """(ids written in file order, refused row number → field, duplicates), walking the rows one by one."""
-    written: list[str] = []
+def _model(data: list[Row], stored: set[str]) -> tuple[list[Row], dict[int, str], int]:
+    """(rows written in file order, refused row number → field, duplicates), walking the rows one by one."""
+    written: list[Row] = []
     refused: dict[int, str] = {}
     seen = set(stored)
     duplicates = 0
@@ -65,7 +66,7 @@ def _model(data: list[Row], stored: set[str]) -> tuple[list[str], dict[int, str]
             duplicates += 1
         else:
             seen.add(r.event_id)
-            written.append(r.event_id)
+            written.append(r)
     return written, refused, duplicates
 
 
@@ -74,17 +75,38 @@ def _import(project: ProjectStore, path: Path) -> tuple[int, int, int]:
     return r.events, r.rejected, r.duplicates
 
 
-def _check_against_model(project: ProjectStore, path: Path, data: list[Row], stored: set[str]) -> None:
+def _people(history: list[Row]) -> list[tuple[str, int, int, int]]:
+    """(distinct id, person key, first seen, last seen in ms) of the persons of the rows written so far, in
+    import order: a new id takes the next key, by its first written row."""
+    people: dict[str, list[int]] = {}
+    for r in history:
+        assert r.user is not None and r.time is not None
+        person = people.setdefault(r.user, [len(people) + 1, r.time, r.time])
+        person[1], person[2] = min(person[1], r.time), max(person[2], r.time)
+    return sorted((user, *person) for user, person in people.items())
+
+
+def _check_against_model(
+    project: ProjectStore, path: Path, data: list[Row], stored: set[str], history: list[Row] | None = None
+) -> None:
+    """The import of ``data`` against the model; ``history``: the rows written before (appended to)."""
     written, refused, duplicates = _model(data, stored)
     before = {str(e) for (e,) in rows(project, "SELECT event_id FROM {events}")}
     assert _import(project, path) == (len(written), len(refused), duplicates)
     after = {str(e) for (e,) in rows(project, "SELECT event_id FROM {events}")}
-    assert after - before == set(written) and len(after) == len(before) + len(written)
+    assert after - before == {r.event_id for r in written} and len(after) == len(before) + len(written)
     got = dict(rows(project, "SELECT row_no, field FROM {rejects} WHERE source = ?", [str(path)]))
     assert got == refused
     # every written event has its person: one per distinct_id (these files bind no ids)
     assert rows(project, "SELECT count(DISTINCT distinct_id) = count(DISTINCT user_id) FROM {events}") == [(True,)]
     assert rows(project, "SELECT count(*) FROM {events} WHERE user_id IS NULL") == [(0,)]
+    history = [] if history is None else history
+    history += written
+    people = "SELECT first_id, user_id, epoch_ms(first_seen), epoch_ms(last_seen) FROM {users} ORDER BY first_id"
+    assert rows(project, people) == _people(history)
+    assert rows(project, "SELECT id_value, user_id FROM {identities} ORDER BY id_value") == [
+        (user, key) for user, key, _, _ in _people(history)
+    ]
 
 
 def test_unique_ids_are_all_written_and_a_second_import_adds_nothing(project: ProjectStore, tmp_path: Path) -> None:
@@ -149,11 +171,12 @@ def test_import_matches_the_model(
     try:
         project = ws.project()
         stored: set[str] = set()
+        history: list[Row] = []
         for i, (data, row_group_size, batch_rows) in enumerate((case, again)):
             monkeypatch.setattr(files, "PARQUET_BATCH_ROWS", batch_rows)
             path = tmp_path / f"f{time.monotonic_ns()}_{i}.parquet"
             _write(path, data, row_group_size)
-            _check_against_model(project, path, data, stored)
-            stored |= set(_model(data, stored)[0])
+            _check_against_model(project, path, data, stored, history)
+            stored |= {r.event_id for r in _model(data, stored)[0]}
     finally:
         ws.close()

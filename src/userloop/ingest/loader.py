@@ -632,19 +632,21 @@ class Loader:
 
     def _allocate_persons(self, staged: Staged, now_ms: int, passive: tuple[str, ...]) -> None:
         """Give every id seen for the first time a new person key (login ids typed as such); stamp first/last
-        seen from the batch's active events (``passive`` names the others). One aggregate over the batch's ids
-        serves both."""
+        seen from the batch's active events (``passive`` names the others). One aggregate over the batch's ids,
+        joined once to the project's identities, serves all three: a new person is written with its first and
+        last seen, and only the persons already known are updated."""
         s, q = self.s, _persons(self.project.schema, staged.relation, passive)
         s.execute(q.ids)
         s.execute(q.newids)
         (count,) = s.fetchone(q.count) or (0,)
+        base = 0
         if count:
             base = self.project.take_person_keys(int(count)) - 1
             s.execute(q.identities, [base, now_ms])
             s.execute(q.users, [base, now_ms, now_ms])
         # The batch's ids and their persons: a small map that the writes below join to, instead of every
         # identity of the project.
-        s.execute(q.map)
+        s.execute(q.map, [base])
         s.execute(q.seen)
 
     def _event_rows(self, staged: Staged, props: tuple[_Column, ...]) -> tuple[list[exp.Expr], exp.Select]:
@@ -859,33 +861,38 @@ class _Persons:
 @functools.lru_cache(maxsize=64)
 def _persons(schema: str, relation: str, passive: tuple[str, ...]) -> _Persons:
     """The statements for a batch of ``relation`` in ``schema`` whose passive event names are ``passive`` (part of
-    the cache key: first and last seen count active events only)."""
+    the cache key: first and last seen count active events only).
+
+    ``ids`` holds each distinct id of the batch with its person when the project knows it already (NULL for a
+    new one): the one join to the project's identities. New ids are numbered by their first row."""
     identities, users = sb.table(schema, "identities"), sb.table(schema, "users")
     active = sql("$e AND $active", e=IS_EVENT, active=active_cond(passive))
     statements = _Persons(
         ids=sql(
             """CREATE OR REPLACE TEMP TABLE $ids AS
-            SELECT 'd' AS _ns, distinct_id, min(_row) AS first_row,
-                   coalesce(bool_or(is_login_id), false) AS login,
-                   min(time) FILTER (WHERE $active) AS lo, max(time) FILTER (WHERE $active) AS hi
-            FROM $rel WHERE $written AND $not_bad
-            GROUP BY distinct_id""",
+            SELECT n.*, i.user_id FROM (
+                SELECT 'd' AS _ns, distinct_id, min(_row) AS first_row,
+                       coalesce(bool_or(is_login_id), false) AS login,
+                       min(time) FILTER (WHERE $active) AS lo, max(time) FILTER (WHERE $active) AS hi
+                FROM $rel WHERE $written AND $not_bad
+                GROUP BY distinct_id) AS n
+            LEFT JOIN $identities AS i ON i.ns = n._ns AND i.id_value = n.distinct_id""",
             ids=IDS,
             active=active,
             rel=sb.table(None, relation),
             written=of_types(EVENT_RECORDS + PROFILE_RECORDS),
             not_bad=NOT_BAD,
+            identities=identities,
         ),
         newids=sql(
             """CREATE OR REPLACE TEMP TABLE $newids AS
-            SELECT n._ns AS ns, CASE WHEN n.login THEN $login ELSE $anonymous END AS id_type,
-                   n.distinct_id AS id_value, row_number() OVER (ORDER BY n.first_row) AS k
-            FROM $ids AS n ANTI JOIN $identities AS i ON i.ns = n._ns AND i.id_value = n.distinct_id""",
+            SELECT _ns AS ns, CASE WHEN login THEN $login ELSE $anonymous END AS id_type,
+                   distinct_id AS id_value, row_number() OVER (ORDER BY first_row) AS k, lo, hi
+            FROM $ids WHERE user_id IS NULL""",
             newids=NEWIDS,
             login=ident_mod.LOGIN,
             anonymous=ident_mod.ANONYMOUS,
             ids=IDS,
-            identities=identities,
         ),
         count=sql("SELECT count(*) FROM $newids", newids=NEWIDS),
         identities=sql(
@@ -894,28 +901,29 @@ def _persons(schema: str, relation: str, passive: tuple[str, ...]) -> _Persons:
             newids=NEWIDS,
         ),
         users=sql(
-            "INSERT INTO $users (user_id, first_id, created_at, updated_at) "
-            "SELECT k + ?, id_value, make_timestamp(? * 1000), make_timestamp(? * 1000) FROM $newids",
+            "INSERT INTO $users (user_id, first_id, created_at, updated_at, first_seen, last_seen) "
+            "SELECT k + ?, id_value, make_timestamp(? * 1000), make_timestamp(? * 1000), "
+            "make_timestamp(lo * 1000), make_timestamp(hi * 1000) FROM $newids",
             users=users,
             newids=NEWIDS,
         ),
         map=sql(
             """CREATE OR REPLACE TEMP TABLE $map AS
-            SELECT n.distinct_id, i.user_id, n.lo, n.hi
-            FROM $ids AS n JOIN $identities AS i ON i.ns = n._ns AND i.id_value = n.distinct_id""",
+            SELECT distinct_id, user_id FROM $ids WHERE user_id IS NOT NULL
+            UNION ALL SELECT id_value, k + ? FROM $newids""",
             map=MAP,
             ids=IDS,
-            identities=identities,
+            newids=NEWIDS,
         ),
         seen=sql(
             """UPDATE $users AS u
             SET first_seen = least(coalesce(u.first_seen, s.lo), s.lo),
                 last_seen = greatest(coalesce(u.last_seen, s.hi), s.hi)
             FROM (SELECT user_id, make_timestamp(min(lo) * 1000) AS lo, make_timestamp(max(hi) * 1000) AS hi
-                  FROM $map WHERE lo IS NOT NULL GROUP BY user_id) AS s
+                  FROM $ids WHERE user_id IS NOT NULL AND lo IS NOT NULL GROUP BY user_id) AS s
             WHERE u.user_id = s.user_id""",
             users=users,
-            map=MAP,
+            ids=IDS,
         ),
     )
     for stmt in vars(statements).values():
