@@ -40,6 +40,16 @@ Progress = Callable[[int], None]
 #: each load resolves the ids it sees, so smaller loads redo that work for every person present in several
 #: (bench/ingest_files, 20M events over 1M ids in loads of 5M: 3 s of CPU more than in one).
 PARQUET_BATCH_ROWS = 20_000_000
+# Where a Parquet import's time goes (bench/ingest_files: 20M events over 1M ids into a new project; CPU seconds
+# per statement, load 4-7 on 2 cores, against 22-24 s for the bare CTAS of the same file): the insert 28-31, that
+# is the bare write plus 2.5-3.5 for its join to the batch's id map; the ids' aggregate 3.5-4.4; the repeat test
+# (sorted 64-bit hashes of the ids) 2.1-2.5; the checks 1.2-1.7; the new persons (numbering, identities, users)
+# 1.3-1.5; shape, span and names 0.5. Whole runs: 1.48-1.72x the CTAS's CPU, 1.2-2.0x its wall (the load moves
+# both by more than any one step weighs). Tried without gain, each against the same statement in one run: the
+# aggregate grouped by the id's hash (4.7-6.1 against 4.0), the join on it (2.8 against 2.7), the join's probe
+# filter disabled (2.3 against 2.4), the checks folded into the aggregate (refused rows listed per id: 4.2-6.0
+# against 4.7-5.3 for both), aggregate and join in one statement (6.0 against 6.2), the chunk read by pyarrow and
+# scanned as Arrow (10.4 s to read, no pass cheaper), numpy's sort of the hashes (1.5 s on one thread).
 #: The least a Parquet cell weighs once read (for the decompressed-size bound of an import).
 PARQUET_CELL_BYTES = 4
 

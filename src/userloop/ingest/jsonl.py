@@ -258,7 +258,9 @@ def _property_names(session: DuckSession, path: Path) -> list[str] | None:
 # wall ratio 3.2-3.3 under load 4.5. What is left is two parses of the file (survey, staging) and the write: cheaper
 # surveys tried (json_keys with json_type of the head's names: 2.4 s; one read into a JSON text table, then
 # survey and json_transform from it: -8%; a full-match regex and key counts on the text instead of the survey:
-# no gain) did not pay for their complexity.
+# no gain) did not pay for their complexity. Measured again, per statement (load 4-6): survey 4.1, typed staging
+# 3.6, insert 3.2, the rest 1.0 s of CPU, against 3.6 s for the bare CTAS (3.6x); without the survey the import
+# would still take 2.4x the CTAS's CPU, so issue #18's 2x needs a cheaper staging or insert as well as one parse.
 
 #: The kind of a JSON value (in ``json_structure``'s words) → the property type that reads it without loss.
 TYPED_KINDS: dict[str, PropertyType] = {
