@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
+import userloop.query.engine as engine_module
 from userloop.ingest import load_json_lines
 from userloop.store import ProjectStore, Workspace
+from userloop.store.backend import Capability
 
 #: Monday 2026-01-05 00:00 UTC, in epoch milliseconds: the first instant random logs use.
 BASE_MS = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)
@@ -212,3 +217,11 @@ def day_range(evs: list[Ev], timezone: str) -> tuple[date, date]:
         return first, first + timedelta(days=6)
     days = [e.local_day(timezone) for e in evs]
     return min(days), max(days)
+
+
+@contextmanager
+def sql_only() -> Iterator[None]:
+    """The engine as on a backend without :attr:`Capability.ARROW_STAGE`: no fold outside SQL, statements alone."""
+    real = engine_module.capabilities_of
+    with patch.object(engine_module, "capabilities_of", lambda project: real(project) - {Capability.ARROW_STAGE}):
+        yield

@@ -4,10 +4,7 @@ brute-force reference: random logs, ties at one instant, rows in any order, peop
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-from unittest.mock import patch
 
 import numpy as np
 import pyarrow as pa
@@ -15,25 +12,15 @@ import pyarrow.compute as pc
 from hypothesis import given
 from hypothesis import strategies as st
 
-import userloop.query.engine as engine_module
-from tests.query.logs import EVENTS, fresh_project, load
+from tests.query.logs import EVENTS, fresh_project, load, sql_only
 from tests.query.test_funnel import LOGS, SETTINGS, TODAY, VCP, check_against_reference, definitions, plain, track
 from userloop.query.engine import Engine
 from userloop.query.kinds.base import Staged
 from userloop.query.kinds.funnel import FunnelQuery
 from userloop.query.kinds.funnel.fold import fold_best
 from userloop.store import ProjectStore, Workspace
-from userloop.store.backend import Capability
 
 MINUTE_US = 60_000_000
-
-
-@contextmanager
-def sql_only() -> Iterator[None]:
-    """The engine as on a backend without :attr:`Capability.ARROW_STAGE`: the funnel runs in SQL alone."""
-    real = engine_module.capabilities_of
-    with patch.object(engine_module, "capabilities_of", lambda project: real(project) - {Capability.ARROW_STAGE}):
-        yield
 
 
 def both_paths(project: ProjectStore, tz: str, defn: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -27,7 +27,7 @@ from sqlglot import exp
 from userloop.core.clock import today_in
 from userloop.query.compile import Context, render
 from userloop.query.kinds import parse_definition
-from userloop.query.kinds.base import LOOKUP_KEYS, Analysis, Frame, Staged
+from userloop.query.kinds.base import LOOKUP_KEYS, Analysis, FoldDeclined, Frame, Staged
 from userloop.query.result import QueryResult
 from userloop.store.backend import Deadline, ProjectReader, Session, cancel, capabilities_of, deadline
 
@@ -165,9 +165,11 @@ class Engine:
 def _run_staged(session: Session, staged: Staged, watch: Deadline) -> Frame:
     """``staged``'s source as Arrow, its fold, then the statement reading the fold's table, on one session and
     one snapshot (a transaction: the fold's lookups see the rows the source read); the table is registered for
-    that statement only."""
+    that statement only. A fold that declines its rows leaves the statement to SQL alone."""
 
     def lookup(keys: pa.Array | pa.ChunkedArray) -> pa.Array:
+        if staged.lookup is None:
+            raise LookupError("this stage has no lookup")
         session.register(LOOKUP_KEYS, pa.table({"key": keys}))
         try:
             found = session.arrow(staged.lookup)
@@ -177,7 +179,13 @@ def _run_staged(session: Session, staged: Staged, watch: Deadline) -> Frame:
 
     session.execute(exp.Transaction())
     try:
-        folded = staged.fold(session.arrow(staged.source), lookup)
+        source = session.batches(staged.source) if staged.streamed else session.arrow(staged.source)
+        try:
+            folded = staged.fold(source, lookup)
+        except FoldDeclined:
+            rows = session.execute(staged.plain)
+            return Frame(rows.columns, rows.fetchall())
+        del source
         pa.default_memory_pool().release_unused()  # the fold's freed buffers, before the statement's own memory
         watch.check()
         session.register(staged.relation, folded)

@@ -45,20 +45,28 @@ LOOKUP_KEYS = "_ul_stage_keys"
 @dataclass(frozen=True)
 class Staged:
     """A statement with one stage computed outside SQL, for a backend with
-    :attr:`~userloop.store.backend.Capability.ARROW_STAGE`: the engine reads ``source`` as Arrow and hands it to
-    ``fold`` with a lookup (keys → values by ``lookup``, a statement over :data:`LOOKUP_KEYS` returning ``key``
-    and ``value``, run on the same snapshot as ``source``: for the few values the fold needs of some rows only),
-    registers the table ``fold`` returns as ``relation`` on the same session, runs ``then`` (which reads it) and
-    drops it. ``plain`` is the same statement in SQL alone: what ``compile`` and ``explain`` show and what a
-    backend without the capability runs. Used where a per-person fold in one linear pass beats the SQL engine's
-    window passes (:mod:`userloop.query.kinds.funnel.fold`)."""
+    :attr:`~userloop.store.backend.Capability.ARROW_STAGE`: the engine reads ``source`` as Arrow (one table, or
+    with ``streamed`` a reader of batches) and hands it to ``fold`` with a lookup (keys → values by ``lookup``, a
+    statement over :data:`LOOKUP_KEYS` returning ``key`` and ``value``, run on the same snapshot as ``source``:
+    for the few values the fold needs of some rows only), registers the table ``fold`` returns as ``relation`` on
+    the same session, runs ``then`` (which reads it) and drops it. ``plain`` is the same statement in SQL alone:
+    what ``compile`` and ``explain`` show, what a backend without the capability runs, and what runs when the fold
+    declines (:class:`FoldDeclined`). Used where a per-person fold in one linear pass beats the SQL engine's
+    window passes or hash tables (:mod:`userloop.query.kinds.funnel.fold`,
+    :mod:`userloop.query.kinds.retention.fold`)."""
 
     plain: exp.Expr
     source: exp.Expr
-    fold: Callable[[pa.Table, Lookup], pa.Table]
-    lookup: exp.Expr
+    fold: Callable[[Any, Lookup], pa.Table]
     relation: str
     then: exp.Expr
+    lookup: exp.Expr | None = None
+    streamed: bool = False
+
+
+class FoldDeclined(Exception):  # noqa: N818 (a signal to run the plain statement, not an error anyone sees)
+    """Raised by a :class:`Staged` fold that cannot take these rows (person keys too sparse for its arrays):
+    the engine runs the statement in SQL alone."""
 
 
 #: The values of some keys, in the order asked (a key found nowhere gives a null).

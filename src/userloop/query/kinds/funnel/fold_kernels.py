@@ -56,6 +56,7 @@ def by_person(user: Any, t: Any, m: Any, lo: int, span: int) -> Any:
             count[d] += 1
         words, spare = spare, words
         shift += DIGIT
+    spare = np.empty(0, dtype=np.uint64)  # freed before the gathered columns are made
     user_s, t_s = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
     m_s, place = np.empty(size, dtype=m.dtype), np.empty(size, dtype=np.int64)
     for j in range(size):

@@ -17,18 +17,28 @@ if TYPE_CHECKING:
     from userloop.query.kinds.retention.query import RetentionQuery
 
 
-def one_pass_cells(q: RetentionQuery, p: Parts) -> exp.Expr:
+def one_pass_cells(q: RetentionQuery, p: Parts, u: exp.Expr | None = None) -> exp.Expr:
     """The first event is the earliest of the person's events, so no return of period 0 comes before it and
-    shifting the person's period bits down by the cohort's index gives the periods after the start.
+    shifting the person's period bits down by the cohort's index gives the periods after the start. ``u`` (one
+    row per person: ``user_id``, ``t0``, ``m``) is the grouping of the events by person unless given (the fold's
+    table, :mod:`.fold`).
 
     The shift is clamped at 0 though only events from ``lo`` on (index ≥ 0) take that branch: ClickHouse
     evaluates ``bitShiftLeft`` on every row of the block, and an earlier event's negative index was an error."""
-    i = p.index_of(col("time", "e"))
+    if u is None:
+        u = sql(
+            """SELECT e.user_id AS user_id, min(e.time) AS t0,
+                 bit_or(CASE WHEN e.time >= $lo THEN CAST(1 AS UBIGINT) << CAST(greatest($i, 0) AS INTEGER) END) AS m
+               FROM $events AS e WHERE e.time < $hi AND $start AND $filters GROUP BY 1""",
+            i=p.index_of(col("time", "e")),
+            events=p.events,
+            lo=p.lo,
+            hi=p.hi,
+            start=p.start,
+            filters=p.filters,
+        )
     return sql(
-        """WITH u AS (
-             SELECT e.user_id AS user_id, min(e.time) AS t0,
-               bit_or(CASE WHEN e.time >= $lo THEN CAST(1 AS UBIGINT) << CAST(greatest($i, 0) AS INTEGER) END) AS m
-             FROM $events AS e WHERE e.time < $hi AND $start AND $filters GROUP BY 1),
+        """WITH u AS ($u),
            masks AS (
              SELECT $ci AS ci, CAST(NULL AS VARCHAR) AS bd, m >> CAST($ci AS INTEGER) AS m
              FROM u WHERE u.t0 >= $lo AND u.t0 < $chi)
@@ -37,13 +47,25 @@ def one_pass_cells(q: RetentionQuery, p: Parts) -> exp.Expr:
         WHERE ((m >> CAST(r.k AS INTEGER)) & CAST(1 AS UBIGINT)) = CAST(1 AS UBIGINT)
         GROUP BY ci, bd, r.k
         UNION ALL SELECT 'size', ci, bd, NULL, count(*), NULL FROM masks GROUP BY ci, bd""",
-        i=i,
+        u=u,
         ci=p.index_of(sql("u.t0")),
+        lo=p.lo,
+        chi=p.chi,
+        top=q.periods + 1,
+    )
+
+
+def one_pass_rows(p: Parts) -> exp.Expr:
+    """The rows the fold (:mod:`.fold`) groups by person instead of SQL: each event's person, time (epoch µs)
+    and period bit (−1 before ``lo``, where it sets none)."""
+    return sql(
+        """SELECT e.user_id AS user_id, epoch_us(e.time) AS t,
+             CASE WHEN e.time >= $lo THEN CAST(greatest($i, 0) AS SMALLINT) ELSE CAST(-1 AS SMALLINT) END AS b
+           FROM $events AS e WHERE e.time < $hi AND $start AND $filters""",
+        i=p.index_of(col("time", "e")),
         events=p.events,
         lo=p.lo,
         hi=p.hi,
-        chi=p.chi,
         start=p.start,
         filters=p.filters,
-        top=q.periods + 1,
     )

@@ -10,12 +10,13 @@ from pydantic import Field, model_validator
 from sqlglot import exp
 
 from userloop.core.errors import ValidationError
-from userloop.query.compile import Context
-from userloop.query.kinds.base import Analysis, Frame
+from userloop.query.compile import Context, sql
+from userloop.query.kinds.base import Analysis, Frame, Staged
 from userloop.query.kinds.retention.cells import cells
 from userloop.query.kinds.retention.cohorts import cohort_ctes
+from userloop.query.kinds.retention.fold import RELATION, fold_people
 from userloop.query.kinds.retention.native import native_statements
-from userloop.query.kinds.retention.one_pass import one_pass_cells
+from userloop.query.kinds.retention.one_pass import one_pass_cells, one_pass_rows
 from userloop.query.kinds.retention.parts import Parts
 from userloop.query.kinds.retention.people import retention_people
 from userloop.query.kinds.retention.periods import PeriodGrid, PeriodInterval
@@ -23,6 +24,7 @@ from userloop.query.kinds.retention.results import RetentionResult
 from userloop.query.kinds.retention.shaping import shape
 from userloop.query.kinds.retention.spec import RetentionPeople, RetentionValue
 from userloop.query.spec import Breakdown, EventRef
+from userloop.store.backend import Capability
 
 #: At most this many cohorts (a year of days); more would be a result nobody can read.
 MAX_COHORTS = 400
@@ -68,15 +70,24 @@ class RetentionQuery(Analysis):
         return grid
 
     # statements ----------------------------------------------------------------------------------------------
-    def statements(self, ctx: Context) -> dict[str, exp.Expr]:
+    def statements(self, ctx: Context) -> dict[str, exp.Expr | Staged]:
         grid = self.cohort_grid(ctx)
         native = native_statements(self, ctx, grid, self._one_pass(grid))  # same numbers, faster (:mod:`.native`)
         if native is not None:
-            return native
+            return dict(native)
         if self._one_pass(grid):
-            return {"cells": one_pass_cells(self, Parts.of(self, ctx, grid))}
+            parts = Parts.of(self, ctx, grid)
+            plain = one_pass_cells(self, parts)
+            if Capability.ARROW_STAGE not in ctx.capabilities:
+                return {"cells": plain}
+            # grouped by person outside SQL (:mod:`.fold`), the same rows
+            then = one_pass_cells(self, parts, u=sql("SELECT * FROM $f", f=exp.to_identifier(RELATION)))
+            staged = Staged(
+                plain=plain, source=one_pass_rows(parts), fold=fold_people, relation=RELATION, then=then, streamed=True
+            )
+            return {"cells": staged}
         ctes = cohort_ctes(self, ctx, grid)
-        out = {"cells": cells(self, ctes)}
+        out: dict[str, exp.Expr | Staged] = {"cells": cells(self, ctes)}
         if self.people is not None:
             out["people"] = retention_people(self, ctes, grid)
         return out
