@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from userloop.query.compile import sql
-from userloop.query.kinds.funnel.breakdown import counted_best
+from userloop.query.kinds.funnel.breakdown import counted
 
 if TYPE_CHECKING:
     from userloop.query.kinds.funnel.context import FunnelContext
@@ -18,11 +18,14 @@ if TYPE_CHECKING:
 
 def steps_section(fc: FunnelContext) -> exp.Expr:
     if fc.q.breakdown is None:
-        return sql(
-            f"""SELECT 'step' AS section, CAST(NULL AS VARCHAR) AS bd, CAST(b.k AS BIGINT) AS k, count(*) AS n,
-                  avg(struct_extract(b.s, 'g')) AS a, median(struct_extract(b.s, 'g')) AS b,
-                  avg(struct_extract(b.s, 'd')) AS c, median(struct_extract(b.s, 'd')) AS d, 1 AS tot
-                FROM {counted_best(fc)} GROUP BY b.k"""
+        return counted(
+            fc,
+            sql(
+                """SELECT 'step' AS section, CAST(NULL AS VARCHAR) AS bd, CAST(b.k AS BIGINT) AS k, count(*) AS n,
+                     avg(struct_extract(b.s, 'g')) AS a, median(struct_extract(b.s, 'g')) AS b,
+                     avg(struct_extract(b.s, 'd')) AS c, median(struct_extract(b.s, 'd')) AS d, 1 AS tot
+                   FROM best AS b GROUP BY b.k"""
+            ),
         )
     return sql(
         """SELECT 'step' AS section, m.bd AS bd, CAST(b.k AS BIGINT) AS k, count(*) AS n,

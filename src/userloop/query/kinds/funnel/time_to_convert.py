@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from userloop.query.compile import sql
-from userloop.query.kinds.funnel.breakdown import counted_best
+from userloop.query.kinds.funnel.breakdown import counted
 from userloop.query.kinds.funnel.ctes import Ctes
 from userloop.query.kinds.funnel.spec import MICROS
 
@@ -24,10 +24,7 @@ def time_to_convert_section(fc: FunnelContext, ctes: Ctes) -> exp.Expr:
     longest."""
     ctes.add(
         "conv",
-        sql(
-            f"SELECT struct_extract(b.s, 'd') AS d FROM {counted_best(fc)} WHERE b.k = $last",
-            last=fc.n,
-        ),
+        counted(fc, sql("SELECT struct_extract(b.s, 'd') AS d FROM best AS b WHERE b.k = $last", last=fc.n)),
         shared=True,
     )
     ctes.add(
