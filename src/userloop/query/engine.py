@@ -179,13 +179,13 @@ def _run_staged(session: Session, staged: Staged, watch: Deadline) -> Frame:
 
     session.execute(exp.Transaction())
     try:
-        source = session.batches(staged.source) if staged.streamed else session.arrow(staged.source)
-        try:
-            folded = staged.fold(source, lookup)
+        try:  # the source is the fold's alone (no name here holds it), so it can let go of it as it goes
+            folded = staged.fold(
+                session.batches(staged.source) if staged.streamed else session.arrow(staged.source), lookup
+            )
         except FoldDeclined:
             rows = session.execute(staged.plain)
             return Frame(rows.columns, rows.fetchall())
-        del source
         pa.default_memory_pool().release_unused()  # the fold's freed buffers, before the statement's own memory
         watch.check()
         session.register(staged.relation, folded)

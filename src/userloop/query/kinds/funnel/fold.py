@@ -56,11 +56,16 @@ BEST_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
-def fold_source(scan: exp.Expr) -> exp.Expr:
-    """The rows the fold reads: every scan row (each matches some step), in the scan's order. The fold sorts
-    them itself (:func:`_person_time_order`): DuckDB's ``ORDER BY user_id, t`` of the Arrow result took twice
-    the scan's CPU time on the bench's 20M events, three times with ``event_id`` as a key."""
-    return sql("SELECT s.user_id AS user_id, s.t AS t, s.m AS m, s.rid AS rid FROM ($scan) AS s", scan=scan)
+def fold_source(scan: exp.Expr, n: int) -> exp.Expr:
+    """The rows the fold reads: every scan row (each matches some step), in the scan's order, the mask of ``n``
+    step bits in 32 bits where it fits. The fold sorts them itself (:func:`_person_time_order`): DuckDB's
+    ``ORDER BY user_id, t`` of the Arrow result took twice the scan's CPU time on the bench's 20M events."""
+    mask = exp.DataType.Type.INT if n < 32 else exp.DataType.Type.BIGINT
+    return sql(
+        "SELECT s.user_id AS user_id, s.t AS t, $m AS m, s.rid AS rid FROM ($scan) AS s",
+        m=exp.cast(exp.column("m", "s"), mask),
+        scan=scan,
+    )
 
 
 def id_lookup(events: exp.Expr) -> exp.Expr:
@@ -82,8 +87,14 @@ def fold_best(rows: pa.Table, ids: Lookup, *, n: int, w_us: int, hi_us: int) -> 
 
     if rows.num_rows == 0:
         return BEST_SCHEMA.empty_table()
-    user, t, m, rid = _ints(rows, "user_id"), _ints(rows, "t"), _ints(rows, "m"), rows["rid"]
-    del rows
+    # each column leaves the table as it becomes an array, so the two are not held whole at once (the table comes
+    # in many chunks: an array is a copy)
+    arrays = []
+    for name in ("user_id", "t", "m"):
+        arrays.append(rows[name].to_numpy())
+        rows = rows.drop_columns([name])
+    (user, t, m), rid = arrays, rows["rid"]
+    del rows, arrays
     place = None  # the rows are in (user_id, t) order already: a clustered table's scan
     if not kernels.clustered(user, t):
         user, t, m, place = _person_time_order(kernels, user, t, m)
@@ -126,10 +137,6 @@ def _order_ties(
     m = m.copy()  # it may be a read-only view of the scan
     m[tied[by_place.to_numpy()]] = m[tied[by_id.to_numpy()]]
     return m
-
-
-def _ints(rows: pa.Table, name: str) -> Ints:
-    return rows[name].to_numpy().astype(np.int64, copy=False)
 
 
 class FoldedReach(ReachBuilder):

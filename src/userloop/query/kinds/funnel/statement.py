@@ -64,7 +64,7 @@ class FunnelStatement:
         fold = partial(fold_best, n=fc.n, w_us=fc.w_us, hi_us=fc.hi_us)
         return Staged(
             plain=plain,
-            source=fold_source(scan(fc)),
+            source=fold_source(scan(fc), fc.n),
             fold=fold,
             lookup=id_lookup(self.ctx.table("events")),
             relation=RELATION,
