@@ -6,6 +6,7 @@ and a bit per period with an event — ClickHouse's ``retention()`` shape. The c
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
@@ -30,12 +31,7 @@ def one_pass_cells(q: RetentionQuery, p: Parts, u: exp.Expr | None = None) -> ex
             """SELECT e.user_id AS user_id, min(e.time) AS t0,
                  bit_or(CASE WHEN e.time >= $lo THEN CAST(1 AS UBIGINT) << CAST(greatest($i, 0) AS INTEGER) END) AS m
                FROM $events AS e WHERE e.time < $hi AND $start AND $filters GROUP BY 1""",
-            i=p.index_of(col("time", "e")),
-            events=p.events,
-            lo=p.lo,
-            hi=p.hi,
-            start=p.start,
-            filters=p.filters,
+            **_events_read(p),
         )
     return sql(
         """WITH u AS ($u),
@@ -62,10 +58,12 @@ def one_pass_rows(p: Parts) -> exp.Expr:
         """SELECT e.user_id AS user_id, epoch_us(e.time) AS t,
              CASE WHEN e.time >= $lo THEN CAST(greatest($i, 0) AS SMALLINT) ELSE CAST(-1 AS SMALLINT) END AS b
            FROM $events AS e WHERE e.time < $hi AND $start AND $filters""",
-        i=p.index_of(col("time", "e")),
-        events=p.events,
-        lo=p.lo,
-        hi=p.hi,
-        start=p.start,
-        filters=p.filters,
+        **_events_read(p),
     )
+
+
+def _events_read(p: Parts) -> dict[str, exp.Expr | datetime]:
+    """What the statements reading the events (``e``) put in: the period index of an event's time, the table,
+    the range's start and end, the start condition and the filters."""
+    return {"i": p.index_of(col("time", "e")), "events": p.events, "lo": p.lo, "hi": p.hi, "start": p.start,
+            "filters": p.filters}  # fmt: skip
