@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 import pytest
@@ -208,3 +209,22 @@ def test_a_collector_refuses_a_bad_name_and_a_second_process_under_its_name(tmp_
     finally:
         first.close()
     Spool(tmp_path / "a", fsync=False).close()  # free again once the first writer closed it
+
+
+def test_the_backlog_counts_a_segment_removed_while_it_is_measured_as_loaded(tmp_path: Path) -> None:
+    """The loader removes loaded segments while ``/api/v1/collector`` measures the backlog: a segment listed and
+    then gone counts as nothing, where its size was a FileNotFoundError (a 500 from the status route)."""
+    from userloop.collect.spool import Position, Spool
+
+    spool = Spool(tmp_path / "s", fsync=False)
+    try:
+        spool.append(b'{"event": "x"}\n' * 3).result()
+        listed = spool.segments()
+        want = spool.backlog_bytes(Position(min(listed), 0))
+        assert want > 0
+        gone = max(listed) + 1  # a segment listed a moment ago, removed by the loader since
+        with patch.object(Spool, "segments", lambda self: [*listed, gone]):
+            assert spool.backlog_bytes(Position(min(listed), 0)) == want
+            assert spool.backlog_bytes(Position(gone, 0)) == 0
+    finally:
+        spool.close()

@@ -205,11 +205,15 @@ class SpoolFiles(ABC):
             return None
 
     def backlog_bytes(self, committed: Position) -> int:
-        """Bytes spooled but not yet loaded (an estimate across segments)."""
+        """Bytes spooled but not yet loaded (an estimate across segments). A segment the loader removes between
+        the listing and its size counts as nothing (it was loaded), not as an error."""
         total = 0
         for n in self.segments():
             if n >= committed.segment:
-                size = (self.path / segment_name(n)).stat().st_size
+                try:
+                    size = (self.path / segment_name(n)).stat().st_size
+                except FileNotFoundError:
+                    continue
                 total += size - (committed.offset if n == committed.segment else 0)
         return max(total, 0)
 
