@@ -40,25 +40,27 @@ class _People:
 
     def __init__(self) -> None:
         self.lo = 0
-        self.t0: NDArray[np.int64] = np.empty(0, dtype=np.int64)
-        self.m: NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
+        #: per person the earliest time and the period bits (an int64 holding 64 bits)
+        self.state: NDArray[np.int64] = np.empty((0, 2), dtype=np.int64)
         self.rows = 0
 
     def cover(self, lo: int, hi: int, rows: int) -> None:
         """Make room for the keys ``lo``–``hi``; declines when the range is too sparse for an array."""
         self.rows += rows
-        if len(self.t0) and self.lo <= lo and hi < self.lo + len(self.t0):
+        held = len(self.state)
+        if held and self.lo <= lo and hi < self.lo + held:
             return
-        new_lo = lo if not len(self.t0) else min(lo, self.lo)
-        new_hi = hi if not len(self.t0) else max(hi, self.lo + len(self.t0) - 1)
+        new_lo = lo if not held else min(lo, self.lo)
+        new_hi = hi if not held else max(hi, self.lo + held - 1)
         size = new_hi - new_lo + 1
         if size > max(DENSE_SLOTS, SPARSE_FACTOR * self.rows):
             raise FoldDeclined(f"person keys span {size} ids for {self.rows} rows")
-        size = max(size, min(2 * len(self.t0), max(DENSE_SLOTS, SPARSE_FACTOR * self.rows)))  # grow by doubling
-        t0, m = np.full(size, NEVER, dtype=np.int64), np.zeros(size, dtype=np.uint64)
+        size = max(size, min(2 * held, max(DENSE_SLOTS, SPARSE_FACTOR * self.rows)))  # grow by doubling
+        state = np.zeros((size, 2), dtype=np.int64)
+        state[:, 0] = NEVER
         at = self.lo - new_lo
-        t0[at : at + len(self.t0)], m[at : at + len(self.m)] = self.t0, self.m
-        self.lo, self.t0, self.m = new_lo, t0, m
+        state[at : at + held] = self.state
+        self.lo, self.state = new_lo, state
 
 
 def fold_people(rows: pa.RecordBatchReader, ids: Lookup) -> pa.Table:
@@ -74,12 +76,12 @@ def fold_people(rows: pa.RecordBatchReader, ids: Lookup) -> pa.Table:
         user = batch.column(0).to_numpy()
         people.cover(int(user.min()), int(user.max()), batch.num_rows)
         t, b = batch.column(1).to_numpy(), batch.column(2).to_numpy()
-        first_and_periods(user, t, b, people.lo, people.t0, people.m)
-    seen = np.flatnonzero(people.t0 != NEVER)
+        first_and_periods(user, t, b, people.lo, people.state)
+    seen = np.flatnonzero(people.state[:, 0] != NEVER)
     return pa.table(
         {
             "user_id": pa.array(seen + people.lo, pa.int64()),
-            "t0": pa.array(people.t0[seen], pa.int64()).cast(pa.timestamp("us")),
-            "m": pa.array(people.m[seen], pa.uint64()),
+            "t0": pa.array(people.state[seen, 0], pa.int64()).cast(pa.timestamp("us")),
+            "m": pa.array(people.state[seen, 1].view(np.uint64), pa.uint64()),
         }
     )
