@@ -179,13 +179,19 @@ def _run_staged(session: Session, staged: Staged, watch: Deadline) -> Frame:
 
     session.execute(exp.Transaction())
     try:
-        try:  # the source is the fold's alone (no name here holds it), so it can let go of it as it goes
-            folded = staged.fold(
-                session.batches(staged.source) if staged.streamed else session.arrow(staged.source), lookup
-            )
+        # a table source is the fold's alone (no name here holds it), so it can let go of it as it goes; a stream
+        # is closed here however the fold ends, since the session runs nothing while it is open
+        stream = session.batches(staged.source) if staged.streamed else None
+        try:
+            folded = staged.fold(stream if stream is not None else session.arrow(staged.source), lookup)
         except FoldDeclined:
+            if stream is not None:
+                stream.close()
             rows = session.execute(staged.plain)
             return Frame(rows.columns, rows.fetchall())
+        finally:
+            if stream is not None:
+                stream.close()
         pa.default_memory_pool().release_unused()  # the fold's freed buffers, before the statement's own memory
         watch.check()
         session.register(staged.relation, folded)
