@@ -7,6 +7,7 @@ touch a connection, so the same kind runs on any backend that can execute the tr
 
 from __future__ import annotations
 
+import os
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -71,6 +72,15 @@ class FoldDeclined(Exception):  # noqa: N818 (a signal to run the plain statemen
 
 #: The values of some keys, in the order asked (a key found nowhere gives a null).
 Lookup = Callable[["pa.Array | pa.ChunkedArray"], "pa.Array"]
+
+#: Rows below which a fold stays on one thread (starting threads costs more than it saves).
+FOLD_PARALLEL_ROWS = 1 << 17
+
+
+def fold_threads(rows: int) -> int:
+    """Threads a :class:`Staged` fold of ``rows`` rows runs its compiled loops on (they release the GIL): the
+    machine's cores, at most 8, as DuckDB uses them; one for fewer than :data:`FOLD_PARALLEL_ROWS` rows."""
+    return 1 if rows < FOLD_PARALLEL_ROWS else max(1, min(os.cpu_count() or 1, 8))
 
 
 class Result(BaseModel):

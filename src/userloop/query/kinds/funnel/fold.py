@@ -22,13 +22,18 @@ Where the time goes (bench/analytics, 20M events, 6.1M scan rows, wall/CPU secon
 on the clustered layout the scan as Arrow 0.14–0.22/0.27–0.43, the fold 0.18–0.19 (the two passes 0.13, the
 check that the rows are in order and the search for ties the rest), the statement after ``best`` 0.06/0.10 —
 0.45–0.48/0.66–0.71 in all against chdb's ``windowFunnel`` 0.53/0.97 measured alone on a quiet machine. In the
-append layout the radix sort and gather add 0.3 (:func:`.fold_kernels.by_person`: the gather's random reads
-most of it). Before (NumPy passes over the sorted rows, event ids scanned for every row, ``best`` joined to the
+append layout the rows are first sorted by person (:func:`_person_time_order`): scattered into buckets of a
+few thousand rows, then each bucket sorted and gathered within the cache, 0.20–0.26 s of CPU for the bench's 6.1M
+scan rows where an LSD sort of the whole and a gather across it (random reads) took 0.35–0.47 (the sorts alone on one
+thread each, on a loaded machine: ``python -m bench.fold_sort``). The sort, the search
+for ties and the pass run on the machine's cores, each thread over a run of people. Before (NumPy passes over the sorted rows, event ids scanned for every row, ``best`` joined to the
 people): scan 0.34/0.69, fold 0.45–0.8, statement 0.33/0.63.
 """
 
 from __future__ import annotations
 
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -37,7 +42,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from userloop.query.compile import sql
-from userloop.query.kinds.base import LOOKUP_KEYS
+from userloop.query.kinds.base import LOOKUP_KEYS, fold_threads
 from userloop.query.kinds.funnel.attempts import ReachBuilder
 
 if TYPE_CHECKING:
@@ -78,11 +83,14 @@ def id_lookup(events: exp.Expr) -> exp.Expr:
     )
 
 
-def fold_best(rows: pa.Table, ids: Lookup, *, n: int, w_us: int, hi_us: int) -> pa.Table:
+def fold_best(rows: pa.Table, ids: Lookup, *, n: int, w_us: int, hi_us: int, threads: int | None = None) -> pa.Table:
     """``best`` of a plain sequential funnel of ``n`` steps and window ``w_us`` (µs) from the scan rows ``rows``
     (:func:`fold_source`: ``user_id``, ``t``, ``m``, ``rid``); step-1 rows count from before ``hi_us`` only.
     ``ids`` gives the ``event_id`` of rows by ``rid``: asked for the rows that share a person and an instant only.
-    Columns: ``user_id``, ``k``, ``d``, ``o1``, ``o2`` (empty: nothing after ``best`` reads it), ``g``."""
+    Columns: ``user_id``, ``k``, ``d``, ``o1``, ``o2`` (empty: nothing after ``best`` reads it), ``g``.
+
+    The loops run on ``threads`` threads (default :func:`~userloop.query.kinds.base.fold_threads`), each over a
+    run of people: the sort's buckets, then the rows of the people in them."""
     from userloop.query.kinds.funnel import fold_kernels as kernels  # Numba is imported by a fold only
 
     if rows.num_rows == 0:
@@ -91,33 +99,103 @@ def fold_best(rows: pa.Table, ids: Lookup, *, n: int, w_us: int, hi_us: int) -> 
     # in many chunks: an array is a copy)
     arrays = []
     for name in ("user_id", "t", "m"):
-        arrays.append(rows[name].to_numpy())
+        array = rows[name].to_numpy()  # one chunk is lent, read-only: copied, so the loops see one kind of array
+        arrays.append(array if array.flags.writeable else array.copy())
         rows = rows.drop_columns([name])
     (user, t, m), rid = arrays, rows["rid"]
-    del rows, arrays
-    place = None  # the rows are in (user_id, t) order already: a clustered table's scan
-    if not kernels.clustered(user, t):
-        user, t, m, place = _person_time_order(kernels, user, t, m)
-    m = _order_ties(ids, rid, place, user, t, m, kernels.tied(user, t))
-    del rid, place
-    out = kernels.fold(user, t, m, n, w_us, hi_us)
+    del rows, arrays, array
+    parts = threads or fold_threads(len(user))
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        place = None  # the rows are in (user_id, t) order already: a clustered table's scan
+        cuts = _person_cuts(user, parts)
+        if not all(pool.map(kernels.clustered, *_parts(cuts, user, t))) or not _ordered_at(cuts, user, t):
+            user, t, m, place, cuts = _person_time_order(kernels, pool, parts, user, t, m)
+        runs = pool.map(kernels.tied, *_parts(cuts, user, t))
+        tied = np.concatenate([run + a for run, a in zip(runs, cuts[:-1], strict=True)])
+        m = _order_ties(ids, rid, place, user, t, m, tied)
+        del rid, place, tied
+        folds = pool.map(lambda u, tt, mm: kernels.fold(u, tt, mm, n, w_us, hi_us), *_parts(cuts, user, t, m))
+        out = np.concatenate(list(folds), axis=1)
     del user, t, m
     g = pa.array(out[4], mask=out[4] < 0)
     columns = [pa.array(out[0]), pa.array(out[1]), pa.array(out[2]), pa.array(out[3]), pa.nulls(len(g), pa.string()), g]
     return pa.Table.from_arrays(columns, schema=BEST_SCHEMA)
 
 
-def _person_time_order(kernels: Any, user: Ints, t: Ints, m: Ints) -> tuple[Ints, Ints, Ints, Ints]:
-    """The rows in ``(user_id, t)`` order (ties at one instant in any order): ``user``, ``t``, ``m`` and each
-    row's place among those given: a radix sort on the person key (:func:`.fold_kernels.by_person`: linear;
-    stable, so rows mostly in time order leave little to sort within each person), unless the keys span 2³² ids
-    or more, or the rows number that many: then a lexicographic argsort."""
+def _parts(cuts: list[int], *columns: Ints) -> list[list[Ints]]:
+    """Each column cut into the runs ``cuts[i]:cuts[i + 1]`` (views)."""
+    return [[c[a:b] for a, b in itertools.pairwise(cuts)] for c in columns]
+
+
+def _person_cuts(user: Ints, parts: int) -> list[int]:
+    """Row numbers cutting ``user`` into ``parts`` runs of about equal length, each cut where the person changes
+    (on rows clustered by person, each person then lies in one run)."""
+    size = len(user)
+    cuts = [0]
+    for k in range(1, parts):
+        at = max(cuts[-1], size * k // parts)
+        if 0 < at < size:
+            other = np.flatnonzero(user[at:] != user[at - 1])
+            at = at + int(other[0]) if len(other) else size
+        cuts.append(at)
+    return [*cuts, size]
+
+
+def _ordered_at(cuts: list[int], user: Ints, t: Ints) -> bool:
+    """Whether the rows on either side of each cut are in ``(user, t)`` order."""
+    return all((int(user[c - 1]), int(t[c - 1])) <= (int(user[c]), int(t[c])) for c in cuts[1:-1] if 0 < c < len(user))
+
+
+def _person_time_order(
+    kernels: Any, pool: ThreadPoolExecutor, parts: int, user: Ints, t: Ints, m: Ints
+) -> tuple[Ints, Ints, Ints, Ints, list[int]]:
+    """The rows in ``(user_id, t)`` order (ties at one instant in any order): ``user``, ``t``, ``m``, each row's
+    place among those given, and cuts into ``parts`` runs at person changes (:func:`_person_cuts`).
+
+    A radix sort on the person key less its least (Knuth TAOCP vol. 3 §5.2.5), most significant digit first: the
+    rows are scattered into buckets by the key's top :data:`~.fold_kernels.TOP` bits (stable; each thread scatters
+    a run of the input from its own offsets into every bucket, so the buckets keep the input's order), then each
+    bucket, a few thousand rows that stay in the cache, is sorted on the remaining bits and gathered in place
+    (:func:`~.fold_kernels.sort_buckets`), the threads taking runs of buckets. Stable, so rows in time order (the
+    append order) stay so within each person. Keys spanning 2³² ids or more, or as many rows, take a
+    lexicographic argsort."""
+    size = len(user)
     lo = int(user.min())
     span = int(user.max()) - lo + 1
-    if span < 2**32 and len(user) < 2**32:
-        return cast("tuple[Ints, Ints, Ints, Ints]", kernels.by_person(user, t, m, lo, span))
-    order = np.lexsort((t, user))
-    return user[order], t[order], m[order], order
+    if span >= 2**32 or size >= 2**32:
+        order = np.lexsort((t, user))
+        user = user[order]
+        return user, t[order], m[order], order, _person_cuts(user, parts)
+    bits = (span - 1).bit_length()
+    least, most = kernels.TOP
+    low = max(0, bits - min(max(least, bits - kernels.DIGIT), most))
+    buckets = ((span - 1) >> low) + 1
+    runs = [size * k // parts for k in range(parts + 1)]
+
+    def count(a: int, b: int) -> Ints:
+        return cast("Ints", kernels.count_buckets(user, lo, low, a, b, buckets))
+
+    counts = list(pool.map(count, runs[:-1], runs[1:]))
+    bounds = np.zeros(buckets + 1, dtype=np.int64)
+    np.cumsum(np.sum(counts, axis=0), out=bounds[1:])
+    at = [bounds[:-1] + sum(counts[:k], np.zeros(buckets, dtype=np.int64)) for k in range(parts)]
+    word, place = np.empty(size, dtype=np.uint64), np.empty(size, dtype=np.int64)
+    t1, m1 = np.empty_like(t), np.empty_like(m)
+
+    def scatter(a: int, b: int, offsets: Ints) -> None:
+        kernels.scatter(user, t, m, lo, low, a, b, offsets, word, t1, m1, place)
+
+    list(pool.map(scatter, runs[:-1], runs[1:], at))
+    firsts = [0, *(int(np.searchsorted(bounds, size * k // parts)) for k in range(1, parts)), buckets]
+    firsts = list(itertools.accumulate(firsts, max))
+
+    def sort(first: int, last: int) -> None:
+        kernels.sort_buckets(bounds, first, last, low, word, t1, m1, place)
+
+    list(pool.map(sort, firsts[:-1], firsts[1:]))
+    user_s = word.view(np.int64)
+    user_s += lo
+    return user_s, t1, m1, place, [int(bounds[f]) for f in firsts]
 
 
 def _order_ties(

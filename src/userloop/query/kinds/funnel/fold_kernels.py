@@ -25,57 +25,104 @@ def clustered(user: Any, t: Any) -> bool:
     return True
 
 
-#: Bits of the person key placed per pass of :func:`by_person` (4,096 counts: they stay in the L1 cache).
+#: Most bits of the person key placed per pass of :func:`sort_buckets` (4,096 counts: they stay in the L1 cache).
 DIGIT = 12
+#: Fewest and most bits of the person key that choose a row's bucket in :func:`scatter`: at least 1,024 buckets,
+#: as many more as leave :data:`DIGIT` bits to sort within each (one pass), up to 65,536.
+TOP = (10, 16)
 
 
 @_jit
-def by_person(user: Any, t: Any, m: Any, lo: int, span: int) -> Any:
-    """The rows in ``(user, t)`` order, as ``user``, ``t``, ``m`` and each row's place in the input.
+def count_buckets(user: Any, lo: int, low: int, start: int, stop: int, buckets: int) -> Any:
+    """Rows of ``user[start:stop]`` per bucket: the person key's bits above ``low``."""
+    count = np.zeros(buckets, dtype=np.int64)
+    for i in range(start, stop):
+        count[(user[i] - lo) >> low] += 1
+    return count
 
-    An LSD radix sort (Knuth TAOCP vol. 3 §5.2.5) on ``user − lo`` (below ``span`` < 2³²), :data:`DIGIT` bits a
-    pass, of one 64-bit word per row, the key above the row's place, so each pass streams one array into 4,096
-    runs; stable, so rows already in time order (the append order) stay so. Then the rows are gathered, and each
-    person's rows sorted by time where they are not in order already (late events)."""
-    size = len(user)
-    words = np.empty(size, dtype=np.uint64)
-    for i in range(size):
-        words[i] = (np.uint64(user[i] - lo) << np.uint64(32)) | np.uint64(i)
-    spare = np.empty(size, dtype=np.uint64)
-    radix = 1 << DIGIT
-    shift = 32
-    while (1 << (shift - 32)) < span:
-        count = np.zeros(radix + 1, dtype=np.int64)
-        for i in range(size):
-            count[((words[i] >> np.uint64(shift)) & np.uint64(radix - 1)) + 1] += 1
-        for d in range(radix):
-            count[d + 1] += count[d]
-        for i in range(size):
-            d = (words[i] >> np.uint64(shift)) & np.uint64(radix - 1)
-            spare[count[d]] = words[i]
-            count[d] += 1
-        words, spare = spare, words
-        shift += DIGIT
-    spare = np.empty(0, dtype=np.uint64)  # freed before the gathered columns are made
-    user_s, t_s = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
-    m_s, place = np.empty(size, dtype=m.dtype), np.empty(size, dtype=np.int64)
-    for j in range(size):
-        at = np.int64(words[j] & np.uint64(0xFFFFFFFF))
-        user_s[j], t_s[j], m_s[j], place[j] = np.int64(words[j] >> np.uint64(32)) + lo, t[at], m[at], at
-    start = 0
-    while start < size:
-        end = start + 1
-        in_order = True
-        while end < size and user_s[end] == user_s[start]:
-            in_order = in_order and t_s[end] >= t_s[end - 1]
-            end += 1
-        if not in_order:
-            again = np.argsort(t_s[start:end], kind="mergesort")
-            t_s[start:end] = t_s[start:end][again]
-            m_s[start:end] = m_s[start:end][again]
-            place[start:end] = place[start:end][again]
-        start = end
-    return user_s, t_s, m_s, place
+
+@_jit
+def scatter(
+    user: Any,
+    t: Any,
+    m: Any,
+    lo: int,
+    low: int,
+    start: int,
+    stop: int,
+    at: Any,
+    word: Any,
+    t1: Any,
+    m1: Any,
+    place: Any,
+) -> None:
+    """Rows ``start:stop`` moved to their buckets (each from its position ``at[bucket]`` on, in order: stable):
+    the person key's low ``low`` bits above the row's new position in ``word``, its time, mask and old place."""
+    keep = np.int64((1 << low) - 1)
+    for i in range(start, stop):
+        key = user[i] - lo
+        d = key >> low
+        p = at[d]
+        at[d] = p + 1
+        word[p] = (np.uint64(key & keep) << np.uint64(32)) | np.uint64(p)
+        t1[p], m1[p], place[p] = t[i], m[i], i
+
+
+@_jit
+def sort_buckets(bounds: Any, first: int, last: int, low: int, word: Any, t1: Any, m1: Any, place: Any) -> None:
+    """Buckets ``first:last`` (rows ``bounds[b]:bounds[b + 1]``) put in ``(person, time)`` order in place: an LSD
+    radix sort of each bucket's words on the low key bits, a gather of the bucket's rows (all within the bucket:
+    it stays in the cache), and each person's rows sorted by time where they are not in order already (late
+    events). ``word`` ends holding each row's person key less ``lo``."""
+    most = 0
+    for b in range(first, last):
+        most = max(most, bounds[b + 1] - bounds[b])
+    spare = np.empty(most, dtype=np.uint64)
+    tt, mm, pp = np.empty(most, dtype=t1.dtype), np.empty(most, dtype=m1.dtype), np.empty(most, dtype=place.dtype)
+    passes = max(1, (low + DIGIT - 1) // DIGIT)
+    digit = (low + passes - 1) // passes
+    radix = 1 << digit
+    count = np.empty(radix + 1, dtype=np.int64)
+    low_mask = np.uint64(0xFFFFFFFF)
+    for b in range(first, last):
+        s, e = bounds[b], bounds[b + 1]
+        size = e - s
+        if size == 0:
+            continue
+        src, dst = word[s:e], spare[:size]
+        shift = 32
+        while shift < 32 + low:
+            count[:] = 0
+            for i in range(size):
+                count[((src[i] >> np.uint64(shift)) & np.uint64(radix - 1)) + 1] += 1
+            for d in range(radix):
+                count[d + 1] += count[d]
+            for i in range(size):
+                d = (src[i] >> np.uint64(shift)) & np.uint64(radix - 1)
+                dst[count[d]] = src[i]
+                count[d] += 1
+            src, dst = dst, src
+            shift += digit
+        base = np.uint64(b) << np.uint64(low)
+        for j in range(size):
+            w = src[j]
+            p = np.int64(w & low_mask)
+            tt[j], mm[j], pp[j] = t1[p], m1[p], place[p]
+            word[s + j] = (w >> np.uint64(32)) + base
+        t1[s:e], m1[s:e], place[s:e] = tt[:size], mm[:size], pp[:size]
+        i = s
+        while i < e:
+            end = i + 1
+            in_order = True
+            while end < e and word[end] == word[i]:
+                in_order = in_order and t1[end] >= t1[end - 1]
+                end += 1
+            if not in_order:
+                again = np.argsort(t1[i:end], kind="mergesort")
+                t1[i:end] = t1[i:end][again]
+                m1[i:end] = m1[i:end][again]
+                place[i:end] = place[i:end][again]
+            i = end
 
 
 @_jit
