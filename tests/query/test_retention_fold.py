@@ -5,6 +5,7 @@ range, against a dictionary; keys too sparse for its arrays make it decline, and
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pyarrow as pa
@@ -38,16 +39,22 @@ def _no_lookup(keys: Any) -> pa.Array:
         max_size=6,
     ),
     base=st.sampled_from([0, 2**40, -(2**40)]),
+    threads=st.sampled_from([1, 2, 3]),
 )
 def test_each_person_gets_the_earliest_time_and_the_bits_of_their_periods(
-    batches: list[list[tuple[int, int, int]]], base: int
+    batches: list[list[tuple[int, int, int]]], base: int, threads: int
 ) -> None:
     batches = [[(base + u, t, b) for u, t, b in batch] for batch in batches]
     want: dict[int, tuple[int, int]] = {}
     for u, t, b in (row for batch in batches for row in batch):
         t0, m = want.get(u, (t, 0))
         want[u] = (min(t0, t), m | (1 << b if b >= 0 else 0))
-    got = fold_people(_reader(batches), _no_lookup)
+    # small batches are folded on one thread otherwise: here on `threads`, each taking a range of people
+    with (
+        patch.object(retention_fold, "fold_threads", lambda rows: threads),
+        patch.object(retention_fold, "BATCH_PARALLEL_ROWS", 1),
+    ):
+        got = fold_people(_reader(batches), _no_lookup)
     assert got.schema.field("t0").type == pa.timestamp("us")
     rows = zip(got["user_id"].to_pylist(), got["t0"].cast(pa.int64()).to_pylist(), got["m"].to_pylist(), strict=True)
     assert {u: (t0, m) for u, t0, m in rows} == want

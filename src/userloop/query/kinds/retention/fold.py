@@ -14,17 +14,20 @@ statement runs in SQL alone.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
-from userloop.query.kinds.base import FoldDeclined
+from userloop.query.kinds.base import FOLD_PARALLEL_ROWS, FoldDeclined, fold_threads
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from userloop.query.kinds.base import Lookup
+
+    Ints = NDArray[np.int64]
 
 #: The name the fold's table has in the statement that reads it (fixed; nothing user-given).
 RELATION = "_ul_retention_u"
@@ -33,6 +36,8 @@ DENSE_SLOTS = 1 << 24
 #: Past :data:`DENSE_SLOTS`, slots allowed per row seen.
 SPARSE_FACTOR = 4
 NEVER = np.iinfo(np.int64).max
+#: Rows a batch needs for its fold to be shared among threads (the scan hands 100,000 at a time).
+BATCH_PARALLEL_ROWS = 1 << 12
 
 
 class _People:
@@ -70,13 +75,24 @@ def fold_people(rows: pa.RecordBatchReader, ids: Lookup) -> pa.Table:
     from userloop.query.kinds.retention.fold_kernels import first_and_periods  # Numba, for a fold only
 
     people = _People()
-    for batch in rows:
-        if batch.num_rows == 0:
-            continue
-        user = batch.column(0).to_numpy()
-        people.cover(int(user.min()), int(user.max()), batch.num_rows)
-        t, b = batch.column(1).to_numpy(), batch.column(2).to_numpy()
-        first_and_periods(user, t, b, people.lo, people.state)
+    threads = fold_threads(FOLD_PARALLEL_ROWS)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for batch in rows:
+            if batch.num_rows == 0:
+                continue
+            user = batch.column(0).to_numpy()
+            least, most = int(user.min()), int(user.max())
+            people.cover(least, most, batch.num_rows)
+            t, b = batch.column(1).to_numpy(), batch.column(2).to_numpy()
+            # each thread reads the whole batch and updates its own range of people: their state apart in memory
+            parts = threads if batch.num_rows >= BATCH_PARALLEL_ROWS else 1
+            first, span = least - people.lo, most - least + 1
+            cuts = [first + span * k // parts for k in range(parts + 1)]
+
+            def fold(first: int, stop: int, user: Ints = user, t: Ints = t, b: Ints = b) -> None:
+                first_and_periods(user, t, b, people.lo, people.state, first, stop)
+
+            list(pool.map(fold, cuts[:-1], cuts[1:]))
     seen = np.flatnonzero(people.state[:, 0] != NEVER)
     return pa.table(
         {
