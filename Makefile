@@ -24,6 +24,7 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python lock/runtime.txt pyproject.toml
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r lock/runtime.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -m userloop.query.warm
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed lock/dev.txt

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from userloop.query.warm import warm
 from userloop.store import ProjectStore, Workspace
 
 NOW_MS = int(time.time() * 1000)
@@ -26,6 +27,13 @@ _DEEP_FACTOR = 10
 def examples(n: int) -> int:
     """``n`` examples in the deterministic profile, ten times as many in the deep one."""
     return n * _DEEP_FACTOR if PROFILE == "deep" else n
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _folds_compiled() -> None:
+    """The folds' compiled loops loaded before any test (compiled first on a fresh checkout run without
+    ``make install``), so that no query's time limit pays for the compile (userloop/query/warm.py)."""
+    warm()
 
 
 @pytest.fixture
