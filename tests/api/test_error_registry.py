@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ast
+import http.client
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 import userloop
 from tests.collect.serving import ONE_SHOT_TLS, Server, new_server
 from userloop.api.client import _error
+from userloop.api.limits import MAX_URL_BYTES
 from userloop.cli.main import app as cli
 from userloop.core.errors import (
     CODES,
@@ -33,10 +35,10 @@ LAUNCH = """
 import sys
 from pathlib import Path
 
-import uvicorn
 from fastapi import HTTPException
 
 from userloop.api.app import create_app
+from userloop.api.server import run_app
 from userloop.collect.door import Limits
 from userloop.core.errors import UserloopError
 from userloop.service.guards import GuardConfig
@@ -67,7 +69,7 @@ def crash() -> None:
     raise RuntimeError("a bug")
 
 
-uvicorn.run(app, host="127.0.0.1", port=config.port, log_level="critical")
+run_app(app, config)
 """
 SRC = Path(userloop.__file__).parent
 
@@ -256,6 +258,31 @@ def test_the_limits_answer_the_one_body(server: Server) -> None:
         assert error_of(response) == {"code": "too_large", "message": f"request body is larger than {1 << 16} bytes"}
     response = httpx.options(server.url + "/api/v1/projects", headers={"Origin": "https://evil.example"})
     assert response.status_code == 403 and error_of(response)["code"] == "forbidden"
+
+
+def get_raw(server: Server, target: str) -> tuple[int, str, bytes]:
+    """(status, content type, body) of ``GET target`` sent as it is (httpx refuses URLs over 64 KiB)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        connection.request("GET", target, headers=server.admin)
+        response = connection.getresponse()
+        return response.status, response.getheader("content-type", ""), response.read()
+    finally:
+        connection.close()
+
+
+def test_an_over_long_url_answers_uri_too_long_with_the_one_body(server: Server) -> None:
+    fits = "/api/v1/projects?x=" + "a" * (MAX_URL_BYTES - len("/api/v1/projects?x="))
+    assert get_raw(server, fits)[0] == 200
+    over = {"/api/v1/projects?x=" + "a" * 70_000: "a 70,000-character query string, past httptools' 64 KiB",
+            fits + "a": "one byte over", "/api/v1/" + "p" * MAX_URL_BYTES: "a long path",
+            "/sa?data=" + "a" * 3_000_000: "a collector route, a URL of megabytes"}  # fmt: skip
+    for target, what in over.items():
+        status, content_type, body = get_raw(server, target)
+        assert (status, content_type) == (414, "application/json"), (what, status, body[:200])
+        error = json.loads(body)["error"]
+        message = f"the URL is longer than {MAX_URL_BYTES} bytes"
+        assert error == {"code": "uri_too_long", "message": message, "hint": CODES["uri_too_long"].hint}, what
 
 
 def test_too_many_failed_authentications_answer_rate_limited(tmp_path: Path) -> None:

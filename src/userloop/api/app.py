@@ -24,7 +24,7 @@ from userloop import __version__
 from userloop.api import console, errors
 from userloop.api.fastpath import CollectorFastPath
 from userloop.api.guard import ResponseGuard
-from userloop.api.limits import BodyLimit, ClientLimit, preflight
+from userloop.api.limits import BodyLimit, ClientLimit, UrlLimit, preflight
 from userloop.api.models import ERROR_RESPONSES
 from userloop.api.routers import (
     auth,
@@ -78,6 +78,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     errors.install(app)
     app.add_middleware(CollectorFastPath, runtime=runtime)
     app.add_middleware(BodyLimit, max_bytes=runtime.config.limits.max_body_bytes)
+    app.add_middleware(UrlLimit)
     app.add_middleware(ClientLimit, runtime=runtime)  # 429 before the body is read
     app.add_middleware(ResponseGuard)  # added last: outermost (headers on every answer, the last-resort 500)
     return app
@@ -105,6 +106,7 @@ def create_collector_app(runtime: CollectorRuntime) -> FastAPI:
     errors.install(app)
     app.add_middleware(CollectorFastPath, runtime=runtime)
     app.add_middleware(BodyLimit, max_bytes=runtime.config.limits.max_body_bytes)
+    app.add_middleware(UrlLimit)
     app.add_middleware(ClientLimit, runtime=runtime)
     app.add_middleware(ResponseGuard)
     return app

@@ -1,5 +1,6 @@
-"""HTTP-level limits: the request body size (413 before a handler reads it), requests per client address and
-per key (429 with ``Retry-After``), failed authentications per address, and CORS preflight (collector only).
+"""HTTP-level limits: the URL's length (414), the request body size (413 before a handler reads it), requests per
+client address and per key (429 with ``Retry-After``), failed authentications per address, and CORS preflight
+(collector only).
 """
 
 from __future__ import annotations
@@ -42,6 +43,34 @@ class ClientLimit:
                 message = "too many requests from this address; retry later"
                 await send_error(send, "rate_limited", message, retry_after=wait)
                 return
+        await self.app(scope, receive, send)
+
+
+#: The longest URL (path and query string, in bytes) the service takes; a longer one is answered 414 (RFC 9110
+#: §15.5.15). RFC 9110 §4.1 asks for at least 8,000; this stays under 65,535, the ceiling of httptools' URL parser
+#: (16-bit offsets), so that the server can cut an over-long URL and still hand it on (:mod:`userloop.api.protocol`).
+MAX_URL_BYTES = 64_000
+
+
+def url_length(scope: Scope) -> int:
+    """The bytes of the request's target: its raw path, and its query string with the ``?``."""
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    return len(raw_path) + (len(query) + 1 if query else 0)
+
+
+class UrlLimit:
+    """Refuse a URL longer than ``max_bytes`` with 414 (the error body, as every other answer), before routing."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_URL_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and url_length(scope) > self.max_bytes:
+            message = f"the URL is longer than {self.max_bytes} bytes"
+            await send_error(send, "uri_too_long", message)
+            return
         await self.app(scope, receive, send)
 
 

@@ -48,6 +48,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "No such project or resource"),
         (409, "The request conflicts with the workspace's state"),
         (413, "The body is larger than the server accepts"),
+        (414, "The URL (path and query string) is longer than the server accepts"),
         (422, "The request does not match the route's schema; `error.field` names the field"),
         (429, "Too many requests from this address or token; retry after `Retry-After` seconds"),
         (500, "The server failed; the error is in its log"),

@@ -48,7 +48,7 @@ def serve(
         intake = CollectorRuntime(workspace_path.expanduser().resolve(), collector, config)
         if announce:
             print(f"userloop collector {collector!r} for {intake.path} at {intake.url}", flush=True)
-        _run(create_collector_app(intake), config, sock)
+        run_app(create_collector_app(intake), config, sock)
         return
     owner = current_owner(workspace_path.expanduser().resolve())
     if owner is not None:
@@ -58,12 +58,14 @@ def serve(
     app = create_app(runtime)
     if announce:
         print(f"userloop serving {runtime.path} at {runtime.url}  (docs: {runtime.url}/docs)", flush=True)
-    _run(app, config, sock)
+    run_app(app, config, sock)
 
 
-def _run(app: Any, config: ServiceConfig, sock: socket.socket | None) -> None:
-    """Serve ``app`` with uvicorn until interrupted."""
+def run_app(app: Any, config: ServiceConfig, sock: socket.socket | None = None) -> None:
+    """Serve ``app`` with uvicorn until interrupted, its HTTP protocol from :mod:`userloop.api.protocol`."""
     import uvicorn
+
+    from userloop.api.protocol import uvicorn_options
 
     server = uvicorn.Server(
         uvicorn.Config(
@@ -73,8 +75,8 @@ def _run(app: Any, config: ServiceConfig, sock: socket.socket | None) -> None:
             log_level="warning",
             access_log=False,
             loop="auto",
-            http="auto",
             timeout_graceful_shutdown=10,
+            **uvicorn_options(),
         )
     )
     server.run(sockets=[sock] if sock is not None else None)

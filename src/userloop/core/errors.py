@@ -58,6 +58,8 @@ CODES: dict[str, ErrorCode] = _codes(
               "service's own token)."),
     ErrorCode("rate_limited", 429, "Too many requests or failed authentications from this address or token.",
               "retry after the `Retry-After` seconds"),
+    ErrorCode("uri_too_long", 414, "The URL (its path and query string) is longer than the server accepts.",
+              "send long inputs in the request's body"),
     ErrorCode("internal", 500, "The server failed; the error is in its log."),
     # the base kinds of core/errors
     ErrorCode("workspace", 400, "The workspace is missing, malformed or owned by another process.",
@@ -200,6 +202,7 @@ STATUS_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "too_large",
+    414: "uri_too_long",
     422: "invalid_request",
     429: "rate_limited",
     500: "internal",

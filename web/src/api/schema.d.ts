@@ -3698,7 +3698,7 @@ export interface components {
              * @description Stable; scripts react to it. One of the registered codes.
              * @enum {string}
              */
-            code: "account_exists" | "account_locked" | "address_unavailable" | "benefit_exhausted" | "capability_missing" | "channel_invalid" | "channel_unavailable" | "check_in_disabled" | "check_in_late" | "churn_not_enough_history" | "clv_fit" | "clv_invalid_input" | "clv_invalid_params" | "clv_no_repeat_purchases" | "clv_no_valid_candidate" | "clv_no_variation" | "clv_not_fitted" | "clv_not_identified" | "clv_too_few_customers" | "clv_undefined_mean" | "conflict" | "csrf" | "dashboard_exists" | "exchange_refused" | "forbidden" | "history_backwards" | "history_duplicate" | "insight_in_use" | "internal" | "invalid" | "invalid_request" | "invalid_value" | "journey_invalid" | "journey_state" | "method_not_allowed" | "mirror_mismatch" | "model" | "model_invalid_dates" | "model_invalid_input" | "model_no_data" | "model_no_money" | "model_no_outputs" | "model_no_purchases" | "model_no_report" | "model_no_users" | "model_property_type" | "model_unknown_event" | "model_unknown_property" | "money_property_invalid" | "not_found" | "partial_period" | "pii_required" | "points_already_reversed" | "points_insufficient" | "points_invalid" | "points_not_reversible" | "points_request_conflict" | "points_unknown_transfer" | "port_in_use" | "programme_exists" | "programme_invalid" | "programme_state" | "query" | "query_cancelled" | "query_conflict" | "query_timeout" | "query_too_large" | "rate_limited" | "read_only" | "seed_empty" | "seed_everyone" | "seed_small" | "segment_cycle" | "segment_empty" | "segment_in_use" | "segment_not_computed" | "tag_exists" | "tag_not_computed" | "template_invalid" | "template_unsafe" | "token_invalid" | "too_large" | "unauthorized" | "unknown_benefit" | "unknown_channel" | "unknown_event" | "unknown_exchange_item" | "unknown_journey" | "unknown_member" | "unknown_programme" | "unreadable_file" | "unsupported_media_type" | "upload_rejected" | "value_jump_small_group" | "workspace";
+            code: "account_exists" | "account_locked" | "address_unavailable" | "benefit_exhausted" | "capability_missing" | "channel_invalid" | "channel_unavailable" | "check_in_disabled" | "check_in_late" | "churn_not_enough_history" | "clv_fit" | "clv_invalid_input" | "clv_invalid_params" | "clv_no_repeat_purchases" | "clv_no_valid_candidate" | "clv_no_variation" | "clv_not_fitted" | "clv_not_identified" | "clv_too_few_customers" | "clv_undefined_mean" | "conflict" | "csrf" | "dashboard_exists" | "exchange_refused" | "forbidden" | "history_backwards" | "history_duplicate" | "insight_in_use" | "internal" | "invalid" | "invalid_request" | "invalid_value" | "journey_invalid" | "journey_state" | "method_not_allowed" | "mirror_mismatch" | "model" | "model_invalid_dates" | "model_invalid_input" | "model_no_data" | "model_no_money" | "model_no_outputs" | "model_no_purchases" | "model_no_report" | "model_no_users" | "model_property_type" | "model_unknown_event" | "model_unknown_property" | "money_property_invalid" | "not_found" | "partial_period" | "pii_required" | "points_already_reversed" | "points_insufficient" | "points_invalid" | "points_not_reversible" | "points_request_conflict" | "points_unknown_transfer" | "port_in_use" | "programme_exists" | "programme_invalid" | "programme_state" | "query" | "query_cancelled" | "query_conflict" | "query_timeout" | "query_too_large" | "rate_limited" | "read_only" | "seed_empty" | "seed_everyone" | "seed_small" | "segment_cycle" | "segment_empty" | "segment_in_use" | "segment_not_computed" | "tag_exists" | "tag_not_computed" | "template_invalid" | "template_unsafe" | "token_invalid" | "too_large" | "unauthorized" | "unknown_benefit" | "unknown_channel" | "unknown_event" | "unknown_exchange_item" | "unknown_journey" | "unknown_member" | "unknown_programme" | "unreadable_file" | "unsupported_media_type" | "upload_rejected" | "uri_too_long" | "value_jump_small_group" | "workspace";
             /**
              * Field
              * @description The input at fault, dotted (`definition.steps.0`).
@@ -8073,6 +8073,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -8171,6 +8180,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8282,6 +8300,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -8379,6 +8406,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8494,6 +8530,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -8595,6 +8640,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8717,6 +8771,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -8815,6 +8878,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8923,6 +8995,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -9017,6 +9098,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9129,6 +9219,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -9226,6 +9325,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9340,6 +9448,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -9440,6 +9557,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9554,6 +9680,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -9651,6 +9786,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9758,6 +9902,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9875,6 +10028,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -9975,6 +10137,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10089,6 +10260,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -10185,6 +10365,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10289,6 +10478,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10403,6 +10601,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -10502,6 +10709,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10615,6 +10831,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -10721,6 +10946,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -10820,6 +11054,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10936,6 +11179,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -11044,6 +11296,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -11141,6 +11402,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11258,6 +11528,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -11359,6 +11638,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11470,6 +11758,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -11570,6 +11867,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11686,6 +11992,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -11786,6 +12101,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11900,6 +12224,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -12007,6 +12340,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -12107,6 +12449,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12227,6 +12578,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -12334,6 +12694,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -12433,6 +12802,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12547,6 +12925,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -12646,6 +13033,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12762,6 +13158,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -12861,6 +13266,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12975,6 +13389,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -13079,6 +13502,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -13176,6 +13608,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13290,6 +13731,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -13397,6 +13847,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -13497,6 +13956,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13614,6 +14082,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -13714,6 +14191,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13828,6 +14314,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -13928,6 +14423,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14045,6 +14549,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -14145,6 +14658,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14259,6 +14781,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -14366,6 +14897,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -14463,6 +15003,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14575,6 +15124,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -14671,6 +15229,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14778,6 +15345,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14896,6 +15472,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -14996,6 +15581,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15110,6 +15704,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -15217,6 +15820,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -15317,6 +15929,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15433,6 +16054,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -15535,6 +16165,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15653,6 +16292,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -15756,6 +16404,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15873,6 +16530,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -15976,6 +16642,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -16095,6 +16770,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -16198,6 +16882,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -16318,6 +17011,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -16421,6 +17123,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -16538,6 +17249,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -16640,6 +17360,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -16757,6 +17486,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -16860,6 +17598,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -16974,6 +17721,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -17068,6 +17824,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -17187,6 +17952,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -17284,6 +18058,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -17400,6 +18183,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -17497,6 +18289,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -17611,6 +18412,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -17711,6 +18521,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -17833,6 +18652,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -17933,6 +18761,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -18050,6 +18887,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -18153,6 +18999,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -18267,6 +19122,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -18361,6 +19225,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -18473,6 +19346,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -18570,6 +19452,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -18685,6 +19576,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -18782,6 +19682,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -18896,6 +19805,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -18995,6 +19913,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -19108,6 +20035,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -19205,6 +20141,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -19319,6 +20264,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -19419,6 +20373,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -19533,6 +20496,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -19630,6 +20602,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -19744,6 +20725,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -19844,6 +20834,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -19958,6 +20957,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -20064,6 +21072,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -20163,6 +21180,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -20279,6 +21305,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -20380,6 +21415,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -20497,6 +21541,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -20599,6 +21652,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -20714,6 +21776,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -20821,6 +21892,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -20918,6 +21998,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -21032,6 +22121,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -21132,6 +22230,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -21243,6 +22350,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -21343,6 +22459,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -21460,6 +22585,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -21560,6 +22694,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -21679,6 +22822,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -21776,6 +22928,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -21883,6 +23044,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -22000,6 +23170,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -22100,6 +23279,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -22217,6 +23405,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -22327,6 +23524,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -22429,6 +23635,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -22550,6 +23765,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -22649,6 +23873,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -22766,6 +23999,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -22862,6 +24104,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -22974,6 +24225,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -23070,6 +24330,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -23182,6 +24451,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -23278,6 +24556,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -23400,6 +24687,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -23500,6 +24796,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -23634,6 +24939,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -23730,6 +25044,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -23842,6 +25165,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -23940,6 +25272,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -24052,6 +25393,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -24150,6 +25500,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -24262,6 +25621,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -24367,6 +25735,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -24463,6 +25840,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -24575,6 +25961,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -24673,6 +26068,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -24785,6 +26189,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -24883,6 +26296,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -24995,6 +26417,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -25091,6 +26522,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -25202,6 +26642,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -25298,6 +26747,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -25409,6 +26867,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -25506,6 +26973,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -25618,6 +27094,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -25716,6 +27201,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -25828,6 +27322,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -25926,6 +27429,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -26038,6 +27550,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -26136,6 +27657,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -26248,6 +27778,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -26353,6 +27892,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request does not match the route's schema; `error.field` names the field; `error.code` is one of: `invalid_request` */
             422: {
                 headers: {
@@ -26451,6 +27999,15 @@ export interface operations {
             };
             /** @description The body is larger than the server accepts; `error.code` is one of: `too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The URL (path and query string) is longer than the server accepts; `error.code` is one of: `uri_too_long` */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
