@@ -3,7 +3,7 @@
     python -m bench.fold_sort [--rows 6100000] [--people 1000000] [--reps 5]
 
 Rows in time order (the append layout: each person's rows in time order, people interleaved, one in a thousand
-arriving late), person keys drawn uniformly, as the bench's funnel scan hands them (6.1M step rows of 20M
+arriving late), person keys drawn as bench/analytics draws them, as its funnel scan hands them (6.1M step rows of 20M
 events). Ours is :func:`userloop.query.kinds.funnel.fold._person_time_order` on one thread and on the machine's
 cores; the reference is ``np.lexsort((t, user))`` and a gather of the columns — the same output (both sorts are
 stable), which is checked. Best of ``--reps``, wall and CPU seconds (every thread), and the CPU ratio.
@@ -28,7 +28,9 @@ def rows(size: int, people: int) -> tuple[Any, Any, Any]:
     t = np.sort(rng.integers(0, 180 * 86_400 * 10**6, size))
     late = rng.integers(0, size, size // 1000)
     t[late] -= rng.integers(1, 10**10, len(late))
-    return rng.integers(1, people + 1, size), t, rng.integers(1, 8, size).astype(np.int32)
+    # as bench/analytics draws them: a person's share of rows falls as 1/√key (a few people have most of them)
+    user = 1 + np.floor(people * rng.random(size) ** 2).astype(np.int64)
+    return user, t, rng.integers(1, 8, size).astype(np.int32)
 
 
 def best(fn: Callable[[], Any], reps: int) -> tuple[Any, float, float]:
