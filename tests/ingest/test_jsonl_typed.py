@@ -3,8 +3,9 @@
 The typed reading (``jsonl._stage_typed``) is taken only for files that :func:`jsonl.typed_fields` accepts; the
 reference is the reader's map, as in test_file_fields. Random files within the typed path's conditions (track
 events with ids, one kind per name; nulls, absent properties, bad times and event names, repeats, login flags,
-a name first seen late) are imported both ways into two workspaces, twice, then a file that conflicts with what
-the first registered; every table and every figure must be equal.
+a name first seen late, distinct ids that are numbers or need escaping, lib objects of every kind) are imported
+both ways into two workspaces, twice, then a file that conflicts with what the first registered; every table and
+every figure must be equal.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ def _record(rng: random.Random, i: int, n: int) -> dict[str, Any]:
     record: dict[str, Any] = {
         "type": "track",
         "event": rng.choice(["view", "order_paid", "share", "bad name"]),
-        "distinct_id": f"u{rng.randint(0, 30)}",
+        "distinct_id": rng.choice([f"u{rng.randint(0, 30)}", rng.randint(0, 30), 'q"u\\ote', "中文"]),
         "time": NOW_MS - rng.randint(0, 9) * DAY,
     }
+    if rng.random() < 0.3:
+        record["lib"] = rng.choice([{"$lib": "python", "$lib_version": "1"}, {"$lib": 2.50}, {"$lib": None}, {}])
     if rng.random() < 0.5:
         record["event_id"] = f"e{rng.randint(0, 400)}"  # repeats within the file
     else:
@@ -94,12 +97,15 @@ def test_typed_properties_load_as_the_map_does(tmp_path: Path, seed: int, monkey
         + "\n"
     )
     typed_as: list[bool] = []
-    stage = jsonl._stage_typed
+    stage, canonical = jsonl._stage_typed, jsonl._canonical
     monkeypatch.setattr(jsonl, "_stage_typed", lambda *a, **k: typed_as.append((s := stage(*a, **k)) is not None) or s)
+    tops: list[object] = []
+    monkeypatch.setattr(jsonl, "_canonical", lambda *a, **k: tops.append(k.get("top")) or canonical(*a, **k))
     ws_typed, _ = Workspace.init(tmp_path / "typed")
     typed = ws_typed.project()
     got = [_summary(typed, path), _summary(typed, path), _summary(typed, conflicting)]
     assert typed_as == [True, True, False]  # the clean file was read typed, the conflicting one was not
+    assert tops[:2] == [jsonl.TYPED_TOP] * 2  # distinct_id and lib read as text
     got_tables = _dump(typed)
     ws_typed.close()
 
@@ -246,3 +252,22 @@ def test_a_head_that_cannot_be_read_typed_ends_the_survey(tmp_path: Path, monkey
             if staged is not None:
                 staged.release(session)
     ws.close()
+
+
+def test_a_lib_that_is_no_object_falls_back_as_the_map_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "events.jsonl"
+    base = {"type": "track", "event": "view", "distinct_id": 7, "time": NOW_MS - 1000, "properties": {"price": 1}}
+    _lines(path, [{**base, "_track_id": i, "lib": lib} for i, lib in enumerate([{"$lib": "js"}, "python", [1]])])
+    dumps = []
+    for typed in (True, False):
+        if not typed:
+            monkeypatch.setattr(jsonl, "_survey", lambda *a, **k: None)
+        ws, _ = Workspace.init(tmp_path / f"ws{typed}")
+        project = ws.project()
+        if typed:
+            with project.writer() as session:
+                assert jsonl._stage_typed(session, path, source="f", registry={}) is None  # the reader refuses
+        dumps.append((_summary(project, path), _dump(project)))
+        ws.close()
+    assert dumps[0] == dumps[1]
+    assert dumps[0][0]["events"] == 3

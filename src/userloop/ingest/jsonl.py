@@ -23,6 +23,7 @@ import gzip
 import mmap
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -79,6 +80,26 @@ def _identity(id_type: str) -> exp.Expr:
     return sql("identities ->> $path", path='$."' + id_type + '"')
 
 
+@dataclass(frozen=True)
+class Top:
+    """How the canonical columns read two top-level fields: each record's distinct_id as text, its ``lib.$lib``."""
+
+    distinct_id: exp.Expr
+    lib: exp.Expr
+
+
+#: The fields as FIELDS types them (JSON values).
+JSON_TOP = Top(distinct_id=sql("distinct_id ->> '$'"), lib=sql("lib ->> '$.\"$lib\"'"))
+#: The two fields as a typed staging reads them (:data:`TYPED_TOP`): no JSON value to write and parse again.
+TYPED_TOP_FIELDS = {"distinct_id": "VARCHAR", "lib": 'STRUCT("$lib" VARCHAR)'}
+#: Any JSON value read as text is the text ``->> '$'`` gives (the same writer), and ``lib.$lib`` likewise; a
+#: ``lib`` that is no object makes the reader fail (the file is then staged as JSON values). The record hash
+#: reads distinct_id's JSON text, but a typed staging holds no record without an id of its own.
+TYPED_TOP = Top(
+    distinct_id=col("distinct_id"), lib=exp.Bracket(this=col("lib"), expressions=[exp.Literal.string("$lib")])
+)
+
+
 def _canonical(
     relation: exp.Expr,
     *,
@@ -87,13 +108,16 @@ def _canonical(
     properties: exp.Expr | None = None,
     keys: exp.Expr | None = None,
     as_map: exp.Expr | None = None,
+    top: Top | None = None,
 ) -> exp.Expr:
     """Canonical columns from a relation holding the FIELDS (plus ``_row``).
 
     ``properties``, ``keys`` and ``as_map`` (all or none) stage the properties otherwise than as the reader's
     map: the value to stage, each record's list of names, and the record's properties as that map (for the
-    record hash, so that a record gets the same id whichever way it is staged).
+    record hash, so that a record gets the same id whichever way it is staged). ``top``: how distinct_id and
+    lib are read, when the reader types them otherwise than FIELDS does.
     """
+    top = top or JSON_TOP
     props_text = sql("CAST($m AS VARCHAR)", m=as_map if as_map is not None else col("properties"))
     record_hash = sql(
         "md5(concat_ws(chr(31), type, event, CAST(distinct_id AS VARCHAR), original_id, CAST(time AS VARCHAR), "
@@ -103,7 +127,8 @@ def _canonical(
     # Sensors SDKs number each event (_track_id); with the sender and the time it identifies the event, and
     # needs no hashing.
     track_hash = sql(
-        "concat_ws(':', 't', CAST(_track_id AS VARCHAR), CAST(time AS VARCHAR), event, distinct_id ->> '$')"
+        "concat_ws(':', 't', CAST(_track_id AS VARCHAR), CAST(time AS VARCHAR), event, $distinct)",
+        distinct=top.distinct_id,
     )
     return sql(
         """SELECT _row, $raw AS _raw,
@@ -111,13 +136,13 @@ def _canonical(
                         CASE WHEN time IS NOT NULL AND json_type(time) NOT IN ('BIGINT', 'UBIGINT', 'NULL')
                              THEN $time_error END) AS _error,
                type, event,
-               coalesce(distinct_id ->> '$', $login, $anonymous) AS distinct_id,
+               coalesce($distinct, $login, $anonymous) AS distinct_id,
                coalesce(TRY_CAST($login_flag AS BOOLEAN),
                         distinct_id IS NULL AND $login IS NOT NULL) AS is_login_id,
                original_id,
                TRY_CAST(time AS BIGINT) AS time,
                coalesce(event_id, CASE WHEN _track_id IS NOT NULL THEN $track_hash END, $record_hash) AS event_id,
-               lib ->> '$."$lib"' AS lib, item_type, item_id,
+               $lib AS lib, item_type, item_id,
                identities, $staged_props AS properties,
                $keys AS _k
         FROM $relation""",
@@ -126,6 +151,8 @@ def _canonical(
         raw=raw,
         error=error,
         time_error=TIME_NOT_INTEGER,
+        distinct=top.distinct_id,
+        lib=top.lib,
         login_flag=exp.Bracket(
             this=properties if properties is not None else col("properties"),
             expressions=[exp.Literal.string(LOGIN_FLAG)],
@@ -261,6 +288,20 @@ def _property_names(session: DuckSession, path: Path) -> list[str] | None:
 # no gain) did not pay for their complexity. Measured again, per statement (load 4-6): survey 4.1, typed staging
 # 3.6, insert 3.2, the rest 1.0 s of CPU, against 3.6 s for the bare CTAS (3.6x); without the survey the import
 # would still take 2.4x the CTAS's CPU, so issue #18's 2x needs a cheaper staging or insert as well as one parse.
+#
+# 2026-12-08 (load 6-9, so every CPU figure is inflated; ratios taken in one run): survey 3.3-3.7, typed staging
+# 3.8-3.9 with distinct_id and lib read typed (TYPED_TOP; 4.0-4.3 as JSON values, mean of 3 alternating runs),
+# insert 3.5, the rest 2.4; whole import 12.3 s of CPU against 3.65 for the bare CTAS (3.4x). One read instead
+# of survey + staging, each record's kinds and count of names taken in the staging statement (json_transform of
+# the properties' text, json_type of the head's names, len(json_keys)) and checked afterwards: staging + check
+# 8.1 s of CPU against 8.2 for survey + staging (mean of 4 alternating runs), no gain, and a name first seen past
+# the head would then stage as JSON values. No survey found is cheaper than json_structure's: json_type of
+# '$.*' with json_keys 3.8-4.4 against 4.4-4.8 (same run); json_group_structure 5.2 from a staged table;
+# read_json's detection over the whole file (sample_size = -1) 4.8; a cast to VARIANT 4.7 before any check;
+# pyarrow's JSON reader 6.5 to read the file; msgspec (strict types, unknown names refused) 3.4-3.7 to check it.
+# DuckDB's typed reader converts leniently and json_transform_strict as well ("2.5" to 2.5, 1 to true, any value
+# to text), so the kinds must be read from the text; at 0.2-0.6 us per record for each JSON function, a check of
+# every record costs about what the survey does.
 
 #: The kind of a JSON value (in ``json_structure``'s words) → the property type that reads it without loss.
 TYPED_KINDS: dict[str, PropertyType] = {
@@ -374,10 +415,11 @@ def _stage_typed(
     spec = {**{n: t.sql_type for n, t in fields.items()}, LOGIN_FLAG: "JSON"}
     struct = "STRUCT(" + ", ".join(f"{_quoted(n)} {t}" for n, t in spec.items()) + ")"
     canonical = _canonical(
-        _reader(_columns({**FIELDS, "properties": struct})),
+        _reader(_columns({**FIELDS, **TYPED_TOP_FIELDS, "properties": struct})),
         raw=sql("CAST(NULL AS VARCHAR)"),
         error=exp.null(),
         keys=sql("CAST(NULL AS VARCHAR[])"),
+        top=TYPED_TOP,
     )
     if not _read_into(session, copy, canonical, path):
         return None
