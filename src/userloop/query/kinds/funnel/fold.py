@@ -23,11 +23,11 @@ on the clustered layout the scan as Arrow 0.14–0.22/0.27–0.43, the fold 0.18
 check that the rows are in order and the search for ties the rest), the statement after ``best`` 0.06/0.10 —
 0.45–0.48/0.66–0.71 in all against chdb's ``windowFunnel`` 0.53/0.97 measured alone on a quiet machine. In the
 append layout the rows are first sorted by person (:func:`_person_time_order`): scattered into buckets of a
-few thousand rows, then each bucket sorted and gathered within the cache, 0.20–0.26 s of CPU for the bench's 6.1M
-scan rows where an LSD sort of the whole and a gather across it (random reads) took 0.35–0.47 (the sorts alone on one
-thread each, on a loaded machine: ``python -m bench.fold_sort``). The sort, the search
-for ties and the pass run on the machine's cores, each thread over a run of people. Before (NumPy passes over the sorted rows, event ids scanned for every row, ``best`` joined to the
-people): scan 0.34/0.69, fold 0.45–0.8, statement 0.33/0.63.
+few thousand rows, then each bucket sorted and gathered within the cache, 0.20–0.26 s of CPU for the bench's
+6.1M scan rows where an LSD sort of the whole and a gather across it (random reads) took 0.35–0.47 (the sorts
+alone on one thread each, on a loaded machine: ``python -m bench.fold_sort``). The sort, the search for ties and
+the pass run on the machine's cores, each thread over a run of people. Before (NumPy passes over the sorted rows,
+event ids scanned for every row, ``best`` joined to the people): scan 0.34/0.69, fold 0.45–0.8, statement 0.33/0.63.
 """
 
 from __future__ import annotations
