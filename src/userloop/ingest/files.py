@@ -41,15 +41,23 @@ Progress = Callable[[int], None]
 #: (bench/ingest_files, 20M events over 1M ids in loads of 5M: 3 s of CPU more than in one).
 PARQUET_BATCH_ROWS = 20_000_000
 # Where a Parquet import's time goes (bench/ingest_files: 20M events over 1M ids into a new project; CPU seconds
-# per statement, load 4-7 on 2 cores, against 22-24 s for the bare CTAS of the same file): the insert 28-31, that
-# is the bare write plus 2.5-3.5 for its join to the batch's id map; the ids' aggregate 3.5-4.4; the repeat test
-# (sorted 64-bit hashes of the ids) 2.1-2.5; the checks 1.2-1.7; the new persons (numbering, identities, users)
-# 1.3-1.5; shape, span and names 0.5. Whole runs: 1.48-1.72x the CTAS's CPU, 1.2-2.0x its wall (the load moves
-# both by more than any one step weighs). Tried without gain, each against the same statement in one run: the
-# aggregate grouped by the id's hash (4.7-6.1 against 4.0), the join on it (2.8 against 2.7), the join's probe
-# filter disabled (2.3 against 2.4), the checks folded into the aggregate (refused rows listed per id: 4.2-6.0
+# per statement, load 7-12 on 2 cores, against 27-31 s for the bare CTAS of the same file in the same runs): the
+# insert 31-33 (without its join to the batch's id map 29 against the CTAS's 31 in one run: the join is 4-5);
+# the ids' aggregate 4.3-4.4; the checks 1.6-2.0; the repeat test 1.9 (DuckDB hashes the ids, 1.1, numpy sorts
+# them, 0.85); the new persons (numbering, identities, users) 1.7-1.9; shape 0.2-0.3. Whole runs: 1.55x the
+# CTAS's CPU (the bench at load 8; 1.67 before the cuts below, at load 7), 1.52-1.73 alternating with the old
+# loader's 1.51-1.72: the load moves a run by more than the cuts weigh. Cut on 2026-12-08, each against the old
+# statement in alternating runs: the repeat test's hashes sorted by numpy rather than by an ORDER BY (2.6-3.2 ->
+# 1.9), the aggregate, the insert and the written names without the bad-row filter when no row is bad and the
+# aggregate without type filters when every record is an active event (4.6 -> 4.3), no reader error to compute
+# for a numeric or timestamp time column (checks 1.76 -> 1.58), no span of the batch's times when the project
+# holds no events (0.35). Tried without gain before: the aggregate grouped by the id's hash (4.7-6.1 against
+# 4.0), the join on it (2.8 against 2.7), the join's probe filter disabled (2.3 against 2.4; again 12-08: 4.7
+# against 5.1, within the noise), the checks folded into the aggregate (refused rows listed per id: 4.2-6.0
 # against 4.7-5.3 for both), aggregate and join in one statement (6.0 against 6.2), the chunk read by pyarrow and
-# scanned as Arrow (10.4 s to read, no pass cheaper), numpy's sort of the hashes (1.5 s on one thread).
+# scanned as Arrow (10.4 s to read, no pass cheaper). Tried on 12-08: the ids resolved by pyarrow instead of the
+# aggregate and the join (``dictionary_encode`` of the 20M ids alone took 9 s of CPU, unifying per-row-group
+# dictionaries 33 s).
 #: The least a Parquet cell weighs once read (for the decompressed-size bound of an import).
 PARQUET_CELL_BYTES = 4
 
@@ -339,12 +347,14 @@ def _mapping_select(
     if mapping.time in columns:
         time_sql = _time_expr(mapping.time, columns[mapping.time], mapping.time_unit, timezone)
         canon["time"] = time_sql
-        canon["_error"] = sql(
-            "CASE WHEN $c IS NOT NULL AND ($t) IS NULL THEN 'time ' || CAST(to_json(CAST($c AS VARCHAR)) AS VARCHAR) "
-            "|| ' is neither epoch seconds or milliseconds nor an ISO 8601 date-time' END",
-            c=col(mapping.time),
-            t=time_sql,
-        )
+        if not _time_never_null(columns[mapping.time]):
+            canon["_error"] = sql(
+                "CASE WHEN $c IS NOT NULL AND ($t) IS NULL THEN 'time ' || "
+                "CAST(to_json(CAST($c AS VARCHAR)) AS VARCHAR) "
+                "|| ' is neither epoch seconds or milliseconds nor an ISO 8601 date-time' END",
+                c=col(mapping.time),
+                t=time_sql,
+            )
     if kind == "items":
         item_type = col(mapping.item_type) if mapping.item_type in columns else literal(mapping.default_item_type)
         canon["item_type"] = _as(item_type, "VARCHAR")
@@ -388,6 +398,13 @@ def _require(columns: list[str], kind: Kind, mapping: ColumnMapping) -> None:
             f"the file has no column {missing[0]!r} (columns: {shown}); map yours with --user-column, "
             "--event-column, --time-column, --item-id-column or --item-type"
         )
+
+
+def _time_never_null(duck_type: str) -> bool:
+    """Whether :func:`_time_expr` of a column of ``duck_type`` has a value wherever the column has one: numbers,
+    timestamps and dates always convert, so the record needs no reader error, and the check pass does not work
+    the time out a second time to look for one (a tenth of its time at 20M rows)."""
+    return typed_family(duck_type) in (PropertyType.NUMBER, PropertyType.DATETIME, PropertyType.DATE)
 
 
 def _time_expr(column: str, duck_type: str, unit: str, timezone: str) -> exp.Expr:
