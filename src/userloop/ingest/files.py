@@ -44,9 +44,10 @@ PARQUET_BATCH_ROWS = 20_000_000
 # per statement, load 7-12 on 2 cores, against 27-31 s for the bare CTAS of the same file in the same runs): the
 # insert 31-33 (without its join to the batch's id map 29 against the CTAS's 31 in one run: the join is 4-5);
 # the ids' aggregate 4.3-4.4; the checks 1.6-2.0; the repeat test 1.9 (DuckDB hashes the ids, 1.1, numpy sorts
-# them, 0.85); the new persons (numbering, identities, users) 1.7-1.9; shape 0.2-0.3. Whole runs: 1.55x the
-# CTAS's CPU (the bench at load 8; 1.67 before the cuts below, at load 7), 1.52-1.73 alternating with the old
-# loader's 1.51-1.72: the load moves a run by more than the cuts weigh. Cut on 2026-12-08, each against the old
+# them, 0.85); the new persons (numbering, identities, users) 1.7-1.9; shape 0.2-0.3. Whole runs: 1.55-1.59x
+# the CTAS's CPU (the bench at load 5.6-8; 1.67-1.70 before the cuts below, at load 4.7-7), but 1.52-1.73
+# alternating with the old loader's 1.51-1.72 at load 6-8: the load moves a run by as much as the cuts weigh.
+# Cut on 2026-12-08, each against the old
 # statement in alternating runs: the repeat test's hashes sorted by numpy rather than by an ORDER BY (2.6-3.2 ->
 # 1.9), the aggregate, the insert and the written names without the bad-row filter when no row is bad and the
 # aggregate without type filters when every record is an active event (4.6 -> 4.3), no reader error to compute
