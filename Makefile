@@ -12,7 +12,9 @@ USERS ?= 100000
 DAYS ?= 180
 HOST ?= 127.0.0.1
 PORT ?= 8000
-PYTEST_ARGS ?=
+# The suite on two processes (pytest-xdist), each test module (or folder: tests/xdist_units.py) whole on one of
+# them; PYTEST_ARGS= runs it in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: demo test test-deep test-latest lint typecheck bench clean install install-dev lock check-lock console \
 	console-test browsers

@@ -24,6 +24,16 @@ settings.load_profile(PROFILE)
 _DEEP_FACTOR = 10
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``make test`` runs ``-n 2 --dist loadfile`` (pytest-xdist): one process takes a module whole, and a folder
+    whole where its modules share a costly session fixture (:mod:`tests.xdist_units`)."""
+    if config.getvalue("dist") != "loadfile":
+        return None  # another --dist: pytest-xdist's own scheduler
+    from tests.xdist_units import ModuleScheduling
+
+    return ModuleScheduling(config, log)
+
+
 def examples(n: int) -> int:
     """``n`` examples in the deterministic profile, ten times as many in the deep one."""
     return n * _DEEP_FACTOR if PROFILE == "deep" else n
