@@ -25,8 +25,8 @@ _DEEP_FACTOR = 10
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """``make test`` runs ``-n 2 --dist loadfile`` (pytest-xdist): one process takes a module whole, and a folder
-    whole where its modules share a costly session fixture (:mod:`tests.xdist_units`)."""
+    """``make test`` runs ``-n 2 --dist loadfile`` (pytest-xdist): one process takes a module whole, and modules
+    that share a costly session fixture together (:mod:`tests.xdist_units`)."""
     if config.getvalue("dist") != "loadfile":
         return None  # another --dist: pytest-xdist's own scheduler
     from tests.xdist_units import ModuleScheduling
