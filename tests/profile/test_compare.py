@@ -378,6 +378,11 @@ def test_bad_options_are_clear_errors(people: People) -> None:
 
 def test_comparison_as_dict_round_trips_to_json(people: People) -> None:
     project, ids = people.project, people.ids
+    rng = np.random.default_rng(5)  # the tags' own values: the test holds whatever runs before it, or nothing
+    put(project, "tag_cat", "VARCHAR", ids, [str(v) for v in rng.integers(0, 3, N)])
+    put(project, "tag_num", "DOUBLE", ids, [float(v) for v in rng.normal(size=N)])
+    put(project, "tag_day", "DATE", ids, [date(2025, 1, 1) + timedelta(int(k)) for k in rng.integers(0, 30, N)])
+    put(project, "tag_flag", "BOOLEAN", ids, [bool(v) for v in rng.random(N) < 0.5])
     result: Comparison = compare(project, group(project, "a", ids, [k % 3 == 0 for k in range(N)]), None,
                                  features(people))  # fmt: skip
     doc = orjson.loads(orjson.dumps(result.as_dict()))
@@ -401,7 +406,11 @@ GHOSTS = (4095, 4096, 5000, 9000, 123_456_789, 2**40 + 3, 2**62 + 5, -1, -4097, 
 
 
 def same(plain: Any, fast: Any, where: str = "") -> None:
-    """Equal results: counts and words exactly, floats to 1e-9 (the engines sum in different orders)."""
+    """Equal results: counts and words exactly, floats to 1e-7 relative. The two read the same values but sum
+    them in different orders (DuckDB's parallel aggregates, and the history tables' row order, which earlier
+    writes change); the scenarios' amounts sit near 10⁶ with a spread of ~100, so a variance-based statistic loses
+    ~8 of its 16 digits to cancellation and differs by a few 1e-9 between orders (seen: 0.37490969013 against
+    0.37490968771 for ``tag:num.statistic``)."""
     if isinstance(plain, dict):
         assert plain.keys() == fast.keys(), where
         for key in plain:
@@ -412,7 +421,7 @@ def same(plain: Any, fast: Any, where: str = "") -> None:
         for k, (x, y) in enumerate(zip(plain, fast, strict=True)):
             same(x, y, f"{where}[{k}]")
     elif isinstance(plain, float) and isinstance(fast, float):
-        assert math.isclose(plain, fast, rel_tol=1e-9, abs_tol=1e-12), (where, plain, fast)
+        assert math.isclose(plain, fast, rel_tol=1e-7, abs_tol=1e-12), (where, plain, fast)
     else:
         assert plain == fast, (where, plain, fast)
 
